@@ -1,0 +1,24 @@
+// The kernel sources, embedded by SwiftPM from the .cl files beside this one.
+
+/// OpenCL C source of each kernel family, as compiled at run time.
+public enum KernelSource: String, CaseIterable, Sendable {
+    case gemm, elementwise, activation, reduce, softmax, gather, path
+
+    /// The source text, read from the bytes embedded at build time.
+    public var text: String {
+        let bytes: [UInt8]
+        switch self {
+        case .gemm: bytes = PackageResources.gemm_cl
+        case .elementwise: bytes = PackageResources.elementwise_cl
+        case .activation: bytes = PackageResources.activation_cl
+        case .reduce: bytes = PackageResources.reduce_cl
+        case .softmax: bytes = PackageResources.softmax_cl
+        case .gather: bytes = PackageResources.gather_cl
+        case .path: bytes = PackageResources.path_cl
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The file name in Kernels/, for error messages.
+    public var fileName: String { rawValue + ".cl" }
+}

@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+// Attrib: feature and component attribution on GPUs (OpenCL) with an
+// OpenBLAS CPU fallback. SwiftPM only; see BUILDING.md for the system
+// libraries and why.
+import PackageDescription
+
+let package = Package(
+    name: "Attrib",
+    products: [
+        .executable(name: "attrib", targets: ["attrib"]),
+        .library(name: "Attrib", targets: ["Attrib"]),
+        .library(name: "AttribCore", targets: ["AttribCore"]),
+        .library(name: "AttribOpenCL", targets: ["AttribOpenCL"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: the Khronos ICD loader and OpenBLAS's CBLAS.
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL",
+                       providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // The OpenCL C sources, embedded in the binary so a GPU host needs
+        // nothing but the executable.
+        .target(name: "AttribKernels", path: "Kernels",
+                exclude: ["README.md"],
+                resources: [
+                    .embedInCode("gemm.cl"), .embedInCode("elementwise.cl"),
+                    .embedInCode("activation.cl"), .embedInCode("reduce.cl"),
+                    .embedInCode("softmax.cl"), .embedInCode("gather.cl"),
+                    .embedInCode("path.cl"),
+                ]),
+        .target(name: "AttribCore", dependencies: ["CBLAS"]),
+        .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
+        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL"]),
+        .executableTarget(name: "attrib", dependencies: [
+            "Attrib",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "GEMMBench", dependencies: ["Attrib"], path: "Benchmarks/GEMMBench"),
+        .testTarget(name: "AttribTests", dependencies: ["Attrib"]),
+    ]
+)

@@ -1,0 +1,3 @@
+// The umbrella library: everything a user of the engine needs, one import.
+@_exported import AttribCore
+@_exported import AttribOpenCL

@@ -1,0 +1,72 @@
+/// Timing of the GEMM op on a device, with its error against the CPU backend.
+public struct GEMMMeasurement: Codable, Sendable {
+    public var device: String
+    public var deviceName: String
+    public var dtype: DType
+    public var m: Int, n: Int, k: Int
+    public var repetitions: Int
+    public var secondsPerCall: Double
+    public var gflops: Double
+    /// The device's FP32 peak, where derivable.
+    public var peakGFLOPS: Double?
+    /// gflops / peak, where the peak is known.
+    public var peakShare: Double?
+    /// max |C − C_cpu| / max |C_cpu|; nil on the CPU backend itself (the reference).
+    public var maxRelativeError: Double?
+    /// The bound that error should respect: k·u (u the unit round-off), the
+    /// worst-case growth of a k-term dot product relative to max |A||B|.
+    public var errorBound: Double
+    /// Tile parameters in use (OpenCL).
+    public var parameters: String?
+}
+
+public enum GEMMBenchmark {
+    /// Times C = A·B (m×k · k×n) on `device`: a warm-up call (program build
+    /// included), then repetitions doubling until `minSeconds` have passed.
+    public static func measure(on device: any Device, m: Int, n: Int, k: Int, dtype: DType = .float32,
+                               minSeconds: Double = 0.5, seed: UInt64 = 1) throws -> GEMMMeasurement {
+        var rng = SplitMix64(seed: seed)
+        let av = rng.uniform(m * k), bv = rng.uniform(k * n)
+        let a = try Tensor(av, shape: [m, k], dtype: dtype, on: device)
+        let b = try Tensor(bv, shape: [k, n], dtype: dtype, on: device)
+        let c = try Tensor(shape: [m, n], dtype: dtype, on: device)
+        try a.matmul(b, beta: 0, into: c)
+        try device.synchronize()
+        let clock = ContinuousClock()
+        var reps = 1, elapsed = 0.0
+        while true {
+            let t0 = clock.now
+            for _ in 0..<reps { try a.matmul(b, beta: 0, into: c) }
+            try device.synchronize()
+            elapsed = (clock.now - t0).seconds
+            if elapsed >= minSeconds || reps >= 1 << 12 { break }
+            reps = elapsed > 0 ? max(reps * 2, Int(Double(reps) * minSeconds / elapsed * 1.1)) : reps * 2
+        }
+        let perCall = elapsed / Double(reps)
+        let gflops = 2 * Double(m) * Double(n) * Double(k) / perCall / 1e9
+        var relErr: Double? = nil
+        if !(device is CPUDevice) {
+            let cpu = CPUDevice.shared
+            let ref = try Tensor(av, shape: [m, k], dtype: dtype, on: cpu).matmul(Tensor(bv, shape: [k, n], dtype: dtype, on: cpu))
+            let r = try ref.doubles(), d = try c.doubles()
+            var maxDiff = 0.0, maxRef = 0.0
+            for i in r.indices { maxDiff = max(maxDiff, abs(r[i] - d[i])); maxRef = max(maxRef, abs(r[i])) }
+            relErr = maxDiff / max(maxRef, .leastNormalMagnitude)
+        }
+        let peak = device.info.fp32PeakGFLOPS
+        return GEMMMeasurement(
+            device: device.info.id, deviceName: device.info.name, dtype: dtype, m: m, n: n, k: k,
+            repetitions: reps, secondsPerCall: perCall, gflops: gflops,
+            peakGFLOPS: peak, peakShare: peak.map { gflops / $0 }, maxRelativeError: relErr,
+            errorBound: Double(k) * dtype.unitRoundoff,
+            parameters: (device as? OpenCLDevice)?.currentGEMMParameters(dtype: dtype).description)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}

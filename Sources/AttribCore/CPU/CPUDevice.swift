@@ -1,0 +1,223 @@
+import CBLAS
+
+/// The CPU backend: OpenBLAS for every product, Swift loops over the cores
+/// for the rest. Float32 and Float64. Ops run synchronously.
+public final class CPUDevice: Device, @unchecked Sendable {
+    public static let shared = CPUDevice()
+
+    /// Threads for the Swift loops: OpenBLAS's own count, which honours
+    /// OPENBLAS_NUM_THREADS / OMP_NUM_THREADS like every OpenBLAS user.
+    static let threadCount = max(1, Int(openblas_get_num_threads()))
+
+    public let info: DeviceInfo
+
+    private init() {
+        let config = String(cString: openblas_get_config())
+        let host = HostCPU.read()
+        let peak = host.fp32PeakGFLOPS
+        info = DeviceInfo(
+            id: "cpu", kind: .cpuBackend, vendor: host.vendor, name: host.model,
+            computeUnits: host.cores, clockMHz: host.clockMHz,
+            globalMemoryBytes: host.memoryBytes, maxAllocationBytes: host.memoryBytes,
+            fp64: true,
+            blas: BLASInfo(library: "OpenBLAS", config: config, threads: CPUDevice.threadCount),
+            fp32PeakGFLOPS: peak?.gflops, peakBasis: peak?.basis ?? "unknown: clock or SIMD width not reported")
+    }
+
+    public func supports(_ dtype: DType) -> Bool { true }
+
+    public func allocate(count: Int, dtype: DType) throws -> any DeviceBuffer {
+        guard count >= 1 else { throw AttribError.emptyTensor(op: "allocate", shape: [count]) }
+        let bytes = count.multipliedReportingOverflow(by: dtype.size)
+        guard !bytes.overflow, bytes.partialValue <= info.maxAllocationBytes else {
+            throw AttribError.outOfMemory(device: info.summary, bytes: bytes.partialValue, limit: info.maxAllocationBytes)
+        }
+        return CPUBuffer(count: count, dtype: dtype)
+    }
+
+    public func upload(_ bytes: UnsafeRawBufferPointer, to view: BufferView) throws {
+        let b = try buffer(view, "upload")
+        guard bytes.count % b.dtype.size == 0 else {
+            throw AttribError.invalidArgument(op: "upload", detail: "\(bytes.count) bytes is not a whole number of \(b.dtype) elements")
+        }
+        try view.require(bytes.count / b.dtype.size, "upload", "destination")
+        if let base = bytes.baseAddress { (b.pointer + view.offset * b.dtype.size).copyMemory(from: base, byteCount: bytes.count) }
+    }
+
+    public func download(_ view: BufferView, into bytes: UnsafeMutableRawBufferPointer) throws {
+        let b = try buffer(view, "download")
+        try view.require(bytes.count / b.dtype.size, "download", "source")
+        if let base = bytes.baseAddress { base.copyMemory(from: b.pointer + view.offset * b.dtype.size, byteCount: bytes.count) }
+    }
+
+    public func synchronize() throws {}
+
+    // MARK: ops
+
+    public func gemm(_ g: GEMMArguments) throws {
+        try g.validate()
+        try withScalar(g.c, "gemm") { try gemmTyped($0, g) }
+    }
+
+    private func gemmTyped<T: CPUScalar>(_: T.Type, _ g: GEMMArguments) throws {
+        let a = try pointer(T.self, g.a, "gemm"), b = try pointer(T.self, g.b, "gemm"), c = try pointer(T.self, g.c, "gemm")
+        for i in 0..<g.batch {
+            T.gemm(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha), a + i * g.strideA, g.lda,
+                   b + i * g.strideB, g.ldb, T(g.beta), c + i * g.strideC, g.ldc)
+        }
+    }
+
+    public func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.binary(op, n, try pointer(T.self, a, op.rawValue, n), try pointer(T.self, b, op.rawValue, n), try pointer(T.self, y, op.rawValue, n))
+        }
+        try withScalar(y, op.rawValue) { try run($0) }
+    }
+
+    public func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.scale(n, T(alpha), try pointer(T.self, x, "scale", n), try pointer(T.self, y, "scale", n))
+        }
+        try withScalar(y, "scale") { try run($0) }
+    }
+
+    public func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.axpy(n, T(alpha), try pointer(T.self, x, "axpy", n), try pointer(T.self, y, "axpy", n))
+        }
+        try withScalar(y, "axpy") { try run($0) }
+    }
+
+    public func fill(n: Int, value: Double, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.fill(n, T(value), try pointer(T.self, y, "fill", n))
+        }
+        try withScalar(y, "fill") { try run($0) }
+    }
+
+    public func copy(n: Int, x: BufferView, y: BufferView) throws {
+        let xb = try buffer(x, "copy"), yb = try buffer(y, "copy")
+        guard xb.dtype == yb.dtype else {
+            throw AttribError.invalidArgument(op: "copy", detail: "source is \(xb.dtype), destination \(yb.dtype)")
+        }
+        try x.require(n, "copy", "source"); try y.require(n, "copy", "destination")
+        let s = xb.dtype.size
+        (yb.pointer + y.offset * s).copyMemory(from: xb.pointer + x.offset * s, byteCount: n * s)
+    }
+
+    public func biasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.biasAdd(rows, cols, try pointer(T.self, bias, "biasAdd", cols), try pointer(T.self, y, "biasAdd", rows * cols))
+        }
+        try withScalar(y, "biasAdd") { try run($0) }
+    }
+
+    public func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.columnSum(rows, cols, try pointer(T.self, x, "columnSum", rows * cols), T(beta), try pointer(T.self, y, "columnSum", cols))
+        }
+        try withScalar(y, "columnSum") { try run($0) }
+    }
+
+    public func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.activation(kind, n, try pointer(T.self, x, "activation", n), try pointer(T.self, y, "activation", n))
+        }
+        try withScalar(y, "activation") { try run($0) }
+    }
+
+    public func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws {
+        let op = "activationBackward"
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.activationBackward(kind, n, try pointer(T.self, x, op, n), try pointer(T.self, dy, op, n), try pointer(T.self, dx, op, n))
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+
+    public func rowReduce(_ op: RowReduction, rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.rowReduce(op, rows, cols, try pointer(T.self, x, "rowReduce", rows * cols), try pointer(T.self, y, "rowReduce", rows))
+        }
+        try withScalar(y, "rowReduce") { try run($0) }
+    }
+
+    public func softmax(log: Bool, rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.softmax(log, rows, cols, try pointer(T.self, x, "softmax", rows * cols), try pointer(T.self, y, "softmax", rows * cols))
+        }
+        try withScalar(y, "softmax") { try run($0) }
+    }
+
+    public func softmaxBackward(log: Bool, rows: Int, cols: Int, y: BufferView, dy: BufferView, dx: BufferView) throws {
+        let op = "softmaxBackward", n = rows * cols
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.softmaxBackward(log, rows, cols, try pointer(T.self, y, op, n), try pointer(T.self, dy, op, n), try pointer(T.self, dx, op, n))
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+
+    public func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws {
+        let idx = try pointer(Int32.self, indices, "gatherRows", n)
+        let rows = try buffer(table, "gatherRows").count - table.offset
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.gatherRows(n, cols, idx, try pointer(T.self, table, "gatherRows", rows), try pointer(T.self, y, "gatherRows", n * cols))
+        }
+        try withScalar(y, "gatherRows") { try run($0) }
+    }
+
+    public func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws {
+        let idx = try pointer(Int32.self, indices, "scatterAddRows", n)
+        let rows = try buffer(table, "scatterAddRows").count - table.offset
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.scatterAddRows(n, cols, idx, try pointer(T.self, source, "scatterAddRows", n * cols), try pointer(T.self, table, "scatterAddRows", rows))
+        }
+        try withScalar(table, "scatterAddRows") { try run($0) }
+    }
+
+    public func pathInterpolate(n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                alphas: BufferView, y: BufferView) throws {
+        let op = "pathInterpolate"
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.pathInterpolate(n, m, d, try pointer(T.self, x, op, n * d), try pointer(T.self, base, op, (n - 1) * baseStride + d),
+                                       baseStride, try pointer(T.self, alphas, op, m), try pointer(T.self, y, op, n * m * d))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws {
+        let op = "pathWeightedSum"
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.pathWeightedSum(n, m, d, try pointer(T.self, g, op, n * m * d), try pointer(T.self, weights, op, m), try pointer(T.self, y, op, n * d))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    // MARK: helpers
+
+    private func buffer(_ view: BufferView, _ op: String) throws -> CPUBuffer {
+        guard let b = view.buffer as? CPUBuffer else {
+            throw AttribError.deviceMismatch(op: op, detail: "a buffer from another device was passed to the CPU backend")
+        }
+        return b
+    }
+
+    /// The typed pointer for a view, after checking its dtype and that `extent` elements fit.
+    private func pointer<T>(_: T.Type, _ view: BufferView, _ op: String, _ extent: Int = 0) throws -> UnsafeMutablePointer<T> {
+        let b = try buffer(view, op)
+        let expected: DType = T.self == Double.self ? .float64 : T.self == Int32.self ? .int32 : .float32
+        guard b.dtype == expected else {
+            throw AttribError.invalidArgument(op: op, detail: "a \(b.dtype) buffer where \(expected) was expected")
+        }
+        try view.require(extent, op, "operand")
+        return b.typed(T.self, view.offset)
+    }
+
+    /// Calls body with Float.self or Double.self, by the view's dtype.
+    private func withScalar(_ view: BufferView, _ op: String, _ body: (any CPUScalar.Type) throws -> Void) throws {
+        switch try buffer(view, op).dtype {
+        case .float32: try body(Float.self)
+        case .float64: try body(Double.self)
+        case .int32: throw AttribError.unsupportedDType(op: op, dtype: .int32, device: info.summary)
+        }
+    }
+}

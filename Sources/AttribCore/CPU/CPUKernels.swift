@@ -1,0 +1,143 @@
+// The CPU backend's loops, generic over Float and Double. Products go to
+// OpenBLAS; everything else is plain Swift spread over the cores.
+
+enum CPUKernels<T: CPUScalar> {
+    typealias P = UnsafeMutablePointer<T>
+
+    static func binary(_ op: BinaryOp, _ n: Int, _ a: P, _ b: P, _ y: P) {
+        parallelChunks(n) { r in
+            switch op {
+            case .add: for i in r { y[i] = a[i] + b[i] }
+            case .sub: for i in r { y[i] = a[i] - b[i] }
+            case .mul: for i in r { y[i] = a[i] * b[i] }
+            }
+        }
+    }
+
+    static func scale(_ n: Int, _ alpha: T, _ x: P, _ y: P) {
+        parallelChunks(n) { r in for i in r { y[i] = alpha * x[i] } }
+    }
+
+    static func axpy(_ n: Int, _ alpha: T, _ x: P, _ y: P) {
+        parallelChunks(n) { r in for i in r { y[i] += alpha * x[i] } }
+    }
+
+    static func fill(_ n: Int, _ v: T, _ y: P) {
+        parallelChunks(n) { r in for i in r { y[i] = v } }
+    }
+
+    static func biasAdd(_ rows: Int, _ cols: Int, _ bias: P, _ y: P) {
+        parallelChunks(rows, grain: max(1, (1 << 15) / cols)) { r in
+            for row in r { let yr = y + row * cols; for c in 0..<cols { yr[c] += bias[c] } }
+        }
+    }
+
+    static func columnSum(_ rows: Int, _ cols: Int, _ x: P, _ beta: T, _ y: P) {
+        parallelChunks(cols, grain: max(1, (1 << 15) / rows)) { r in
+            for c in r {
+                var s: T = 0
+                for row in 0..<rows { s += x[row * cols + c] }
+                y[c] = beta == 0 ? s : beta * y[c] + s
+            }
+        }
+    }
+
+    static func activation(_ kind: Activation, _ n: Int, _ x: P, _ y: P) {
+        parallelChunks(n, grain: 1 << 13) { r in for i in r { y[i] = ActivationMath<T>.forward(kind, x[i]) } }
+    }
+
+    static func activationBackward(_ kind: Activation, _ n: Int, _ x: P, _ dy: P, _ dx: P) {
+        parallelChunks(n, grain: 1 << 13) { r in
+            for i in r { dx[i] = dy[i] * ActivationMath<T>.derivative(kind, x[i]) }
+        }
+    }
+
+    static func rowReduce(_ op: RowReduction, _ rows: Int, _ cols: Int, _ x: P, _ y: P) {
+        parallelChunks(rows, grain: max(1, (1 << 15) / cols)) { r in
+            for row in r {
+                let xr = x + row * cols
+                switch op {
+                case .sum, .mean:
+                    var s: T = 0
+                    for c in 0..<cols { s += xr[c] }
+                    y[row] = op == .sum ? s : s / T(cols)
+                case .max:
+                    var mx = xr[0]
+                    for c in 1..<max(cols, 1) where xr[c] > mx { mx = xr[c] }
+                    y[row] = mx
+                }
+            }
+        }
+    }
+
+    static func softmax(_ log: Bool, _ rows: Int, _ cols: Int, _ x: P, _ y: P) {
+        parallelChunks(rows, grain: max(1, (1 << 13) / cols)) { r in
+            for row in r {
+                let xr = x + row * cols, yr = y + row * cols
+                var mx = -T.infinity
+                for c in 0..<cols where xr[c] > mx { mx = xr[c] }
+                var s: T = 0
+                for c in 0..<cols { s += T.exp(xr[c] - mx) }
+                if log {
+                    let lse = mx + T.log(s)
+                    for c in 0..<cols { yr[c] = xr[c] - lse }
+                } else {
+                    for c in 0..<cols { yr[c] = T.exp(xr[c] - mx) / s }
+                }
+            }
+        }
+    }
+
+    static func softmaxBackward(_ log: Bool, _ rows: Int, _ cols: Int, _ y: P, _ dy: P, _ dx: P) {
+        parallelChunks(rows, grain: max(1, (1 << 14) / cols)) { r in
+            for row in r {
+                let yr = y + row * cols, dyr = dy + row * cols, dxr = dx + row * cols
+                var s: T = 0
+                if log {
+                    for c in 0..<cols { s += dyr[c] }
+                    for c in 0..<cols { dxr[c] = dyr[c] - T.exp(yr[c]) * s }
+                } else {
+                    for c in 0..<cols { s += dyr[c] * yr[c] }
+                    for c in 0..<cols { dxr[c] = yr[c] * (dyr[c] - s) }
+                }
+            }
+        }
+    }
+
+    static func gatherRows(_ n: Int, _ cols: Int, _ idx: UnsafeMutablePointer<Int32>, _ table: P, _ y: P) {
+        parallelChunks(n, grain: max(1, (1 << 15) / cols)) { r in
+            for i in r { (y + i * cols).update(from: table + Int(idx[i]) * cols, count: cols) }
+        }
+    }
+
+    static func scatterAddRows(_ n: Int, _ cols: Int, _ idx: UnsafeMutablePointer<Int32>, _ src: P, _ table: P) {
+        // Parallel over columns, in order over i: the same sums as the OpenCL kernel.
+        parallelChunks(cols, grain: max(1, (1 << 15) / n)) { r in
+            for i in 0..<n {
+                let t = table + Int(idx[i]) * cols, s = src + i * cols
+                for c in r { t[c] += s[c] }
+            }
+        }
+    }
+
+    static func pathInterpolate(_ n: Int, _ m: Int, _ d: Int, _ x: P, _ base: P, _ baseStride: Int, _ alpha: P, _ y: P) {
+        parallelChunks(n * m, grain: max(1, (1 << 15) / d)) { r in
+            for row in r {
+                let i = row / m, a = alpha[row % m]
+                let xr = x + i * d, br = base + i * baseStride, yr = y + row * d
+                for j in 0..<d { yr[j] = br[j] + a * (xr[j] - br[j]) }
+            }
+        }
+    }
+
+    static func pathWeightedSum(_ n: Int, _ m: Int, _ d: Int, _ g: P, _ w: P, _ y: P) {
+        parallelChunks(n * d) { r in
+            for e in r {
+                let i = e / d, j = e % d
+                var s: T = 0
+                for k in 0..<m { s += w[k] * g[(i * m + k) * d + j] }
+                y[e] = s
+            }
+        }
+    }
+}

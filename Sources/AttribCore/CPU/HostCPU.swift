@@ -1,0 +1,59 @@
+import FoundationEssentials
+
+/// What the host CPU reports in /proc/cpuinfo and /proc/meminfo: enough to
+/// name it and derive its FP32 peak.
+struct HostCPU {
+    var vendor = "unknown"
+    var model = "unknown CPU"
+    var cores = 1
+    var clockMHz: Int?
+    var flags: Set<String> = []
+    var memoryBytes = 0
+
+    static func read() -> HostCPU {
+        var cpu = HostCPU()
+        cpu.cores = ProcessInfo.processInfo.activeProcessorCount
+        cpu.memoryBytes = Int(ProcessInfo.processInfo.physicalMemory)
+        guard let data = FileManager.default.contents(atPath: "/proc/cpuinfo") else { return cpu }
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmed }
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "vendor_id" where cpu.vendor == "unknown": cpu.vendor = parts[1]
+            case "model name" where cpu.model == "unknown CPU": cpu.model = parts[1]
+            case "cpu MHz" where cpu.clockMHz == nil: cpu.clockMHz = Double(parts[1]).map { Int($0.rounded()) }
+            case "flags" where cpu.flags.isEmpty: cpu.flags = Set(parts[1].split(separator: " ").map(String.init))
+            default: break
+            }
+        }
+        return cpu
+    }
+
+    /// FP32 peak = cores × clock × FP32 flops per cycle per core.
+    var fp32PeakGFLOPS: (gflops: Double, basis: String)? {
+        guard let mhz = clockMHz, let simd = HostSIMD.flopsPerCycle(flags) else { return nil }
+        let g = Double(cores) * Double(mhz) / 1000 * Double(simd.flops)
+        return (g, "\(cores) cores × \(mhz) MHz × \(simd.flops) flop/cycle (\(simd.isa))")
+    }
+}
+
+/// The host's FP32 flops per cycle per core, from the widest FMA its flags
+/// show, two FMA pipes assumed (as on every x86 core since Haswell and Zen).
+public enum HostSIMD {
+    public static func fp32FlopsPerCycle() -> (flops: Int, isa: String)? { flopsPerCycle(HostCPU.read().flags) }
+
+    static func flopsPerCycle(_ flags: Set<String>) -> (flops: Int, isa: String)? {
+        if flags.contains("avx512f") { return (64, "AVX-512 FMA, 2 pipes") }
+        if flags.contains("avx2") && flags.contains("fma") { return (32, "AVX2 FMA, 2 pipes") }
+        if flags.contains("avx") { return (16, "AVX") }
+        if flags.contains("sse2") { return (8, "SSE2") }
+        return nil
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    var trimmed: String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}

@@ -1,0 +1,22 @@
+import Dispatch
+
+/// A closure handed to worker threads. The loops it runs write disjoint
+/// ranges of their buffers, which is what makes sharing it sound.
+private struct UncheckedBody: @unchecked Sendable {
+    let run: (Range<Int>) -> Void
+}
+
+/// Runs body(range) over 0..<n in chunks spread over the cores; small n runs inline,
+/// since a dispatch costs more than a few thousand flops.
+func parallelChunks(_ n: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+    let chunks = min((n + grain - 1) / grain, CPUDevice.threadCount * 4)
+    if chunks <= 1 { body(0..<n); return }
+    let size = (n + chunks - 1) / chunks
+    withoutActuallyEscaping(body) { escaping in
+        let box = UncheckedBody(run: escaping)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * size, hi = min(n, lo + size)
+            if lo < hi { box.run(lo..<hi) }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+/// Memory owned by one device. The backend that made it is the only one
+/// that can read it; `count` elements of `dtype`.
+public protocol DeviceBuffer: AnyObject, Sendable {
+    var count: Int { get }
+    var dtype: DType { get }
+}
+
+/// A buffer and an element offset into it: what every raw op takes, so
+/// views (rows of a batch, one chunk of a sweep) cost nothing.
+public struct BufferView: @unchecked Sendable {
+    public let buffer: any DeviceBuffer
+    public let offset: Int
+    public init(_ buffer: any DeviceBuffer, offset: Int = 0) {
+        self.buffer = buffer; self.offset = offset
+    }
+}
+
+/// The arguments of one (strided batched) GEMM, row-major:
+/// C[b] (m×n) = alpha·op(A[b])·op(B[b]) + beta·C[b] for b in 0..<batch,
+/// with op(A) m×k and op(B) k×n. With `transA`, A is stored k×m; with
+/// `transB`, B is stored n×k. Element (i, j) of C is C[offset + i·ldc + j].
+/// beta = 0 means C is not read (it may hold anything, NaN included).
+public struct GEMMArguments: @unchecked Sendable {
+    public var transA: Bool, transB: Bool
+    public var m: Int, n: Int, k: Int
+    public var alpha: Double, beta: Double
+    public var a: BufferView, lda: Int, strideA: Int
+    public var b: BufferView, ldb: Int, strideB: Int
+    public var c: BufferView, ldc: Int, strideC: Int
+    public var batch: Int
+
+    public init(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                alpha: Double = 1, a: BufferView, lda: Int, strideA: Int = 0,
+                b: BufferView, ldb: Int, strideB: Int = 0,
+                beta: Double = 0, c: BufferView, ldc: Int, strideC: Int = 0, batch: Int = 1) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k
+        self.alpha = alpha; self.beta = beta
+        self.a = a; self.lda = lda; self.strideA = strideA
+        self.b = b; self.ldb = ldb; self.strideB = strideB
+        self.c = c; self.ldc = ldc; self.strideC = strideC; self.batch = batch
+    }
+}
+
+public enum BinaryOp: String, Sendable, CaseIterable { case add, sub, mul }
+
+/// Activations with a forward and a backward. The backward takes the
+/// forward's input x and returns dy ⊙ f′(x).
+public enum Activation: Int32, Sendable, CaseIterable {
+    case relu = 0
+    /// GELU, tanh approximation (GPT-2's): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    case geluTanh = 1
+    /// GELU, exact: 0.5x(1 + erf(x/√2)).
+    case geluErf = 2
+    case tanh = 3
+    case sigmoid = 4
+    /// log(1 + eˣ), computed stably.
+    case softplus = 5
+}
+
+public enum RowReduction: String, Sendable, CaseIterable { case sum, max, mean }
+
+/// A compute device: the OpenCL backend or the CPU (BLAS) backend. Every
+/// op has the same contract on both; parity tests hold them to it.
+///
+/// These are the raw ops: sizes and views, no shape checks beyond what
+/// protects memory. The `Tensor` API in Ops/ validates shapes and is what
+/// models and methods call.
+public protocol Device: AnyObject, Sendable {
+    var info: DeviceInfo { get }
+    /// Whether tensors of this dtype can live here (Float64 needs fp64).
+    func supports(_ dtype: DType) -> Bool
+
+    func allocate(count: Int, dtype: DType) throws -> any DeviceBuffer
+    /// Copies `bytes` (whole elements of the buffer's dtype) into the buffer at element `offset`.
+    func upload(_ bytes: UnsafeRawBufferPointer, to view: BufferView) throws
+    /// Copies `into.count` bytes from the buffer, starting at element `offset`.
+    func download(_ view: BufferView, into bytes: UnsafeMutableRawBufferPointer) throws
+    /// Waits until every queued op has finished.
+    func synchronize() throws
+
+    func gemm(_ g: GEMMArguments) throws
+    func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws
+    func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
+    func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
+    func fill(n: Int, value: Double, y: BufferView) throws
+    func copy(n: Int, x: BufferView, y: BufferView) throws
+    /// y[r, c] += bias[c].
+    func biasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws
+    /// y[c] = beta·y[c] + Σ_r x[r, c] (the bias gradient); beta = 0 does not read y.
+    func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws
+    func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws
+    func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws
+    func rowReduce(_ op: RowReduction, rows: Int, cols: Int, x: BufferView, y: BufferView) throws
+    /// Row softmax (or log-softmax when `log`).
+    func softmax(log: Bool, rows: Int, cols: Int, x: BufferView, y: BufferView) throws
+    /// Backward of the row softmax given its output y: dx = y ⊙ (dy − Σ dy·y);
+    /// of log-softmax: dx = dy − exp(y)·Σ dy.
+    func softmaxBackward(log: Bool, rows: Int, cols: Int, y: BufferView, dy: BufferView, dx: BufferView) throws
+    /// y[i, :] = table[idx[i], :]. Indices are checked by the caller.
+    func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws
+    /// table[idx[i], :] += src[i, :], in order of i (deterministic).
+    func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws
+    /// y[(i·m + k)·d + j] = b + α_k(x[i·d + j] − b), b = base[i·baseStride + j].
+    func pathInterpolate(n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                         alphas: BufferView, y: BufferView) throws
+    /// y[i·d + j] = Σ_k w_k g[(i·m + k)·d + j].
+    func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws
+}
+
+extension Device {
+    public var name: String { info.name }
+    public var id: String { info.id }
+}

@@ -1,0 +1,37 @@
+// Path integration on the device: the interpolated batch of Integrated
+// Gradients and the weighted sum of its gradients.
+
+extension Tensor {
+    /// For inputs self [n, …] (feature size d), baselines [n, …] or one shared
+    /// baseline [1, …], and alphas [m]: the batch [n·m, …] whose row i·m + k is
+    /// baseline_i + α_k(x_i − baseline_i).
+    public func pathInterpolated(baselines: Tensor, alphas: Tensor) throws -> Tensor {
+        let op = "pathInterpolate"
+        try checkCompatible(op, [("baselines", baselines), ("alphas", alphas)])
+        let n = shape[0], d = count / n, m = alphas.count
+        guard alphas.rank == 1 else { throw AttribError.shapeMismatch(op: op, detail: "alphas has shape \(alphas.shape), expected [m]") }
+        let featureShape = Array(shape.dropFirst())
+        guard Array(baselines.shape.dropFirst()) == featureShape, baselines.shape[0] == n || baselines.shape[0] == 1 else {
+            throw AttribError.shapeMismatch(op: op, detail: "baselines have shape \(baselines.shape), expected [\(n) or 1] + \(featureShape) for inputs \(shape)")
+        }
+        let out = try like([n * m] + featureShape)
+        try device.pathInterpolate(n: n, m: m, d: d, x: storage, base: baselines.storage,
+                                   baseStride: baselines.shape[0] == 1 ? 0 : d,
+                                   alphas: alphas.storage, y: out.storage)
+        return out
+    }
+
+    /// For gradients self [n·m, …] and weights [m]: [n, …] with row i = Σ_k w_k g_{i·m+k}.
+    public func pathWeightedSum(weights: Tensor) throws -> Tensor {
+        let op = "pathWeightedSum"
+        try checkCompatible(op, [("weights", weights)])
+        let m = weights.count
+        guard weights.rank == 1, shape[0] % m == 0 else {
+            throw AttribError.shapeMismatch(op: op, detail: "gradients \(shape) are not a whole number of \(m)-step paths (weights \(weights.shape))")
+        }
+        let n = shape[0] / m, d = count / shape[0]
+        let out = try like([n] + shape.dropFirst())
+        try device.pathWeightedSum(n: n, m: m, d: d, g: storage, weights: weights.storage, y: out.storage)
+        return out
+    }
+}

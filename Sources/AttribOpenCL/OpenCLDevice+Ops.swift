@@ -1,0 +1,148 @@
+import AttribCore
+import AttribKernels
+
+/// The Device ops on OpenCL: each checks that its views fit their buffers,
+/// then enqueues the kernel named in docs/kernel-contract.md.
+extension OpenCLDevice {
+    /// The dtype of the views (all must share it), checking each holds `extent` elements.
+    private func operands(_ op: String, _ views: [(BufferView, Int)]) throws -> (DType, [CLBuffer]) {
+        var buffers: [CLBuffer] = []
+        for (v, extent) in views {
+            let b = try clBuffer(v, op)
+            try v.require(extent, op, "operand \(buffers.count)")
+            buffers.append(b)
+        }
+        let dtype = buffers[0].dtype
+        for b in buffers where b.dtype != dtype && b.dtype != .int32 {
+            throw AttribError.invalidArgument(op: op, detail: "operands mix \(dtype) and \(b.dtype)")
+        }
+        guard dtype.isFloatingPoint else { throw AttribError.unsupportedDType(op: op, dtype: dtype, device: info.summary) }
+        return (dtype, buffers)
+    }
+
+    public func gemm(_ g: GEMMArguments) throws {
+        try g.validate()
+        let (dtype, bufs) = try operands("gemm", [(g.c, 1), (g.a, 1), (g.b, 1)])
+        let p = gemmParameters(dtype: dtype)
+        try launchGEMM(g, dtype: dtype, c: bufs[0], a: bufs[1], b: bufs[2], parameters: p)
+    }
+
+    /// Enqueues the GEMM kernel with explicit tile parameters (the tuner calls this).
+    func launchGEMM(_ g: GEMMArguments, dtype: DType, c: CLBuffer, a: CLBuffer, b: CLBuffer, parameters p: GEMMParameters) throws {
+        let defines = p.defines + [("TRANS_A", g.transA ? 1 : 0), ("TRANS_B", g.transB ? 1 : 0)]
+        let args: [KernelArgument] = [
+            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
+            .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
+            .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
+            .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
+        ]
+        let global = [(g.n + p.NWG - 1) / p.NWG * p.NDIMC, (g.m + p.MWG - 1) / p.MWG * p.MDIMC, g.batch]
+        try launch(.gemm, "gemm", dtype: dtype, defines: defines, args, global: global, local: [p.NDIMC, p.MDIMC, 1])
+    }
+
+    public func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands(op.rawValue, [(a, n), (b, n), (y, n)])
+        try launch1D(.elementwise, "ew_" + op.rawValue, dtype: t,
+                     [.int(n), .buffer(bf[0]), .int(a.offset), .buffer(bf[1]), .int(b.offset), .buffer(bf[2]), .int(y.offset)], n: n)
+    }
+
+    public func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("scale", [(x, n), (y, n)])
+        try launch1D(.elementwise, "ew_scale", dtype: t, [.int(n), .real(alpha), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
+    }
+
+    public func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("axpy", [(x, n), (y, n)])
+        try launch1D(.elementwise, "ew_axpy", dtype: t, [.int(n), .real(alpha), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
+    }
+
+    public func fill(n: Int, value: Double, y: BufferView) throws {
+        let (t, bf) = try operands("fill", [(y, n)])
+        try launch1D(.elementwise, "ew_fill", dtype: t, [.int(n), .real(value), .buffer(bf[0]), .int(y.offset)], n: n)
+    }
+
+    public func copy(n: Int, x: BufferView, y: BufferView) throws {
+        let xb = try clBuffer(x, "copy"), yb = try clBuffer(y, "copy")
+        guard xb.dtype == yb.dtype else {
+            throw AttribError.invalidArgument(op: "copy", detail: "source is \(xb.dtype), destination \(yb.dtype)")
+        }
+        try x.require(n, "copy", "source"); try y.require(n, "copy", "destination")
+        // Int32 tensors are copied with the float kernel: same width, bits unchanged.
+        let t: DType = xb.dtype == .int32 ? .float32 : xb.dtype
+        try launch1D(.elementwise, "ew_copy", dtype: t, [.int(n), .buffer(xb), .int(x.offset), .buffer(yb), .int(y.offset)], n: n)
+    }
+
+    public func biasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("biasAdd", [(bias, cols), (y, rows * cols)])
+        try launch1D(.elementwise, "bias_add", dtype: t,
+                     [.int(rows), .int(cols), .buffer(bf[0]), .int(bias.offset), .buffer(bf[1]), .int(y.offset)], n: rows * cols)
+    }
+
+    public func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws {
+        let (t, bf) = try operands("columnSum", [(x, rows * cols), (y, cols)])
+        try launch1D(.reduce, "col_sum", dtype: t,
+                     [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .real(beta), .buffer(bf[1]), .int(y.offset)], n: cols)
+    }
+
+    public func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("activation", [(x, n), (y, n)])
+        try launch1D(.activation, "act_forward", dtype: t,
+                     [.int(n), .int(Int(kind.rawValue)), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
+    }
+
+    public func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws {
+        let (t, bf) = try operands("activationBackward", [(x, n), (dy, n), (dx, n)])
+        try launch1D(.activation, "act_backward", dtype: t,
+                     [.int(n), .int(Int(kind.rawValue)), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(dy.offset),
+                      .buffer(bf[2]), .int(dx.offset)], n: n)
+    }
+
+    public func rowReduce(_ op: RowReduction, rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("rowReduce", [(x, rows * cols), (y, rows)])
+        try launchRows(.reduce, "row_" + op.rawValue, dtype: t,
+                       [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], rows: rows)
+    }
+
+    public func softmax(log: Bool, rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("softmax", [(x, rows * cols), (y, rows * cols)])
+        try launchRows(.softmax, log ? "log_softmax_rows" : "softmax_rows", dtype: t,
+                       [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], rows: rows)
+    }
+
+    public func softmaxBackward(log: Bool, rows: Int, cols: Int, y: BufferView, dy: BufferView, dx: BufferView) throws {
+        let n = rows * cols
+        let (t, bf) = try operands("softmaxBackward", [(y, n), (dy, n), (dx, n)])
+        try launchRows(.softmax, log ? "log_softmax_backward" : "softmax_backward", dtype: t,
+                       [.int(rows), .int(cols), .buffer(bf[0]), .int(y.offset), .buffer(bf[1]), .int(dy.offset),
+                        .buffer(bf[2]), .int(dx.offset)], rows: rows)
+    }
+
+    public func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("gatherRows", [(table, cols), (y, n * cols), (indices, n)])
+        try launch1D(.gather, "gather_rows", dtype: t,
+                     [.int(n), .int(cols), .buffer(bf[2]), .int(indices.offset), .buffer(bf[0]), .int(table.offset),
+                      .buffer(bf[1]), .int(y.offset)], n: n * cols)
+    }
+
+    public func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws {
+        let (t, bf) = try operands("scatterAddRows", [(table, cols), (source, n * cols), (indices, n)])
+        try launch1D(.gather, "scatter_add_rows", dtype: t,
+                     [.int(n), .int(cols), .buffer(bf[2]), .int(indices.offset), .buffer(bf[1]), .int(source.offset),
+                      .buffer(bf[0]), .int(table.offset)], n: cols)
+    }
+
+    public func pathInterpolate(n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                alphas: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("pathInterpolate", [(y, n * m * d), (x, n * d), (base, (n - 1) * baseStride + d), (alphas, m)])
+        try launch1D(.path, "path_interpolate", dtype: t,
+                     [.int(n), .int(m), .int(d), .buffer(bf[1]), .int(x.offset), .buffer(bf[2]), .int(base.offset), .int(baseStride),
+                      .buffer(bf[3]), .int(alphas.offset), .buffer(bf[0]), .int(y.offset)], n: n * m * d)
+    }
+
+    public func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws {
+        let (t, bf) = try operands("pathWeightedSum", [(y, n * d), (g, n * m * d), (weights, m)])
+        try launch1D(.path, "path_weighted_sum", dtype: t,
+                     [.int(n), .int(m), .int(d), .buffer(bf[1]), .int(g.offset), .buffer(bf[2]), .int(weights.offset),
+                      .buffer(bf[0]), .int(y.offset)], n: n * d)
+    }
+}

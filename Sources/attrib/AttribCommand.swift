@@ -1,0 +1,20 @@
+import ArgumentParser
+import Attrib
+
+@main
+struct AttribCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attrib",
+        abstract: "Feature and component attribution on GPUs (OpenCL), with an OpenBLAS CPU fallback.",
+        subcommands: [DevicesCommand.self, BenchCommand.self, TuneCommand.self])
+}
+
+/// Options every command that computes takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Device: auto (first OpenCL GPU, else cpu), cpu, opencl, opencl:N, or part of a device name. Default: $ATTRIB_DEVICE, else auto.",
+        valueName: "spec"))
+    var device: String?
+
+    func selectedDevice() throws -> any Device { try Devices.select(device) }
+}
