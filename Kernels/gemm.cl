@@ -39,11 +39,17 @@
 //   NDIMC  work-items along N (local size, dimension 0)     (default 8)
 //   VW     vector width of the global loads: 1, 2, 4, 8, 16 (default 4)
 //   PAD    extra elements per local-memory row             (default 1)
+//   LOCAL_A 1: stage op(A) tiles through local memory (GPUs).   (default 1)
+//           0: interior tiles read op(A) straight from global memory
+//              (CPUs; best with MDIMC == NDIMC == 1). Edge tiles always
+//              go through local memory.
+//   LOCAL_B same for op(B); only honoured with TRANS_B == 0 (with
+//           TRANS_B == 1 B is always staged).                (default 1)
 //
 // Constraints (every combination satisfying them is valid for any M, N, K):
 //   MWG % MDIMC == 0, NWG % NDIMC == 0
 //   MWG % VW == 0, NWG % VW == 0, KWG % VW == 0, VW in {1, 2, 4, 8, 16}
-//   PAD >= 0
+//   PAD >= 0, LOCAL_A and LOCAL_B in {0, 1}
 //   MDIMC*NDIMC <= CL_DEVICE_MAX_WORK_GROUP_SIZE (and the kernel's
 //                  CL_KERNEL_WORK_GROUP_SIZE)
 //   KWG*(MWG+PAD + NWG+PAD) * sizeof(real) <= CL_DEVICE_LOCAL_MEM_SIZE
@@ -91,6 +97,12 @@ typedef REAL real;
 #ifndef LOCAL_B
 #define LOCAL_B 1
 #endif
+#if TRANS_B == 1 && LOCAL_B == 0
+// Direct reads of a stored N x K B would be strided across neighbouring
+// work-items (gathers on CPUs, uncoalesced on GPUs): always stage it.
+#undef LOCAL_B
+#define LOCAL_B 1
+#endif
 
 #if (MWG % MDIMC) != 0 || (NWG % NDIMC) != 0
 #error "gemm.cl: MWG must be a multiple of MDIMC and NWG of NDIMC"
@@ -103,6 +115,9 @@ typedef REAL real;
 #endif
 #if PAD < 0
 #error "gemm.cl: PAD must be >= 0"
+#endif
+#if (LOCAL_A != 0 && LOCAL_A != 1) || (LOCAL_B != 0 && LOCAL_B != 1)
+#error "gemm.cl: LOCAL_A and LOCAL_B must be 0 or 1"
 #endif
 
 #pragma OPENCL FP_CONTRACT ON

@@ -1,6 +1,7 @@
-// The activation formulas, written once for the CPU backend and for the
-// Float64 references in the tests. The OpenCL kernels (Kernels/activation.cl)
-// implement the same formulas.
+// The activation formulas of the CPU backend. They are the same functions,
+// in the same numerically stable forms, as Kernels/activation.cl: no
+// cancellation for large |x| (GELU as x·sigmoid(2u) and 0.5x·erfc(−x/√2)),
+// no overflow in exp, analytic derivatives.
 
 enum ActivationMath<T: CPUScalar> {
     static var sqrt2OverPi: T { T(0.7978845608028654) }   // √(2/π)
@@ -8,19 +9,28 @@ enum ActivationMath<T: CPUScalar> {
     static var invSqrt2Pi: T { T(0.3989422804014327) }    // 1/√(2π)
     static var geluCubic: T { T(0.044715) }
 
+    /// Split on the sign so exp never overflows.
     static func sigmoid(_ x: T) -> T {
-        // Split on the sign so exp never overflows.
         if x >= 0 { return 1 / (1 + T.exp(-x)) }
         let e = T.exp(x)
         return e / (1 + e)
     }
 
+    /// tanh that is exactly ±1 past |x| = 20, where it rounds there in both precisions.
+    static func tanhSaturated(_ x: T) -> T { Swift.abs(x) > 20 ? (x > 0 ? 1 : -1) : T.tanh(x) }
+
     static func forward(_ kind: Activation, _ x: T) -> T {
         switch kind {
-        case .relu: return x > 0 ? x : 0
-        case .geluTanh: return T(0.5) * x * (1 + T.tanh(sqrt2OverPi * (x + geluCubic * x * x * x)))
-        case .geluErf: return T(0.5) * x * (1 + T.erf(x * invSqrt2))
-        case .tanh: return T.tanh(x)
+        case .relu: return x < 0 ? 0 : x
+        case .geluTanh:
+            // 0.5x(1 + tanh u) = x·sigmoid(2u).
+            let s = sigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
+            return s == 0 ? 0 : x * s
+        case .geluErf:
+            // 0.5x(1 + erf(x/√2)) = 0.5x·erfc(−x/√2).
+            let cdf = T(0.5) * T.erfc(-x * invSqrt2)
+            return cdf == 0 ? 0 : x * cdf
+        case .tanh: return tanhSaturated(x)
         case .sigmoid: return sigmoid(x)
         case .softplus: return Swift.max(x, 0) + T.log1p(T.exp(-Swift.abs(x)))
         }
@@ -31,11 +41,15 @@ enum ActivationMath<T: CPUScalar> {
         switch kind {
         case .relu: return x > 0 ? 1 : 0
         case .geluTanh:
-            let t = T.tanh(sqrt2OverPi * (x + geluCubic * x * x * x))
-            return T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * sqrt2OverPi * (1 + 3 * geluCubic * x * x)
-        case .geluErf: return T(0.5) * (1 + T.erf(x * invSqrt2)) + x * invSqrt2Pi * T.exp(-T(0.5) * x * x)
-        case .tanh: let t = T.tanh(x); return 1 - t * t
-        case .sigmoid: let s = sigmoid(x); return s * (1 - s)
+            // f = x·s, s = sigmoid(2u): f′ = s + x·2s(1 − s)·u′, with 1 − s = sigmoid(−2u).
+            let u = sqrt2OverPi * (x + geluCubic * x * x * x)
+            let s = sigmoid(2 * u), g = 2 * s * sigmoid(-2 * u)
+            return g == 0 ? s : s + x * g * sqrt2OverPi * (1 + 3 * geluCubic * x * x)
+        case .geluErf:
+            let cdf = T(0.5) * T.erfc(-x * invSqrt2), pdf = invSqrt2Pi * T.exp(-T(0.5) * x * x)
+            return pdf == 0 ? cdf : cdf + x * pdf
+        case .tanh: let t = tanhSaturated(x); return (1 - t) * (1 + t)
+        case .sigmoid: let e = T.exp(-Swift.abs(x)), d = 1 + e; return e / (d * d)
         case .softplus: return sigmoid(x)
         }
     }

@@ -13,6 +13,7 @@ protocol CPUScalar: BinaryFloatingPoint, Sendable {
     static func log1p(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
+    static func erfc(_ x: Self) -> Self
     static func gemm(_ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Self,
                      _ a: UnsafePointer<Self>, _ lda: Int, _ b: UnsafePointer<Self>, _ ldb: Int,
                      _ beta: Self, _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
@@ -26,6 +27,7 @@ extension Float: CPUScalar {
     static func log1p(_ x: Float) -> Float { log1pf(x) }
     static func tanh(_ x: Float) -> Float { tanhf(x) }
     static func erf(_ x: Float) -> Float { erff(x) }
+    static func erfc(_ x: Float) -> Float { erfcf(x) }
     static func gemm(_ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
@@ -40,6 +42,7 @@ extension Double: CPUScalar {
     static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
     static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
     static func erf(_ x: Double) -> Double { Glibc.erf(x) }
+    static func erfc(_ x: Double) -> Double { Glibc.erfc(x) }
     static func gemm(_ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
                      _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
                      _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {

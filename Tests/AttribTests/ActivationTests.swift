@@ -1,0 +1,71 @@
+import Attrib
+import Testing
+
+/// Activations: OpenCL against the CPU backend, and every backward against
+/// central finite differences in Float64.
+@Suite struct ActivationTests {
+    /// Inputs across the interesting ranges: 0, tiny, the bend, saturation.
+    static let inputs: [Double] = [0, 1e-30, -1e-30, 0.5, -0.5, 1, -1, 2.5, -2.5, 6, -6, 15, -15, 40, -40]
+        + randomValues(1000, seed: 9, -8, 8)
+
+    /// OpenCL 1.2 (§7.4) allows exp 3 ulp, tanh 5 ulp, erf 16 ulp, log1p 2 ulp;
+    /// each activation composes one of these with a few exactly rounded ops,
+    /// and an error ε in an intermediate argument moves the result by about
+    /// |x·f′(x)|·ε. So |Δ| ≤ 32u·(|f(x)| + |x·f′(x)| + 1·[near 0 underflow guard]·u).
+    static func bound(_ dtype: DType, _ y: Double, _ slope: Double) -> Double {
+        32 * dtype.unitRoundoff * (abs(y) + abs(slope) + 1e-6)
+    }
+
+    @Test("forward and backward parity", arguments: Activation.allCases)
+    func parity(_ kind: Activation) throws {
+        let x = Self.inputs, dy = randomValues(x.count, seed: 10)
+        for device in openCLDevices { for dtype in dtypes(device) {
+            func run(_ d: any Device) throws -> ([Double], [Double]) {
+                let tx = try Tensor(x, shape: [x.count], dtype: dtype, on: d)
+                return (try tx.activated(kind).doubles(),
+                        try tx.activationBackward(kind, upstream: Tensor(dy, shape: [dy.count], dtype: dtype, on: d)).doubles())
+            }
+            let (y, g) = try run(device), (yRef, gRef) = try run(cpu)
+            let xs = try Tensor(x, shape: [x.count], dtype: dtype, on: cpu).doubles()
+            let slopes = try Tensor(xs, shape: [x.count], dtype: .float64, on: cpu)
+                .activationBackward(kind, upstream: Tensor([Double](repeating: 1, count: x.count), shape: [x.count], on: cpu)).doubles()
+            expectClose(y, yRef, bound: { Self.bound(dtype, yRef[$0], xs[$0] * slopes[$0]) }, "\(device.id) \(dtype) \(kind) forward")
+            // The derivative has one more level of the same functions: the same bound, on dy·f′.
+            expectClose(g, gRef, bound: { Self.bound(dtype, gRef[$0], 4 * dy[$0] * (1 + abs(xs[$0]))) }, "\(device.id) \(dtype) \(kind) backward")
+        } }
+    }
+
+    @Test("backward against central finite differences in Float64", arguments: Activation.allCases)
+    func finiteDifferences(_ kind: Activation) throws {
+        // Away from relu's kink at 0, where the derivative is not defined.
+        let x = [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
+        let h = 1e-5
+        for device in [cpu as any Device] + openCLDevices.filter { $0.supports(.float64) } {
+            let tx = try Tensor(x, shape: [x.count], on: device)
+            let g = try tx.activationBackward(kind, upstream: Tensor([Double](repeating: 1, count: x.count), shape: [x.count], on: device)).doubles()
+            let plus = try Tensor(x.map { $0 + h }, shape: [x.count], on: device).activated(kind).doubles()
+            let minus = try Tensor(x.map { $0 - h }, shape: [x.count], on: device).activated(kind).doubles()
+            let fd = (0..<x.count).map { (plus[$0] - minus[$0]) / (2 * h) }
+            // Truncation h²·|f‴|/6 ≲ 1e-10 here; rounding u·|f|/h ≲ 1e-10.
+            expectClose(g, fd, bound: { _ in 1e-8 }, "\(device.id) \(kind) f′ vs finite differences")
+        }
+    }
+
+    @Test("known values")
+    func knownValues() throws {
+        let x: [Double] = [-1, 0, 1]
+        let want: [Activation: [Double]] = [
+            .relu: [0, 0, 1],
+            .geluErf: [-0.15865525393145707, 0, 0.8413447460685429],
+            .geluTanh: [-0.15880800939172324, 0, 0.8411919906082768],
+            .tanh: [-0.7615941559557649, 0, 0.7615941559557649],
+            .sigmoid: [0.2689414213699951, 0.5, 0.7310585786300049],
+            .softplus: [0.31326168751822286, 0.6931471805599453, 1.3132616875182228],
+        ]
+        for device in [cpu as any Device] + openCLDevices.filter { $0.supports(.float64) } {
+            for (kind, w) in want {
+                expectClose(try Tensor(x, shape: [3], on: device).activated(kind).doubles(), w, bound: { _ in 1e-14 }, "\(device.id) \(kind)")
+            }
+        }
+    }
+}

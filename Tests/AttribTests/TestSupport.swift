@@ -1,0 +1,41 @@
+import Attrib
+import Testing
+
+/// Every OpenCL device on this machine (PoCL where there is no GPU). Parity
+/// tests run on each against the CPU backend.
+let openCLDevices: [OpenCLDevice] = Devices.openCL
+
+/// The CPU backend, the reference of every parity test.
+let cpu = CPUDevice.shared
+
+/// Deterministic test data in [lo, hi).
+func randomValues(_ n: Int, seed: UInt64, _ lo: Double = -1, _ hi: Double = 1) -> [Double] {
+    var rng = SplitMix64(seed: seed)
+    return rng.uniform(n, lo, hi)
+}
+
+/// Expects |got − want| ≤ bound[i] for every element, naming the first that fails.
+func expectClose(_ got: [Double], _ want: [Double], bound: (Int) -> Double, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(got.count == want.count, "\(what): \(got.count) values, expected \(want.count)", sourceLocation: sourceLocation)
+    var failures = 0
+    for i in 0..<min(got.count, want.count) {
+        let d = abs(got[i] - want[i])
+        if !(d <= bound(i)) || got[i].isNaN != want[i].isNaN {
+            if got[i].isNaN && want[i].isNaN { continue }
+            failures += 1
+            if failures <= 3 {
+                Issue.record("\(what): element \(i) is \(got[i]), expected \(want[i]) (|Δ| = \(d), bound \(bound(i)))", sourceLocation: sourceLocation)
+            }
+        }
+    }
+    if failures > 3 { Issue.record("\(what): \(failures) elements out of bound in all", sourceLocation: sourceLocation) }
+}
+
+/// Expects bitwise-equal values.
+func expectEqual(_ got: [Double], _ want: [Double], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    expectClose(got, want, bound: { _ in 0 }, what, sourceLocation: sourceLocation)
+}
+
+/// The float types the parity tests cover on a device.
+func dtypes(_ d: any Device) -> [DType] { d.supports(.float64) ? [.float32, .float64] : [.float32] }
