@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Attrib", targets: ["Attrib"]),
         .library(name: "AttribCore", targets: ["AttribCore"]),
         .library(name: "AttribOpenCL", targets: ["AttribOpenCL"]),
+        .library(name: "AttribModels", targets: ["AttribModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,7 +34,8 @@ let package = Package(
                 ]),
         .target(name: "AttribCore", dependencies: ["CBLAS"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
-        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL"]),
+        .target(name: "AttribModels", dependencies: ["AttribCore"]),
+        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels"]),
         .executableTarget(name: "attrib", dependencies: [
             "Attrib",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

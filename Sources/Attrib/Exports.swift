@@ -1,3 +1,4 @@
 // The umbrella library: everything a user of the engine needs, one import.
 @_exported import AttribCore
 @_exported import AttribOpenCL
+@_exported import AttribModels

@@ -39,3 +39,10 @@ func expectEqual(_ got: [Double], _ want: [Double], _ what: String, sourceLocati
 
 /// The float types the parity tests cover on a device.
 func dtypes(_ d: any Device) -> [DType] { d.supports(.float64) ? [.float32, .float64] : [.float32] }
+
+/// The path of a file under Tests/Fixtures (fixtures are read from the source tree).
+func fixturePath(_ relative: String) -> String {
+    var dir = #filePath
+    while let slash = dir.lastIndex(of: "/"), !dir.hasSuffix("/Tests") { dir = String(dir[..<slash]) }
+    return dir + "/Fixtures/" + relative
+}
