@@ -31,6 +31,7 @@ let package = Package(
                     .embedInCode("activation.cl"), .embedInCode("reduce.cl"),
                     .embedInCode("softmax.cl"), .embedInCode("gather.cl"),
                     .embedInCode("path.cl"),
+                    .embedInCode("conv.cl"), .embedInCode("pool.cl"), .embedInCode("layernorm.cl"),
                 ]),
         .target(name: "AttribCore", dependencies: ["CBLAS"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),

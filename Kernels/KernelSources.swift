@@ -2,7 +2,7 @@
 
 /// OpenCL C source of each kernel family, as compiled at run time.
 public enum KernelSource: String, CaseIterable, Sendable {
-    case gemm, elementwise, activation, reduce, softmax, gather, path
+    case gemm, elementwise, activation, reduce, softmax, gather, path, conv, pool, layernorm
 
     /// The source text, read from the bytes embedded at build time.
     public var text: String {
@@ -15,6 +15,9 @@ public enum KernelSource: String, CaseIterable, Sendable {
         case .softmax: bytes = PackageResources.softmax_cl
         case .gather: bytes = PackageResources.gather_cl
         case .path: bytes = PackageResources.path_cl
+        case .conv: bytes = PackageResources.conv_cl
+        case .pool: bytes = PackageResources.pool_cl
+        case .layernorm: bytes = PackageResources.layernorm_cl
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -105,6 +105,49 @@ public protocol Device: AnyObject, Sendable {
                          alphas: BufferView, y: BufferView) throws
     /// y[i·d + j] = Σ_k w_k g[(i·m + k)·d + j].
     func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws
+
+    // MARK: convolution, pooling, layer norm (Ops/Conv.swift, Pool.swift, LayerNorm.swift)
+    // Images are NCHW, row-major. OH = (H + 2·padH − kh)/strideH + 1 (floor), OW
+    // likewise; pooling has no padding (OH = (H − kh)/strideH + 1). Every output,
+    // gradients included, is overwritten, each element from its own gather in a
+    // fixed order (no atomics): deterministic, and the same sums on every backend.
+
+    /// cols[C·kh·kw, N·OH·OW]: row ci·kh·kw + ki·kw + kj, column ni·OH·OW + oy·OW + ox holds
+    /// x[ni, ci, oy·strideH − padH + ki, ox·strideW − padW + kj], or 0 outside the image.
+    func im2col(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                padH: Int, padW: Int, x: BufferView, cols: BufferView) throws
+    /// The adjoint of im2col: x[ni, ci, iy, ix] = Σ of the cols entries im2col read from that
+    /// pixel, in order of (ki, kj). Overwrites x.
+    func col2im(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                padH: Int, padW: Int, cols: BufferView, x: BufferView) throws
+    /// y[j, i, k] = x[i, j, k] for x [a, b, c], y [b, a, c].
+    func transpose01(a: Int, b: Int, c: Int, x: BufferView, y: BufferView) throws
+    /// y[r, c] += bias[r] (the conv bias in the [OC, N·OH·OW] layout).
+    func rowBiasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws
+    /// y[ni, ci, oy, ox] = max over the kh×kw window at (oy·strideH, ox·strideW); argmax (Int32)
+    /// = iy·W + ix of that maximum in its H×W plane (PyTorch's return_indices). The first
+    /// maximum wins ties; a NaN propagates (the rule `v > m || isnan(v)`, as PyTorch).
+    func maxPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                   x: BufferView, y: BufferView, argmax: BufferView) throws
+    /// dx[ni, ci, iy, ix] = Σ dy over the windows covering (iy, ix) whose argmax is iy·W + ix,
+    /// in order of (oy, ox). Overwrites dx.
+    func maxPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                           dy: BufferView, argmax: BufferView, dx: BufferView) throws
+    /// y = (Σ of the kh×kw window, in row order) / (kh·kw).
+    func avgPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                   x: BufferView, y: BufferView) throws
+    /// dx[ni, ci, iy, ix] = (Σ dy over the windows covering it, in order of (oy, ox)) / (kh·kw).
+    /// Overwrites dx.
+    func avgPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                           dy: BufferView, dx: BufferView) throws
+    /// Per row of x [rows, cols]: μ = mean, var = Σ(x − μ)²/cols (biased, two-pass),
+    /// rstd = 1/√(var + eps), y = (x − μ)·rstd·γ + β; writes mean[rows] and rstd[rows].
+    func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
+                   y: BufferView, mean: BufferView, rstd: BufferView) throws
+    /// With x̂ = (x − μ)·rstd and g = dy ⊙ γ: dx = rstd·(g − mean_c(g) − x̂·mean_c(g ⊙ x̂)),
+    /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy (rows in order). Overwrites dx, dgamma, dbeta.
+    func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
+                           rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws
 }
 
 extension Device {

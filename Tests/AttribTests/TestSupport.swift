@@ -46,3 +46,36 @@ func fixturePath(_ relative: String) -> String {
     while let slash = dir.lastIndex(of: "/"), !dir.hasSuffix("/Tests") { dir = String(dir[..<slash]) }
     return dir + "/Fixtures/" + relative
 }
+
+/// Expects `body` to throw an AttribError whose message contains every fragment.
+func expectAttribError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected an error mentioning \(fragments)", sourceLocation: sourceLocation)
+    } catch let e as AttribError {
+        for f in fragments where !e.description.contains(f) {
+            Issue.record("error \"\(e.description)\" does not mention \"\(f)\"", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("unexpected error type: \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+import FoundationEssentials
+
+/// Small file helpers for tests that build bad model directories.
+enum FileHelpers {
+    static func makeDirectory(_ p: String) throws { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
+    static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
+    static func copy(_ a: String, _ b: String) throws { try FileManager.default.copyItem(atPath: a, toPath: b) }
+    static func read(_ p: String) throws -> String { String(decoding: FileManager.default.contents(atPath: p) ?? Data(), as: UTF8.self) }
+    static func write(_ s: String, _ p: String) throws { try Data(s.utf8).write(to: URL(fileURLWithPath: p)) }
+}
+
+extension String {
+    func replacingFirst(_ a: String, with b: String) -> String {
+        let parts = components(separatedBy: a)
+        guard parts.count > 1 else { return self }
+        return parts[0] + b + parts.dropFirst().joined(separator: a)
+    }
+}

@@ -194,7 +194,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     // MARK: helpers
 
-    private func buffer(_ view: BufferView, _ op: String) throws -> CPUBuffer {
+    func buffer(_ view: BufferView, _ op: String) throws -> CPUBuffer {
         guard let b = view.buffer as? CPUBuffer else {
             throw AttribError.deviceMismatch(op: op, detail: "a buffer from another device was passed to the CPU backend")
         }
@@ -202,7 +202,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     /// The typed pointer for a view, after checking its dtype and that `extent` elements fit.
-    private func pointer<T>(_: T.Type, _ view: BufferView, _ op: String, _ extent: Int = 0) throws -> UnsafeMutablePointer<T> {
+    func pointer<T>(_: T.Type, _ view: BufferView, _ op: String, _ extent: Int = 0) throws -> UnsafeMutablePointer<T> {
         let b = try buffer(view, op)
         let expected: DType = T.self == Double.self ? .float64 : T.self == Int32.self ? .int32 : .float32
         guard b.dtype == expected else {
@@ -213,7 +213,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     /// Calls body with Float.self or Double.self, by the view's dtype.
-    private func withScalar(_ view: BufferView, _ op: String, _ body: (any CPUScalar.Type) throws -> Void) throws {
+    func withScalar(_ view: BufferView, _ op: String, _ body: (any CPUScalar.Type) throws -> Void) throws {
         switch try buffer(view, op).dtype {
         case .float32: try body(Float.self)
         case .float64: try body(Double.self)

@@ -1,0 +1,111 @@
+// The CPU backend's convolution, pooling and layer-norm ops: checks, then the
+// loops in CPUKernels+Conv.swift.
+
+extension CPUDevice {
+    public func im2col(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                       padH: Int, padW: Int, x: BufferView, cols: BufferView) throws {
+        let op = "im2col"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW, padH: padH, padW: padW)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.im2col(g, try pointer(T.self, x, op, g.inputCount), try pointer(T.self, cols, op, g.colsCount))
+        }
+        try withScalar(cols, op) { try run($0) }
+    }
+
+    public func col2im(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                       padH: Int, padW: Int, cols: BufferView, x: BufferView) throws {
+        let op = "col2im"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW, padH: padH, padW: padW)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.col2im(g, try pointer(T.self, cols, op, g.colsCount), try pointer(T.self, x, op, g.inputCount))
+        }
+        try withScalar(x, op) { try run($0) }
+    }
+
+    public func transpose01(a: Int, b: Int, c: Int, x: BufferView, y: BufferView) throws {
+        let op = "transpose01"
+        try AttribError.requirePositive(op, ["a": a, "b": b, "c": c])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.transpose01(a, b, c, try pointer(T.self, x, op, a * b * c), try pointer(T.self, y, op, a * b * c))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func rowBiasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws {
+        let op = "rowBiasAdd"
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.rowBiasAdd(rows, cols, try pointer(T.self, bias, op, rows), try pointer(T.self, y, op, rows * cols))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func maxPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                          x: BufferView, y: BufferView, argmax: BufferView) throws {
+        let op = "maxPool2d"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let idx = try pointer(Int32.self, argmax, op, g.outputCount)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.maxPool2d(g, try pointer(T.self, x, op, g.inputCount), try pointer(T.self, y, op, g.outputCount), idx)
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func maxPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                                  dy: BufferView, argmax: BufferView, dx: BufferView) throws {
+        let op = "maxPool2dBackward"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let idx = try pointer(Int32.self, argmax, op, g.outputCount)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.maxPool2dBackward(g, try pointer(T.self, dy, op, g.outputCount), idx, try pointer(T.self, dx, op, g.inputCount))
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+
+    public func avgPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                          x: BufferView, y: BufferView) throws {
+        let op = "avgPool2d"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.avgPool2d(g, try pointer(T.self, x, op, g.inputCount), try pointer(T.self, y, op, g.outputCount))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func avgPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                                  dy: BufferView, dx: BufferView) throws {
+        let op = "avgPool2dBackward"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.avgPool2dBackward(g, try pointer(T.self, dy, op, g.outputCount), try pointer(T.self, dx, op, g.inputCount))
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+
+    public func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
+                          y: BufferView, mean: BufferView, rstd: BufferView) throws {
+        let op = "layerNorm", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.layerNorm(rows, cols, T(eps), try pointer(T.self, x, op, n), try pointer(T.self, gamma, op, cols),
+                                 try pointer(T.self, beta, op, cols), try pointer(T.self, y, op, n),
+                                 try pointer(T.self, mean, op, rows), try pointer(T.self, rstd, op, rows))
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
+                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws {
+        let op = "layerNormBackward", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let xp = try pointer(T.self, x, op, n), mp = try pointer(T.self, mean, op, rows), rp = try pointer(T.self, rstd, op, rows)
+            let dyp = try pointer(T.self, dy, op, n)
+            CPUKernels.layerNormBackwardInput(rows, cols, xp, try pointer(T.self, gamma, op, cols), mp, rp, dyp,
+                                              try pointer(T.self, dx, op, n))
+            CPUKernels.layerNormBackwardParameters(rows, cols, xp, mp, rp, dyp, try pointer(T.self, dgamma, op, cols),
+                                                   try pointer(T.self, dbeta, op, cols))
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+}

@@ -1,0 +1,221 @@
+// The CPU loops of the convolution, pooling and layer-norm ops. Each output
+// element is computed from its own gather, in the same order as the OpenCL
+// kernels (Kernels/conv.cl, pool.cl, layernorm.cl), so the backends differ
+// only where OpenCL contracts a·b + c to FMA, divides or takes √ with its own
+// rounding, or (layer norm) sums a row as a tree.
+
+extension CPUKernels {
+    typealias I = UnsafeMutablePointer<Int32>
+
+    /// Row ci·kh·kw + ki·kw + kj of cols, column ni·OH·OW + oy·OW + ox.
+    static func im2col(_ g: Window2D, _ x: P, _ cols: P) {
+        let ncols = g.colsColumns, ohw = g.outH * g.outW
+        parallelChunks(g.colsRows, grain: max(1, (1 << 15) / ncols)) { r in
+            for row in r {
+                let ci = row / (g.kh * g.kw), ki = (row / g.kw) % g.kh, kj = row % g.kw
+                let out = cols + row * ncols
+                for ni in 0..<g.n {
+                    let plane = x + (ni * g.c + ci) * g.h * g.w
+                    for oy in 0..<g.outH {
+                        let iy = oy * g.strideH - g.padH + ki
+                        let o = out + ni * ohw + oy * g.outW
+                        if iy < 0 || iy >= g.h {
+                            for ox in 0..<g.outW { o[ox] = 0 }
+                            continue
+                        }
+                        let line = plane + iy * g.w
+                        for ox in 0..<g.outW {
+                            let ix = ox * g.strideW - g.padW + kj
+                            o[ox] = ix >= 0 && ix < g.w ? line[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// x[ni, ci, iy, ix] = Σ_(ki, kj) cols[…] over the windows that read it, ki then kj ascending.
+    static func col2im(_ g: Window2D, _ cols: P, _ x: P) {
+        let ncols = g.colsColumns, ohw = g.outH * g.outW
+        parallelChunks(g.n * g.c * g.h, grain: max(1, (1 << 13) / (g.w * g.kh * g.kw))) { r in
+            for line in r {                       // line = (ni·C + ci)·H + iy
+                let iy = line % g.h, plane = line / g.h, ci = plane % g.c, ni = plane / g.c
+                let xl = x + line * g.w
+                for ix in 0..<g.w {
+                    var s: T = 0
+                    for ki in 0..<g.kh {
+                        let ty = iy + g.padH - ki
+                        if ty < 0 || ty % g.strideH != 0 { continue }
+                        let oy = ty / g.strideH
+                        if oy >= g.outH { continue }
+                        for kj in 0..<g.kw {
+                            let tx = ix + g.padW - kj
+                            if tx < 0 || tx % g.strideW != 0 { continue }
+                            let ox = tx / g.strideW
+                            if ox >= g.outW { continue }
+                            s += cols[((ci * g.kh + ki) * g.kw + kj) * ncols + ni * ohw + oy * g.outW + ox]
+                        }
+                    }
+                    xl[ix] = s
+                }
+            }
+        }
+    }
+
+    /// y[j, i, k] = x[i, j, k].
+    static func transpose01(_ a: Int, _ b: Int, _ c: Int, _ x: P, _ y: P) {
+        parallelChunks(a * b, grain: max(1, (1 << 15) / c)) { r in
+            for ji in r {
+                let j = ji / a, i = ji % a
+                (y + ji * c).update(from: x + (i * b + j) * c, count: c)
+            }
+        }
+    }
+
+    /// y[r, c] += bias[r].
+    static func rowBiasAdd(_ rows: Int, _ cols: Int, _ bias: P, _ y: P) {
+        parallelChunks(rows * cols) { r in
+            for e in r { y[e] += bias[e / cols] }
+        }
+    }
+
+    /// Along one axis (kernel k, stride s, outCount outputs): the outputs whose
+    /// window covers input position i, lo...hi (none when lo > hi).
+    @inline(__always)
+    static func covering(_ i: Int, _ k: Int, _ s: Int, _ outCount: Int) -> (Int, Int) {
+        let lo = i - k + 1 <= 0 ? 0 : (i - k + s) / s
+        return (lo, min(i / s, outCount - 1))
+    }
+
+    static func maxPool2d(_ g: Window2D, _ x: P, _ y: P, _ argmax: I) {
+        let (oh, ow) = (g.outH, g.outW)
+        parallelChunks(g.n * g.c * oh, grain: max(1, (1 << 14) / (ow * g.kh * g.kw))) { r in
+            for line in r {                       // line = plane·OH + oy
+                let oy = line % oh, plane = line / oh
+                let xp = x + plane * g.h * g.w
+                for ox in 0..<ow {
+                    var m = -T.infinity
+                    var idx = oy * g.strideH * g.w + ox * g.strideW
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.strideH + ky
+                        for kx in 0..<g.kw {
+                            let p = iy * g.w + ox * g.strideW + kx, v = xp[p]
+                            if v > m || v.isNaN { m = v; idx = p }
+                        }
+                    }
+                    y[line * ow + ox] = m
+                    argmax[line * ow + ox] = Int32(idx)
+                }
+            }
+        }
+    }
+
+    static func maxPool2dBackward(_ g: Window2D, _ dy: P, _ argmax: I, _ dx: P) {
+        let (oh, ow) = (g.outH, g.outW)
+        parallelChunks(g.n * g.c * g.h, grain: max(1, (1 << 13) / g.w)) { r in
+            for line in r {                       // line = plane·H + iy
+                let iy = line % g.h, plane = line / g.h
+                let (oy0, oy1) = covering(iy, g.kh, g.strideH, oh)
+                let base = plane * oh * ow
+                for ix in 0..<g.w {
+                    let (ox0, ox1) = covering(ix, g.kw, g.strideW, ow)
+                    let me = Int32(iy * g.w + ix)
+                    var s: T = 0
+                    if oy0 <= oy1 && ox0 <= ox1 {
+                        for oy in oy0...oy1 {
+                            for ox in ox0...ox1 where argmax[base + oy * ow + ox] == me { s += dy[base + oy * ow + ox] }
+                        }
+                    }
+                    dx[line * g.w + ix] = s
+                }
+            }
+        }
+    }
+
+    static func avgPool2d(_ g: Window2D, _ x: P, _ y: P) {
+        let (oh, ow) = (g.outH, g.outW), div = T(g.kh * g.kw)
+        parallelChunks(g.n * g.c * oh, grain: max(1, (1 << 14) / (ow * g.kh * g.kw))) { r in
+            for line in r {
+                let oy = line % oh, plane = line / oh
+                let xp = x + plane * g.h * g.w
+                for ox in 0..<ow {
+                    var s: T = 0
+                    for ky in 0..<g.kh {
+                        let row = xp + (oy * g.strideH + ky) * g.w + ox * g.strideW
+                        for kx in 0..<g.kw { s += row[kx] }
+                    }
+                    y[line * ow + ox] = s / div
+                }
+            }
+        }
+    }
+
+    static func avgPool2dBackward(_ g: Window2D, _ dy: P, _ dx: P) {
+        let (oh, ow) = (g.outH, g.outW), div = T(g.kh * g.kw)
+        parallelChunks(g.n * g.c * g.h, grain: max(1, (1 << 13) / g.w)) { r in
+            for line in r {
+                let iy = line % g.h, plane = line / g.h
+                let (oy0, oy1) = covering(iy, g.kh, g.strideH, oh)
+                let base = plane * oh * ow
+                for ix in 0..<g.w {
+                    let (ox0, ox1) = covering(ix, g.kw, g.strideW, ow)
+                    var s: T = 0
+                    if oy0 <= oy1 && ox0 <= ox1 {
+                        for oy in oy0...oy1 { for ox in ox0...ox1 { s += dy[base + oy * ow + ox] } }
+                    }
+                    dx[line * g.w + ix] = s / div
+                }
+            }
+        }
+    }
+
+    static func layerNorm(_ rows: Int, _ cols: Int, _ eps: T, _ x: P, _ gamma: P, _ beta: P, _ y: P, _ mean: P, _ rstd: P) {
+        parallelChunks(rows, grain: max(1, (1 << 14) / cols)) { r in
+            for row in r {
+                let xr = x + row * cols, yr = y + row * cols
+                var s: T = 0
+                for c in 0..<cols { s += xr[c] }
+                let mu = s / T(cols)
+                var v: T = 0
+                for c in 0..<cols { let d = xr[c] - mu; v += d * d }
+                let rs = 1 / (v / T(cols) + eps).squareRoot()
+                for c in 0..<cols { yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c] }
+                mean[row] = mu
+                rstd[row] = rs
+            }
+        }
+    }
+
+    static func layerNormBackwardInput(_ rows: Int, _ cols: Int, _ x: P, _ gamma: P, _ mean: P, _ rstd: P, _ dy: P, _ dx: P) {
+        parallelChunks(rows, grain: max(1, (1 << 14) / cols)) { r in
+            for row in r {
+                let xr = x + row * cols, dyr = dy + row * cols, dxr = dx + row * cols
+                let mu = mean[row], rs = rstd[row]
+                var s1: T = 0, s2: T = 0
+                for c in 0..<cols {
+                    let g = dyr[c] * gamma[c], xh = (xr[c] - mu) * rs
+                    s1 += g; s2 += g * xh
+                }
+                let m1 = s1 / T(cols), m2 = s2 / T(cols)
+                for c in 0..<cols {
+                    let g = dyr[c] * gamma[c], xh = (xr[c] - mu) * rs
+                    dxr[c] = rs * (g - m1 - xh * m2)
+                }
+            }
+        }
+    }
+
+    /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy, rows in order.
+    static func layerNormBackwardParameters(_ rows: Int, _ cols: Int, _ x: P, _ mean: P, _ rstd: P, _ dy: P, _ dgamma: P, _ dbeta: P) {
+        parallelChunks(cols, grain: max(1, (1 << 15) / rows)) { r in
+            for c in r {
+                var dg: T = 0, db: T = 0
+                for row in 0..<rows {
+                    let e = row * cols + c, xh = (x[e] - mean[row]) * rstd[row]
+                    dg += dy[e] * xh; db += dy[e]
+                }
+                dgamma[c] = dg; dbeta[c] = db
+            }
+        }
+    }
+}

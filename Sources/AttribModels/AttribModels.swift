@@ -1,1 +1,0 @@
-// Layers, models and their file formats.

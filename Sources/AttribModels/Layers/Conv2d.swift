@@ -1,0 +1,152 @@
+import AttribCore
+
+/// 2-D convolution, NCHW, dilation 1, groups 1. Weight [OC, C, kh, kw], bias [OC].
+/// Input [N, C, H, W] → output [N, OC, OH, OW], OH = (H + 2·padH − kh)/strideH + 1.
+///
+/// Forward: im2col of the whole batch [C·kh·kw, N·OH·OW], one GEMM with the
+/// weight viewed as [OC, C·kh·kw], the bias per row, and a transpose to NCHW.
+/// One large product instead of N small ones keeps a GPU busy.
+/// Backward: transpose back, dcols = Wᵀ·dY, col2im (its adjoint). Nothing is kept
+/// from the forward pass but the input's shape.
+public final class Conv2d: Layer, @unchecked Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: [Int], padding: [Int]
+    public let outChannels: Int, inChannels: Int, kernel: [Int]
+    /// The weight as the [OC, C·kh·kw] matrix of the GEMM (a view).
+    let weightMatrix: Tensor
+
+    public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
+        guard weight.rank == 4 else {
+            throw AttribError.shapeMismatch(op: "Conv2d", detail: "weight has shape \(weight.shape), expected [out, in, kh, kw]")
+        }
+        guard stride.count == 2, padding.count == 2, stride.allSatisfy({ $0 >= 1 }), padding.allSatisfy({ $0 >= 0 }) else {
+            throw AttribError.invalidArgument(op: "Conv2d", detail: "stride \(stride) and padding \(padding) must be pairs, stride ≥ 1, padding ≥ 0")
+        }
+        if let b = bias, b.shape != [weight.shape[0]] {
+            throw AttribError.shapeMismatch(op: "Conv2d", detail: "bias has shape \(b.shape), expected [\(weight.shape[0])]")
+        }
+        self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding
+        outChannels = weight.shape[0]; inChannels = weight.shape[1]; kernel = Array(weight.shape[2...])
+        weightMatrix = try weight.reshaped([outChannels, inChannels * kernel[0] * kernel[1]])
+    }
+
+    public var description: String {
+        "Conv2d(\(inChannels)→\(outChannels), \(kernel[0])×\(kernel[1]), stride \(stride), padding \(padding))"
+    }
+
+    public func outputShape(_ input: [Int]) throws -> [Int] {
+        guard input.count == 3, input[0] == inChannels else {
+            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(input), expected [\(inChannels), H, W]")
+        }
+        let oh = (input[1] + 2 * padding[0] - kernel[0]) / stride[0] + 1
+        let ow = (input[2] + 2 * padding[1] - kernel[1]) / stride[1] + 1
+        guard input[1] + 2 * padding[0] >= kernel[0], input[2] + 2 * padding[1] >= kernel[1] else {
+            throw AttribError.shapeMismatch(op: description, detail: "kernel \(kernel) is larger than the padded input \(input)")
+        }
+        return [outChannels, oh, ow]
+    }
+
+    var k2: Size2D { Size2D(kernel[0], kernel[1]) }
+    var s2: Size2D { Size2D(stride[0], stride[1]) }
+    var p2: Size2D { Size2D(padding[0], padding[1]) }
+
+    public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
+        let out = try outputShape(x.sampleShape), n = x.batchSize
+        let cols = try x.im2col(kernel: k2, stride: s2, padding: p2)          // [C·kh·kw, N·OH·OW]
+        let yt = try weightMatrix.matmul(cols)                                  // [OC, N·OH·OW]
+        if let bias { try yt.addRowBias(bias) }
+        let y = try yt.reshaped([outChannels, n, out[1] * out[2]]).transposed01() // [N, OC, OH·OW]
+        let yShaped = try y.reshaped([n] + out)
+        return (yShaped, Saved(input: x, output: yShaped))
+    }
+
+    public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
+        let n = dy.batchSize, ohw = dy.count / (n * outChannels)
+        let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]
+        let dcols = try weightMatrix.matmul(dyt.reshaped([outChannels, n * ohw]), transposeSelf: true) // [C·kh·kw, N·OH·OW]
+        return try dcols.col2im(imageShape: saved.input.shape, kernel: k2, stride: s2, padding: p2)
+    }
+}
+
+/// Max or average pooling, padding 0 (PyTorch's defaults otherwise: stride =
+/// kernel, floor). Max pooling keeps its argmax for the backward pass; ties go
+/// to the first maximum, as in PyTorch.
+public final class Pool2d: Layer, @unchecked Sendable {
+    public let isMax: Bool
+    public let kernel: [Int], stride: [Int]
+
+    public init(max: Bool, kernel: [Int], stride: [Int]) throws {
+        guard kernel.count == 2, stride.count == 2, kernel.allSatisfy({ $0 >= 1 }), stride.allSatisfy({ $0 >= 1 }) else {
+            throw AttribError.invalidArgument(op: max ? "MaxPool2d" : "AvgPool2d", detail: "kernel \(kernel) and stride \(stride) must be pairs ≥ 1")
+        }
+        isMax = max; self.kernel = kernel; self.stride = stride
+    }
+
+    public var description: String { "\(isMax ? "MaxPool2d" : "AvgPool2d")(\(kernel[0])×\(kernel[1]), stride \(stride))" }
+
+    public func outputShape(_ input: [Int]) throws -> [Int] {
+        guard input.count == 3, input[1] >= kernel[0], input[2] >= kernel[1] else {
+            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(input), expected [C, H ≥ \(kernel[0]), W ≥ \(kernel[1])]")
+        }
+        return [input[0], (input[1] - kernel[0]) / stride[0] + 1, (input[2] - kernel[1]) / stride[1] + 1]
+    }
+
+    var k2: Size2D { Size2D(kernel[0], kernel[1]) }
+    var s2: Size2D { Size2D(stride[0], stride[1]) }
+
+    public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
+        _ = try outputShape(x.sampleShape)
+        if isMax {
+            let (y, argmax) = try x.maxPool2d(kernel: k2, stride: s2)
+            return (y, Saved(input: x, output: y, extra: [argmax]))
+        }
+        let y = try x.avgPool2d(kernel: k2, stride: s2)
+        return (y, Saved(input: x, output: y))
+    }
+
+    public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
+        isMax ? try dy.maxPool2dBackward(argmax: saved.extra[0], inputShape: saved.input.shape, kernel: k2, stride: s2)
+              : try dy.avgPool2dBackward(inputShape: saved.input.shape, kernel: k2, stride: s2)
+    }
+}
+
+/// Layer normalisation over the trailing `normalizedShape` dimensions
+/// (PyTorch's semantics: biased variance, eps inside the square root).
+/// Keeps the mean and 1/σ of each row for the backward pass.
+public final class LayerNormLayer: Layer, @unchecked Sendable {
+    public let normalizedShape: [Int]
+    public let eps: Double
+    public let gamma: Tensor, beta: Tensor
+
+    /// Without weight and bias (elementwise_affine = false) γ = 1, β = 0.
+    public init(normalizedShape: [Int], eps: Double, weight: Tensor?, bias: Tensor?, device: any Device, dtype: DType) throws {
+        let n = normalizedShape.reduce(1, *)
+        self.normalizedShape = normalizedShape; self.eps = eps
+        gamma = try (weight ?? Tensor([Double](repeating: 1, count: n), shape: normalizedShape, dtype: dtype, on: device)).reshaped([n])
+        beta = try (bias ?? Tensor.zeros([n], dtype: dtype, on: device)).reshaped([n])
+    }
+
+    public var description: String { "LayerNorm(\(normalizedShape))" }
+
+    public func outputShape(_ input: [Int]) throws -> [Int] {
+        guard input.count >= normalizedShape.count, Array(input.suffix(normalizedShape.count)) == normalizedShape else {
+            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(input); its trailing dimensions must be \(normalizedShape)")
+        }
+        return input
+    }
+
+    public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
+        _ = try outputShape(x.sampleShape)
+        let cols = gamma.count
+        let (y, mean, rstd) = try x.reshaped([x.count / cols, cols]).layerNorm(gamma: gamma, beta: beta, eps: eps)
+        let yShaped = try y.reshaped(x.shape)
+        return (yShaped, Saved(input: x, output: yShaped, extra: [mean, rstd]))
+    }
+
+    public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
+        let cols = gamma.count, rows = dy.count / cols
+        let x = try saved.input.reshaped([rows, cols])
+        return try x.layerNormBackward(upstream: dy.reshaped([rows, cols]), gamma: gamma, mean: saved.extra[0], rstd: saved.extra[1]).dx.reshaped(saved.input.shape)
+    }
+}

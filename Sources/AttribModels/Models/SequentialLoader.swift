@@ -1,0 +1,76 @@
+import AttribCore
+
+extension Sequential {
+    /// Loads a model directory: config.json (docs/model-format.md) and
+    /// model.safetensors with nn.Sequential's state_dict names ("0.weight", …).
+    /// Every weight is checked against the shape its layer needs; tensors the
+    /// config does not use are an error too (a config that does not match the weights).
+    public static func load(_ directory: String, on device: any Device, dtype: DType = .float32) throws -> Sequential {
+        let configPath = directory + "/config.json", weightsPath = directory + "/model.safetensors"
+        let config = try SequentialConfig.read(configPath)
+        let file = try SafeTensorsFile(path: weightsPath)
+        var used = Set<String>()
+        func weight(_ name: String, _ shape: [Int]) throws -> Tensor {
+            used.insert(name)
+            return try file.tensor(name, shape: shape, dtype: dtype, on: device)
+        }
+        var layers: [any Layer] = []
+        var shape = config.inputShape
+        for (i, spec) in config.layers.enumerated() {
+            func need<T>(_ v: T?, _ field: String) throws -> T {
+                guard let v else { throw AttribError.io(path: configPath, detail: "layer \(i) (\(spec.type)) has no \"\(field)\"") }
+                return v
+            }
+            let layer: any Layer
+            switch spec.type {
+            case "Linear":
+                let (fin, fout) = (try need(spec.inFeatures, "in_features"), try need(spec.outFeatures, "out_features"))
+                layer = try Linear(weight: weight("\(i).weight", [fout, fin]), bias: spec.bias ?? true ? weight("\(i).bias", [fout]) : nil)
+            case "Conv2d":
+                let (cin, cout) = (try need(spec.inChannels, "in_channels"), try need(spec.outChannels, "out_channels"))
+                let k = try need(spec.kernelSize, "kernel_size")
+                layer = try Conv2d(weight: weight("\(i).weight", [cout, cin] + k), bias: spec.bias ?? true ? weight("\(i).bias", [cout]) : nil,
+                                   stride: spec.stride ?? [1, 1], padding: spec.padding ?? [0, 0])
+            case "MaxPool2d", "AvgPool2d":
+                let k = try need(spec.kernelSize, "kernel_size")
+                layer = try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: spec.stride ?? k)
+            case "LayerNorm":
+                let ns = try need(spec.normalizedShape, "normalized_shape")
+                let affine = spec.elementwiseAffine ?? true
+                layer = try LayerNormLayer(normalizedShape: ns, eps: spec.eps ?? 1e-5,
+                                           weight: affine ? weight("\(i).weight", ns) : nil, bias: affine ? weight("\(i).bias", ns) : nil,
+                                           device: device, dtype: dtype)
+            case "Embedding":
+                layer = try Embedding(weight: weight("\(i).weight", [try need(spec.numEmbeddings, "num_embeddings"), try need(spec.embeddingDim, "embedding_dim")]))
+            case "Flatten": layer = Flatten()
+            case "ReLU": layer = ActivationLayer(.relu)
+            case "Tanh": layer = ActivationLayer(.tanh)
+            case "Sigmoid": layer = ActivationLayer(.sigmoid)
+            case "Softplus": layer = ActivationLayer(.softplus)
+            case "GELU":
+                switch spec.approximate ?? "none" {
+                case "none": layer = ActivationLayer(.geluErf)
+                case "tanh": layer = ActivationLayer(.geluTanh)
+                case let a: throw AttribError.io(path: configPath, detail: "layer \(i) (GELU) has approximate \"\(a)\"; expected \"none\" or \"tanh\"")
+                }
+            case "Softmax", "LogSoftmax":
+                let d = spec.dim ?? -1
+                guard d == -1 || d == shape.count else {
+                    throw AttribError.io(path: configPath, detail: "layer \(i) (\(spec.type)) over dim \(d): only the last dimension is supported")
+                }
+                layer = SoftmaxLayer(log: spec.type == "LogSoftmax")
+            default:
+                throw AttribError.io(path: configPath, detail: "layer \(i) has unsupported type \"\(spec.type)\"")
+            }
+            do { shape = try layer.outputShape(shape) } catch {
+                throw AttribError.io(path: configPath, detail: "layer \(i) (\(layer.description)) does not fit its input of shape \(shape): \(error)")
+            }
+            layers.append(layer)
+        }
+        let unused = file.names.filter { !used.contains($0) }
+        guard unused.isEmpty else {
+            throw AttribError.io(path: weightsPath, detail: "tensors \(unused) are not used by the layers in \(configPath): the config does not match the weights")
+        }
+        return try Sequential(layers: layers, inputShape: config.inputShape, labels: config.labels, device: device, dtype: dtype)
+    }
+}

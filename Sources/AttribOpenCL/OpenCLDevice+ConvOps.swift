@@ -1,0 +1,157 @@
+import AttribCore
+import AttribKernels
+
+/// The convolution, pooling and layer-norm ops on OpenCL (Kernels/conv.cl,
+/// pool.cl, layernorm.cl; arguments as in docs/kernel-contract.md).
+extension OpenCLDevice {
+    /// One operand: a view, the elements it must hold, and whether it holds Int32 indices.
+    private struct Operand {
+        let view: BufferView, extent: Int, index: Bool
+        init(_ view: BufferView, _ extent: Int, index: Bool = false) { self.view = view; self.extent = extent; self.index = index }
+    }
+
+    /// The float dtype shared by the non-index operands and their buffers, after
+    /// checking each view holds its extent, index operands are Int32, and every
+    /// element index fits the kernels' 32-bit arithmetic.
+    private func checkedOperands(_ op: String, _ operands: [Operand]) throws -> (DType, [CLBuffer]) {
+        var buffers: [CLBuffer] = []
+        var dtype: DType?
+        for (i, o) in operands.enumerated() {
+            let b = try clBuffer(o.view, op)
+            try o.view.require(o.extent, op, "operand \(i)")
+            guard o.view.offset + o.extent <= Int(Int32.max) else {
+                throw AttribError.tooLarge(op: op, detail: "operand \(i) spans elements up to \(o.view.offset + o.extent), beyond the 32-bit indexing of the OpenCL kernels; split the batch")
+            }
+            if o.index {
+                guard b.dtype == .int32 else {
+                    throw AttribError.invalidArgument(op: op, detail: "operand \(i) is \(b.dtype), expected int32 indices")
+                }
+            } else if let t = dtype, t != b.dtype {
+                throw AttribError.invalidArgument(op: op, detail: "operands mix \(t) and \(b.dtype)")
+            } else {
+                dtype = b.dtype
+            }
+            buffers.append(b)
+        }
+        guard let dtype, dtype.isFloatingPoint else {
+            throw AttribError.unsupportedDType(op: op, dtype: dtype ?? .int32, device: info.summary)
+        }
+        return (dtype, buffers)
+    }
+
+    /// The geometry arguments shared by the conv.cl kernels:
+    /// n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow.
+    private func convGeometry(_ g: Window2D) -> [KernelArgument] {
+        [.int(g.n), .int(g.c), .int(g.h), .int(g.w), .int(g.kh), .int(g.kw), .int(g.strideH), .int(g.strideW),
+         .int(g.padH), .int(g.padW), .int(g.outH), .int(g.outW)]
+    }
+
+    /// The geometry arguments shared by the pool.cl kernels: n, c, h, w, kh, kw, sh, sw, oh, ow.
+    private func poolGeometry(_ g: Window2D) -> [KernelArgument] {
+        [.int(g.n), .int(g.c), .int(g.h), .int(g.w), .int(g.kh), .int(g.kw), .int(g.strideH), .int(g.strideW),
+         .int(g.outH), .int(g.outW)]
+    }
+
+    public func im2col(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                       padH: Int, padW: Int, x: BufferView, cols: BufferView) throws {
+        let op = "im2col"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW, padH: padH, padW: padW)
+        let (t, bf) = try checkedOperands(op, [Operand(x, g.inputCount), Operand(cols, g.colsCount)])
+        try launch1D(.conv, "im2col", dtype: t,
+                     convGeometry(g) + [.buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(cols.offset)], n: g.colsCount)
+    }
+
+    public func col2im(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                       padH: Int, padW: Int, cols: BufferView, x: BufferView) throws {
+        let op = "col2im"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW, padH: padH, padW: padW)
+        let (t, bf) = try checkedOperands(op, [Operand(cols, g.colsCount), Operand(x, g.inputCount)])
+        try launch1D(.conv, "col2im", dtype: t,
+                     convGeometry(g) + [.buffer(bf[0]), .int(cols.offset), .buffer(bf[1]), .int(x.offset)], n: g.inputCount)
+    }
+
+    public func transpose01(a: Int, b: Int, c: Int, x: BufferView, y: BufferView) throws {
+        let op = "transpose01"
+        try AttribError.requirePositive(op, ["a": a, "b": b, "c": c])
+        let n = a * b * c
+        let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(y, n)])
+        try launch1D(.conv, "transpose01", dtype: t,
+                     [.int(a), .int(b), .int(c), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
+    }
+
+    public func rowBiasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws {
+        let op = "rowBiasAdd"
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let (t, bf) = try checkedOperands(op, [Operand(bias, rows), Operand(y, rows * cols)])
+        try launch1D(.conv, "row_bias_add", dtype: t,
+                     [.int(rows), .int(cols), .buffer(bf[0]), .int(bias.offset), .buffer(bf[1]), .int(y.offset)], n: rows * cols)
+    }
+
+    public func maxPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                          x: BufferView, y: BufferView, argmax: BufferView) throws {
+        let op = "maxPool2d"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let (t, bf) = try checkedOperands(op, [Operand(x, g.inputCount), Operand(y, g.outputCount),
+                                               Operand(argmax, g.outputCount, index: true)])
+        try launch1D(.pool, "max_pool2d", dtype: t,
+                     poolGeometry(g) + [.buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset),
+                                        .buffer(bf[2]), .int(argmax.offset)], n: g.outputCount)
+    }
+
+    public func maxPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                                  dy: BufferView, argmax: BufferView, dx: BufferView) throws {
+        let op = "maxPool2dBackward"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let (t, bf) = try checkedOperands(op, [Operand(dy, g.outputCount), Operand(argmax, g.outputCount, index: true),
+                                               Operand(dx, g.inputCount)])
+        try launch1D(.pool, "max_pool2d_backward", dtype: t,
+                     poolGeometry(g) + [.buffer(bf[0]), .int(dy.offset), .buffer(bf[1]), .int(argmax.offset),
+                                        .buffer(bf[2]), .int(dx.offset)], n: g.inputCount)
+    }
+
+    public func avgPool2d(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                          x: BufferView, y: BufferView) throws {
+        let op = "avgPool2d"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let (t, bf) = try checkedOperands(op, [Operand(x, g.inputCount), Operand(y, g.outputCount)])
+        try launch1D(.pool, "avg_pool2d", dtype: t,
+                     poolGeometry(g) + [.buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: g.outputCount)
+    }
+
+    public func avgPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
+                                  dy: BufferView, dx: BufferView) throws {
+        let op = "avgPool2dBackward"
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: strideH, strideW: strideW)
+        let (t, bf) = try checkedOperands(op, [Operand(dy, g.outputCount), Operand(dx, g.inputCount)])
+        try launch1D(.pool, "avg_pool2d_backward", dtype: t,
+                     poolGeometry(g) + [.buffer(bf[0]), .int(dy.offset), .buffer(bf[1]), .int(dx.offset)], n: g.inputCount)
+    }
+
+    public func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
+                          y: BufferView, mean: BufferView, rstd: BufferView) throws {
+        let op = "layerNorm", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(gamma, cols), Operand(beta, cols), Operand(y, n),
+                                               Operand(mean, rows), Operand(rstd, rows)])
+        try launchRows(.layernorm, "layer_norm", dtype: t,
+                       [.int(rows), .int(cols), .real(eps), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(gamma.offset),
+                        .buffer(bf[2]), .int(beta.offset), .buffer(bf[3]), .int(y.offset), .buffer(bf[4]), .int(mean.offset),
+                        .buffer(bf[5]), .int(rstd.offset)], rows: rows)
+    }
+
+    public func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
+                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws {
+        let op = "layerNormBackward", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(gamma, cols), Operand(mean, rows), Operand(rstd, rows),
+                                               Operand(dy, n), Operand(dx, n), Operand(dgamma, cols), Operand(dbeta, cols)])
+        try launchRows(.layernorm, "layer_norm_backward_dx", dtype: t,
+                       [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(gamma.offset),
+                        .buffer(bf[2]), .int(mean.offset), .buffer(bf[3]), .int(rstd.offset), .buffer(bf[4]), .int(dy.offset),
+                        .buffer(bf[5]), .int(dx.offset)], rows: rows)
+        try launch1D(.layernorm, "layer_norm_backward_params", dtype: t,
+                     [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[2]), .int(mean.offset),
+                      .buffer(bf[3]), .int(rstd.offset), .buffer(bf[4]), .int(dy.offset), .buffer(bf[6]), .int(dgamma.offset),
+                      .buffer(bf[7]), .int(dbeta.offset)], n: cols)
+    }
+}
