@@ -3,7 +3,7 @@ import Attrib
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchGEMM.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchGEMM.self, BenchModel.self])
 }
 
 struct BenchGEMM: ParsableCommand {
@@ -19,10 +19,7 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let sizeList = try sizes.split(separator: ",").map { s -> Int in
-            guard let v = Int(s.trimmingCharacters(in: " ")), v >= 1 else { throw ValidationError("bad size '\(s)' in --sizes") }
-            return v
-        }
+        let sizeList = try parseList(sizes, "--sizes")
         let devices = all ? Devices.all : [try global.selectedDevice()]
         let dtype: DType = fp64 ? .float64 : .float32
         var results: [GEMMMeasurement] = []
@@ -47,5 +44,44 @@ struct BenchGEMM: ParsableCommand {
 extension Substring {
     func trimmingCharacters(in set: Character) -> String {
         String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
+    }
+}
+
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Forward + backward throughput (samples/s) of a model: outputs and input gradients per batch.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Model directory.") var model: String?
+    @Option(help: "Instead of --model: a random-weight MLP with these layer sizes, e.g. 784,4096,4096,10.") var mlp: String?
+    @Option(help: "Comma-separated batch sizes.") var batches = "1,64,1024"
+    @Option(help: "Seconds of timed calls per measurement (at least).") var seconds = 0.5
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let device = try global.selectedDevice()
+        let net: Sequential
+        switch (model, mlp) {
+        case let (m?, nil): net = try Sequential.load(m, on: device)
+        case let (nil, sizes?):
+            net = try Sequential.randomMLP(try parseList(sizes, "--mlp"), on: device)
+        default: throw ValidationError("give exactly one of --model DIR or --mlp SIZES")
+        }
+        var results: [ModelMeasurement] = []
+        for b in try parseList(batches, "--batches") {
+            let r = try ModelBenchmark.measure(net, batch: b, minSeconds: seconds)
+            results.append(r)
+            if !json { print("\(pad(r.device, 10)) batch \(pad(String(b), 6)) \(pad(fixed(r.samplesPerSecond, 1), 12)) samples/s  (\(fixed(r.secondsPerBatch * 1000, 3)) ms per batch)") }
+        }
+        if json { try printJSON(results) }
+    }
+}
+
+/// Parses "1,64,1024" into positive integers, naming the option on error.
+func parseList(_ s: String, _ option: String) throws -> [Int] {
+    try s.split(separator: ",").map { part -> Int in
+        guard let v = Int(part.trimmingCharacters(in: " ")), v >= 1 else { throw ValidationError("bad value '\(part)' in \(option)") }
+        return v
     }
 }

@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Prints a value as pretty, key-sorted JSON on standard output.
 func printJSON<T: Encodable>(_ value: T) throws {

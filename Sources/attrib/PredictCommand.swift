@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Attrib
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict", abstract: "Class probabilities and the predicted class per input.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Option(help: "Inputs as .npy, shape [N] + the model's input shape (or [N, its element count]).") var inputs: String
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Prediction: Encodable {
+        var index: Int
+        var predicted: Int
+        var label: String?
+        var probabilities: [Double]
+    }
+
+    func run() throws {
+        let device = try global.selectedDevice()
+        let net = try Sequential.load(model, on: device)
+        let x = try NPY.tensor(inputs, dtype: .float32, on: device)
+        let out = try net.forward(x)
+        // Probabilities: the model's own if it ends in (log-)softmax, else softmax of its outputs.
+        let last = net.layers.last as? SoftmaxLayer
+        let probs = try (last == nil ? out.reshaped([out.batchSize, out.count / out.batchSize]).softmax() : out).doubles()
+        let width = out.count / out.batchSize
+        var predictions: [Prediction] = []
+        for i in 0..<out.batchSize {
+            var p = Array(probs[i * width..<(i + 1) * width])
+            if last?.log == true { p = p.map { exp($0) } }
+            let best = p.indices.max { p[$0] < p[$1] }!
+            predictions.append(Prediction(index: i, predicted: best, label: net.labels?[best], probabilities: p))
+        }
+        if json { try printJSON(predictions); return }
+        for p in predictions {
+            let top = p.probabilities.enumerated().sorted { $0.element > $1.element }.prefix(3)
+                .map { "\(net.labels?[$0.offset] ?? String($0.offset)): \(fixed($0.element, 3))" }.joined(separator: "  ")
+            print("\(pad(String(p.index), 5)) → \(pad(p.label ?? String(p.predicted), 4))  [\(top)]")
+        }
+    }
+}
