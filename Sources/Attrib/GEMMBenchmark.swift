@@ -24,19 +24,24 @@ public enum GEMMBenchmark {
     /// Times C = A·B (m×k · k×n) on `device`: a warm-up call (program build
     /// included), then repetitions doubling until `minSeconds` have passed.
     public static func measure(on device: any Device, m: Int, n: Int, k: Int, dtype: DType = .float32,
+                               transA: Bool = false, transB: Bool = false,
                                minSeconds: Double = 0.5, seed: UInt64 = 1) throws -> GEMMMeasurement {
         var rng = SplitMix64(seed: seed)
         let av = rng.uniform(m * k), bv = rng.uniform(k * n)
-        let a = try Tensor(av, shape: [m, k], dtype: dtype, on: device)
-        let b = try Tensor(bv, shape: [k, n], dtype: dtype, on: device)
+        let aShape = transA ? [k, m] : [m, k], bShape = transB ? [n, k] : [k, n]
+        let a = try Tensor(av, shape: aShape, dtype: dtype, on: device)
+        let b = try Tensor(bv, shape: bShape, dtype: dtype, on: device)
         let c = try Tensor(shape: [m, n], dtype: dtype, on: device)
-        try a.matmul(b, beta: 0, into: c)
+        func run(_ a: Tensor, _ b: Tensor, into c: Tensor) throws {
+            try a.matmul(b, transposeSelf: transA, transposeOther: transB, beta: 0, into: c)
+        }
+        try run(a, b, into: c)
         try device.synchronize()
         let clock = ContinuousClock()
         var reps = 1, elapsed = 0.0
         while true {
             let t0 = clock.now
-            for _ in 0..<reps { try a.matmul(b, beta: 0, into: c) }
+            for _ in 0..<reps { try run(a, b, into: c) }
             try device.synchronize()
             elapsed = (clock.now - t0).seconds
             if elapsed >= minSeconds || reps >= 1 << 12 { break }
@@ -47,7 +52,8 @@ public enum GEMMBenchmark {
         var relErr: Double? = nil
         if !(device is CPUDevice) {
             let cpu = CPUDevice.shared
-            let ref = try Tensor(av, shape: [m, k], dtype: dtype, on: cpu).matmul(Tensor(bv, shape: [k, n], dtype: dtype, on: cpu))
+            let ref = try Tensor(shape: [m, n], dtype: dtype, on: cpu)
+            try run(Tensor(av, shape: aShape, dtype: dtype, on: cpu), Tensor(bv, shape: bShape, dtype: dtype, on: cpu), into: ref)
             let r = try ref.doubles(), d = try c.doubles()
             var maxDiff = 0.0, maxRef = 0.0
             for i in r.indices { maxDiff = max(maxDiff, abs(r[i] - d[i])); maxRef = max(maxRef, abs(r[i])) }
@@ -59,7 +65,7 @@ public enum GEMMBenchmark {
             repetitions: reps, secondsPerCall: perCall, gflops: gflops,
             peakGFLOPS: peak, peakShare: peak.map { gflops / $0 }, maxRelativeError: relErr,
             errorBound: Double(k) * dtype.unitRoundoff,
-            parameters: (device as? OpenCLDevice)?.currentGEMMParameters(dtype: dtype).description)
+            parameters: (device as? OpenCLDevice)?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description)
     }
 }
 

@@ -33,12 +33,12 @@ public enum GEMMTuningCache {
 
     public static func entry(for info: DeviceInfo) -> Entry? { readAll()[key(info)] }
 
-    /// Stores the best parameters of one dtype for a device, keeping the other entries.
-    public static func store(_ p: GEMMParameters, gflops: Double, dtype: DType, for info: DeviceInfo) throws {
+    /// Stores the best parameters of one variant for a device, keeping the other entries.
+    public static func store(_ p: GEMMParameters, gflops: Double, variant: GEMMVariant, for info: DeviceInfo) throws {
         var all = readAll()
         var e = all[key(info)] ?? Entry(parameters: [:], gflops: [:], tunedAt: "")
-        e.parameters[dtype.rawValue] = p
-        e.gflops[dtype.rawValue] = gflops
+        e.parameters[variant.key] = p
+        e.gflops[variant.key] = gflops
         e.tunedAt = Date.now.formatted(.iso8601)
         all[key(info)] = e
         do {
@@ -52,27 +52,44 @@ public enum GEMMTuningCache {
     }
 }
 
+/// Which GEMM a parameter set is for: the dtype and the two transposes, since
+/// the best tiles differ between them (a transposed operand is read across rows).
+public struct GEMMVariant: Hashable, Sendable, CustomStringConvertible {
+    public var dtype: DType
+    public var transA: Bool, transB: Bool
+    public init(dtype: DType, transA: Bool = false, transB: Bool = false) {
+        self.dtype = dtype; self.transA = transA; self.transB = transB
+    }
+    /// "float32.NT": the key in the tuning cache.
+    public var key: String { "\(dtype.rawValue).\(transA ? "T" : "N")\(transB ? "T" : "N")" }
+    public var description: String { key }
+    /// The four transpose combinations of a dtype.
+    public static func all(_ dtype: DType) -> [GEMMVariant] {
+        [false, true].flatMap { a in [false, true].map { b in GEMMVariant(dtype: dtype, transA: a, transB: b) } }
+    }
+}
+
 extension OpenCLDevice {
-    /// The GEMM parameters for a dtype: the tuned ones when the cache holds
-    /// valid ones for this device, else the defaults for its kind.
-    func gemmParameters(dtype: DType) -> GEMMParameters {
-        if let p = state.withLock({ $0.gemmParameters[dtype] }) { return p }
+    /// The GEMM parameters for a variant: the tuned ones when the cache holds
+    /// valid ones for this device and driver, else the defaults for its kind.
+    func gemmParameters(_ v: GEMMVariant) -> GEMMParameters {
+        if let p = state.withLock({ $0.gemmParameters[v] }) { return p }
         var p = GEMMParameters.defaults(for: info.kind)
-        if let tuned = GEMMTuningCache.entry(for: info)?.parameters[dtype.rawValue], tuned.problem(on: info, dtype: dtype) == nil {
+        if let tuned = GEMMTuningCache.entry(for: info)?.parameters[v.key], tuned.problem(on: info, dtype: v.dtype) == nil {
             p = tuned
         }
-        state.withLock { $0.gemmParameters[dtype] = p }
+        state.withLock { $0.gemmParameters[v] = p }
         return p
     }
 
-    /// Sets the parameters this process uses (the tuner, and tests of every candidate).
-    public func setGEMMParameters(_ p: GEMMParameters, dtype: DType) throws {
-        if let why = p.problem(on: info, dtype: dtype) {
+    /// Sets the parameters this process uses for a variant (the tuner, and tests of every candidate).
+    public func setGEMMParameters(_ p: GEMMParameters, for v: GEMMVariant) throws {
+        if let why = p.problem(on: info, dtype: v.dtype) {
             throw AttribError.invalidArgument(op: "gemm parameters", detail: "\(p): \(why)")
         }
-        state.withLock { $0.gemmParameters[dtype] = p }
+        state.withLock { $0.gemmParameters[v] = p }
     }
 
-    /// The parameters in use for a dtype, and whether they came from tuning.
-    public func currentGEMMParameters(dtype: DType) -> GEMMParameters { gemmParameters(dtype: dtype) }
+    /// The parameters in use for a variant.
+    public func currentGEMMParameters(_ v: GEMMVariant) -> GEMMParameters { gemmParameters(v) }
 }

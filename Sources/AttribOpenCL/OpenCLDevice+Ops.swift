@@ -23,7 +23,7 @@ extension OpenCLDevice {
     public func gemm(_ g: GEMMArguments) throws {
         try g.validate()
         let (dtype, bufs) = try operands("gemm", [(g.c, 1), (g.a, 1), (g.b, 1)])
-        let p = gemmParameters(dtype: dtype)
+        let p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
         try launchGEMM(g, dtype: dtype, c: bufs[0], a: bufs[1], b: bufs[2], parameters: p)
     }
 

@@ -20,8 +20,8 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         var queue: cl_command_queue?
         var programs: [String: cl_program] = [:]
         var kernels: [String: cl_kernel] = [:]
-        /// GEMM tiles per dtype: the tuned ones from the cache, else the defaults.
-        var gemmParameters: [DType: GEMMParameters] = [:]
+        /// GEMM tiles per variant: the tuned ones from the cache, else the defaults.
+        var gemmParameters: [GEMMVariant: GEMMParameters] = [:]
     }
     let state = Mutex(State())
 

@@ -15,6 +15,7 @@ struct TuneGEMM: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Size of the square product timed (default: 2048 on GPUs, 1024 elsewhere).") var size: Int?
     @Flag(help: "Tune Float64 instead of Float32.") var fp64 = false
+    @Option(help: "Transpose combinations to tune, comma-separated among NN, NT, TN, TT (A then B).") var variants = "NN,NT,TN,TT"
 
     func run() throws {
         guard let device = try global.selectedDevice() as? OpenCLDevice else {
@@ -22,14 +23,20 @@ struct TuneGEMM: ParsableCommand {
         }
         let dtype: DType = fp64 ? .float64 : .float32
         let n = size ?? (device.info.kind == .gpu ? 2048 : 1024)
-        let before = try GEMMBenchmark.measure(on: device, m: n, n: n, k: n, dtype: dtype, minSeconds: 0.3)
-        print("Tuning GEMM (\(dtype), \(n)×\(n)×\(n)) on \(device.info.summary)")
-        print("current: \(fixed(before.gflops, 1)) GFLOP/s [\(before.parameters ?? "")]")
-        let (best, _) = try GEMMTuner.tune(device, size: n, dtype: dtype) { t in
-            print("  \(pad(t.gflops.map { fixed($0, 1) + " GFLOP/s" } ?? "rejected", 16)) \(t.parameters)\(t.problem.map { "  (\($0))" } ?? "")")
+        let chosen = try variants.split(separator: ",").map { s -> GEMMVariant in
+            guard s.count == 2, s.allSatisfy({ $0 == "N" || $0 == "T" }) else { throw ValidationError("bad variant '\(s)'; use NN, NT, TN or TT") }
+            return GEMMVariant(dtype: dtype, transA: s.first == "T", transB: s.last == "T")
         }
-        guard let best else { throw ValidationError("no candidate ran correctly on \(device.info.summary); the defaults stay in use") }
-        print("best:    \(fixed(best.gflops!, 1)) GFLOP/s [\(best.parameters)]  (\(fixed(best.gflops! / before.gflops, 2))× the parameters before)")
+        print("Tuning GEMM (\(dtype), \(n)×\(n)×\(n)) on \(device.info.summary)")
+        for v in chosen {
+            let before = try GEMMBenchmark.measure(on: device, m: n, n: n, k: n, dtype: dtype, transA: v.transA, transB: v.transB, minSeconds: 0.3)
+            print("\(v.key) before: \(fixed(before.gflops, 1)) GFLOP/s [\(before.parameters ?? "")]")
+            let (best, _) = try GEMMTuner.tune(device, size: n, variant: v) { t in
+                print("  \(pad(t.gflops.map { fixed($0, 1) + " GFLOP/s" } ?? "rejected", 16)) \(t.parameters)\(t.problem.map { "  (\($0))" } ?? "")")
+            }
+            guard let best else { throw ValidationError("no candidate ran correctly for \(v.key) on \(device.info.summary); the defaults stay in use") }
+            print("\(v.key) after:  \(fixed(best.gflops!, 1)) GFLOP/s [\(best.parameters)]  (\(fixed(best.gflops! / before.gflops, 2))× before)")
+        }
         print("stored in \(GEMMTuningCache.path)")
     }
 }

@@ -119,12 +119,13 @@ import Testing
     @Test("Every tuning candidate computes the right product")
     func candidates() throws {
         for device in openCLDevices {
-            let saved = device.currentGEMMParameters(dtype: .float32)
-            defer { try? device.setGEMMParameters(saved, dtype: .float32) }
+            let variants = GEMMVariant.all(.float32)
+            let saved = variants.map { device.currentGEMMParameters($0) }
+            defer { for (v, p) in zip(variants, saved) { try? device.setGEMMParameters(p, for: v) } }
             for p in GEMMParameters.candidates where p.problem(on: device.info, dtype: .float32) == nil {
-                try device.setGEMMParameters(p, dtype: .float32)
+                for v in variants { try device.setGEMMParameters(p, for: v) }
                 for c in [Case(m: 67, n: 45, k: 37, tA: true, alpha: 1.5, beta: 0.5), Case(m: 130, n: 129, k: 33, tB: true, batch: 2),
-                          Case(m: 1, n: 70, k: 9)] {
+                          Case(m: 1, n: 70, k: 9), Case(m: 29, n: 31, k: 70, tA: true, tB: true, padLD: 3, offset: 5)] {
                     let r = try Self.run(c, on: device, dtype: .float32)
                     expectClose(r.got, r.want, bound: Self.bound(c.k, .float32, r.absAB, r.absC), "\(device.id) [\(p)] \(c.testDescription)")
                 }
