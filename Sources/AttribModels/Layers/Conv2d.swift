@@ -13,8 +13,10 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public let bias: Tensor?
     public let stride: [Int], padding: [Int]
     public let outChannels: Int, inChannels: Int, kernel: [Int]
-    /// The weight as the [OC, C·kh·kw] matrix of the GEMM (a view).
+    /// The weight as the [OC, C·kh·kw] matrix of the GEMM (a view), and its
+    /// transpose [C·kh·kw, OC], stored once so the backward product is untransposed too.
     let weightMatrix: Tensor
+    let weightMatrixTransposed: Tensor
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
         guard weight.rank == 4 else {
@@ -29,6 +31,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
         self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding
         outChannels = weight.shape[0]; inChannels = weight.shape[1]; kernel = Array(weight.shape[2...])
         weightMatrix = try weight.reshaped([outChannels, inChannels * kernel[0] * kernel[1]])
+        weightMatrixTransposed = try weightMatrix.transposed01()
     }
 
     public var description: String {
@@ -64,7 +67,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let n = dy.batchSize, ohw = dy.count / (n * outChannels)
         let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]
-        let dcols = try weightMatrix.matmul(dyt.reshaped([outChannels, n * ohw]), transposeSelf: true) // [C·kh·kw, N·OH·OW]
+        let dcols = try weightMatrixTransposed.matmul(dyt.reshaped([outChannels, n * ohw]))       // [C·kh·kw, N·OH·OW]
         return try dcols.col2im(imageShape: saved.input.shape, kernel: k2, stride: s2, padding: p2)
     }
 }

@@ -3,8 +3,15 @@ import AttribCore
 /// y = x·Wᵀ + b. Weight [out, in] (PyTorch's layout), bias [out].
 /// Input [N, in] → output [N, out]; inputs of higher rank [N, …, in] are
 /// treated as rows of `in` features.
+///
+/// The weight is also kept transposed, [in, out], so that forward and backward
+/// are both plain (untransposed) products: x·Wᵀ as x·(Wᵀ stored), dy·W as is. A
+/// transposed operand is read across rows, which costs OpenCL kernels on CPUs
+/// several times the time (the tuner's NT/TN figures); the copy costs memory once.
 public final class Linear: Layer, @unchecked Sendable {
     public let weight: Tensor
+    /// Wᵀ [in, out], made once at construction.
+    public let weightTransposed: Tensor
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
 
@@ -17,6 +24,7 @@ public final class Linear: Layer, @unchecked Sendable {
         }
         self.weight = weight; self.bias = bias
         outFeatures = weight.shape[0]; inFeatures = weight.shape[1]
+        weightTransposed = try weight.transposed01()
     }
 
     public var description: String { "Linear(\(inFeatures)→\(outFeatures))" }
@@ -31,8 +39,8 @@ public final class Linear: Layer, @unchecked Sendable {
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let outShape = try [x.batchSize] + outputShape(x.sampleShape)
         let rows = x.count / inFeatures
-        // [rows, in] · [out, in]ᵀ → [rows, out]
-        let y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true)
+        // [rows, in] · [in, out] → [rows, out]
+        let y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed)
         if let bias { try y.addBias(bias) }
         return (try y.reshaped(outShape), Saved(input: x, output: y))
     }
