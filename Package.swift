@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "AttribCore", targets: ["AttribCore"]),
         .library(name: "AttribOpenCL", targets: ["AttribOpenCL"]),
         .library(name: "AttribModels", targets: ["AttribModels"]),
+        .library(name: "AttribMethods", targets: ["AttribMethods"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,6 +23,9 @@ let package = Package(
                        providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libpng, for heatmap PNGs (its simplified API: no setjmp on our side).
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG",
+                       providers: [.apt(["libpng-dev"])]),
         // The OpenCL C sources, embedded in the binary so a GPU host needs
         // nothing but the executable.
         .target(name: "AttribKernels", path: "Kernels",
@@ -36,7 +40,9 @@ let package = Package(
         .target(name: "AttribCore", dependencies: ["CBLAS"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
         .target(name: "AttribModels", dependencies: ["AttribCore"]),
-        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels"]),
+        .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG"],
+                resources: [.embedInCode("Resources/joe-kuo-6.2048.txt")]),
+        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels", "AttribMethods"]),
         .executableTarget(name: "attrib", dependencies: [
             "Attrib",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

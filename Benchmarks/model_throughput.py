@@ -73,7 +73,7 @@ def main():
     wide = torch.nn.Sequential(torch.nn.Linear(784, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 4096),
                                torch.nn.ReLU(), torch.nn.Linear(4096, 10))
     models = [
-        ("digits-cnn", load(os.path.join(ROOT, "Models/digits-cnn")), [1, 8, 8],
+        ("digits-cnn", load(os.path.join(ROOT, "Models/digits-cnn"))[0], [1, 8, 8],
          ["--model", os.path.join(ROOT, "Models/digits-cnn")]),
         ("wide-mlp 784-4096-4096-10", wide, [784], ["--mlp", "784,4096,4096,10"]),
     ]

@@ -3,9 +3,10 @@
 #   ocl-icd-opencl-dev, opencl-headers  the OpenCL ICD loader and headers
 #   pocl-opencl-icd                     PoCL, an OpenCL device on the CPU (tests, machines without a GPU)
 #   libopenblas-dev                     OpenBLAS, the CPU backend's BLAS
+#   libpng-dev                          libpng, for heatmap PNGs
 # Needs root or sudo only when something is missing.
 set -euo pipefail
-packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev)
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev libpng-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 """Train the two example models on scikit-learn's 8x8 digits and export them.
 
 Makes (relative to the repository root):
-  Models/digits-mlp/      config.json + model.safetensors  (Flatten, 64-128-64-10 MLP, ReLU)
+  Models/digits-mlp/      config.json + model.safetensors  (Flatten, 64-128-64-10 MLP, GELU)
   Models/digits-cnn/      config.json + model.safetensors  (small CNN, see build_cnn)
   Models/digits-data/     test_inputs.npy  (float32 [360, 1, 8, 8], pixels in [0, 1])
                           test_labels.npy  (int32 [360])
@@ -41,21 +41,28 @@ SEED = 0
 LABELS = [str(d) for d in range(10)]
 
 
+# Smooth activations (GELU) and average pooling: the models are smooth along any
+# straight path, so path integrals (IG and its relatives) converge at the rate
+# of the quadrature rule. With ReLU and max pooling the integrand is piecewise
+# constant, Gauss-Legendre loses its order, and at m = 64 the completeness gap
+# stays around 1e-3 to 4e-3 of F(x) - F(x') (measured on the ReLU versions of
+# these two models); float32 and float64 runs can also route gradients through
+# different max-pool winners where a window ties.
 def build_mlp() -> nn.Sequential:
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(64, 128), nn.ReLU(),
-        nn.Linear(128, 64), nn.ReLU(),
+        nn.Linear(64, 128), nn.GELU(),
+        nn.Linear(128, 64), nn.GELU(),
         nn.Linear(64, 10),
     )
 
 
 def build_cnn() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),   # 16 x 8 x 8
-        nn.MaxPool2d(2),                             # 16 x 4 x 4
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),  # 32 x 4 x 4
-        nn.MaxPool2d(2),                             # 32 x 2 x 2
+        nn.Conv2d(1, 16, 3, padding=1), nn.GELU(),   # 16 x 8 x 8
+        nn.AvgPool2d(2),                             # 16 x 4 x 4
+        nn.Conv2d(16, 32, 3, padding=1), nn.GELU(),  # 32 x 4 x 4
+        nn.AvgPool2d(2),                             # 32 x 2 x 2
         nn.Flatten(),                                # 128
         nn.Linear(128, 10),
     )
@@ -107,7 +114,7 @@ def main() -> int:
 
     results = {}
     for name, builder, epochs, lr in [("digits-mlp", build_mlp, 40, 2e-3),
-                                      ("digits-cnn", build_cnn, 40, 3e-3)]:
+                                      ("digits-cnn", build_cnn, 80, 5e-3)]:
         torch.manual_seed(SEED)
         model = train(builder(), xtr_t, ytr_t, epochs=epochs, lr=lr, seed=SEED)
         out_dir = os.path.join(ROOT, "Models", name)

@@ -2,3 +2,4 @@
 @_exported import AttribCore
 @_exported import AttribOpenCL
 @_exported import AttribModels
+@_exported import AttribMethods

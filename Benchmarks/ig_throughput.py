@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Integrated Gradients throughput (input·steps per second): Captum + PyTorch against Attrib.
+
+Same machine, same thread count, same weights, same inputs. Work on both
+sides: Gauss-Legendre IG with m steps from the zero baseline to each input,
+target = one class per input (the input's label for the digits models).
+
+Captum side (CPU): IntegratedGradients(model).attribute(x, baselines=0,
+target=t, n_steps=m, method="gausslegendre", internal_batch_size=B), weights
+frozen (requires_grad_(False)), B chosen so one internal batch holds at most
+--batch-mb MB (default 256) of activations and their gradients (the estimate
+per row is printed).
+
+Attrib side, for each --devices entry:
+    attrib ig --model DIR --inputs X.npy --targets T.npy --steps M
+              --method gauss_legendre --baseline zero --device SPEC --json --out OUTDIR
+with OPENBLAS_NUM_THREADS = --threads; its JSON "seconds" (wall time of the
+sweep, model load excluded) and "inputStepsPerSecond" are read.
+
+Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
+with seeded random weights, exported with scripts/export_torch.py to a temp
+dir so both sides use the same weights. Inputs 1, 64, 1024 (digits: the test
+inputs repeated; wide MLP: seeded U[0,1) of shape [N, 784]); m = 64, 512.
+
+Time budget: big configurations take far too long on a few cores (1024 inputs
+x 512 steps on the wide MLP is tens of TFLOP), so each configuration gets
+--budget seconds per side: Captum runs IG on 1 input (one full IG run, the
+warm-up; timed again if it was short), then on the prefix of the N inputs a
+quarter of the budget allows at that rate, then on the longest prefix that
+fits the budget at the improved rate (at least 1 input, never less than one
+full IG run); the last run is the measurement. The number of inputs timed is printed; the
+engine runs on the same prefix. Throughput per input·step is the figure, so
+a prefix is a fair measurement.
+
+For the wide MLP the useful GFLOP/s of each side is printed too: only the
+products IG needs per input·step, forward 2·(784·4096 + 4096·4096 + 4096·10)
+and backward to the input 2·(4096·10 + 4096·4096 + 4096·784) flops, and
+their share of a measured float32 GEMM rate (torch a @ b, 1024x4096 by
+4096x4096, same process and threads).
+
+    python3 Benchmarks/ig_throughput.py [--threads 2] [--budget 20] [--devices cpu,opencl]
+        [--models digits-cnn,digits-mlp,wide-mlp] [--inputs 1,64,1024] [--steps 64,512]
+        [--attrib .build/release/attrib] [--captum-only]
+
+Needs torch, captum (pip install captum==0.9.0 next to
+scripts/requirements-fixtures.txt) and, unless --captum-only, a release build
+of attrib (swift build -c release --product attrib).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WIDE = [784, 4096, 4096, 10]
+# products IG needs per input·step on the wide MLP: forward + backward to the input
+WIDE_FLOPS = 2 * (784 * 4096 + 4096 * 4096 + 4096 * 10) + 2 * (4096 * 10 + 4096 * 4096 + 4096 * 784)
+
+
+def parse_ints(s: str) -> list[int]:
+    return [int(v) for v in s.split(",") if v.strip()]
+
+
+def bytes_per_row(torch, model, input_shape) -> int:
+    """float32 bytes of one row's activations (input + every layer output), x2 for their gradients."""
+    n = 1
+    for d in input_shape:
+        n *= d
+    total = n
+    x = torch.zeros((1, *input_shape))
+    with torch.no_grad():
+        for layer in model:
+            x = layer(x)
+            total += x.numel()
+    return 4 * total * 2
+
+
+def captum_ig(torch, IntegratedGradients, model, x, t, m, batch_rows):
+    ig = IntegratedGradients(model)
+    b = max(batch_rows, x.shape[0])      # Captum needs internal_batch_size >= inputs
+    t0 = time.perf_counter()
+    ig.attribute(x, baselines=0, target=t, n_steps=m, method="gausslegendre", internal_batch_size=b)
+    return time.perf_counter() - t0, b
+
+
+def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    cmd = [binary, "ig", "--model", model_dir, "--inputs", x_path, "--targets", t_path,
+           "--steps", str(m), "--method", "gauss_legendre", "--baseline", "zero",
+           "--device", device, "--json", "--out", out_dir]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` exited with {p.returncode}:\n{p.stderr.strip()[-2000:]}")
+    # one JSON object on stdout (tolerate log lines before it)
+    text = p.stdout.strip()
+    start = text.find("{")
+    if start < 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` printed no JSON object:\n{text[-2000:]}")
+    r = json.loads(text[start:])
+    for k in ("seconds", "inputStepsPerSecond"):
+        if k not in r:
+            raise RuntimeError(f"attrib's JSON lacks {k!r}: {r}")
+    return r
+
+
+def gemm_rate(torch) -> float:
+    """float32 GFLOP/s of a @ b, 1024x4096 by 4096x4096 (best of 5 after a warm-up)."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(1024, 4096, generator=g)
+    b = torch.rand(4096, 4096, generator=g)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 1024 * 4096 * 4096 / best / 1e9
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per configuration and side")
+    ap.add_argument("--models", default="digits-cnn,digits-mlp,wide-mlp")
+    ap.add_argument("--inputs", default="1,64,1024")
+    ap.add_argument("--steps", default="64,512")
+    ap.add_argument("--devices", default="cpu,opencl", help="attrib --device specs, comma-separated")
+    ap.add_argument("--attrib", default=os.path.join(ROOT, ".build/release/attrib"))
+    ap.add_argument("--batch-mb", type=float, default=256.0,
+                    help="Captum internal batch: at most this many MB of activations + gradients")
+    ap.add_argument("--captum-only", action="store_true", help="time Captum only (no attrib binary needed)")
+    args = ap.parse_args()
+
+    models_wanted = [s.strip() for s in args.models.split(",") if s.strip()]
+    known = {"digits-cnn", "digits-mlp", "wide-mlp"}
+    if set(models_wanted) - known:
+        ap.error(f"unknown model(s) {sorted(set(models_wanted) - known)}; choose from {sorted(known)}")
+    inputs_list, steps_list = parse_ints(args.inputs), parse_ints(args.steps)
+    devices = [] if args.captum_only else [d.strip() for d in args.devices.split(",") if d.strip()]
+    binary = os.path.abspath(args.attrib)
+    if not args.captum_only and not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        print(f"error: attrib binary not found (or not executable) at {binary}\n"
+              f"       build it with `swift build -c release --product attrib`, pass --attrib PATH,\n"
+              f"       or run with --captum-only to time Captum alone.", file=sys.stderr)
+        return 2
+
+    if not args.captum_only:
+        try:
+            h = subprocess.run([binary, "help", "ig"], capture_output=True, text=True, timeout=60)
+            usage = h.stdout + h.stderr
+        except (OSError, subprocess.TimeoutExpired) as e:
+            usage = f"(could not run it: {e})"
+        if "attrib ig" not in usage or "--steps" not in usage:
+            print(f"error: the attrib binary at {binary} has no `ig` subcommand with --steps\n"
+                  f"       (`attrib help ig` printed: {usage.strip().splitlines()[:3]})\n"
+                  f"       rebuild it with `swift build -c release --product attrib`, pass --attrib PATH,\n"
+                  f"       or run with --captum-only to time Captum alone.", file=sys.stderr)
+            return 2
+
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import numpy as np
+    import torch
+    try:
+        import captum
+        from captum.attr import IntegratedGradients
+    except ImportError:
+        print("error: captum is not installed (pip install captum==0.9.0)", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from export_torch import export, load
+
+    tmp = tempfile.mkdtemp(prefix="ig_throughput_")
+    try:
+        data = os.path.join(ROOT, "Models", "digits-data")
+        digits_x = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)
+        digits_t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int32)
+        n_max = max(inputs_list)
+        reps = -(-n_max // len(digits_x))
+        models = []
+        for name in models_wanted:
+            if name == "wide-mlp":
+                torch.manual_seed(0)
+                layers = []
+                for i in range(len(WIDE) - 1):
+                    layers.append(torch.nn.Linear(WIDE[i], WIDE[i + 1]))
+                    if i < len(WIDE) - 2:
+                        layers.append(torch.nn.ReLU())
+                mdir = os.path.join(tmp, "wide-mlp")
+                export(torch.nn.Sequential(*layers).eval(), [784], mdir)
+                rng = np.random.default_rng(0)
+                xs = rng.random((n_max, 784), dtype=np.float32)
+                ts = rng.integers(0, 10, n_max).astype(np.int32)
+                label = "wide-mlp 784-4096-4096-10"
+            else:
+                mdir = os.path.join(ROOT, "Models", name)
+                xs = np.concatenate([digits_x] * reps)[:n_max]
+                ts = np.concatenate([digits_t] * reps)[:n_max]
+                label = name
+            model, cfg = load(mdir)
+            for p in model.parameters():
+                p.requires_grad_(False)
+            models.append((name, label, mdir, model, cfg["input_shape"], xs, ts))
+
+        print(f"threads {args.threads} (torch.set_num_threads; OPENBLAS_NUM_THREADS for attrib), "
+              f"budget {args.budget:g} s per configuration and side; torch {torch.__version__}, "
+              f"captum {captum.__version__}, numpy {np.__version__}")
+        gemm = None
+        if "wide-mlp" in models_wanted:
+            gemm = gemm_rate(torch)
+            print(f"measured GEMM rate (torch float32 a @ b, 1024x4096x4096, {args.threads} threads): "
+                  f"{gemm:.1f} GFLOP/s; wide-MLP IG work: {WIDE_FLOPS / 1e6:.2f} MFLOP per input·step")
+        print("'timed' = inputs actually timed (a prefix of N that fits the budget); rates in input·steps/s")
+        print()
+
+        failures = 0
+        for name, label, mdir, model, input_shape, xs, ts in models:
+            bpr = bytes_per_row(torch, model, input_shape)
+            batch_rows = max(1, int(args.batch_mb * 2**20 // bpr))
+            print(f"== {label}: Captum internal_batch_size = max(timed inputs, {batch_rows}) "
+                  f"(~{bpr / 1024:.1f} KiB activations+grads per row, <= {args.batch_mb:g} MB per internal batch)")
+            for n_inputs in inputs_list:
+                for m in steps_list:
+                    x_all = torch.from_numpy(xs[:n_inputs])
+                    t_all = torch.from_numpy(ts[:n_inputs].astype(np.int64))
+                    # Calibration on 1 input (one full IG run; also the warm-up), then on a
+                    # quarter of the budget's worth of inputs, then the timed prefix.
+                    run = lambda k: captum_ig(torch, IntegratedGradients, model,
+                                              x_all[:k], t_all[:k], m, batch_rows)
+                    t1, _ = run(1)
+                    n = 1
+                    secs, b = run(1) if t1 < args.budget / 2 else (t1, max(batch_rows, 1))
+                    rate = 1 / secs                                   # inputs per second
+                    n2 = min(n_inputs, int(0.25 * args.budget * rate))
+                    if n2 > 1:
+                        n = n2
+                        secs, b = run(n2)
+                        rate = n2 / secs
+                    n3 = min(n_inputs, max(1, int(0.9 * args.budget * rate)))
+                    if n3 > n:
+                        n = n3
+                        secs, b = run(n3)
+                    c_rate = n * m / secs
+                    line = (f"  N={n_inputs:5d} m={m:4d}  timed {n:5d}  Captum {c_rate:12.1f} "
+                            f"({secs:6.2f} s, B={b})")
+                    if name == "wide-mlp":
+                        gf = c_rate * WIDE_FLOPS / 1e9
+                        line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
+                    print(line, flush=True)
+                    if devices:
+                        x_path = os.path.join(tmp, f"{name}_x_{n}.npy")
+                        t_path = os.path.join(tmp, f"{name}_t_{n}.npy")
+                        np.save(x_path, np.ascontiguousarray(xs[:n]))
+                        np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
+                    for dev in devices:
+                        out_dir = os.path.join(tmp, "out")
+                        shutil.rmtree(out_dir, ignore_errors=True)
+                        try:
+                            r = run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir)
+                        except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                            failures += 1
+                            print(f"      attrib {dev}: FAILED: {e}", flush=True)
+                            continue
+                        e_rate = float(r["inputStepsPerSecond"])
+                        line = (f"      attrib {dev:10s} {e_rate:12.1f} ({float(r['seconds']):6.2f} s)  "
+                                f"ratio attrib/Captum {e_rate / c_rate:6.2f}x")
+                        if name == "wide-mlp":
+                            gf = e_rate * WIDE_FLOPS / 1e9
+                            line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
+                        print(line, flush=True)
+            print()
+        if gemm is not None:
+            print(f"GEMM rate re-measured at the end: {gemm_rate(torch):.1f} GFLOP/s "
+                  f"(shares above use the first, {gemm:.1f}; the two differ when the machine is busy)")
+        if failures:
+            print(f"{failures} attrib run(s) failed", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+import AttribCore
+import AttribModels
+
+/// Integrated Gradients and path-weighted IG (PS-IG), run as device batches of
+/// inputs × steps (methods.md):
+///   IG = (x − x') ⊙ Σₖ wₖ g(αₖ),   PS-IG = (x − x') ⊙ Σₖ wₖ W(αₖ) g(αₖ).
+/// Inputs and baselines are uploaded once; each batch's interpolated inputs are
+/// built on the device and its gradients reduced there by weight; only the
+/// attributions (and the objective values for the deltas) come back.
+///
+/// Fused first affine layer: when the model starts with Linear or Conv2d (after
+/// any Flatten), pre-activations are affine in α, z(α) = z' + α(z − z'), so the
+/// first layer runs twice per input instead of m times, the path is built in z,
+/// and the input gradient is (x − x') ⊙ L₁ᵀ(Σₖ wₖ δₖ): one backward product for
+/// all steps. The same numbers as the unfused path, to rounding.
+public struct IntegratedGradients: Sendable {
+    public var rule: IntegrationRule = .gaussLegendre
+    public var steps: Int = 64
+    /// nil: plain IG. Set: path-weighted IG with W = this density's CDF (PS-IG).
+    public var density: PathDensity? = nil
+    public var fuseFirstLayer = true
+    /// A cap on rows per device batch (the CLI's --batch).
+    public var batchCap: Int? = nil
+    /// Device memory to size batches from (default: see ChunkPlan).
+    public var memoryBudget: Int? = nil
+
+    public init(rule: IntegrationRule = .gaussLegendre, steps: Int = 64, density: PathDensity? = nil,
+                fuseFirstLayer: Bool = true, batchCap: Int? = nil, memoryBudget: Int? = nil) {
+        self.rule = rule; self.steps = steps; self.density = density; self.fuseFirstLayer = fuseFirstLayer
+        self.batchCap = batchCap; self.memoryBudget = memoryBudget
+    }
+
+    /// The index of the first affine layer when only Flatten layers precede it.
+    static func fusableLayer(_ model: Sequential) -> Int? {
+        for (i, l) in model.layers.enumerated() {
+            if l is Flatten { continue }
+            return l is Linear || l is Conv2d ? i : nil
+        }
+        return nil
+    }
+
+    /// Attributions for host inputs x ([n] + model input shape, flattened) toward
+    /// `targets[i]` (one or more classes per input).
+    public func attribute(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,
+                          targets: [[Int]], control: SweepControl = SweepControl()) throws -> AttributionResult {
+        let clock = ContinuousClock(), start = clock.now
+        try checkInputs(x, n: n, model: model)
+        let tCount = try checkTargets(targets, n: n, model: model)
+        let (alphas, baseWeights) = try rule.nodes(steps)
+        let weights = density.map { p in zip(alphas, baseWeights).map { $1 * p.cdf($0) } } ?? baseWeights
+        let d = model.inputSize, m = steps, device = model.device, dtype = model.dtype
+        let classes = model.outputShape.reduce(1, *)
+        let (bValues, bRows) = try baseline.resolve(inputs: x, n: n, sampleShape: model.inputShape)
+        try checkInputs(bValues, n: bRows, model: model, what: "baseline")
+        let bAll = bRows == n ? bValues : (0..<n).flatMap { _ in bValues }
+
+        let fused = fuseFirstLayer ? Self.fusableLayer(model) : nil
+        let start0 = fused.map { $0 + 1 } ?? 0
+        let plan = ChunkPlan.make(for: model, startLayer: start0, cap: batchCap, budget: memoryBudget)
+        let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
+        let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
+        let alphaT = try Tensor(alphas, shape: [m], dtype: dtype, on: device)
+        let weightT = try Tensor(weights, shape: [m], dtype: dtype, on: device)
+
+        // Where the path lives: the inputs, or the first affine layer's outputs.
+        let pathX: Tensor, pathB: Tensor
+        if let f = fused {
+            pathX = try model.trace(xT, layers: 0..<(f + 1)).output
+            pathB = try model.trace(bT, layers: 0..<(f + 1)).output
+        } else {
+            pathX = xT; pathB = bT
+        }
+        let pathShape = Array(pathX.shape.dropFirst())
+        let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
+        // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
+        var pathMeans = [Double](repeating: 0, count: n * tCount)
+
+        let plan0 = chunks(n: n, m: m, rows: plan.rows)
+        var completed = 0, rowsDone = 0, interrupted = false
+        for c in plan0 {
+            if control.shouldStop() { interrupted = true; break }
+            let path = try pathX.rows(c.inputs).pathInterpolated(baselines: pathB.rows(c.inputs), alphas: alphaT.rows(c.steps))
+            let trace = try model.trace(path, layers: start0..<model.layers.count)
+            for t in 0..<tCount {
+                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
+                let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape), layers: start0..<model.layers.count)
+                let partial = try g.pathWeightedSum(weights: weightT.rows(c.steps))
+                try accumulators[t].rows(c.inputs).axpy(1, partial)
+                if let p = density {
+                    // F along the path, for E_β[F(b)] in the delta (small: one value per row).
+                    let selected: Tensor = try trace.output.multiplying(upstream.reshaped(trace.output.shape))
+                    let f: [Double] = try selected.reshaped([c.rows, classes]).reduceRows(RowReduction.sum).doubles()
+                    for (k, i) in c.inputs.enumerated() {
+                        for (s, step) in c.steps.enumerated() { pathMeans[i * tCount + t] += baseWeights[step] * p.density(alphas[step]) * f[k * c.steps.count + s] }
+                    }
+                }
+            }
+            rowsDone += c.rows
+            if c.completesInputs { completed = c.inputs.upperBound }
+            control.progress(rowsDone, n * m)
+        }
+        if completed == 0 {
+            return AttributionResult(attributions: [], shape: [0], deltas: [], completedInputs: 0, interrupted: interrupted, plan: plan,
+                                     seconds: (clock.now - start).seconds, rowsEvaluated: rowsDone, fused: fused != nil)
+        }
+
+        // Attribution = (x − x') ⊙ (input gradient of the weighted sum), for the finished inputs.
+        let done = 0..<completed
+        let diff = try xT.rows(done).subtracting(bT.rows(done))
+        var attributions: [[Double]] = []
+        for t in 0..<tCount {
+            var g = try accumulators[t].rows(done)
+            if let f = fused {
+                // One backward product through the first affine layer for all steps.
+                g = try model.layers[f].backward(g, Saved(input: try diff.reshaped([completed] + (f == 0 ? model.inputShape : model.shapes[f - 1])), output: g))
+                g = try g.reshaped(diff.shape)
+            }
+            attributions.append(try diff.multiplying(g).doubles())
+        }
+        // Deltas: Σ attribution − (F(x) − F(x')), or − (F(x) − E_β F(b)) when path-weighted.
+        let fx = try model.forward(xT.rows(done)).doubles(), fb = try model.forward(bT.rows(done)).doubles()
+        var flat = [Double](), deltas = [Double]()
+        for i in done {
+            for t in 0..<tCount {
+                let a = attributions[t][i * d..<(i + 1) * d]
+                flat.append(contentsOf: a)
+                let fxv = fx[i * classes + targets[i][t]], fbv = fb[i * classes + targets[i][t]]
+                let reference = density == nil ? fbv : pathMeans[i * tCount + t]
+                deltas.append(a.reduce(0, +) - (fxv - reference))
+            }
+        }
+        let shape = tCount == 1 ? [completed] + model.inputShape : [completed, tCount] + model.inputShape
+        return AttributionResult(attributions: flat, shape: shape, deltas: deltas, completedInputs: completed,
+                                 interrupted: interrupted, plan: plan, seconds: (clock.now - start).seconds,
+                                 rowsEvaluated: rowsDone, fused: fused != nil)
+    }
+}

@@ -1,0 +1,57 @@
+import AttribCore
+import AttribModels
+
+/// The engine under the sampling methods (Saliency, SmoothGrad, Expected
+/// Gradients, GradientSHAP, stochastic PS-IG): n inputs × s samples, row
+/// i·s + k holding a host-built point; gradients toward each target, reduced on
+/// the device to Σₖ cₖ·(mᵢₖ ⊙ gᵢₖ) per input (m an optional per-row multiplier)
+/// and, when asked, Σₖ cₖ·gᵢₖ².
+struct SampleSweep {
+    var model: Sequential
+    var n: Int
+    var samples: Int
+    var targets: [[Int]]
+    var plan: ChunkPlan
+    var control: SweepControl
+    /// The rows of a chunk, [chunk.rows] × input size, input-major.
+    var points: (Chunk) throws -> [Double]
+    /// Per-row multipliers of the gradient (same layout), or nil for plain gradients.
+    var multipliers: ((Chunk) throws -> [Double])? = nil
+    /// cₖ per sample.
+    var weights: [Double]
+    var squares = false
+
+    struct Output {
+        var sums: [Tensor]            // per target, [n] + input shape
+        var squareSums: [Tensor]?
+        var completed: Int
+        var rows: Int
+        var interrupted: Bool
+    }
+
+    func run() throws -> Output {
+        let device = model.device, dtype = model.dtype, classes = model.outputShape.reduce(1, *)
+        let tCount = targets[0].count
+        let sums = try (0..<tCount).map { _ in try Tensor.zeros([n] + model.inputShape, dtype: dtype, on: device) }
+        let sq = squares ? try (0..<tCount).map { _ in try Tensor.zeros([n] + model.inputShape, dtype: dtype, on: device) } : nil
+        let weightT = try Tensor(weights, shape: [samples], dtype: dtype, on: device)
+        var completed = 0, rows = 0, interrupted = false
+        for c in chunks(n: n, m: samples, rows: plan.rows) {
+            if control.shouldStop() { interrupted = true; break }
+            let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
+            let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
+            let trace = try model.trace(x)
+            for t in 0..<tCount {
+                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
+                let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape))
+                let w = try weightT.rows(c.steps)
+                try sums[t].rows(c.inputs).axpy(1, (mult.map { try $0.multiplying(g) } ?? g).pathWeightedSum(weights: w))
+                if let sq { try sq[t].rows(c.inputs).axpy(1, g.multiplying(g).pathWeightedSum(weights: w)) }
+            }
+            rows += c.rows
+            if c.completesInputs { completed = c.inputs.upperBound }
+            control.progress(rows, n * samples)
+        }
+        return Output(sums: sums, squareSums: sq, completed: completed, rows: rows, interrupted: interrupted)
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AttribCore
+import AttribModels
+
+/// Progress and interruption of a long sweep. `progress(done, total)` is called
+/// after each device batch; when `shouldStop()` turns true the sweep finishes
+/// the batch in hand and returns what is complete (whole inputs only).
+public struct SweepControl: Sendable {
+    public var progress: @Sendable (_ done: Int, _ total: Int) -> Void
+    public var shouldStop: @Sendable () -> Bool
+    public init(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+                shouldStop: @escaping @Sendable () -> Bool = { false }) {
+        self.progress = progress; self.shouldStop = shouldStop
+    }
+}
+
+/// One device batch of a sweep: inputs `inputs`, and for each of them the
+/// steps (or samples) `steps`; rows are input-major.
+struct Chunk {
+    var inputs: Range<Int>
+    var steps: Range<Int>
+    var rows: Int { inputs.count * steps.count }
+    /// Whether this chunk ends the last of its inputs' steps.
+    var completesInputs: Bool
+}
+
+/// Splits n inputs × m steps into chunks of at most `rows` rows: whole inputs
+/// while m fits, else one input at a time with its steps split.
+func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
+    var out: [Chunk] = []
+    if m <= rows {
+        let per = max(1, rows / m)
+        var i = 0
+        while i < n { let j = min(n, i + per); out.append(Chunk(inputs: i..<j, steps: 0..<m, completesInputs: true)); i = j }
+    } else {
+        for i in 0..<n {
+            var k = 0
+            while k < m { let l = min(m, k + rows); out.append(Chunk(inputs: i..<(i + 1), steps: k..<l, completesInputs: l == m)); k = l }
+        }
+    }
+    return out
+}
+
+/// Standard normal draws (Box–Muller) from a seeded generator.
+func gaussianDraws(_ count: Int, sigma: Double, _ rng: inout SplitMix64) -> [Double] {
+    var out = [Double](repeating: 0, count: count)
+    var i = 0
+    while i < count {
+        let u1 = Double.random(in: Double.leastNonzeroMagnitude..<1, using: &rng), u2 = Double.random(in: 0..<1, using: &rng)
+        let r = sigma * (-2 * log(u1)).squareRoot()
+        out[i] = r * cos(2 * .pi * u2)
+        if i + 1 < count { out[i + 1] = r * sin(2 * .pi * u2) }
+        i += 2
+    }
+    return out
+}
+
+/// Checks a batch of host inputs: finite values, the model's element count.
+func checkInputs(_ x: [Double], n: Int, model: Sequential, what: String = "input") throws {
+    guard n >= 1, x.count == n * model.inputSize else {
+        throw AttribError.shapeMismatch(op: "attribution", detail: "\(x.count) values for \(n) \(what)s of \(model.inputSize) values (model input shape \(model.inputShape))")
+    }
+    if let bad = x.firstIndex(where: { !$0.isFinite }) {
+        throw AttribError.invalidArgument(op: "attribution", detail: "\(what) \(bad / model.inputSize) has a non-finite value (\(x[bad])) at element \(bad % model.inputSize)")
+    }
+}
+
+/// Checks targets: one list of the same length per input, each class inside the outputs.
+func checkTargets(_ targets: [[Int]], n: Int, model: Sequential) throws -> Int {
+    let classes = model.outputShape.reduce(1, *)
+    guard targets.count == n, let t = targets.first?.count, t >= 1, targets.allSatisfy({ $0.count == t }) else {
+        throw AttribError.shapeMismatch(op: "attribution", detail: "\(targets.count) target lists for \(n) inputs; give one list of equally many targets per input")
+    }
+    for (i, list) in targets.enumerated() {
+        if let bad = list.first(where: { $0 < 0 || $0 >= classes }) {
+            throw AttribError.indexOutOfRange(op: "attribution", detail: "target \(bad) of input \(i) is outside the model's \(classes) outputs")
+        }
+    }
+    return t
+}
+
+/// The upstream gradient [rows, classes] selecting class targets[i][t] on every row of input i.
+func oneHotUpstream(_ targets: [[Int]], target t: Int, inputs: Range<Int>, perInput: Int, classes: Int,
+                    dtype: DType, device: any Device) throws -> Tensor {
+    var w = [Double](repeating: 0, count: inputs.count * perInput * classes)
+    for (k, i) in inputs.enumerated() {
+        for s in 0..<perInput { w[(k * perInput + s) * classes + targets[i][t]] = 1 }
+    }
+    return try Tensor(w, shape: [inputs.count * perInput, classes], dtype: dtype, on: device)
+}
+
+/// What an attribution sweep returns. Attributions are [inputs, targets] + input
+/// shape (the targets axis dropped when there is one target per input).
+public struct AttributionResult: Sendable {
+    public var attributions: [Double]
+    public var shape: [Int]
+    /// Convergence delta per input and target (path methods), [inputs, targets].
+    public var deltas: [Double]?
+    /// Inputs finished (all of them unless interrupted).
+    public var completedInputs: Int
+    public var interrupted: Bool
+    public var plan: ChunkPlan
+    public var seconds: Double
+    /// Model evaluations done (rows through forward + backward).
+    public var rowsEvaluated: Int
+    /// Whether the fused first affine layer was used.
+    public var fused: Bool
+}
