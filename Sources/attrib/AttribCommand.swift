@@ -6,7 +6,8 @@ struct AttribCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attrib",
         abstract: "Feature and component attribution on GPUs (OpenCL), with an OpenBLAS CPU fallback.",
-        subcommands: [DevicesCommand.self, PredictCommand.self, BenchCommand.self, TuneCommand.self])
+        subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
+                      ExpectedGradientsCommand.self, BenchCommand.self, TuneCommand.self])
 }
 
 /// Options every command that computes takes.

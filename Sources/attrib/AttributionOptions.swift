@@ -1,0 +1,131 @@
+import ArgumentParser
+import Attrib
+import FoundationEssentials
+
+/// What every attribution command takes: the model, the inputs, the targets,
+/// where outputs go.
+struct AttributionOptions: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
+    @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input).") var target: String?
+    @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
+    @Option(help: "Only the first N inputs.") var limit: Int?
+    @Option(help: "Cap on rows per device batch (batches are otherwise sized from device memory).") var batch: Int?
+    @Option(help: "Output directory.") var out: String?
+    @Flag(help: "Write no heatmap PNGs.") var noHeatmaps = false
+    @Flag(help: "Print the summary as JSON on standard output.") var json = false
+    @Flag(help: "No progress bar.") var quiet = false
+
+    struct Loaded {
+        var device: any Device
+        var model: Sequential
+        var x: [Double]
+        var n: Int
+        var targets: [[Int]]
+    }
+
+    /// Loads the model and inputs, checks them, and resolves the targets.
+    func load() throws -> Loaded {
+        let device = try global.selectedDevice()
+        let net = try Sequential.load(model, on: device)
+        let arr = try NPY.read(inputs)
+        var n = arr.shape.first ?? 0
+        guard n >= 1, arr.count / n == net.inputSize else {
+            throw AttribError.shapeMismatch(op: inputs, detail: "inputs have shape \(arr.shape); the model takes [N] + \(net.inputShape)")
+        }
+        var x = arr.doubles()
+        if let limit, limit >= 1, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
+        if let bad = x.firstIndex(where: { !$0.isFinite }) {
+            throw AttribError.invalidArgument(op: inputs, detail: "input \(bad / net.inputSize) has a non-finite value (\(x[bad])) at element \(bad % net.inputSize)")
+        }
+        let classes = net.outputShape.reduce(1, *)
+        var t: [[Int]]
+        switch (target, targets) {
+        case (nil, let path?):
+            let ta = try NPY.read(path)
+            let ids = try ta.int32s().map(Int.init)
+            guard let rows = ta.shape.first, rows >= n, ta.shape.count <= 2 else {
+                throw AttribError.shapeMismatch(op: path, detail: "targets have shape \(ta.shape), expected [\(n)] or [\(n), T]")
+            }
+            let per = ta.shape.count == 2 ? ta.shape[1] : 1
+            t = (0..<n).map { Array(ids[$0 * per..<($0 + 1) * per]) }
+        case (let s?, nil) where s != "predicted":
+            guard let c = Int(s) else { throw ValidationError("--target must be a class index or 'predicted', got '\(s)'") }
+            t = Array(repeating: [c], count: n)
+        case (_, nil):
+            let out = try net.forward(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
+            t = (0..<n).map { i in [out[i * classes..<(i + 1) * classes].indices.max { out[$0] < out[$1] }! - i * classes] }
+        default:
+            throw ValidationError("give --target or --targets, not both")
+        }
+        return Loaded(device: device, model: net, x: x, n: n, targets: t)
+    }
+
+    /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.
+    func write(_ r: AttributionResult, method: String, loaded l: Loaded, extra: [String: JSONValue] = [:], workPerRow: String = "steps") throws {
+        let dir = out ?? "out/\(method)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var files: [String] = []
+        if r.completedInputs > 0 {
+            try NPY.write(r.attributions.map { Float($0) }, shape: r.shape, to: dir + "/attributions.npy")
+            files.append(dir + "/attributions.npy")
+            if let d = r.deltas {
+                try NPY.write(d, shape: [r.completedInputs, l.targets[0].count], to: dir + "/deltas.npy")
+                files.append(dir + "/deltas.npy")
+            }
+            if !noHeatmaps, let maps = heatmapShape(l.model.inputShape) {
+                let per = l.targets[0].count, d = l.model.inputSize
+                let tFirst = (0..<r.completedInputs).flatMap { i in r.attributions[(i * per) * d..<(i * per + 1) * d] }
+                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [r.completedInputs] + maps,
+                                                     inputs: Array(l.x.prefix(r.completedInputs * d)), inputShape: [r.completedInputs] + maps,
+                                                     directory: dir + "/heatmaps", prefix: method)
+                files.append("\(dir)/heatmaps/ (\(written.count) PNGs)")
+            }
+        }
+        var summary: [String: JSONValue] = [
+            "method": .string(method), "device": .string(l.device.info.summary), "model": .string(model),
+            "inputs": .int(l.n), "completedInputs": .int(r.completedInputs), "targetsPerInput": .int(l.targets[0].count),
+            "interrupted": .bool(r.interrupted), "seconds": .double(r.seconds),
+            "rowsEvaluated": .int(r.rowsEvaluated),
+            "rowsPerSecond": .double(Double(r.rowsEvaluated) / max(r.seconds, 1e-9)),
+            "rowsPerBatch": .int(r.plan.rows), "bytesPerRow": .int(r.plan.bytesPerRow), "memoryBudgetBytes": .int(r.plan.budgetBytes),
+            "fusedFirstLayer": .bool(r.fused), "outDir": .string(dir), "files": .array(files.map { .string($0) }),
+        ]
+        if workPerRow == "steps" { summary["inputStepsPerSecond"] = summary["rowsPerSecond"] }
+        if let d = r.deltas, !d.isEmpty { summary["maxAbsDelta"] = .double(d.map(abs).max()!) }
+        for (k, v) in extra { summary[k] = v }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(summary)
+        try data.write(to: URL(fileURLWithPath: dir + "/summary.json"))
+        if json { print(String(decoding: data, as: UTF8.self)); return }
+        print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) input·\(workPerRow)/s)\(r.interrupted ? "  [interrupted]" : "")")
+        if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
+        for f in files { print("  wrote \(f)") }
+        print("  wrote \(dir)/summary.json")
+    }
+
+    /// [C, H, W] with C = 1 or 3, or [H, W]: shapes a heatmap can be drawn over.
+    func heatmapShape(_ s: [Int]) -> [Int]? {
+        if s.count == 3, s[0] == 1 || s[0] == 3, s[1] >= 2, s[2] >= 2 { return s }
+        if s.count == 2, s[0] >= 2, s[1] >= 2 { return s }
+        return nil
+    }
+}
+
+/// A JSON value for summaries.
+enum JSONValue: Encodable {
+    case string(String), int(Int), double(Double), bool(Bool), array([JSONValue]), object([String: JSONValue])
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let v): try c.encode(v)
+        case .int(let v): try c.encode(v)
+        case .double(let v): try c.encode(v.isFinite ? v : 0)
+        case .bool(let v): try c.encode(v)
+        case .array(let v): try c.encode(v)
+        case .object(let v): try c.encode(v)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Attrib
+
+/// Parses --baseline: zero | constant:V | blur:S | uniform[:LO,HI] | file:B.npy.
+func parseBaseline(_ spec: String, seed: UInt64, model: Sequential) throws -> Baseline {
+    let (kind, arg) = spec.split(separator: ":", maxSplits: 1).map(String.init).splitFirst
+    switch kind {
+    case "zero": return .zero
+    case "constant":
+        guard let v = arg.flatMap(Double.init) else { throw ValidationError("--baseline constant:V needs a number, got '\(spec)'") }
+        return .constant(v)
+    case "blur":
+        guard let s = arg.flatMap(Double.init), s > 0 else { throw ValidationError("--baseline blur:S needs σ > 0, got '\(spec)'") }
+        return .blur(s)
+    case "uniform":
+        let parts = (arg ?? "0,1").split(separator: ",").compactMap { Double($0) }
+        guard parts.count == 2, parts[0] < parts[1] else { throw ValidationError("--baseline uniform:LO,HI needs LO < HI, got '\(spec)'") }
+        return .uniform(parts[0], parts[1], seed: seed)
+    case "file":
+        guard let path = arg else { throw ValidationError("--baseline file:B.npy needs a path") }
+        let a = try NPY.read(path)
+        guard let rows = a.shape.first, a.count == rows * model.inputSize else {
+            throw AttribError.shapeMismatch(op: path, detail: "baselines have shape \(a.shape); expected [N or 1] + \(model.inputShape)")
+        }
+        return .values(a.doubles(), count: rows)
+    default:
+        throw ValidationError("unknown --baseline '\(spec)'; use zero, constant:V, blur:S, uniform[:LO,HI] or file:B.npy")
+    }
+}
+
+extension Array where Element == String {
+    var splitFirst: (String, String?) { (self[0], count > 1 ? self[1] : nil) }
+}
+
+struct IGCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ig",
+        abstract: "Integrated Gradients (and path-weighted PS-IG, and NoiseTunnel around it) over a batch of inputs.")
+
+    @OptionGroup var options: AttributionOptions
+    @Option(help: "Baseline: zero, constant:V, blur:S, uniform[:LO,HI], file:B.npy.") var baseline = "zero"
+    @Option(help: "Integration steps m.") var steps = 64
+    @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
+    @Option(help: "Path-weighted IG (PS-IG) with baselines sampled along the path: uniform or beta:A,B.") var pathDensity: String?
+    @Flag(help: "Do not fuse the first affine layer (for comparison; same numbers, slower).") var noFuse = false
+    @Option(help: "NoiseTunnel: noisy copies per input (0: none).") var ntSamples = 0
+    @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
+    @Option(help: "NoiseTunnel: smoothgrad, smoothgrad_sq or vargrad.") var ntType = "smoothgrad"
+    @Option(help: "Seed for every random draw.") var seed: UInt64 = 0
+
+    func run() throws {
+        guard let rule = IntegrationRule(name: method) else {
+            throw ValidationError("unknown --method '\(method)'; use one of \(IntegrationRule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let density = try pathDensity.map { s -> PathDensity in
+            guard let d = PathDensity(name: s) else { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
+            return d
+        }
+        let l = try options.load()
+        let ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
+        let base = try parseBaseline(baseline, seed: seed, model: l.model)
+        installInterruptHandler()
+        let bar = ProgressBar("ig", quiet: options.quiet || options.json)
+        let r: AttributionResult
+        if ntSamples > 0 {
+            guard let red = GradientMethods.NoiseReduction(rawValue: ntType) else { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
+            r = try NoiseTunnel.integratedGradients(ig, l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets,
+                                                    samples: ntSamples, noise: .gaussian(sigma: ntStdev, seed: seed), reduction: red, control: bar.control)
+        } else {
+            r = try ig.attribute(l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets, control: bar.control)
+        }
+        let name = density == nil ? (ntSamples > 0 ? "ig-noisetunnel" : "ig") : "psig"
+        try options.write(r, method: name, loaded: l, extra: [
+            "steps": .int(steps), "rule": .string(rule.rawValue), "baseline": .string(base.description),
+            "pathDensity": .string(density?.description ?? "none"),
+        ])
+    }
+}
+
+struct SaliencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "saliency", abstract: "Saliency |∇F(x)|, the signed gradient, or Gradient × Input.")
+    @OptionGroup var options: AttributionOptions
+    @Flag(help: "The signed gradient instead of its absolute value.") var signed = false
+    @Flag(help: "Gradient × Input.") var timesInput = false
+
+    func run() throws {
+        let l = try options.load()
+        let kind: GradientMethods.Plain = timesInput ? .gradientTimesInput : signed ? .signedGradient : .saliency
+        installInterruptHandler()
+        let r = try GradientMethods.plain(kind, l.model, inputs: l.x, count: l.n, targets: l.targets, batchCap: options.batch,
+                                          control: ProgressBar("saliency", quiet: options.quiet || options.json).control)
+        try options.write(r, method: kind == .saliency ? "saliency" : kind.rawValue, loaded: l, workPerRow: "inputs")
+    }
+}
+
+struct SmoothGradCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "smoothgrad", abstract: "SmoothGrad, its squared form, or VarGrad.")
+    @OptionGroup var options: AttributionOptions
+    @Option(help: "Noisy samples per input.") var samples = 32
+    @Option(help: "σ of the Gaussian noise (absolute, in input units).") var stdev = 0.15
+    @Option(help: "smoothgrad, smoothgrad_sq or vargrad.") var type = "smoothgrad"
+    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+
+    func run() throws {
+        guard let red = GradientMethods.NoiseReduction(rawValue: type) else { throw ValidationError("--type must be smoothgrad, smoothgrad_sq or vargrad") }
+        let l = try options.load()
+        installInterruptHandler()
+        let r = try GradientMethods.smoothGrad(l.model, inputs: l.x, count: l.n, targets: l.targets, samples: samples,
+                                               noise: .gaussian(sigma: stdev, seed: seed), reduction: red, batchCap: options.batch,
+                                               control: ProgressBar(type, quiet: options.quiet || options.json).control)
+        try options.write(r, method: type, loaded: l, extra: ["samples": .int(samples), "stdev": .double(stdev)], workPerRow: "samples")
+    }
+}
+
+struct ExpectedGradientsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "expected-gradients",
+                                                    abstract: "Expected Gradients over a baseline set; with --stdev > 0, GradientSHAP.")
+    @OptionGroup var options: AttributionOptions
+    @Option(help: "Baseline set as .npy, [K] + the model's input shape.") var baselines: String
+    @Option(help: "Samples (baseline, α) per input.") var samples = 64
+    @Option(help: "GradientSHAP: σ of Gaussian noise on the input (0: Expected Gradients).") var stdev = 0.0
+    @Option(help: "Seed of the draws.") var seed: UInt64 = 0
+
+    func run() throws {
+        let l = try options.load()
+        let set = try NPY.read(baselines)
+        guard let k = set.shape.first, k >= 1, set.count == k * l.model.inputSize else {
+            throw AttribError.shapeMismatch(op: baselines, detail: "baseline set has shape \(set.shape); expected [K] + \(l.model.inputShape)")
+        }
+        let draws = GradientMethods.ExpectationDraws.random(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: seed)
+        installInterruptHandler()
+        let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set.doubles(),
+                                                      baselineCount: k, samples: samples, draws: draws, batchCap: options.batch,
+                                                      control: ProgressBar("expected-gradients", quiet: options.quiet || options.json).control)
+        try options.write(r, method: stdev > 0 ? "gradient-shap" : "expected-gradients", loaded: l,
+                          extra: ["samples": .int(samples), "stdev": .double(stdev), "baselineSet": .int(k)], workPerRow: "samples")
+    }
+}

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Attrib
+import Synchronization
+
+/// Set by the first Ctrl-C: sweeps finish the device batch in hand and keep
+/// what is complete. A second Ctrl-C exits at once.
+let interruptRequested = Atomic<Bool>(false)
+
+/// Installs the SIGINT handler for a sweep.
+func installInterruptHandler() {
+    signal(SIGINT) { _ in
+        if interruptRequested.exchange(true, ordering: .relaxed) { _exit(130) }
+        let msg = "\ninterrupt: finishing the current batch and saving what is done (Ctrl-C again to quit now)\n"
+        _ = msg.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only on a terminal and at
+/// most ten times a second.
+final class ProgressBar: @unchecked Sendable {
+    let label: String
+    let enabled: Bool
+    let clock = ContinuousClock()
+    let start: ContinuousClock.Instant
+    var last: ContinuousClock.Instant
+    let lock = Mutex(())
+
+    init(_ label: String, quiet: Bool = false) {
+        self.label = label
+        enabled = !quiet && isatty(2) == 1
+        start = clock.now; last = start
+    }
+
+    func update(_ done: Int, _ total: Int) {
+        guard enabled else { return }
+        lock.withLock { _ in
+            let now = clock.now
+            guard done == total || (now - last).seconds >= 0.1 else { return }
+            last = now
+            let elapsed = (now - start).seconds, frac = Double(done) / Double(max(total, 1))
+            let width = 30, filled = Int(frac * Double(width))
+            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = "\r\(label) \(bar) \(Int(frac * 100))%  \(done)/\(total)  \(fixed(Double(done) / max(elapsed, 1e-9), 0))/s  eta \(fixed(eta, 1))s "
+            writeStandardError(line + (done == total ? "\n" : ""))
+        }
+    }
+
+    var control: SweepControl {
+        SweepControl(progress: { [self] d, t in update(d, t) },
+                     shouldStop: { interruptRequested.load(ordering: .relaxed) })
+    }
+}
+
+/// Writes to file descriptor 2 directly (stderr the FILE* is shared mutable state to Swift 6).
+func writeStandardError(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
