@@ -172,6 +172,20 @@ import Testing
         }
     }
 
+    @Test("The PS-IG experiment measures slopes near −1 and −½ and a variance ratio near the quadrature's")
+    func psigExperiment() throws {
+        let f = try Self.fixture("mlp", on: cpu, dtype: .float64)
+        let r = try PathSampledIGExperiment.run(f.model, inputs: Array(f.x.prefix(128)), count: 2, targets: Array(f.targets.prefix(2)),
+                                                stepCounts: [8, 16, 32, 64], referenceSteps: 256, repeats: 6, noiseDraws: 4000)
+        // Left Riemann sums of a smooth integrand: error ≈ c/m, so the fitted slope is −1 up to the
+        // next term; Monte Carlo error ∝ m^−½ with seed noise: a wider window.
+        #expect(r.deterministicSlope > -1.15 && r.deterministicSlope < -0.85, "deterministic slope \(r.deterministicSlope)")
+        #expect(r.stochasticSlope > -0.8 && r.stochasticSlope < -0.25, "stochastic slope \(r.stochasticSlope)")
+        // 4000 draws of a variance estimate: relative standard error ≈ √(2/4000) ≈ 2.2% per variance.
+        #expect(abs(r.varianceRatio - r.varianceRatioExpected) <= 0.1 * r.varianceRatioExpected, "ratio \(r.varianceRatio) vs \(r.varianceRatioExpected)")
+        #expect(abs(r.varianceRatioExpected - 1.0 / 3) < 0.02)
+    }
+
     @Test("NoiseTunnel around IG with zero noise is IG")
     func noiseTunnel() throws {
         let f = try Self.fixture("cnn", on: cpu, dtype: .float64)
