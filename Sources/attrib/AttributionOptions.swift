@@ -99,12 +99,16 @@ struct AttributionOptions: ParsableArguments {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(summary)
         try data.write(to: URL(fileURLWithPath: dir + "/summary.json"))
+        // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
+        defer { if r.interrupted { Self.exitInterrupted() } }
         if json { print(String(decoding: data, as: UTF8.self)); return }
         print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) input·\(workPerRow)/s)\(r.interrupted ? "  [interrupted]" : "")")
         if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
         for f in files { print("  wrote \(f)") }
         print("  wrote \(dir)/summary.json")
     }
+
+    static func exitInterrupted() -> Never { AttribCommand.exit(withError: ExitCode(130)) }
 
     /// [C, H, W] with C = 1 or 3, or [H, W]: shapes a heatmap can be drawn over.
     func heatmapShape(_ s: [Int]) -> [Int]? {
