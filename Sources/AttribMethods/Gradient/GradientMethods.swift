@@ -109,11 +109,7 @@ public enum GradientMethods {
             throw AttribError.shapeMismatch(op: "expected gradients", detail: "draws must hold \(n)×\(samples) baseline indices in 0..<\(k), as many α, and noise of \(n * samples * d) values")
         }
         func noisy(_ i: Int, _ s: Int, _ j: Int) -> Double { x[i * d + j] + (draws.noise?[(i * samples + s) * d + j] ?? 0) }
-        func rows(_ c: Chunk, _ f: (Int, Int, Int) -> Double) -> [Double] {
-            var out = [Double](); out.reserveCapacity(c.rows * d)
-            for i in c.inputs { for s in c.steps { for j in 0..<d { out.append(f(i, s, j)) } } }
-            return out
-        }
+        func rows(_ c: Chunk, _ f: (Int, Int, Int) -> Double) -> [Double] { chunkRows(c, d: d, f) }
         let plan = ChunkPlan.make(for: model, cap: batchCap)
         let sweep = SampleSweep(
             model: model, n: n, samples: samples, targets: targets, plan: plan, control: control,
@@ -140,11 +136,7 @@ public enum GradientMethods {
         let beta = (0..<n * samples).map { _ in density.sample(&rng) }
         let t = (0..<n * samples).map { _ in Double.random(in: 0..<1, using: &rng) }
         func base(_ i: Int, _ j: Int) -> Double { bv[(bRows == 1 ? 0 : i) * d + j] }
-        func rows(_ c: Chunk, _ f: (Int, Int, Int) -> Double) -> [Double] {
-            var out = [Double](); out.reserveCapacity(c.rows * d)
-            for i in c.inputs { for s in c.steps { for j in 0..<d { out.append(f(i, s, j)) } } }
-            return out
-        }
+        func rows(_ c: Chunk, _ f: (Int, Int, Int) -> Double) -> [Double] { chunkRows(c, d: d, f) }
         let plan = ChunkPlan.make(for: model, cap: batchCap)
         let sweep = SampleSweep(
             model: model, n: n, samples: samples, targets: targets, plan: plan, control: control,
@@ -159,9 +151,7 @@ public enum GradientMethods {
 
     /// Noise rows x_i + ε_{i,s} of a chunk.
     static func noisyRows(_ x: [Double], _ eps: [Double], _ c: Chunk, samples: Int, d: Int) -> [Double] {
-        var out = [Double](); out.reserveCapacity(c.rows * d)
-        for i in c.inputs { for s in c.steps { for j in 0..<d { out.append(x[i * d + j] + eps[(i * samples + s) * d + j]) } } }
-        return out
+        chunkRows(c, d: d) { i, s, j in x[i * d + j] + eps[(i * samples + s) * d + j] }
     }
 
     /// Downloads the finished inputs' sums, applies `transform` per target, and lays them out as [n, targets] + shape.

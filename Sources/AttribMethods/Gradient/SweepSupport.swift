@@ -26,6 +26,13 @@ struct Chunk {
     var completesInputs: Bool
 }
 
+/// The host rows of a chunk, input-major: element j of row (input i, sample s) is f(i, s, j).
+func chunkRows(_ c: Chunk, d: Int, _ f: (Int, Int, Int) -> Double) -> [Double] {
+    var out = [Double](); out.reserveCapacity(c.rows * d)
+    for i in c.inputs { for s in c.steps { for j in 0..<d { out.append(f(i, s, j)) } } }
+    return out
+}
+
 /// Splits n inputs × m steps into chunks of at most `rows` rows: whole inputs
 /// while m fits, else one input at a time with its steps split.
 func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
