@@ -36,6 +36,8 @@ let package = Package(
                     .embedInCode("softmax.cl"), .embedInCode("gather.cl"),
                     .embedInCode("path.cl"),
                     .embedInCode("conv.cl"), .embedInCode("pool.cl"), .embedInCode("layernorm.cl"),
+                    .embedInCode("attention.cl"),
+                    .embedInCode("sobol.cl"),
                 ]),
         .target(name: "AttribCore", dependencies: ["CBLAS"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),

@@ -148,6 +148,32 @@ public protocol Device: AnyObject, Sendable {
     /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy (rows in order). Overwrites dx, dgamma, dbeta.
     func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
                            rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws
+
+    // MARK: masks (Ops/Masks.swift; Sobol attribution, deletion / insertion)
+    // Masks are [m, mc, gh, gw], upsampled to h×w by `mode` (torch interpolate: nearest
+    // src = ⌊dst·g/size⌋; bilinear with align_corners = False), never stored at full size.
+
+    /// y[k, ci, iy, ix] = mask k, plane ci, upsampled to h×w: y is [m, mc, h, w].
+    func maskUpsample(_ mode: MaskUpsampling, m: Int, mc: Int, gh: Int, gw: Int, h: Int, w: Int,
+                      masks: BufferView, y: BufferView) throws
+    /// For one input x [c, h, w] and masks with mc = 1 (shared by the channels) or mc = c
+    /// planes, y [m, c, h, w] with M the upsampled mask k (plane ci, or 0 when mc = 1):
+    /// inpainting y = x·M + (1 − M)·x₀, x₀ = base[j·baseStep] (j the element of x; baseStep 1
+    /// for a per-input tensor, 0 for a constant); amplitude y = x·(M − ½)·sigma.
+    func maskPerturb(_ kind: MaskPerturbation, _ mode: MaskUpsampling, m: Int, mc: Int, c: Int, gh: Int, gw: Int,
+                     h: Int, w: Int, masks: BufferView, x: BufferView, base: BufferView, baseStep: Int,
+                     sigma: Double, y: BufferView) throws
+
+    // MARK: attention (Ops/Attention.swift; CPU/CPUDevice+AttentionOps.swift, Kernels/attention.cl)
+
+    /// y[i, k, j, l] = x[i, j, k, l] for x [a, b, c, d], y [a, c, b, d]: swaps the two
+    /// middle dimensions ([B, T, H, dh] ↔ [B, H, T, dh]). Overwrites y.
+    func transpose12(a: Int, b: Int, c: Int, d: Int, x: BufferView, y: BufferView) throws
+    /// Copies an n0 × n1 × n2 box between strided views:
+    /// y[i·yStride0 + j·yStride1 + k] = x[i·xStride0 + j·xStride1 + k] (element offsets from each
+    /// view's offset). Strides ≥ 0; the boxes must not overlap.
+    func copyBox(n0: Int, n1: Int, n2: Int, x: BufferView, xStride0: Int, xStride1: Int,
+                 y: BufferView, yStride0: Int, yStride1: Int) throws
 }
 
 extension Device {

@@ -1,0 +1,79 @@
+import AttribCore
+import FoundationEssentials
+
+/// The hyper-parameters of a GPT-2 model, read from a Hugging Face config.json
+/// (n_layer, n_head, n_embd, n_positions, vocab_size, layer_norm_epsilon, n_inner).
+public struct GPT2Config: Sendable, Equatable {
+    public var nLayer: Int
+    public var nHead: Int
+    /// The residual width D.
+    public var nEmbd: Int
+    /// The longest sequence (rows of wpe).
+    public var nPositions: Int
+    public var vocabSize: Int
+    /// The MLP width (n_inner, 4·D when the config has null).
+    public var nInner: Int
+    public var layerNormEpsilon: Double
+
+    /// d_h = D / H.
+    public var headDim: Int { nEmbd / nHead }
+
+    public init(nLayer: Int, nHead: Int, nEmbd: Int, nPositions: Int, vocabSize: Int,
+                nInner: Int? = nil, layerNormEpsilon: Double = 1e-5) throws {
+        self.nLayer = nLayer; self.nHead = nHead; self.nEmbd = nEmbd; self.nPositions = nPositions
+        self.vocabSize = vocabSize; self.nInner = nInner ?? 4 * nEmbd; self.layerNormEpsilon = layerNormEpsilon
+        for (name, v) in [("n_layer", nLayer), ("n_head", nHead), ("n_embd", nEmbd), ("n_positions", nPositions),
+                          ("vocab_size", vocabSize), ("n_inner", self.nInner)] where v < 1 {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "\(name) = \(v); must be at least 1")
+        }
+        guard nEmbd % nHead == 0 else {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "n_embd = \(nEmbd) is not divisible by n_head = \(nHead)")
+        }
+        guard layerNormEpsilon >= 0, layerNormEpsilon.isFinite else {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "layer_norm_epsilon = \(layerNormEpsilon); must be finite and ≥ 0")
+        }
+    }
+
+    private struct File: Decodable {
+        var n_layer: Int?, n_head: Int?, n_embd: Int?, n_positions: Int?, vocab_size: Int?, n_inner: Int?
+        var layer_norm_epsilon: Double?
+        var activation_function: String?
+        var scale_attn_weights: Bool?
+        var scale_attn_by_inverse_layer_idx: Bool?
+        var model_type: String?
+    }
+
+    /// Reads a Hugging Face GPT-2 config.json. Variants this engine does not compute
+    /// (another activation, unscaled or layer-scaled attention) are errors.
+    public static func read(_ path: String) throws -> GPT2Config {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AttribError.io(path: path, detail: "cannot read the model config (missing or unreadable)")
+        }
+        let f: File
+        do { f = try JSONDecoder().decode(File.self, from: data) } catch {
+            throw AttribError.io(path: path, detail: "not a valid GPT-2 config: \(error)")
+        }
+        func need(_ v: Int?, _ key: String) throws -> Int {
+            guard let v else { throw AttribError.io(path: path, detail: "missing \"\(key)\"") }
+            return v
+        }
+        if let t = f.model_type, t != "gpt2" {
+            throw AttribError.io(path: path, detail: "model_type is \"\(t)\", expected \"gpt2\"")
+        }
+        let act = f.activation_function ?? "gelu_new"
+        guard ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"].contains(act) else {
+            throw AttribError.io(path: path, detail: "activation_function \"\(act)\" is not supported (GPT-2's tanh GELU: gelu_new)")
+        }
+        guard f.scale_attn_weights ?? true, !(f.scale_attn_by_inverse_layer_idx ?? false) else {
+            throw AttribError.io(path: path, detail: "only attention scaled by 1/√d_h is supported (scale_attn_weights true, scale_attn_by_inverse_layer_idx false)")
+        }
+        do {
+            return try GPT2Config(nLayer: need(f.n_layer, "n_layer"), nHead: need(f.n_head, "n_head"), nEmbd: need(f.n_embd, "n_embd"),
+                                  nPositions: need(f.n_positions, "n_positions"), vocabSize: need(f.vocab_size, "vocab_size"),
+                                  nInner: f.n_inner, layerNormEpsilon: f.layer_norm_epsilon ?? 1e-5)
+        } catch let e as AttribError {
+            if case .invalidArgument(_, let detail) = e { throw AttribError.io(path: path, detail: detail) }
+            throw e
+        }
+    }
+}
