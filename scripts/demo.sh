@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job, on the bundled digits models: builds attrib (release), lists the
-# devices, and runs Integrated Gradients and SmoothGrad on the held-out digits
-# with the MLP and the CNN, writing attributions, deltas, heatmaps and a summary
-# per run under out/ (or $OUT_DIR). Extra arguments go to every attribution
-# command (e.g. --device opencl, --limit 32).
+# devices, runs Integrated Gradients and SmoothGrad on the held-out digits with
+# the MLP and the CNN, adds Saliency and Sobol attribution on the CNN, and
+# prints the deletion and insertion areas of every method and of a random map.
+# Outputs (attributions, deltas, heatmaps, summaries) go under out/ (or
+# $OUT_DIR). Extra arguments go to every attribution command (e.g. --device
+# opencl, --limit 32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,11 +13,21 @@ swift build -c release --product attrib 2>&1 | tail -n 1
 attrib=$(swift build -c release --show-bin-path)/attrib
 out=${OUT_DIR:-out}
 data=Models/digits-data/test_inputs.npy
+n=${DEMO_INPUTS:-64}
 "$attrib" devices
 for model in digits-mlp digits-cnn; do
   echo
-  "$attrib" ig --model "Models/$model" --inputs "$data" --limit 64 --steps 64 --out "$out/$model/ig" "$@"
-  "$attrib" smoothgrad --model "Models/$model" --inputs "$data" --limit 64 --samples 32 --out "$out/$model/smoothgrad" "$@"
+  "$attrib" ig --model "Models/$model" --inputs "$data" --limit "$n" --steps 64 --out "$out/$model/ig" "$@"
+  "$attrib" smoothgrad --model "Models/$model" --inputs "$data" --limit "$n" --samples 32 --out "$out/$model/smoothgrad" "$@"
+done
+cnn=Models/digits-cnn
+"$attrib" saliency --model "$cnn" --inputs "$data" --limit "$n" --out "$out/digits-cnn/saliency" "$@"
+"$attrib" sobol --model "$cnn" --inputs "$data" --limit "$n" --grid 8 --designs 32 --out "$out/digits-cnn/sobol" "$@"
+maps=("$out/digits-cnn/saliency/attributions.npy" "$out/digits-cnn/ig/attributions.npy"
+      "$out/digits-cnn/smoothgrad/attributions.npy" "$out/digits-cnn/sobol/attributions.npy" random)
+echo
+for kind in deletion insertion; do
+  "$attrib" evaluate "$kind" --model "$cnn" --inputs "$data" --limit "$n" --maps "${maps[@]}" "$@"
 done
 echo
-echo "Outputs are in $out/: attributions.npy, deltas.npy, summary.json and heatmaps/*.png per run."
+echo "Outputs are in $out/: attributions.npy, summary.json and heatmaps/*.png per run (deltas.npy for IG)."

@@ -12,7 +12,7 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
     @Option(help: "Only the first N inputs.") var limit: Int?
     @Option(help: "Cap on rows per device batch (batches are otherwise sized from device memory).") var batch: Int?
-    @Option(help: "Output directory.") var out: String?
+    @Option(help: "Output directory.") var out: String? = nil
     @Flag(help: "Write no heatmap PNGs.") var noHeatmaps = false
     @Flag(help: "Print the summary as JSON on standard output.") var json = false
     @Flag(help: "No progress bar.") var quiet = false

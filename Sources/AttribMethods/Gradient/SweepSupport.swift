@@ -114,4 +114,10 @@ public struct AttributionResult: Sendable {
     public var rowsEvaluated: Int
     /// Whether the fused first affine layer was used.
     public var fused: Bool
+
+    public init(attributions: [Double], shape: [Int], deltas: [Double]?, completedInputs: Int, interrupted: Bool,
+                plan: ChunkPlan, seconds: Double, rowsEvaluated: Int, fused: Bool) {
+        self.attributions = attributions; self.shape = shape; self.deltas = deltas; self.completedInputs = completedInputs
+        self.interrupted = interrupted; self.plan = plan; self.seconds = seconds; self.rowsEvaluated = rowsEvaluated; self.fused = fused
+    }
 }
