@@ -213,17 +213,21 @@ def main() -> int:
     pairs = make_prompts(reloaded, tok)
     good = sum(p["clean_logit_diff"] > 0 and p["corrupt_logit_diff"] < 0 for p in pairs)
     print(f"prompts: {good}/{len(pairs)} pairs with clean logit diff > 0 > corrupt logit diff")
+    header = {
+        "description": "Induction prompts for activation patching: clean = <|endoftext|> x1..xR x1..xk, "
+                       "answer xk+1 by induction; corrupt = the same with the first xk+1 (token "
+                       "position changed_position) replaced by a token y not in the sequence, so "
+                       "induction predicts y. Both prompts have the same length.",
+        "metric": "logit_diff = logits[last, clean_answer_id] - logits[last, corrupt_answer_id]",
+        "reference": "clean_logit_diff/corrupt_logit_diff: this model in PyTorch float32; "
+                     "clean_top/corrupt_top: its top token at the last position",
+    }
     with open(os.path.join(OUT, "prompts.json"), "w", encoding="utf-8") as f:
-        json.dump({
-            "description": "Induction prompts for activation patching: clean = <|endoftext|> x1..xR x1..xk, "
-                           "answer xk+1 by induction; corrupt = the same with the first xk+1 (token "
-                           "position changed_position) replaced by a token y not in the sequence, so "
-                           "induction predicts y. Both prompts have the same length.",
-            "metric": "logit_diff = logits[last, clean_answer_id] - logits[last, corrupt_answer_id]",
-            "reference": "clean_logit_diff/corrupt_logit_diff: this model in PyTorch float32",
-            "pairs": pairs,
-        }, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        # one line per pair
+        f.write(json.dumps(header, ensure_ascii=False, indent=1)[:-2] + ',\n "pairs": [\n')
+        f.write(",\n".join("  " + json.dumps(p, ensure_ascii=False) for p in pairs))
+        f.write("\n ]\n}\n")
+    assert json.load(open(os.path.join(OUT, "prompts.json"), encoding="utf-8"))["pairs"] == pairs
 
     with open(os.path.join(OUT, "training.json"), "w") as f:
         json.dump({

@@ -217,11 +217,14 @@ public struct GPT2Tokenizer: Sendable {
         let code = "U+" + String(repeating: "0", count: max(0, 4 - String(character.value, radix: 16).count))
             + String(character.value, radix: 16, uppercase: true)
         let symbolText = symbolText[Int(symbol)]
-        let what = symbolText.unicodeScalars.count == 1
-            ? "the vocabulary has no token for its byte \(jsonQuoted(symbolText)) (it can only encode text made of its own tokens)"
-            : "the merge result \(jsonQuoted(symbolText)) from merges.txt is not in vocab.json"
-        return AttribError.invalidArgument(op: "GPT2Tokenizer.encode", detail:
-            "cannot encode \(jsonQuoted(String(character))) (\(code)) at character \(scalarIndex) of the text, in the piece \(jsonQuoted(piece.text)): \(what); tokenizer from \(directory)")
+        let detail: String
+        if symbolText.unicodeScalars.count == 1 {
+            detail = "cannot encode \(jsonQuoted(String(character))) (\(code)) at character \(scalarIndex) of the text, in the piece \(jsonQuoted(piece.text)): the vocabulary has no token for its byte \(jsonQuoted(symbolText)) (it can only encode text made of its own tokens)"
+        } else {
+            let merged = String(decoding: GPT2ByteLevel.decode(symbolText), as: UTF8.self)
+            detail = "cannot encode \(jsonQuoted(merged)) at character \(scalarIndex) of the text, in the piece \(jsonQuoted(piece.text)): the merge result \(jsonQuoted(symbolText)) from merges.txt is not in vocab.json"
+        }
+        return AttribError.invalidArgument(op: "GPT2Tokenizer.encode", detail: detail + "; tokenizer from \(directory)")
     }
 
     // MARK: - Decoding

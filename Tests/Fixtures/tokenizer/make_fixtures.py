@@ -17,7 +17,7 @@ Writes, next to this script:
                            pre-tokenizer alone (tokenizers' ByteLevel, the whole
                            text, <|endoftext|> not treated specially);
                            whitespace: the code points that pre-tokenizer takes
-                           for \s (found by probing every code point)
+                           for \\s (found by probing every code point)
 
 The expected ids are also checked here against an independent Python port of
 OpenAI's original encoder (the `regex` pre-tokenizer and the merge loop of
