@@ -41,6 +41,23 @@ extension CPUKernels {
             for line in r {                       // line = (ni·C + ci)·H + iy
                 let iy = line % g.h, plane = line / g.h, ci = plane % g.c, ni = plane / g.c
                 let xl = x + line * g.w
+                if g.strideH == 1 && g.strideW == 1 {
+                    // Stride 1: each (ki, kj) reads a contiguous run of the row, so the loop runs
+                    // over row segments without per-element index checks. Every element still
+                    // sums its terms from 0 in (ki, kj) order, as the kernel does: bitwise the same.
+                    for ix in 0..<g.w { xl[ix] = 0 }
+                    for ki in 0..<g.kh {
+                        let oy = iy + g.padH - ki
+                        if oy < 0 || oy >= g.outH { continue }
+                        for kj in 0..<g.kw {
+                            let lo = max(0, kj - g.padW), hi = min(g.w, kj - g.padW + g.outW)
+                            if lo >= hi { continue }
+                            let src = cols + ((ci * g.kh + ki) * g.kw + kj) * ncols + ni * ohw + oy * g.outW + g.padW - kj
+                            for ix in lo..<hi { xl[ix] += src[ix] }
+                        }
+                    }
+                    continue
+                }
                 for ix in 0..<g.w {
                     var s: T = 0
                     for ki in 0..<g.kh {
