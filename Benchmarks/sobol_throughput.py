@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Sobol attribution on the digits CNN: Attrib against the NumPy/PyTorch reference, same machine.
+
+The reference is the independent implementation of Fel et al.'s steps in
+Tests/Fixtures/sobol/make_sobol_fixtures.py (the one the tests check the engine
+against): QMC design, nearest upsampling, inpainting with 0, PyTorch forward
+passes in float32 in batches of --torch-batch, Jansen indices, bicubic resize.
+Grid 8, N = 32: 2,112 forward passes per image.
+
+    python3 Benchmarks/sobol_throughput.py [--images 16] [--threads 2] [--devices cpu,opencl]
+
+Prints time per image, forward passes per second, the engine's share of time
+outside the forward passes, and the ratio engine/reference.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--torch-batch", type=int, default=2112)
+    ap.add_argument("--devices", default="cpu,opencl")
+    ap.add_argument("--attrib", default=os.path.join(ROOT, ".build/release/attrib"))
+    args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import numpy as np, torch
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    sys.path.insert(0, os.path.join(ROOT, "Tests", "Fixtures", "sobol"))
+    from export_torch import load
+    import make_sobol_fixtures as ref
+
+    model, _ = load(os.path.join(ROOT, "Models", "digits-cnn"))
+    x = np.load(os.path.join(ROOT, "Models", "digits-data", "test_inputs.npy"))[: args.images].astype(np.float32)
+    labels = np.load(os.path.join(ROOT, "Models", "digits-data", "test_labels.npy"))[: args.images]
+    s, n = 8, 32
+    t0 = time.perf_counter()
+    forward = 0.0
+    for xi, label in zip(x, labels):
+        masks = ref.design(s, n)
+        up = ref.upsample(masks, 8, 8, "nearest").astype(np.float32)
+        xt = xi[None] * up
+        f0 = time.perf_counter()
+        with torch.no_grad():
+            y = np.concatenate([model(torch.from_numpy(xt[i:i + args.torch_batch])).numpy()[:, label]
+                                for i in range(0, len(xt), args.torch_batch)])
+        forward += time.perf_counter() - f0
+        ref.resize_cubic(ref.jansen(y.astype(np.float64), n, s * s).reshape(s, s), 8, 8)
+    total = time.perf_counter() - t0
+    passes = n * (s * s + 2)
+    print(f"reference (NumPy + PyTorch {torch.__version__}, {args.threads} threads): {total / args.images:.4f} s per image, "
+          f"{passes * args.images / forward:.0f} forward passes/s, {100 * (total - forward) / total:.1f}% outside the forward passes")
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(os.path.join(tmp, "x.npy"), x)
+        np.save(os.path.join(tmp, "t.npy"), labels.astype(np.int32))
+        for device in args.devices.split(","):
+            cmd = [args.attrib, "sobol", "--model", os.path.join(ROOT, "Models", "digits-cnn"), "--inputs", os.path.join(tmp, "x.npy"),
+                   "--targets", os.path.join(tmp, "t.npy"), "--grid", "8", "--designs", "32", "--device", device,
+                   "--out", os.path.join(tmp, device.replace(":", "_")), "--no-heatmaps", "--json"]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                          env=dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))).stdout)
+            per = r["secondsPerInput"]
+            print(f"attrib {device:9}: {per:.4f} s per image, {r['forwardPassesPerSecond']:.0f} forward passes/s, "
+                  f"{100 * r['outsideForwardShare']:.1f}% outside the forward passes; {total / args.images / per:.2f}x the reference's speed")
+
+
+if __name__ == "__main__":
+    main()
