@@ -38,6 +38,7 @@ let package = Package(
                     .embedInCode("conv.cl"), .embedInCode("pool.cl"), .embedInCode("layernorm.cl"),
                     .embedInCode("attention.cl"),
                     .embedInCode("sobol.cl"),
+                    .embedInCode("atp.cl"),
                 ]),
         .target(name: "AttribCore", dependencies: ["CBLAS"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),

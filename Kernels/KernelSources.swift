@@ -2,7 +2,7 @@
 
 /// OpenCL C source of each kernel family, as compiled at run time.
 public enum KernelSource: String, CaseIterable, Sendable {
-    case gemm, elementwise, activation, reduce, softmax, gather, path, conv, pool, layernorm, sobol, attention
+    case gemm, elementwise, activation, reduce, softmax, gather, path, conv, pool, layernorm, sobol, attention, atp
 
     /// The source text, read from the bytes embedded at build time.
     public var text: String {
@@ -20,6 +20,7 @@ public enum KernelSource: String, CaseIterable, Sendable {
         case .layernorm: bytes = PackageResources.layernorm_cl
         case .attention: bytes = PackageResources.attention_cl
         case .sobol: bytes = PackageResources.sobol_cl
+        case .atp: bytes = PackageResources.atp_cl
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -174,6 +174,15 @@ public protocol Device: AnyObject, Sendable {
     /// view's offset). Strides ≥ 0; the boxes must not overlap.
     func copyBox(n0: Int, n1: Int, n2: Int, x: BufferView, xStride0: Int, xStride1: Int,
                  y: BufferView, yStride0: Int, yStride1: Int) throws
+
+    // MARK: AtP* (Ops/AtP.swift; CPU/CPUDevice+AtPOps.swift, Kernels/atp.cl)
+
+    /// AtP*'s QK fix for keys, per head and key: for scores, delta, grad [n, T, T] (row t = query,
+    /// column s = key; entries s > t are not read) writes y[b, s] = Σ_{t ≥ s} (A'_ts − A_ts)·(g_ts − ḡ_ts),
+    /// A = the causal row softmax of the scores, A' = the same with score (t, s) moved by delta_ts,
+    /// g = grad, ḡ_ts = Σ_{s' ≠ s} A_ts'·g_ts' / Σ_{s' ≠ s} A_ts' (methods.md's
+    /// (1/Z − 1)·G_t + A_ts(e^Δ − 1)/Z·∂L/∂A_ts, rearranged to stay finite for any Δ). y is [n, T].
+    func atpKeyEffects(n: Int, t: Int, scores: BufferView, delta: BufferView, grad: BufferView, y: BufferView) throws
 }
 
 extension Device {

@@ -1,0 +1,153 @@
+import AttribCore
+import AttribModels
+
+/// AtP* (Kramár et al. 2024): AtP with the QK fix for attention and GradDrop.
+///
+/// QK fix (heads, head-positions). Per head, the effect of a node is split into its query, key and
+/// value paths (z = A(q, k)·v is a function of the head's q, k, v only):
+///   - query at t: Σ_s (A'_ts − A_ts)·∂L/∂A_ts with A'_t the exact softmax of q_t(corrupt)·k_s(clean)/√d_h
+///     (exact in A, linear from A to L);
+///   - key at s: every row t ≥ s gets logit (t, s) moved by Δ_ts; the row's softmax is recomputed exactly
+///     and dotted with ∂L/∂A, all keys of a head in O(T²) by `Tensor.atpKeyEffects` (a device kernel,
+///     in the stable log-odds form documented in Ops/AtP.swift);
+///   - value at t: AtP, Δv_t·∂L/∂v_t (z is linear in v).
+/// A head-position node (head, t) scores query t + key t + value t (the head's inputs from token t,
+/// the same node exact patching replaces, `ComponentNodeSet.slices`); a head scores the sum over t of
+/// all three. Summing per-position query terms is exact for a head (each query changes only its own
+/// row); summing per-key terms treats the keys' effects as additive, the paper's choice; the value
+/// path is the AtP term of the patched values. Neurons use plain AtP.
+///
+/// GradDrop. For each layer l, a backward with layer l's residual contributions (attn_out and mlp_out)
+/// cut (`GPT2Model.backward(gradDrop: [l])`) gives ĉ_l(n) (the estimate above with those gradients);
+/// score(n) = (1/(L − 1))·Σ_l |ĉ_l(n)|. For a node in layer m: l < m leaves every gradient at layer m
+/// unchanged, so ĉ_l = ĉ with no extra pass; l = m cuts the node's own outflow (the model zeroes the
+/// gradient of every node inside the dropped block), so ĉ_m = 0, which is why the paper divides by
+/// L − 1, not L; only l > m needs the dropped backward. Hence L − 1 extra backwards (l = 1…L−1) for
+/// all nodes. With one layer GradDrop is skipped (score = |ĉ|). GradDrop scores are magnitudes;
+/// `signed` keeps the estimate without GradDrop.
+public struct AtPStar: Sendable {
+    public var qkFix: Bool
+    public var gradDrop: Bool
+    public init(qkFix: Bool = true, gradDrop: Bool = true) { self.qkFix = qkFix; self.gradDrop = gradDrop }
+
+    public struct Result: Sendable {
+        /// The AtP* scores (≥ 0 with GradDrop), in the node set's order.
+        public let scores: ComponentScores
+        /// The QK-fixed estimate with the plain gradients (signed; no GradDrop).
+        public let signed: [Double]
+        /// ĉ_l per dropped layer l (nodes in layers ≥ l hold the values the score used: ĉ or 0).
+        public let perDrop: [[Double]]
+    }
+
+    public func estimate(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric,
+                         granularity: ComponentGranularity) throws -> Result {
+        let start = ContinuousClock.now
+        try pair.check(for: model, "AtPStar")
+        let c = model.config, nl = c.nLayer
+        let nodes = try ComponentNodeSet(granularity, config: c, tokens: pair.clean.count)
+        let useQK = qkFix && granularity.isAttention
+        let gradPoints: Set<HookPoint> = useQK
+            ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
+        let cachePoints: Set<HookPoint> = useQK
+            ? Set((0..<nl).flatMap { l in [HookKind.attnQ, .attnK, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
+        let corrupt = try model.forward([pair.corrupt], cache: cachePoints, logitPositions: .last)
+        let corruptValue = try metric.evaluate(corrupt.logits).values[0]
+        let run = try model.forward([pair.clean], cache: cachePoints, keepForBackward: true, logitPositions: .last)
+        let (values, upstream) = try metric.evaluate(run.logits)
+        let deltaPoints = useQK ? Set((0..<nl).map { HookPoint(.attnV, layer: $0) }) : nodes.hookPoints
+        let deltas = try PatchingHost.deltas(clean: run.cache, corrupt: corrupt.cache, points: deltaPoints)
+        let prep = useQK ? try (0..<nl).map { try QKLayer(model, layer: $0, clean: run.cache, corrupt: corrupt.cache) } : []
+
+        /// The estimate of the nodes of layer l with gradients `g`.
+        func layerEstimate(_ l: Int, _ g: [HookPoint: Tensor]) throws -> [Double] {
+            useQK ? try prep[l].estimate(nodes, gradients: g, deltaV: deltas[HookPoint(.attnV, layer: l)]!)
+                  : try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g)
+        }
+        let per = nodes.perLayer
+        let plain = try model.backward(run, upstream: upstream, nodes: gradPoints).nodes
+        var signed = [Double](repeating: 0, count: nodes.count)
+        for l in 0..<nl { signed.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, plain)) }
+        var backwards = 1
+        var scores = signed.map(abs)
+        var perDrop: [[Double]] = []
+        if gradDrop && nl > 1 {
+            var sum = [Double](repeating: 0, count: nodes.count)
+            for drop in 0..<nl {
+                var est = [Double](repeating: 0, count: nodes.count)
+                // Layers above the dropped one: unchanged gradients. The dropped layer: 0.
+                if drop + 1 < nl { est.replaceSubrange((drop + 1) * per..<nl * per, with: signed[(drop + 1) * per..<nl * per]) }
+                if drop > 0 {
+                    let g = try model.backward(run, upstream: upstream, nodes: gradPoints, gradDrop: [drop]).nodes
+                    backwards += 1
+                    for l in 0..<drop { est.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, g)) }
+                }
+                for i in est.indices { sum[i] += abs(est[i]) }
+                perDrop.append(est)
+            }
+            scores = sum.map { $0 / Double(nl - 1) }
+        }
+        let name = (qkFix ? "atp*" : "atp+gd") + (gradDrop ? "" : "-nogd")
+        return Result(scores: ComponentScores(method: name, nodes: nodes, scores: scores, cleanMetric: values[0], corruptMetric: corruptValue,
+                                              forwardRows: 2, backwardPasses: backwards, seconds: secondsSince(start)),
+                      signed: signed, perDrop: perDrop)
+    }
+}
+
+/// The per-layer pieces of the QK fix that do not depend on the gradients: the clean scores X,
+/// the key deltas D = q·(k_n − k)ᵀ/√d_h ([H, T, T], on the device) and A'_q − A for the query fix (host).
+struct QKLayer {
+    let layer: Int, heads: Int, tokens: Int
+    let scores: Tensor, keyDelta: Tensor
+    let queryPatternDelta: [Double]      // [H, T, T]
+
+    init(_ model: GPT2Model, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
+        let c = model.config, h = c.nHead, dh = c.headDim
+        let t = clean[HookPoint(.attnQ, layer: l)]!.shape[1]
+        func heads(_ cache: [HookPoint: Tensor], _ k: HookKind) throws -> Tensor {
+            try cache[HookPoint(k, layer: l)]!.transposed12().reshaped([h, t, dh])       // [H, T, d_h]
+        }
+        let scale = 1 / Double(dh).squareRoot()
+        let q = try heads(clean, .attnQ), k = try heads(clean, .attnK)
+        let qn = try heads(corrupt, .attnQ), kn = try heads(corrupt, .attnK)
+        scores = try q.matmul(k, transposeOther: true, alpha: scale)
+        keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale)
+        let patched = try qn.matmul(k, transposeOther: true, alpha: scale).causalSoftmax()
+        let pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
+        queryPatternDelta = try patched.subtracting(pattern).doubles()
+        self.heads = h; tokens = t; layer = l
+    }
+
+    /// Query, key and value terms per (head, position) [H, T], and the node estimates of the layer.
+    func terms(gradients g: [HookPoint: Tensor], layer l: Int, deltaV: [Double], headDim dh: Int) throws -> (q: [Double], k: [Double], v: [Double]) {
+        let h = heads, t = tokens
+        let gA = try g[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
+        let kEff = try scores.atpKeyEffects(delta: keyDelta, grad: gA).doubles()       // [H, T]
+        let ga = try gA.doubles()
+        var qEff = [Double](repeating: 0, count: h * t)
+        for r in 0..<(h * t) {
+            var s = 0.0
+            for j in 0..<t { s += queryPatternDelta[r * t + j] * ga[r * t + j] }
+            qEff[r] = s
+        }
+        let gv = try g[HookPoint(.attnV, layer: l)]!.doubles()                          // [T, H, d_h]
+        var vEff = [Double](repeating: 0, count: h * t)
+        for pos in 0..<t {
+            for hd in 0..<h {
+                var s = 0.0
+                let base = (pos * h + hd) * dh
+                for i in 0..<dh { s += deltaV[base + i] * gv[base + i] }
+                vEff[hd * t + pos] = s
+            }
+        }
+        return (qEff, kEff, vEff)
+    }
+
+    func estimate(_ nodes: ComponentNodeSet, gradients g: [HookPoint: Tensor], deltaV: [Double]) throws -> [Double] {
+        let (q, k, v) = try terms(gradients: g, layer: layer, deltaV: deltaV, headDim: nodes.config.headDim)
+        let t = tokens
+        switch nodes.granularity {
+        case .headPositions: return (0..<(heads * t)).map { q[$0] + k[$0] + v[$0] }
+        default: return (0..<heads).map { hd in (0..<t).reduce(0.0) { $0 + q[hd * t + $1] + k[hd * t + $1] + v[hd * t + $1] } }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+import ArgumentParser
+import Attrib
+import FoundationEssentials
+
+/// What `attrib patch`, `attrib atp` and `attrib atp-star` take.
+struct PatchingOptions: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "GPT-2 model directory (config.json + model.safetensors; vocab.json + merges.txt for text prompts).") var model: String
+    @Option(help: "Clean prompt text (needs the model's tokenizer files).") var clean: String?
+    @Option(help: "Clean prompt as comma-separated token ids.") var cleanTokens: String?
+    @Option(help: "Corrupt prompt text (same length in tokens as the clean one).") var corrupt: String?
+    @Option(help: "Corrupt prompt as comma-separated token ids.") var corruptTokens: String?
+    @Option(help: "Prompt pairs as JSON: a list of {clean, corrupt, answers: [A, B]} (text or id lists), or {\"pairs\": [...]} with clean_ids/corrupt_ids/clean_answer_id/corrupt_answer_id (Models/induction-2l/prompts.json).") var pairs: String?
+    @Option(help: "Only the first N pairs of --pairs.") var limit: Int?
+    @Option(help: "Metric: logit-diff:A,B (token ids or single-token strings) or logprob:T. Default with --pairs: each pair's answers.") var metric: String?
+    @Option(help: "Nodes: heads, head-positions, neurons, neuron-positions.") var nodes = "heads"
+    @Option(help: "Rows of the table.") var top = 20
+    @Option(help: "Patched rows per device batch (exact patching).") var batch = 32
+    @Flag(help: "Use Float64.") var fp64 = false
+    @Option(help: "Output directory.") var out: String?
+    @Flag(help: "Print the summary as JSON on standard output.") var json = false
+
+    struct Job { var pair: PromptPair; var metric: TokenMetric; var label: String }
+
+    func granularity() throws -> ComponentGranularity {
+        do { return try ComponentGranularity(name: nodes) } catch { throw ValidationError("\(error)") }
+    }
+
+    func tokenizer() -> GPT2Tokenizer? {
+        guard let t = try? GPT2Tokenizer(directory: model), t.hasVocabulary else { return nil }
+        return t
+    }
+
+    func ids(_ text: String?, _ list: String?, _ what: String, _ tok: GPT2Tokenizer?) throws -> [Int32] {
+        switch (text, list) {
+        case (let s?, nil):
+            guard let tok else { throw ValidationError("--\(what) needs the tokenizer files (vocab.json, merges.txt) in \(model); give --\(what)-tokens instead") }
+            return try tok.encode(s)
+        case (nil, let l?):
+            let parts = l.split(separator: ",").map { String($0.filter { $0 != " " }) }
+            let v = parts.compactMap { Int32($0) }
+            guard v.count == parts.count, !v.isEmpty else { throw ValidationError("--\(what)-tokens must be comma-separated integers, got '\(l)'") }
+            return v
+        case (nil, nil): throw ValidationError("give --\(what) or --\(what)-tokens (or --pairs)")
+        default: throw ValidationError("give --\(what) or --\(what)-tokens, not both")
+        }
+    }
+
+    func token(_ s: String, _ tok: GPT2Tokenizer?) throws -> Int {
+        if let i = Int(s) { return i }
+        if let tok, let ids = try? tok.encode(s), ids.count == 1 { return Int(ids[0]) }
+        throw ValidationError("'\(s)' is not a token id or a single-token string")
+    }
+
+    func parseMetric(_ spec: String, _ tok: GPT2Tokenizer?) throws -> TokenMetric {
+        let (kind, arg) = spec.split(separator: ":", maxSplits: 1).map(String.init).splitFirst
+        switch kind {
+        case "logit-diff":
+            let p = (arg ?? "").split(separator: ",").map(String.init)
+            guard p.count == 2 else { throw ValidationError("--metric logit-diff:A,B needs two tokens, got '\(spec)'") }
+            return .logitDifference(target: [try token(p[0], tok)], contrast: [try token(p[1], tok)])
+        case "logprob":
+            guard let a = arg else { throw ValidationError("--metric logprob:T needs a token") }
+            return .logProbability(token: [try token(a, tok)])
+        default: throw ValidationError("unknown --metric '\(spec)'; use logit-diff:A,B or logprob:T")
+        }
+    }
+
+    /// The prompt pairs and their metrics.
+    func jobs() throws -> [Job] {
+        let tok = tokenizer()
+        guard let path = pairs else {
+            guard let m = metric else { throw ValidationError("give --metric (logit-diff:A,B or logprob:T)") }
+            return [Job(pair: PromptPair(clean: try ids(clean, cleanTokens, "clean", tok), corrupt: try ids(corrupt, corruptTokens, "corrupt", tok)),
+                        metric: try parseMetric(m, tok), label: "pair 0")]
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw AttribError.io(path: path, detail: "cannot read the pairs file") }
+        let entries: [PairEntry]
+        do {
+            if let wrapped = try? JSONDecoder().decode(PairFile.self, from: data) { entries = wrapped.pairs }
+            else { entries = try JSONDecoder().decode([PairEntry].self, from: data) }
+        } catch { throw AttribError.io(path: path, detail: "not a pairs file (a list of {clean, corrupt, answers}, or {\"pairs\": [...]}): \(error)") }
+        var out: [Job] = []
+        for (i, e) in entries.prefix(limit ?? entries.count).enumerated() {
+            func prompt(_ ids: [Int32]?, _ v: TextOrIDs?, _ what: String) throws -> [Int32] {
+                if let ids { return ids }
+                switch v {
+                case .ids(let x)?: return x
+                case .text(let s)?:
+                    guard let tok else { throw AttribError.io(path: path, detail: "pair \(i): text prompts need the tokenizer files in \(model)") }
+                    return try tok.encode(s)
+                case nil: throw AttribError.io(path: path, detail: "pair \(i) has no \(what) prompt")
+                }
+            }
+            let pair = PromptPair(clean: try prompt(e.clean_ids, e.clean, "clean"), corrupt: try prompt(e.corrupt_ids, e.corrupt, "corrupt"))
+            let m: TokenMetric
+            if let spec = metric { m = try parseMetric(spec, tok) }
+            else if let a = e.clean_answer_id, let b = e.corrupt_answer_id { m = .logitDifference(target: [a], contrast: [b]) }
+            else if let ans = e.answers, ans.count == 2 { m = .logitDifference(target: [try token(ans[0].string, tok)], contrast: [try token(ans[1].string, tok)]) }
+            else { throw AttribError.io(path: path, detail: "pair \(i) has no answers; give --metric") }
+            out.append(Job(pair: pair, metric: m, label: "pair \(i)"))
+        }
+        guard !out.isEmpty else { throw AttribError.io(path: path, detail: "no pairs") }
+        return out
+    }
+
+    func load() throws -> (GPT2Model, any Device) {
+        let device = try global.selectedDevice()
+        return (try GPT2Model.load(model, on: device, dtype: fp64 ? .float64 : .float32), device)
+    }
+}
+
+struct PairFile: Decodable { var pairs: [PairEntry] }
+struct PairEntry: Decodable {
+    var clean: TextOrIDs?, corrupt: TextOrIDs?
+    var clean_ids: [Int32]?, corrupt_ids: [Int32]?
+    var clean_answer_id: Int?, corrupt_answer_id: Int?
+    var answers: [TokenSpec]?
+}
+enum TextOrIDs: Decodable {
+    case text(String), ids([Int32])
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let s = try? c.decode(String.self) { self = .text(s) } else { self = .ids(try c.decode([Int32].self)) }
+    }
+}
+struct TokenSpec: Decodable {
+    var string: String
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { string = String(i) } else { string = try c.decode(String.self) }
+    }
+}
+
+/// Which method a patching command runs.
+enum PatchingMethod: String { case patch, atp, atpStar = "atp-star" }
+
+/// Runs a method over every pair, prints the top nodes, writes scores.npy, heads.png and summary.json.
+func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool = false, verify: Int = 0, samples: Int = 0,
+                 seed: UInt64 = 0, timeExact: Int = 0, noQK: Bool = false, noGradDrop: Bool = false) throws {
+    let g = try o.granularity()
+    let jobs = try o.jobs()
+    let (model, device) = try o.load()
+    let tok = o.tokenizer()
+    let dir = o.out ?? "out/\(method.rawValue)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var all: [Double] = [], perPair: [JSONValue] = [], shape: [Int] = [], shapes: [[Int]] = []
+    var seconds = 0.0, exactSeconds = 0.0
+    var rhos: [Double] = [], recalls: [Double] = []
+    var extrapolated: [Double] = []
+    for (k, job) in jobs.enumerated() {
+        let scores: ComponentScores
+        switch method {
+        case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+        case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
+        case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: !noGradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+        }
+        seconds += scores.seconds
+        shape = scores.nodes.shape
+        shapes.append(shape)
+        all += scores.scores
+        var entry: [String: JSONValue] = ["label": .string(job.label), "tokens": .int(job.pair.clean.count), "seconds": .double(scores.seconds),
+                                          "cleanMetric": .double(scores.cleanMetric), "corruptMetric": .double(scores.corruptMetric),
+                                          "backwardPasses": .int(scores.backwardPasses)]
+        let order = scores.ranking()
+        entry["top"] = .array(order.prefix(o.top).map { .object(["node": .string(scores.nodes[$0].description), "score": .double(scores.scores[$0])]) })
+        if compare && method != .patch {
+            let exact = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+            exactSeconds += exact.seconds
+            let rho = RankAgreement.spearman(scores.scores, exact.scores), rec = RankAgreement.recall(truth: exact.scores, estimate: scores.scores, k: 10)
+            rhos.append(rho); recalls.append(rec)
+            entry["spearman"] = .double(rho); entry["recallTop10"] = .double(rec); entry["exactSeconds"] = .double(exact.seconds)
+        }
+        if timeExact > 0 {
+            // Exact patching of a subsample, timed and extrapolated to every node.
+            let n = scores.nodes.count, m = min(timeExact, n)
+            let stride = max(1, n / m)
+            let only = Array(Swift.stride(from: 0, to: n, by: stride).prefix(m))
+            let ex = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, only: only, batchSize: o.batch)
+            let full = ex.seconds / Double(only.count) * Double(n)
+            extrapolated.append(full)
+            entry["exactSubsample"] = .int(only.count); entry["exactSubsampleSeconds"] = .double(ex.seconds); entry["exactExtrapolatedSeconds"] = .double(full)
+        }
+        if verify > 0 {
+            let r = try FalseNegativeCheck.run(model, pair: job.pair, metric: job.metric, granularity: g, scores: scores.scores,
+                                               topK: min(verify, scores.nodes.count), samples: samples, seed: seed, batchSize: o.batch)
+            entry["falseNegatives"] = .object(["topK": .int(r.topK), "sampled": .int(r.sampled), "threshold": .double(r.threshold),
+                                               "exceedances": .int(r.exceedances), "upperBound95": .double(r.upperBound),
+                                               "missedBound": .double(r.missedBound), "seconds": .double(r.seconds)])
+            if !o.json {
+                print("\(job.label): verified top \(r.topK) + \(r.sampled) random of \(r.population); \(r.exceedances) sampled with |effect| > \(sci(r.threshold)); 95% bound on the missed fraction \(fixed(r.upperBound, 4)) (≤ \(fixed(r.missedBound, 1)) nodes)")
+            }
+        }
+        perPair.append(.object(entry))
+        if !o.json && (k == 0 || jobs.count <= 3) {
+            let text = tok.flatMap { try? $0.decode(job.pair.clean) }.map { " \"\($0)\"" } ?? ""
+            print("\(method.rawValue) \(g.rawValue) on \(device.info.summary), \(job.label)\(text): L(clean) = \(fixed(scores.cleanMetric, 4)), L(corrupt) = \(fixed(scores.corruptMetric, 4)), \(fixed(scores.seconds, 3)) s")
+            print("  \(pad("rank", 5)) \(pad("node", 14)) score")
+            for (r, i) in order.prefix(o.top).enumerated() { print("  \(pad(String(r + 1), 5)) \(pad(scores.nodes[i].description, 14)) \(sci(scores.scores[i]))") }
+        }
+    }
+    var files = [dir + "/summary.json"]
+    if Set(shapes).count == 1 {
+        try NPY.write(all, shape: [jobs.count] + shape, to: dir + "/scores.npy")
+        files.append(dir + "/scores.npy")
+    } else {
+        // Per-position nodes of pairs of different lengths: one file per pair.
+        var at = 0
+        for (k, s) in shapes.enumerated() {
+            let n = s.reduce(1, *)
+            try NPY.write(Array(all[at..<at + n]), shape: s, to: dir + "/scores_\(k).npy")
+            at += n
+        }
+        files.append(dir + "/scores_<pair>.npy (\(shapes.count) files)")
+    }
+    if g == .heads {
+        let per = shape.reduce(1, *)
+        let mean = (0..<per).map { i in (0..<jobs.count).reduce(0.0) { $0 + all[$1 * per + i] } / Double(jobs.count) }
+        try Heatmap.write(attribution: mean, shape: shape, to: dir + "/heads.png", options: Heatmap.Options())
+        files.append(dir + "/heads.png")
+    }
+    var summary: [String: JSONValue] = [
+        "method": .string(method.rawValue), "nodes": .string(g.rawValue), "nodeCount": .int(shape.reduce(1, *)), "shape": .array(shape.map { .int($0) }),
+        "device": .string(device.info.summary), "model": .string(o.model), "pairs": .int(jobs.count),
+        "seconds": .double(seconds), "secondsPerPair": .double(seconds / Double(jobs.count)), "perPair": .array(perPair),
+        "outDir": .string(dir), "files": .array(files.map { .string($0) }),
+    ]
+    if !rhos.isEmpty {
+        summary["meanSpearman"] = .double(rhos.reduce(0, +) / Double(rhos.count))
+        summary["meanRecallTop10"] = .double(recalls.reduce(0, +) / Double(recalls.count))
+        summary["exactSeconds"] = .double(exactSeconds)
+    }
+    if !extrapolated.isEmpty {
+        let ex = extrapolated.reduce(0, +) / Double(extrapolated.count)
+        summary["exactExtrapolatedSecondsPerPair"] = .double(ex)
+        summary["speedup"] = .double(ex / (seconds / Double(jobs.count)))
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(summary)
+    try data.write(to: URL(fileURLWithPath: dir + "/summary.json"))
+    if o.json { print(String(decoding: data, as: UTF8.self)); return }
+    print("\(jobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(jobs.count), 3)) s per pair")
+    if !rhos.isEmpty {
+        print("vs exact patching: mean Spearman ρ(|score|, |effect|) = \(fixed(rhos.reduce(0, +) / Double(rhos.count), 3)), mean recall of the true top 10 = \(fixed(recalls.reduce(0, +) / Double(recalls.count), 3)) (exact: \(fixed(exactSeconds / Double(jobs.count), 3)) s per pair)")
+    }
+    if !extrapolated.isEmpty {
+        let ex = extrapolated.reduce(0, +) / Double(extrapolated.count)
+        print("exact patching of all nodes (extrapolated from a timed subsample): \(fixed(ex, 1)) s per pair; speed-up \(fixed(ex / (seconds / Double(jobs.count)), 1))×")
+    }
+    for f in files { print("  wrote \(f)") }
+}
+
+struct PatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "patch",
+        abstract: "Exact activation patching: L(clean | do(n ← n(corrupt))) − L(clean) for every node.")
+    @OptionGroup var options: PatchingOptions
+    func run() throws { try runPatching(.patch, options) }
+}
+
+struct AtPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "atp",
+        abstract: "Attribution patching (AtP): (n(corrupt) − n(clean))·∂L/∂n for every node from two forwards and one backward.")
+    @OptionGroup var options: PatchingOptions
+    @Flag(help: "Also run exact patching and report Spearman ρ and recall of the true top 10.") var compare = false
+    @Option(help: "Time exact patching of N nodes per pair and extrapolate to all nodes.") var timeExact = 0
+    func run() throws { try runPatching(.atp, options, compare: compare, timeExact: timeExact) }
+}
+
+struct AtPStarCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "atp-star",
+        abstract: "AtP*: AtP with the QK fix for attention and GradDrop; optionally the false-negative diagnostic.")
+    @OptionGroup var options: PatchingOptions
+    @Flag(help: "Also run exact patching and report Spearman ρ and recall of the true top 10.") var compare = false
+    @Option(help: "Time exact patching of N nodes per pair and extrapolate to all nodes.") var timeExact = 0
+    @Option(help: "False-negative diagnostic: verify the top K nodes by exact patching (0: off).") var verify = 0
+    @Option(help: "False-negative diagnostic: random nodes verified beyond the top K.") var samples = 100
+    @Option(help: "Seed of the diagnostic's sample.") var seed: UInt64 = 0
+    @Flag(help: "Without the QK fix (AtP + GradDrop).") var noQkFix = false
+    @Flag(help: "Without GradDrop (AtP + QK fix).") var noGradDrop = false
+    func run() throws {
+        try runPatching(.atpStar, options, compare: compare, verify: verify, samples: samples, seed: seed, timeExact: timeExact,
+                        noQK: noQkFix, noGradDrop: noGradDrop)
+    }
+}
