@@ -40,7 +40,7 @@ import Testing
         // Away from relu's kink at 0, where the derivative is not defined.
         let x = [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
         let h = 1e-5
-        for device in [cpu as any Device] + openCLDevices.filter { $0.supports(.float64) } {
+        for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             let tx = try Tensor(x, shape: [x.count], on: device)
             let g = try tx.activationBackward(kind, upstream: Tensor([Double](repeating: 1, count: x.count), shape: [x.count], on: device)).doubles()
             let plus = try Tensor(x.map { $0 + h }, shape: [x.count], on: device).activated(kind).doubles()
@@ -62,7 +62,7 @@ import Testing
             .sigmoid: [0.2689414213699951, 0.5, 0.7310585786300049],
             .softplus: [0.31326168751822286, 0.6931471805599453, 1.3132616875182228],
         ]
-        for device in [cpu as any Device] + openCLDevices.filter { $0.supports(.float64) } {
+        for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             for (kind, w) in want {
                 expectClose(try Tensor(x, shape: [3], on: device).activated(kind).doubles(), w, bound: { _ in 1e-14 }, "\(device.id) \(kind)")
             }

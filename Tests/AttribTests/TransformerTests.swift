@@ -156,7 +156,7 @@ import Testing
 
     @Test("Exact activation patching of every node of a kind matches PyTorch's hand-patched forwards")
     func patching() throws {
-        for (device, dtype) in [(cpu as any Device, DType.float64), (cpu, .float32)] + openCLDevices.map { ($0 as any Device, DType.float32) } {
+        for (device, dtype) in [(cpu as any Device, DType.float64), (cpu, .float32)] + openCLDevices.map({ ($0 as any Device, DType.float32) }) {
             let model = try GPT2Model.load(Self.dir, on: device, dtype: dtype)
             let clean = try Self.tokens("tokens_clean"), corrupt = try Self.tokens("tokens_corrupt")
             let source = try model.forward(corrupt, cache: Self.allPoints).cache
