@@ -7,8 +7,8 @@
 # Usage: Benchmarks/atp.sh [--long]   (PYTHON=/path/to/python with torch + transformers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product attrib --scratch-path .build-atp >/dev/null
-B=.build-atp/release/attrib
+swift build -c release --product attrib >/dev/null
+B=$(swift build -c release --show-bin-path)/attrib
 PY=${PYTHON:-/tmp/pywork/venv/bin/python}
 P="--device cpu --model Models/induction-2l --pairs Models/induction-2l/prompts.json --compare --top 3"
 for g in heads head-positions neurons neuron-positions; do

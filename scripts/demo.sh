@@ -2,7 +2,8 @@
 # The main job, on the bundled digits models: builds attrib (release), lists the
 # devices, runs Integrated Gradients and SmoothGrad on the held-out digits with
 # the MLP and the CNN, adds Saliency and Sobol attribution on the CNN, and
-# prints the deletion and insertion areas of every method and of a random map.
+# prints the deletion and insertion areas of every method and of a random map;
+# then runs AtP* on the bundled induction transformer against exact patching.
 # Outputs (attributions, deltas, heatmaps, summaries) go under out/ (or
 # $OUT_DIR). Extra arguments go to every attribution command (e.g. --device
 # opencl, --limit 32).
@@ -30,4 +31,10 @@ for kind in deletion insertion; do
   "$attrib" evaluate "$kind" --model "$cnn" --inputs "$data" --limit "$n" --maps "${maps[@]}" "$@"
 done
 echo
-echo "Outputs are in $out/: attributions.npy, summary.json and heatmaps/*.png per run (deltas.npy for IG)."
+# Component attribution on the bundled induction transformer: AtP* over every
+# head for the 24 clean/corrupt prompt pairs, checked against exact patching.
+"$attrib" atp-star --model Models/induction-2l --pairs Models/induction-2l/prompts.json --nodes heads \
+  --compare --top 8 --out "$out/induction-2l/atp-star" "$@"
+echo
+echo "Outputs are in $out/: attributions.npy, summary.json and heatmaps/*.png per run (deltas.npy for IG),"
+echo "and scores.npy, heads.png and summary.json for AtP*."
