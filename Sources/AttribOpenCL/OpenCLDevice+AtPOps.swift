@@ -11,20 +11,8 @@ extension OpenCLDevice {
         guard !o1, sq <= Int(Int32.max), n * t * 7 <= Int(Int32.max) else {
             throw AttribError.tooLarge(op: op, detail: "[\(n), \(t), \(t)] exceeds the 32-bit indexing of the OpenCL kernels; split the heads")
         }
-        var bufs: [CLBuffer] = []
-        for (i, (v, extent)) in [(scores, sq), (delta, sq), (grad, sq), (y, n * t)].enumerated() {
-            let b = try clBuffer(v, op)
-            try v.require(extent, op, "operand \(i)")
-            guard v.offset + extent <= Int(Int32.max) else {
-                throw AttribError.tooLarge(op: op, detail: "operand \(i) spans elements beyond the 32-bit indexing of the OpenCL kernels")
-            }
-            if let f = bufs.first, f.dtype != b.dtype {
-                throw AttribError.invalidArgument(op: op, detail: "operands mix \(f.dtype) and \(b.dtype)")
-            }
-            bufs.append(b)
-        }
-        let dtype = bufs[0].dtype
-        guard dtype.isFloatingPoint, supports(dtype) else { throw AttribError.unsupportedDType(op: op, dtype: dtype, device: info.summary) }
+        let (dtype, bufs) = try checkedOperands(op, [(scores, sq), (delta, sq), (grad, sq), (y, n * t)])
+        guard supports(dtype) else { throw AttribError.unsupportedDType(op: op, dtype: dtype, device: info.summary) }
         let scratch = BufferView(try allocate(count: n * t * 7, dtype: dtype))
         let st = try clBuffer(scratch, op)
         try launch1D(.atp, "atp_row_stats", dtype: dtype,

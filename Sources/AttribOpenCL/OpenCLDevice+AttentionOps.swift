@@ -4,30 +4,12 @@ import AttribKernels
 /// The attention layout ops on OpenCL (Kernels/attention.cl; arguments as in
 /// docs/kernel-contract.md).
 extension OpenCLDevice {
-    /// The buffers of same-dtype float views after checking each holds its extent
-    /// within the kernels' 32-bit indexing.
-    private func attentionOperands(_ op: String, _ views: [(BufferView, Int)]) throws -> (DType, [CLBuffer]) {
-        var buffers: [CLBuffer] = []
-        for (i, (v, extent)) in views.enumerated() {
-            let b = try clBuffer(v, op)
-            try v.require(extent, op, "operand \(i)")
-            guard v.offset + extent <= Int(Int32.max) else {
-                throw AttribError.tooLarge(op: op, detail: "operand \(i) spans elements up to \(v.offset + extent), beyond the 32-bit indexing of the OpenCL kernels; split the batch")
-            }
-            if let first = buffers.first, first.dtype != b.dtype {
-                throw AttribError.invalidArgument(op: op, detail: "operands mix \(first.dtype) and \(b.dtype)")
-            }
-            buffers.append(b)
-        }
-        return (buffers[0].dtype, buffers)
-    }
-
     public func transpose12(a: Int, b: Int, c: Int, d: Int, x: BufferView, y: BufferView) throws {
         let op = "transpose12"
         try AttribError.requirePositive(op, ["a": a, "b": b, "c": c, "d": d])
         let (n, overflow) = (a * b * c).multipliedReportingOverflow(by: d)
         guard !overflow, n <= Int(Int32.max) else { throw AttribError.tooLarge(op: op, detail: "[\(a), \(b), \(c), \(d)] exceeds 32-bit indexing") }
-        let (t, bf) = try attentionOperands(op, [(x, n), (y, n)])
+        let (t, bf) = try checkedOperands(op, [(x, n), (y, n)])
         guard t.isFloatingPoint else { throw AttribError.unsupportedDType(op: op, dtype: t, device: info.summary) }
         try launch1D(.attention, "transpose12", dtype: t,
                      [.int(a), .int(b), .int(c), .int(d), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
@@ -41,7 +23,7 @@ extension OpenCLDevice {
             throw AttribError.invalidArgument(op: op, detail: "\(name) = \(s) is negative")
         }
         let n = n0 * n1 * n2
-        let (t, bf) = try attentionOperands(op, [(x, (n0 - 1) * xStride0 + (n1 - 1) * xStride1 + n2),
+        let (t, bf) = try checkedOperands(op, [(x, (n0 - 1) * xStride0 + (n1 - 1) * xStride1 + n2),
                                                  (y, (n0 - 1) * yStride0 + (n1 - 1) * yStride1 + n2)])
         // Int32 boxes are copied with the float kernel: same width, bits unchanged.
         try launch1D(.attention, "copy_box", dtype: t == .int32 ? .float32 : t,

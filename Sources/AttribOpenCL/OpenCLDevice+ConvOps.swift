@@ -4,41 +4,6 @@ import AttribKernels
 /// The convolution, pooling and layer-norm ops on OpenCL (Kernels/conv.cl,
 /// pool.cl, layernorm.cl; arguments as in docs/kernel-contract.md).
 extension OpenCLDevice {
-    /// One operand: a view, the elements it must hold, and whether it holds Int32 indices.
-    private struct Operand {
-        let view: BufferView, extent: Int, index: Bool
-        init(_ view: BufferView, _ extent: Int, index: Bool = false) { self.view = view; self.extent = extent; self.index = index }
-    }
-
-    /// The float dtype shared by the non-index operands and their buffers, after
-    /// checking each view holds its extent, index operands are Int32, and every
-    /// element index fits the kernels' 32-bit arithmetic.
-    private func checkedOperands(_ op: String, _ operands: [Operand]) throws -> (DType, [CLBuffer]) {
-        var buffers: [CLBuffer] = []
-        var dtype: DType?
-        for (i, o) in operands.enumerated() {
-            let b = try clBuffer(o.view, op)
-            try o.view.require(o.extent, op, "operand \(i)")
-            guard o.view.offset + o.extent <= Int(Int32.max) else {
-                throw AttribError.tooLarge(op: op, detail: "operand \(i) spans elements up to \(o.view.offset + o.extent), beyond the 32-bit indexing of the OpenCL kernels; split the batch")
-            }
-            if o.index {
-                guard b.dtype == .int32 else {
-                    throw AttribError.invalidArgument(op: op, detail: "operand \(i) is \(b.dtype), expected int32 indices")
-                }
-            } else if let t = dtype, t != b.dtype {
-                throw AttribError.invalidArgument(op: op, detail: "operands mix \(t) and \(b.dtype)")
-            } else {
-                dtype = b.dtype
-            }
-            buffers.append(b)
-        }
-        guard let dtype, dtype.isFloatingPoint else {
-            throw AttribError.unsupportedDType(op: op, dtype: dtype ?? .int32, device: info.summary)
-        }
-        return (dtype, buffers)
-    }
-
     /// The geometry arguments shared by the conv.cl kernels:
     /// n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow.
     private func convGeometry(_ g: Window2D) -> [KernelArgument] {

@@ -4,20 +4,9 @@ import AttribKernels
 /// The Device ops on OpenCL: each checks that its views fit their buffers,
 /// then enqueues the kernel named in docs/kernel-contract.md.
 extension OpenCLDevice {
-    /// The dtype of the views (all must share it), checking each holds `extent` elements.
+    /// The float dtype and buffers of the views; Int32 views are the index operands (gather, scatter).
     private func operands(_ op: String, _ views: [(BufferView, Int)]) throws -> (DType, [CLBuffer]) {
-        var buffers: [CLBuffer] = []
-        for (v, extent) in views {
-            let b = try clBuffer(v, op)
-            try v.require(extent, op, "operand \(buffers.count)")
-            buffers.append(b)
-        }
-        let dtype = buffers[0].dtype
-        for b in buffers where b.dtype != dtype && b.dtype != .int32 {
-            throw AttribError.invalidArgument(op: op, detail: "operands mix \(dtype) and \(b.dtype)")
-        }
-        guard dtype.isFloatingPoint else { throw AttribError.unsupportedDType(op: op, dtype: dtype, device: info.summary) }
-        return (dtype, buffers)
+        try checkedOperands(op, views.map { Operand($0.0, $0.1, index: $0.0.buffer.dtype == .int32) })
     }
 
     public func gemm(_ g: GEMMArguments) throws {
