@@ -1,0 +1,11 @@
+// GELU (erf form) and its derivative over Float32 arrays, vectorised through
+// glibc's libmvec (_ZGVdN8v_erfcf, _ZGVdN8v_expf: 8 lanes with AVX2, at most 4
+// ulp) where the CPU has AVX2, else through libm one element at a time. The
+// formulas are those of Kernels/activation.cl: 0.5·x·erfc(−x/√2) and
+// Φ(x) + x·φ(x), free of cancellation for negative x.
+#pragma once
+#include <stddef.h>
+
+void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n);
+/// dx = dy · GELU′(x).
+void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, size_t n);
