@@ -18,10 +18,7 @@ extension OpenCLDevice {
                             sigma: Double, y: BufferView) throws {
         let op = "maskPerturb"
         let g = try MaskGeometry(op: op, m: m, mc: mc, c: c, gh: gh, gw: gw, h: h, w: w)
-        guard baseStep == 0 || baseStep == 1 else {
-            throw AttribError.invalidArgument(op: op, detail: "baseStep is \(baseStep); 1 (a baseline per element) or 0 (one value)")
-        }
-        let baseExtent = kind == .inpainting ? (baseStep == 1 ? g.imageCount : 1) : 0
+        let baseExtent = try g.baseExtent(kind, baseStep: baseStep, op: op)
         let (t, bf) = try checkedOperands(op, [(y, g.outputCount), (masks, g.maskCount), (x, g.imageCount), (base, baseExtent)])
         try launch1D(.sobol, "mask_perturb", dtype: t,
                      [.int(m), .int(mc), .int(c), .int(gh), .int(gw), .int(h), .int(w), .int(Int(mode.rawValue)), .int(Int(kind.rawValue)),

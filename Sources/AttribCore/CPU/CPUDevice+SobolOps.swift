@@ -25,13 +25,11 @@ extension CPUDevice {
                             sigma: Double, y: BufferView) throws {
         let op = "maskPerturb"
         let g = try MaskGeometry(op: op, m: m, mc: mc, c: c, gh: gh, gw: gw, h: h, w: w)
-        guard baseStep == 0 || baseStep == 1 else {
-            throw AttribError.invalidArgument(op: op, detail: "baseStep is \(baseStep); 1 (a baseline per element) or 0 (one value)")
-        }
+        let baseExtent = try g.baseExtent(kind, baseStep: baseStep, op: op)
         func run<T: CPUScalar>(_: T.Type) throws {
             let mp = try pointer(T.self, masks, op, g.maskCount), yp = try pointer(T.self, y, op, g.outputCount)
             let xp = try pointer(T.self, x, op, g.imageCount)
-            let bp = try pointer(T.self, base, op, kind == .inpainting ? (baseStep == 1 ? g.imageCount : 1) : 0)
+            let bp = try pointer(T.self, base, op, baseExtent)
             let s = T(sigma), plane = h * w, image = c * plane
             parallelChunks(g.outputCount) { r in
                 for e in r {

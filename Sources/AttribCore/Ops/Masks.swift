@@ -28,6 +28,15 @@ public struct MaskGeometry: Sendable, Equatable {
     public var imageCount: Int { c * h * w }
     public var outputCount: Int { m * c * h * w }
 
+    /// The elements a perturbation reads from its baseline view: the image (baseStep 1), one
+    /// value (baseStep 0), or none (amplitude); any other step is an error naming it.
+    public func baseExtent(_ kind: MaskPerturbation, baseStep: Int, op: String) throws -> Int {
+        guard baseStep == 0 || baseStep == 1 else {
+            throw AttribError.invalidArgument(op: op, detail: "baseStep is \(baseStep); 1 (a baseline per element) or 0 (one value)")
+        }
+        return kind == .inpainting ? (baseStep == 1 ? imageCount : 1) : 0
+    }
+
     /// `c` is the image's channel count (for upsampling alone, pass c = mc).
     public init(op: String, m: Int, mc: Int, c: Int, gh: Int, gw: Int, h: Int, w: Int) throws {
         try AttribError.requirePositive(op, ["masks": m, "mask channels": mc, "channels": c, "grid height": gh,
