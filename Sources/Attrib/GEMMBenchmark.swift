@@ -68,11 +68,3 @@ public enum GEMMBenchmark {
             parameters: (device as? OpenCLDevice)?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description)
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
-    }
-}

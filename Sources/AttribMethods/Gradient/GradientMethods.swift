@@ -174,10 +174,3 @@ public enum GradientMethods {
         try finish(out, model: model, targets: targets, plan: plan, start: start, clock: clock) { v, _ in try transform(v) }
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
-    }
-}
