@@ -1,4 +1,5 @@
-/// Host memory for the CPU backend: 64-byte aligned, owned by the buffer.
+/// Host memory for the CPU backend: 64-byte aligned, owned by the buffer,
+/// drawn from and returned to CPUBufferPool.
 public final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     public let count: Int
     public let dtype: DType
@@ -7,10 +8,10 @@ public final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     init(count: Int, dtype: DType) {
         self.count = count
         self.dtype = dtype
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count * dtype.size, 1), alignment: 64)
+        pointer = CPUBufferPool.shared.take(max(count * dtype.size, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { CPUBufferPool.shared.give(pointer, max(count * dtype.size, 1)) }
 
     /// Typed pointer to element `offset`.
     func typed<T>(_: T.Type, _ offset: Int) -> UnsafeMutablePointer<T> {
