@@ -1,0 +1,54 @@
+// Products on the CPU backend: OpenBLAS runs single-threaded (see
+// CPUDevice.threadCount) and each product is split here into one block per
+// worker, so products and loops share one set of threads.
+
+extension CPUKernels {
+    /// Below this many multiply-adds a product runs in the caller: a dispatch
+    /// costs about as much as a few hundred thousand flops.
+    static var splitThreshold: Int { 1 << 17 }
+
+    /// Every product of a (possibly batched) GEMMArguments, spread over the workers:
+    /// a batch of at least as many products as workers goes one product per task,
+    /// otherwise each product is split in blocks of C.
+    static func gemm(_ g: GEMMArguments, _ a: P, _ b: P, _ c: P) {
+        let workers = CPUDevice.threadCount
+        if g.batch >= workers && workers > 1 && g.m * g.n * g.k * g.batch >= splitThreshold {
+            parallelChunks(g.batch, grain: 1) { r in
+                for i in r { block(g, a + i * g.strideA, b + i * g.strideB, c + i * g.strideC, rows: 0..<g.m, cols: 0..<g.n) }
+            }
+            return
+        }
+        for i in 0..<g.batch { split(g, a + i * g.strideA, b + i * g.strideB, c + i * g.strideC, workers: workers) }
+    }
+
+    /// One product C[m×n] = α·op(A)·op(B) + β·C in `workers` blocks. The split runs
+    /// along n when m < n and along m otherwise: each block packs its own copy of
+    /// the operand that is not split, so the smaller one is the one repeated.
+    /// Block edges are multiples of 16, the widest OpenBLAS micro-tile here.
+    static func split(_ g: GEMMArguments, _ a: P, _ b: P, _ c: P, workers: Int) {
+        let alongN = g.m < g.n, extent = alongN ? g.n : g.m
+        let parts = min(workers, extent / 16)
+        if parts <= 1 || g.m * g.n * g.k < splitThreshold {
+            block(g, a, b, c, rows: 0..<g.m, cols: 0..<g.n)
+            return
+        }
+        let size = ((extent + parts - 1) / parts + 15) / 16 * 16
+        parallelChunks(parts, grain: 1) { r in
+            for p in r {
+                let lo = p * size, hi = min(extent, lo + size)
+                if lo >= hi { continue }
+                if alongN { block(g, a, b, c, rows: 0..<g.m, cols: lo..<hi) } else { block(g, a, b, c, rows: lo..<hi, cols: 0..<g.n) }
+            }
+        }
+    }
+
+    /// Rows `rows` and columns `cols` of C, by one single-threaded OpenBLAS call.
+    /// Row-major: row i of op(A) starts at a + i·lda (or column i of A, a + i, when
+    /// transposed); column j of op(B) at b + j (or b + j·ldb when transposed).
+    static func block(_ g: GEMMArguments, _ a: P, _ b: P, _ c: P, rows: Range<Int>, cols: Range<Int>) {
+        let aBlock = a + (g.transA ? rows.lowerBound : rows.lowerBound * g.lda)
+        let bBlock = b + (g.transB ? cols.lowerBound * g.ldb : cols.lowerBound)
+        let cBlock = c + rows.lowerBound * g.ldc + cols.lowerBound
+        T.gemm(g.transA, g.transB, rows.count, cols.count, g.k, T(g.alpha), aBlock, g.lda, bBlock, g.ldb, T(g.beta), cBlock, g.ldc)
+    }
+}

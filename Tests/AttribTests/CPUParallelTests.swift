@@ -1,0 +1,98 @@
+@testable import AttribCore
+import Dispatch
+import Synchronization
+import Testing
+
+/// The CPU backend's own machinery: the spinning worker pool behind every
+/// parallel loop, the GEMM split over it, and the buffer pool.
+@Suite struct CPUParallelTests {
+    /// Counts how often each index of 0..<n was visited.
+    final class Visits: @unchecked Sendable {
+        let counts: UnsafeMutablePointer<Int>
+        let n: Int
+        init(_ n: Int) { self.n = n; counts = .allocate(capacity: max(n, 1)); counts.initialize(repeating: 0, count: max(n, 1)) }
+        deinit { counts.deallocate() }
+        var allOnce: Bool { (0..<n).allSatisfy { counts[$0] == 1 } }
+    }
+
+    @Test("parallelChunks visits every index exactly once, over hundreds of jobs of every size")
+    func everyIndexOnce() {
+        var rng = SplitMix64(seed: 7)
+        for job in 0..<500 {
+            let n = job < 50 ? job : 1 + Int(rng.next() % 50_000)
+            let v = Visits(n)
+            // Chunks write disjoint ranges, so the plain increments do not race.
+            parallelChunks(n, grain: 1 + Int(rng.next() % 4096)) { r in for i in r { v.counts[i] += 1 } }
+            #expect(v.allOnce, "job \(job), n = \(n)")
+            if !v.allOnce { return }
+        }
+    }
+
+    @Test("nested loops and loops from several threads at once finish, each index once (the pool hands them to Dispatch)")
+    func nestedAndConcurrent() {
+        let outer = 16, inner = 20_000
+        let v = Visits(outer * inner)
+        parallelChunks(outer, grain: 1) { r in
+            for o in r { parallelChunks(inner, grain: 1024) { ir in for i in ir { v.counts[o * inner + i] += 1 } } }
+        }
+        #expect(v.allOnce)
+        let failures = Atomic<Int>(0), jobs = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<20 {
+                let local = Visits(inner)
+                parallelChunks(inner, grain: 512) { r in for i in r { local.counts[i] += 1 } }
+                if !local.allOnce { failures.add(1, ordering: .relaxed) }
+                jobs.add(1, ordering: .relaxed)
+            }
+        }
+        #expect(jobs.load(ordering: .relaxed) == 160)
+        #expect(failures.load(ordering: .relaxed) == 0)
+    }
+
+    @Test("a GEMM split into blocks over the workers equals the same GEMM in one call, every transpose and both split axes",
+          arguments: [(3, 700, 129), (700, 5, 64), (257, 259, 33), (64, 64, 1)])
+    func gemmSplit(_ shape: (Int, Int, Int)) throws {
+        let (m, n, k) = shape
+        for (tA, tB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randomValues(m * k, seed: 11), b = randomValues(k * n, seed: 12), c0 = randomValues(m * n, seed: 13)
+            func run(workers: Int) throws -> [Double] {
+                let at = try Tensor(a, shape: [m * k], on: cpu), bt = try Tensor(b, shape: [k * n], on: cpu)
+                let ct = try Tensor(c0, shape: [m * n], on: cpu)
+                let g = GEMMArguments(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.75, a: at.storage, lda: tA ? m : k,
+                                      b: bt.storage, ldb: tB ? k : n, beta: 0.5, c: ct.storage, ldc: n)
+                let p = { (t: Tensor) in (t.storage.buffer as! CPUBuffer).typed(Double.self, 0) }
+                CPUKernels<Double>.split(g, p(at), p(bt), p(ct), workers: workers)
+                return try ct.doubles()
+            }
+            let whole = try run(workers: 1)
+            for workers in [2, 3, 5] {
+                // Each element is the same dot product in both runs; OpenBLAS may block K differently
+                // per call size, so allow the dot's rounding: 2·k·u·(|α|Σ|ab| + |β c|) ≤ 2·k·u·(k + 1).
+                expectClose(try run(workers: workers), whole, bound: { _ in 2 * Double(k + 1) * Double(k) * 0x1p-53 },
+                            "m \(m) n \(n) k \(k) tA \(tA) tB \(tB), \(workers) blocks")
+            }
+        }
+    }
+
+    @Test("buffer pool: a freed block is reused for the same size, the cache stays under its capacity, and a miss past it drains the cache")
+    func bufferPool() {
+        let pool = CPUBufferPool(capacity: 1 << 20)
+        let a = pool.take(4096)
+        pool.give(a, 4096)
+        #expect(pool.cachedBytes == 4096)
+        let b = pool.take(4096)
+        #expect(a == b, "same-size block reused")
+        #expect(pool.cachedBytes == 0)
+        let big = pool.take(1 << 19), big2 = pool.take(1 << 19), big3 = pool.take(1 << 19)
+        pool.give(big, 1 << 19); pool.give(big2, 1 << 19)
+        #expect(pool.cachedBytes == 1 << 20)
+        pool.give(big3, 1 << 19)                                 // over capacity: freed, not cached
+        #expect(pool.cachedBytes == 1 << 20)
+        let other = pool.take(3000)                              // a miss that would pass capacity drains
+        #expect(pool.cachedBytes == 0)
+        pool.give(other, 3000); pool.give(b, 4096)
+        #expect(pool.cachedBytes == 7096)
+        pool.trim()
+        #expect(pool.cachedBytes == 0)
+    }
+}
