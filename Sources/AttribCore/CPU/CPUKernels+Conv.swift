@@ -10,6 +10,7 @@ extension CPUKernels {
     /// Row ci·kh·kw + ki·kw + kj of cols, column ni·OH·OW + oy·OW + ox.
     static func im2col(_ g: Window2D, _ x: P, _ cols: P) {
         let ncols = g.colsColumns, ohw = g.outH * g.outW
+        if g.strideH == 1 && g.strideW == 1 { im2colStride1(g, x, cols); return }
         parallelChunks(g.colsRows, grain: max(1, (1 << 15) / ncols)) { r in
             for row in r {
                 let ci = row / (g.kh * g.kw), ki = (row / g.kw) % g.kh, kj = row % g.kw
@@ -28,6 +29,36 @@ extension CPUKernels {
                             let ix = ox * g.strideW - g.padW + kj
                             o[ox] = ix >= 0 && ix < g.w ? line[ix] : 0
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// im2col at stride 1: each output line is the input line shifted by kj − padW,
+    /// so its valid part is one contiguous run (ox in lo..<hi) between zeros,
+    /// found once per cols row instead of tested per element. The same values.
+    static func im2colStride1(_ g: Window2D, _ x: P, _ cols: P) {
+        let ncols = g.colsColumns, ohw = g.outH * g.outW
+        let (h, w, outH, outW, padH, padW, kh, kw, n, c) = (g.h, g.w, g.outH, g.outW, g.padH, g.padW, g.kh, g.kw, g.n, g.c)
+        parallelChunks(g.colsRows, grain: max(1, (1 << 15) / ncols)) { r in
+            for row in r {
+                let ci = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
+                let lo = min(outW, max(0, padW - kj)), hi = max(lo, min(outW, w + padW - kj))
+                let out = cols + row * ncols
+                for ni in 0..<n {
+                    let plane = x + (ni * c + ci) * h * w
+                    for oy in 0..<outH {
+                        let iy = oy - padH + ki
+                        let o = out + ni * ohw + oy * outW
+                        if iy < 0 || iy >= h {
+                            for ox in 0..<outW { o[ox] = 0 }
+                            continue
+                        }
+                        let line = plane + iy * w + kj - padW       // line[ox] = x[iy, ox + kj − padW]
+                        for ox in 0..<lo { o[ox] = 0 }
+                        for ox in lo..<hi { o[ox] = line[ox] }
+                        for ox in hi..<outW { o[ox] = 0 }
                     }
                 }
             }
@@ -149,19 +180,34 @@ extension CPUKernels {
         }
     }
 
+    /// One plane (one sample's channel) per task step, so no index is divided per line
+    /// or element; the window is summed from 0, rows then columns, as in pool.cl.
     static func avgPool2d(_ g: Window2D, _ x: P, _ y: P) {
-        let (oh, ow) = (g.outH, g.outW), div = T(g.kh * g.kw)
-        parallelChunks(g.n * g.c * oh, grain: max(1, (1 << 14) / (ow * g.kh * g.kw))) { r in
-            for line in r {
-                let oy = line % oh, plane = line / oh
-                let xp = x + plane * g.h * g.w
-                for ox in 0..<ow {
-                    var s: T = 0
-                    for ky in 0..<g.kh {
-                        let row = xp + (oy * g.strideH + ky) * g.w + ox * g.strideW
-                        for kx in 0..<g.kw { s += row[kx] }
+        let (oh, ow, h, w, kh, kw, sh, sw) = (g.outH, g.outW, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW)
+        let div = T(kh * kw)
+        parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
+            for plane in r {
+                let xp = x + plane * h * w, yp = y + plane * oh * ow
+                for oy in 0..<oh {
+                    let yl = yp + oy * ow
+                    if kh == 2 && kw == 2 {
+                        let r0 = xp + oy * sh * w, r1 = r0 + w
+                        for ox in 0..<ow {
+                            let c = ox * sw
+                            var s: T = 0
+                            s += r0[c]; s += r0[c + 1]; s += r1[c]; s += r1[c + 1]
+                            yl[ox] = s / div
+                        }
+                        continue
                     }
-                    y[line * ow + ox] = s / div
+                    for ox in 0..<ow {
+                        var s: T = 0
+                        for ky in 0..<kh {
+                            let row = xp + (oy * sh + ky) * w + ox * sw
+                            for kx in 0..<kw { s += row[kx] }
+                        }
+                        yl[ox] = s / div
+                    }
                 }
             }
         }
@@ -169,6 +215,30 @@ extension CPUKernels {
 
     static func avgPool2dBackward(_ g: Window2D, _ dy: P, _ dx: P) {
         let (oh, ow) = (g.outH, g.outW), div = T(g.kh * g.kw)
+        if g.strideH == g.kh && g.strideW == g.kw {
+            // Windows that tile without overlap: each input reads at most one output,
+            // (iy / kh, ix / kw), so no covering range is searched, and one plane per task
+            // step keeps divisions out of the loop. Same value as below: (0 + dy) / div.
+            let (kh, kw, h, w) = (g.kh, g.kw, g.h, g.w)
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
+                for plane in r {
+                    let xp = dx + plane * h * w, dyp = dy + plane * oh * ow
+                    for iy in 0..<h {
+                        let oy = iy / kh, xl = xp + iy * w
+                        var ix = 0
+                        if oy < oh {
+                            let dyl = dyp + oy * ow
+                            for ox in 0..<ow {
+                                let v = (0 + dyl[ox]) / div
+                                for _ in 0..<kw { xl[ix] = v; ix += 1 }
+                            }
+                        }
+                        while ix < w { xl[ix] = 0; ix += 1 }
+                    }
+                }
+            }
+            return
+        }
         parallelChunks(g.n * g.c * g.h, grain: max(1, (1 << 13) / g.w)) { r in
             for line in r {
                 let iy = line % g.h, plane = line / g.h
