@@ -8,6 +8,8 @@ import AttribCore
 /// One large product instead of N small ones keeps a GPU busy.
 /// Backward: transpose back, dcols = Wᵀ·dY, col2im (its adjoint). Nothing is kept
 /// from the forward pass but the input's shape.
+/// Small images instead run as one dense product each way (Conv2dUnrolled),
+/// unless `unrollSmallImages` is turned off.
 public final class Conv2d: Layer, @unchecked Sendable {
     public let weight: Tensor
     public let bias: Tensor?
@@ -17,6 +19,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// transpose [C·kh·kw, OC], stored once so the backward product is untransposed too.
     let weightMatrix: Tensor
     let weightMatrixTransposed: Tensor
+    /// Run small images through their dense map (Conv2dUnrolled). Off: always im2col.
+    public var unrollSmallImages = true
+    private let unrolled = Conv2dUnrolledCache()
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
         guard weight.rank == 4 else {
@@ -54,8 +59,26 @@ public final class Conv2d: Layer, @unchecked Sendable {
     var s2: Size2D { Size2D(stride[0], stride[1]) }
     var p2: Size2D { Size2D(padding[0], padding[1]) }
 
+    /// Whether an input of this per-sample shape [C, H, W] runs through the dense map.
+    public func unrolls(inputShape: [Int]) -> Bool {
+        guard unrollSmallImages, let out = try? outputShape(inputShape) else { return false }
+        return Conv2dUnrolled.worthwhile(input: inputShape, output: out, kernel: kernel)
+    }
+
+    /// The dense map for this input shape when it is used, else nil.
+    func unrolledMap(input: [Int], output: [Int]) throws -> Conv2dUnrolled? {
+        guard unrollSmallImages, Conv2dUnrolled.worthwhile(input: input, output: output, kernel: kernel) else { return nil }
+        return try unrolled.map(for: self, input: input, output: output)
+    }
+
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let out = try outputShape(x.sampleShape), n = x.batchSize
+        if let u = try unrolledMap(input: x.sampleShape, output: out) {
+            let y = try x.reshaped([n, x.count / n]).matmul(u.forward)              // [N, OC·OH·OW]
+            if let b = u.bias { try y.addBias(b) }
+            let yShaped = try y.reshaped([n] + out)
+            return (yShaped, Saved(input: x, output: yShaped))
+        }
         let cols = try x.im2col(kernel: k2, stride: s2, padding: p2)          // [C·kh·kw, N·OH·OW]
         let yt = try weightMatrix.matmul(cols)                                  // [OC, N·OH·OW]
         if let bias { try yt.addRowBias(bias) }
@@ -66,6 +89,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
 
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let n = dy.batchSize, ohw = dy.count / (n * outChannels)
+        if let u = try unrolledMap(input: saved.input.sampleShape, output: dy.sampleShape) {
+            return try dy.reshaped([n, dy.count / n]).matmul(u.backward).reshaped(saved.input.shape)  // [N, C·H·W]
+        }
         let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]
         let dcols = try weightMatrixTransposed.matmul(dyt.reshaped([outChannels, n * ohw]))       // [C·kh·kw, N·OH·OW]
         return try dcols.col2im(imageShape: saved.input.shape, kernel: k2, stride: s2, padding: p2)
