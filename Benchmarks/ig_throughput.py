@@ -14,8 +14,12 @@ per row is printed).
 Attrib side, for each --devices entry:
     attrib ig --model DIR --inputs X.npy --targets T.npy --steps M
               --method gauss_legendre --baseline zero --device SPEC --json --out OUTDIR
+              --warmup --no-heatmaps
 with OPENBLAS_NUM_THREADS = --threads; its JSON "seconds" (wall time of the
-sweep, model load excluded) and "inputStepsPerSecond" are read.
+sweep, model load and the warm-up excluded) and "inputStepsPerSecond" are read.
+--warmup runs the same IG on one input first, as the Captum side's first run
+does. Both sides are timed --repeat times (default 3) on the same prefix and the
+median is printed.
 
 Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
 with seeded random weights, exported with scripts/export_torch.py to a temp
@@ -51,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import shutil
 import subprocess
 import sys
@@ -93,7 +98,7 @@ def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     cmd = [binary, "ig", "--model", model_dir, "--inputs", x_path, "--targets", t_path,
            "--steps", str(m), "--method", "gauss_legendre", "--baseline", "zero",
-           "--device", device, "--json", "--out", out_dir]
+           "--device", device, "--json", "--out", out_dir, "--warmup", "--no-heatmaps"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` exited with {p.returncode}:\n{p.stderr.strip()[-2000:]}")
@@ -127,6 +132,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per configuration and side")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per configuration and side; the median is reported (a shared machine is noisy)")
     ap.add_argument("--models", default="digits-cnn,digits-mlp,wide-mlp")
     ap.add_argument("--inputs", default="1,64,1024")
     ap.add_argument("--steps", default="64,512")
@@ -246,6 +253,10 @@ def main() -> int:
                     if n3 > n:
                         n = n3
                         secs, b = run(n3)
+                    # The measurement: the median of --repeat timed runs on the prefix (the
+                    # last calibration run is the first of them).
+                    times = [secs] + [run(n)[0] for _ in range(args.repeat - 1)]
+                    secs = statistics.median(times)
                     c_rate = n * m / secs
                     line = (f"  N={n_inputs:5d} m={m:4d}  timed {n:5d}  Captum {c_rate:12.1f} "
                             f"({secs:6.2f} s, B={b})")
@@ -262,7 +273,9 @@ def main() -> int:
                         out_dir = os.path.join(tmp, "out")
                         shutil.rmtree(out_dir, ignore_errors=True)
                         try:
-                            r = run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir)
+                            runs = [run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir)
+                                    for _ in range(args.repeat)]
+                            r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
                         except (RuntimeError, OSError, json.JSONDecodeError) as e:
                             failures += 1
                             print(f"      attrib {dev}: FAILED: {e}", flush=True)

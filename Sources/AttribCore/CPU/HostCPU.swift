@@ -29,6 +29,19 @@ struct HostCPU {
         return cpu
     }
 
+    /// The last-level cache in bytes, from sysfs (the highest cache index of cpu0), or nil.
+    static func lastLevelCacheBytes() -> Int? {
+        var best: Int?
+        for index in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)"
+            guard let data = FileManager.default.contents(atPath: dir + "/size") else { break }
+            let text = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map { $0.trimmed } ?? ""
+            let scale = text.hasSuffix("K") ? 1 << 10 : text.hasSuffix("M") ? 1 << 20 : 1
+            if let v = Int(text.filter(\.isNumber)) { best = max(best ?? 0, v * scale) }
+        }
+        return best
+    }
+
     /// FP32 peak = cores × clock × FP32 flops per cycle per core.
     var fp32PeakGFLOPS: (gflops: Double, basis: String)? {
         guard let mhz = clockMHz, let simd = HostSIMD.flopsPerCycle(flags) else { return nil }

@@ -14,8 +14,16 @@ public struct ChunkPlan: Sendable, Codable {
 
     /// Plans for a model on its device. `budget` overrides the default: half of an
     /// OpenCL device's global memory (the driver and other buffers need the rest), and
-    /// 1 GiB on the CPU backend, past which larger batches only cost cache misses.
-    /// No single activation may exceed the device's largest allocation.
+    /// 1 GiB on the CPU backend. No single activation may exceed the device's largest
+    /// allocation.
+    ///
+    /// On the CPU backend, without an explicit budget, a batch is further kept to
+    /// CPUDevice.batchWorkingSetBytes of activations (a quarter of the last-level cache),
+    /// but never below `cpuMinimumRows`: every op then streams its operands from
+    /// cache, not memory. Measured on the digits models (2 cores, 32 MiB L3), IG ran
+    /// 2× (CNN) and 2.5× (MLP) faster in batches of 256 and 2,048 rows than in the
+    /// 20,000 and 290,000 rows that fill 1 GiB.
+    public static let cpuMinimumRows = 256
     public static func make(for model: Sequential, startLayer: Int = 0, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
         let info = model.device.info, size = model.dtype.size
         var perRow = 0, largest = model.inputSize
@@ -40,7 +48,16 @@ public struct ChunkPlan: Sendable, Codable {
         rows = min(rows, max(1, Int(Double(info.maxAllocationBytes) * 0.9) / max(largest * size, 1)))
         // The OpenCL kernels index with 32-bit ints.
         rows = min(rows, Int(Int32.max) / max(largest, 1))
+        if budget == nil { rows = cacheSized(rows, bytesPerRow: bytes, on: model.device) }
         if let cap { rows = min(rows, max(1, cap)) }
         return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
+    }
+
+    /// Rows cut to the CPU's cache working set (see `make`); unchanged on other devices.
+    public static func cacheSized(_ rows: Int, bytesPerRow: Int, on device: any Device) -> Int {
+        guard device is CPUDevice else { return rows }
+        // At least cpuMinimumRows: below that a product reuses each weight too few times
+        // to run at the BLAS rate (the wide MLP lost 10% at 64 rows).
+        return min(rows, max(cpuMinimumRows, CPUDevice.batchWorkingSetBytes / max(bytesPerRow, 1)))
     }
 }

@@ -155,6 +155,7 @@ public struct SobolAttribution: Sendable {
         var rows = max(1, total / max(bytes, 1))
         rows = min(rows, max(1, Int(Double(info.maxAllocationBytes) * 0.9) / max(largest * size, 1)))
         rows = min(rows, Int(Int32.max) / max(largest, 1))
+        if budget == nil { rows = ChunkPlan.cacheSized(rows, bytesPerRow: bytes, on: model.device) }
         if let cap { rows = min(rows, max(1, cap)) }
         return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
     }
