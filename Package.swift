@@ -41,7 +41,8 @@ let package = Package(
                     .embedInCode("atp.cl"),
                 ]),
         // GELU through glibc's vector math library (libmvec), the one elementwise
-        // function whose scalar libm cost dominated small CNNs on the CPU backend.
+        // function whose scalar libm cost dominated small CNNs on the CPU backend,
+        // and the tiled average pooling of those CNNs, in C for its code generation.
         .target(name: "CVecMath", path: "Sources/CVecMath",
                 linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux])), .linkedLibrary("m")]),
         .target(name: "AttribCore", dependencies: ["CBLAS", "CVecMath"]),

@@ -4,6 +4,8 @@
 // only where OpenCL contracts a·b + c to FMA, divides or takes √ with its own
 // rounding, or (layer norm) sums a row as a tree.
 
+import CVecMath
+
 extension CPUKernels {
     typealias I = UnsafeMutablePointer<Int32>
 
@@ -185,6 +187,16 @@ extension CPUKernels {
     static func avgPool2d(_ g: Window2D, _ x: P, _ y: P) {
         let (oh, ow, h, w, kh, kw, sh, sw) = (g.outH, g.outW, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW)
         let div = T(kh * kw)
+        // 2ᵏ-element windows: multiply by the exact reciprocal (the same rounding as dividing).
+        let exactInverse = (kh * kw) & (kh * kw - 1) == 0, inv = 1 / div
+        if T.self == Float.self && sh == kh && sw == kw {
+            // Tiled windows in Float32: the same loop in C (CVecMath/pool.c), which keeps its indices in registers.
+            let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
+                attrib_avgpool_tiled_forward_f32(xf + r.lowerBound * h * w, yf + r.lowerBound * oh * ow, r.count, h, w, kh, kw)
+            }
+            return
+        }
         parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
             for plane in r {
                 let xp = x + plane * h * w, yp = y + plane * oh * ow
@@ -196,7 +208,7 @@ extension CPUKernels {
                             let c = ox * sw
                             var s: T = 0
                             s += r0[c]; s += r0[c + 1]; s += r1[c]; s += r1[c + 1]
-                            yl[ox] = s / div
+                            yl[ox] = exactInverse ? s * inv : s / div
                         }
                         continue
                     }
@@ -206,7 +218,7 @@ extension CPUKernels {
                             let row = xp + (oy * sh + ky) * w + ox * sw
                             for kx in 0..<kw { s += row[kx] }
                         }
-                        yl[ox] = s / div
+                        yl[ox] = exactInverse ? s * inv : s / div
                     }
                 }
             }
@@ -219,21 +231,42 @@ extension CPUKernels {
             // Windows that tile without overlap: each input reads at most one output,
             // (iy / kh, ix / kw), so no covering range is searched, and one plane per task
             // step keeps divisions out of the loop. Same value as below: (0 + dy) / div.
+            // A window of 2ᵏ elements divides by multiplying with its exact reciprocal: the
+            // same correctly rounded result, without a division's latency per element.
             let (kh, kw, h, w) = (g.kh, g.kw, g.h, g.w)
+            let exactInverse = (kh * kw) & (kh * kw - 1) == 0, inv = 1 / div
+            if T.self == Float.self {
+                let (dyf, dxf) = (UnsafeMutableRawPointer(dy).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+                parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
+                    attrib_avgpool_tiled_backward_f32(dyf + r.lowerBound * oh * ow, dxf + r.lowerBound * h * w, r.count, h, w, kh, kw)
+                }
+                return
+            }
             parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (h * w))) { r in
                 for plane in r {
                     let xp = dx + plane * h * w, dyp = dy + plane * oh * ow
+                    var oy = 0, ky = 0
                     for iy in 0..<h {
-                        let oy = iy / kh, xl = xp + iy * w
-                        var ix = 0
+                        let xl = xp + iy * w
+                        var covered = 0
                         if oy < oh {
                             let dyl = dyp + oy * ow
-                            for ox in 0..<ow {
-                                let v = (0 + dyl[ox]) / div
-                                for _ in 0..<kw { xl[ix] = v; ix += 1 }
+                            covered = ow * kw
+                            if kw == 2 {
+                                for ox in 0..<ow {
+                                    let d = 0 + dyl[ox], v = exactInverse ? d * inv : d / div
+                                    xl[2 &* ox] = v; xl[2 &* ox &+ 1] = v
+                                }
+                            } else {
+                                for ox in 0..<ow {
+                                    let d = 0 + dyl[ox], v = exactInverse ? d * inv : d / div
+                                    for kx in 0..<kw { xl[ox &* kw &+ kx] = v }
+                                }
                             }
                         }
-                        while ix < w { xl[ix] = 0; ix += 1 }
+                        for ix in covered..<w { xl[ix] = 0 }
+                        ky += 1
+                        if ky == kh { ky = 0; oy += 1 }
                     }
                 }
             }

@@ -9,3 +9,11 @@
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n);
 /// dx = dy · GELU′(x).
 void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+
+/// Average pooling with stride = kernel (kh × kw windows that tile each h × w
+/// plane; the last rows and columns that no window covers are skipped forward
+/// and get 0 backward), over `planes` consecutive planes.
+void attrib_avgpool_tiled_forward_f32(const float *x, float *y, size_t planes, size_t h, size_t w,
+                                       size_t kh, size_t kw);
+void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes, size_t h, size_t w,
+                                        size_t kh, size_t kw);
