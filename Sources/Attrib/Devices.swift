@@ -24,6 +24,9 @@ public enum Devices {
     /// - anything else: the first device whose name contains it (case-insensitive).
     public static func select(_ spec: String? = nil) throws -> any Device {
         let spec = (spec ?? defaultSpec).trimmingSpacesAndLowercased
+        // "cpu" never loads the OpenCL drivers: PoCL's start-up (LLVM, its worker
+        // threads) cost a CPU run more than a short sweep itself.
+        if spec == "cpu" { return CPUDevice.shared }
         let cl = openCL
         switch spec {
         case "auto", "":

@@ -47,7 +47,7 @@ struct IGCommand: ParsableCommand {
     @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
     @Option(help: "NoiseTunnel: smoothgrad, smoothgrad_sq or vargrad.") var ntType = "smoothgrad"
     @Option(help: "Seed for every random draw.") var seed: UInt64 = 0
-    @Flag(help: "Run the same IG on the first input once before the sweep, untimed and unreported, so that first-use costs (BLAS and worker start-up, first page faults) fall outside the timing, as in a benchmark's warm-up.") var warmup = false
+    @Flag(help: "Before the sweep, run the same IG untimed and unreported on its first inputs, as many as one device batch holds, so that first-use costs (thread start-up, first page faults of batch-sized buffers) fall outside the timing, as in a benchmark's warm-up.") var warmup = false
 
     func run() throws {
         guard let rule = IntegrationRule(name: method) else {
@@ -61,11 +61,13 @@ struct IGCommand: ParsableCommand {
         let ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         let base = try parseBaseline(baseline, seed: seed, model: l.model)
         if warmup {
-            // One input; a per-input baseline file contributes its first row.
-            let d = l.model.inputSize
+            // The first k inputs, k = the inputs of the sweep's first batch (batches are of equal
+            // size, see chunks(n:m:rows:)); a per-input baseline file contributes its first k rows.
+            let most = max(1, ig.plan(for: l.model).rows / max(steps, 1)), batches = (l.n + most - 1) / most
+            let d = l.model.inputSize, k = (l.n + batches - 1) / batches
             let warmBase: Baseline
-            if case .values(let v, let rows) = base, rows > 1 { warmBase = .values(Array(v.prefix(d)), count: 1) } else { warmBase = base }
-            _ = try ig.attribute(l.model, inputs: Array(l.x.prefix(d)), count: 1, baseline: warmBase, targets: [l.targets[0]])
+            if case .values(let v, let rows) = base, rows > 1 { warmBase = .values(Array(v.prefix(k * d)), count: k) } else { warmBase = base }
+            _ = try ig.attribute(l.model, inputs: Array(l.x.prefix(k * d)), count: k, baseline: warmBase, targets: Array(l.targets.prefix(k)))
         }
         installInterruptHandler()
         let bar = ProgressBar("ig", quiet: options.quiet || options.json)

@@ -1,4 +1,7 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The CPU backend: OpenBLAS for every product, Swift loops over the cores
 /// for the rest. Float32 and Float64. Ops run synchronously.
@@ -17,8 +20,24 @@ public final class CPUDevice: Device, @unchecked Sendable {
     static let threadCount: Int = {
         let t = max(1, Int(openblas_get_num_threads()))
         openblas_set_num_threads(1)
+        stopOpenBLASThreads()
         return t
     }()
+
+    /// Ends the thread pool a threaded OpenBLAS starts when it loads. Why: those
+    /// threads sched_yield in a loop for about 0.1 s after their last job before
+    /// they sleep, and they start out so; on 2 cores that was a third of a short
+    /// sweep (the digits MLP, 64 inputs). With one thread per call OpenBLAS never
+    /// uses them again. The entry point is exported by the pthread and OpenMP
+    /// builds (not the serial one, which has no pool), so it is looked up, not linked.
+    private static func stopOpenBLASThreads() {
+        #if canImport(Glibc)
+        typealias Shutdown = @convention(c) () -> Int32
+        if let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") {
+            _ = unsafeBitCast(f, to: Shutdown.self)()
+        }
+        #endif
+    }
 
     public let info: DeviceInfo
 

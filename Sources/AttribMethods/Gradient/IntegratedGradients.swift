@@ -39,6 +39,12 @@ public struct IntegratedGradients: Sendable {
         return nil
     }
 
+    /// The device batches a sweep on this model runs in.
+    public func plan(for model: Sequential) -> ChunkPlan {
+        let start = (fuseFirstLayer ? Self.fusableLayer(model) : nil).map { $0 + 1 } ?? 0
+        return ChunkPlan.make(for: model, startLayer: start, cap: batchCap, budget: memoryBudget)
+    }
+
     /// Attributions for host inputs x ([n] + model input shape, flattened) toward
     /// `targets[i]` (one or more classes per input).
     public func attribute(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,
@@ -56,7 +62,7 @@ public struct IntegratedGradients: Sendable {
 
         let fused = fuseFirstLayer ? Self.fusableLayer(model) : nil
         let start0 = fused.map { $0 + 1 } ?? 0
-        let plan = ChunkPlan.make(for: model, startLayer: start0, cap: batchCap, budget: memoryBudget)
+        let plan = plan(for: model)
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let alphaT = try Tensor(alphas, shape: [m], dtype: dtype, on: device)

@@ -37,14 +37,19 @@ func chunkRows(_ c: Chunk, d: Int, _ f: (Int, Int, Int) -> Double) -> [Double] {
 /// while m fits, else one input at a time with its steps split.
 func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
     var out: [Chunk] = []
+    // Chunks of equal size (the last at most one input or step smaller): every batch
+    // then reuses the previous one's buffers, where a short last batch would allocate
+    // (and page-fault) a fresh set.
     if m <= rows {
-        let per = max(1, rows / m)
+        let most = max(1, rows / m), count = (n + most - 1) / most
+        let per = (n + count - 1) / count
         var i = 0
         while i < n { let j = min(n, i + per); out.append(Chunk(inputs: i..<j, steps: 0..<m, completesInputs: true)); i = j }
     } else {
+        let count = (m + rows - 1) / rows, per = (m + count - 1) / count
         for i in 0..<n {
             var k = 0
-            while k < m { let l = min(m, k + rows); out.append(Chunk(inputs: i..<(i + 1), steps: k..<l, completesInputs: l == m)); k = l }
+            while k < m { let l = min(m, k + per); out.append(Chunk(inputs: i..<(i + 1), steps: k..<l, completesInputs: l == m)); k = l }
         }
     }
     return out
