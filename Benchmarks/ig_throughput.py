@@ -40,7 +40,8 @@ For the wide MLP the useful GFLOP/s of each side is printed too: only the
 products IG needs per input·step, forward 2·(784·4096 + 4096·4096 + 4096·10)
 and backward to the input 2·(4096·10 + 4096·4096 + 4096·784) flops, and
 their share of a measured float32 GEMM rate (torch a @ b, 1024x4096 by
-4096x4096, same process and threads).
+4096x4096, same process and threads) and, for attrib's CPU backend, of the
+rate of its own BLAS (`attrib bench gemm --sizes 4096`, same threads).
 
     python3 Benchmarks/ig_throughput.py [--threads 2] [--budget 20] [--devices cpu,opencl]
         [--models digits-cnn,digits-mlp,wide-mlp] [--inputs 1,64,1024] [--steps 64,512]
@@ -112,6 +113,15 @@ def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir):
         if k not in r:
             raise RuntimeError(f"attrib's JSON lacks {k!r}: {r}")
     return r
+
+
+def blas_rate(binary, threads) -> float:
+    """float32 GFLOP/s of attrib's CPU GEMM (OpenBLAS) at 4096^3, from `attrib bench gemm --json`."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    p = subprocess.run([binary, "bench", "gemm", "--sizes", "4096", "--device", "cpu", "--json"],
+                       capture_output=True, text=True, env=env, check=True)
+    text = p.stdout.strip()
+    return float(json.loads(text[text.find("["):])[0]["gflops"])
 
 
 def gemm_rate(torch) -> float:
@@ -218,11 +228,14 @@ def main() -> int:
         print(f"threads {args.threads} (torch.set_num_threads; OPENBLAS_NUM_THREADS for attrib), "
               f"budget {args.budget:g} s per configuration and side; torch {torch.__version__}, "
               f"captum {captum.__version__}, numpy {np.__version__}")
-        gemm = None
+        gemm = blas = None
         if "wide-mlp" in models_wanted:
             gemm = gemm_rate(torch)
             print(f"measured GEMM rate (torch float32 a @ b, 1024x4096x4096, {args.threads} threads): "
                   f"{gemm:.1f} GFLOP/s; wide-MLP IG work: {WIDE_FLOPS / 1e6:.2f} MFLOP per input·step")
+            if "cpu" in devices:
+                blas = blas_rate(binary, args.threads)
+                print(f"measured GEMM rate of attrib's BLAS (OpenBLAS sgemm, 4096^3, `attrib bench gemm`): {blas:.1f} GFLOP/s")
         print("'timed' = inputs actually timed (a prefix of N that fits the budget); rates in input·steps/s")
         print()
 
@@ -286,6 +299,8 @@ def main() -> int:
                         if name == "wide-mlp":
                             gf = e_rate * WIDE_FLOPS / 1e9
                             line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
+                            if blas:
+                                line += f" = {100 * gf / blas:5.1f}% of OpenBLAS GEMM"
                         print(line, flush=True)
             print()
         if gemm is not None:

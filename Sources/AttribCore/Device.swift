@@ -90,6 +90,9 @@ public protocol Device: AnyObject, Sendable {
     func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws
     func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws
     func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws
+    /// y = f(x) and derivative = f′(x) in one pass, where a backend computes them more
+    /// cheaply together than apart; false, with nothing written, where it does not.
+    func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool
     func rowReduce(_ op: RowReduction, rows: Int, cols: Int, x: BufferView, y: BufferView) throws
     /// Row softmax (or log-softmax when `log`).
     func softmax(log: Bool, rows: Int, cols: Int, x: BufferView, y: BufferView) throws
@@ -186,6 +189,8 @@ public protocol Device: AnyObject, Sendable {
 }
 
 extension Device {
+    /// Not offered unless a backend says so.
+    public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool { false }
     public var name: String { info.name }
     public var id: String { info.id }
 }

@@ -69,3 +69,28 @@ import Testing
         }
     }
 }
+
+/// The GELU layer keeps f′(x) from its forward pass where the device computes f and f′
+/// together (the CPU backend in Float32); its numbers must be those of the two-op path.
+@Suite struct ActivationLayerDerivativeTests {
+    @Test("GELU layer: forward and backward with the kept derivative equal activated + activationBackward bitwise, on every device")
+    func keptDerivativeMatches() throws {
+        // Tails where Φ or φ underflows (the kernels' zero tests), 0, and the bulk; n not a multiple of 8.
+        let x = [-120, -40, -13.5, -9, -3, -1e-30, 0, 1e-30, 2, 9, 40] + randomValues(1000, seed: 77, -6, 6)
+        let dy = randomValues(x.count, seed: 78)
+        for device in [cpu as any Device] + openCLDevices {
+            for dtype in [DType.float32, .float64] where device.supports(dtype) {
+                let xt = try Tensor(x, shape: [x.count], dtype: dtype, on: device)
+                let dyt = try Tensor(dy, shape: [x.count], dtype: dtype, on: device)
+                let layer = ActivationLayer(.geluErf)
+                let (y, saved) = try layer.forward(xt)
+                let dx = try layer.backward(dyt, saved)
+                let what = "\(device.id) \(dtype)"
+                // Kept exactly where promised: the CPU backend in Float32.
+                #expect(saved.extra.count == (device is CPUDevice && dtype == .float32 ? 1 : 0), "\(what): kept derivative")
+                expectEqual(try y.doubles(), try xt.activated(.geluErf).doubles(), "\(what) forward")
+                expectEqual(try dx.doubles(), try xt.activationBackward(.geluErf, upstream: dyt).doubles(), "\(what) backward")
+            }
+        }
+    }
+}

@@ -168,6 +168,15 @@ public final class CPUDevice: Device, @unchecked Sendable {
         try withScalar(dx, op) { try run($0) }
     }
 
+    /// Float32 GELU (erf form) only: one erfc then serves both (CVecMath), and the
+    /// backward pass becomes a product. Everything else goes the two-op way.
+    public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool {
+        let op = "activationWithDerivative"
+        guard kind == .geluErf, try buffer(y, op).dtype == .float32 else { return false }
+        CPUKernels<Float>.geluWithDerivative(n, try pointer(Float.self, x, op, n), try pointer(Float.self, y, op, n), try pointer(Float.self, derivative, op, n))
+        return true
+    }
+
     public func rowReduce(_ op: RowReduction, rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
         func run<T: CPUScalar>(_: T.Type) throws {
             CPUKernels.rowReduce(op, rows, cols, try pointer(T.self, x, "rowReduce", rows * cols), try pointer(T.self, y, "rowReduce", rows))

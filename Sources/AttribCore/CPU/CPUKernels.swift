@@ -69,6 +69,12 @@ enum CPUKernels<T: CPUScalar> {
         }
     }
 
+    static func geluWithDerivative(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        parallelChunks(n, grain: 1 << 13) { r in
+            attrib_gelu_erf_forward_derivative_f32(x + r.lowerBound, y + r.lowerBound, d + r.lowerBound, r.count)
+        }
+    }
+
     static func rowReduce(_ op: RowReduction, _ rows: Int, _ cols: Int, _ x: P, _ y: P) {
         parallelChunks(rows, grain: max(1, (1 << 15) / cols)) { r in
             for row in r {

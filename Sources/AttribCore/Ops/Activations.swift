@@ -14,6 +14,14 @@ extension Tensor {
         try device.activation(kind, n: count, x: storage, y: out.storage)
     }
 
+    /// f(self) and f′(self) from one pass, where the device computes them together more
+    /// cheaply (see Device.activationWithDerivative); nil where it does not.
+    public func activatedWithDerivative(_ kind: Activation) throws -> (y: Tensor, derivative: Tensor)? {
+        let y = try like(shape), d = try like(shape)
+        guard try device.activationWithDerivative(kind, n: count, x: storage, y: y.storage, derivative: d.storage) else { return nil }
+        return (y, d)
+    }
+
     /// dy ⊙ f′(self), self being the forward input.
     public func activationBackward(_ kind: Activation, upstream dy: Tensor) throws -> Tensor {
         let op = "activationBackward(\(kind))"

@@ -38,6 +38,7 @@ public struct ChunkPlan: Sendable, Codable {
                 largest = max(largest, cols)
             }
             if model.layers[i] is Pool2d { perRow += out }   // argmax indices
+            if model.layers[i] is ActivationLayer { perRow += out }   // f′(x), where kept (see ActivationLayer)
             largest = max(largest, out)
             shape = model.shapes[i]
         }

@@ -9,6 +9,8 @@
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n);
 /// dx = dy · GELU′(x).
 void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+/// y = GELU(x) and dydx = GELU′(x) with one erfc per element.
+void attrib_gelu_erf_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n);
 
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward
