@@ -69,7 +69,9 @@ struct Conv2dUnrolled: @unchecked Sendable {
     }
 }
 
-/// The unrolled maps of one Conv2d, built on first use per input shape.
+/// The unrolled maps of one Conv2d, built on first use per input shape from the
+/// weight as it is then (weights are read-only once a model is loaded). Two
+/// threads that miss at once both build it; either result is the same.
 final class Conv2dUnrolledCache: Sendable {
     private let maps = Mutex<[[Int]: Conv2dUnrolled]>([:])
 
