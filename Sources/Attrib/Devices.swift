@@ -31,8 +31,6 @@ public enum Devices {
         switch spec {
         case "auto", "":
             return cl.first { $0.info.kind == .gpu } ?? CPUDevice.shared
-        case "cpu":
-            return CPUDevice.shared
         case "opencl":
             if let d = cl.first { return d }
         default:

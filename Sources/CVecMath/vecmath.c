@@ -20,55 +20,57 @@ static inline float gelu_df(float x) {
 __attribute__((target("avx2"))) __m256 _ZGVdN8v_erfcf(__m256);
 __attribute__((target("avx2"))) __m256 _ZGVdN8v_expf(__m256);
 
-// The scalar code's zero tests, kept lane-wise so both paths give the same edge cases.
+// The scalar formulas lane-wise, zero tests included, so both paths give the same
+// edge cases; every AVX2 loop below is built from these three.
+__attribute__((target("avx2,fma")))
+static inline __m256 cdf8(__m256 v) {
+    return _mm256_mul_ps(_mm256_set1_ps(0.5f), _ZGVdN8v_erfcf(_mm256_mul_ps(v, _mm256_set1_ps(-INV_SQRT2))));
+}
+
+__attribute__((target("avx2,fma")))
+static inline __m256 gelu8(__m256 v, __m256 cdf) {
+    const __m256 zero = _mm256_setzero_ps();
+    return _mm256_blendv_ps(_mm256_mul_ps(v, cdf), zero, _mm256_cmp_ps(cdf, zero, _CMP_EQ_OQ));
+}
+
+__attribute__((target("avx2,fma")))
+static inline __m256 dgelu8(__m256 v, __m256 cdf) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(INV_SQRT_2PI),
+                               _ZGVdN8v_expf(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), v), v)));
+    __m256 d = _mm256_add_ps(cdf, _mm256_mul_ps(v, pdf));
+    return _mm256_blendv_ps(d, cdf, _mm256_cmp_ps(pdf, zero, _CMP_EQ_OQ));
+}
+
 __attribute__((target("avx2,fma")))
 static size_t forward_avx2(const float *x, float *y, size_t n) {
-    const __m256 half = _mm256_set1_ps(0.5f), k = _mm256_set1_ps(-INV_SQRT2), zero = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
-        __m256 cdf = _mm256_mul_ps(half, _ZGVdN8v_erfcf(_mm256_mul_ps(v, k)));
-        __m256 out = _mm256_mul_ps(v, cdf);
-        out = _mm256_blendv_ps(out, zero, _mm256_cmp_ps(cdf, zero, _CMP_EQ_OQ));
-        _mm256_storeu_ps(y + i, out);
+        _mm256_storeu_ps(y + i, gelu8(v, cdf8(v)));
     }
     return i;
 }
 
 __attribute__((target("avx2,fma")))
 static size_t backward_avx2(const float *x, const float *dy, float *dx, size_t n) {
-    const __m256 half = _mm256_set1_ps(0.5f), k = _mm256_set1_ps(-INV_SQRT2), zero = _mm256_setzero_ps();
-    const __m256 mhalf = _mm256_set1_ps(-0.5f), c = _mm256_set1_ps(INV_SQRT_2PI);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
-        __m256 cdf = _mm256_mul_ps(half, _ZGVdN8v_erfcf(_mm256_mul_ps(v, k)));
-        __m256 pdf = _mm256_mul_ps(c, _ZGVdN8v_expf(_mm256_mul_ps(_mm256_mul_ps(mhalf, v), v)));
-        __m256 d = _mm256_add_ps(cdf, _mm256_mul_ps(v, pdf));
-        d = _mm256_blendv_ps(d, cdf, _mm256_cmp_ps(pdf, zero, _CMP_EQ_OQ));
-        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), d));
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), dgelu8(v, cdf8(v))));
     }
     return i;
 }
 
 // Both at once: one erfc serves y and the derivative (the backward pass then
-// only multiplies). y is forward_avx2's value and d the factor backward_avx2
-// multiplies dy by, operation for operation, so results are bitwise the same.
+// only multiplies), with the same lane-wise formulas, so results are bitwise the same.
 __attribute__((target("avx2,fma")))
 static size_t forward_derivative_avx2(const float *x, float *y, float *dydx, size_t n) {
-    const __m256 half = _mm256_set1_ps(0.5f), k = _mm256_set1_ps(-INV_SQRT2), zero = _mm256_setzero_ps();
-    const __m256 mhalf = _mm256_set1_ps(-0.5f), c = _mm256_set1_ps(INV_SQRT_2PI);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 cdf = _mm256_mul_ps(half, _ZGVdN8v_erfcf(_mm256_mul_ps(v, k)));
-        __m256 out = _mm256_mul_ps(v, cdf);
-        out = _mm256_blendv_ps(out, zero, _mm256_cmp_ps(cdf, zero, _CMP_EQ_OQ));
-        _mm256_storeu_ps(y + i, out);
-        __m256 pdf = _mm256_mul_ps(c, _ZGVdN8v_expf(_mm256_mul_ps(_mm256_mul_ps(mhalf, v), v)));
-        __m256 d = _mm256_add_ps(cdf, _mm256_mul_ps(v, pdf));
-        d = _mm256_blendv_ps(d, cdf, _mm256_cmp_ps(pdf, zero, _CMP_EQ_OQ));
-        _mm256_storeu_ps(dydx + i, d);
+        __m256 v = _mm256_loadu_ps(x + i), cdf = cdf8(v);
+        _mm256_storeu_ps(y + i, gelu8(v, cdf));
+        _mm256_storeu_ps(dydx + i, dgelu8(v, cdf));
     }
     return i;
 }

@@ -61,10 +61,9 @@ struct IGCommand: ParsableCommand {
         let ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         let base = try parseBaseline(baseline, seed: seed, model: l.model)
         if warmup {
-            // The first k inputs, k = the inputs of the sweep's first batch (batches are of equal
-            // size, see chunks(n:m:rows:)); a per-input baseline file contributes its first k rows.
-            let most = max(1, ig.plan(for: l.model).rows / max(steps, 1)), batches = (l.n + most - 1) / most
-            let d = l.model.inputSize, k = (l.n + batches - 1) / batches
+            // The inputs of the sweep's first batch (batches are of equal size, so its buffers are
+            // the sweep's); a per-input baseline file contributes its first k rows.
+            let d = l.model.inputSize, k = ig.firstBatchInputs(for: l.model, count: l.n)
             let warmBase: Baseline
             if case .values(let v, let rows) = base, rows > 1 { warmBase = .values(Array(v.prefix(k * d)), count: k) } else { warmBase = base }
             _ = try ig.attribute(l.model, inputs: Array(l.x.prefix(k * d)), count: k, baseline: warmBase, targets: Array(l.targets.prefix(k)))

@@ -11,7 +11,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Threads for every CPU op: OpenBLAS's own count, which honours
     /// OPENBLAS_NUM_THREADS / OMP_NUM_THREADS like every OpenBLAS user.
     /// Reading it also turns OpenBLAS's own threading off: products are split
-    /// over the same Dispatch workers as the loops (CPUKernels+GEMM.swift),
+    /// over the same workers as the loops (WorkerPool, CPUKernels+GEMM.swift),
     /// one single-threaded OpenBLAS call per block. Why: OpenBLAS's idle
     /// workers spin (sched_yield) for a while after each product, and on a
     /// machine with as many workers as cores they took the cores from the loops

@@ -202,16 +202,6 @@ extension CPUKernels {
                 let xp = x + plane * h * w, yp = y + plane * oh * ow
                 for oy in 0..<oh {
                     let yl = yp + oy * ow
-                    if kh == 2 && kw == 2 {
-                        let r0 = xp + oy * sh * w, r1 = r0 + w
-                        for ox in 0..<ow {
-                            let c = ox * sw
-                            var s: T = 0
-                            s += r0[c]; s += r0[c + 1]; s += r1[c]; s += r1[c + 1]
-                            yl[ox] = exactInverse ? s * inv : s / div
-                        }
-                        continue
-                    }
                     for ox in 0..<ow {
                         var s: T = 0
                         for ky in 0..<kh {
@@ -252,16 +242,9 @@ extension CPUKernels {
                         if oy < oh {
                             let dyl = dyp + oy * ow
                             covered = ow * kw
-                            if kw == 2 {
-                                for ox in 0..<ow {
-                                    let d = 0 + dyl[ox], v = exactInverse ? d * inv : d / div
-                                    xl[2 &* ox] = v; xl[2 &* ox &+ 1] = v
-                                }
-                            } else {
-                                for ox in 0..<ow {
-                                    let d = 0 + dyl[ox], v = exactInverse ? d * inv : d / div
-                                    for kx in 0..<kw { xl[ox &* kw &+ kx] = v }
-                                }
+                            for ox in 0..<ow {
+                                let d = 0 + dyl[ox], v = exactInverse ? d * inv : d / div
+                                for kx in 0..<kw { xl[ox &* kw &+ kx] = v }
                             }
                         }
                         for ix in covered..<w { xl[ix] = 0 }

@@ -29,7 +29,7 @@ struct HostCPU {
         return cpu
     }
 
-    /// The last-level cache in bytes, from sysfs (the highest cache index of cpu0), or nil.
+    /// The last-level cache in bytes, from sysfs (the largest of cpu0's caches), or nil.
     static func lastLevelCacheBytes() -> Int? {
         var best: Int?
         for index in 0..<8 {

@@ -14,16 +14,12 @@ func parallelChunks(_ n: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void
     let size = (n + chunks - 1) / chunks
     withoutActuallyEscaping(body) { escaping in
         let box = UncheckedBody(run: escaping)
+        let chunk: @Sendable (Int) -> Void = { c in
+            let lo = c * size, hi = min(n, lo + size)
+            if lo < hi { box.run(lo..<hi) }
+        }
         // The spinning pool first (WorkerPool.swift); Dispatch when it is busy.
         // Either way every chunk has run when this returns, so the body does not escape.
-        let ran = WorkerPool.shared.run(chunks: chunks) { c in
-            let lo = c * size, hi = min(n, lo + size)
-            if lo < hi { box.run(lo..<hi) }
-        }
-        if ran { return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * size, hi = min(n, lo + size)
-            if lo < hi { box.run(lo..<hi) }
-        }
+        if !WorkerPool.shared.run(chunks: chunks, chunk) { DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
     }
 }

@@ -45,6 +45,13 @@ public struct IntegratedGradients: Sendable {
         return ChunkPlan.make(for: model, startLayer: start, cap: batchCap, budget: memoryBudget)
     }
 
+    /// How many inputs the first device batch of a sweep over n inputs holds.
+    public func firstBatchInputs(for model: Sequential, count n: Int) -> Int {
+        // Bad step counts are reported by attribute(); here they only must not divide by zero.
+        guard steps >= 1, n >= 1 else { return 1 }
+        return chunks(n: n, m: steps, rows: plan(for: model).rows).first?.inputs.count ?? 1
+    }
+
     /// Attributions for host inputs x ([n] + model input shape, flattened) toward
     /// `targets[i]` (one or more classes per input).
     public func attribute(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,

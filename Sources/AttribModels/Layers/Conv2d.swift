@@ -61,13 +61,17 @@ public final class Conv2d: Layer, @unchecked Sendable {
 
     /// Whether an input of this per-sample shape [C, H, W] runs through the dense map.
     public func unrolls(inputShape: [Int]) -> Bool {
-        guard unrollSmallImages, let out = try? outputShape(inputShape) else { return false }
-        return Conv2dUnrolled.worthwhile(input: inputShape, output: out, kernel: kernel)
+        guard let out = try? outputShape(inputShape) else { return false }
+        return unrolls(input: inputShape, output: out)
+    }
+
+    private func unrolls(input: [Int], output: [Int]) -> Bool {
+        unrollSmallImages && Conv2dUnrolled.worthwhile(input: input, output: output, kernel: kernel)
     }
 
     /// The dense map for this input shape when it is used, else nil.
     func unrolledMap(input: [Int], output: [Int]) throws -> Conv2dUnrolled? {
-        guard unrollSmallImages, Conv2dUnrolled.worthwhile(input: input, output: output, kernel: kernel) else { return nil }
+        guard unrolls(input: input, output: output) else { return nil }
         return try unrolled.map(for: self, input: input, output: output)
     }
 
