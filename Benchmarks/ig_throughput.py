@@ -5,7 +5,7 @@ Same machine, same thread count, same weights, same inputs. Work on both
 sides: Gauss-Legendre IG with m steps from the zero baseline to each input,
 target = one class per input (the input's label for the digits models).
 
-Captum side (CPU): IntegratedGradients(model).attribute(x, baselines=0,
+Captum side (CPU, or CUDA with --torch-device cuda): IntegratedGradients(model).attribute(x, baselines=0,
 target=t, n_steps=m, method="gausslegendre", internal_batch_size=B), weights
 frozen (requires_grad_(False)), B chosen so one internal batch holds at most
 --batch-mb MB (default 256) of activations and their gradients (the estimate
@@ -45,7 +45,13 @@ rate of its own BLAS (`attrib bench gemm --sizes 4096`, same threads).
 
     python3 Benchmarks/ig_throughput.py [--threads 2] [--budget 20] [--devices cpu,opencl]
         [--models digits-cnn,digits-mlp,wide-mlp] [--inputs 1,64,1024] [--steps 64,512]
-        [--attrib .build/release/attrib] [--captum-only]
+        [--attrib .build/release/attrib] [--captum-only] [--torch-device cuda] [--engine-timeout S]
+
+On a GPU host (Benchmarks/gpu_host.sh): --torch-device cuda --devices opencl.
+Captum then runs on CUDA in float32 with TF32 off (attrib's kernels are plain
+FP32), timed with torch.cuda.synchronize() before each clock read. The GEMM
+rate printed is then torch's on CUDA, and attrib's own share is of its
+Kernels/gemm.cl rate on that device (`attrib bench gemm --device opencl`).
 
 Needs torch, captum (pip install captum==0.9.0 next to
 scripts/requirements-fixtures.txt) and, unless --captum-only, a release build
@@ -87,20 +93,32 @@ def bytes_per_row(torch, model, input_shape) -> int:
     return 4 * total * 2
 
 
-def captum_ig(torch, IntegratedGradients, model, x, t, m, batch_rows):
+def sync(torch, device: str) -> None:
+    """CUDA work is asynchronous: wait for it before reading the clock."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def captum_ig(torch, IntegratedGradients, model, x, t, m, batch_rows, device="cpu"):
     ig = IntegratedGradients(model)
     b = max(batch_rows, x.shape[0])      # Captum needs internal_batch_size >= inputs
+    sync(torch, device)
     t0 = time.perf_counter()
-    ig.attribute(x, baselines=0, target=t, n_steps=m, method="gausslegendre", internal_batch_size=b)
+    a = ig.attribute(x, baselines=0, target=t, n_steps=m, method="gausslegendre", internal_batch_size=b)
+    sync(torch, device)
+    del a
     return time.perf_counter() - t0, b
 
 
-def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir):
+def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir, timeout=None):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     cmd = [binary, "ig", "--model", model_dir, "--inputs", x_path, "--targets", t_path,
            "--steps", str(m), "--method", "gauss_legendre", "--baseline", "zero",
            "--device", device, "--json", "--out", out_dir, "--warmup", "--no-heatmaps"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`{' '.join(cmd)}` ran past --engine-timeout ({timeout:g} s) and was stopped")
     if p.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` exited with {p.returncode}:\n{p.stderr.strip()[-2000:]}")
     # one JSON object on stdout (tolerate log lines before it)
@@ -115,25 +133,28 @@ def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir):
     return r
 
 
-def blas_rate(binary, threads) -> float:
-    """float32 GFLOP/s of attrib's CPU GEMM (OpenBLAS) at 4096^3, from `attrib bench gemm --json`."""
+def blas_rate(binary, threads, device="cpu") -> float:
+    """float32 GFLOP/s of attrib's GEMM on a device at 4096^3, from `attrib bench gemm --json`
+    (on "cpu" that is OpenBLAS; on an OpenCL device, Kernels/gemm.cl with its tuned tiles)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
-    p = subprocess.run([binary, "bench", "gemm", "--sizes", "4096", "--device", "cpu", "--json"],
+    p = subprocess.run([binary, "bench", "gemm", "--sizes", "4096", "--device", device, "--json"],
                        capture_output=True, text=True, env=env, check=True)
     text = p.stdout.strip()
     return float(json.loads(text[text.find("["):])[0]["gflops"])
 
 
-def gemm_rate(torch) -> float:
+def gemm_rate(torch, device="cpu") -> float:
     """float32 GFLOP/s of a @ b, 1024x4096 by 4096x4096 (best of 5 after a warm-up)."""
     g = torch.Generator().manual_seed(1)
-    a = torch.rand(1024, 4096, generator=g)
-    b = torch.rand(4096, 4096, generator=g)
+    a = torch.rand(1024, 4096, generator=g).to(device)
+    b = torch.rand(4096, 4096, generator=g).to(device)
     a @ b
+    sync(torch, device)
     best = float("inf")
     for _ in range(5):
         t0 = time.perf_counter()
         a @ b
+        sync(torch, device)
         best = min(best, time.perf_counter() - t0)
     return 2 * 1024 * 4096 * 4096 / best / 1e9
 
@@ -152,6 +173,11 @@ def main() -> int:
     ap.add_argument("--batch-mb", type=float, default=256.0,
                     help="Captum internal batch: at most this many MB of activations + gradients")
     ap.add_argument("--captum-only", action="store_true", help="time Captum only (no attrib binary needed)")
+    ap.add_argument("--torch-device", default="cpu",
+                    help="where Captum + PyTorch run: cpu, or cuda on a GPU host (float32 throughout: "
+                         "TF32 is switched off for matmul and cuDNN, as attrib's kernels are plain FP32)")
+    ap.add_argument("--engine-timeout", type=float, default=None,
+                    help="seconds after which one attrib run is stopped and counted as failed")
     args = ap.parse_args()
 
     models_wanted = [s.strip() for s in args.models.split(",") if s.strip()]
@@ -190,6 +216,13 @@ def main() -> int:
         print("error: captum is not installed (pip install captum==0.9.0)", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    tdev = args.torch_device
+    if tdev.startswith("cuda"):
+        if not torch.cuda.is_available():
+            print("error: --torch-device cuda, but torch sees no CUDA device", file=sys.stderr)
+            return 2
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from export_torch import export, load
 
@@ -227,32 +260,38 @@ def main() -> int:
 
         print(f"threads {args.threads} (torch.set_num_threads; OPENBLAS_NUM_THREADS for attrib), "
               f"budget {args.budget:g} s per configuration and side; torch {torch.__version__}, "
-              f"captum {captum.__version__}, numpy {np.__version__}")
-        gemm = blas = None
+              f"captum {captum.__version__}, numpy {np.__version__}; torch device {tdev}"
+              + (f" ({torch.cuda.get_device_name(0)}, TF32 off)" if tdev.startswith("cuda") else ""))
+        gemm = None
+        blas: dict[str, float] = {}
         if "wide-mlp" in models_wanted:
-            gemm = gemm_rate(torch)
-            print(f"measured GEMM rate (torch float32 a @ b, 1024x4096x4096, {args.threads} threads): "
+            gemm = gemm_rate(torch, tdev)
+            where = f"{args.threads} threads" if tdev == "cpu" else tdev
+            print(f"measured GEMM rate (torch float32 a @ b, 1024x4096x4096, {where}): "
                   f"{gemm:.1f} GFLOP/s; wide-MLP IG work: {WIDE_FLOPS / 1e6:.2f} MFLOP per input·step")
-            if "cpu" in devices:
-                blas = blas_rate(binary, args.threads)
-                print(f"measured GEMM rate of attrib's BLAS (OpenBLAS sgemm, 4096^3, `attrib bench gemm`): {blas:.1f} GFLOP/s")
+            for dev in devices:
+                blas[dev] = blas_rate(binary, args.threads, dev)
+                what = "OpenBLAS sgemm" if dev == "cpu" else "Kernels/gemm.cl"
+                print(f"measured GEMM rate of attrib on {dev} ({what}, 4096^3, `attrib bench gemm`): "
+                      f"{blas[dev]:.1f} GFLOP/s")
         print("'timed' = inputs actually timed (a prefix of N that fits the budget); rates in input·steps/s")
         print()
 
         failures = 0
         for name, label, mdir, model, input_shape, xs, ts in models:
             bpr = bytes_per_row(torch, model, input_shape)
+            model.to(tdev)
             batch_rows = max(1, int(args.batch_mb * 2**20 // bpr))
             print(f"== {label}: Captum internal_batch_size = max(timed inputs, {batch_rows}) "
                   f"(~{bpr / 1024:.1f} KiB activations+grads per row, <= {args.batch_mb:g} MB per internal batch)")
             for n_inputs in inputs_list:
                 for m in steps_list:
-                    x_all = torch.from_numpy(xs[:n_inputs])
-                    t_all = torch.from_numpy(ts[:n_inputs].astype(np.int64))
+                    x_all = torch.from_numpy(xs[:n_inputs]).to(tdev)
+                    t_all = torch.from_numpy(ts[:n_inputs].astype(np.int64)).to(tdev)
                     # Calibration on 1 input (one full IG run; also the warm-up), then on a
                     # quarter of the budget's worth of inputs, then the timed prefix.
                     run = lambda k: captum_ig(torch, IntegratedGradients, model,
-                                              x_all[:k], t_all[:k], m, batch_rows)
+                                              x_all[:k], t_all[:k], m, batch_rows, tdev)
                     t1, _ = run(1)
                     n = 1
                     secs, b = run(1) if t1 < args.budget / 2 else (t1, max(batch_rows, 1))
@@ -286,7 +325,8 @@ def main() -> int:
                         out_dir = os.path.join(tmp, "out")
                         shutil.rmtree(out_dir, ignore_errors=True)
                         try:
-                            runs = [run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir)
+                            runs = [run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir,
+                                               args.engine_timeout)
                                     for _ in range(args.repeat)]
                             r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
                         except (RuntimeError, OSError, json.JSONDecodeError) as e:
@@ -299,12 +339,13 @@ def main() -> int:
                         if name == "wide-mlp":
                             gf = e_rate * WIDE_FLOPS / 1e9
                             line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
-                            if blas:
-                                line += f" = {100 * gf / blas:5.1f}% of OpenBLAS GEMM"
+                            if dev in blas:
+                                own = "OpenBLAS" if dev == "cpu" else "its own"
+                                line += f" = {100 * gf / blas[dev]:5.1f}% of {own} GEMM"
                         print(line, flush=True)
             print()
         if gemm is not None:
-            print(f"GEMM rate re-measured at the end: {gemm_rate(torch):.1f} GFLOP/s "
+            print(f"GEMM rate re-measured at the end: {gemm_rate(torch, tdev):.1f} GFLOP/s "
                   f"(shares above use the first, {gemm:.1f}; the two differ when the machine is busy)")
         if failures:
             print(f"{failures} attrib run(s) failed", file=sys.stderr)

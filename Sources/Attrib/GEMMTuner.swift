@@ -28,7 +28,8 @@ public enum GEMMTuner {
                         trial.problem = err
                     } else {
                         trial.gflops = try GEMMBenchmark.measure(on: device, m: size, n: size, k: size, dtype: variant.dtype,
-                                                                 transA: variant.transA, transB: variant.transB, minSeconds: 0.3).gflops
+                                                                 transA: variant.transA, transB: variant.transB, minSeconds: 0.3,
+                                                                 checkAgainstCPU: false).gflops
                     }
                 } catch {
                     trial.problem = "\(error)"

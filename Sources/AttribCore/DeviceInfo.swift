@@ -8,8 +8,10 @@ public struct BLASInfo: Sendable, Codable, Equatable {
     public var library: String
     public var config: String
     public var threads: Int
-    public init(library: String, config: String, threads: Int) {
-        self.library = library; self.config = config; self.threads = threads
+    /// Set when the library's kernels do not suit this CPU (see `HostSIMD.blasCoreWarning`).
+    public var warning: String?
+    public init(library: String, config: String, threads: Int, warning: String? = nil) {
+        self.library = library; self.config = config; self.threads = threads; self.warning = warning
     }
 }
 

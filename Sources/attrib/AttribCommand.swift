@@ -18,5 +18,9 @@ struct GlobalOptions: ParsableArguments {
         valueName: "spec"))
     var device: String?
 
-    func selectedDevice() throws -> any Device { try Devices.select(device) }
+    func selectedDevice() throws -> any Device {
+        let d = try Devices.select(device)
+        if let w = d.info.blas?.warning { writeStandardError("warning: \(w)\n") }
+        return d
+    }
 }

@@ -41,6 +41,7 @@ struct DevicesCommand: ParsableCommand {
             if let b = i.blas {
                 print("  BLAS            \(b.library): \(b.config)")
                 print("  BLAS threads    \(b.threads)")
+                if let w = b.warning { print("  BLAS warning    \(w)") }
             }
             print("")
         }

@@ -95,4 +95,17 @@ import Testing
         pool.trim()
         #expect(pool.cachedBytes == 0)
     }
+
+    @Test("A warning when OpenBLAS picked kernels older than the CPU, naming the OPENBLAS_CORETYPE that fits")
+    func blasCoreWarning() throws {
+        let avx2: Set<String> = ["sse2", "avx", "avx2", "fma"], avx512 = avx2.union(["avx512f"])
+        // The GPU host seen here: OpenBLAS 0.3.21 did not know its Xeon and chose Prescott.
+        let w = try #require(HostSIMD.blasCoreWarning(core: "Prescott", flags: avx512))
+        #expect(w.contains("Prescott") && w.contains("OPENBLAS_CORETYPE=SkylakeX"))
+        #expect(HostSIMD.blasCoreWarning(core: "Core2", flags: avx2)?.contains("OPENBLAS_CORETYPE=Haswell") == true)
+        #expect(HostSIMD.blasCoreWarning(core: "Haswell", flags: avx2) == nil)
+        #expect(HostSIMD.blasCoreWarning(core: "Zen", flags: avx2) == nil)
+        #expect(HostSIMD.blasCoreWarning(core: "SkylakeX", flags: avx512) == nil)
+        #expect(HostSIMD.blasCoreWarning(core: "Prescott", flags: ["sse2"]) == nil, "an old CPU gets old kernels: no warning")
+    }
 }

@@ -41,7 +41,12 @@ func expectEqual(_ got: [Double], _ want: [Double], _ what: String, sourceLocati
 func dtypes(_ d: any Device) -> [DType] { d.supports(.float64) ? [.float32, .float64] : [.float32] }
 
 /// The path of a file under Tests/Fixtures (fixtures are read from the source tree).
+/// ATTRIB_SOURCE_ROOT names the project root instead, for a test binary carried to
+/// another host (a GPU machine without Swift) where the build's source path is absent.
 func fixturePath(_ relative: String) -> String {
+    if let root = ProcessInfo.processInfo.environment["ATTRIB_SOURCE_ROOT"], !root.isEmpty {
+        return root + "/Tests/Fixtures/" + relative
+    }
     var dir = #filePath
     while let slash = dir.lastIndex(of: "/"), !dir.hasSuffix("/Tests") { dir = String(dir[..<slash]) }
     return dir + "/Fixtures/" + relative

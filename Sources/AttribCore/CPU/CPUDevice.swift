@@ -57,7 +57,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
             computeUnits: host.cores, clockMHz: host.clockMHz,
             globalMemoryBytes: host.memoryBytes, maxAllocationBytes: host.memoryBytes,
             fp64: true,
-            blas: BLASInfo(library: "OpenBLAS", config: config, threads: CPUDevice.threadCount),
+            blas: BLASInfo(library: "OpenBLAS", config: config, threads: CPUDevice.threadCount,
+                           warning: HostSIMD.blasCoreWarning(core: String(cString: openblas_get_corename()), flags: host.flags)),
             fp32PeakGFLOPS: peak?.gflops, peakBasis: peak?.basis ?? "unknown: clock or SIMD width not reported")
     }
 

@@ -62,6 +62,21 @@ public enum HostSIMD {
         if flags.contains("sse2") { return (8, "SSE2") }
         return nil
     }
+
+    /// OpenBLAS cores (as `openblas_get_corename` names them) whose kernels use AVX2 FMA.
+    static let avx2BLASCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids", "excavator"]
+
+    /// A warning when OpenBLAS's runtime dispatch chose kernels older than the CPU:
+    /// an OpenBLAS that does not know a CPU model (0.3.21 on the Xeons of a GPU host
+    /// seen here, reporting "Prescott") falls back to SSE kernels several times slower.
+    /// OPENBLAS_CORETYPE, read when the library loads, overrides the choice. nil when
+    /// the kernels fit or the CPU has no AVX2.
+    public static func blasCoreWarning(core: String, flags: Set<String>) -> String? {
+        guard flags.contains("avx2"), flags.contains("fma"), !avx2BLASCores.contains(core.lowercased()) else { return nil }
+        let suggest = flags.contains("avx512f") ? "SkylakeX" : "Haswell"
+        return "OpenBLAS runs its \(core) kernels on a CPU with \(flags.contains("avx512f") ? "AVX-512" : "AVX2"), "
+            + "so CPU products run several times slower than they can; set OPENBLAS_CORETYPE=\(suggest) before starting attrib"
+    }
 }
 
 extension Substring {

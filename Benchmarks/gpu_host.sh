@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One call's worth of checks and measurements on a GPU host that has no Swift.
+# Build and pack here first (BUILDING.md, "A binary for a GPU host"):
+#   ../shared/gpu/pack-for-device attrib && scripts/pack-tests-for-device.sh
+# then, on the host, from a copy of the project root holding .device/ (and .whl/
+# with captum's wheel where the host's Python lacks it):
+#   source .device/env.sh && Benchmarks/gpu_host.sh [OUTDIR]
+# Steps, each under its own time limit so one hang cannot eat the lease:
+#   1. what OpenCL sees (and, when it sees no GPU, why: ICD files, driver libraries);
+#   2. GEMM on the GPU: error against the CPU backend, tuning, the tuned rate;
+#   3. IG parity: the same sweep on the GPU and on the CPU backend, compared;
+#   4. Benchmarks/ig_throughput.py: attrib on the GPU against Captum + PyTorch on CUDA;
+#   5. the Swift Testing suite (parity tests on every OpenCL device, the GPU among them).
+# Logs go to OUTDIR (default $OUT, else /tmp/attrib-gpu), one file per step.
+# BUDGET_S (default 540) is the whole script's time: the test suite gets what is left.
+# TORCH_DEVICE (default cuda) and IG_ARGS (extra ig_throughput.py arguments) are for
+# trying the script on a machine without CUDA.
+set -u
+deadline=$((SECONDS + ${BUDGET_S:-540}))
+out=${1:-${OUT:-/tmp/attrib-gpu}}
+mkdir -p "$out"
+root=$(pwd)
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+
+step "host"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$out/host.txt"
+nproc | tee -a "$out/host.txt"
+
+step "attrib devices"
+timeout 60 attrib devices 2>&1 | tee "$out/devices.txt"
+if ! grep -q "kind            GPU" "$out/devices.txt"; then
+  # .device/env.sh registers NVIDIA's driver only where the host has no .icd file at
+  # all; the CUDA image here has PoCL's, so the loader never sees the GPU. Register
+  # NVIDIA's alone (then "opencl" below is the GPU, and the tests run on it).
+  nv=$(ls /usr/lib/libnvidia-opencl.so.1 /usr/lib/x86_64-linux-gnu/libnvidia-opencl.so.1 \
+          /usr/local/nvidia/lib64/libnvidia-opencl.so.1 2>/dev/null | head -n 1)
+  if [ -n "$nv" ]; then
+    mkdir -p /tmp/attrib-icd && echo "$nv" > /tmp/attrib-icd/nvidia.icd && export OCL_ICD_VENDORS=/tmp/attrib-icd
+    step "attrib devices, with OCL_ICD_VENDORS=/tmp/attrib-icd ($nv)"
+    timeout 60 attrib devices 2>&1 | tee "$out/devices.txt"
+  fi
+fi
+if ! grep -q "kind            GPU" "$out/devices.txt"; then
+  step "no OpenCL GPU: what the loader sees"
+  {
+    echo "OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-}"; ls -la /etc/OpenCL/vendors 2>&1
+    [ -n "${OCL_ICD_VENDORS:-}" ] && cat "$OCL_ICD_VENDORS"/*.icd
+    find / -xdev \( -name 'libnvidia-opencl*' -o -name 'libcuda.so*' \) 2>/dev/null | head
+    for l in $(find / -xdev -name 'libnvidia-opencl.so*' 2>/dev/null | head -n 2); do ldd "$l"; done
+    ls /dev/nvidia* 2>&1
+    OCL_ICD_DEBUG=15 timeout 60 attrib devices
+  } 2>&1 | tee "$out/opencl-diagnosis.txt"
+  exit 1
+fi
+
+step "GEMM on the GPU, untuned: rate and error against the CPU backend"
+timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-untuned.txt"
+step "attrib tune gemm (NN, NT, TN: the variants the layers use)"
+timeout 180 attrib tune gemm --device opencl --variants NN,NT,TN 2>&1 | tee "$out/tune.txt"
+step "GEMM on the GPU, tuned"
+timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-tuned.txt"
+
+step "IG parity: GPU against the CPU backend (64 inputs, m = 64, Gauss-Legendre)"
+par="$out/parity"; mkdir -p "$par"
+for model in digits-cnn digits-mlp; do
+  for dev in opencl cpu; do
+    timeout 120 attrib ig --model "Models/$model" --inputs Models/digits-data/test_inputs.npy --limit 64 \
+      --targets Models/digits-data/test_labels.npy --steps 64 --method gauss_legendre --device "$dev" --no-heatmaps --quiet \
+      --out "$par/$model-$dev" > "$par/$model-$dev.log" 2>&1 || echo "attrib ig $model on $dev failed: $(tail -3 "$par/$model-$dev.log")"
+  done
+done
+python3 - "$par" <<'EOF' 2>&1 | tee "$out/parity.txt"
+import sys, numpy as np
+par = sys.argv[1]
+for model in ("digits-cnn", "digits-mlp"):
+    try:
+        g = np.load(f"{par}/{model}-opencl/attributions.npy").astype(np.float64)
+        c = np.load(f"{par}/{model}-cpu/attributions.npy").astype(np.float64)
+        dg = np.load(f"{par}/{model}-opencl/deltas.npy"); dc = np.load(f"{par}/{model}-cpu/deltas.npy")
+    except OSError as e:
+        print(f"{model}: missing output: {e}"); continue
+    scale = np.abs(c).max()
+    err = np.abs(g - c).max()
+    print(f"{model}: attributions {g.shape}, max |GPU - CPU| = {err:.3e}, max |CPU| = {scale:.3e}, "
+          f"ratio {err / scale:.3e}; max |delta| GPU {np.abs(dg).max():.3e}, CPU {np.abs(dc).max():.3e}; "
+          f"finite: {np.isfinite(g).all()}")
+EOF
+
+step "IG throughput: attrib on the GPU against Captum on CUDA"
+if ! python3 -c "import captum" 2>/dev/null && ls .whl/captum-*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+PYTHONUNBUFFERED=1 timeout 330 python3 Benchmarks/ig_throughput.py --torch-device "${TORCH_DEVICE:-cuda}" \
+  --devices opencl --threads "$(nproc)" --budget 2 --repeat 3 --batch-mb 4096 --engine-timeout 60 \
+  --attrib "$(command -v attrib)" ${IG_ARGS:-} 2>&1 | tee "$out/ig-throughput.txt"
+
+left=$((deadline - SECONDS - 5))
+if [ -x .device/tests/AttribPackageTests.xctest ] && [ "$left" -gt 30 ]; then
+  step "Swift Testing suite on this host (OpenCL devices: the GPU), ${left} s left"
+  ( export LD_LIBRARY_PATH="$root/.device/tests/lib:$LD_LIBRARY_PATH" ATTRIB_SOURCE_ROOT="$root"
+    timeout "$left" .device/tests/AttribPackageTests.xctest --testing-library swift-testing ) \
+    > "$out/tests.txt" 2>&1
+  echo "exit $?"; grep -E "✘|failed|passed after|Test run with" "$out/tests.txt" | tail -25
+fi
