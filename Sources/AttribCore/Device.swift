@@ -143,6 +143,15 @@ public protocol Device: AnyObject, Sendable {
     /// Overwrites dx.
     func avgPool2dBackward(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
                            dy: BufferView, dx: BufferView) throws
+    /// Average pooling with stride = kernel of f(x) into `pooled`, and `derivative` = f′(x),
+    /// without writing f(x), where a backend does this in one pass; false, with nothing
+    /// written, where it does not. Bitwise activationWithDerivative then avgPool2d.
+    func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                         x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool
+    /// dx = avgPool2dBackward(dy) ⊙ m (stride = kernel) in one pass where a backend offers
+    /// it; false, with nothing written, where it does not. Bitwise the two ops apart.
+    func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool
     /// Per row of x [rows, cols]: μ = mean, var = Σ(x − μ)²/cols (biased, two-pass),
     /// rstd = 1/√(var + eps), y = (x − μ)·rstd·γ + β; writes mean[rows] and rstd[rows].
     func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
@@ -191,6 +200,10 @@ public protocol Device: AnyObject, Sendable {
 extension Device {
     /// Not offered unless a backend says so.
     public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                                x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                       dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
     public var name: String { info.name }
     public var id: String { info.id }
 }

@@ -9,9 +9,14 @@
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
 
-// 2×2 windows, the common case, with fixed trip counts the compiler vectorises
-// (about 3× the general loop's speed, measured). ×0.25 is exactly ÷4.
-static void forward_2x2(const float *restrict x, float *restrict y, size_t planes, size_t h, size_t w) {
+// 2×2 windows, the common case. The window sums keep the scalar order
+// ((((0 + a) + b) + c) + d) · ¼ (×¼ is exactly ÷4) in every path, so the SIMD
+// blocks (8 input columns with AVX2, 4 with SSE) and the scalar remainder give the
+// same bits. Backward spreads (0 + dy)·¼ over each window, times m elementwise when m
+// is given (the fused GELU′ product: the same two roundings as the passes apart);
+// uncovered rows and columns get 0, or 0·m (a signed zero, as the unfused product gives).
+
+static void forward_2x2_scalar(const float *restrict x, float *restrict y, size_t planes, size_t h, size_t w) {
     size_t oh = h / 2, ow = w / 2;
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * h * w;
@@ -27,10 +32,11 @@ static void forward_2x2(const float *restrict x, float *restrict y, size_t plane
     }
 }
 
-static void backward_2x2(const float *restrict dy, float *restrict dx, size_t planes, size_t h, size_t w) {
+static void backward_2x2_scalar(const float *restrict dy, const float *restrict m, float *restrict dx,
+                                size_t planes, size_t h, size_t w) {
     size_t oh = h / 2, ow = w / 2;
     for (size_t p = 0; p < planes; p++) {
-        const float *dyp = dy + p * oh * ow;
+        const float *dyp = dy + p * oh * ow, *mp = m ? m + p * h * w : 0;
         float *xp = dx + p * h * w;
         for (size_t oy = 0; oy < oh; oy++) {
             float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
@@ -41,8 +47,126 @@ static void backward_2x2(const float *restrict dy, float *restrict dx, size_t pl
             }
             for (size_t ix = 2 * ow; ix < w; ix++) { r0[ix] = 0.0f; r1[ix] = 0.0f; }
         }
-        for (size_t iy = 2 * oh; iy < h; iy++) for (size_t ix = 0; ix < w; ix++) xp[iy * w + ix] = 0.0f;
+        for (size_t i = 2 * oh * w; i < h * w; i++) xp[i] = 0.0f;
+        if (mp) for (size_t i = 0; i < h * w; i++) xp[i] = xp[i] * mp[i];
     }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define POOL_AVX2 1
+
+static int pool_has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("avx2");
+    return cached;
+}
+
+// Four windows from two rows of 8: per 128-bit lane e = (r0[0], r0[2], r1[0], r1[2]) and
+// o = (r0[1], r0[3], r1[1], r1[3]); slots 0 and 1 accumulate row 0's pair, then row 1's.
+__attribute__((target("avx2")))
+static inline __m128 windows4(const float *r0, const float *r1) {
+    __m256 a = _mm256_loadu_ps(r0), b = _mm256_loadu_ps(r1);
+    __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), e), o);
+    s = _mm256_add_ps(s, _mm256_permute_ps(e, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm256_add_ps(s, _mm256_permute_ps(o, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm256_mul_ps(s, _mm256_set1_ps(0.25f));
+    return _mm_movelh_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// Two windows from two rows of 4, the same steps in one 128-bit register (slots 0, 1).
+__attribute__((target("avx2")))
+static inline __m128 windows2(const float *r0, const float *r1) {
+    __m128 a = _mm_loadu_ps(r0), b = _mm_loadu_ps(r1);
+    __m128 e = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), o = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128 s = _mm_add_ps(_mm_add_ps(_mm_setzero_ps(), e), o);
+    s = _mm_add_ps(s, _mm_shuffle_ps(e, e, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_ps(s, _mm_shuffle_ps(o, o, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_mul_ps(s, _mm_set1_ps(0.25f));
+}
+
+__attribute__((target("avx2")))
+static void forward_2x2_avx2(const float *restrict x, float *restrict y, size_t planes, size_t h, size_t w) {
+    size_t oh = h / 2, ow = w / 2, cw = 2 * ow;
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * h * w;
+        float *yp = y + p * oh * ow;
+        for (size_t oy = 0; oy < oh; oy++) {
+            const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+            float *yl = yp + oy * ow;
+            size_t j = 0;
+            for (; j + 8 <= cw; j += 8) _mm_storeu_ps(yl + j / 2, windows4(r0 + j, r1 + j));
+            for (; j + 4 <= cw; j += 4) _mm_storel_pi((__m64 *)(yl + j / 2), windows2(r0 + j, r1 + j));
+            for (; j < cw; j += 2) {
+                float s = 0.0f;
+                s += r0[j]; s += r0[j + 1]; s += r1[j]; s += r1[j + 1];
+                yl[j / 2] = s * 0.25f;
+            }
+        }
+    }
+}
+
+// One row pair of the backward; `mul` is a constant at each call, so each copy is branch-free.
+__attribute__((target("avx2"), always_inline))
+static inline void backward_rows_avx2(const float *d, const float *m0, const float *m1, float *r0, float *r1,
+                                      size_t cw, size_t w, const int mul) {
+    const __m128 quarter = _mm_set1_ps(0.25f), zero = _mm_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= cw; j += 8) {
+        __m128 v = _mm_mul_ps(_mm_add_ps(zero, _mm_loadu_ps(d + j / 2)), quarter);
+        __m256 s = _mm256_set_m128(_mm_unpackhi_ps(v, v), _mm_unpacklo_ps(v, v));   // v0 v0 v1 v1 … v3 v3
+        _mm256_storeu_ps(r0 + j, mul ? _mm256_mul_ps(s, _mm256_loadu_ps(m0 + j)) : s);
+        _mm256_storeu_ps(r1 + j, mul ? _mm256_mul_ps(s, _mm256_loadu_ps(m1 + j)) : s);
+    }
+    for (; j + 4 <= cw; j += 4) {
+        __m128 v = _mm_mul_ps(_mm_add_ps(zero, _mm_castpd_ps(_mm_load_sd((const double *)(d + j / 2)))), quarter);
+        __m128 s = _mm_unpacklo_ps(v, v);                                               // v0 v0 v1 v1
+        _mm_storeu_ps(r0 + j, mul ? _mm_mul_ps(s, _mm_loadu_ps(m0 + j)) : s);
+        _mm_storeu_ps(r1 + j, mul ? _mm_mul_ps(s, _mm_loadu_ps(m1 + j)) : s);
+    }
+    for (; j < cw; j += 2) {
+        float v = (0.0f + d[j / 2]) * 0.25f;
+        r0[j] = mul ? v * m0[j] : v; r0[j + 1] = mul ? v * m0[j + 1] : v;
+        r1[j] = mul ? v * m1[j] : v; r1[j + 1] = mul ? v * m1[j + 1] : v;
+    }
+    for (; j < w; j++) { r0[j] = mul ? 0.0f * m0[j] : 0.0f; r1[j] = mul ? 0.0f * m1[j] : 0.0f; }
+}
+
+__attribute__((target("avx2")))
+static void backward_2x2_avx2(const float *restrict dy, const float *restrict m, float *restrict dx,
+                              size_t planes, size_t h, size_t w) {
+    size_t oh = h / 2, ow = w / 2, cw = 2 * ow;
+    for (size_t p = 0; p < planes; p++) {
+        const float *dyp = dy + p * oh * ow, *mp = m ? m + p * h * w : 0;
+        float *xp = dx + p * h * w;
+        for (size_t oy = 0; oy < oh; oy++) {
+            float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+            if (mp) backward_rows_avx2(dyp + oy * ow, mp + 2 * oy * w, mp + 2 * oy * w + w, r0, r1, cw, w, 1);
+            else backward_rows_avx2(dyp + oy * ow, 0, 0, r0, r1, cw, w, 0);
+        }
+        for (size_t i = 2 * oh * w; i < h * w; i++) xp[i] = mp ? 0.0f * mp[i] : 0.0f;
+    }
+}
+#endif
+
+// With h even, no window crosses a plane's edge, so consecutive planes are one image
+// of planes·h rows: one loop instead of one per plane (the digits CNN's planes are 8×8
+// and 4×4, where the per-plane loop set-up cost more than the windows).
+static void forward_2x2(const float *x, float *y, size_t planes, size_t h, size_t w) {
+    if (h % 2 == 0) { h *= planes; planes = 1; }
+#ifdef POOL_AVX2
+    if (pool_has_avx2()) { forward_2x2_avx2(x, y, planes, h, w); return; }
+#endif
+    forward_2x2_scalar(x, y, planes, h, w);
+}
+
+static void backward_2x2(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w) {
+    if (h % 2 == 0) { h *= planes; planes = 1; }
+#ifdef POOL_AVX2
+    if (pool_has_avx2()) { backward_2x2_avx2(dy, m, dx, planes, h, w); return; }
+#endif
+    backward_2x2_scalar(dy, m, dx, planes, h, w);
 }
 
 void attrib_avgpool_tiled_forward_f32(const float *x, float *y, size_t planes, size_t h, size_t w,
@@ -69,7 +193,7 @@ void attrib_avgpool_tiled_forward_f32(const float *x, float *y, size_t planes, s
 
 void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes, size_t h, size_t w,
                                         size_t kh, size_t kw) {
-    if (kh == 2 && kw == 2) { backward_2x2(dy, dx, planes, h, w); return; }
+    if (kh == 2 && kw == 2) { backward_2x2(dy, 0, dx, planes, h, w); return; }
     size_t oh = h / kh, ow = w / kw, k = kh * kw;
     float div = (float)k, inv = 1.0f / div;
     int exact = (k & (k - 1)) == 0;
@@ -90,4 +214,8 @@ void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes
             for (size_t ix = covered; ix < w; ix++) xl[ix] = 0.0f;
         }
     }
+}
+
+void attrib_avgpool_2x2_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w) {
+    backward_2x2(dy, m, dx, planes, h, w);
 }

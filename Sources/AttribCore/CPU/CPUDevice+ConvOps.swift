@@ -82,6 +82,28 @@ extension CPUDevice {
         try withScalar(dx, op) { try run($0) }
     }
 
+    /// Float32 GELU (erf form) on planes of at most `CPUKernels.fusedPlaneMax` elements.
+    public func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                                x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool {
+        let op = "activationAvgPoolWithDerivative"
+        guard kind == .geluErf, try buffer(pooled, op).dtype == .float32, h * w <= CPUKernels<Float>.fusedPlaneMax else { return false }
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
+        CPUKernels<Float>.geluAvgPool(g, try pointer(Float.self, x, op, g.inputCount), try pointer(Float.self, pooled, op, g.outputCount),
+                                      try pointer(Float.self, derivative, op, g.inputCount))
+        return true
+    }
+
+    /// Float32.
+    public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                       dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool {
+        let op = "avgPool2dBackwardTimes"
+        guard try buffer(dx, op).dtype == .float32 else { return false }
+        let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
+        CPUKernels<Float>.avgPool2dBackwardTimes(g, try pointer(Float.self, dy, op, g.outputCount), try pointer(Float.self, m, op, g.inputCount),
+                                                 try pointer(Float.self, dx, op, g.inputCount))
+        return true
+    }
+
     public func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
                           y: BufferView, mean: BufferView, rstd: BufferView) throws {
         let op = "layerNorm", n = rows * cols

@@ -322,3 +322,27 @@ extension CPUKernels {
         }
     }
 }
+
+extension CPUKernels where T == Float {
+    /// The largest plane the fused GELU + pooling takes (its buffer is on the stack).
+    static var fusedPlaneMax: Int { Int(ATTRIB_FUSED_PLANE_MAX) }
+
+    /// Pooled GELU and GELU′ (stride = kernel), planes split over the workers: CVecMath's
+    /// attrib_gelu_erf_avgpool_forward_f32. Needs h·w ≤ fusedPlaneMax.
+    static func geluAvgPool(_ g: Window2D, _ x: P, _ pooled: P, _ d: P) {
+        let (hw, ohw) = (g.h * g.w, g.outH * g.outW)
+        parallelChunks(g.n * g.c, grain: max(1, (1 << 13) / hw)) { r in
+            _ = attrib_gelu_erf_avgpool_forward_f32(x + r.lowerBound * hw, pooled + r.lowerBound * ohw, d + r.lowerBound * hw,
+                                                    r.count, g.h, g.w, g.kh, g.kw)
+        }
+    }
+
+    /// avgPool2dBackward(dy) ⊙ m (stride = kernel), planes split over the workers.
+    static func avgPool2dBackwardTimes(_ g: Window2D, _ dy: P, _ m: P, _ dx: P) {
+        let (hw, ohw) = (g.h * g.w, g.outH * g.outW)
+        parallelChunks(g.n * g.c, grain: max(1, (1 << 13) / hw)) { r in
+            attrib_avgpool_tiled_backward_mul_f32(dy + r.lowerBound * ohw, m + r.lowerBound * hw, dx + r.lowerBound * hw,
+                                                  r.count, g.h, g.w, g.kh, g.kw)
+        }
+    }
+}

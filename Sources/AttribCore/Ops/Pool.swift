@@ -66,6 +66,35 @@ extension Tensor {
         return dx
     }
 
+    /// avgPool2d(f(self)) with stride = kernel, and f′(self), without f(self) ever being
+    /// written, where the device fuses the two (CPU Float32 GELU); nil where it does not.
+    /// Bitwise `activatedWithDerivative` then `avgPool2d`.
+    public func activatedAndAvgPooled(_ kind: Activation, kernel: Size2D) throws -> (pooled: Tensor, derivative: Tensor)? {
+        let op = "activatedAndAvgPooled"
+        try checkCompatible(op, [])
+        let g = try window2D(op, kernel: kernel, stride: kernel, padding: 0)
+        let pooled = try like([g.n, g.c, g.outH, g.outW]), d = try like(shape)
+        guard try device.activationAvgPoolWithDerivative(kind, n: g.n, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw,
+                                                         x: storage, pooled: pooled.storage, derivative: d.storage) else { return nil }
+        return (pooled, d)
+    }
+
+    /// avgPool2dBackward(inputShape:kernel:) (stride = kernel) times `m` elementwise, in one
+    /// pass where the device fuses them (CPU Float32); nil where it does not. Bitwise the two
+    /// ops apart. `m` has the input's shape.
+    public func avgPool2dBackward(inputShape: [Int], kernel: Size2D, times m: Tensor) throws -> Tensor? {
+        let op = "avgPool2dBackward(times:)"
+        try checkCompatible(op, [("multiplier", m)])
+        let g = try poolBackwardGeometry(op, inputShape: inputShape, kernel: kernel, stride: kernel)
+        guard m.shape == inputShape else {
+            throw AttribError.shapeMismatch(op: op, detail: "multiplier has shape \(m.shape), the pooling input \(inputShape)")
+        }
+        let dx = try like(inputShape)
+        guard try device.avgPool2dBackwardTimes(n: g.n, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw,
+                                                dy: storage, m: m.storage, dx: dx.storage) else { return nil }
+        return dx
+    }
+
     /// The geometry of a pooling backward, checking that self (the upstream gradient)
     /// has the output shape that `inputShape` pools to.
     private func poolBackwardGeometry(_ op: String, inputShape: [Int], kernel: Size2D, stride: Size2D?) throws -> Window2D {

@@ -93,7 +93,7 @@ public struct IntegratedGradients: Sendable {
         for c in plan0 {
             if control.shouldStop() { interrupted = true; break }
             let path = try pathX.rows(c.inputs).pathInterpolated(baselines: pathB.rows(c.inputs), alphas: alphaT.rows(c.steps))
-            let trace = try model.trace(path, layers: start0..<model.layers.count)
+            let trace = try model.trace(path, layers: start0..<model.layers.count, keepActivations: false)
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
                 let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape), layers: start0..<model.layers.count)

@@ -40,7 +40,7 @@ struct SampleSweep {
             if control.shouldStop() { interrupted = true; break }
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
             let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
-            let trace = try model.trace(x)
+            let trace = try model.trace(x, keepActivations: false)
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
                 let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape))

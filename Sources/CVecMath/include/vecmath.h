@@ -19,3 +19,16 @@ void attrib_avgpool_tiled_forward_f32(const float *x, float *y, size_t planes, s
                                        size_t kh, size_t kw);
 void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes, size_t h, size_t w,
                                         size_t kh, size_t kw);
+
+/// Largest plane (h·w floats) the fused GELU + pooling forward takes.
+#define ATTRIB_FUSED_PLANE_MAX 4096
+/// pooled = avgPool(GELU(x)) with stride = kernel, and dydx = GELU′(x), without
+/// writing GELU(x); bitwise what the two passes apart give. Returns 0, with nothing
+/// written, unless 1 ≤ h·w ≤ ATTRIB_FUSED_PLANE_MAX.
+int attrib_gelu_erf_avgpool_forward_f32(const float *x, float *pooled, float *dydx, size_t planes,
+                                         size_t h, size_t w, size_t kh, size_t kw);
+/// dx = avgPoolBackward(dy) ⊙ m (stride = kernel); bitwise the two passes apart.
+void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes,
+                                           size_t h, size_t w, size_t kh, size_t kw);
+/// The 2×2 case of attrib_avgpool_tiled_backward_mul_f32, in one pass.
+void attrib_avgpool_2x2_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w);
