@@ -5,12 +5,18 @@
 # then, on the host, from a copy of the project root holding .device/ (and .whl/
 # with captum's wheel where the host's Python lacks it):
 #   source .device/env.sh && Benchmarks/gpu_host.sh [OUTDIR]
-# Steps, each under its own time limit so one hang cannot eat the lease:
-#   1. what OpenCL sees (and, when it sees no GPU, why: ICD files, driver libraries);
-#   2. GEMM on the GPU: error against the CPU backend, tuning, the tuned rate;
-#   3. IG parity: the same sweep on the GPU and on the CPU backend, compared;
-#   4. Benchmarks/ig_throughput.py: attrib on the GPU against Captum + PyTorch on CUDA;
-#   5. the Swift Testing suite (parity tests on every OpenCL device, the GPU among them).
+# Steps (STEPS, comma-separated; default all), each under its own time limit so
+# one hang cannot eat the lease:
+#   devices    what OpenCL sees (and, when it sees no GPU, why: ICD files, drivers);
+#   gemm       GEMM on the GPU: rate and error against the CPU backend, untuned;
+#   tune       attrib tune gemm (every variant), then the tuned rate;
+#   parity     IG on the GPU against the CPU backend, compared;
+#   throughput Benchmarks/ig_throughput.py: attrib on the GPU against Captum on CUDA;
+#   engine     the same, attrib alone on all N inputs (--engine-only);
+#   memory     IG of 1,000 inputs at m = 4096 on the wide MLP: peak GPU memory
+#              (nvidia-smi, sampled) and the process's peak RSS;
+#   cpublas    the host's CPU backend: OpenBLAS's kernels as chosen, and SkylakeX;
+#   tests      the Swift Testing suite (parity tests on the GPU), in the time left.
 # Logs go to OUTDIR (default $OUT, else /tmp/attrib-gpu), one file per step.
 # BUDGET_S (default 540) is the whole script's time: the test suite gets what is left.
 # TORCH_DEVICE (default cuda) and IG_ARGS (extra ig_throughput.py arguments) are for
@@ -20,6 +26,8 @@ deadline=$((SECONDS + ${BUDGET_S:-540}))
 out=${1:-${OUT:-/tmp/attrib-gpu}}
 mkdir -p "$out"
 root=$(pwd)
+steps=",${STEPS:-devices,gemm,tune,parity,throughput,engine,memory,cpublas,tests},"
+want() { [[ "$steps" == *",$1,"* ]]; }
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 step "host"
@@ -53,13 +61,20 @@ if ! grep -q "kind            GPU" "$out/devices.txt"; then
   exit 1
 fi
 
-step "GEMM on the GPU, untuned: rate and error against the CPU backend"
-timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-untuned.txt"
-step "attrib tune gemm (NN, NT, TN: the variants the layers use)"
-timeout 180 attrib tune gemm --device opencl --variants NN,NT,TN 2>&1 | tee "$out/tune.txt"
-step "GEMM on the GPU, tuned"
-timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-tuned.txt"
+if want gemm; then
+  step "GEMM on the GPU, untuned: rate and error against the CPU backend"
+  timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-untuned.txt"
+fi
+if want tune; then
+  step "attrib tune gemm (every transpose variant)"
+  t0=$SECONDS
+  timeout 180 attrib tune gemm --device opencl 2>&1 | tee "$out/tune.txt"
+  echo "tuning took $((SECONDS - t0)) s" | tee -a "$out/tune.txt"
+  step "GEMM on the GPU, tuned"
+  timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-tuned.txt"
+fi
 
+if want parity; then
 step "IG parity: GPU against the CPU backend (64 inputs, m = 64, Gauss-Legendre)"
 par="$out/parity"; mkdir -p "$par"
 for model in digits-cnn digits-mlp; do
@@ -85,18 +100,40 @@ for model in ("digits-cnn", "digits-mlp"):
           f"ratio {err / scale:.3e}; max |delta| GPU {np.abs(dg).max():.3e}, CPU {np.abs(dc).max():.3e}; "
           f"finite: {np.isfinite(g).all()}")
 EOF
+fi
 
-step "IG throughput: attrib on the GPU against Captum on CUDA"
 if ! python3 -c "import captum" 2>/dev/null && ls .whl/captum-*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-PYTHONUNBUFFERED=1 timeout 330 python3 Benchmarks/ig_throughput.py --torch-device "${TORCH_DEVICE:-cuda}" \
-  --devices opencl --threads "$(nproc)" --budget 2 --repeat 3 --batch-mb 4096 --engine-timeout 60 \
-  --attrib "$(command -v attrib)" ${IG_ARGS:-} 2>&1 | tee "$out/ig-throughput.txt"
+ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(nproc)" --repeat 3 --batch-mb 4096
+         --engine-timeout 60 --attrib "$(command -v attrib)")
+if want throughput; then
+  step "IG throughput: attrib on the GPU against Captum on CUDA"
+  PYTHONUNBUFFERED=1 timeout 330 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 ${IG_ARGS:-} \
+    2>&1 | tee "$out/ig-throughput.txt"
+fi
+if want engine; then
+  step "IG throughput: attrib alone on the GPU, all N inputs"
+  PYTHONUNBUFFERED=1 timeout 200 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --engine-only ${IG_ARGS:-} \
+    2>&1 | tee "$out/ig-engine-only.txt"
+fi
+
+if want memory; then
+  step "Peak memory: IG of 1,000 inputs at m = 4096 on the wide MLP, on the GPU"
+  PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/gpu_memory.py "$(command -v attrib)" 2>&1 | tee "$out/memory.txt"
+fi
+
+if want cpublas; then
+  step "The host's CPU backend: OpenBLAS's kernels as chosen, then OPENBLAS_CORETYPE=SkylakeX"
+  { attrib devices 2>&1 | grep -E "BLAS"; timeout 60 attrib bench gemm --device cpu --sizes 2048 --seconds 1
+    echo "with OPENBLAS_CORETYPE=SkylakeX:"
+    OPENBLAS_CORETYPE=SkylakeX attrib devices 2>&1 | grep -E "BLAS"
+    OPENBLAS_CORETYPE=SkylakeX timeout 60 attrib bench gemm --device cpu --sizes 2048 --seconds 1; } 2>&1 | tee "$out/cpublas.txt"
+fi
 
 left=$((deadline - SECONDS - 5))
-if [ -x .device/tests/AttribPackageTests.xctest ] && [ "$left" -gt 30 ]; then
+if want tests && [ -x .device/tests/AttribPackageTests.xctest ] && [ "$left" -gt 30 ]; then
   step "Swift Testing suite on this host (OpenCL devices: the GPU), ${left} s left"
   ( export LD_LIBRARY_PATH="$root/.device/tests/lib:$LD_LIBRARY_PATH" ATTRIB_SOURCE_ROOT="$root"
     timeout "$left" .device/tests/AttribPackageTests.xctest --testing-library swift-testing ) \

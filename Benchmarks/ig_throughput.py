@@ -47,6 +47,9 @@ rate of its own BLAS (`attrib bench gemm --sizes 4096`, same threads).
         [--models digits-cnn,digits-mlp,wide-mlp] [--inputs 1,64,1024] [--steps 64,512]
         [--attrib .build/release/attrib] [--captum-only] [--torch-device cuda] [--engine-timeout S]
 
+--engine-only times attrib alone on all N inputs (no Captum, no ratio): the
+figure for large N where Captum's budget covers only a prefix.
+
 On a GPU host (Benchmarks/gpu_host.sh): --torch-device cuda --devices opencl.
 Captum then runs on CUDA in float32 with TF32 off (attrib's kernels are plain
 FP32), timed with torch.cuda.synchronize() before each clock read. The GEMM
@@ -159,6 +162,35 @@ def gemm_rate(torch, device="cpu") -> float:
     return 2 * 1024 * 4096 * 4096 / best / 1e9
 
 
+def engine_only(args, binary, devices, tmp, name, mdir, xs, ts, n, m, gemm, blas) -> int:
+    """--engine-only: attrib on all n inputs, median of --repeat runs; returns the failures."""
+    import numpy as np
+    x_path, t_path = os.path.join(tmp, f"{name}_x_{n}.npy"), os.path.join(tmp, f"{name}_t_{n}.npy")
+    np.save(x_path, np.ascontiguousarray(xs[:n]))
+    np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
+    failures = 0
+    for dev in devices:
+        out_dir = os.path.join(tmp, "out")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        try:
+            runs = [run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir, args.engine_timeout)
+                    for _ in range(args.repeat)]
+        except (RuntimeError, OSError, json.JSONDecodeError) as e:
+            print(f"  N={n:5d} m={m:4d}  attrib {dev}: FAILED: {e}", flush=True)
+            failures += 1
+            continue
+        r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
+        rate = float(r["inputStepsPerSecond"])
+        line = f"  N={n:5d} m={m:4d}  attrib {dev:10s} {rate:12.1f} ({float(r['seconds']):6.3f} s, {r.get('rowsPerBatch', '?')} rows per batch)"
+        if name == "wide-mlp":
+            gf = rate * WIDE_FLOPS / 1e9
+            line += f"  {gf:8.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of torch's GEMM"
+            if dev in blas:
+                line += f" = {100 * gf / blas[dev]:5.1f}% of its own"
+        print(line, flush=True)
+    return failures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -176,6 +208,8 @@ def main() -> int:
     ap.add_argument("--torch-device", default="cpu",
                     help="where Captum + PyTorch run: cpu, or cuda on a GPU host (float32 throughout: "
                          "TF32 is switched off for matmul and cuDNN, as attrib's kernels are plain FP32)")
+    ap.add_argument("--engine-only", action="store_true",
+                    help="time attrib alone on all N inputs of each configuration (no Captum run, no ratio)")
     ap.add_argument("--engine-timeout", type=float, default=None,
                     help="seconds after which one attrib run is stopped and counted as failed")
     args = ap.parse_args()
@@ -286,6 +320,9 @@ def main() -> int:
                   f"(~{bpr / 1024:.1f} KiB activations+grads per row, <= {args.batch_mb:g} MB per internal batch)")
             for n_inputs in inputs_list:
                 for m in steps_list:
+                    if args.engine_only:
+                        failures += engine_only(args, binary, devices, tmp, name, mdir, xs, ts, n_inputs, m, gemm, blas)
+                        continue
                     x_all = torch.from_numpy(xs[:n_inputs]).to(tdev)
                     t_all = torch.from_numpy(ts[:n_inputs].astype(np.int64)).to(tdev)
                     # Calibration on 1 input (one full IG run; also the warm-up), then on a
