@@ -7,18 +7,21 @@ public enum GEMMTuner {
         /// GFLOP/s, or nil when the set was rejected (see `problem`).
         public var gflops: Double?
         public var problem: String?
+        /// Wall time of the trial: the program's build, the check and the timing.
+        public var seconds = 0.0
     }
 
     /// Runs the trials of one variant at size×size×size and stores the winner in the
     /// tuning cache. Each candidate is first checked on an awkward shape (edge tiles,
     /// alpha and beta) against the CPU backend; a wrong one is never chosen.
     public static func tune(_ device: OpenCLDevice, size: Int, variant: GEMMVariant,
-                            candidates: [GEMMParameters] = GEMMParameters.candidates,
+                            candidates: [GEMMParameters]? = nil,
                             progress: (Trial) -> Void = { _ in }) throws -> (best: Trial?, trials: [Trial]) {
         let previous = device.currentGEMMParameters(variant)
         var trials: [Trial] = []
-        for p in candidates {
+        for p in candidates ?? GEMMParameters.candidates(for: device.info.kind) {
             var trial = Trial(variant: variant, parameters: p)
+            let clock = ContinuousClock(), started = clock.now
             if let why = p.problem(on: device.info, dtype: variant.dtype) {
                 trial.problem = why
             } else {
@@ -35,6 +38,7 @@ public enum GEMMTuner {
                     trial.problem = "\(error)"
                 }
             }
+            trial.seconds = (clock.now - started).seconds
             trials.append(trial)
             progress(trial)
         }

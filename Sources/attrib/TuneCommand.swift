@@ -32,7 +32,7 @@ struct TuneGEMM: ParsableCommand {
             let before = try GEMMBenchmark.measure(on: device, m: n, n: n, k: n, dtype: dtype, transA: v.transA, transB: v.transB, minSeconds: 0.3)
             print("\(v.key) before: \(fixed(before.gflops, 1)) GFLOP/s [\(before.parameters ?? "")]")
             let (best, _) = try GEMMTuner.tune(device, size: n, variant: v) { t in
-                print("  \(pad(t.gflops.map { fixed($0, 1) + " GFLOP/s" } ?? "rejected", 16)) \(t.parameters)\(t.problem.map { "  (\($0))" } ?? "")")
+                print("  \(pad(t.gflops.map { fixed($0, 1) + " GFLOP/s" } ?? "rejected", 16)) \(t.parameters)  [\(fixed(t.seconds, 1)) s]\(t.problem.map { "  (\($0))" } ?? "")")
             }
             guard let best else { throw ValidationError("no candidate ran correctly for \(v.key) on \(device.info.summary); the defaults stay in use") }
             print("\(v.key) after:  \(fixed(best.gflops!, 1)) GFLOP/s [\(best.parameters)]  (\(fixed(best.gflops! / before.gflops, 2))× before)")

@@ -116,6 +116,15 @@ import Testing
         }
     }
 
+    @Test("Tuning on a GPU times work-group shapes only; CPU devices time every candidate")
+    func candidatesPerKind() {
+        let gpu = GEMMParameters.candidates(for: .gpu), cpuDevice = GEMMParameters.candidates(for: .cpu)
+        #expect(cpuDevice == GEMMParameters.candidates)
+        #expect(!gpu.isEmpty && gpu.allSatisfy { $0.MDIMC * $0.NDIMC > 1 })
+        #expect(gpu.count == GEMMParameters.candidates.filter { $0.MDIMC * $0.NDIMC > 1 }.count && gpu.count < cpuDevice.count)
+        #expect(gpu.contains(GEMMParameters.defaults(for: .gpu)), "the untuned GPU default is among them")
+    }
+
     @Test("Every tuning candidate computes the right product")
     func candidates() throws {
         for device in openCLDevices {
