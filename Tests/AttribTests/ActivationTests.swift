@@ -1,5 +1,8 @@
 import Attrib
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Activations: OpenCL against the CPU backend, and every backward against
 /// central finite differences in Float64.
@@ -92,5 +95,40 @@ import Testing
                 expectEqual(try dx.doubles(), try xt.activationBackward(.geluErf, upstream: dyt).doubles(), "\(what) backward")
             }
         }
+    }
+}
+
+/// The CPU backend's Float32 GELU (erf form) computes Φ and φ from one exp and two fits
+/// (CVecMath/vecmath.c); its values against the Float64 path (libm's erfc and exp).
+@Suite struct GELUFloat32AccuracyTests {
+    @Test("CPU Float32 GELU and GELU′ within 16u of Float64, across both fits' ranges, their seam and the tails")
+    func againstFloat64() throws {
+        // |z| = ½ is at x = ±1/√2; the rational fit ends at |z| = 10.5 (x ≈ ±14.85), past which E underflows.
+        var x = stride(from: -16.0, through: 16.0, by: 1.0 / 64).map { $0 } + [0, 1e-30, -1e-30, 1e-3, -1e-3]
+        for seam in [(0.5).squareRoot(), -(0.5).squareRoot()] { x += (-40...40).map { seam + Double($0) * 1e-7 } }
+        x += randomValues(5000, seed: 21, -10, 10)
+        let x32 = x.map { Double(Float($0)) }                                    // the Float32 inputs, exactly
+        let t32 = try Tensor(x32, shape: [x32.count], dtype: .float32, on: cpu)
+        let t64 = try Tensor(x32, shape: [x32.count], dtype: .float64, on: cpu)
+        let ones32 = try Tensor([Double](repeating: 1, count: x32.count), shape: [x32.count], dtype: .float32, on: cpu)
+        let ones64 = try Tensor([Double](repeating: 1, count: x32.count), shape: [x32.count], dtype: .float64, on: cpu)
+        let (y, d) = (try t32.activated(.geluErf).doubles(), try t32.activationBackward(.geluErf, upstream: ones32).doubles())
+        let (yRef, dRef) = (try t64.activated(.geluErf).doubles(), try t64.activationBackward(.geluErf, upstream: ones64).doubles())
+        let u = DType.float32.unitRoundoff
+        // Φ carries the exp's error (< 1 ulp), the fit's (≤ 3.6e-7 ≈ 3u after float32 evaluation) and
+        // a few roundings: under 8u; y = x·Φ adds one. f′ = Φ + x·φ sums two such terms, which
+        // cancel near the minimum at x ≈ −0.75: bound by their magnitudes. 16u leaves twice the
+        // margin. The absolute floor covers results below float32's normal range.
+        let tiny = Double(Float.leastNormalMagnitude)
+        let phi = x32.map { exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot() }
+        let cdf = x32.map { 0.5 * erfc(-$0 / 2.0.squareRoot()) }
+        expectClose(y, yRef, bound: { 16 * u * abs(yRef[$0]) + tiny }, "GELU")
+        expectClose(d, dRef, bound: { 16 * u * (cdf[$0] + abs(x32[$0] * phi[$0])) + tiny }, "GELU′")
+        // Infinities: GELU(∞) = ∞, GELU′(∞) = 1; GELU(−∞) = 0 = GELU′(−∞). NaN stays NaN.
+        let special = try Tensor([.infinity, -.infinity, .nan], shape: [3], dtype: .float32, on: cpu)
+        let ys = try special.activated(.geluErf).doubles()
+        let ds = try special.activationBackward(.geluErf, upstream: Tensor([1, 1, 1], shape: [3], dtype: .float32, on: cpu)).doubles()
+        #expect(ys[0] == .infinity && ys[1] == 0 && ys[2].isNaN, "\(ys)")
+        #expect(ds[0] == 1 && ds[1] == 0 && ds[2].isNaN, "\(ds)")
     }
 }
