@@ -41,6 +41,8 @@ import Testing
         let (dxRef, dxMag) = Self.refBackward(dy, wt, oc: oc, g)
         // The dense product sums C·H·W terms per output (the zeros add no error) and the
         // backward OC·OH·OW; first-order bound (terms + 1)·u·Σ|terms|, ×2 for higher order.
+        // The bands sum fewer terms forward, and backward at most kh bands of OC·OW terms
+        // each plus one addition per band: within the same counts for these cases.
         let kForward = Double(g.c * g.h * g.w + 1), kBackward = Double(oc * g.oh * g.ow + 1)
         for device in ConvPoolNormTests.allDevices {
             for dtype in [DType.float32, .float64] where device.supports(dtype) {
@@ -57,6 +59,27 @@ import Testing
                 let u = dtype.unitRoundoff, what = "\(device.id) \(dtype) \(g.testDescription)"
                 expectClose(try y.doubles(), yRef, bound: { 2 * kForward * u * yMag[$0] }, "\(what) dense forward vs naive")
                 expectClose(try dx.doubles(), dxRef, bound: { 2 * kBackward * u * dxMag[$0] }, "\(what) dense backward vs naive")
+
+                // On the CPU backend the map runs by output row where that saves a quarter or
+                // more of its multiply-adds (the digits CNN's case: 10 of 16 row blocks), which
+                // every case here does: input rows read Σ_oy |[oy·s − p, oy·s − p + kh) ∩ [0, H)|
+                // against H·OH. Against the whole dense product, on a fresh layer.
+                let rowsRead = (0..<g.oh).reduce(0) { $0 + min(g.h, $1 * g.sh - g.ph + g.kh) - max(0, $1 * g.sh - g.ph) }
+                let banded = device is CPUDevice && g.oh >= 2 && Double(rowsRead) <= 0.75 * Double(g.h * g.oh)
+                let bands = try layer.bandCount(inputShape: [g.c, g.h, g.w])
+                #expect(banded && bands == g.oh || !banded && bands == 0, "\(what): \(bands) bands, \(rowsRead) of \(g.h * g.oh) row blocks")
+                #expect(!(device is CPUDevice) || banded, "\(what): every case here should take the bands on the CPU")
+                if bands > 0 {
+                    let whole = try Conv2d(weight: layer.weight, bias: layer.bias, stride: layer.stride, padding: layer.padding)
+                    whole.bandSmallImages = false
+                    #expect(try whole.bandCount(inputShape: [g.c, g.h, g.w]) == 0)
+                    let (y3, saved3) = try whole.forward(xt)
+                    let dx3 = try whole.backward(upstream, saved3)
+                    expectClose(try y3.doubles(), yRef, bound: { 2 * kForward * u * yMag[$0] }, "\(what) whole map forward vs naive")
+                    expectClose(try dx3.doubles(), dxRef, bound: { 2 * kBackward * u * dxMag[$0] }, "\(what) whole map backward vs naive")
+                    expectClose(try y.doubles(), try y3.doubles(), bound: { 4 * kForward * u * yMag[$0] }, "\(what) bands vs whole map forward")
+                    expectClose(try dx.doubles(), try dx3.doubles(), bound: { 4 * kBackward * u * dxMag[$0] }, "\(what) bands vs whole map backward")
+                }
 
                 layer.unrollSmallImages = false
                 #expect(!layer.unrolls(inputShape: [g.c, g.h, g.w]))

@@ -1,11 +1,20 @@
 // The CPU backend's attention helpers: the [a, b, c, d] → [a, c, b, d] transpose
-// and the strided box copy (activation patching, last-position slices).
+// (in C for Float32) and the strided box copy (activation patching, last-position slices).
+import CVecMath
 
 extension CPUDevice {
     public func transpose12(a: Int, b: Int, c: Int, d: Int, x: BufferView, y: BufferView) throws {
         let op = "transpose12"
         try AttribError.requirePositive(op, ["a": a, "b": b, "c": c, "d": d])
         let n = a * b * c * d
+        if try buffer(y, op).dtype == .float32 {
+            let xp = try pointer(Float.self, x, op, n), yp = try pointer(Float.self, y, op, n)
+            let per = b * c * d
+            parallelChunks(a, grain: max(1, (1 << 15) / per)) { r in
+                attrib_transpose12_f32(xp + r.lowerBound * per, yp + r.lowerBound * per, r.count, b, c, d)
+            }
+            return
+        }
         func run<T: CPUScalar>(_: T.Type) throws {
             let xp = try pointer(T.self, x, op, n), yp = try pointer(T.self, y, op, n)
             // One (i, k, j) row of d elements per step, in y order.

@@ -21,6 +21,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
     let weightMatrixTransposed: Tensor
     /// Run small images through their dense map (Conv2dUnrolled). Off: always im2col.
     public var unrollSmallImages = true
+    /// On the CPU backend, run that map by output row where its zeros make that cheaper
+    /// (Conv2dUnrolled.Band). Off: the whole dense product. Read when a map is built.
+    public var bandSmallImages = true
     private let unrolled = Conv2dUnrolledCache()
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
@@ -69,6 +72,13 @@ public final class Conv2d: Layer, @unchecked Sendable {
         unrollSmallImages && Conv2dUnrolled.worthwhile(input: input, output: output, kernel: kernel)
     }
 
+    /// How many output-row bands the dense map of this input shape runs as (0: the whole
+    /// map, or no map).
+    public func bandCount(inputShape: [Int]) throws -> Int {
+        guard let out = try? outputShape(inputShape) else { return 0 }
+        return try unrolledMap(input: inputShape, output: out)?.bands?.count ?? 0
+    }
+
     /// The dense map for this input shape when it is used, else nil.
     func unrolledMap(input: [Int], output: [Int]) throws -> Conv2dUnrolled? {
         guard unrolls(input: input, output: output) else { return nil }
@@ -78,6 +88,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let out = try outputShape(x.sampleShape), n = x.batchSize
         if let u = try unrolledMap(input: x.sampleShape, output: out) {
+            if let bands = u.bands { let y = try u.forwardBanded(x, bands, output: out); return (y, Saved(input: x, output: y)) }
             let y = try x.reshaped([n, x.count / n]).matmul(u.forward)              // [N, OC·OH·OW]
             if let b = u.bias { try y.addBias(b) }
             let yShaped = try y.reshaped([n] + out)
@@ -94,6 +105,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let n = dy.batchSize, ohw = dy.count / (n * outChannels)
         if let u = try unrolledMap(input: saved.input.sampleShape, output: dy.sampleShape) {
+            if let bands = u.bands { return try u.backwardBanded(dy, bands, input: saved.input.sampleShape) }
             return try dy.reshaped([n, dy.count / n]).matmul(u.backward).reshaped(saved.input.shape)  // [N, C·H·W]
         }
         let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]

@@ -19,6 +19,27 @@ struct Conv2dUnrolled: @unchecked Sendable {
     let backward: Tensor
     /// The bias per output element [OC·OH·OW], or nil.
     let bias: Tensor?
+    /// On the CPU backend, U by output row: nil where that saves too little (see `Band`).
+    let bands: [Band]?
+
+    /// The rows of U that output row oy reads. U is zero outside input rows
+    /// [oy·s − p, oy·s − p + kh), so with the input's rows outermost ([N, H, C, W], one
+    /// transpose away from NCHW) a band is one product over a contiguous column range of
+    /// the input, and output row oy a contiguous range of an [N, OH, OC, OW] result. On the
+    /// digits CNN's 4×4 images with a 3×3 kernel the bands hold 10 of U's 16 row blocks:
+    /// 62.5% of the dense product's multiply-adds, for four transposes of a few KB a row.
+    struct Band {
+        let oy: Int
+        /// Input rows [y0, y1).
+        let y0: Int, y1: Int
+        /// [(y1 − y0)·C·W, OC·OW]: rows (y, c, x) from y0, columns (oc, ox) at row oy.
+        let forward: Tensor
+        /// Its transpose, so the backward product is untransposed too.
+        let backward: Tensor
+    }
+
+    /// Bands are used only where they cut the multiply-adds to this share of U's or less.
+    static let maxBandShare = 0.75
 
     /// At most this many times the convolution's multiply-adds.
     static let maxWorkRatio = 4
@@ -60,12 +81,64 @@ struct Conv2dUnrolled: @unchecked Sendable {
         let device = conv.weight.device, dtype = conv.weight.dtype
         forward = try Tensor(u, shape: [inDim, outDim], dtype: dtype, on: device)
         backward = try forward.transposed01()
+        // Bands on the CPU backend alone: on a GPU the four products and two transposes
+        // are more launches for less arithmetic, which is the wrong trade there.
+        let spans = (0..<oh).map { oy in (max(0, oy * sh - ph), min(h, oy * sh - ph + kh)) }
+        let bandMACs = spans.reduce(0) { $0 + max(0, $1.1 - $1.0) } * c * w * oc * ow
+        if conv.bandSmallImages, device is CPUDevice, oh >= 2, spans.allSatisfy({ $0.1 > $0.0 }),
+           Double(bandMACs) <= Self.maxBandShare * Double(inDim * outDim) {
+            bands = try spans.enumerated().map { oy, span in
+                let (y0, y1) = span, rows = (y1 - y0) * c * w, cols = oc * ow
+                var band = [Double](repeating: 0, count: rows * cols)                  // [(y, c, x), (oc, ox)]
+                for y in y0..<y1 { for ci in 0..<c { for x in 0..<w { for o in 0..<oc { for ox in 0..<ow {
+                    band[(((y - y0) * c + ci) * w + x) * cols + o * ow + ox] = u[((ci * h + y) * w + x) * outDim + (o * oh + oy) * ow + ox]
+                } } } } }
+                let f = try Tensor(band, shape: [rows, cols], dtype: dtype, on: device)
+                return Band(oy: oy, y0: y0, y1: y1, forward: f, backward: try f.transposed01())
+            }
+        } else {
+            bands = nil
+        }
         if let b = conv.bias {
             let bv = try b.doubles()
             bias = try Tensor((0..<outDim).map { bv[$0 / (oh * ow)] }, shape: [outDim], dtype: dtype, on: device)
         } else {
             bias = nil
         }
+    }
+}
+
+extension Conv2dUnrolled {
+    /// y [N, OC, OH, OW] from x [N, C, H, W] through the bands: x to [N, H, C, W], one
+    /// product per output row into [N, OH, OC, OW], and back to NCHW.
+    func forwardBanded(_ x: Tensor, _ bands: [Band], output: [Int]) throws -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (oc, oh, ow) = (output[0], output[1], output[2])
+        let xp = try x.transposed12()                                               // [N, H, C, W]
+        let yp = try Tensor(shape: [n, oh, oc, ow], dtype: x.dtype, on: x.device)  // every element written below
+        for b in bands {
+            try x.device.gemm(GEMMArguments(m: n, n: oc * ow, k: (b.y1 - b.y0) * c * w,
+                                            a: BufferView(xp.storage.buffer, offset: xp.storage.offset + b.y0 * c * w), lda: h * c * w,
+                                            b: b.forward.storage, ldb: oc * ow,
+                                            c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow))
+        }
+        let y = try yp.transposed12()                                               // [N, OC, OH, OW]
+        if let bias { try y.reshaped([n, oc * oh * ow]).addBias(bias) }
+        return y
+    }
+
+    /// dx [N, C, H, W] from dy [N, OC, OH, OW]: each output row's gradient through its band,
+    /// summed into the input rows it read (bands overlap where kernels do), in order of oy.
+    func backwardBanded(_ dy: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
+        let (n, oc, oh, ow) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3]), (c, h, w) = (input[0], input[1], input[2])
+        let dyp = try dy.transposed12()                                             // [N, OH, OC, OW]
+        let dxp = try Tensor.zeros([n, h, c, w], dtype: dy.dtype, on: dy.device)
+        for b in bands {
+            try dy.device.gemm(GEMMArguments(m: n, n: (b.y1 - b.y0) * c * w, k: oc * ow,
+                                             a: BufferView(dyp.storage.buffer, offset: dyp.storage.offset + b.oy * oc * ow), lda: oh * oc * ow,
+                                             b: b.backward.storage, ldb: (b.y1 - b.y0) * c * w, beta: 1,
+                                             c: BufferView(dxp.storage.buffer, offset: dxp.storage.offset + b.y0 * c * w), ldc: h * c * w))
+        }
+        return try dxp.transposed12()                                               // [N, C, H, W]
     }
 }
 
@@ -76,9 +149,10 @@ final class Conv2dUnrolledCache: Sendable {
     private let maps = Mutex<[[Int]: Conv2dUnrolled]>([:])
 
     func map(for conv: Conv2d, input: [Int], output: [Int]) throws -> Conv2dUnrolled {
-        if let m = maps.withLock({ $0[input] }) { return m }
+        let key = input + [conv.bandSmallImages ? 1 : 0]
+        if let m = maps.withLock({ $0[key] }) { return m }
         let m = try Conv2dUnrolled(conv, input: input, output: output)
-        maps.withLock { $0[input] = m }
+        maps.withLock { $0[key] = m }
         return m
     }
 }

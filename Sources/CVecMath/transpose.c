@@ -1,0 +1,24 @@
+// [a, b, c, d] → [a, c, b, d] on Float32: the transposes around the banded small
+// convolution (Conv2dUnrolled), where d is an image row of a few pixels. The Swift
+// loop copied each d-element row with a division, two remainders and a memmove call,
+// which cost more than the products it served.
+#include "vecmath.h"
+#include <string.h>
+
+void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t d) {
+    for (size_t i = 0; i < a; i++) {
+        const float *xi = x + i * b * c * d;
+        float *yi = y + i * b * c * d;
+        if (d == 4) {
+            for (size_t k = 0; k < c; k++)
+                for (size_t j = 0; j < b; j++) {
+                    const float *s = xi + (j * c + k) * 4;
+                    float *t = yi + (k * b + j) * 4;
+                    t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3];
+                }
+        } else {
+            for (size_t k = 0; k < c; k++)
+                for (size_t j = 0; j < b; j++) memcpy(yi + (k * b + j) * d, xi + (j * c + k) * d, d * sizeof(float));
+        }
+    }
+}
