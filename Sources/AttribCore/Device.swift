@@ -148,6 +148,9 @@ public protocol Device: AnyObject, Sendable {
     /// written, where it does not. Bitwise activationWithDerivative then avgPool2d.
     func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                          x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool
+    /// Whether activationAvgPoolWithDerivative can run for this activation, dtype and plane
+    /// size: asked first, so that a device without it allocates nothing for the attempt.
+    func fusesActivationAvgPool(_ kind: Activation, dtype: DType, planeSize: Int) -> Bool
     /// dx = avgPool2dBackward(dy) ⊙ m (stride = kernel) in one pass where a backend offers
     /// it; false, with nothing written, where it does not. Bitwise the two ops apart.
     func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
@@ -202,6 +205,7 @@ extension Device {
     public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool { false }
     public func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                                 x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func fusesActivationAvgPool(_ kind: Activation, dtype: DType, planeSize: Int) -> Bool { false }
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
     public var name: String { info.name }

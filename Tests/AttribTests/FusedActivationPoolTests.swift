@@ -35,7 +35,10 @@ import Testing
         #expect(try x32.activatedAndAvgPooled(.relu, kernel: Size2D(2, 2)) == nil, "ReLU is not fused")
         let big = try Tensor.zeros([1, 1, 65, 65], dtype: .float32, on: cpu)
         #expect(try big.activatedAndAvgPooled(.geluErf, kernel: Size2D(2, 2)) == nil, "planes over the stack buffer are not fused")
+        #expect(cpu.fusesActivationAvgPool(.geluErf, dtype: .float32, planeSize: 64))
+        #expect(!cpu.fusesActivationAvgPool(.geluErf, dtype: .float64, planeSize: 64) && !cpu.fusesActivationAvgPool(.relu, dtype: .float32, planeSize: 64))
         for device in openCLDevices {
+            #expect(!device.fusesActivationAvgPool(.geluErf, dtype: .float32, planeSize: 64), "\(device.id) allocates nothing for a fusion it lacks")
             let t = try Tensor(randomValues(64, seed: 3), shape: [1, 1, 8, 8], dtype: .float32, on: device)
             #expect(try t.activatedAndAvgPooled(.geluErf, kernel: Size2D(2, 2)) == nil, "\(device.id) does not fuse")
         }

@@ -82,11 +82,15 @@ extension CPUDevice {
         try withScalar(dx, op) { try run($0) }
     }
 
+    public func fusesActivationAvgPool(_ kind: Activation, dtype: DType, planeSize: Int) -> Bool {
+        kind == .geluErf && dtype == .float32 && planeSize <= CPUKernels<Float>.fusedPlaneMax
+    }
+
     /// Float32 GELU (erf form) on planes of at most `CPUKernels.fusedPlaneMax` elements.
     public func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                                 x: BufferView, pooled: BufferView, derivative: BufferView) throws -> Bool {
         let op = "activationAvgPoolWithDerivative"
-        guard kind == .geluErf, try buffer(pooled, op).dtype == .float32, h * w <= CPUKernels<Float>.fusedPlaneMax else { return false }
+        guard fusesActivationAvgPool(kind, dtype: try buffer(pooled, op).dtype, planeSize: h * w) else { return false }
         let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
         CPUKernels<Float>.geluAvgPool(g, try pointer(Float.self, x, op, g.inputCount), try pointer(Float.self, pooled, op, g.outputCount),
                                       try pointer(Float.self, derivative, op, g.inputCount))

@@ -73,6 +73,7 @@ extension Tensor {
         let op = "activatedAndAvgPooled"
         try checkCompatible(op, [])
         let g = try window2D(op, kernel: kernel, stride: kernel, padding: 0)
+        guard device.fusesActivationAvgPool(kind, dtype: dtype, planeSize: g.h * g.w) else { return nil }
         let pooled = try like([g.n, g.c, g.outH, g.outW]), d = try like(shape)
         guard try device.activationAvgPoolWithDerivative(kind, n: g.n, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw,
                                                          x: storage, pooled: pooled.storage, derivative: d.storage) else { return nil }
