@@ -18,8 +18,10 @@ Attrib side, for each --devices entry:
 with OPENBLAS_NUM_THREADS = --threads; its JSON "seconds" (wall time of the
 sweep, model load and the warm-up excluded) and "inputStepsPerSecond" are read.
 --warmup runs the same IG on one input first, as the Captum side's first run
-does. Both sides are timed --repeat times (default 3) on the same prefix and the
-median is printed.
+does. Both sides are timed --repeat times (default 3) on the same prefix, in
+interleaved rounds (attrib, then Captum), and the medians are printed, with
+the median of the rounds' own ratios beside them ("paired rounds"): on a
+shared machine whose speed drifts, a round's two runs see the same phase.
 
 Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
 with seeded random weights, exported with scripts/export_torch.py to a temp
@@ -342,9 +344,31 @@ def main() -> int:
                     if n3 > n:
                         n = n3
                         secs, b = run(n3)
-                    # The measurement: the median of --repeat timed runs on the prefix (the
-                    # last calibration run is the first of them).
-                    times = [secs] + [run(n)[0] for _ in range(args.repeat - 1)]
+                    if devices:
+                        x_path = os.path.join(tmp, f"{name}_x_{n}.npy")
+                        t_path = os.path.join(tmp, f"{name}_t_{n}.npy")
+                        np.save(x_path, np.ascontiguousarray(xs[:n]))
+                        np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
+                    # The measurement: --repeat rounds, each one attrib run per device then one
+                    # Captum run (the last calibration run is the first Captum run), so both sides
+                    # see the same phases of a shared machine; medians, and the median of the
+                    # rounds' ratios.
+                    times = [secs]
+                    engine: dict[str, list] = {dev: [] for dev in devices}
+                    failed: dict[str, str] = {}
+                    for rnd in range(args.repeat):
+                        for dev in devices:
+                            if dev in failed:
+                                continue
+                            out_dir = os.path.join(tmp, "out")
+                            shutil.rmtree(out_dir, ignore_errors=True)
+                            try:
+                                engine[dev].append(run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir,
+                                                              args.engine_timeout))
+                            except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                                failed[dev] = str(e)
+                        if rnd < args.repeat - 1:
+                            times.append(run(n)[0])
                     secs = statistics.median(times)
                     c_rate = n * m / secs
                     line = (f"  N={n_inputs:5d} m={m:4d}  timed {n:5d}  Captum {c_rate:12.1f} "
@@ -353,26 +377,17 @@ def main() -> int:
                         gf = c_rate * WIDE_FLOPS / 1e9
                         line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
                     print(line, flush=True)
-                    if devices:
-                        x_path = os.path.join(tmp, f"{name}_x_{n}.npy")
-                        t_path = os.path.join(tmp, f"{name}_t_{n}.npy")
-                        np.save(x_path, np.ascontiguousarray(xs[:n]))
-                        np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
                     for dev in devices:
-                        out_dir = os.path.join(tmp, "out")
-                        shutil.rmtree(out_dir, ignore_errors=True)
-                        try:
-                            runs = [run_engine(binary, dev, mdir, x_path, t_path, m, args.threads, out_dir,
-                                               args.engine_timeout)
-                                    for _ in range(args.repeat)]
-                            r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
-                        except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                        if dev in failed:
                             failures += 1
-                            print(f"      attrib {dev}: FAILED: {e}", flush=True)
+                            print(f"      attrib {dev}: FAILED: {failed[dev]}", flush=True)
                             continue
+                        runs = engine[dev]
+                        r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
+                        paired = statistics.median(float(v["inputStepsPerSecond"]) / (n * m / t) for v, t in zip(runs, times))
                         e_rate = float(r["inputStepsPerSecond"])
                         line = (f"      attrib {dev:10s} {e_rate:12.1f} ({float(r['seconds']):6.2f} s)  "
-                                f"ratio attrib/Captum {e_rate / c_rate:6.2f}x")
+                                f"ratio attrib/Captum {e_rate / c_rate:6.2f}x (paired rounds {paired:6.2f}x)")
                         if name == "wide-mlp":
                             gf = e_rate * WIDE_FLOPS / 1e9
                             line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
