@@ -216,6 +216,19 @@ void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes
     }
 }
 
-void attrib_avgpool_2x2_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w) {
-    backward_2x2(dy, m, dx, planes, h, w);
+// dx = avgPoolBackward(dy) ⊙ m: 2×2 windows in one pass; others per group of planes,
+// the product taken while the group is still in L1. The same two roundings as the
+// passes apart.
+void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes,
+                                           size_t h, size_t w, size_t kh, size_t kw) {
+    if (kh == 2 && kw == 2) { backward_2x2(dy, m, dx, planes, h, w); return; }
+    size_t hw = h * w, ohw = (h / kh) * (w / kw);
+    size_t group = hw >= ATTRIB_FUSED_PLANE_MAX ? 1 : ATTRIB_FUSED_PLANE_MAX / hw;
+    for (size_t p = 0; p < planes; p += group) {
+        size_t g = planes - p < group ? planes - p : group;
+        float *out = dx + p * hw;
+        const float *mp = m + p * hw;
+        attrib_avgpool_tiled_backward_f32(dy + p * ohw, out, g, h, w, kh, kw);
+        for (size_t i = 0; i < g * hw; i++) out[i] = out[i] * mp[i];
+    }
 }

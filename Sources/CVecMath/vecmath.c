@@ -93,10 +93,32 @@ static inline __m256 dgelu8(__m256 v, __m256 cdf, __m256 pdf) {
     return _mm256_blendv_ps(d, cdf, _mm256_cmp_ps(pdf, zero, _CMP_EQ_OQ));
 }
 
-// Each loop runs its last n mod 8 elements through the same 8-lane formula, padded
-// with zeros: every element gets the vector result wherever a call's range starts
-// and ends (parallel chunks, planes of a fused pooling), so results never depend
-// on how an array was split.
+// One block of 8 elements each: GELU; dy·GELU′; and both at once, where one exp
+// serves y and the derivative (the backward pass then only multiplies), with the same
+// lane-wise formulas, so results are bitwise the same.
+__attribute__((target("avx2,fma")))
+static inline void forward8(const float *x, float *y) {
+    __m256 v = _mm256_loadu_ps(x), pdf;
+    _mm256_storeu_ps(y, gelu8(v, cdf_pdf8(v, &pdf)));
+}
+
+__attribute__((target("avx2,fma")))
+static inline void backward8(const float *x, const float *dy, float *dx) {
+    __m256 v = _mm256_loadu_ps(x), pdf, cdf = cdf_pdf8(v, &pdf);
+    _mm256_storeu_ps(dx, _mm256_mul_ps(_mm256_loadu_ps(dy), dgelu8(v, cdf, pdf)));
+}
+
+__attribute__((target("avx2,fma")))
+static inline void forward_derivative8(const float *x, float *y, float *dydx) {
+    __m256 v = _mm256_loadu_ps(x), pdf, cdf = cdf_pdf8(v, &pdf);
+    _mm256_storeu_ps(y, gelu8(v, cdf));
+    _mm256_storeu_ps(dydx, dgelu8(v, cdf, pdf));
+}
+
+// Each loop runs its last n mod 8 elements through the same block, padded with zeros:
+// every element gets the vector result wherever a call's range starts and ends
+// (parallel chunks, planes of a fused pooling), so results never depend on how an
+// array was split. Returns how many elements of src from i were copied.
 static inline size_t tail_copy(float *dst, const float *src, size_t i, size_t n) {
     size_t k = 0;
     for (; i + k < n; k++) dst[k] = src[i + k];
@@ -107,17 +129,11 @@ static inline size_t tail_copy(float *dst, const float *src, size_t i, size_t n)
 __attribute__((target("avx2,fma")))
 static size_t forward_avx2(const float *x, float *y, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 pdf;
-        _mm256_storeu_ps(y + i, gelu8(v, cdf_pdf8(v, &pdf)));
-    }
+    for (; i + 8 <= n; i += 8) forward8(x + i, y + i);
     if (i < n) {
         float xb[8], yb[8];
         size_t k = tail_copy(xb, x, i, n);
-        __m256 v = _mm256_loadu_ps(xb);
-        __m256 pdf;
-        _mm256_storeu_ps(yb, gelu8(v, cdf_pdf8(v, &pdf)));
+        forward8(xb, yb);
         for (size_t j = 0; j < k; j++) y[i + j] = yb[j];
     }
     return n;
@@ -126,39 +142,25 @@ static size_t forward_avx2(const float *x, float *y, size_t n) {
 __attribute__((target("avx2,fma")))
 static size_t backward_avx2(const float *x, const float *dy, float *dx, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 pdf, cdf = cdf_pdf8(v, &pdf);
-        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), dgelu8(v, cdf, pdf)));
-    }
+    for (; i + 8 <= n; i += 8) backward8(x + i, dy + i, dx + i);
     if (i < n) {
         float xb[8], db[8], rb[8];
         size_t k = tail_copy(xb, x, i, n);
         tail_copy(db, dy, i, n);
-        __m256 v = _mm256_loadu_ps(xb);
-        __m256 pdf, cdf = cdf_pdf8(v, &pdf);
-        _mm256_storeu_ps(rb, _mm256_mul_ps(_mm256_loadu_ps(db), dgelu8(v, cdf, pdf)));
+        backward8(xb, db, rb);
         for (size_t j = 0; j < k; j++) dx[i + j] = rb[j];
     }
     return n;
 }
 
-// Both at once: one erfc serves y and the derivative (the backward pass then
-// only multiplies), with the same lane-wise formulas, so results are bitwise the same.
 __attribute__((target("avx2,fma")))
 static size_t forward_derivative_avx2(const float *x, float *y, float *dydx, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i), pdf, cdf = cdf_pdf8(v, &pdf);
-        _mm256_storeu_ps(y + i, gelu8(v, cdf));
-        _mm256_storeu_ps(dydx + i, dgelu8(v, cdf, pdf));
-    }
+    for (; i + 8 <= n; i += 8) forward_derivative8(x + i, y + i, dydx + i);
     if (i < n) {
         float xb[8], yb[8], db[8];
         size_t k = tail_copy(xb, x, i, n);
-        __m256 v = _mm256_loadu_ps(xb), pdf, cdf = cdf_pdf8(v, &pdf);
-        _mm256_storeu_ps(yb, gelu8(v, cdf));
-        _mm256_storeu_ps(db, dgelu8(v, cdf, pdf));
+        forward_derivative8(xb, yb, db);
         for (size_t j = 0; j < k; j++) { y[i + j] = yb[j]; dydx[i + j] = db[j]; }
     }
     return n;
@@ -199,34 +201,16 @@ void attrib_gelu_erf_forward_derivative_f32(const float *x, float *y, float *dyd
 // of planes into a buffer on the stack, then the pooling of that buffer, so GELU's
 // output never reaches memory. Same element results and the same summation order
 // as the two passes apart, hence bitwise the same.
-#define FUSED_GROUP_FLOATS ATTRIB_FUSED_PLANE_MAX
-
 int attrib_gelu_erf_avgpool_forward_f32(const float *x, float *pooled, float *dydx, size_t planes,
                                         size_t h, size_t w, size_t kh, size_t kw) {
     size_t hw = h * w, ohw = (h / kh) * (w / kw);
-    if (hw == 0 || hw > FUSED_GROUP_FLOATS || kh == 0 || kw == 0) return 0;   // nothing written
-    size_t group = FUSED_GROUP_FLOATS / hw;
-    float buf[FUSED_GROUP_FLOATS];
+    if (hw == 0 || hw > ATTRIB_FUSED_PLANE_MAX || kh == 0 || kw == 0) return 0;   // nothing written
+    size_t group = ATTRIB_FUSED_PLANE_MAX / hw;
+    float buf[ATTRIB_FUSED_PLANE_MAX];
     for (size_t p = 0; p < planes; p += group) {
         size_t g = planes - p < group ? planes - p : group;
         attrib_gelu_erf_forward_derivative_f32(x + p * hw, buf, dydx + p * hw, g * hw);
         attrib_avgpool_tiled_forward_f32(buf, pooled + p * ohw, g, h, w, kh, kw);
     }
     return 1;
-}
-
-// dx = avgPoolBackward(dy) ⊙ m per group of planes, the product taken while the
-// group is still in L1: the same two roundings as the passes apart.
-void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes,
-                                           size_t h, size_t w, size_t kh, size_t kw) {
-    if (kh == 2 && kw == 2) { attrib_avgpool_2x2_backward_mul_f32(dy, m, dx, planes, h, w); return; }
-    size_t hw = h * w, ohw = (h / kh) * (w / kw);
-    size_t group = hw >= FUSED_GROUP_FLOATS ? 1 : FUSED_GROUP_FLOATS / hw;
-    for (size_t p = 0; p < planes; p += group) {
-        size_t g = planes - p < group ? planes - p : group;
-        float *out = dx + p * hw;
-        const float *mp = m + p * hw;
-        attrib_avgpool_tiled_backward_f32(dy + p * ohw, out, g, h, w, kh, kw);
-        for (size_t i = 0; i < g * hw; i++) out[i] = out[i] * mp[i];
-    }
 }

@@ -76,7 +76,8 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// map, or no map).
     public func bandCount(inputShape: [Int]) throws -> Int {
         guard let out = try? outputShape(inputShape) else { return 0 }
-        return try unrolledMap(input: inputShape, output: out)?.bands?.count ?? 0
+        guard case .bands(let bands)? = try unrolledMap(input: inputShape, output: out)?.products else { return 0 }
+        return bands.count
     }
 
     /// The dense map for this input shape when it is used, else nil.
@@ -88,11 +89,16 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let out = try outputShape(x.sampleShape), n = x.batchSize
         if let u = try unrolledMap(input: x.sampleShape, output: out) {
-            if let bands = u.bands { let y = try u.forwardBanded(x, bands, output: out); return (y, Saved(input: x, output: y)) }
-            let y = try x.reshaped([n, x.count / n]).matmul(u.forward)              // [N, OC·OH·OW]
-            if let b = u.bias { try y.addBias(b) }
-            let yShaped = try y.reshaped([n] + out)
-            return (yShaped, Saved(input: x, output: yShaped))
+            let y: Tensor
+            switch u.products {
+            case .bands(let bands):
+                y = try u.forwardBanded(x, bands, output: out)
+            case .whole(let forward, _):
+                let flat = try x.reshaped([n, x.count / n]).matmul(forward)          // [N, OC·OH·OW]
+                if let b = u.bias { try flat.addBias(b) }
+                y = try flat.reshaped([n] + out)
+            }
+            return (y, Saved(input: x, output: y))
         }
         let cols = try x.im2col(kernel: k2, stride: s2, padding: p2)          // [C·kh·kw, N·OH·OW]
         let yt = try weightMatrix.matmul(cols)                                  // [OC, N·OH·OW]
@@ -105,8 +111,12 @@ public final class Conv2d: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let n = dy.batchSize, ohw = dy.count / (n * outChannels)
         if let u = try unrolledMap(input: saved.input.sampleShape, output: dy.sampleShape) {
-            if let bands = u.bands { return try u.backwardBanded(dy, bands, input: saved.input.sampleShape) }
-            return try dy.reshaped([n, dy.count / n]).matmul(u.backward).reshaped(saved.input.shape)  // [N, C·H·W]
+            switch u.products {
+            case .bands(let bands):
+                return try u.backwardBanded(dy, bands, input: saved.input.sampleShape)
+            case .whole(_, let backward):
+                return try dy.reshaped([n, dy.count / n]).matmul(backward).reshaped(saved.input.shape)  // [N, C·H·W]
+            }
         }
         let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]
         let dcols = try weightMatrixTransposed.matmul(dyt.reshaped([outChannels, n * ohw]))       // [C·kh·kw, N·OH·OW]

@@ -13,14 +13,18 @@ import Synchronization
 /// multiply-adds of the convolution (16/9 on the digits CNN), so it is used
 /// only where that ratio is at most `maxWorkRatio` and U is small.
 struct Conv2dUnrolled: @unchecked Sendable {
-    /// U [C·H·W, OC·OH·OW], for the forward product.
-    let forward: Tensor
-    /// Uᵀ [OC·OH·OW, C·H·W], for the backward product (kept so both products are untransposed).
-    let backward: Tensor
+    /// How the map is applied: whole, or (on the CPU backend, where that saves enough
+    /// multiply-adds) by output row. Only the form in use is on the device.
+    enum Products {
+        /// U [C·H·W, OC·OH·OW] for the forward product, and Uᵀ [OC·OH·OW, C·H·W] for the
+        /// backward one (kept so both products are untransposed).
+        case whole(forward: Tensor, backward: Tensor)
+        /// U by output row (see `Band`).
+        case bands([Band])
+    }
+    let products: Products
     /// The bias per output element [OC·OH·OW], or nil.
     let bias: Tensor?
-    /// On the CPU backend, U by output row: nil where that saves too little (see `Band`).
-    let bands: [Band]?
 
     /// The rows of U that output row oy reads. U is zero outside input rows
     /// [oy·s − p, oy·s − p + kh), so with the input's rows outermost ([N, H, C, W], one
@@ -79,15 +83,13 @@ struct Conv2dUnrolled: @unchecked Sendable {
             }
         }
         let device = conv.weight.device, dtype = conv.weight.dtype
-        forward = try Tensor(u, shape: [inDim, outDim], dtype: dtype, on: device)
-        backward = try forward.transposed01()
         // Bands on the CPU backend alone: on a GPU the four products and two transposes
         // are more launches for less arithmetic, which is the wrong trade there.
         let spans = (0..<oh).map { oy in (max(0, oy * sh - ph), min(h, oy * sh - ph + kh)) }
         let bandMACs = spans.reduce(0) { $0 + max(0, $1.1 - $1.0) } * c * w * oc * ow
         if conv.bandSmallImages, device is CPUDevice, oh >= 2, spans.allSatisfy({ $0.1 > $0.0 }),
            Double(bandMACs) <= Self.maxBandShare * Double(inDim * outDim) {
-            bands = try spans.enumerated().map { oy, span in
+            products = .bands(try spans.enumerated().map { oy, span in
                 let (y0, y1) = span, rows = (y1 - y0) * c * w, cols = oc * ow
                 var band = [Double](repeating: 0, count: rows * cols)                  // [(y, c, x), (oc, ox)]
                 for y in y0..<y1 { for ci in 0..<c { for x in 0..<w { for o in 0..<oc { for ox in 0..<ow {
@@ -95,9 +97,10 @@ struct Conv2dUnrolled: @unchecked Sendable {
                 } } } } }
                 let f = try Tensor(band, shape: [rows, cols], dtype: dtype, on: device)
                 return Band(oy: oy, y0: y0, y1: y1, forward: f, backward: try f.transposed01())
-            }
+            })
         } else {
-            bands = nil
+            let f = try Tensor(u, shape: [inDim, outDim], dtype: dtype, on: device)
+            products = .whole(forward: f, backward: try f.transposed01())
         }
         if let b = conv.bias {
             let bv = try b.doubles()

@@ -30,7 +30,5 @@ int attrib_gelu_erf_avgpool_forward_f32(const float *x, float *pooled, float *dy
 /// dx = avgPoolBackward(dy) ⊙ m (stride = kernel); bitwise the two passes apart.
 void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes,
                                            size_t h, size_t w, size_t kh, size_t kw);
-/// The 2×2 case of attrib_avgpool_tiled_backward_mul_f32, in one pass.
-void attrib_avgpool_2x2_backward_mul_f32(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w);
 /// y = x with dimensions 1 and 2 swapped: [a, b, c, d] → [a, c, b, d].
 void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t d);
