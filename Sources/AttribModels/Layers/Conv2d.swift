@@ -149,6 +149,9 @@ public final class Pool2d: Layer, @unchecked Sendable {
 
     var k2: Size2D { Size2D(kernel[0], kernel[1]) }
     var s2: Size2D { Size2D(stride[0], stride[1]) }
+    /// Average pooling whose windows tile (stride = kernel): the kind that fuses with the
+    /// activation before it (Sequential.trace, backward).
+    var isTilingAverage: Bool { !isMax && stride == kernel }
 
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         _ = try outputShape(x.sampleShape)

@@ -94,8 +94,7 @@ public final class Sequential: @unchecked Sendable {
     /// Layer i an activation and layer i + 1 an average pooling whose windows tile: both
     /// at once where the device fuses them, else nil.
     private func fusedActivationPool(_ i: Int, _ x: Tensor) throws -> (pooled: Tensor, derivative: Tensor)? {
-        guard let act = layers[i] as? ActivationLayer, let pool = layers[i + 1] as? Pool2d, !pool.isMax, pool.stride == pool.kernel,
-              x.rank == 4 else { return nil }
+        guard let act = layers[i] as? ActivationLayer, let pool = layers[i + 1] as? Pool2d, pool.isTilingAverage, x.rank == 4 else { return nil }
         return try x.activatedAndAvgPooled(act.kind, kernel: pool.k2)
     }
 
@@ -130,7 +129,7 @@ public final class Sequential: @unchecked Sendable {
     /// Layer i an average pooling whose windows tile, after an activation that kept f′(x):
     /// avgPool2dBackward(dy) ⊙ f′(x) in one op where the device fuses them, else nil.
     private func fusedPoolActivationBackward(_ i: Int, _ dy: Tensor, pool saved: Saved, activation actSaved: Saved) throws -> Tensor? {
-        guard let pool = layers[i] as? Pool2d, !pool.isMax, pool.stride == pool.kernel, layers[i - 1] is ActivationLayer,
+        guard let pool = layers[i] as? Pool2d, pool.isTilingAverage, layers[i - 1] is ActivationLayer,
               let d = actSaved.extra.first, d.shape == saved.input.shape else { return nil }
         return try dy.avgPool2dBackward(inputShape: saved.input.shape, kernel: pool.k2, times: d)
     }
