@@ -25,7 +25,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
 from export_torch import export  # noqa: E402
+from ig_throughput import wide_mlp  # noqa: E402  (the same weights as the throughput benchmark)
 
 
 def gpu_memory_used_mib() -> int:
@@ -44,10 +46,7 @@ def main() -> int:
 
     tmp = tempfile.mkdtemp(prefix="gpu_memory_")
     try:
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(784, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 4096),
-                                  torch.nn.ReLU(), torch.nn.Linear(4096, 10)).eval()
-        export(net, [784], os.path.join(tmp, "wide"))
+        export(wide_mlp(torch), [784], os.path.join(tmp, "wide"))
         np.save(os.path.join(tmp, "x.npy"), np.random.default_rng(0).random((args.inputs, 784), dtype=np.float32))
 
         base = gpu_memory_used_mib()

@@ -164,12 +164,45 @@ def gemm_rate(torch, device="cpu") -> float:
     return 2 * 1024 * 4096 * 4096 / best / 1e9
 
 
-def engine_only(args, binary, devices, tmp, name, mdir, xs, ts, n, m, gemm, blas) -> int:
-    """--engine-only: attrib on all n inputs, median of --repeat runs; returns the failures."""
+def wide_mlp(torch):
+    """The wide MLP 784-4096-4096-10 with ReLUs, weights drawn after torch.manual_seed(0)."""
+    torch.manual_seed(0)
+    layers = []
+    for i in range(len(WIDE) - 1):
+        layers.append(torch.nn.Linear(WIDE[i], WIDE[i + 1]))
+        if i < len(WIDE) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers).eval()
+
+
+def save_prefix(tmp, name, xs, ts, n):
+    """The first n inputs and targets as .npy files for attrib; their paths."""
     import numpy as np
     x_path, t_path = os.path.join(tmp, f"{name}_x_{n}.npy"), os.path.join(tmp, f"{name}_t_{n}.npy")
     np.save(x_path, np.ascontiguousarray(xs[:n]))
     np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
+    return x_path, t_path
+
+
+def median_run(runs):
+    """The run of median time among attrib's JSON summaries."""
+    return sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
+
+
+def flops_text(rate, gemm, dev=None, blas=None) -> str:
+    """Wide-MLP useful GFLOP/s at `rate` input·steps/s, as shares of torch's GEMM rate and,
+    for an attrib device, of that device's own GEMM rate."""
+    gf = rate * WIDE_FLOPS / 1e9
+    text = f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
+    if dev is not None and dev in blas:
+        own = "OpenBLAS" if dev == "cpu" else "its own"
+        text += f" = {100 * gf / blas[dev]:5.1f}% of {own} GEMM"
+    return text
+
+
+def engine_only(args, binary, devices, tmp, name, mdir, xs, ts, n, m, gemm, blas) -> int:
+    """--engine-only: attrib on all n inputs, median of --repeat runs; returns the failures."""
+    x_path, t_path = save_prefix(tmp, name, xs, ts, n)
     failures = 0
     for dev in devices:
         out_dir = os.path.join(tmp, "out")
@@ -181,14 +214,11 @@ def engine_only(args, binary, devices, tmp, name, mdir, xs, ts, n, m, gemm, blas
             print(f"  N={n:5d} m={m:4d}  attrib {dev}: FAILED: {e}", flush=True)
             failures += 1
             continue
-        r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
+        r = median_run(runs)
         rate = float(r["inputStepsPerSecond"])
         line = f"  N={n:5d} m={m:4d}  attrib {dev:10s} {rate:12.1f} ({float(r['seconds']):6.3f} s, {r.get('rowsPerBatch', '?')} rows per batch)"
         if name == "wide-mlp":
-            gf = rate * WIDE_FLOPS / 1e9
-            line += f"  {gf:8.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of torch's GEMM"
-            if dev in blas:
-                line += f" = {100 * gf / blas[dev]:5.1f}% of its own"
+            line += flops_text(rate, gemm, dev, blas)
         print(line, flush=True)
     return failures
 
@@ -272,14 +302,8 @@ def main() -> int:
         models = []
         for name in models_wanted:
             if name == "wide-mlp":
-                torch.manual_seed(0)
-                layers = []
-                for i in range(len(WIDE) - 1):
-                    layers.append(torch.nn.Linear(WIDE[i], WIDE[i + 1]))
-                    if i < len(WIDE) - 2:
-                        layers.append(torch.nn.ReLU())
                 mdir = os.path.join(tmp, "wide-mlp")
-                export(torch.nn.Sequential(*layers).eval(), [784], mdir)
+                export(wide_mlp(torch), [784], mdir)
                 rng = np.random.default_rng(0)
                 xs = rng.random((n_max, 784), dtype=np.float32)
                 ts = rng.integers(0, 10, n_max).astype(np.int32)
@@ -345,10 +369,7 @@ def main() -> int:
                         n = n3
                         secs, b = run(n3)
                     if devices:
-                        x_path = os.path.join(tmp, f"{name}_x_{n}.npy")
-                        t_path = os.path.join(tmp, f"{name}_t_{n}.npy")
-                        np.save(x_path, np.ascontiguousarray(xs[:n]))
-                        np.save(t_path, np.ascontiguousarray(ts[:n].astype(np.int32)))
+                        x_path, t_path = save_prefix(tmp, name, xs, ts, n)
                     # The measurement: --repeat rounds, each one attrib run per device then one
                     # Captum run (the last calibration run is the first Captum run), so both sides
                     # see the same phases of a shared machine; medians, and the median of the
@@ -374,8 +395,7 @@ def main() -> int:
                     line = (f"  N={n_inputs:5d} m={m:4d}  timed {n:5d}  Captum {c_rate:12.1f} "
                             f"({secs:6.2f} s, B={b})")
                     if name == "wide-mlp":
-                        gf = c_rate * WIDE_FLOPS / 1e9
-                        line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
+                        line += flops_text(c_rate, gemm)
                     print(line, flush=True)
                     for dev in devices:
                         if dev in failed:
@@ -383,17 +403,13 @@ def main() -> int:
                             print(f"      attrib {dev}: FAILED: {failed[dev]}", flush=True)
                             continue
                         runs = engine[dev]
-                        r = sorted(runs, key=lambda v: float(v["seconds"]))[len(runs) // 2]
+                        r = median_run(runs)
                         paired = statistics.median(float(v["inputStepsPerSecond"]) / (n * m / t) for v, t in zip(runs, times))
                         e_rate = float(r["inputStepsPerSecond"])
                         line = (f"      attrib {dev:10s} {e_rate:12.1f} ({float(r['seconds']):6.2f} s)  "
                                 f"ratio attrib/Captum {e_rate / c_rate:6.2f}x (paired rounds {paired:6.2f}x)")
                         if name == "wide-mlp":
-                            gf = e_rate * WIDE_FLOPS / 1e9
-                            line += f"  {gf:7.1f} GFLOP/s = {100 * gf / gemm:5.1f}% of GEMM"
-                            if dev in blas:
-                                own = "OpenBLAS" if dev == "cpu" else "its own"
-                                line += f" = {100 * gf / blas[dev]:5.1f}% of {own} GEMM"
+                            line += flops_text(e_rate, gemm, dev, blas)
                         print(line, flush=True)
             print()
         if gemm is not None:
