@@ -114,17 +114,19 @@ import Testing
 
     @Test("Attention ops: transpose12, copyBox and causalSoftmax on every device against the CPU and by definition")
     func attentionOps() throws {
-        // Rows of 4 (the CPU's Float32 copy of the banded convolution's image rows) over
-        // enough batches to be split across threads, by definition.
+        // Each of the CPU's Float32 copies: rows of 4 (the banded convolution's image rows),
+        // of 2 (a rows-outer Flatten), other short rows (an inline loop) and long ones
+        // (memcpy), over enough batches to be split across threads, by definition.
         for device in [cpu as any Device] + openCLDevices {
-            let (a, b, c, d) = (300, 16, 4, 4)
-            let xs = randomValues(a * b * c * d, seed: 12)
-            let y = try Tensor(xs, shape: [a, b, c, d], dtype: .float32, on: device).transposed12().doubles()
-            var want = [Double](repeating: 0, count: xs.count)
-            for i in 0..<a { for j in 0..<b { for k in 0..<c { for l in 0..<d {
-                want[((i * c + k) * b + j) * d + l] = Double(Float(xs[((i * b + j) * c + k) * d + l]))
-            } } } }
-            expectEqual(y, want, "\(device.id) transpose12 of [\(a), \(b), \(c), \(d)]")
+            for (a, b, c, d) in [(300, 16, 4, 4), (300, 2, 32, 2), (200, 3, 5, 5), (40, 3, 2, 17)] {
+                let xs = randomValues(a * b * c * d, seed: 12)
+                let y = try Tensor(xs, shape: [a, b, c, d], dtype: .float32, on: device).transposed12().doubles()
+                var want = [Double](repeating: 0, count: xs.count)
+                for i in 0..<a { for j in 0..<b { for k in 0..<c { for l in 0..<d {
+                    want[((i * c + k) * b + j) * d + l] = Double(Float(xs[((i * b + j) * c + k) * d + l]))
+                } } } }
+                expectEqual(y, want, "\(device.id) transpose12 of [\(a), \(b), \(c), \(d)]")
+            }
         }
         let (a, b, c, d) = (2, 3, 4, 5)
         let xs = randomValues(a * b * c * d, seed: 11)
