@@ -9,7 +9,9 @@ private struct UncheckedBody: @unchecked Sendable {
 /// Runs body(range) over 0..<n in chunks spread over the cores; small n runs inline,
 /// since a dispatch costs more than a few thousand flops.
 func parallelChunks(_ n: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-    let chunks = min((n + grain - 1) / grain, CPUDevice.threadCount * 4)
+    // One thread (OPENBLAS_NUM_THREADS=1): inline. The pool has no workers then, and
+    // Dispatch would have run the chunks on every core anyway.
+    let chunks = CPUDevice.threadCount == 1 ? 1 : min((n + grain - 1) / grain, CPUDevice.threadCount * 4)
     if chunks <= 1 { body(0..<n); return }
     let size = (n + chunks - 1) / chunks
     withoutActuallyEscaping(body) { escaping in
