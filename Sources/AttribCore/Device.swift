@@ -86,6 +86,9 @@ public protocol Device: AnyObject, Sendable {
     func copy(n: Int, x: BufferView, y: BufferView) throws
     /// y[r, c] += bias[c].
     func biasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws
+    /// y[r, c] = x[c] for every row r: a bias written where a product then adds into it
+    /// (beta = 1), saving the product's own clearing pass and a bias pass after it.
+    func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws
     /// y[c] = beta·y[c] + Σ_r x[r, c] (the bias gradient); beta = 0 does not read y.
     func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws
     func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws
@@ -208,6 +211,11 @@ extension Device {
     public func fusesActivationAvgPool(_ kind: Activation, dtype: DType, planeSize: Int) -> Bool { false }
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
+    /// Two passes (a fill, then the bias) where a backend has no copy of its own.
+    public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        try fill(n: rows * cols, value: 0, y: y)
+        try biasAdd(rows: rows, cols: cols, bias: x, y: y)
+    }
     public var name: String { info.name }
     public var id: String { info.id }
 }

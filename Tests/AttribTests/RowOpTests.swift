@@ -25,6 +25,20 @@ import Testing
         } } }
     }
 
+    @Test("broadcastRows copies one row into every row, exactly, on every device", arguments: shapes)
+    func broadcastRows(_ shape: (Int, Int)) throws {
+        let (rows, cols) = shape
+        let x = randomValues(cols, seed: 13)
+        for device in openCLDevices + [cpu] as [any Device] { for dtype in dtypes(device) {
+            let row = try Tensor(x, shape: [cols], dtype: dtype, on: device)
+            // NaN first: every element must be written, whatever was there.
+            let y = try Tensor(Array(repeating: Double.nan, count: rows * cols), shape: [rows, cols], dtype: dtype, on: device)
+            try device.broadcastRows(rows: rows, cols: cols, x: row.storage, y: y.storage)
+            expectEqual(try y.doubles(), Array((0..<rows).map { _ in try! row.doubles() }.joined()), "\(device.id) \(dtype) \(rows)×\(cols)")
+        } }
+        expectAttribError(["broadcastRows", "rows"]) { try cpu.broadcastRows(rows: 0, cols: 3, x: Tensor.zeros([3], dtype: .float32, on: cpu).storage, y: Tensor.zeros([3], dtype: .float32, on: cpu).storage) }
+    }
+
     @Test("softmax and log-softmax: parity, rows sum to 1", arguments: shapes)
     func softmax(_ shape: (Int, Int)) throws {
         let (rows, cols) = shape

@@ -140,6 +140,18 @@ public final class CPUDevice: Device, @unchecked Sendable {
         (yb.pointer + y.offset * s).copyMemory(from: xb.pointer + x.offset * s, byteCount: n * s)
     }
 
+    public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
+        let op = "broadcastRows"
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let xp = try pointer(T.self, x, op, cols), yp = try pointer(T.self, y, op, rows * cols)
+            parallelChunks(rows, grain: max(1, (1 << 15) / cols)) { r in
+                for row in r { (yp + row * cols).update(from: xp, count: cols) }
+            }
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
     public func biasAdd(rows: Int, cols: Int, bias: BufferView, y: BufferView) throws {
         func run<T: CPUScalar>(_: T.Type) throws {
             CPUKernels.biasAdd(rows, cols, try pointer(T.self, bias, "biasAdd", cols), try pointer(T.self, y, "biasAdd", rows * cols))

@@ -19,6 +19,10 @@ public struct IntegratedGradients: Sendable {
     /// nil: plain IG. Set: path-weighted IG with W = this density's CDF (PS-IG).
     public var density: PathDensity? = nil
     public var fuseFirstLayer = true
+    /// With the fused first layer, hold the path's images rows outermost through the
+    /// convolution stack where the model allows it (Sequential.rowsOuterSpan: the CPU
+    /// backend's banded convolutions), saving their transposes. The same numbers, bitwise.
+    public var rowsOuter = true
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -76,13 +80,17 @@ public struct IntegratedGradients: Sendable {
         let weightT = try Tensor(weights, shape: [m], dtype: dtype, on: device)
 
         // Where the path lives: the inputs, or the first affine layer's outputs.
-        let pathX: Tensor, pathB: Tensor
+        var pathX: Tensor, pathB: Tensor
         if let f = fused {
             pathX = try model.trace(xT, layers: 0..<(f + 1)).output
             pathB = try model.trace(bT, layers: 0..<(f + 1)).output
         } else {
             pathX = xT; pathB = bT
         }
+        // The path rows-outer ([n, H, C, W]) where the layers after the first run so: one
+        // transpose per input here and one per input at the end, none per batch.
+        let rowsOuter = fused != nil && self.rowsOuter && model.rowsOuterSpan(from: start0) != nil
+        if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
         // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
@@ -93,7 +101,8 @@ public struct IntegratedGradients: Sendable {
         for c in plan0 {
             if control.shouldStop() { interrupted = true; break }
             let path = try pathX.rows(c.inputs).pathInterpolated(baselines: pathB.rows(c.inputs), alphas: alphaT.rows(c.steps))
-            let trace = try model.trace(path, layers: start0..<model.layers.count, keepActivations: false)
+            let trace = rowsOuter ? try model.traceRowsOuter(path, layers: start0..<model.layers.count)
+                                  : try model.trace(path, layers: start0..<model.layers.count, keepActivations: false)
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
                 let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape), layers: start0..<model.layers.count)
@@ -123,6 +132,7 @@ public struct IntegratedGradients: Sendable {
         var attributions: [[Double]] = []
         for t in 0..<tCount {
             var g = try accumulators[t].rows(done)
+            if rowsOuter { g = try g.transposed12() }                   // back to NCHW
             if let f = fused {
                 // One backward product through the first affine layer for all steps.
                 g = try model.layers[f].backward(g, Saved(input: try diff.reshaped([completed] + (f == 0 ? model.inputShape : model.shapes[f - 1])), output: g))

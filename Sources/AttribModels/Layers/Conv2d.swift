@@ -86,6 +86,32 @@ public final class Conv2d: Layer, @unchecked Sendable {
         return try unrolled.map(for: self, input: input, output: output)
     }
 
+    /// The bands this input shape [C, H, W] runs through, when it runs by bands: then the
+    /// layer also runs rows-outer (Sequential.rowsOuterSpan).
+    func bands(inputShape: [Int]) throws -> (map: Conv2dUnrolled, bands: [Conv2dUnrolled.Band], output: [Int])? {
+        guard let out = try? outputShape(inputShape), let u = try unrolledMap(input: inputShape, output: out),
+              case .bands(let bands) = u.products else { return nil }
+        return (u, bands, out)
+    }
+
+    /// y [N, OH, OC, OW] from x [N, H, C, W], for an input shape [C, H, W] that runs by
+    /// bands: the forward pass with images rows outermost, no transposes.
+    func forwardRowsOuter(_ x: Tensor, inputShape: [Int]) throws -> Tensor {
+        guard let (u, bands, out) = try bands(inputShape: inputShape), x.rank == 4,
+              x.sampleShape == [inputShape[1], inputShape[0], inputShape[2]] else {
+            throw AttribError.invalidArgument(op: description, detail: "rows-outer forward of \(x.shape) for input shape \(inputShape), which does not run by bands")
+        }
+        return try u.forwardRowsOuter(x, bands, output: out)
+    }
+
+    /// dx [N, H, C, W] from dy [N, OH, OC, OW]: the backward of `forwardRowsOuter`.
+    func backwardRowsOuter(_ dy: Tensor, inputShape: [Int]) throws -> Tensor {
+        guard let (u, bands, _) = try bands(inputShape: inputShape) else {
+            throw AttribError.invalidArgument(op: description, detail: "rows-outer backward for input shape \(inputShape), which does not run by bands")
+        }
+        return try u.backwardRowsOuter(dy, bands, input: inputShape)
+    }
+
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let out = try outputShape(x.sampleShape), n = x.batchSize
         if let u = try unrolledMap(input: x.sampleShape, output: out) {

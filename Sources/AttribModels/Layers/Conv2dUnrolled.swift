@@ -23,7 +23,8 @@ struct Conv2dUnrolled: @unchecked Sendable {
         case bands([Band])
     }
     let products: Products
-    /// The bias per output element [OC·OH·OW], or nil.
+    /// The bias per output element, or nil: [OC·OH·OW] (NCHW order) for the whole map,
+    /// [OH·OC·OW] (rows outermost, the order the bands write) for bands.
     let bias: Tensor?
 
     /// The rows of U that output row oy reads. U is zero outside input rows
@@ -104,7 +105,9 @@ struct Conv2dUnrolled: @unchecked Sendable {
         }
         if let b = conv.bias {
             let bv = try b.doubles()
-            bias = try Tensor((0..<outDim).map { bv[$0 / (oh * ow)] }, shape: [outDim], dtype: dtype, on: device)
+            let channel: (Int) -> Int
+            if case .bands = products { channel = { ($0 / ow) % oc } } else { channel = { $0 / (oh * ow) } }
+            bias = try Tensor((0..<outDim).map { bv[channel($0)] }, shape: [outDim], dtype: dtype, on: device)
         } else {
             bias = nil
         }
@@ -112,36 +115,46 @@ struct Conv2dUnrolled: @unchecked Sendable {
 }
 
 extension Conv2dUnrolled {
-    /// y [N, OC, OH, OW] from x [N, C, H, W] through the bands: x to [N, H, C, W], one
-    /// product per output row into [N, OH, OC, OW], and back to NCHW.
+    /// y [N, OC, OH, OW] from x [N, C, H, W] through the bands: x to [N, H, C, W], the
+    /// rows-outer products, and back to NCHW.
     func forwardBanded(_ x: Tensor, _ bands: [Band], output: [Int]) throws -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (oc, oh, ow) = (output[0], output[1], output[2])
-        let xp = try x.transposed12()                                               // [N, H, C, W]
-        let yp = try Tensor(shape: [n, oh, oc, ow], dtype: x.dtype, on: x.device)  // every element written below
-        for b in bands {
-            try x.device.gemm(GEMMArguments(m: n, n: oc * ow, k: (b.y1 - b.y0) * c * w,
-                                            a: BufferView(xp.storage.buffer, offset: xp.storage.offset + b.y0 * c * w), lda: h * c * w,
-                                            b: b.forward.storage, ldb: oc * ow,
-                                            c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow))
-        }
-        let y = try yp.transposed12()                                               // [N, OC, OH, OW]
-        if let bias { try y.reshaped([n, oc * oh * ow]).addBias(bias) }
-        return y
+        try forwardRowsOuter(x.transposed12(), bands, output: output).transposed12()
     }
 
-    /// dx [N, C, H, W] from dy [N, OC, OH, OW]: each output row's gradient through its band,
-    /// summed into the input rows it read (bands overlap where kernels do), in order of oy.
-    func backwardBanded(_ dy: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
-        let (n, oc, oh, ow) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3]), (c, h, w) = (input[0], input[1], input[2])
-        let dyp = try dy.transposed12()                                             // [N, OH, OC, OW]
-        let dxp = try Tensor.zeros([n, h, c, w], dtype: dy.dtype, on: dy.device)
+    /// yp [N, OH, OC, OW] from xp [N, H, C, W] (images rows outermost): the bias, and one
+    /// product per output row added onto it. No transposes: what Sequential's rows-outer span runs.
+    func forwardRowsOuter(_ xp: Tensor, _ bands: [Band], output: [Int]) throws -> Tensor {
+        let (n, h, c, w) = (xp.shape[0], xp.shape[1], xp.shape[2], xp.shape[3]), (oc, oh, ow) = (output[0], output[1], output[2])
+        let yp = try Tensor(shape: [n, oh, oc, ow], dtype: xp.dtype, on: xp.device)   // every element written below
+        // The bias first and the products added onto it (beta = 1): one write in place of
+        // BLAS's clearing of C for beta = 0 and a bias pass after.
+        if let bias { try xp.device.broadcastRows(rows: n, cols: oh * oc * ow, x: bias.storage, y: yp.storage) }
         for b in bands {
-            try dy.device.gemm(GEMMArguments(m: n, n: (b.y1 - b.y0) * c * w, k: oc * ow,
-                                             a: BufferView(dyp.storage.buffer, offset: dyp.storage.offset + b.oy * oc * ow), lda: oh * oc * ow,
-                                             b: b.backward.storage, ldb: (b.y1 - b.y0) * c * w, beta: 1,
-                                             c: BufferView(dxp.storage.buffer, offset: dxp.storage.offset + b.y0 * c * w), ldc: h * c * w))
+            try xp.device.gemm(GEMMArguments(m: n, n: oc * ow, k: (b.y1 - b.y0) * c * w,
+                                             a: BufferView(xp.storage.buffer, offset: xp.storage.offset + b.y0 * c * w), lda: h * c * w,
+                                             b: b.forward.storage, ldb: oc * ow, beta: bias == nil ? 0 : 1,
+                                             c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow))
         }
-        return try dxp.transposed12()                                               // [N, C, H, W]
+        return yp
+    }
+
+    /// dx [N, C, H, W] from dy [N, OC, OH, OW]: the rows-outer backward between transposes.
+    func backwardBanded(_ dy: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
+        try backwardRowsOuter(dy.transposed12(), bands, input: input).transposed12()
+    }
+
+    /// dxp [N, H, C, W] from dyp [N, OH, OC, OW]: each output row's gradient through its
+    /// band, summed into the input rows it read (bands overlap where kernels do), in order of oy.
+    func backwardRowsOuter(_ dyp: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
+        let (n, oh, oc, ow) = (dyp.shape[0], dyp.shape[1], dyp.shape[2], dyp.shape[3]), (c, h, w) = (input[0], input[1], input[2])
+        let dxp = try Tensor.zeros([n, h, c, w], dtype: dyp.dtype, on: dyp.device)
+        for b in bands {
+            try dyp.device.gemm(GEMMArguments(m: n, n: (b.y1 - b.y0) * c * w, k: oc * ow,
+                                              a: BufferView(dyp.storage.buffer, offset: dyp.storage.offset + b.oy * oc * ow), lda: oh * oc * ow,
+                                              b: b.backward.storage, ldb: (b.y1 - b.y0) * c * w, beta: 1,
+                                              c: BufferView(dxp.storage.buffer, offset: dxp.storage.offset + b.y0 * c * w), ldc: h * c * w))
+        }
+        return dxp
     }
 }
 

@@ -56,6 +56,9 @@ public final class Sequential: @unchecked Sendable {
         /// False when the trace was taken with keepActivations: false, where some
         /// layers' outputs were never formed.
         public var activationsKept = true
+        /// Set by `traceRowsOuter`: the Flatten ending the span whose images are held
+        /// rows outermost ([N, H, C, W]); `backward` reads them so.
+        public var rowsOuterEnd: Int? = nil
         public var output: Tensor { saved.last!.output }
         /// The output of layer i (its activation). Needs a trace that kept activations.
         public func activation(_ i: Int) -> Tensor {
@@ -110,6 +113,12 @@ public final class Sequential: @unchecked Sendable {
         let r = range ?? 0..<layers.count
         guard trace.saved.count == r.count else {
             throw AttribError.invalidArgument(op: "backward", detail: "trace of \(trace.saved.count) layers for a range of \(r.count)")
+        }
+        if let end = trace.rowsOuterEnd {
+            guard visit == nil else {
+                throw AttribError.invalidArgument(op: "backward", detail: "a rows-outer trace has no activations to visit (traceRowsOuter)")
+            }
+            return try backwardRowsOuter(trace, upstream: upstream, layers: r, end: end)
         }
         var g = upstream
         var k = r.count - 1
