@@ -79,6 +79,11 @@ public protocol Device: AnyObject, Sendable {
     func synchronize() throws
 
     func gemm(_ g: GEMMArguments) throws
+    /// Products run in order, as `gemm` one by one, with the same results bit for bit.
+    /// Where they share m and none transposes A, a backend that splits products by rows
+    /// of C (the CPU backend) gives each worker all of them for its block of rows, so
+    /// they meet the workers once, not once each (a banded convolution's bands).
+    func gemmSequence(_ gs: [GEMMArguments]) throws
     func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws
     func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
     func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
@@ -211,6 +216,7 @@ extension Device {
     public func fusesActivationAvgPool(_ kind: Activation, dtype: DType, planeSize: Int) -> Bool { false }
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
+    public func gemmSequence(_ gs: [GEMMArguments]) throws { for g in gs { try gemm(g) } }
     /// Two passes (a fill, then the bias) where a backend has no copy of its own.
     public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
         try fill(n: rows * cols, value: 0, y: y)

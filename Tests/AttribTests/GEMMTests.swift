@@ -142,6 +142,40 @@ import Testing
         }
     }
 
+    @Test("gemmSequence equals the products one by one, bitwise, on every device: later products adding onto overlapping C with β = 1")
+    func sequenceMatchesOneByOne() throws {
+        // A banded convolution's backward: 600 rows (split over the CPU workers), four
+        // bands whose C column ranges overlap, all adding into one zeroed C. Then the cases
+        // the CPU runs one by one: a transposed A, and products too small to split.
+        let ldc = 40
+        for device in [cpu as any Device] + openCLDevices {
+            for (m, transA) in [(600, false), (600, true), (40, false)] {
+                let a = randomValues(m * 64, seed: 71), bs = (0..<4).map { randomValues(16 * 24, seed: 72 + UInt64($0)) }
+                func run(_ sequence: Bool) throws -> [Double] {
+                    let at = try Tensor(a, shape: [m * 64], dtype: .float32, on: device)
+                    let bt = try bs.map { try Tensor($0, shape: [16 * 24], dtype: .float32, on: device) }
+                    let c = try Tensor.zeros([m * ldc], dtype: .float32, on: device)
+                    let gs = (0..<4).map { i in
+                        GEMMArguments(transA: transA && i == 2, m: m, n: 24, k: 16,
+                                      a: BufferView(at.storage.buffer, offset: at.storage.offset + 16 * i), lda: transA && i == 2 ? m : 64,
+                                      b: bt[i].storage, ldb: 24, beta: 1,
+                                      c: BufferView(c.storage.buffer, offset: c.storage.offset + 5 * i), ldc: ldc)
+                    }
+                    if sequence { try device.gemmSequence(gs) } else { for g in gs { try device.gemm(g) } }
+                    return try c.doubles()
+                }
+                let (seq, each) = (try run(true), try run(false))
+                #expect(seq.map(\.bitPattern) == each.map(\.bitPattern), "\(device.id) m \(m) transA \(transA)")
+                #expect(seq.contains { $0 != 0 })
+            }
+        }
+        // A bad product anywhere in the sequence is named before any runs.
+        let z = try Tensor.zeros([4], dtype: .float32, on: cpu)
+        let good = GEMMArguments(m: 2, n: 2, k: 1, a: z.storage, lda: 1, b: z.storage, ldb: 2, c: z.storage, ldc: 2)
+        let bad = GEMMArguments(m: 3, n: 3, k: 3, a: z.storage, lda: 3, b: z.storage, ldb: 3, c: z.storage, ldc: 3)
+        expectAttribError(["gemm"]) { try cpu.gemmSequence([good, bad]) }
+    }
+
     @Test("Tensor matmul: 2-D, batched 3-D, and a shared right operand")
     func tensorMatmul() throws {
         for device in openCLDevices + [cpu] as [any Device] {

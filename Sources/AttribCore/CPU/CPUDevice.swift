@@ -97,6 +97,22 @@ public final class CPUDevice: Device, @unchecked Sendable {
         try withScalar(g.c, "gemm") { try gemmTyped($0, g) }
     }
 
+    public func gemmSequence(_ gs: [GEMMArguments]) throws {
+        for g in gs { try g.validate() }
+        guard let first = gs.first else { return }
+        let dtype = try buffer(first.c, "gemmSequence").dtype
+        guard gs.allSatisfy({ $0.m == first.m && !$0.transA && $0.batch == 1 }),
+              try gs.allSatisfy({ try buffer($0.c, "gemmSequence").dtype == dtype }) else {
+            for g in gs { try gemm(g) }
+            return
+        }
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let ptrs = try gs.map { (try pointer(T.self, $0.a, "gemm"), try pointer(T.self, $0.b, "gemm"), try pointer(T.self, $0.c, "gemm")) }
+            CPUKernels<T>.gemmRows(gs, ptrs)
+        }
+        try withScalar(first.c, "gemmSequence") { try run($0) }
+    }
+
     private func gemmTyped<T: CPUScalar>(_: T.Type, _ g: GEMMArguments) throws {
         let a = try pointer(T.self, g.a, "gemm"), b = try pointer(T.self, g.b, "gemm"), c = try pointer(T.self, g.c, "gemm")
         CPUKernels<T>.gemm(g, a, b, c)

@@ -42,6 +42,28 @@ extension CPUKernels {
         }
     }
 
+    /// Products sharing m, none transposing A, in blocks of rows of C: each worker runs
+    /// every product, in order, for its block, so they meet the workers once. Only where
+    /// `split` would cut each product into those same row blocks: OpenBLAS's results
+    /// depend on the block shapes it is called with (its edge tiles round differently),
+    /// so the same blocks make the results bitwise those of the products one by one.
+    static func gemmRows(_ gs: [GEMMArguments], _ ptrs: [(P, P, P)]) {
+        let m = gs[0].m, workers = CPUDevice.threadCount
+        let parts = min(workers, m / 16)
+        guard parts > 1, gs.allSatisfy({ $0.m >= $0.n && $0.m * $0.n * $0.k >= splitThreshold }) else {
+            for (g, p) in zip(gs, ptrs) { split(g, p.0, p.1, p.2, workers: workers) }
+            return
+        }
+        let size = ((m + parts - 1) / parts + 15) / 16 * 16
+        parallelChunks(parts, grain: 1) { r in
+            for part in r {
+                let lo = part * size, hi = min(m, lo + size)
+                if lo >= hi { continue }
+                for (g, p) in zip(gs, ptrs) { block(g, p.0, p.1, p.2, rows: lo..<hi, cols: 0..<g.n) }
+            }
+        }
+    }
+
     /// Rows `rows` and columns `cols` of C, by one single-threaded OpenBLAS call.
     /// Row-major: row i of op(A) starts at a + i·lda (or column i of A, a + i, when
     /// transposed); column j of op(B) at b + j (or b + j·ldb when transposed).

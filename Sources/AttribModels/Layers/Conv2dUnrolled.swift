@@ -129,12 +129,12 @@ extension Conv2dUnrolled {
         // The bias first and the products added onto it (beta = 1): one write in place of
         // BLAS's clearing of C for beta = 0 and a bias pass after.
         if let bias { try xp.device.broadcastRows(rows: n, cols: oh * oc * ow, x: bias.storage, y: yp.storage) }
-        for b in bands {
-            try xp.device.gemm(GEMMArguments(m: n, n: oc * ow, k: (b.y1 - b.y0) * c * w,
-                                             a: BufferView(xp.storage.buffer, offset: xp.storage.offset + b.y0 * c * w), lda: h * c * w,
-                                             b: b.forward.storage, ldb: oc * ow, beta: bias == nil ? 0 : 1,
-                                             c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow))
-        }
+        try xp.device.gemmSequence(bands.map { b in
+            GEMMArguments(m: n, n: oc * ow, k: (b.y1 - b.y0) * c * w,
+                          a: BufferView(xp.storage.buffer, offset: xp.storage.offset + b.y0 * c * w), lda: h * c * w,
+                          b: b.forward.storage, ldb: oc * ow, beta: bias == nil ? 0 : 1,
+                          c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow)
+        })
         return yp
     }
 
@@ -148,12 +148,12 @@ extension Conv2dUnrolled {
     func backwardRowsOuter(_ dyp: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
         let (n, oh, oc, ow) = (dyp.shape[0], dyp.shape[1], dyp.shape[2], dyp.shape[3]), (c, h, w) = (input[0], input[1], input[2])
         let dxp = try Tensor.zeros([n, h, c, w], dtype: dyp.dtype, on: dyp.device)
-        for b in bands {
-            try dyp.device.gemm(GEMMArguments(m: n, n: (b.y1 - b.y0) * c * w, k: oc * ow,
-                                              a: BufferView(dyp.storage.buffer, offset: dyp.storage.offset + b.oy * oc * ow), lda: oh * oc * ow,
-                                              b: b.backward.storage, ldb: (b.y1 - b.y0) * c * w, beta: 1,
-                                              c: BufferView(dxp.storage.buffer, offset: dxp.storage.offset + b.y0 * c * w), ldc: h * c * w))
-        }
+        try dyp.device.gemmSequence(bands.map { b in
+            GEMMArguments(m: n, n: (b.y1 - b.y0) * c * w, k: oc * ow,
+                          a: BufferView(dyp.storage.buffer, offset: dyp.storage.offset + b.oy * oc * ow), lda: oh * oc * ow,
+                          b: b.backward.storage, ldb: (b.y1 - b.y0) * c * w, beta: 1,
+                          c: BufferView(dxp.storage.buffer, offset: dxp.storage.offset + b.y0 * c * w), ldc: h * c * w)
+        })
         return dxp
     }
 }
