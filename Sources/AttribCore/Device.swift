@@ -84,6 +84,20 @@ public protocol Device: AnyObject, Sendable {
     /// of C (the CPU backend) gives each worker all of them for its block of rows, so
     /// they meet the workers once, not once each (a banded convolution's bands).
     func gemmSequence(_ gs: [GEMMArguments]) throws
+    /// The IG path fused into an activation + tiling average pooling, where a backend
+    /// offers it (CPU Float32 GELU): for rows (i, k) of n inputs × m steps, z = base_i +
+    /// alphas_k·(x_i − base_i) (as pathInterpolate), then pooled = avgPool(f(z)) and
+    /// derivative = f′(z) over planes [c, h, w] per row, z never written. False, with
+    /// nothing written, where it is not offered.
+    func pathActivationAvgPoolWithDerivative(_ kind: Activation, n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                             x: BufferView, base: BufferView, baseStride: Int, alphas: BufferView,
+                                             pooled: BufferView, derivative: BufferView) throws -> Bool
+    /// The tiling average pooling's backward times a multiplier, summed over each input's
+    /// m steps with weights (as pathWeightedSum): y [n, c, h, w] from dy [n·m, c, oh, ow]
+    /// and multiplier [n·m, c, h, w], each step's gradient never written. False, with
+    /// nothing written, where it is not offered (CPU Float32 has it).
+    func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                       dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool
     func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws
     func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
     func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
@@ -217,6 +231,11 @@ extension Device {
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
     public func gemmSequence(_ gs: [GEMMArguments]) throws { for g in gs { try gemm(g) } }
+    public func pathActivationAvgPoolWithDerivative(_ kind: Activation, n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                                    x: BufferView, base: BufferView, baseStride: Int, alphas: BufferView,
+                                                    pooled: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                              dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool { false }
     /// Two passes (a fill, then the bias) where a backend has no copy of its own.
     public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
         try fill(n: rows * cols, value: 0, y: y)

@@ -1,3 +1,4 @@
+import CVecMath
 // The CPU backend's convolution, pooling and layer-norm ops: checks, then the
 // loops in CPUKernels+Conv.swift.
 
@@ -105,6 +106,51 @@ extension CPUDevice {
         let g = try Window2D(op: op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
         CPUKernels<Float>.avgPool2dBackwardTimes(g, try pointer(Float.self, dy, op, g.outputCount), try pointer(Float.self, m, op, g.inputCount),
                                                  try pointer(Float.self, dx, op, g.inputCount))
+        return true
+    }
+
+    /// Float32 GELU on planes of at most `CPUKernels.fusedPlaneMax` elements.
+    public func pathActivationAvgPoolWithDerivative(_ kind: Activation, n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                                    x: BufferView, base: BufferView, baseStride: Int, alphas: BufferView,
+                                                    pooled: BufferView, derivative: BufferView) throws -> Bool {
+        let op = "pathActivationAvgPoolWithDerivative"
+        guard fusesActivationAvgPool(kind, dtype: try buffer(pooled, op).dtype, planeSize: h * w) else { return false }
+        try AttribError.requirePositive(op, ["inputs": n, "steps": m])
+        let g = try Window2D(op: op, n: n * m, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
+        let d = c * h * w
+        guard baseStride == 0 || baseStride == d else {
+            throw AttribError.invalidArgument(op: op, detail: "baseline stride \(baseStride), expected 0 or \(d)")
+        }
+        let xp = try pointer(Float.self, x, op, n * d), bp = try pointer(Float.self, base, op, baseStride == 0 ? d : n * d)
+        let ap = try pointer(Float.self, alphas, op, m)
+        let pp = try pointer(Float.self, pooled, op, g.outputCount), dp = try pointer(Float.self, derivative, op, g.inputCount)
+        parallelChunks(n * m, grain: max(1, (1 << 13) / d)) { r in
+            _ = attrib_gelu_erf_avgpool_path_forward_f32(xp, bp, baseStride, ap, m, r.lowerBound, r.upperBound, pp, dp, c, h, w, kh, kw)
+        }
+        return true
+    }
+
+    /// Float32, planes of at most `CPUKernels.fusedPlaneMax` elements. Split over inputs
+    /// and, where the windows' rows tile the planes (h divisible by kh), over slabs of kh
+    /// rows too, so that a batch of one input's steps still uses every worker.
+    public func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+                                              dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool {
+        let op = "avgPool2dBackwardTimesPathSum"
+        guard try buffer(y, op).dtype == .float32, h * w <= CPUKernels<Float>.fusedPlaneMax else { return false }
+        try AttribError.requirePositive(op, ["inputs": n, "steps": m])
+        let g = try Window2D(op: op, n: n * m, c: c, h: h, w: w, kh: kh, kw: kw, strideH: kh, strideW: kw)
+        let dyp = try pointer(Float.self, dy, op, g.outputCount), mp = try pointer(Float.self, multiplier, op, g.inputCount)
+        let wp = try pointer(Float.self, weights, op, m), yp = try pointer(Float.self, y, op, n * c * h * w)
+        // A plane of h rows is h/kh planes of kh rows to a tiling pooling: bitwise the same.
+        let (planes, ph) = h % kh == 0 ? (c * (h / kh), kh) : (c, h)
+        let perTask = max(1, min(planes, (1 << 13) / max(1, m * ph * w)))
+        let tasks = (planes + perTask - 1) / perTask
+        parallelChunks(n * tasks, grain: 1) { r in
+            for t in r {
+                let (i, p0) = (t / tasks, (t % tasks) * perTask)
+                _ = attrib_avgpool_tiled_backward_mul_pathsum_f32(dyp, mp, wp, m, i, p0, min(planes, p0 + perTask), yp, planes, ph, w, kh, kw)
+            }
+        }
         return true
     }
 

@@ -100,13 +100,16 @@ public struct IntegratedGradients: Sendable {
         var completed = 0, rowsDone = 0, interrupted = false
         for c in plan0 {
             if control.shouldStop() { interrupted = true; break }
-            let path = try pathX.rows(c.inputs).pathInterpolated(baselines: pathB.rows(c.inputs), alphas: alphaT.rows(c.steps))
-            let trace = rowsOuter ? try model.traceRowsOuter(path, layers: start0..<model.layers.count)
-                                  : try model.trace(path, layers: start0..<model.layers.count, keepActivations: false)
+            let layers = start0..<model.layers.count, (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
+            // Rows-outer, the path is built inside the first fused pass and the steps summed
+            // inside the last one where the device offers it (the CPU backend, Float32 GELU).
+            let trace = rowsOuter ? try model.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers)
+                                  : try model.trace(xs.pathInterpolated(baselines: bs, alphas: steps), layers: layers, keepActivations: false)
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
-                let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape), layers: start0..<model.layers.count)
-                let partial = try g.pathWeightedSum(weights: weightT.rows(c.steps))
+                let up = try upstream.reshaped(trace.output.shape), w = try weightT.rows(c.steps)
+                let partial = rowsOuter ? try model.pathGradientSum(trace, upstream: up, layers: layers, weights: w)
+                                        : try model.backward(trace, upstream: up, layers: layers).pathWeightedSum(weights: w)
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
                     // F along the path, for E_β[F(b)] in the delta (small: one value per row).

@@ -46,17 +46,59 @@ extension Sequential {
     /// rows-outer, [N, H, C, W] for the start's input [C, H, W]. Layers after the span's
     /// Flatten run as usual. Read it back with `backward`, which sees the layout.
     public func traceRowsOuter(_ x: Tensor, layers range: Range<Int>) throws -> Trace {
+        let end = try rowsOuterEnd(range)
+        try checkRowsOuter(x, layer: range.lowerBound)
+        return try traceRowsOuter(x, from: range.lowerBound, saved: [], layers: range, end: end)
+    }
+
+    /// `traceRowsOuter` of the IG path x_i + … rows (i, k) = baselines_i + alphas_k·(x_i −
+    /// baselines_i), x and baselines rows-outer [n, H, C, W] (baselines [1, …] for one for
+    /// all). Where the span opens with an activation and pooling the device fuses with the
+    /// path (CPU Float32 GELU), the path is never formed; else it is built first. Bitwise
+    /// the trace of the built path either way.
+    public func traceRowsOuter(pathFrom x: Tensor, baselines: Tensor, alphas: Tensor, layers range: Range<Int>) throws -> Trace {
+        let end = try rowsOuterEnd(range)
+        try checkRowsOuter(x, layer: range.lowerBound)
+        let i = range.lowerBound
+        if let act = layers[i] as? ActivationLayer, let pool = layers[i + 1] as? Pool2d {
+            let n = x.batchSize, (hh, c, w) = (x.shape[1], x.shape[2], x.shape[3])
+            let planes = try x.reshaped([n, 1, hh, c * w]), basePlanes = try baselines.reshaped([baselines.batchSize, 1, hh, c * w])
+            if let (pooled, d) = try planes.pathActivatedAndAvgPooled(baselines: basePlanes, alphas: alphas, act.kind, kernel: pool.k2) {
+                let rows = pooled.batchSize, out = shapes[i + 1]
+                let y = try pooled.reshaped([rows, out[1], out[0], out[2]])
+                // The path is never formed: f′ stands in for it where only its shape is read.
+                let saved = [Saved(input: d, output: d, extra: [d]), Saved(input: d, output: y)]
+                return try traceRowsOuter(y, from: i + 2, saved: saved, layers: range, end: end)
+            }
+        }
+        let path = try x.pathInterpolated(baselines: baselines, alphas: alphas)
+        return try traceRowsOuter(path, from: i, saved: [], layers: range, end: end)
+    }
+
+    /// The Flatten ending the rows-outer span that `range` starts, or an error naming it.
+    private func rowsOuterEnd(_ range: Range<Int>) throws -> Int {
         guard let end = rowsOuterSpan(from: range.lowerBound), end < range.upperBound else {
             throw AttribError.invalidArgument(op: "traceRowsOuter", detail: "layers \(range) do not start a rows-outer span")
         }
-        var h = x, saved: [Saved] = []
-        var i = range.lowerBound
+        return end
+    }
+
+    private func checkRowsOuter(_ h: Tensor, layer i: Int) throws {
+        let shape = i == 0 ? inputShape : shapes[i - 1]              // [C, H, W] in NCHW terms
+        guard h.rank == 4, h.shape == [h.batchSize, shape[1], shape[0], shape[2]] else {
+            throw AttribError.shapeMismatch(op: "traceRowsOuter", detail: "layer \(i) input has shape \(h.shape), expected [N, \(shape[1]), \(shape[0]), \(shape[2])] (rows outermost)")
+        }
+    }
+
+    /// The span's layers from `i0` (the rest of the trace `saved` holds), the Flatten, and
+    /// the layers after it.
+    private func traceRowsOuter(_ x: Tensor, from i0: Int, saved saved0: [Saved], layers range: Range<Int>, end: Int) throws -> Trace {
+        var h = x, saved = saved0
+        var i = i0
         while i < end {
-            let shape = i == 0 ? inputShape : shapes[i - 1]          // [C, H, W] in NCHW terms
+            try checkRowsOuter(h, layer: i)
+            let shape = i == 0 ? inputShape : shapes[i - 1]
             let (c, hh, w) = (shape[0], shape[1], shape[2]), n = h.batchSize
-            guard h.shape == [n, hh, c, w] else {
-                throw AttribError.shapeMismatch(op: "traceRowsOuter", detail: "layer \(i) input has shape \(h.shape), expected [N, \(hh), \(c), \(w)] (rows outermost)")
-            }
             if let conv = layers[i] as? Conv2d {
                 let y = try conv.forwardRowsOuter(h, inputShape: shape)
                 saved.append(Saved(input: h, output: y)); h = y; i += 1
@@ -86,6 +128,35 @@ extension Sequential {
     /// `backward` of a rows-outer trace: layers after the Flatten as usual, the Flatten's
     /// gradient back to rows-outer, then the span; returns ∂F/∂x rows-outer.
     func backwardRowsOuter(_ trace: Trace, upstream: Tensor, layers r: Range<Int>, end: Int) throws -> Tensor {
+        try backwardRowsOuter(trace, upstream: upstream, layers: r, end: end, downTo: r.lowerBound)
+    }
+
+    /// Σ_k w_k·∂F/∂(row (i, k)) per input i of a rows-outer trace of rows input-major, m =
+    /// weights.count steps each: [n, H, C, W]. Where the span opens with an activation and
+    /// pooling, their backward and the sum run as one op on a device that fuses them (CPU
+    /// Float32), the per-step gradient never formed; else backward, then pathWeightedSum.
+    /// Bitwise the same either way.
+    public func pathGradientSum(_ trace: Trace, upstream: Tensor, layers r: Range<Int>, weights: Tensor) throws -> Tensor {
+        let i = r.lowerBound
+        guard let end = trace.rowsOuterEnd, end > i + 1, layers[i] is ActivationLayer, let pool = layers[i + 1] as? Pool2d else {
+            return try backward(trace, upstream: upstream, layers: r).pathWeightedSum(weights: weights)
+        }
+        let g = try backwardRowsOuter(trace, upstream: upstream, layers: r, end: end, downTo: i + 2)
+        let plane = trace.saved[0].extra[0]                              // f′, [rows, 1, H, C·W]
+        let dy = try g.reshaped([g.batchSize, 1, plane.shape[2] / pool.kernel[0], plane.shape[3] / pool.kernel[1]])
+        let shape = i == 0 ? inputShape : shapes[i - 1]
+        if let sum = try dy.avgPool2dBackwardPathSum(inputShape: plane.shape, kernel: pool.k2, times: plane, weights: weights) {
+            return try sum.reshaped([sum.batchSize, shape[1], shape[0], shape[2]])
+        }
+        guard let dx = try dy.avgPool2dBackward(inputShape: plane.shape, kernel: pool.k2, times: plane) else {
+            throw AttribError.invalidArgument(op: "backward", detail: "\(device.info.id) no longer fuses \(pool.description) with the activation before it")
+        }
+        return try dx.reshaped([g.batchSize, shape[1], shape[0], shape[2]]).pathWeightedSum(weights: weights)
+    }
+
+    /// The backward of a rows-outer trace down to the input of layer `stop` (a layer the
+    /// span's pairs start at, or its first layer).
+    private func backwardRowsOuter(_ trace: Trace, upstream: Tensor, layers r: Range<Int>, end: Int, downTo stop: Int) throws -> Tensor {
         var g = upstream
         if end + 1 < r.upperBound {
             let tail = Trace(saved: Array(trace.saved[(end + 1 - r.lowerBound)...]), activationsKept: false)
@@ -93,7 +164,7 @@ extension Sequential {
         }
         g = try layers[end].backward(g, trace.saved[end - r.lowerBound]).transposed12()
         var i = end - 1
-        while i >= r.lowerBound {
+        while i >= stop {
             let k = i - r.lowerBound
             if let conv = layers[i] as? Conv2d {
                 g = try conv.backwardRowsOuter(g, inputShape: i == 0 ? inputShape : shapes[i - 1])

@@ -32,3 +32,19 @@ void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, floa
                                            size_t h, size_t w, size_t kh, size_t kw);
 /// y = x with dimensions 1 and 2 swapped: [a, b, c, d] → [a, c, b, d].
 void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t d);
+
+/// The IG path fused into GELU + tiling average pooling (pathpool.c). For rows r in
+/// [r0, r1) of an inputs × steps batch, row r = (i, k) = (r / steps, r % steps):
+/// z = base_i + alpha_k·(x_i − base_i) (base_i at base + i·base_stride; each row holds
+/// `planes` planes of h × w), then pooled and dydx as attrib_gelu_erf_avgpool_forward_f32
+/// gives for z. Bitwise the path op and the fused pass apart. Returns 0, with nothing
+/// written, unless 1 ≤ h·w ≤ ATTRIB_FUSED_PLANE_MAX.
+int attrib_gelu_erf_avgpool_path_forward_f32(const float *x, const float *base, size_t base_stride, const float *alpha,
+                                             size_t steps, size_t r0, size_t r1, float *pooled, float *dydx,
+                                             size_t planes, size_t h, size_t w, size_t kh, size_t kw);
+/// y_i = Σ_k weights_k · (avgPoolBackward(dy_(i,k)) ⊙ m_(i,k)), k ascending, for one input
+/// i and its planes [p0, p1): the pooling backward times GELU′ of each step, summed over
+/// the steps as the path's weighted sum sums them. Bitwise the ops apart.
+int attrib_avgpool_tiled_backward_mul_pathsum_f32(const float *dy, const float *m, const float *weights, size_t steps,
+                                                  size_t input, size_t p0, size_t p1, float *y,
+                                                  size_t planes, size_t h, size_t w, size_t kh, size_t kw);
