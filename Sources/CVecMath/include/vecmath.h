@@ -1,5 +1,5 @@
 // GELU (erf form) and its derivative over Float32 arrays: with AVX2, 8 lanes at a time
-// from one exp and two fits (vecmath.c: within 16u of Float64, about 6u at worst, in the
+// from one exp and one rational fit (vecmath.c: within 16u of Float64, about 6u at worst, in the
 // far negative tail); without, libm's erfcf and expf one element at a time. The formulas
 // are those of Kernels/activation.cl: 0.5·x·erfc(−x/√2) and Φ(x) + x·φ(x), free of
 // cancellation for negative x.
