@@ -144,17 +144,18 @@ public struct IntegratedGradients: Sendable {
             attributions.append(try diff.multiplying(g).doubles())
         }
         // Deltas: Σ attribution − (F(x) − F(x')), or − (F(x) − E_β F(b)) when path-weighted.
-        // F(x) and F(x') from one forward pass per batch of inputs and baselines together
-        // (half the ops of two passes, which on a short sweep were 5% of it), in batches
-        // of at most plan.rows rows, so memory stays bounded however many inputs there are.
+        // F(x) and F(x') from the path's ends as the sweep holds them (after the fused first
+        // layer, rows-outer where it ran so): the layers the batches ran, not a whole forward
+        // pass, which on a short sweep was 5% of it. In batches of at most plan.rows rows, so
+        // memory stays bounded however many inputs there are.
         var fx = [Double](), fb = [Double]()
-        let per = max(1, plan.rows / 2)
-        for lo in stride(from: 0, to: completed, by: per) {
-            let hi = min(completed, lo + per), k = hi - lo
-            let ends = try Tensor(Array(x[(lo * d)..<(hi * d)]) + Array(bAll[(lo * d)..<(hi * d)]), shape: [2 * k] + model.inputShape,
-                                  dtype: dtype, on: device)                                      // [2k] + input shape
-            let f = try model.forward(ends).doubles()
-            fx += f[0..<(k * classes)]; fb += f[(k * classes)...]
+        for lo in stride(from: 0, to: completed, by: max(1, plan.rows)) {
+            let rows = lo..<min(completed, lo + max(1, plan.rows)), layers = start0..<model.layers.count
+            for (ends, out) in [(pathX, 0), (pathB, 1)] {
+                let h = try ends.rows(rows)
+                let f = try (rowsOuter ? model.traceRowsOuter(h, layers: layers) : model.trace(h, layers: layers, keepActivations: false)).output.doubles()
+                if out == 0 { fx += f } else { fb += f }
+            }
         }
         var flat = [Double](), deltas = [Double]()
         for i in done {
