@@ -79,12 +79,16 @@ import Testing
         }
     }
 
-    @Test("traceRowsOuter names a range that does not start a span, and an input not held rows-outer")
+    @Test("traceRowsOuter names a range that does not start a span and an input not held rows-outer; its backward refuses a visitor")
     func badInput() throws {
         let model = try Self.digitsCNN()
         let x = try Tensor.zeros([2, 1, 8, 8], dtype: .float32, on: cpu)
         expectAttribError(["traceRowsOuter", "0..<8", "rows-outer span"]) { _ = try model.traceRowsOuter(x, layers: 0..<8) }
         let nchw = try Tensor.zeros([2, 16, 8, 8], dtype: .float32, on: cpu)
         expectAttribError(["traceRowsOuter", "[2, 16, 8, 8]", "[N, 8, 16, 8]"]) { _ = try model.traceRowsOuter(nchw, layers: 1..<8) }
+        // A rows-outer trace keeps no activations, so a backward that visits them is refused.
+        let trace = try model.traceRowsOuter(nchw.transposed12(), layers: 1..<8)
+        let up = try Tensor.zeros(trace.output.shape, dtype: .float32, on: cpu)
+        expectAttribError(["backward", "rows-outer"]) { _ = try model.backward(trace, upstream: up, layers: 1..<8) { _, _ in } }
     }
 }
