@@ -24,44 +24,42 @@ extension CPUKernels {
     /// One product C[m×n] = α·op(A)·op(B) + β·C in `workers` blocks. The split runs
     /// along n when m < n and along m otherwise: each block packs its own copy of
     /// the operand that is not split, so the smaller one is the one repeated.
-    /// Block edges are multiples of 16, the widest OpenBLAS micro-tile here.
     static func split(_ g: GEMMArguments, _ a: P, _ b: P, _ c: P, workers: Int) {
-        let alongN = g.m < g.n, extent = alongN ? g.n : g.m
-        let parts = min(workers, extent / 16)
-        if parts <= 1 || g.m * g.n * g.k < splitThreshold {
-            block(g, a, b, c, rows: 0..<g.m, cols: 0..<g.n)
-            return
-        }
-        let size = ((extent + parts - 1) / parts + 15) / 16 * 16
-        parallelChunks(parts, grain: 1) { r in
-            for p in r {
-                let lo = p * size, hi = min(extent, lo + size)
-                if lo >= hi { continue }
-                if alongN { block(g, a, b, c, rows: 0..<g.m, cols: lo..<hi) } else { block(g, a, b, c, rows: lo..<hi, cols: 0..<g.n) }
-            }
-        }
+        let alongN = g.m < g.n
+        if g.m * g.n * g.k >= splitThreshold, inBlocks(alongN ? g.n : g.m, workers: workers, { r in
+            if alongN { block(g, a, b, c, rows: 0..<g.m, cols: r) } else { block(g, a, b, c, rows: r, cols: 0..<g.n) }
+        }) { return }
+        block(g, a, b, c, rows: 0..<g.m, cols: 0..<g.n)
     }
 
     /// Products sharing m, none transposing A, in blocks of rows of C: each worker runs
     /// every product, in order, for its block, so they meet the workers once. Only where
     /// `split` would cut each product into those same row blocks: OpenBLAS's results
     /// depend on the block shapes it is called with (its edge tiles round differently),
-    /// so the same blocks make the results bitwise those of the products one by one.
+    /// so the same blocks (both cut by `inBlocks`) make the results bitwise those of the
+    /// products one by one.
     static func gemmRows(_ gs: [GEMMArguments], _ ptrs: [(P, P, P)]) {
-        let m = gs[0].m, workers = CPUDevice.threadCount
-        let parts = min(workers, m / 16)
-        guard parts > 1, gs.allSatisfy({ $0.m >= $0.n && $0.m * $0.n * $0.k >= splitThreshold }) else {
-            for (g, p) in zip(gs, ptrs) { split(g, p.0, p.1, p.2, workers: workers) }
-            return
-        }
-        let size = ((m + parts - 1) / parts + 15) / 16 * 16
+        let workers = CPUDevice.threadCount
+        if gs.allSatisfy({ $0.m >= $0.n && $0.m * $0.n * $0.k >= splitThreshold }), inBlocks(gs[0].m, workers: workers, { r in
+            for (g, p) in zip(gs, ptrs) { block(g, p.0, p.1, p.2, rows: r, cols: 0..<g.n) }
+        }) { return }
+        for (g, p) in zip(gs, ptrs) { split(g, p.0, p.1, p.2, workers: workers) }
+    }
+
+    /// Runs body over the blocks an extent of rows or columns is cut into for `workers`,
+    /// in parallel, and returns true; false, with nothing run, where it stays one block.
+    /// Block edges are multiples of 16, the widest OpenBLAS micro-tile here.
+    static func inBlocks(_ extent: Int, workers: Int, _ body: (Range<Int>) -> Void) -> Bool {
+        let parts = min(workers, extent / 16)
+        guard parts > 1 else { return false }
+        let size = ((extent + parts - 1) / parts + 15) / 16 * 16
         parallelChunks(parts, grain: 1) { r in
-            for part in r {
-                let lo = part * size, hi = min(m, lo + size)
-                if lo >= hi { continue }
-                for (g, p) in zip(gs, ptrs) { block(g, p.0, p.1, p.2, rows: lo..<hi, cols: 0..<g.n) }
+            for p in r {
+                let lo = p * size, hi = min(extent, lo + size)
+                if lo < hi { body(lo..<hi) }
             }
         }
+        return true
     }
 
     /// Rows `rows` and columns `cols` of C, by one single-threaded OpenBLAS call.
