@@ -27,7 +27,7 @@ public struct ChunkPlan: Sendable, Codable {
     public static func make(for model: Sequential, startLayer: Int = 0, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
         let info = model.device.info, size = model.dtype.size
         var perRow = 0, largest = model.inputSize
-        var shape = startLayer == 0 ? model.inputShape : model.shapes[startLayer - 1]
+        var shape = model.inputShape(ofLayer: startLayer)
         perRow += 3 * shape.reduce(1, *)                  // interpolated input, its gradient, a spare
         for i in startLayer..<model.layers.count {
             let out = model.shapes[i].reduce(1, *)

@@ -138,7 +138,7 @@ public struct IntegratedGradients: Sendable {
             if rowsOuter { g = try g.transposed12() }                   // back to NCHW
             if let f = fused {
                 // One backward product through the first affine layer for all steps.
-                g = try model.layers[f].backward(g, Saved(input: try diff.reshaped([completed] + (f == 0 ? model.inputShape : model.shapes[f - 1])), output: g))
+                g = try model.layers[f].backward(g, Saved(input: try diff.reshaped([completed] + model.inputShape(ofLayer: f)), output: g))
                 g = try g.reshaped(diff.shape)
             }
             attributions.append(try diff.multiplying(g).doubles())
@@ -148,15 +148,14 @@ public struct IntegratedGradients: Sendable {
         // layer, rows-outer where it ran so): the layers the batches ran, not a whole forward
         // pass, which on a short sweep was 5% of it. In batches of at most plan.rows rows, so
         // memory stays bounded however many inputs there are.
-        var fx = [Double](), fb = [Double]()
-        for lo in stride(from: 0, to: completed, by: max(1, plan.rows)) {
-            let rows = lo..<min(completed, lo + max(1, plan.rows)), layers = start0..<model.layers.count
-            for (ends, out) in [(pathX, 0), (pathB, 1)] {
-                let h = try ends.rows(rows)
-                let f = try (rowsOuter ? model.traceRowsOuter(h, layers: layers) : model.trace(h, layers: layers, keepActivations: false)).output.doubles()
-                if out == 0 { fx += f } else { fb += f }
+        func values(_ ends: Tensor) throws -> [Double] {
+            let layers = start0..<model.layers.count, per = max(1, plan.rows)
+            return try stride(from: 0, to: completed, by: per).flatMap { lo in
+                let h = try ends.rows(lo..<min(completed, lo + per))
+                return try (rowsOuter ? model.traceRowsOuter(h, layers: layers) : model.trace(h, layers: layers, keepActivations: false)).output.doubles()
             }
         }
+        let fx = try values(pathX), fb = try values(pathB)
         var flat = [Double](), deltas = [Double]()
         for i in done {
             for t in 0..<tCount {

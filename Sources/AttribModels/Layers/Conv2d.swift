@@ -75,9 +75,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// How many output-row bands the dense map of this input shape runs as (0: the whole
     /// map, or no map).
     public func bandCount(inputShape: [Int]) throws -> Int {
-        guard let out = try? outputShape(inputShape) else { return 0 }
-        guard case .bands(let bands)? = try unrolledMap(input: inputShape, output: out)?.products else { return 0 }
-        return bands.count
+        try bands(inputShape: inputShape)?.bands.count ?? 0
     }
 
     /// The dense map for this input shape when it is used, else nil.

@@ -20,7 +20,7 @@ extension Sequential {
     /// nothing else.
     public func rowsOuterSpan(from start: Int) -> Int? {
         guard start < layers.count else { return nil }
-        var shape = start == 0 ? inputShape : shapes[start - 1]
+        var shape = inputShape(ofLayer: start)
         var i = start, convolutions = 0
         while i < layers.count {
             guard shape.count == 3 else { return nil }
@@ -64,8 +64,7 @@ extension Sequential {
             let n = x.batchSize, (hh, c, w) = (x.shape[1], x.shape[2], x.shape[3])
             let planes = try x.reshaped([n, 1, hh, c * w]), basePlanes = try baselines.reshaped([baselines.batchSize, 1, hh, c * w])
             if let (pooled, d) = try planes.pathActivatedAndAvgPooled(baselines: basePlanes, alphas: alphas, act.kind, kernel: pool.k2) {
-                let rows = pooled.batchSize, out = shapes[i + 1]
-                let y = try pooled.reshaped([rows, out[1], out[0], out[2]])
+                let y = try rowsOuter(pooled, shapes[i + 1])
                 // The path is never formed: f′ stands in for it where only its shape is read.
                 let saved = [Saved(input: d, output: d, extra: [d]), Saved(input: d, output: y)]
                 return try traceRowsOuter(y, from: i + 2, saved: saved, layers: range, end: end)
@@ -84,10 +83,31 @@ extension Sequential {
     }
 
     private func checkRowsOuter(_ h: Tensor, layer i: Int) throws {
-        let shape = i == 0 ? inputShape : shapes[i - 1]              // [C, H, W] in NCHW terms
+        let shape = inputShape(ofLayer: i)                           // [C, H, W] in NCHW terms
         guard h.rank == 4, h.shape == [h.batchSize, shape[1], shape[0], shape[2]] else {
             throw AttribError.shapeMismatch(op: "traceRowsOuter", detail: "layer \(i) input has shape \(h.shape), expected [N, \(shape[1]), \(shape[0]), \(shape[2])] (rows outermost)")
         }
+    }
+
+    /// t [N, …] viewed rows-outer for the per-sample NCHW shape [C, H, W]: [N, H, C, W].
+    private func rowsOuter(_ t: Tensor, _ shape: [Int]) throws -> Tensor {
+        try t.reshaped([t.batchSize, shape[1], shape[0], shape[2]])
+    }
+
+    /// The upstream gradient g of the pooling at layer i, held rows-outer, as the pooling
+    /// of one plane [1, H, C·W] per image sees it (`plane`: that plane batch's shape).
+    private func planeUpstream(_ g: Tensor, pool: Pool2d, plane: [Int]) throws -> Tensor {
+        try g.reshaped([g.batchSize, 1, plane[2] / pool.kernel[0], plane[3] / pool.kernel[1]])
+    }
+
+    /// The backward of the activation at layer i − 1 and the tiling pooling at layer i,
+    /// fused, from g rows-outer to the activation's input rows-outer; d is f′ [N, 1, H, C·W].
+    private func pairBackward(_ g: Tensor, pool i: Int, derivative d: Tensor) throws -> Tensor {
+        let pool = layers[i] as! Pool2d
+        guard let dx = try planeUpstream(g, pool: pool, plane: d.shape).avgPool2dBackward(inputShape: d.shape, kernel: pool.k2, times: d) else {
+            throw AttribError.invalidArgument(op: "backward", detail: "\(device.info.id) no longer fuses \(pool.description) with the activation before it")
+        }
+        return try rowsOuter(dx, inputShape(ofLayer: i - 1))
     }
 
     /// The span's layers from `i0` (the rest of the trace `saved` holds), the Flatten, and
@@ -97,7 +117,7 @@ extension Sequential {
         var i = i0
         while i < end {
             try checkRowsOuter(h, layer: i)
-            let shape = i == 0 ? inputShape : shapes[i - 1]
+            let shape = inputShape(ofLayer: i)
             let (c, hh, w) = (shape[0], shape[1], shape[2]), n = h.batchSize
             if let conv = layers[i] as? Conv2d {
                 let y = try conv.forwardRowsOuter(h, inputShape: shape)
@@ -108,8 +128,7 @@ extension Sequential {
                 guard let (pooled, d) = try plane.activatedAndAvgPooled(act.kind, kernel: pool.k2) else {
                     throw AttribError.invalidArgument(op: "traceRowsOuter", detail: "\(device.info.id) no longer fuses \(act.description) with \(pool.description)")
                 }
-                let out = shapes[i + 1]
-                let y = try pooled.reshaped([n, out[1], out[0], out[2]])
+                let y = try rowsOuter(pooled, shapes[i + 1])
                 saved.append(Saved(input: plane, output: plane, extra: [d]))
                 saved.append(Saved(input: plane, output: y))
                 h = y; i += 2
@@ -142,16 +161,11 @@ extension Sequential {
             return try backward(trace, upstream: upstream, layers: r).pathWeightedSum(weights: weights)
         }
         let g = try backwardRowsOuter(trace, upstream: upstream, layers: r, end: end, downTo: i + 2)
-        let plane = trace.saved[0].extra[0]                              // f′, [rows, 1, H, C·W]
-        let dy = try g.reshaped([g.batchSize, 1, plane.shape[2] / pool.kernel[0], plane.shape[3] / pool.kernel[1]])
-        let shape = i == 0 ? inputShape : shapes[i - 1]
-        if let sum = try dy.avgPool2dBackwardPathSum(inputShape: plane.shape, kernel: pool.k2, times: plane, weights: weights) {
-            return try sum.reshaped([sum.batchSize, shape[1], shape[0], shape[2]])
+        let d = trace.saved[0].extra[0]                                  // f′, [rows, 1, H, C·W]
+        if let sum = try planeUpstream(g, pool: pool, plane: d.shape).avgPool2dBackwardPathSum(inputShape: d.shape, kernel: pool.k2, times: d, weights: weights) {
+            return try rowsOuter(sum, inputShape(ofLayer: i))
         }
-        guard let dx = try dy.avgPool2dBackward(inputShape: plane.shape, kernel: pool.k2, times: plane) else {
-            throw AttribError.invalidArgument(op: "backward", detail: "\(device.info.id) no longer fuses \(pool.description) with the activation before it")
-        }
-        return try dx.reshaped([g.batchSize, shape[1], shape[0], shape[2]]).pathWeightedSum(weights: weights)
+        return try pairBackward(g, pool: i + 1, derivative: d).pathWeightedSum(weights: weights)
     }
 
     /// The backward of a rows-outer trace down to the input of layer `stop` (a layer the
@@ -167,16 +181,10 @@ extension Sequential {
         while i >= stop {
             let k = i - r.lowerBound
             if let conv = layers[i] as? Conv2d {
-                g = try conv.backwardRowsOuter(g, inputShape: i == 0 ? inputShape : shapes[i - 1])
+                g = try conv.backwardRowsOuter(g, inputShape: inputShape(ofLayer: i))
                 i -= 1
             } else {
-                let pool = layers[i] as! Pool2d, plane = trace.saved[k].input
-                let upstream = try g.reshaped([g.batchSize, 1, plane.shape[2] / pool.kernel[0], plane.shape[3] / pool.kernel[1]])
-                guard let dx = try upstream.avgPool2dBackward(inputShape: plane.shape, kernel: pool.k2, times: trace.saved[k - 1].extra[0]) else {
-                    throw AttribError.invalidArgument(op: "backward", detail: "\(device.info.id) no longer fuses \(pool.description) with the activation before it")
-                }
-                let shape = i - 1 == 0 ? inputShape : shapes[i - 2]        // the activation's input [C, H, W]
-                g = try dx.reshaped([g.batchSize, shape[1], shape[0], shape[2]])
+                g = try pairBackward(g, pool: i, derivative: trace.saved[k - 1].extra[0])
                 i -= 2
             }
         }

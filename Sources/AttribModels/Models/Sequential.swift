@@ -12,6 +12,8 @@ public final class Sequential: @unchecked Sendable {
     public let dtype: DType
 
     public var outputShape: [Int] { shapes.last! }
+    /// The per-sample input shape of layer i: the model's input for the first layer.
+    public func inputShape(ofLayer i: Int) -> [Int] { i == 0 ? inputShape : shapes[i - 1] }
     public var inputSize: Int { inputShape.reduce(1, *) }
 
     public init(layers: [any Layer], inputShape: [Int], labels: [String]? = nil, device: any Device, dtype: DType = .float32) throws {
