@@ -12,6 +12,16 @@
 #pragma STDC FP_CONTRACT OFF
 #include "vecmath.h"
 
+// z = b + a·(x − b) and y += w·g from element j on, one element at a time: the whole
+// loop without AVX2, and the AVX2 loops' last n mod 8 elements.
+static void interpolate_from(size_t j, const float *x, const float *b, float a, float *z, size_t n) {
+    for (; j < n; j++) { float d = x[j] - b[j]; float t = a * d; z[j] = b[j] + t; }
+}
+
+static void accumulate_from(size_t j, float *y, float wk, const float *g, size_t n) {
+    for (; j < n; j++) { float t = wk * g[j]; y[j] = y[j] + t; }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -23,7 +33,7 @@ static void interpolate_avx2(const float *x, const float *b, float a, float *z, 
         __m256 bv = _mm256_loadu_ps(b + j);
         _mm256_storeu_ps(z + j, _mm256_add_ps(bv, _mm256_mul_ps(av, _mm256_sub_ps(_mm256_loadu_ps(x + j), bv))));
     }
-    for (; j < n; j++) { float d = x[j] - b[j]; float t = a * d; z[j] = b[j] + t; }
+    interpolate_from(j, x, b, a, z, n);
 }
 
 __attribute__((target("avx2")))
@@ -31,7 +41,7 @@ static void accumulate_avx2(float *y, float wk, const float *g, size_t n) {
     size_t j = 0;
     __m256 wv = _mm256_set1_ps(wk);
     for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_add_ps(_mm256_loadu_ps(y + j), _mm256_mul_ps(wv, _mm256_loadu_ps(g + j))));
-    for (; j < n; j++) { float t = wk * g[j]; y[j] = y[j] + t; }
+    accumulate_from(j, y, wk, g, n);
 }
 
 static int pathpool_has_avx2(void) {
@@ -45,14 +55,14 @@ static void interpolate(const float *x, const float *b, float a, float *z, size_
 #if defined(__x86_64__)
     if (pathpool_has_avx2()) { interpolate_avx2(x, b, a, z, n); return; }
 #endif
-    for (size_t j = 0; j < n; j++) { float d = x[j] - b[j]; float t = a * d; z[j] = b[j] + t; }
+    interpolate_from(0, x, b, a, z, n);
 }
 
 static void accumulate(float *y, float wk, const float *g, size_t n) {
 #if defined(__x86_64__)
     if (pathpool_has_avx2()) { accumulate_avx2(y, wk, g, n); return; }
 #endif
-    for (size_t j = 0; j < n; j++) { float t = wk * g[j]; y[j] = y[j] + t; }
+    accumulate_from(0, y, wk, g, n);
 }
 
 int attrib_gelu_erf_avgpool_path_forward_f32(const float *x, const float *base, size_t base_stride, const float *alpha,

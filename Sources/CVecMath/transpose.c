@@ -17,14 +17,7 @@ void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t
                     float *t = yi + (k * b + j) * 4;
                     t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3];
                 }
-        } else if (d == 2) {   // the rows-outer Flatten of the digits CNN: [2, 32, 2] → [32, 2, 2]
-            for (size_t k = 0; k < c; k++)
-                for (size_t j = 0; j < b; j++) {
-                    const float *s = xi + (j * c + k) * 2;
-                    float *t = yi + (k * b + j) * 2;
-                    t[0] = s[0]; t[1] = s[1];
-                }
-        } else if (d < 16) {   // short rows: a call to memcpy per row costs more than the copy
+        } else if (d < 16) {   // short rows (the rows-outer Flatten's 2): a memcpy call per row costs more than the copy
             for (size_t k = 0; k < c; k++)
                 for (size_t j = 0; j < b; j++) {
                     const float *s = xi + (j * c + k) * d;

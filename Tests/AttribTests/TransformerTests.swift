@@ -115,7 +115,7 @@ import Testing
     @Test("Attention ops: transpose12, copyBox and causalSoftmax on every device against the CPU and by definition")
     func attentionOps() throws {
         // Each of the CPU's Float32 copies: rows of 4 (the banded convolution's image rows),
-        // of 2 (a rows-outer Flatten), other short rows (an inline loop) and long ones
+        // of 2 (a rows-outer Flatten) and other short rows (an inline loop), and long ones
         // (memcpy), over enough batches to be split across threads, by definition.
         for device in [cpu as any Device] + openCLDevices {
             for (a, b, c, d) in [(300, 16, 4, 4), (300, 2, 32, 2), (200, 3, 5, 5), (40, 3, 2, 17)] {

@@ -7,18 +7,24 @@ extension Tensor {
     /// baseline_i + α_k(x_i − baseline_i).
     public func pathInterpolated(baselines: Tensor, alphas: Tensor) throws -> Tensor {
         let op = "pathInterpolate"
+        let (n, m, d, baseStride) = try checkPath(op, baselines: baselines, alphas: alphas)
+        let out = try like([n * m] + shape.dropFirst())
+        try device.pathInterpolate(n: n, m: m, d: d, x: storage, base: baselines.storage, baseStride: baseStride,
+                                   alphas: alphas.storage, y: out.storage)
+        return out
+    }
+
+    /// Checks the ends of a path from self (inputs [n, …]) to `baselines` ([n, …] or [1, …])
+    /// at `alphas` [m]: (n, m, feature size d, the baselines' row stride, 0 for one shared).
+    func checkPath(_ op: String, baselines: Tensor, alphas: Tensor) throws -> (n: Int, m: Int, d: Int, baseStride: Int) {
         try checkCompatible(op, [("baselines", baselines), ("alphas", alphas)])
-        let n = shape[0], d = count / n, m = alphas.count
+        let n = shape[0], d = count / n
         guard alphas.rank == 1 else { throw AttribError.shapeMismatch(op: op, detail: "alphas has shape \(alphas.shape), expected [m]") }
         let featureShape = Array(shape.dropFirst())
         guard Array(baselines.shape.dropFirst()) == featureShape, baselines.shape[0] == n || baselines.shape[0] == 1 else {
             throw AttribError.shapeMismatch(op: op, detail: "baselines have shape \(baselines.shape), expected [\(n) or 1] + \(featureShape) for inputs \(shape)")
         }
-        let out = try like([n * m] + featureShape)
-        try device.pathInterpolate(n: n, m: m, d: d, x: storage, base: baselines.storage,
-                                   baseStride: baselines.shape[0] == 1 ? 0 : d,
-                                   alphas: alphas.storage, y: out.storage)
-        return out
+        return (n, alphas.count, d, baselines.shape[0] == 1 ? 0 : d)
     }
 
     /// For gradients self [n·m, …] and weights [m]: [n, …] with row i = Σ_k w_k g_{i·m+k}.

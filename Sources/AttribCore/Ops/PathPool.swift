@@ -12,18 +12,12 @@ extension Tensor {
     public func pathActivatedAndAvgPooled(baselines: Tensor, alphas: Tensor, _ kind: Activation,
                                           kernel: Size2D) throws -> (pooled: Tensor, derivative: Tensor)? {
         let op = "pathActivatedAndAvgPooled"
-        try checkCompatible(op, [("baselines", baselines), ("alphas", alphas)])
+        let (n, m, _, baseStride) = try checkPath(op, baselines: baselines, alphas: alphas)
         let g = try window2D(op, kernel: kernel, stride: kernel, padding: 0)
-        let (n, m, d) = (shape[0], alphas.count, count / shape[0])
-        guard alphas.rank == 1 else { throw AttribError.shapeMismatch(op: op, detail: "alphas has shape \(alphas.shape), expected [m]") }
-        guard Array(baselines.shape.dropFirst()) == Array(shape.dropFirst()), baselines.shape[0] == n || baselines.shape[0] == 1 else {
-            throw AttribError.shapeMismatch(op: op, detail: "baselines have shape \(baselines.shape), expected [\(n) or 1] + \(Array(shape.dropFirst())) for inputs \(shape)")
-        }
         guard device.fusesActivationAvgPool(kind, dtype: dtype, planeSize: g.h * g.w) else { return nil }
         let pooled = try like([n * m, g.c, g.outH, g.outW]), dv = try like([n * m, g.c, g.h, g.w])
         guard try device.pathActivationAvgPoolWithDerivative(kind, n: n, m: m, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw,
-                                                             x: storage, base: baselines.storage,
-                                                             baseStride: baselines.shape[0] == 1 ? 0 : d, alphas: alphas.storage,
+                                                             x: storage, base: baselines.storage, baseStride: baseStride, alphas: alphas.storage,
                                                              pooled: pooled.storage, derivative: dv.storage) else { return nil }
         return (pooled, dv)
     }
@@ -35,12 +29,9 @@ extension Tensor {
     public func avgPool2dBackwardPathSum(inputShape: [Int], kernel: Size2D, times m: Tensor, weights: Tensor) throws -> Tensor? {
         let op = "avgPool2dBackwardPathSum"
         try checkCompatible(op, [("multiplier", m), ("weights", weights)])
-        guard inputShape.count == 4, m.shape == inputShape else {
+        let g = try poolBackwardGeometry(op, inputShape: inputShape, kernel: kernel, stride: kernel)
+        guard m.shape == inputShape else {
             throw AttribError.shapeMismatch(op: op, detail: "multiplier has shape \(m.shape), the pooling input \(inputShape)")
-        }
-        let g = try Window2D(imageShape: inputShape, op: op, kernel: kernel, stride: kernel, padding: 0)
-        guard shape == [g.n, g.c, g.outH, g.outW] else {
-            throw AttribError.shapeMismatch(op: op, detail: "upstream gradient has shape \(shape), expected \([g.n, g.c, g.outH, g.outW]) for input \(inputShape), kernel \(kernel)")
         }
         let steps = weights.count
         guard weights.rank == 1, g.n % steps == 0 else {

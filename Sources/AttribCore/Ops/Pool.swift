@@ -98,7 +98,7 @@ extension Tensor {
 
     /// The geometry of a pooling backward, checking that self (the upstream gradient)
     /// has the output shape that `inputShape` pools to.
-    private func poolBackwardGeometry(_ op: String, inputShape: [Int], kernel: Size2D, stride: Size2D?) throws -> Window2D {
+    func poolBackwardGeometry(_ op: String, inputShape: [Int], kernel: Size2D, stride: Size2D?) throws -> Window2D {
         guard inputShape.count == 4 else {
             throw AttribError.shapeMismatch(op: op, detail: "input shape \(inputShape) is not 4-D [N, C, H, W]")
         }
