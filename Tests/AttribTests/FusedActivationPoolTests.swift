@@ -54,10 +54,7 @@ import Testing
             let what = "\(shape) \(kh)×\(kw)"
             let fused = try #require(try dy.avgPool2dBackward(inputShape: shape, kernel: Size2D(kh, kw), times: m), "\(what)")
             let apart = try dy.avgPool2dBackward(inputShape: shape, kernel: Size2D(kh, kw)).multiplying(m)
-            let (f, a) = (try fused.floats(), try apart.floats())
-            let first = f.indices.first { f[$0].bitPattern != a[$0].bitPattern }
-            #expect(f.count == a.count && first == nil,
-                    "\(what): bitwise, signed zeros included; first difference at \(first.map { "\($0): \(f[$0]) vs \(a[$0])" } ?? "none")")
+            try expectBitwise(fused, apart, what)
         }
         let dy = try Tensor.zeros([1, 1, 2, 2], dtype: .float32, on: cpu)
         expectAttribError(["multiplier", "[1, 1, 4, 5]"]) {

@@ -14,13 +14,6 @@ import Testing
         ([3, 1, 8, 128], 7, 2, 2), ([2, 2, 9, 12], 1, 2, 2), ([1, 2, 64, 64], 3, 2, 2),
     ]
 
-    static func bitwise(_ got: Tensor, _ want: Tensor, _ what: String) throws {
-        let (g, w) = (try got.floats(), try want.floats())
-        let first = g.indices.first { g[$0].bitPattern != w[$0].bitPattern }
-        #expect(got.shape == want.shape && first == nil,
-                "\(what): shapes \(got.shape) / \(want.shape); first difference \(first.map { "\($0): \(g[$0]) vs \(w[$0])" } ?? "none")")
-    }
-
     @Test("The path built inside GELU + pooling equals pathInterpolated then activatedAndAvgPooled, bitwise; nil where not fused")
     func forwardMatches() throws {
         for (shape, m, kh, kw) in Self.cases {
@@ -32,8 +25,8 @@ import Testing
                 let what = "\(shape) m \(m) \(kh)×\(kw) \(perInput ? "a baseline per input" : "one baseline")"
                 let fused = try #require(try x.pathActivatedAndAvgPooled(baselines: b, alphas: alphas, .geluErf, kernel: Size2D(kh, kw)), "\(what)")
                 let apart = try #require(try x.pathInterpolated(baselines: b, alphas: alphas).activatedAndAvgPooled(.geluErf, kernel: Size2D(kh, kw)))
-                try Self.bitwise(fused.pooled, apart.pooled, "\(what) pooled")
-                try Self.bitwise(fused.derivative, apart.derivative, "\(what) derivative")
+                try expectBitwise(fused.pooled, apart.pooled, "\(what) pooled")
+                try expectBitwise(fused.derivative, apart.derivative, "\(what) derivative")
             }
         }
         let x64 = try Tensor(randomValues(64, seed: 3), shape: [1, 1, 8, 8], dtype: .float64, on: cpu)
@@ -62,7 +55,7 @@ import Testing
             let what = "\(shape) m \(m) \(kh)×\(kw)"
             let fused = try #require(try dy.avgPool2dBackwardPathSum(inputShape: rows, kernel: Size2D(kh, kw), times: mult, weights: w), "\(what)")
             let apart = try #require(try dy.avgPool2dBackward(inputShape: rows, kernel: Size2D(kh, kw), times: mult)).pathWeightedSum(weights: w)
-            try Self.bitwise(fused, apart, what)
+            try expectBitwise(fused, apart, what)
         }
         for device in openCLDevices {
             let dy = try Tensor.zeros([2, 1, 4, 4], dtype: .float32, on: device), m = try Tensor.zeros([2, 1, 8, 8], dtype: .float32, on: device)
@@ -87,11 +80,11 @@ import Testing
         let w = try Tensor(randomValues(m, seed: 46, 0, 1), shape: [m], dtype: .float32, on: cpu)
         let fused = try model.traceRowsOuter(pathFrom: x, baselines: b, alphas: alphas, layers: layers)
         let built = try model.traceRowsOuter(x.pathInterpolated(baselines: b, alphas: alphas), layers: layers)
-        try RowsOuterTests.bitwise(fused.output, built.output, "outputs")
+        try expectBitwise(fused.output, built.output, "outputs")
         let up = try Tensor(randomValues(built.output.count, seed: 47), shape: built.output.shape, dtype: .float32, on: cpu)
         let sum = try model.pathGradientSum(fused, upstream: up, layers: layers, weights: w)
         let want = try model.backward(built, upstream: up, layers: layers).pathWeightedSum(weights: w)
         #expect(sum.shape == [n] + rowsOuter)
-        try RowsOuterTests.bitwise(sum, want, "step-weighted input gradients")
+        try expectBitwise(sum, want, "step-weighted input gradients")
     }
 }

@@ -21,13 +21,6 @@ import Testing
                               inputShape: [c, 8, 12], device: cpu)
     }
 
-    static func bitwise(_ got: Tensor, _ want: Tensor, _ what: String) throws {
-        let (g, w) = (try got.floats(), try want.floats())
-        let first = g.indices.first { g[$0].bitPattern != w[$0].bitPattern }
-        #expect(got.shape == want.shape && first == nil,
-                "\(what): shapes \(got.shape) / \(want.shape); first difference \(first.map { "\($0): \(g[$0]) vs \(w[$0])" } ?? "none")")
-    }
-
     @Test("Where a rows-outer span is taken: after the digits CNN's first layer on the CPU in Float32, nowhere else")
     func spans() throws {
         let model = try Self.digitsCNN()
@@ -53,12 +46,12 @@ import Testing
         let plain = try model.trace(nchw, layers: layers, keepActivations: false)
         let rows = try model.traceRowsOuter(nchw.transposed12(), layers: layers)
         #expect(rows.rowsOuterEnd == model.rowsOuterSpan(from: start) && plain.rowsOuterEnd == nil)
-        try Self.bitwise(rows.output, plain.output, "outputs")
+        try expectBitwise(rows.output, plain.output, "outputs")
         let up = try Tensor(randomValues(plain.output.count, seed: 43), shape: plain.output.shape, dtype: .float32, on: cpu)
         let gPlain = try model.backward(plain, upstream: up, layers: layers)
         let gRows = try model.backward(rows, upstream: up, layers: layers)
         #expect(gRows.shape == [n, inShape[1], inShape[0], inShape[2]], "the input gradient comes back rows-outer")
-        try Self.bitwise(gRows.transposed12(), gPlain, "input gradients")
+        try expectBitwise(gRows.transposed12(), gPlain, "input gradients")
     }
 
     @Test("IG on the digits CNN: rows-outer and NCHW give bitwise the same attributions and deltas")

@@ -37,6 +37,16 @@ func expectEqual(_ got: [Double], _ want: [Double], _ what: String, sourceLocati
     expectClose(got, want, bound: { _ in 0 }, what, sourceLocation: sourceLocation)
 }
 
+/// Expects two Float32 tensors of one shape whose elements are equal bit for bit, signed
+/// zeros included: what the fused CPU ops promise against the ops apart.
+func expectBitwise(_ got: Tensor, _ want: Tensor, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let (g, w) = (try got.floats(), try want.floats())
+    let first = g.count == w.count ? g.indices.first { g[$0].bitPattern != w[$0].bitPattern } : nil
+    #expect(got.shape == want.shape && first == nil,
+            "\(what): bitwise, signed zeros included; shapes \(got.shape) / \(want.shape); first difference \(first.map { "\($0): \(g[$0]) vs \(w[$0])" } ?? "none")",
+            sourceLocation: sourceLocation)
+}
+
 /// The float types the parity tests cover on a device.
 func dtypes(_ d: any Device) -> [DType] { d.supports(.float64) ? [.float32, .float64] : [.float32] }
 
