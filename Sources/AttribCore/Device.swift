@@ -98,6 +98,15 @@ public protocol Device: AnyObject, Sendable {
     /// nothing written, where it is not offered (CPU Float32 has it).
     func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool
+    /// Whether conv3x3RowsOuter runs for this dtype (CPU Float32 with AVX2 and FMA).
+    func offersConv3x3RowsOuter(dtype: DType) -> Bool
+    /// The 3×3, stride-1, padding-1 convolution of n small images held rows-outer, where a
+    /// backend offers it: y [n, h, oc, w] = bias + conv(x [n, h, c, w], weight [oc, c, 3, 3]),
+    /// bias [oc] or nil, every multiply-add one of the convolution's (a banded product's
+    /// zeros are not). Each image's result does not depend on the others in the batch.
+    /// False, with nothing written, where it is not offered.
+    func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                          bias: BufferView?, y: BufferView) throws -> Bool
     func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws
     func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
     func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
@@ -236,6 +245,9 @@ extension Device {
                                                     pooled: BufferView, derivative: BufferView) throws -> Bool { false }
     public func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                               dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool { false }
+    public func offersConv3x3RowsOuter(dtype: DType) -> Bool { false }
+    public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                                 bias: BufferView?, y: BufferView) throws -> Bool { false }
     /// Two passes (a fill, then the bias) where a backend has no copy of its own.
     public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
         try fill(n: rows * cols, value: 0, y: y)

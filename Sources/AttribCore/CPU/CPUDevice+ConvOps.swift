@@ -1,4 +1,5 @@
 import CVecMath
+import Synchronization
 // The CPU backend's convolution, pooling and layer-norm ops: checks, then the
 // loops in CPUKernels+Conv.swift.
 
@@ -150,6 +151,32 @@ extension CPUDevice {
                 let (i, p0) = (t / tasks, (t % tasks) * perTask)
                 _ = attrib_avgpool_tiled_backward_mul_pathsum_f32(dyp, mp, wp, m, i, p0, min(planes, p0 + perTask), yp, planes, ph, w, kh, kw)
             }
+        }
+        return true
+    }
+
+    public func offersConv3x3RowsOuter(dtype: DType) -> Bool {
+        dtype == .float32 && attrib_conv3x3_supported() != 0
+    }
+
+    public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                                 bias: BufferView?, y: BufferView) throws -> Bool {
+        let op = "conv3x3RowsOuter"
+        guard offersConv3x3RowsOuter(dtype: try buffer(y, op).dtype) else { return false }
+        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
+        let bp = try bias.map { try pointer(Float.self, $0, op, oc) }, yp = try pointer(Float.self, y, op, n * h * oc * w)
+        // Tiles of 8 images (one per lane); a worker's chunk is whole tiles, so that no tile
+        // is split and each image's sums are those of any other grouping.
+        let tiles = (n + 7) / 8
+        let failed = Atomic<Bool>(false)
+        parallelChunks(tiles, grain: max(1, 2048 / (h * w * max(c, oc)))) { r in
+            if attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, r.lowerBound * 8, min(n, r.upperBound * 8), c, h, w, oc) == 0 {
+                failed.store(true, ordering: .relaxed)
+            }
+        }
+        if failed.load(ordering: .relaxed) {
+            throw AttribError.invalidArgument(op: op, detail: "\(info.id) could not allocate the lanes of \(n) images \([h, c, w]) → \([h, oc, w])")
         }
         return true
     }

@@ -54,6 +54,9 @@ struct HostCPU {
 /// show, two FMA pipes assumed (as on every x86 core since Haswell and Zen).
 public enum HostSIMD {
     public static func fp32FlopsPerCycle() -> (flops: Int, isa: String)? { flopsPerCycle(HostCPU.read().flags) }
+    /// Whether the CPU has AVX2 and FMA (the flags in /proc/cpuinfo), which the CPU
+    /// backend's C kernels dispatch on at run time.
+    public static var hasAVX2FMA: Bool { let f = HostCPU.read().flags; return f.contains("avx2") && f.contains("fma") }
 
     static func flopsPerCycle(_ flags: Set<String>) -> (flops: Int, isa: String)? {
         if flags.contains("avx512f") { return (64, "AVX-512 FMA, 2 pipes") }

@@ -24,6 +24,14 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// On the CPU backend, run that map by output row where its zeros make that cheaper
     /// (Conv2dUnrolled.Band). Off: the whole dense product. Read when a map is built.
     public var bandSmallImages = true
+    /// Where images run by bands and the device offers it (CPU Float32 with AVX2 and FMA),
+    /// run a 3×3, stride-1, padding-1 convolution directly instead (Conv2d+Direct.swift):
+    /// the convolution's multiply-adds alone, not the bands' zeros. Off: the bands.
+    public var directSmallImages = true
+    /// The weight flipped in both spatial axes with its channel axes swapped, [C, OC, 3, 3]:
+    /// the backward of the direct convolution is the direct convolution of dy with it.
+    /// Built for 3×3, stride-1, padding-1 layers on the CPU backend; else nil.
+    let directBackwardWeight: Tensor?
     private let unrolled = Conv2dUnrolledCache()
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
@@ -40,6 +48,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
         outChannels = weight.shape[0]; inChannels = weight.shape[1]; kernel = Array(weight.shape[2...])
         weightMatrix = try weight.reshaped([outChannels, inChannels * kernel[0] * kernel[1]])
         weightMatrixTransposed = try weightMatrix.transposed01()
+        directBackwardWeight = try Self.directBackwardWeight(weight, stride: stride, padding: padding)
     }
 
     public var description: String {
@@ -94,19 +103,21 @@ public final class Conv2d: Layer, @unchecked Sendable {
 
     /// y [N, OH, OC, OW] from x [N, H, C, W], for an input shape [C, H, W] that runs by
     /// bands: the forward pass with images rows outermost, no transposes.
-    func forwardRowsOuter(_ x: Tensor, inputShape: [Int]) throws -> Tensor {
+    public func forwardRowsOuter(_ x: Tensor, inputShape: [Int]) throws -> Tensor {
         guard let (u, bands, out) = try bands(inputShape: inputShape), x.rank == 4,
               x.sampleShape == [inputShape[1], inputShape[0], inputShape[2]] else {
             throw AttribError.invalidArgument(op: description, detail: "rows-outer forward of \(x.shape) for input shape \(inputShape), which does not run by bands")
         }
+        if let y = try forwardDirect(x, inputShape: inputShape) { return y }
         return try u.forwardRowsOuter(x, bands, output: out)
     }
 
     /// dx [N, H, C, W] from dy [N, OH, OC, OW]: the backward of `forwardRowsOuter`.
-    func backwardRowsOuter(_ dy: Tensor, inputShape: [Int]) throws -> Tensor {
+    public func backwardRowsOuter(_ dy: Tensor, inputShape: [Int]) throws -> Tensor {
         guard let (u, bands, _) = try bands(inputShape: inputShape) else {
             throw AttribError.invalidArgument(op: description, detail: "rows-outer backward for input shape \(inputShape), which does not run by bands")
         }
+        if let dx = try backwardDirect(dy, inputShape: inputShape) { return dx }
         return try u.backwardRowsOuter(dy, bands, input: inputShape)
     }
 
@@ -115,8 +126,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
         if let u = try unrolledMap(input: x.sampleShape, output: out) {
             let y: Tensor
             switch u.products {
-            case .bands(let bands):
-                y = try u.forwardBanded(x, bands, output: out)
+            case .bands:
+                // The rows-outer forward between transposes: bitwise what a rows-outer span gets.
+                y = try forwardRowsOuter(x.transposed12(), inputShape: x.sampleShape).transposed12()
             case .whole(let forward, _):
                 let flat = try x.reshaped([n, x.count / n]).matmul(forward)          // [N, OC·OH·OW]
                 if let b = u.bias { try flat.addBias(b) }
@@ -136,8 +148,8 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let n = dy.batchSize, ohw = dy.count / (n * outChannels)
         if let u = try unrolledMap(input: saved.input.sampleShape, output: dy.sampleShape) {
             switch u.products {
-            case .bands(let bands):
-                return try u.backwardBanded(dy, bands, input: saved.input.sampleShape)
+            case .bands:
+                return try backwardRowsOuter(dy.transposed12(), inputShape: saved.input.sampleShape).transposed12()
             case .whole(_, let backward):
                 return try dy.reshaped([n, dy.count / n]).matmul(backward).reshaped(saved.input.shape)  // [N, C·H·W]
             }

@@ -115,12 +115,6 @@ struct Conv2dUnrolled: @unchecked Sendable {
 }
 
 extension Conv2dUnrolled {
-    /// y [N, OC, OH, OW] from x [N, C, H, W] through the bands: x to [N, H, C, W], the
-    /// rows-outer products, and back to NCHW.
-    func forwardBanded(_ x: Tensor, _ bands: [Band], output: [Int]) throws -> Tensor {
-        try forwardRowsOuter(x.transposed12(), bands, output: output).transposed12()
-    }
-
     /// yp [N, OH, OC, OW] from xp [N, H, C, W] (images rows outermost): the bias, and one
     /// product per output row added onto it. No transposes: what Sequential's rows-outer span runs.
     func forwardRowsOuter(_ xp: Tensor, _ bands: [Band], output: [Int]) throws -> Tensor {
@@ -136,11 +130,6 @@ extension Conv2dUnrolled {
                           c: BufferView(yp.storage.buffer, offset: yp.storage.offset + b.oy * oc * ow), ldc: oh * oc * ow)
         })
         return yp
-    }
-
-    /// dx [N, C, H, W] from dy [N, OC, OH, OW]: the rows-outer backward between transposes.
-    func backwardBanded(_ dy: Tensor, _ bands: [Band], input: [Int]) throws -> Tensor {
-        try backwardRowsOuter(dy.transposed12(), bands, input: input).transposed12()
     }
 
     /// dxp [N, H, C, W] from dyp [N, OH, OC, OW]: each output row's gradient through its

@@ -48,3 +48,13 @@ int attrib_gelu_erf_avgpool_path_forward_f32(const float *x, const float *base, 
 int attrib_avgpool_tiled_backward_mul_pathsum_f32(const float *dy, const float *m, const float *weights, size_t steps,
                                                   size_t input, size_t p0, size_t p1, float *y,
                                                   size_t planes, size_t h, size_t w, size_t kh, size_t kw);
+
+/// y = bias + the 3×3, stride-1, padding-1 convolution of x, for images [i0, i1) of a
+/// batch held rows-outer: x [n, h, c, w], y [n, h, oc, w], weight [oc, c, 3, 3] (PyTorch's
+/// layout), bias [oc] or NULL (conv3x3.c). Every multiply-add is one of the convolution's,
+/// summed per output as bias, then kh, input channel, kw ascending, each an FMA. Returns
+/// 0, with nothing written, without AVX2 and FMA (or on a failed allocation).
+/// 1 where attrib_conv3x3_rows_outer_f32 runs (x86-64 with AVX2 and FMA), else 0.
+int attrib_conv3x3_supported(void);
+int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const float *bias, float *y,
+                                  size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
