@@ -107,6 +107,18 @@ public protocol Device: AnyObject, Sendable {
     /// False, with nothing written, where it is not offered.
     func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                           bias: BufferView?, y: BufferView) throws -> Bool
+    /// conv3x3RowsOuter, then GELU (erf) and 2×2 stride-2 average pooling, in one pass where
+    /// offered with conv3x3RowsOuter (h and w even): pooled [n, h/2, oc, w/2] and derivative
+    /// [n, h, oc, w] = GELU′ of the convolution's output, which is never written. Bitwise
+    /// the three ops apart. False, with nothing written, where it is not offered.
+    func conv3x3GELUAvgPool2RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                                      bias: BufferView?, pooled: BufferView, derivative: BufferView) throws -> Bool
+    /// Its backward: dx [n, h, c, w] = the convolution's backward of avgPoolBackward(g) ⊙
+    /// multiplier, g [n, h/2, oc, w/2], multiplier [n, h, oc, w], flipped [c, oc, 3, 3] the
+    /// weight flipped with its channels swapped. Bitwise the ops apart. False, with nothing
+    /// written, where it is not offered.
+    func avgPool2TimesConv3x3BackwardRowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, g: BufferView, multiplier: BufferView,
+                                               flipped: BufferView, dx: BufferView) throws -> Bool
     func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws
     func scale(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
     func axpy(n: Int, alpha: Double, x: BufferView, y: BufferView) throws
@@ -248,6 +260,10 @@ extension Device {
     public func offersConv3x3RowsOuter(dtype: DType) -> Bool { false }
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool { false }
+    public func conv3x3GELUAvgPool2RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                                             bias: BufferView?, pooled: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func avgPool2TimesConv3x3BackwardRowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, g: BufferView, multiplier: BufferView,
+                                                      flipped: BufferView, dx: BufferView) throws -> Bool { false }
     /// Two passes (a fill, then the bias) where a backend has no copy of its own.
     public func broadcastRows(rows: Int, cols: Int, x: BufferView, y: BufferView) throws {
         try fill(n: rows * cols, value: 0, y: y)

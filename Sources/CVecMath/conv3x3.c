@@ -147,6 +147,88 @@ static int conv3x3_has_avx2_fma(void) {
 }
 #endif
 
+#if defined(__x86_64__)
+// pt [h/2][oc][w/2][8] = the 2×2 average pooling (stride 2) of gt [h][oc][w][8] in the
+// lanes, each window summed as the pooling op sums it: ((((0 + x00) + x01) + x10) + x11)·¼.
+__attribute__((target("avx2")))
+static void pool2_lanes(const float *restrict gt, float *restrict pt, size_t h, size_t oc, size_t w) {
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    for (size_t oy = 0; oy < h / 2; oy++)
+        for (size_t o = 0; o < oc; o++)
+            for (size_t ox = 0; ox < w / 2; ox++) {
+                const float *r0 = gt + ((2 * oy * oc + o) * w + 2 * ox) * 8, *r1 = r0 + oc * w * 8;
+                __m256 s = _mm256_add_ps(_mm256_setzero_ps(), _mm256_load_ps(r0));
+                s = _mm256_add_ps(s, _mm256_load_ps(r0 + 8));
+                s = _mm256_add_ps(s, _mm256_load_ps(r1));
+                s = _mm256_add_ps(s, _mm256_load_ps(r1 + 8));
+                _mm256_store_ps(pt + ((oy * oc + o) * (w / 2) + ox) * 8, _mm256_mul_ps(s, quarter));
+            }
+}
+
+// zt [h][oc][w][8] = the 2×2 pooling's backward of gt [h/2][oc][w/2][8] times mt, as the
+// pooling op computes it: ((0 + g)·¼)·m.
+__attribute__((target("avx2")))
+static void unpool2_mul_lanes(const float *restrict gt, const float *restrict mt, float *restrict zt, size_t h, size_t oc, size_t w) {
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    for (size_t y = 0; y < h; y++)
+        for (size_t o = 0; o < oc; o++)
+            for (size_t x = 0; x < w; x++) {
+                const size_t e = ((y * oc + o) * w + x) * 8;
+                const __m256 g = _mm256_mul_ps(_mm256_add_ps(_mm256_setzero_ps(), _mm256_load_ps(gt + (((y / 2) * oc + o) * (w / 2) + x / 2) * 8)), quarter);
+                _mm256_store_ps(zt + e, _mm256_mul_ps(g, _mm256_load_ps(mt + e)));
+            }
+}
+#endif
+
+int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *weight, const float *bias, float *pooled, float *dydx,
+                                                size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
+#if defined(__x86_64__)
+    if (!conv3x3_has_avx2_fma() || c == 0 || h < 2 || w < 2 || h % 2 || w % 2 || oc == 0) return 0;
+    const size_t din = h * c * w, dout = h * oc * w, dpool = dout / 4;
+    float *xt = aligned_alloc(32, (din + dout + dout + dpool) * 8 * sizeof(float));
+    if (!xt) return 0;
+    float *yt = xt + din * 8, *dt = yt + dout * 8, *pt = dt + dout * 8;
+    for (size_t i = i0; i < i1; i += 8) {
+        const size_t lanes = i1 - i < 8 ? i1 - i : 8;
+        to_lanes(x + i * din, lanes, din, xt);
+        conv_tile(xt, yt, weight, bias, c, h, w, oc);
+        attrib_gelu_erf_forward_derivative_f32(yt, yt, dt, dout * 8);   // elementwise: the lanes do not matter
+        pool2_lanes(yt, pt, h, oc, w);
+        from_lanes(pt, lanes, dpool, pooled + i * dpool);
+        from_lanes(dt, lanes, dout, dydx + i * dout);
+    }
+    free(xt);
+    return 1;
+#else
+    (void)x; (void)weight; (void)bias; (void)pooled; (void)dydx; (void)i0; (void)i1; (void)c; (void)h; (void)w; (void)oc;
+    return 0;
+#endif
+}
+
+int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const float *m, const float *flipped, float *dx,
+                                                        size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
+#if defined(__x86_64__)
+    if (!conv3x3_has_avx2_fma() || c == 0 || h < 2 || w < 2 || h % 2 || w % 2 || oc == 0) return 0;
+    const size_t din = h * c * w, dout = h * oc * w, dpool = dout / 4;
+    float *gt = aligned_alloc(32, (dpool + dout + dout + din) * 8 * sizeof(float));
+    if (!gt) return 0;
+    float *mt = gt + dpool * 8, *zt = mt + dout * 8, *xt = zt + dout * 8;
+    for (size_t i = i0; i < i1; i += 8) {
+        const size_t lanes = i1 - i < 8 ? i1 - i : 8;
+        to_lanes(g + i * dpool, lanes, dpool, gt);
+        to_lanes(m + i * dout, lanes, dout, mt);
+        unpool2_mul_lanes(gt, mt, zt, h, oc, w);
+        conv_tile(zt, xt, flipped, NULL, oc, h, w, c);
+        from_lanes(xt, lanes, din, dx + i * din);
+    }
+    free(gt);
+    return 1;
+#else
+    (void)g; (void)m; (void)flipped; (void)dx; (void)i0; (void)i1; (void)c; (void)h; (void)w; (void)oc;
+    return 0;
+#endif
+}
+
 int attrib_conv3x3_supported(void) {
 #if defined(__x86_64__)
     return conv3x3_has_avx2_fma();

@@ -166,19 +166,49 @@ extension CPUDevice {
         try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
         let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
         let bp = try bias.map { try pointer(Float.self, $0, op, oc) }, yp = try pointer(Float.self, y, op, n * h * oc * w)
-        // Tiles of 8 images (one per lane); a worker's chunk is whole tiles, so that no tile
-        // is split and each image's sums are those of any other grouping.
-        let tiles = (n + 7) / 8
-        let failed = Atomic<Bool>(false)
-        parallelChunks(tiles, grain: max(1, 2048 / (h * w * max(c, oc)))) { r in
-            if attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, r.lowerBound * 8, min(n, r.upperBound * 8), c, h, w, oc) == 0 {
-                failed.store(true, ordering: .relaxed)
-            }
-        }
-        if failed.load(ordering: .relaxed) {
-            throw AttribError.invalidArgument(op: op, detail: "\(info.id) could not allocate the lanes of \(n) images \([h, c, w]) → \([h, oc, w])")
+        try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) { attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, $0, $1, c, h, w, oc) }
+        return true
+    }
+
+    public func conv3x3GELUAvgPool2RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
+                                             bias: BufferView?, pooled: BufferView, derivative: BufferView) throws -> Bool {
+        let op = "conv3x3GELUAvgPool2RowsOuter"
+        guard offersConv3x3RowsOuter(dtype: try buffer(pooled, op).dtype), h % 2 == 0, w % 2 == 0 else { return false }
+        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
+        let bp = try bias.map { try pointer(Float.self, $0, op, oc) }
+        let pp = try pointer(Float.self, pooled, op, n * h * oc * w / 4), dp = try pointer(Float.self, derivative, op, n * h * oc * w)
+        try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) {
+            attrib_conv3x3_gelu_avgpool2_rows_outer_f32(xp, wp, bp, pp, dp, $0, $1, c, h, w, oc)
         }
         return true
+    }
+
+    public func avgPool2TimesConv3x3BackwardRowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, g: BufferView, multiplier: BufferView,
+                                                      flipped: BufferView, dx: BufferView) throws -> Bool {
+        let op = "avgPool2TimesConv3x3BackwardRowsOuter"
+        guard offersConv3x3RowsOuter(dtype: try buffer(dx, op).dtype), h % 2 == 0, w % 2 == 0 else { return false }
+        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        let gp = try pointer(Float.self, g, op, n * h * oc * w / 4), mp = try pointer(Float.self, multiplier, op, n * h * oc * w)
+        let wp = try pointer(Float.self, flipped, op, oc * c * 9), dxp = try pointer(Float.self, dx, op, n * h * c * w)
+        try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) {
+            attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(gp, mp, wp, dxp, $0, $1, c, h, w, oc)
+        }
+        return true
+    }
+
+    /// Runs body(i0, i1) over images [0, n) in chunks of whole tiles of 8 (one image per
+    /// lane), so that no tile is split and each image's sums are those of any other
+    /// grouping; an error names the op where a chunk could not allocate its tiles.
+    private func inTiles(_ op: String, n: Int, h: Int, w: Int, c: Int, _ body: (Int, Int) -> Int32) throws {
+        let tiles = (n + 7) / 8
+        let failed = Atomic<Bool>(false)
+        parallelChunks(tiles, grain: max(1, 2048 / (h * w * c))) { r in
+            if body(r.lowerBound * 8, min(n, r.upperBound * 8)) == 0 { failed.store(true, ordering: .relaxed) }
+        }
+        if failed.load(ordering: .relaxed) {
+            throw AttribError.invalidArgument(op: op, detail: "\(info.id) could not allocate the lanes of \(n) images of \(h)×\(w)")
+        }
     }
 
     public func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,

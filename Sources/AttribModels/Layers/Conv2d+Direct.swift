@@ -54,3 +54,33 @@ extension Conv2d {
         return dx
     }
 }
+
+/// The direct convolution with the GELU (erf) and 2×2 average pooling after it in one
+/// pass each way (the digits CNN's conv → GELU → pool): the convolution's output, GELU's
+/// output and the pooling's backward never reach memory, and one op replaces three, with
+/// one wait for the worker threads instead of three. Bitwise the layers apart.
+extension Conv2d {
+    /// pooled [N, H/2, OC, W/2] and GELU′ of the convolution's output [N, H, OC, W] from
+    /// x [N, H, C, W], or nil where this input shape does not run directly or the device
+    /// does not fuse (H or W odd).
+    func forwardDirectGELUAvgPool(_ x: Tensor, inputShape: [Int]) throws -> (pooled: Tensor, derivative: Tensor)? {
+        guard convolvesDirectly(inputShape: inputShape) else { return nil }
+        let (n, h, c, w) = (x.batchSize, inputShape[1], inputShape[0], inputShape[2])
+        let pooled = try Tensor(shape: [n, h / 2, outChannels, w / 2], dtype: x.dtype, on: x.device)   // every element written
+        let d = try Tensor(shape: [n, h, outChannels, w], dtype: x.dtype, on: x.device)
+        guard try x.device.conv3x3GELUAvgPool2RowsOuter(n: n, c: c, h: h, w: w, oc: outChannels, x: x.storage, weight: weight.storage,
+                                                       bias: bias?.storage, pooled: pooled.storage, derivative: d.storage) else { return nil }
+        return (pooled, d)
+    }
+
+    /// dx [N, H, C, W] from the pooled gradient g [N, H/2, OC, W/2] and GELU′ [N, H, OC, W]
+    /// (`forwardDirectGELUAvgPool`'s), or nil where the device does not fuse them.
+    func backwardDirectGELUAvgPool(_ g: Tensor, derivative d: Tensor, inputShape: [Int]) throws -> Tensor? {
+        guard convolvesDirectly(inputShape: inputShape), let wb = directBackwardWeight else { return nil }
+        let (n, h, c, w) = (g.batchSize, inputShape[1], inputShape[0], inputShape[2])
+        let dx = try Tensor(shape: [n, h, c, w], dtype: g.dtype, on: g.device)                          // every element written
+        guard try g.device.avgPool2TimesConv3x3BackwardRowsOuter(n: n, c: c, h: h, w: w, oc: outChannels, g: g.storage,
+                                                                multiplier: d.storage, flipped: wb.storage, dx: dx.storage) else { return nil }
+        return dx
+    }
+}

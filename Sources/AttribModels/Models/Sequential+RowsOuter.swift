@@ -120,6 +120,16 @@ extension Sequential {
             let shape = inputShape(ofLayer: i)
             let (c, hh, w) = (shape[0], shape[1], shape[2]), n = h.batchSize
             if let conv = layers[i] as? Conv2d {
+                if fusesWithDirectConv(i), let (pooled, d) = try conv.forwardDirectGELUAvgPool(h, inputShape: shape) {
+                    // conv → GELU → pool in one op. The conv's saved `extra` marks the fusion for
+                    // the backward; the pair's entries are those of the unfused pair (f′ as a plane).
+                    let plane = try d.reshaped([n, 1, d.shape[1], d.shape[2] * d.shape[3]])
+                    saved.append(Saved(input: h, output: plane, extra: [plane]))
+                    saved.append(Saved(input: plane, output: plane, extra: [plane]))
+                    saved.append(Saved(input: plane, output: pooled))
+                    h = pooled; i += 3
+                    continue
+                }
                 let y = try conv.forwardRowsOuter(h, inputShape: shape)
                 saved.append(Saved(input: h, output: y)); h = y; i += 1
             } else {
@@ -168,6 +178,14 @@ extension Sequential {
         return try pairBackward(g, pool: i + 1, derivative: d).pathWeightedSum(weights: weights)
     }
 
+    /// Whether the Conv2d at layer i, a GELU (erf) and a 2×2 tiling average pooling after it
+    /// inside the span may run as one direct op each way (Conv2d.forwardDirectGELUAvgPool).
+    private func fusesWithDirectConv(_ i: Int) -> Bool {
+        guard i + 2 < layers.count, let act = layers[i + 1] as? ActivationLayer, act.kind == .geluErf,
+              let pool = layers[i + 2] as? Pool2d, pool.isTilingAverage, pool.kernel == [2, 2] else { return false }
+        return true
+    }
+
     /// The backward of a rows-outer trace down to the input of layer `stop` (a layer the
     /// span's pairs start at, or its first layer).
     private func backwardRowsOuter(_ trace: Trace, upstream: Tensor, layers r: Range<Int>, end: Int, downTo stop: Int) throws -> Tensor {
@@ -183,6 +201,13 @@ extension Sequential {
             if let conv = layers[i] as? Conv2d {
                 g = try conv.backwardRowsOuter(g, inputShape: inputShape(ofLayer: i))
                 i -= 1
+            } else if i - 2 >= stop, let conv = layers[i - 2] as? Conv2d, let d = trace.saved[k - 2].extra.first {
+                // A fused conv → GELU → pool (see traceRowsOuter): its backward in one op.
+                guard let dx = try conv.backwardDirectGELUAvgPool(g, derivative: d, inputShape: inputShape(ofLayer: i - 2)) else {
+                    throw AttribError.invalidArgument(op: "backward", detail: "\(device.info.id) no longer fuses \(conv.description) with the GELU and pooling after it")
+                }
+                g = dx
+                i -= 3
             } else {
                 g = try pairBackward(g, pool: i, derivative: trace.saved[k - 1].extra[0])
                 i -= 2

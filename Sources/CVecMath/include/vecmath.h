@@ -58,3 +58,16 @@ int attrib_avgpool_tiled_backward_mul_pathsum_f32(const float *dy, const float *
 int attrib_conv3x3_supported(void);
 int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const float *bias, float *y,
                                   size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
+
+/// The direct convolution above, then GELU (erf) and 2×2 average pooling with stride 2, for
+/// images [i0, i1), h and w even: pooled [n, h/2, oc, w/2] and dydx [n, h, oc, w] (GELU′ of
+/// the convolution's output), that output and GELU's never written. Bitwise the three ops
+/// apart (the same FMA chains, GELU blocks and window sums). Returns 0, with nothing
+/// written, where the convolution alone would, or for odd h or w.
+int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *weight, const float *bias, float *pooled, float *dydx,
+                                                size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
+/// Its backward: dx [n, h, c, w] of the convolution for the upstream avgPoolBackward(g) ⊙ m,
+/// g [n, h/2, oc, w/2] the pooled gradient and m [n, h, oc, w] GELU′, with the flipped weight
+/// [c, oc, 3, 3] (see Conv2d+Direct.swift), the upstream never written. Bitwise the ops apart.
+int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const float *m, const float *flipped, float *dx,
+                                                        size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
