@@ -148,6 +148,15 @@ static int conv3x3_has_avx2_fma(void) {
 #endif
 
 #if defined(__x86_64__)
+// How many images of [i, i1) fill the tile starting at image i: 8 but for the last.
+static inline size_t tile_lanes(size_t i, size_t i1) { return i1 - i < 8 ? i1 - i : 8; }
+
+// The shapes the fused conv + GELU + 2×2 pooling pair takes, forward and backward:
+// those of the convolution with whole 2×2 windows.
+static int fused_shape_ok(size_t c, size_t h, size_t w, size_t oc) {
+    return conv3x3_has_avx2_fma() && c > 0 && oc > 0 && h >= 2 && w >= 2 && h % 2 == 0 && w % 2 == 0;
+}
+
 // pt [h/2][oc][w/2][8] = the 2×2 average pooling (stride 2) of gt [h][oc][w][8] in the
 // lanes, each window summed as the pooling op sums it: ((((0 + x00) + x01) + x10) + x11)·¼.
 __attribute__((target("avx2")))
@@ -183,13 +192,13 @@ static void unpool2_mul_lanes(const float *restrict gt, const float *restrict mt
 int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *weight, const float *bias, float *pooled, float *dydx,
                                                 size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
 #if defined(__x86_64__)
-    if (!conv3x3_has_avx2_fma() || c == 0 || h < 2 || w < 2 || h % 2 || w % 2 || oc == 0) return 0;
+    if (!fused_shape_ok(c, h, w, oc)) return 0;
     const size_t din = h * c * w, dout = h * oc * w, dpool = dout / 4;
     float *xt = aligned_alloc(32, (din + dout + dout + dpool) * 8 * sizeof(float));
     if (!xt) return 0;
     float *yt = xt + din * 8, *dt = yt + dout * 8, *pt = dt + dout * 8;
     for (size_t i = i0; i < i1; i += 8) {
-        const size_t lanes = i1 - i < 8 ? i1 - i : 8;
+        const size_t lanes = tile_lanes(i, i1);
         to_lanes(x + i * din, lanes, din, xt);
         conv_tile(xt, yt, weight, bias, c, h, w, oc);
         attrib_gelu_erf_forward_derivative_f32(yt, yt, dt, dout * 8);   // elementwise: the lanes do not matter
@@ -208,13 +217,13 @@ int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *wei
 int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const float *m, const float *flipped, float *dx,
                                                         size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
 #if defined(__x86_64__)
-    if (!conv3x3_has_avx2_fma() || c == 0 || h < 2 || w < 2 || h % 2 || w % 2 || oc == 0) return 0;
+    if (!fused_shape_ok(c, h, w, oc)) return 0;
     const size_t din = h * c * w, dout = h * oc * w, dpool = dout / 4;
     float *gt = aligned_alloc(32, (dpool + dout + dout + din) * 8 * sizeof(float));
     if (!gt) return 0;
     float *mt = gt + dpool * 8, *zt = mt + dout * 8, *xt = zt + dout * 8;
     for (size_t i = i0; i < i1; i += 8) {
-        const size_t lanes = i1 - i < 8 ? i1 - i : 8;
+        const size_t lanes = tile_lanes(i, i1);
         to_lanes(g + i * dpool, lanes, dpool, gt);
         to_lanes(m + i * dout, lanes, dout, mt);
         unpool2_mul_lanes(gt, mt, zt, h, oc, w);
@@ -247,7 +256,7 @@ int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const flo
     if (!xt) return 0;
     float *yt = xt + din * 8;
     for (size_t i = i0; i < i1; i += 8) {
-        const size_t lanes = i1 - i < 8 ? i1 - i : 8;
+        const size_t lanes = tile_lanes(i, i1);
         to_lanes(x + i * din, lanes, din, xt);
         conv_tile(xt, yt, weight, bias, c, h, w, oc);
         from_lanes(yt, lanes, dout, y + i * dout);
