@@ -18,10 +18,14 @@ Attrib side, for each --devices entry:
 with OPENBLAS_NUM_THREADS = --threads; its JSON "seconds" (wall time of the
 sweep, model load and the warm-up excluded) and "inputStepsPerSecond" are read.
 --warmup runs the same IG on one input first, as the Captum side's first run
-does. Both sides are timed --repeat times (default 3) on the same prefix, in
-interleaved rounds (attrib, then Captum), and the medians are printed, with
-the median of the rounds' own ratios beside them ("paired rounds"): on a
-shared machine whose speed drifts, a round's two runs see the same phase.
+does. Both sides are timed in interleaved rounds (attrib, then Captum) on the
+same prefix, and the medians are printed, with the median of the rounds' own
+ratios beside them ("paired rounds"): on a shared machine whose speed drifts,
+a round's two runs see the same phase. Rounds: --repeat (default 3), or more
+where one Captum run is short, as many as the budget holds up to
+--max-repeat (default 9): a sweep that attrib finishes in a few tens of ms
+is one sample of a noisy machine, and a median of 3 such samples still
+swings by a quarter from one run of the script to the next.
 
 Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
 with seeded random weights, exported with scripts/export_torch.py to a temp
@@ -229,6 +233,9 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per configuration and side")
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed runs per configuration and side; the median is reported (a shared machine is noisy)")
+    ap.add_argument("--max-repeat", type=int, default=9,
+                    help="rounds where one Captum run is short: as many as --budget seconds of Captum runs hold, "
+                         "at least --repeat and at most this")
     ap.add_argument("--models", default="digits-cnn,digits-mlp,wide-mlp")
     ap.add_argument("--inputs", default="1,64,1024")
     ap.add_argument("--steps", default="64,512")
@@ -370,14 +377,15 @@ def main() -> int:
                         secs, b = run(n3)
                     if devices:
                         x_path, t_path = save_prefix(tmp, name, xs, ts, n)
-                    # The measurement: --repeat rounds, each one attrib run per device then one
-                    # Captum run (the last calibration run is the first Captum run), so both sides
-                    # see the same phases of a shared machine; medians, and the median of the
-                    # rounds' ratios.
+                    # The measurement: rounds of one attrib run per device then one Captum run
+                    # (the last calibration run is the first Captum run), so both sides see the
+                    # same phases of a shared machine; medians, and the median of the rounds'
+                    # ratios. Short runs get more rounds (up to --max-repeat), as the budget allows.
+                    rounds = max(args.repeat, min(args.max_repeat, int(args.budget / max(secs, 1e-9))))
                     times = [secs]
                     engine: dict[str, list] = {dev: [] for dev in devices}
                     failed: dict[str, str] = {}
-                    for rnd in range(args.repeat):
+                    for rnd in range(rounds):
                         for dev in devices:
                             if dev in failed:
                                 continue
@@ -388,12 +396,12 @@ def main() -> int:
                                                               args.engine_timeout))
                             except (RuntimeError, OSError, json.JSONDecodeError) as e:
                                 failed[dev] = str(e)
-                        if rnd < args.repeat - 1:
+                        if rnd < rounds - 1:
                             times.append(run(n)[0])
                     secs = statistics.median(times)
                     c_rate = n * m / secs
                     line = (f"  N={n_inputs:5d} m={m:4d}  timed {n:5d}  Captum {c_rate:12.1f} "
-                            f"({secs:6.2f} s, B={b})")
+                            f"({secs:6.2f} s, B={b}, {rounds} rounds)")
                     if name == "wide-mlp":
                         line += flops_text(c_rate, gemm)
                     print(line, flush=True)
