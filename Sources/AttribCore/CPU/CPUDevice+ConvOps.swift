@@ -163,7 +163,7 @@ extension CPUDevice {
                                  bias: BufferView?, y: BufferView) throws -> Bool {
         let op = "conv3x3RowsOuter"
         guard offersConv3x3RowsOuter(dtype: try buffer(y, op).dtype) else { return false }
-        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        try requireConvExtents(op, n: n, c: c, h: h, w: w, oc: oc)
         let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
         let bp = try bias.map { try pointer(Float.self, $0, op, oc) }, yp = try pointer(Float.self, y, op, n * h * oc * w)
         try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) { attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, $0, $1, c, h, w, oc) }
@@ -174,7 +174,7 @@ extension CPUDevice {
                                              bias: BufferView?, pooled: BufferView, derivative: BufferView) throws -> Bool {
         let op = "conv3x3GELUAvgPool2RowsOuter"
         guard offersConv3x3RowsOuter(dtype: try buffer(pooled, op).dtype), h % 2 == 0, w % 2 == 0 else { return false }
-        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        try requireConvExtents(op, n: n, c: c, h: h, w: w, oc: oc)
         let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
         let bp = try bias.map { try pointer(Float.self, $0, op, oc) }
         let pp = try pointer(Float.self, pooled, op, n * h * oc * w / 4), dp = try pointer(Float.self, derivative, op, n * h * oc * w)
@@ -188,13 +188,18 @@ extension CPUDevice {
                                                       flipped: BufferView, dx: BufferView) throws -> Bool {
         let op = "avgPool2TimesConv3x3BackwardRowsOuter"
         guard offersConv3x3RowsOuter(dtype: try buffer(dx, op).dtype), h % 2 == 0, w % 2 == 0 else { return false }
-        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
+        try requireConvExtents(op, n: n, c: c, h: h, w: w, oc: oc)
         let gp = try pointer(Float.self, g, op, n * h * oc * w / 4), mp = try pointer(Float.self, multiplier, op, n * h * oc * w)
         let wp = try pointer(Float.self, flipped, op, oc * c * 9), dxp = try pointer(Float.self, dx, op, n * h * c * w)
         try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) {
             attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(gp, mp, wp, dxp, $0, $1, c, h, w, oc)
         }
         return true
+    }
+
+    /// The direct 3×3 ops' extents, each at least 1, named as a caller knows them.
+    private func requireConvExtents(_ op: String, n: Int, c: Int, h: Int, w: Int, oc: Int) throws {
+        try AttribError.requirePositive(op, ["images": n, "channels": c, "rows": h, "columns": w, "output channels": oc])
     }
 
     /// Runs body(i0, i1) over images [0, n) in chunks of whole tiles of 8 (one image per

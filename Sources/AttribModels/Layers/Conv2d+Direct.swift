@@ -13,9 +13,13 @@ extension Conv2d {
     /// on this layer's device: it runs by bands, the layer is 3×3 with stride 1 and padding
     /// 1, `directSmallImages` is on and the device offers the kernel for the dtype.
     public func convolvesDirectly(inputShape: [Int]) -> Bool {
-        directSmallImages && directBackwardWeight != nil
-            && weight.device.offersConv3x3RowsOuter(dtype: weight.dtype)
-            && ((try? bands(inputShape: inputShape)) ?? nil) != nil
+        directKernelApplies && ((try? bands(inputShape: inputShape)) ?? nil) != nil
+    }
+
+    /// The shape-free half of `convolvesDirectly`, for callers that have just found the
+    /// input's bands: the band map's lookup takes a lock, once is enough per batch.
+    var directKernelApplies: Bool {
+        directSmallImages && directBackwardWeight != nil && weight.device.offersConv3x3RowsOuter(dtype: weight.dtype)
     }
 
     /// [C, OC, 3, 3] with wb[c, o, kh, kw] = w[o, c, 2 − kh, 2 − kw], for a 3×3, stride-1,
@@ -33,9 +37,9 @@ extension Conv2d {
     }
 
     /// y [N, H, OC, W] from x [N, H, C, W] through the direct kernel, or nil where this
-    /// input shape does not run through it.
-    func forwardDirect(_ x: Tensor, inputShape: [Int]) throws -> Tensor? {
-        guard convolvesDirectly(inputShape: inputShape) else { return nil }
+    /// input shape does not run through it (`runsByBands`: the caller has found its bands).
+    func forwardDirect(_ x: Tensor, inputShape: [Int], runsByBands: Bool = false) throws -> Tensor? {
+        guard runsByBands ? directKernelApplies : convolvesDirectly(inputShape: inputShape) else { return nil }
         let (n, h, c, w) = (x.batchSize, inputShape[1], inputShape[0], inputShape[2])
         let y = try Tensor(shape: [n, h, outChannels, w], dtype: x.dtype, on: x.device)   // every element written
         guard try x.device.conv3x3RowsOuter(n: n, c: c, h: h, w: w, oc: outChannels, x: x.storage, weight: weight.storage,
@@ -44,9 +48,9 @@ extension Conv2d {
     }
 
     /// dx [N, H, C, W] from dy [N, H, OC, W] through the direct kernel, or nil where this
-    /// input shape does not run through it.
-    func backwardDirect(_ dy: Tensor, inputShape: [Int]) throws -> Tensor? {
-        guard convolvesDirectly(inputShape: inputShape), let wb = directBackwardWeight else { return nil }
+    /// input shape does not run through it (`runsByBands`: the caller has found its bands).
+    func backwardDirect(_ dy: Tensor, inputShape: [Int], runsByBands: Bool = false) throws -> Tensor? {
+        guard runsByBands ? directKernelApplies : convolvesDirectly(inputShape: inputShape), let wb = directBackwardWeight else { return nil }
         let (n, h, c, w) = (dy.batchSize, inputShape[1], inputShape[0], inputShape[2])
         let dx = try Tensor(shape: [n, h, c, w], dtype: dy.dtype, on: dy.device)          // every element written
         guard try dy.device.conv3x3RowsOuter(n: n, c: outChannels, h: h, w: w, oc: c, x: dy.storage, weight: wb.storage,

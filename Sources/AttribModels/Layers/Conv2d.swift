@@ -108,7 +108,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
               x.sampleShape == [inputShape[1], inputShape[0], inputShape[2]] else {
             throw AttribError.invalidArgument(op: description, detail: "rows-outer forward of \(x.shape) for input shape \(inputShape), which does not run by bands")
         }
-        if let y = try forwardDirect(x, inputShape: inputShape) { return y }
+        if let y = try forwardDirect(x, inputShape: inputShape, runsByBands: true) { return y }
         return try u.forwardRowsOuter(x, bands, output: out)
     }
 
@@ -117,7 +117,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
         guard let (u, bands, _) = try bands(inputShape: inputShape) else {
             throw AttribError.invalidArgument(op: description, detail: "rows-outer backward for input shape \(inputShape), which does not run by bands")
         }
-        if let dx = try backwardDirect(dy, inputShape: inputShape) { return dx }
+        if let dx = try backwardDirect(dy, inputShape: inputShape, runsByBands: true) { return dx }
         return try u.backwardRowsOuter(dy, bands, input: inputShape)
     }
 
