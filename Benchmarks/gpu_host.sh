@@ -106,7 +106,9 @@ if ! python3 -c "import captum" 2>/dev/null && ls .whl/captum-*.whl >/dev/null 2
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(nproc)" --repeat 3 --batch-mb 4096
+# --max-repeat 3: on the GPU every attrib round is a new process that sets up OpenCL (about a
+# second), so the extra rounds the script gives short Captum runs would not fit the time limits.
+ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(nproc)" --repeat 3 --max-repeat 3 --batch-mb 4096
          --engine-timeout 60 --attrib "$(command -v attrib)")
 if want throughput; then
   step "IG throughput: attrib on the GPU against Captum on CUDA"
