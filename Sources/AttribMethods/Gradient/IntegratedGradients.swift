@@ -82,8 +82,22 @@ public struct IntegratedGradients: Sendable {
         // Where the path lives: the inputs, or the first affine layer's outputs.
         var pathX: Tensor, pathB: Tensor
         if let f = fused {
-            pathX = try model.trace(xT, layers: 0..<(f + 1)).output
-            pathB = try model.trace(bT, layers: 0..<(f + 1)).output
+            // Inputs and baselines through the first layer in one pass per block, [x; x′], so
+            // its weight is read once for both (on one input, two one-row passes otherwise);
+            // blocks of plan.rows / 2 inputs keep the temporaries to a batch's size.
+            let outShape = model.shapes[f]
+            pathX = try Tensor(shape: [n] + outShape, dtype: dtype, on: device)   // every row written below
+            pathB = try Tensor(shape: [n] + outShape, dtype: dtype, on: device)
+            let per = max(1, plan.rows / 2)
+            for lo in stride(from: 0, to: n, by: per) {
+                let r = lo..<min(n, lo + per), k = r.count
+                let ends = try Tensor(shape: [2 * k] + model.inputShape, dtype: dtype, on: device)
+                try xT.rows(r).copy(into: ends.rows(0..<k))
+                try bT.rows(r).copy(into: ends.rows(k..<2 * k))
+                let first = try model.trace(ends, layers: 0..<(f + 1)).output
+                try first.rows(0..<k).copy(into: pathX.rows(r))
+                try first.rows(k..<2 * k).copy(into: pathB.rows(r))
+            }
         } else {
             pathX = xT; pathB = bT
         }
