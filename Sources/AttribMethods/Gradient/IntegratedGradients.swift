@@ -53,7 +53,22 @@ public struct IntegratedGradients: Sendable {
     public func firstBatchInputs(for model: Sequential, count n: Int) -> Int {
         // Bad step counts are reported by attribute(); here they only must not divide by zero.
         guard steps >= 1, n >= 1 else { return 1 }
-        return chunks(n: n, m: steps, rows: plan(for: model).rows).first?.inputs.count ?? 1
+        let b = batching(on: model.device, rows: plan(for: model).rows)
+        return chunks(n: n, m: steps + b.ends, rows: b.rows).first?.inputs.count ?? 1
+    }
+
+    /// The steps a sweep adds after the path's m for its ends, and the rows a batch holds.
+    /// On the CPU backend the ends ride along in the path's batches as steps m (α = 1) and
+    /// m + 1 (α = 0), with weight 0 and no upstream gradient, and their outputs are F(x) and
+    /// F(x′) for the delta: a separate pass over the ends read every weight again for a few
+    /// rows, on one input of the wide MLP at m = 64 a fifth of the sweep. A batch then holds
+    /// as many inputs as without the ends, each 2 rows longer (at most a fifth more rows, as
+    /// m ≥ 8), so no input's steps are split that were not before. Elsewhere (a GPU, where
+    /// the pass is cheap and reading outputs back per batch is not), with m < 8, or where one
+    /// input's steps fill a batch, the ends get their own pass.
+    func batching(on device: any Device, rows: Int) -> (ends: Int, rows: Int) {
+        guard device is CPUDevice, steps >= 8, steps + 2 <= rows else { return (0, rows) }
+        return (2, (rows / steps) * (steps + 2))
     }
 
     /// Attributions for host inputs x ([n] + model input shape, flattened) toward
@@ -76,8 +91,12 @@ public struct IntegratedGradients: Sendable {
         let plan = plan(for: model)
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
-        let alphaT = try Tensor(alphas, shape: [m], dtype: dtype, on: device)
-        let weightT = try Tensor(weights, shape: [m], dtype: dtype, on: device)
+        // The steps the batches run: the path's m, then its ends where they ride along.
+        let (endCount, batchRows) = batching(on: device, rows: plan.rows), mRun = m + endCount
+        let alphaT = try Tensor(alphas + [1, 0].prefix(endCount), shape: [mRun], dtype: dtype, on: device)
+        let weightT = try Tensor(weights + [0, 0].prefix(endCount), shape: [mRun], dtype: dtype, on: device)
+        // F(x) and F(x′) per input, [n, classes] each, filled from the batches' end steps.
+        var fx = [Double](repeating: .nan, count: endCount > 0 ? n * classes : 0), fb = fx
 
         // Where the path lives: the inputs, or the first affine layer's outputs.
         var pathX: Tensor, pathB: Tensor
@@ -110,7 +129,7 @@ public struct IntegratedGradients: Sendable {
         // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
         var pathMeans = [Double](repeating: 0, count: n * tCount)
 
-        let plan0 = chunks(n: n, m: m, rows: plan.rows)
+        let plan0 = chunks(n: n, m: mRun, rows: batchRows)
         var completed = 0, rowsDone = 0, interrupted = false
         for c in plan0 {
             if control.shouldStop() { interrupted = true; break }
@@ -119,8 +138,20 @@ public struct IntegratedGradients: Sendable {
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
             let trace = rowsOuter ? try model.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers)
                                   : try model.trace(xs.pathInterpolated(baselines: bs, alphas: steps), layers: layers, keepActivations: false)
+            if c.steps.upperBound > m {
+                // The end steps' outputs (on the CPU backend, where reading them is a copy).
+                let out = try trace.output.reshaped([c.rows, classes]).doubles()
+                for (k, i) in c.inputs.enumerated() {
+                    for (s, step) in c.steps.enumerated() where step >= m {
+                        let row = out[((k * c.steps.count + s) * classes)..<((k * c.steps.count + s + 1) * classes)]
+                        if step == m { fx.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
+                        else { fb.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
+                    }
+                }
+            }
             for t in 0..<tCount {
-                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
+                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
+                                                  firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
                 let up = try upstream.reshaped(trace.output.shape), w = try weightT.rows(c.steps)
                 let partial = rowsOuter ? try model.pathGradientSum(trace, upstream: up, layers: layers, weights: w)
                                         : try model.backward(trace, upstream: up, layers: layers).pathWeightedSum(weights: w)
@@ -130,11 +161,13 @@ public struct IntegratedGradients: Sendable {
                     let selected: Tensor = try trace.output.multiplying(upstream.reshaped(trace.output.shape))
                     let f: [Double] = try selected.reshaped([c.rows, classes]).reduceRows(RowReduction.sum).doubles()
                     for (k, i) in c.inputs.enumerated() {
-                        for (s, step) in c.steps.enumerated() { pathMeans[i * tCount + t] += baseWeights[step] * p.density(alphas[step]) * f[k * c.steps.count + s] }
+                        for (s, step) in c.steps.enumerated() where step < m {
+                            pathMeans[i * tCount + t] += baseWeights[step] * p.density(alphas[step]) * f[k * c.steps.count + s]
+                        }
                     }
                 }
             }
-            rowsDone += c.rows
+            rowsDone += c.inputs.count * max(0, min(c.steps.upperBound, m) - c.steps.lowerBound)   // path rows only
             if c.completesInputs { completed = c.inputs.upperBound }
             control.progress(rowsDone, n * m)
         }
@@ -158,16 +191,16 @@ public struct IntegratedGradients: Sendable {
             attributions.append(try diff.multiplying(g).doubles())
         }
         // Deltas: Σ attribution − (F(x) − F(x')), or − (F(x) − E_β F(b)) when path-weighted.
-        // F(x) and F(x') from the path's ends as the sweep holds them (after the fused first
+        // F(x) and F(x') came with the batches where the ends rode along (`batching`); else
+        // from the path's ends as the sweep holds them (after the fused first
         // layer, rows-outer where it ran so): the layers the batches ran, not a whole forward
         // pass, which on a short sweep was 5% of it. Both ends of a block of inputs go through
         // in one pass, [x-ends; x′-ends]: each weight is then read once for both, which on one
         // input of the wide MLP saves a one-row pass through the 4096 × 4096 layer (a few ms
         // of a 60-ms sweep). In passes of at most max(2, plan.rows) rows, so memory stays bounded
         // however many inputs there are.
-        var fx = [Double](), fb = [Double]()
         let per = max(1, plan.rows / 2)
-        for lo in stride(from: 0, to: completed, by: per) {
+        for lo in stride(from: 0, to: endCount > 0 ? 0 : completed, by: per) {
             let r = lo..<min(completed, lo + per), k = r.count
             let ends = try Tensor(shape: [2 * k] + pathShape, dtype: dtype, on: device)   // every row written below
             try pathX.rows(r).copy(into: ends.rows(0..<k))

@@ -95,10 +95,10 @@ func checkTargets(_ targets: [[Int]], n: Int, model: Sequential) throws -> Int {
 
 /// The upstream gradient [rows, classes] selecting class targets[i][t] on every row of input i.
 func oneHotUpstream(_ targets: [[Int]], target t: Int, inputs: Range<Int>, perInput: Int, classes: Int,
-                    dtype: DType, device: any Device) throws -> Tensor {
+                    firstStep: Int = 0, liveSteps: Int = .max, dtype: DType, device: any Device) throws -> Tensor {
     var w = [Double](repeating: 0, count: inputs.count * perInput * classes)
     for (k, i) in inputs.enumerated() {
-        for s in 0..<perInput { w[(k * perInput + s) * classes + targets[i][t]] = 1 }
+        for s in 0..<perInput where firstStep + s < liveSteps { w[(k * perInput + s) * classes + targets[i][t]] = 1 }
     }
     return try Tensor(w, shape: [inputs.count * perInput, classes], dtype: dtype, on: device)
 }
