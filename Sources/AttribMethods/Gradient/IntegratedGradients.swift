@@ -71,6 +71,15 @@ public struct IntegratedGradients: Sendable {
         return (2, (rows / steps) * (steps + 2))
     }
 
+    /// [a rows r; b rows r], [2·r.count, …]: both ends of a block of inputs for one pass.
+    static func stacked(_ a: Tensor, _ b: Tensor, rows r: Range<Int>) throws -> Tensor {
+        let k = r.count
+        let both = try Tensor(shape: [2 * k] + a.shape.dropFirst(), dtype: a.dtype, on: a.device)   // every row written below
+        try a.rows(r).copy(into: both.rows(0..<k))
+        try b.rows(r).copy(into: both.rows(k..<2 * k))
+        return both
+    }
+
     /// Attributions for host inputs x ([n] + model input shape, flattened) toward
     /// `targets[i]` (one or more classes per input).
     public func attribute(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,
@@ -110,10 +119,7 @@ public struct IntegratedGradients: Sendable {
             let per = max(1, plan.rows / 2)
             for lo in stride(from: 0, to: n, by: per) {
                 let r = lo..<min(n, lo + per), k = r.count
-                let ends = try Tensor(shape: [2 * k] + model.inputShape, dtype: dtype, on: device)
-                try xT.rows(r).copy(into: ends.rows(0..<k))
-                try bT.rows(r).copy(into: ends.rows(k..<2 * k))
-                let first = try model.trace(ends, layers: 0..<(f + 1)).output
+                let first = try model.trace(Self.stacked(xT, bT, rows: r), layers: 0..<(f + 1)).output
                 try first.rows(0..<k).copy(into: pathX.rows(r))
                 try first.rows(k..<2 * k).copy(into: pathB.rows(r))
             }
@@ -192,19 +198,15 @@ public struct IntegratedGradients: Sendable {
         }
         // Deltas: Σ attribution − (F(x) − F(x')), or − (F(x) − E_β F(b)) when path-weighted.
         // F(x) and F(x') came with the batches where the ends rode along (`batching`); else
-        // from the path's ends as the sweep holds them (after the fused first
-        // layer, rows-outer where it ran so): the layers the batches ran, not a whole forward
-        // pass, which on a short sweep was 5% of it. Both ends of a block of inputs go through
-        // in one pass, [x-ends; x′-ends]: each weight is then read once for both, which on one
-        // input of the wide MLP saves a one-row pass through the 4096 × 4096 layer (a few ms
-        // of a 60-ms sweep). In passes of at most max(2, plan.rows) rows, so memory stays bounded
-        // however many inputs there are.
+        // from the path's ends as the sweep holds them (after the fused first layer,
+        // rows-outer where it ran so): the layers the batches ran, not a whole forward pass.
+        // Both ends of a block of inputs go through in one pass, [x-ends; x′-ends], so each
+        // weight is read once for both, in passes of at most max(2, plan.rows) rows, so
+        // memory stays bounded however many inputs there are.
         let per = max(1, plan.rows / 2)
         for lo in stride(from: 0, to: endCount > 0 ? 0 : completed, by: per) {
             let r = lo..<min(completed, lo + per), k = r.count
-            let ends = try Tensor(shape: [2 * k] + pathShape, dtype: dtype, on: device)   // every row written below
-            try pathX.rows(r).copy(into: ends.rows(0..<k))
-            try pathB.rows(r).copy(into: ends.rows(k..<2 * k))
+            let ends = try Self.stacked(pathX, pathB, rows: r)
             let layers = start0..<model.layers.count
             let out = try (rowsOuter ? model.traceRowsOuter(ends, layers: layers) : model.trace(ends, layers: layers, keepActivations: false)).output.doubles()
             fx += out[0..<k * classes]
