@@ -43,6 +43,7 @@ struct IGCommand: ParsableCommand {
     @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
     @Option(help: "Path-weighted IG (PS-IG) with baselines sampled along the path: uniform or beta:A,B.") var pathDensity: String?
     @Flag(help: "Do not fuse the first affine layer (for comparison; same numbers, slower).") var noFuse = false
+    @Flag(help: "Run a small CNN's path in batches layer by layer, not each input's whole path in one op (for comparison; bitwise the same attributions, slower).") var noWholePath = false
     @Option(help: "NoiseTunnel: noisy copies per input (0: none).") var ntSamples = 0
     @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
     @Option(help: "NoiseTunnel: smoothgrad, smoothgrad_sq or vargrad.") var ntType = "smoothgrad"
@@ -58,7 +59,8 @@ struct IGCommand: ParsableCommand {
             return d
         }
         let l = try options.load()
-        let ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
+        var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
+        ig.wholePath = !noWholePath
         let base = try parseBaseline(baseline, seed: seed, model: l.model)
         if warmup {
             // The inputs of the sweep's first batch (batches are of equal size, so its buffers are
@@ -81,7 +83,7 @@ struct IGCommand: ParsableCommand {
         let name = density == nil ? (ntSamples > 0 ? "ig-noisetunnel" : "ig") : "psig"
         try options.write(r, method: name, loaded: l, extra: [
             "steps": .int(steps), "rule": .string(rule.rawValue), "baseline": .string(base.description),
-            "pathDensity": .string(density?.description ?? "none"),
+            "pathDensity": .string(density?.description ?? "none"), "wholePath": .bool(ig.runsWhole(l.model, count: l.n)),
         ])
     }
 }

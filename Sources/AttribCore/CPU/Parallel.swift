@@ -25,3 +25,19 @@ func parallelChunks(_ n: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void
         if !WorkerPool.shared.run(chunks: chunks, chunk) { DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
     }
 }
+
+/// Runs body(i) for each i in 0..<n, the workers claiming one index at a time: for loops
+/// whose iterations are long (an input's whole IG path), where parallelChunks' few large
+/// chunks could leave a thread idle for a chunk's length at the end.
+func parallelEach(_ n: Int, _ body: (Int) -> Void) {
+    if CPUDevice.threadCount == 1 || n <= 1 || n > WorkerPool.maxChunks { for i in 0..<n { body(i) }; return }
+    withoutActuallyEscaping(body) { escaping in
+        let box = UncheckedIndexBody(run: escaping)
+        let each: @Sendable (Int) -> Void = { box.run($0) }
+        if !WorkerPool.shared.run(chunks: n, each) { DispatchQueue.concurrentPerform(iterations: n, execute: each) }
+    }
+}
+
+private struct UncheckedIndexBody: @unchecked Sendable {
+    let run: (Int) -> Void
+}

@@ -23,6 +23,10 @@ public struct IntegratedGradients: Sendable {
     /// convolution stack where the model allows it (Sequential.rowsOuterSpan: the CPU
     /// backend's banded convolutions), saving their transposes. The same numbers, bitwise.
     public var rowsOuter = true
+    /// Rows-outer, run each input's whole path in one op where the model allows it
+    /// (`runsWhole`). The same attributions, bitwise; off, the path runs in batches, layer
+    /// by layer (for comparison, and to measure the difference).
+    public var wholePath = true
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -53,8 +57,26 @@ public struct IntegratedGradients: Sendable {
     public func firstBatchInputs(for model: Sequential, count n: Int) -> Int {
         // Bad step counts are reported by attribute(); here they only must not divide by zero.
         guard steps >= 1, n >= 1 else { return 1 }
+        if runsWhole(model, count: n) { return wholeChunks(n: n).first?.inputs.count ?? 1 }
         let b = batching(on: model.device, rows: plan(for: model).rows)
         return chunks(n: n, m: steps + b.ends, rows: b.rows).first?.inputs.count ?? 1
+    }
+
+    /// Whether a sweep over n inputs runs each input's path in one op (Sequential+CNNPath:
+    /// a small CNN on the CPU backend, fused and rows-outer, plain IG). Bitwise the sums of
+    /// the batches. Only with at least 4 inputs per worker thread, as it shares out whole
+    /// inputs: with fewer the batches keep every thread busy.
+    public func runsWhole(_ model: Sequential, count n: Int) -> Bool {
+        guard wholePath, fuseFirstLayer, rowsOuter, density == nil, let f = Self.fusableLayer(model), model.layers[f] is Conv2d else { return false }
+        let threads = model.device.info.blas?.threads ?? 1
+        return n >= 4 * threads && model.runsIGPathWhole(from: f + 1)
+    }
+
+    /// The chunks of a whole-path sweep: whole inputs, about 32k rows each, so that progress
+    /// and Ctrl-C come several times a second; memory does not depend on their size.
+    func wholeChunks(n: Int) -> [Chunk] {
+        let per = max(1, (1 << 15) / max(1, steps))
+        return stride(from: 0, to: n, by: per).map { Chunk(inputs: $0..<min(n, $0 + per), steps: 0..<steps, completesInputs: true) }
     }
 
     /// The steps a sweep adds after the path's m for its ends, and the rows a batch holds.
@@ -101,7 +123,8 @@ public struct IntegratedGradients: Sendable {
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
         // The steps the batches run: the path's m, then its ends where they ride along.
-        let (endCount, batchRows) = batching(on: device, rows: plan.rows), mRun = m + endCount
+        let whole = runsWhole(model, count: n)
+        let (endCount, batchRows) = whole ? (0, plan.rows) : batching(on: device, rows: plan.rows), mRun = m + endCount
         let alphaT = try Tensor(alphas + [1, 0].prefix(endCount), shape: [mRun], dtype: dtype, on: device)
         let weightT = try Tensor(weights + [0, 0].prefix(endCount), shape: [mRun], dtype: dtype, on: device)
         // F(x) and F(x′) per input, [n, classes] each, filled from the batches' end steps.
@@ -128,17 +151,30 @@ public struct IntegratedGradients: Sendable {
         }
         // The path rows-outer ([n, H, C, W]) where the layers after the first run so: one
         // transpose per input here and one per input at the end, none per batch.
-        let rowsOuter = fused != nil && self.rowsOuter && model.rowsOuterSpan(from: start0) != nil
+        // The whole path takes it rows-outer too, whether or not its convolutions run by bands.
+        let rowsOuter = fused != nil && self.rowsOuter && (whole || model.rowsOuterSpan(from: start0) != nil)
         if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
         // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
         var pathMeans = [Double](repeating: 0, count: n * tCount)
 
-        let plan0 = chunks(n: n, m: mRun, rows: batchRows)
+        let plan0 = whole ? wholeChunks(n: n) : chunks(n: n, m: mRun, rows: batchRows)
         var completed = 0, rowsDone = 0, interrupted = false
         for c in plan0 {
             if control.shouldStop() { interrupted = true; break }
+            if whole {
+                // Each input's whole path in one op; the chunk only paces progress and Ctrl-C.
+                guard try model.igPathGradientSum(pathFrom: pathX.rows(c.inputs), baselines: pathB.rows(c.inputs), alphas: alphaT,
+                                                  weights: weightT, targets: Array(targets[c.inputs]), from: start0,
+                                                  into: accumulators.map { try $0.rows(c.inputs) }) else {
+                    throw AttribError.invalidArgument(op: "IntegratedGradients", detail: "\(device.info.id) declined the whole-path op it had offered for \(model.layers[start0...].map(\.description).joined(separator: " → "))")
+                }
+                rowsDone += c.inputs.count * m
+                completed = c.inputs.upperBound
+                control.progress(rowsDone, n * m)
+                continue
+            }
             let layers = start0..<model.layers.count, (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
             // Rows-outer, the path is built inside the first fused pass and the steps summed
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
@@ -208,7 +244,10 @@ public struct IntegratedGradients: Sendable {
             let r = lo..<min(completed, lo + per), k = r.count
             let ends = try Self.stacked(pathX, pathB, rows: r)
             let layers = start0..<model.layers.count
-            let out = try (rowsOuter ? model.traceRowsOuter(ends, layers: layers) : model.trace(ends, layers: layers, keepActivations: false)).output.doubles()
+            // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
+            let out = try (!rowsOuter ? model.trace(ends, layers: layers, keepActivations: false)
+                           : model.rowsOuterSpan(from: start0) != nil ? model.traceRowsOuter(ends, layers: layers)
+                           : model.trace(ends.transposed12(), layers: layers, keepActivations: false)).output.doubles()
             fx += out[0..<k * classes]
             fb += out[k * classes..<2 * k * classes]
         }

@@ -5,6 +5,7 @@
 // cancellation for negative x.
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n);
 /// dx = dy · GELU′(x).
@@ -71,3 +72,28 @@ int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *wei
 /// [c, oc, 3, 3] (see Conv2d+Direct.swift), the upstream never written. Bitwise the ops apart.
 int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const float *m, const float *flipped, float *dx,
                                                         size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
+
+/// One stage of a small CNN after its first layer: the 3×3, stride-1, padding-1
+/// convolution of an input [h, c, w] held rows-outer to [h, oc, w] (weight [oc, c, 3, 3],
+/// bias [oc] or NULL, flipped [c, oc, 3, 3] its backward weight, see Conv2d+Direct.swift),
+/// then GELU (erf), then 2×2 average pooling with stride 2.
+typedef struct attrib_conv_gelu_pool_stage {
+    size_t c, h, w, oc;
+    const float *weight, *bias, *flipped;
+} attrib_conv_gelu_pool_stage;
+/// Most stages attrib_ig_conv_gelu_pool_path_sum_f32 takes.
+#define ATTRIB_PATH_STAGES_MAX 8
+/// The IG path of inputs [i0, i1) through GELU → 2×2 pooling → the stages → Flatten →
+/// Linear (cnn_path.c): for each input i and target t, out[t][i, :] = Σ_k weight[k]·∂F_t/∂z
+/// at z = zb_i + alpha[k]·(zx_i − zb_i), k < steps, where z [h0, c0, w0] (rows-outer) is the
+/// first layer's output, zx [n, h0, c0, w0], zb rows zb_stride apart (0: one for all), F_t
+/// the head's logit targets[i·tcount + t] and head [classes, dlast] the head's weight rows
+/// in the rows-outer order of the last pooling's output [h/2, oc, w/2]. Bitwise the sums of
+/// the ops apart. Returns 0, with nothing written, without AVX2 and FMA, on extents that do
+/// not chain or pool evenly, more than ATTRIB_PATH_STAGES_MAX stages, or a failed allocation.
+int attrib_ig_conv_gelu_pool_path_sum_f32(const float *zx, const float *zb, size_t zb_stride,
+                                          size_t h0, size_t c0, size_t w0,
+                                          const attrib_conv_gelu_pool_stage *stages, size_t nstages,
+                                          const float *head, const int32_t *targets, size_t tcount,
+                                          const float *alpha, const float *weight, size_t steps,
+                                          size_t i0, size_t i1, float *const *out);
