@@ -1,4 +1,5 @@
 import AttribCore
+import Synchronization
 
 /// y = x·Wᵀ + b. Weight [out, in] (PyTorch's layout), bias [out].
 /// Input [N, in] → output [N, out]; inputs of higher rank [N, …, in] are
@@ -14,6 +15,8 @@ public final class Linear: Layer, @unchecked Sendable {
     public let weightTransposed: Tensor
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
+    /// Wᵀ and W packed for products of few rows (CPUDevice.gemmSmallRows), made on first use.
+    private let smallRows = Mutex<(forward: SmallRowsOperand?, backward: SmallRowsOperand?, tried: (Bool, Bool))>((nil, nil, (false, false)))
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 2 else {
@@ -40,7 +43,7 @@ public final class Linear: Layer, @unchecked Sendable {
         let outShape = try [x.batchSize] + outputShape(x.sampleShape)
         let rows = x.count / inFeatures
         // [rows, in] · [in, out] → [rows, out]
-        let y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed)
+        let y = try smallRowsProduct(x, rows: rows, forward: true) ?? x.reshaped([rows, inFeatures]).matmul(weightTransposed)
         if let bias { try y.addBias(bias) }
         return (try y.reshaped(outShape), Saved(input: x, output: y))
     }
@@ -48,6 +51,28 @@ public final class Linear: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let rows = dy.count / outFeatures
         // [rows, out] · [out, in] → [rows, in]
-        return try dy.reshaped([rows, outFeatures]).matmul(weight).reshaped(saved.input.shape)
+        let dx = try smallRowsProduct(dy, rows: rows, forward: false) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
+        return try dx.reshaped(saved.input.shape)
+    }
+
+    /// x·Wᵀ (forward) or x·W for few rows on the CPU backend in Float32 (an IG path of one
+    /// input through a wide layer), on the weight packed once (CPUDevice.gemmSmallRows):
+    /// OpenBLAS packs it on every call, a fifth of a 66-row product's time. Only for layers
+    /// of at least 512 × 512, where the packing pays; nil elsewhere. The first such product
+    /// in each direction packs (one pass over the weight, about the cost of one product).
+    private func smallRowsProduct(_ x: Tensor, rows: Int, forward: Bool) throws -> Tensor? {
+        guard rows <= CPUDevice.smallRowsLimit, let cpu = weight.device as? CPUDevice, weight.dtype == .float32,
+              x.dtype == .float32, inFeatures >= 512, outFeatures >= 512 else { return nil }
+        let packed: SmallRowsOperand? = try smallRows.withLock { state in
+            if forward {
+                if !state.tried.0 { state.tried.0 = true; state.forward = try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures) }
+                return state.forward
+            }
+            if !state.tried.1 { state.tried.1 = true; state.backward = try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures) }
+            return state.backward
+        }
+        guard let packed else { return nil }
+        let y = try Tensor(shape: [rows, packed.n], dtype: .float32, on: cpu)     // every element written
+        return try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: y.storage) ? y : nil
     }
 }

@@ -1,0 +1,66 @@
+import Attrib
+import Testing
+
+/// Products of few rows on a weight packed once (CVecMath/smallrows_gemm.c, CPUDevice+SmallRows,
+/// Linear). The same products as OpenBLAS's, summed in another order: each output is a sum
+/// of k terms, so both lie within k·u·Σ|x||b| of the exact value (u = 2⁻²⁴); the tests hold
+/// them to 2·k·u of the float64 product of the absolute values, elementwise.
+@Suite struct SmallRowsGEMMTests {
+    static func expectClose(_ got: [Double], _ want: [Double], _ bound: [Double], k: Int, _ what: String) {
+        let u = 1.0 / Double(1 << 24)
+        let worst = got.indices.map { abs(got[$0] - want[$0]) / max(bound[$0] * 2 * Double(k) * u, .leastNormalMagnitude) }.max() ?? 0
+        #expect(got.count == want.count && worst <= 1, "\(what): worst error \(worst) of its bound")
+    }
+
+    @Test("gemmSmallRows matches the float64 product within the rounding bound (K not a whole block, rows not whole groups)",
+          arguments: [1, 6, 7, 66, 128])
+    func againstFloat64(_ m: Int) throws {
+        let (k, n) = (600, 528)                                  // 600 = 512 + 88: a zero-padded K block; 33 panels over the threads
+        let x = randomValues(m * k, seed: 90), b = randomValues(k * n, seed: 91)
+        let bT = try Tensor(b, shape: [k, n], dtype: .float32, on: cpu)
+        guard let packed = try cpu.packForSmallRows(bT.storage, k: k, n: n) else {
+            #expect(!cpu.offersConv3x3RowsOuter(dtype: .float32), "packed wherever AVX2 and FMA are there"); return
+        }
+        let y = try Tensor(shape: [m, n], dtype: .float32, on: cpu)
+        #expect(try cpu.gemmSmallRows(m: m, x: Tensor(x, shape: [m, k], dtype: .float32, on: cpu).storage, packed, y: y.storage))
+        let exact = try Tensor(x, shape: [m, k], on: cpu).matmul(Tensor(b, shape: [k, n], on: cpu)).doubles()
+        let bound = try Tensor(x.map(abs), shape: [m, k], on: cpu).matmul(Tensor(b.map(abs), shape: [k, n], on: cpu)).doubles()
+        // The inputs rounded to float32 first: the products see those values.
+        let x32 = x.map { Double(Float($0)) }, b32 = b.map { Double(Float($0)) }
+        let exact32 = try Tensor(x32, shape: [m, k], on: cpu).matmul(Tensor(b32, shape: [k, n], on: cpu)).doubles()
+        Self.expectClose(try y.doubles(), exact32, bound, k: k, "\(m) rows")
+        #expect(exact.count == m * n)
+    }
+
+    @Test("Not taken: more rows than the limit, Float64, n not a multiple of 16")
+    func declines() throws {
+        let b = try Tensor(randomValues(64 * 32, seed: 92), shape: [64, 32], dtype: .float32, on: cpu)
+        guard let packed = try cpu.packForSmallRows(b.storage, k: 64, n: 32) else { return }
+        let m = CPUDevice.smallRowsLimit + 1
+        let x = try Tensor.zeros([m, 64], dtype: .float32, on: cpu), y = try Tensor.zeros([m, 32], dtype: .float32, on: cpu)
+        #expect(try !cpu.gemmSmallRows(m: m, x: x.storage, packed, y: y.storage))
+        let b64 = try Tensor(randomValues(64 * 32, seed: 92), shape: [64, 32], dtype: .float64, on: cpu)
+        #expect(try cpu.packForSmallRows(b64.storage, k: 64, n: 32) == nil)
+        let odd = try Tensor(randomValues(64 * 30, seed: 93), shape: [64, 30], dtype: .float32, on: cpu)
+        #expect(try cpu.packForSmallRows(odd.storage, k: 64, n: 30) == nil)
+    }
+
+    @Test("A wide Linear layer: few rows (packed weight) and many rows (OpenBLAS) give the same forward and backward to rounding")
+    func linearLayer() throws {
+        let (inF, outF) = (528, 544)
+        let w = randomValues(outF * inF, seed: 94), bias = randomValues(outF, seed: 95)
+        let layer = try Linear(weight: Tensor(w, shape: [outF, inF], dtype: .float32, on: cpu), bias: Tensor(bias, shape: [outF], dtype: .float32, on: cpu))
+        let rows = 200, few = 66                                   // 200 rows run through OpenBLAS, their first 66 alone through the packed weight
+        let x = randomValues(rows * inF, seed: 96), dy = randomValues(rows * outF, seed: 97)
+        let (yAll, sAll) = try layer.forward(Tensor(x, shape: [rows, inF], dtype: .float32, on: cpu))
+        let (yFew, sFew) = try layer.forward(Tensor(Array(x.prefix(few * inF)), shape: [few, inF], dtype: .float32, on: cpu))
+        let boundF = try Tensor(x.map(abs), shape: [rows, inF], on: cpu).matmul(Tensor(w.map(abs), shape: [outF, inF], on: cpu), transposeOther: true).doubles()
+        // Both within k·u of the exact sum: their difference within 2·k·u (plus the bias's rounding, far below).
+        Self.expectClose(try yFew.doubles(), Array(try yAll.doubles().prefix(few * outF)), Array(boundF.prefix(few * outF)).map { $0 + 1 }, k: inF, "forward")
+        let dxAll = try layer.backward(Tensor(dy, shape: [rows, outF], dtype: .float32, on: cpu), sAll)
+        let dxFew = try layer.backward(Tensor(Array(dy.prefix(few * outF)), shape: [few, outF], dtype: .float32, on: cpu), sFew)
+        let boundB = try Tensor(dy.map(abs), shape: [rows, outF], on: cpu).matmul(Tensor(w.map(abs), shape: [outF, inF], on: cpu)).doubles()
+        Self.expectClose(try dxFew.doubles(), Array(try dxAll.doubles().prefix(few * inF)), Array(boundB.prefix(few * inF)), k: outF, "backward")
+        #expect(dxFew.shape == [few, inF] && yFew.shape == [few, outF])
+    }
+}
