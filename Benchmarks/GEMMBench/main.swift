@@ -6,7 +6,8 @@
 //
 // Shapes: a wide MLP layer over an IG chunk (batch 1024·… × 784 → 4096),
 // the square sizes of `attrib bench gemm`, skinny products (batch 1), and the 64-row
-// products of one input's IG at m = 64.
+// products of one input's IG at m = 64. Shapes of at most CPUDevice.smallRowsLimit rows
+// also get a "cpu-packed" row: the CPU backend's product on an operand packed once.
 import Attrib
 import FoundationEssentials
 
@@ -36,16 +37,53 @@ for s in shapes {
         let row = Row(shape: s.name, device: d.info.id, gflops: r.gflops, peakShare: r.peakShare,
                       ratioToOpenBLAS: r.gflops / ref.gflops, maxRelativeError: r.maxRelativeError)
         rows.append(row)
-        if !json {
-            func p(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-            func f(_ x: Double, _ d: Int = 2) -> String {
-                var m = 1.0; for _ in 0..<d { m *= 10 }
-                return String(Double((x * m).rounded()) / m)
-            }
-            print("\(p(s.name, 30)) \(p(row.device, 10)) \(p(f(row.gflops, 1), 9)) \(p(row.peakShare.map { f($0 * 100, 1) + "%" } ?? "unknown", 9)) \(p(f(row.ratioToOpenBLAS, 3), 11)) \(row.maxRelativeError.map { "\($0)" } ?? "reference")")
-        }
+        printRow(s.name, row)
+    }
+    // The CPU backend's own product for few rows on an operand packed once (what a wide
+    // Linear layer runs for one input's IG path), against OpenBLAS on the same operands.
+    if s.m <= CPUDevice.smallRowsLimit, let r = try packedSmallRows(m: s.m, n: s.n, k: s.k, minSeconds: quick ? 0.2 : 0.5) {
+        let row = Row(shape: s.name, device: "cpu-packed", gflops: r.gflops, peakShare: nil, ratioToOpenBLAS: r.gflops / ref.gflops,
+                      maxRelativeError: r.maxRelativeError)
+        rows.append(row)
+        printRow(s.name, row)
     }
 }
+
+/// GFLOP/s of CPUDevice.gemmSmallRows on B packed once, and its largest error relative to
+/// OpenBLAS's product on the same operands (normwise); nil where it does not run.
+func packedSmallRows(m: Int, n: Int, k: Int, minSeconds: Double) throws -> (gflops: Double, maxRelativeError: Double)? {
+    let cpu = CPUDevice.shared
+    var rng = SplitMix64(seed: 1)
+    let a = try Tensor(rng.uniform(m * k), shape: [m, k], dtype: .float32, on: cpu)
+    let b = try Tensor(rng.uniform(k * n), shape: [k, n], dtype: .float32, on: cpu)
+    guard let packed = try cpu.packForSmallRows(b.storage, k: k, n: n) else { return nil }
+    let c = try Tensor(shape: [m, n], dtype: .float32, on: cpu)
+    guard try cpu.gemmSmallRows(m: m, x: a.storage, packed, y: c.storage) else { return nil }
+    let clock = ContinuousClock()
+    var reps = 1, elapsed = 0.0
+    while true {
+        let t0 = clock.now
+        for _ in 0..<reps { _ = try cpu.gemmSmallRows(m: m, x: a.storage, packed, y: c.storage) }
+        elapsed = (clock.now - t0).seconds
+        if elapsed >= minSeconds || reps >= 1 << 12 { break }
+        reps = elapsed > 0 ? max(reps * 2, Int(Double(reps) * minSeconds / elapsed * 1.1)) : reps * 2
+    }
+    let want = try a.matmul(b).doubles(), got = try c.doubles()
+    let scale = want.map(abs).max() ?? 1
+    let err = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+    return (2 * Double(m) * Double(n) * Double(k) / (elapsed / Double(reps)) / 1e9, err / max(scale, .leastNormalMagnitude))
+}
+
+func printRow(_ name: String, _ row: Row) {
+    guard !json else { return }
+    func p(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+    func f(_ x: Double, _ d: Int = 2) -> String {
+        var m = 1.0; for _ in 0..<d { m *= 10 }
+        return String(Double((x * m).rounded()) / m)
+    }
+    print("\(p(name, 30)) \(p(row.device, 10)) \(p(f(row.gflops, 1), 9)) \(p(row.peakShare.map { f($0 * 100, 1) + "%" } ?? "unknown", 9)) \(p(f(row.ratioToOpenBLAS, 3), 11)) \(row.maxRelativeError.map { "\($0)" } ?? "reference")")
+}
+
 if json {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -8,8 +8,8 @@
 // of 16 paired rounds against OpenBLAS split over the same 2 threads, 4096 × 4096:
 // 1.55× at 6 rows, 1.27× at 30, 1.19× at 66, 1.03× at 128.
 //
-// Layout of the packed B [K][N]: blocks of SM_KC rows of K, each as N/16 panels of
-// [SM_KC][16] (K padded with zero rows to a whole block). Loops: for a group of SM_PG
+// Layout of the packed B [K][N]: blocks of SM_KC rows of K (the last one shorter), each as
+// N/16 panels of [rows of the block][16]. Loops: for a group of SM_PG
 // panels (C's block of 66 × 256 stays in L2), for each K block (X's packed block stays in
 // L2, B's panels stream from memory once), for each panel and each group of 6 rows of X:
 // the 6 × 16 kernel, 12 accumulators in registers.
@@ -22,7 +22,7 @@
 
 size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
     if (n % 16 != 0 || k == 0) return 0;
-    return (k + SM_KC - 1) / SM_KC * SM_KC * n;
+    return k * n;
 }
 
 size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_KC; }
@@ -30,38 +30,40 @@ size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_
 void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, int transposed, size_t k, size_t n,
                                       size_t q0, size_t q1, float *packed) {
     const size_t panels = n / 16;
-    for (size_t q = q0; q < q1; q++)
+    for (size_t q = q0; q < q1; q++) {
+        const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
         for (size_t p = 0; p < panels; p++) {
-            float *dst = packed + (q * panels + p) * SM_KC * 16;
-            for (size_t kk = 0; kk < SM_KC; kk++) {
+            float *dst = packed + q * SM_KC * n + p * kc * 16;
+            for (size_t kk = 0; kk < kc; kk++) {
                 const size_t row = q * SM_KC + kk;
                 for (size_t j = 0; j < 16; j++) {
                     const size_t col = p * 16 + j;
-                    dst[kk * 16 + j] = row >= k ? 0.0f : transposed ? b[col * ldb + row] : b[row * ldb + col];
+                    dst[kk * 16 + j] = transposed ? b[col * ldb + row] : b[row * ldb + col];
                 }
             }
         }
+    }
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// X's K block [k0, k0 + SM_KC) as groups of 6 rows, [group][kk][6], zeros past m and k.
-static void pack_rows(const float *x, size_t ldx, size_t m, size_t k, size_t k0, float *xp) {
+// X's K block [k0, k0 + kc) as groups of 6 rows, [group][kk][6], zeros past m.
+static void pack_rows(const float *x, size_t ldx, size_t m, size_t k0, size_t kc, float *xp) {
     const size_t groups = (m + 5) / 6;
     for (size_t g = 0; g < groups; g++)
-        for (size_t kk = 0; kk < SM_KC; kk++)
+        for (size_t kk = 0; kk < kc; kk++)
             for (size_t r = 0; r < 6; r++) {
-                const size_t row = g * 6 + r, col = k0 + kk;
-                xp[(g * SM_KC + kk) * 6 + r] = row < m && col < k ? x[row * ldx + col] : 0.0f;
+                const size_t row = g * 6 + r;
+                xp[(g * kc + kk) * 6 + r] = row < m ? x[row * ldx + k0 + kk] : 0.0f;
             }
 }
 
 // c[rows][16] (=, or += where !first) the 6 × 16 product over one K block.
 __attribute__((target("avx2,fma")))
-static void kernel6x16(const float *restrict xp, const float *restrict bp, float *restrict c, size_t ldc, size_t rows, int first) {
+static void kernel6x16(size_t kc, const float *restrict xp, const float *restrict bp, float *restrict c, size_t ldc, size_t rows, int first) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    for (size_t kk = 0; kk < SM_KC; kk++) {
+    for (size_t kk = 0; kk < kc; kk++) {
         const __m256 b0 = _mm256_load_ps(bp + kk * 16), b1 = _mm256_load_ps(bp + kk * 16 + 8);
         const float *xr = xp + kk * 6;
         __m256 v;
@@ -95,19 +97,23 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
                                 size_t p0, size_t p1, float *c, size_t ldc) {
 #if defined(__x86_64__)
     if (!small_rows_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
-    const size_t groups = (m + 5) / 6, kb = (k + SM_KC - 1) / SM_KC, panels = n / 16;
-    float *xp = aligned_alloc(32, kb * groups * SM_KC * 6 * sizeof(float));   // X packed for every K block
+    const size_t groups = (m + 5) / 6, kb = (k + SM_KC - 1) / SM_KC;
+    float *xp = aligned_alloc(32, groups * 6 * k * sizeof(float));              // X packed for every K block
     if (!xp) return 0;
-    for (size_t q = 0; q < kb; q++) pack_rows(x, ldx, m, k, q * SM_KC, xp + q * groups * SM_KC * 6);
+    for (size_t q = 0; q < kb; q++) {
+        const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
+        pack_rows(x, ldx, m, q * SM_KC, kc, xp + q * groups * SM_KC * 6);
+    }
     for (size_t pg = p0; pg < p1; pg += SM_PG) {
         const size_t pe = pg + SM_PG < p1 ? pg + SM_PG : p1;
         for (size_t q = 0; q < kb; q++) {
+            const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
             const float *xq = xp + q * groups * SM_KC * 6;
             for (size_t p = pg; p < pe; p++) {
-                const float *bp = packed + (q * panels + p) * SM_KC * 16;
+                const float *bp = packed + q * SM_KC * n + p * kc * 16;
                 for (size_t g = 0; g < groups; g++) {
                     const size_t rows = m - g * 6 < 6 ? m - g * 6 : 6;
-                    kernel6x16(xq + g * SM_KC * 6, bp, c + g * 6 * ldc + p * 16, ldc, rows, q == 0);
+                    kernel6x16(kc, xq + g * kc * 6, bp, c + g * 6 * ldc + p * 16, ldc, rows, q == 0);
                 }
             }
         }
