@@ -151,7 +151,7 @@ int attrib_ig_conv_gelu_pool_path_sum_f32(const float *zx, const float *zb, size
                                           const float *alpha, const float *weight, size_t steps,
                                           size_t i0, size_t i1, float *const *out) {
 #if defined(__x86_64__)
-    if (!conv3x3_has_avx2_fma() || steps == 0 || tcount == 0 || !chain_ok(h0, c0, w0, st, ns)) return 0;
+    if (!cpu_has_avx2_fma() || steps == 0 || tcount == 0 || !chain_ok(h0, c0, w0, st, ns)) return 0;
     return path_sum_avx2(zx, zb, zb_stride, h0, c0, w0, st, ns, head, targets, tcount, alpha, weight, steps, i0, i1, out);
 #else
     (void)zx; (void)zb; (void)zb_stride; (void)h0; (void)c0; (void)w0; (void)st; (void)ns; (void)head; (void)targets;

@@ -72,7 +72,7 @@ int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const fl
 
 int attrib_conv3x3_supported(void) {
 #if defined(__x86_64__)
-    return conv3x3_has_avx2_fma();
+    return cpu_has_avx2_fma();
 #else
     return 0;
 #endif
@@ -81,7 +81,7 @@ int attrib_conv3x3_supported(void) {
 int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const float *bias, float *y,
                                   size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
 #if defined(__x86_64__)
-    if (!conv3x3_has_avx2_fma() || c == 0 || h == 0 || w == 0 || oc == 0) return 0;
+    if (!cpu_has_avx2_fma() || c == 0 || h == 0 || w == 0 || oc == 0) return 0;
     const size_t din = h * c * w, dout = h * oc * w;
     // One input tile and one output tile, 32-byte aligned for the lanes' loads and stores.
     float *xt = aligned_alloc(32, (din + dout) * 8 * sizeof(float));

@@ -6,6 +6,7 @@
 #ifndef ATTRIB_LANES_H
 #define ATTRIB_LANES_H
 #include <stddef.h>
+#include "cpu_features.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -127,11 +128,6 @@ static void from_lanes(const float *restrict t, size_t lanes, size_t d, float *y
         for (size_t l = 0; l < lanes; l++) y[l * d + e] = t[e * 8 + l];
 }
 
-static int conv3x3_has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cached;
-}
 #endif
 
 #if defined(__x86_64__)
@@ -141,7 +137,7 @@ static inline size_t tile_lanes(size_t i, size_t i1) { return i1 - i < 8 ? i1 - 
 // The shapes the fused conv + GELU + 2×2 pooling pair takes, forward and backward:
 // those of the convolution with whole 2×2 windows.
 static int fused_shape_ok(size_t c, size_t h, size_t w, size_t oc) {
-    return conv3x3_has_avx2_fma() && c > 0 && oc > 0 && h >= 2 && w >= 2 && h % 2 == 0 && w % 2 == 0;
+    return cpu_has_avx2_fma() && c > 0 && oc > 0 && h >= 2 && w >= 2 && h % 2 == 0 && w % 2 == 0;
 }
 
 // pt [h/2][oc][w/2][8] = the 2×2 average pooling (stride 2) of gt [h][oc][w][8] in the

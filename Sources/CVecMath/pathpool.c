@@ -11,6 +11,7 @@
 // bitwise those of the ops apart. No FMA contraction may merge those roundings.
 #pragma STDC FP_CONTRACT OFF
 #include "vecmath.h"
+#include "cpu_features.h"
 
 // z = b + a·(x − b) and y += w·g from element j on, one element at a time: the whole
 // loop without AVX2, and the AVX2 loops' last n mod 8 elements.
@@ -44,23 +45,18 @@ static void accumulate_avx2(float *y, float wk, const float *g, size_t n) {
     accumulate_from(j, y, wk, g, n);
 }
 
-static int pathpool_has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2");
-    return cached;
-}
 #endif
 
 static void interpolate(const float *x, const float *b, float a, float *z, size_t n) {
 #if defined(__x86_64__)
-    if (pathpool_has_avx2()) { interpolate_avx2(x, b, a, z, n); return; }
+    if (cpu_has_avx2()) { interpolate_avx2(x, b, a, z, n); return; }
 #endif
     interpolate_from(0, x, b, a, z, n);
 }
 
 static void accumulate(float *y, float wk, const float *g, size_t n) {
 #if defined(__x86_64__)
-    if (pathpool_has_avx2()) { accumulate_avx2(y, wk, g, n); return; }
+    if (cpu_has_avx2()) { accumulate_avx2(y, wk, g, n); return; }
 #endif
     accumulate_from(0, y, wk, g, n);
 }

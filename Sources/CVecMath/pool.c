@@ -6,6 +6,7 @@
 // from 0, rows then columns, then divided by kh·kw (or multiplied by its exact
 // reciprocal when kh·kw is a power of two: the same rounding).
 #include "vecmath.h"
+#include "cpu_features.h"
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
 
@@ -56,11 +57,6 @@ static void backward_2x2_scalar(const float *restrict dy, const float *restrict 
 #include <immintrin.h>
 #define POOL_AVX2 1
 
-static int pool_has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2");
-    return cached;
-}
 
 // Four windows from two rows of 8: per 128-bit lane e = (r0[0], r0[2], r1[0], r1[2]) and
 // o = (r0[1], r0[3], r1[1], r1[3]); slots 0 and 1 accumulate row 0's pair, then row 1's.
@@ -156,7 +152,7 @@ static void backward_2x2_avx2(const float *restrict dy, const float *restrict m,
 static void forward_2x2(const float *x, float *y, size_t planes, size_t h, size_t w) {
     if (h % 2 == 0) { h *= planes; planes = 1; }
 #ifdef POOL_AVX2
-    if (pool_has_avx2()) { forward_2x2_avx2(x, y, planes, h, w); return; }
+    if (cpu_has_avx2()) { forward_2x2_avx2(x, y, planes, h, w); return; }
 #endif
     forward_2x2_scalar(x, y, planes, h, w);
 }
@@ -164,7 +160,7 @@ static void forward_2x2(const float *x, float *y, size_t planes, size_t h, size_
 static void backward_2x2(const float *dy, const float *m, float *dx, size_t planes, size_t h, size_t w) {
     if (h % 2 == 0) { h *= planes; planes = 1; }
 #ifdef POOL_AVX2
-    if (pool_has_avx2()) { backward_2x2_avx2(dy, m, dx, planes, h, w); return; }
+    if (cpu_has_avx2()) { backward_2x2_avx2(dy, m, dx, planes, h, w); return; }
 #endif
     backward_2x2_scalar(dy, m, dx, planes, h, w);
 }

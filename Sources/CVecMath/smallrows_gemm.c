@@ -14,6 +14,7 @@
 // L2, B's panels stream from memory once), for each panel and each group of 6 rows of X:
 // the 6 × 16 kernel, 12 accumulators in registers.
 #include "vecmath.h"
+#include "cpu_features.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,26 +22,25 @@
 #define SM_PG 16
 
 size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
-    if (n % 16 != 0 || k == 0) return 0;
+#if defined(__x86_64__)
+    if (!cpu_has_avx2_fma() || n % 16 != 0 || k == 0) return 0;
     return k * n;
+#else
+    (void)k; (void)n;
+    return 0;
+#endif
 }
 
 size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_KC; }
 
-void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, int transposed, size_t k, size_t n,
-                                      size_t q0, size_t q1, float *packed) {
+// Row by row of B, each row's 16-float runs to their panels: B is read in order, once.
+void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed) {
     const size_t panels = n / 16;
     for (size_t q = q0; q < q1; q++) {
         const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
-        for (size_t p = 0; p < panels; p++) {
-            float *dst = packed + q * SM_KC * n + p * kc * 16;
-            for (size_t kk = 0; kk < kc; kk++) {
-                const size_t row = q * SM_KC + kk;
-                for (size_t j = 0; j < 16; j++) {
-                    const size_t col = p * 16 + j;
-                    dst[kk * 16 + j] = transposed ? b[col * ldb + row] : b[row * ldb + col];
-                }
-            }
+        for (size_t kk = 0; kk < kc; kk++) {
+            const float *row = b + (q * SM_KC + kk) * ldb;
+            for (size_t p = 0; p < panels; p++) memcpy(packed + q * SM_KC * n + (p * kc + kk) * 16, row + p * 16, 16 * sizeof(float));
         }
     }
 }
@@ -86,17 +86,12 @@ static void kernel6x16(size_t kc, const float *restrict xp, const float *restric
     }
 }
 
-static int small_rows_has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cached;
-}
 #endif
 
 int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
                                 size_t p0, size_t p1, float *c, size_t ldc) {
 #if defined(__x86_64__)
-    if (!small_rows_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
+    if (!cpu_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
     const size_t groups = (m + 5) / 6, kb = (k + SM_KC - 1) / SM_KC;
     float *xp = aligned_alloc(32, groups * 6 * k * sizeof(float));              // X packed for every K block
     if (!xp) return 0;

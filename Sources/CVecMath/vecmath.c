@@ -1,4 +1,5 @@
 #include "vecmath.h"
+#include "cpu_features.h"
 #include <math.h>
 
 #define INV_SQRT2 0.70710678118654752440f
@@ -164,17 +165,12 @@ static size_t forward_derivative_avx2(const float *x, float *y, float *dydx, siz
     return n;
 }
 
-static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cached;
-}
 #endif
 
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n) {
     size_t i = 0;
 #if defined(__x86_64__) && defined(__GLIBC__)
-    if (has_avx2()) i = forward_avx2(x, y, n);
+    if (cpu_has_avx2_fma()) i = forward_avx2(x, y, n);
 #endif
     for (; i < n; i++) y[i] = gelu_f(x[i]);
 }
@@ -182,7 +178,7 @@ void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n) {
 void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, size_t n) {
     size_t i = 0;
 #if defined(__x86_64__) && defined(__GLIBC__)
-    if (has_avx2()) i = backward_avx2(x, dy, dx, n);
+    if (cpu_has_avx2_fma()) i = backward_avx2(x, dy, dx, n);
 #endif
     for (; i < n; i++) dx[i] = dy[i] * gelu_df(x[i]);
 }
@@ -190,7 +186,7 @@ void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, si
 void attrib_gelu_erf_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) {
     size_t i = 0;
 #if defined(__x86_64__) && defined(__GLIBC__)
-    if (has_avx2()) i = forward_derivative_avx2(x, y, dydx, n);
+    if (cpu_has_avx2_fma()) i = forward_derivative_avx2(x, y, dydx, n);
 #endif
     for (; i < n; i++) { y[i] = gelu_f(x[i]); dydx[i] = gelu_df(x[i]); }
 }

@@ -13,6 +13,9 @@ public struct ConvGELUPoolStage: Sendable {
 }
 
 extension CPUDevice {
+    /// Most stages `igConvGELUPoolPathSum` takes.
+    public static var pathStagesMax: Int { Int(ATTRIB_PATH_STAGES_MAX) }
+
     /// The whole IG path of a small CNN after its fused first layer, in one pass per input
     /// (CVecMath/cnn_path.c): GELU → 2×2 pooling, the stages, Flatten and a Linear head.
     /// For inputs i < n and targets t: out[t][i] = Σ_k weights[k]·∂F/∂z at z = zb_i +
@@ -29,7 +32,7 @@ extension CPUDevice {
                                       alphas: BufferView, weights: BufferView, steps: Int, out: [BufferView]) throws -> Bool {
         let op = "igConvGELUPoolPathSum"
         guard offersConv3x3RowsOuter(dtype: try buffer(zx, op).dtype), !stages.isEmpty,
-              stages.count <= Int(ATTRIB_PATH_STAGES_MAX) else { return false }
+              stages.count <= Self.pathStagesMax else { return false }
         try AttribError.requirePositive(op, ["inputs": n, "steps": steps, "targets": tcount, "classes": classes])
         let d0 = h0 * c0 * w0, last = stages[stages.count - 1], dlast = (last.h / 2) * last.oc * (last.w / 2)
         guard targets.count == n * tcount, out.count == tcount else {

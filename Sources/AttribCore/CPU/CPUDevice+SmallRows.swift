@@ -20,13 +20,13 @@ extension CPUDevice {
     /// run (another dtype, n not a multiple of 16, no AVX2 and FMA). Costs one pass over b.
     public func packForSmallRows(_ b: BufferView, k: Int, n: Int) throws -> SmallRowsOperand? {
         let op = "packForSmallRows"
-        guard try buffer(b, op).dtype == .float32, attrib_conv3x3_supported() != 0, k > 0, n > 0 else { return nil }
-        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))
+        guard try buffer(b, op).dtype == .float32, k > 0, n > 0 else { return nil }
+        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))                       // 0: no AVX2 and FMA, or n not 16·j
         guard count > 0 else { return nil }
         let bp = try pointer(Float.self, b, op, k * n)
         let data = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
         let packed = data.assumingMemoryBound(to: Float.self), blocks = Int(attrib_sgemm_small_rows_k_blocks(k))
-        parallelChunks(blocks, grain: 1) { r in attrib_sgemm_small_rows_pack_f32(bp, n, 0, k, n, r.lowerBound, r.upperBound, packed) }
+        parallelChunks(blocks, grain: 1) { r in attrib_sgemm_small_rows_pack_f32(bp, n, k, n, r.lowerBound, r.upperBound, packed) }
         return SmallRowsOperand(k: k, n: n, data: data)
     }
 
@@ -37,15 +37,15 @@ extension CPUDevice {
         let op = "gemmSmallRows"
         guard m >= 1, m <= Self.smallRowsLimit, try buffer(y, op).dtype == .float32 else { return false }
         let xp = try pointer(Float.self, x, op, m * b.k), yp = try pointer(Float.self, y, op, m * b.n)
-        let panels = b.n / 16, parts = max(1, min(Self.threadCount, panels))
-        let per = (panels + parts - 1) / parts, packed = UnsafePointer(b.floats)
+        let packed = UnsafePointer(b.floats)
         let failed = Atomic<Bool>(false)
-        parallelEach(parts) { p in
-            let p0 = p * per, p1 = min(panels, p0 + per)
-            if p0 < p1, attrib_sgemm_small_rows_f32(xp, b.k, m, b.k, packed, b.n, p0, p1, yp, b.n) == 0 {
+        // Column blocks per worker, edges on multiples of 16: whole panels of the packed B.
+        let columns = { (r: Range<Int>) in
+            if attrib_sgemm_small_rows_f32(xp, b.k, m, b.k, packed, b.n, r.lowerBound / 16, r.upperBound / 16, yp, b.n) == 0 {
                 failed.store(true, ordering: .relaxed)
             }
         }
+        if !CPUKernels<Float>.inBlocks(b.n, workers: Self.threadCount, columns) { columns(0..<b.n) }
         if failed.load(ordering: .relaxed) {
             throw AttribError.invalidArgument(op: op, detail: "\(info.id) could not run \(m) × \(b.k) × \(b.n) on a packed operand (no memory for the packed rows)")
         }

@@ -155,7 +155,8 @@ public struct IntegratedGradients: Sendable {
         // The path rows-outer ([n, H, C, W]) where the layers after the first run so: one
         // transpose per input here and one per input at the end, none per batch.
         // The whole path takes it rows-outer too, whether or not its convolutions run by bands.
-        let rowsOuter = fused != nil && self.rowsOuter && (whole || model.rowsOuterSpan(from: start0) != nil)
+        let banded = fused != nil && self.rowsOuter && model.rowsOuterSpan(from: start0) != nil
+        let rowsOuter = fused != nil && self.rowsOuter && (whole || banded)
         if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
@@ -249,7 +250,7 @@ public struct IntegratedGradients: Sendable {
             let layers = start0..<model.layers.count
             // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
             let out = try (!rowsOuter ? model.trace(ends, layers: layers, keepActivations: false)
-                           : model.rowsOuterSpan(from: start0) != nil ? model.traceRowsOuter(ends, layers: layers)
+                           : banded ? model.traceRowsOuter(ends, layers: layers)
                            : model.trace(ends.transposed12(), layers: layers, keepActivations: false)).output.doubles()
             fx += out[0..<k * classes]
             fb += out[k * classes..<2 * k * classes]

@@ -15,8 +15,9 @@ public final class Linear: Layer, @unchecked Sendable {
     public let weightTransposed: Tensor
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
-    /// Wᵀ and W packed for products of few rows (CPUDevice.gemmSmallRows), made on first use.
-    private let smallRows = Mutex<(forward: SmallRowsOperand?, backward: SmallRowsOperand?, tried: (Bool, Bool))>((nil, nil, (false, false)))
+    /// Wᵀ (key true, forward) and W (false) packed for products of few rows
+    /// (CPUDevice.gemmSmallRows), made on first use; a nil value: the device does not pack it.
+    private let smallRows = Mutex<[Bool: SmallRowsOperand?]>([:])
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 2 else {
@@ -63,13 +64,12 @@ public final class Linear: Layer, @unchecked Sendable {
     private func smallRowsProduct(_ x: Tensor, rows: Int, forward: Bool) throws -> Tensor? {
         guard rows <= CPUDevice.smallRowsLimit, let cpu = weight.device as? CPUDevice, weight.dtype == .float32,
               x.dtype == .float32, inFeatures >= 512, outFeatures >= 512 else { return nil }
-        let packed: SmallRowsOperand? = try smallRows.withLock { state in
-            if forward {
-                if !state.tried.0 { state.tried.0 = true; state.forward = try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures) }
-                return state.forward
-            }
-            if !state.tried.1 { state.tried.1 = true; state.backward = try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures) }
-            return state.backward
+        let packed: SmallRowsOperand? = try smallRows.withLock { made in
+            if let p = made[forward] { return p }
+            let p = forward ? try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures)
+                            : try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures)
+            made[forward] = .some(p)
+            return p
         }
         guard let packed else { return nil }
         let y = try Tensor(shape: [rows, packed.n], dtype: .float32, on: cpu)     // every element written

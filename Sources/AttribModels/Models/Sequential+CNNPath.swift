@@ -22,7 +22,7 @@ extension Sequential {
             let shape = inputShape(ofLayer: i)
             // Any 3×3, stride-1, padding-1 convolution the direct kernel takes, banded or not.
             guard shape.count == 3, let conv = layers[i] as? Conv2d, conv.directKernelApplies,
-                  isGELUPool2(i + 1, inputShape: shapes[i]), stages.count < 8 else { return nil }
+                  isGELUPool2(i + 1, inputShape: shapes[i]), stages.count < CPUDevice.pathStagesMax else { return nil }
             stages.append((conv, shape))
             i += 3
         }

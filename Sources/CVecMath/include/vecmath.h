@@ -99,15 +99,15 @@ int attrib_ig_conv_gelu_pool_path_sum_f32(const float *zx, const float *zb, size
                                           size_t i0, size_t i1, float *const *out);
 
 /// C = X·B for few rows of X against a B packed once (smallrows_gemm.c). Floats the packed
-/// form of a B [k, n] takes (0 unless n is a multiple of 16).
+/// form of a B [k, n] takes: 0, where the product does not run, unless n is a multiple of 16
+/// and the CPU has AVX2 and FMA.
 size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n);
 /// Blocks of rows of k the packed form holds.
 size_t attrib_sgemm_small_rows_k_blocks(size_t k);
-/// Packs blocks [q0, q1) of B [k, n] (b[row·ldb + col], or b[col·ldb + row] when
-/// transposed) into `packed`, attrib_sgemm_small_rows_packed_count(k, n) floats in all,
-/// 32-byte aligned; the blocks may be packed by different threads.
-void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, int transposed, size_t k, size_t n,
-                                      size_t q0, size_t q1, float *packed);
+/// Packs blocks [q0, q1) of B [k, n] (b[row·ldb + col]) into `packed`,
+/// attrib_sgemm_small_rows_packed_count(k, n) floats in all, 32-byte aligned; the blocks may
+/// be packed by different threads.
+void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed);
 /// c[i, 16·p0 ..< 16·p1] = Σ_j x[i, j]·B[j, ·] for rows i < m (x[i·ldx + j], c[i·ldc + col]),
 /// the columns of panels [p0, p1) of a packed B [k, n]. Returns 0, with nothing written,
 /// without AVX2 and FMA, for n not a multiple of 16, or on a failed allocation.
