@@ -53,12 +53,16 @@ import Testing
         let rows = 200, few = 66                                   // 200 rows run through OpenBLAS, their first 66 alone through the packed weight
         let x = randomValues(rows * inF, seed: 96), dy = randomValues(rows * outF, seed: 97)
         let (yAll, sAll) = try layer.forward(Tensor(x, shape: [rows, inF], dtype: .float32, on: cpu))
-        let (yFew, sFew) = try layer.forward(Tensor(Array(x.prefix(few * inF)), shape: [few, inF], dtype: .float32, on: cpu))
+        let xFew = try Tensor(Array(x.prefix(few * inF)), shape: [few, inF], dtype: .float32, on: cpu)
+        let dyFew = try Tensor(Array(dy.prefix(few * outF)), shape: [few, outF], dtype: .float32, on: cpu)
+        // The products of few rows before the one that packs run through OpenBLAS; after them, the packed weight.
+        for _ in 1..<Linear.smallRowsPackAfter { _ = try layer.backward(dyFew, try layer.forward(xFew).saved) }
+        let (yFew, sFew) = try layer.forward(xFew)
         let boundF = try Tensor(x.map(abs), shape: [rows, inF], on: cpu).matmul(Tensor(w.map(abs), shape: [outF, inF], on: cpu), transposeOther: true).doubles()
         // Both within k·u of the exact sum: their difference within 2·k·u (plus the bias's rounding, far below).
         Self.expectClose(try yFew.doubles(), Array(try yAll.doubles().prefix(few * outF)), Array(boundF.prefix(few * outF)).map { $0 + 1 }, k: inF, "forward")
         let dxAll = try layer.backward(Tensor(dy, shape: [rows, outF], dtype: .float32, on: cpu), sAll)
-        let dxFew = try layer.backward(Tensor(Array(dy.prefix(few * outF)), shape: [few, outF], dtype: .float32, on: cpu), sFew)
+        let dxFew = try layer.backward(dyFew, sFew)
         let boundB = try Tensor(dy.map(abs), shape: [rows, outF], on: cpu).matmul(Tensor(w.map(abs), shape: [outF, inF], on: cpu)).doubles()
         Self.expectClose(try dxFew.doubles(), Array(try dxAll.doubles().prefix(few * inF)), Array(boundB.prefix(few * inF)), k: outF, "backward")
         #expect(dxFew.shape == [few, inF] && yFew.shape == [few, outF])

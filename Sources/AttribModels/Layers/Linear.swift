@@ -15,9 +15,17 @@ public final class Linear: Layer, @unchecked Sendable {
     public let weightTransposed: Tensor
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
-    /// Wᵀ (key true, forward) and W (false) packed for products of few rows
-    /// (CPUDevice.gemmSmallRows), made on first use; a nil value: the device does not pack it.
-    private let smallRows = Mutex<[Bool: SmallRowsOperand?]>([:])
+    /// Products of few rows per direction (key true: forward, on Wᵀ; false: backward, on W)
+    /// so far, then the weight packed for them (CPUDevice.gemmSmallRows; nil: the device
+    /// does not pack it).
+    private enum SmallRows { case seen(Int), packed(SmallRowsOperand?) }
+    private let smallRows = Mutex<[Bool: SmallRows]>([:])
+    /// The few-row product in each direction that packs the weight; the ones before it run
+    /// through OpenBLAS. Why not the first: packing the wide MLP's 4096 × 4096 (both
+    /// directions, with the page faults of the new copy) took about 90 ms, and a one-input
+    /// sweep at m = 64 is about 45 ms that packing saves 3 ms of, so a single sweep ran 2.8×
+    /// slower when it packed. From the 32nd on, a process that keeps calling recovers it.
+    public static var smallRowsPackAfter: Int { 32 }
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 2 else {
@@ -59,17 +67,23 @@ public final class Linear: Layer, @unchecked Sendable {
     /// x·Wᵀ (forward) or x·W for few rows on the CPU backend in Float32 (an IG path of one
     /// input through a wide layer), on the weight packed once (CPUDevice.gemmSmallRows):
     /// OpenBLAS packs it on every call, a fifth of a 66-row product's time. Only for layers
-    /// of at least 512 × 512, where the packing pays; nil elsewhere. The first such product
-    /// in each direction packs (one pass over the weight, about the cost of one product).
+    /// of at least 512 × 512, where the packing pays, and from the `smallRowsPackAfter`th
+    /// such product in each direction on; nil (OpenBLAS) elsewhere.
     private func smallRowsProduct(_ x: Tensor, rows: Int, forward: Bool) throws -> Tensor? {
         guard rows <= CPUDevice.smallRowsLimit, let cpu = weight.device as? CPUDevice, weight.dtype == .float32,
               x.dtype == .float32, inFeatures >= 512, outFeatures >= 512 else { return nil }
-        let packed: SmallRowsOperand? = try smallRows.withLock { made in
-            if let p = made[forward] { return p }
-            let p = forward ? try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures)
-                            : try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures)
-            made[forward] = .some(p)
-            return p
+        let packed: SmallRowsOperand? = try smallRows.withLock { state in
+            switch state[forward] ?? .seen(0) {
+            case .packed(let p): return p
+            case .seen(let calls) where calls + 1 < Self.smallRowsPackAfter:
+                state[forward] = .seen(calls + 1)
+                return nil
+            case .seen:
+                let p = forward ? try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures)
+                                : try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures)
+                state[forward] = .packed(p)
+                return p
+            }
         }
         guard let packed else { return nil }
         let y = try Tensor(shape: [rows, packed.n], dtype: .float32, on: cpu)     // every element written
