@@ -89,3 +89,35 @@ if json {
     e.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try e.encode(rows), as: UTF8.self))
 }
+
+// The copy of the weight a wide Linear layer makes at construction: a plain Wᵀ, or (CPU
+// backend, AVX2 and FMA) Wᵀ packed for few-row products. Each into a new buffer, as at
+// construction, so the page faults of the copy count; rounds interleaved, medians.
+if !json, let (plain, packed) = try constructionCopies(n: quick ? 1024 : 4096, rounds: quick ? 3 : 7) {
+    let n = quick ? 1024 : 4096
+    print("\nLinear's copy of a \(n) × \(n) weight at construction (median of fresh copies): plain Wᵀ \(format1(plain * 1e3)) ms, "
+          + "Wᵀ packed \(format1(packed * 1e3)) ms (\(format1(plain / packed)) × faster)")
+}
+
+func format1(_ x: Double) -> String { String(Double((x * 10).rounded()) / 10) }
+
+/// Median seconds of `transposed01` and of `packTransposedForSmallRows` on an n × n Float32
+/// weight; nil where the packed form does not run.
+func constructionCopies(n: Int, rounds: Int) throws -> (Double, Double)? {
+    let cpu = CPUDevice.shared
+    var rng = SplitMix64(seed: 2)
+    let w = try Tensor(rng.uniform(n * n), shape: [n, n], dtype: .float32, on: cpu)
+    guard try cpu.packTransposedForSmallRows(w.storage, k: n, n: n) != nil else { return nil }
+    let clock = ContinuousClock()
+    var plain: [Double] = [], packed: [Double] = []
+    for _ in 0..<rounds {
+        var t0 = clock.now
+        let t = try w.transposed01()
+        plain.append((clock.now - t0).seconds)
+        t0 = clock.now
+        let p = try cpu.packTransposedForSmallRows(w.storage, k: n, n: n)
+        packed.append((clock.now - t0).seconds)
+        withExtendedLifetime((t, p)) {}
+    }
+    return (plain.sorted()[rounds / 2], packed.sorted()[rounds / 2])
+}

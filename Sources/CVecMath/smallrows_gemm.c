@@ -33,17 +33,80 @@ size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
 
 size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_KC; }
 
-// Row by row of B, each row's 16-float runs to their panels: B is read in order, once.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// Eight rows of B at a time: eight read streams along B's rows, and each panel gets 8 × 64
+// contiguous bytes, written with streaming stores (the packed copy is read much later, by
+// products, so it need not pass through the cache; they also spare the read-for-ownership of
+// every line). 3× the speed of copying one row's 16-float runs at a time on the 2-core VM
+// (64 MB: 5–7 ms against 16 ms, both threads).
+__attribute__((target("avx2")))
 void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed) {
     const size_t panels = n / 16;
     for (size_t q = q0; q < q1; q++) {
         const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
-        for (size_t kk = 0; kk < kc; kk++) {
-            const float *row = b + (q * SM_KC + kk) * ldb;
-            for (size_t p = 0; p < panels; p++) memcpy(packed + q * SM_KC * n + (p * kc + kk) * 16, row + p * 16, 16 * sizeof(float));
+        for (size_t r0 = 0; r0 < kc; r0 += 8) {
+            const size_t rn = kc - r0 < 8 ? kc - r0 : 8;
+            for (size_t p = 0; p < panels; p++) {
+                const float *src = b + (q * SM_KC + r0) * ldb + p * 16;
+                float *dst = packed + q * SM_KC * n + (p * kc + r0) * 16;
+                for (size_t r = 0; r < rn; r++) {
+                    _mm256_stream_ps(dst + r * 16, _mm256_loadu_ps(src + r * ldb));
+                    _mm256_stream_ps(dst + r * 16 + 8, _mm256_loadu_ps(src + r * ldb + 8));
+                }
+            }
         }
     }
+    _mm_sfence();   // the streaming stores are visible before the caller hands the copy to other threads
 }
+// 8 × 8 floats (rows r[0..7]) transposed in registers.
+__attribute__((target("avx2")))
+static inline void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]), t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]), t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// B = Wᵀ packed straight from W [n, k] (w[row·ldw + col]), the same layout as packing a
+// stored Wᵀ: panel p of B is rows 16p ..< 16p + 16 of W, so each K block of a panel is a
+// 16 × kc slab of W transposed, 8 × 8 at a time in registers. W is read along its rows (16
+// streams), the panel written in order with streaming stores. A Linear layer makes this copy
+// instead of a plain Wᵀ, at the same cost (one pass over W into a new buffer).
+__attribute__((target("avx2")))
+void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, size_t k, size_t n, size_t p0, size_t p1, float *packed) {
+    (void)n;
+    const size_t kb = (k + SM_KC - 1) / SM_KC;
+    for (size_t p = p0; p < p1; p++)
+        for (size_t q = 0; q < kb; q++) {
+            const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC, k0 = q * SM_KC;
+            const float *src = w + p * 16 * ldw + k0;
+            float *dst = packed + q * SM_KC * n + p * kc * 16;
+            size_t kk = 0;
+            for (; kk + 8 <= kc; kk += 8) {
+                __m256 lo[8], hi[8];
+                for (size_t j = 0; j < 8; j++) { lo[j] = _mm256_loadu_ps(src + j * ldw + kk); hi[j] = _mm256_loadu_ps(src + (j + 8) * ldw + kk); }
+                transpose8(lo); transpose8(hi);
+                for (size_t t = 0; t < 8; t++) { _mm256_stream_ps(dst + (kk + t) * 16, lo[t]); _mm256_stream_ps(dst + (kk + t) * 16 + 8, hi[t]); }
+            }
+            for (; kk < kc; kk++)
+                for (size_t j = 0; j < 16; j++) dst[kk * 16 + j] = src[j * ldw + kk];
+        }
+    _mm_sfence();
+}
+#else
+void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed) {
+    (void)b; (void)ldb; (void)k; (void)n; (void)q0; (void)q1; (void)packed;   // packed_count is 0 here: never called
+}
+void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, size_t k, size_t n, size_t p0, size_t p1, float *packed) {
+    (void)w; (void)ldw; (void)k; (void)n; (void)p0; (void)p1; (void)packed;
+}
+#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>

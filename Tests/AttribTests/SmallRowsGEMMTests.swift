@@ -32,6 +32,25 @@ import Testing
         #expect(exact.count == m * n)
     }
 
+    @Test("Wᵀ packed straight from W gives the products of a packed stored Wᵀ, bit for bit",
+          arguments: [(600, 528), (7, 16), (1030, 32)])
+    func packTransposed(_ shape: (Int, Int)) throws {
+        // k = 600: blocks of 512 and 88 (11 transposes of 8); k = 7: only the scalar tail;
+        // k = 1030: a 6-column tail after two whole blocks. n = 528: 33 panels, split unevenly.
+        let (k, n) = shape, m = 66
+        let w = try Tensor(randomValues(n * k, seed: 98), shape: [n, k], dtype: .float32, on: cpu)
+        guard let fromW = try cpu.packTransposedForSmallRows(w.storage, k: k, n: n),
+              let fromWT = try cpu.packForSmallRows(w.transposed01().storage, k: k, n: n) else {
+            #expect(!cpu.offersConv3x3RowsOuter(dtype: .float32), "packed wherever AVX2 and FMA are there"); return
+        }
+        let x = try Tensor(randomValues(m * k, seed: 99), shape: [m, k], dtype: .float32, on: cpu)
+        let y1 = try Tensor(shape: [m, n], dtype: .float32, on: cpu), y2 = try Tensor(shape: [m, n], dtype: .float32, on: cpu)
+        #expect(try cpu.gemmSmallRows(m: m, x: x.storage, fromW, y: y1.storage))
+        #expect(try cpu.gemmSmallRows(m: m, x: x.storage, fromWT, y: y2.storage))
+        // The same packed values in the same places give the same sums in the same order.
+        #expect(try y1.floats() == y2.floats(), "k = \(k), n = \(n)")
+    }
+
     @Test("Not taken: more rows than the limit, Float64, n not a multiple of 16")
     func declines() throws {
         let b = try Tensor(randomValues(64 * 32, seed: 92), shape: [64, 32], dtype: .float32, on: cpu)
@@ -52,6 +71,8 @@ import Testing
         let layer = try Linear(weight: Tensor(w, shape: [outF, inF], dtype: .float32, on: cpu), bias: Tensor(bias, shape: [outF], dtype: .float32, on: cpu))
         let rows = 200, few = 66                                   // 200 rows run through OpenBLAS, their first 66 alone through the packed weight
         let x = randomValues(rows * inF, seed: 96), dy = randomValues(rows * outF, seed: 97)
+        // With AVX2 and FMA the layer keeps Wᵀ packed instead of plain; either way one copy.
+        #expect((layer.weightTransposed == nil) == cpu.offersConv3x3RowsOuter(dtype: .float32))
         let (yAll, sAll) = try layer.forward(Tensor(x, shape: [rows, inF], dtype: .float32, on: cpu))
         let xFew = try Tensor(Array(x.prefix(few * inF)), shape: [few, inF], dtype: .float32, on: cpu)
         let dyFew = try Tensor(Array(dy.prefix(few * outF)), shape: [few, outF], dtype: .float32, on: cpu)
@@ -59,6 +80,12 @@ import Testing
         for _ in 1..<Linear.smallRowsPackAfter { _ = try layer.backward(dyFew, try layer.forward(xFew).saved) }
         let (yFew, sFew) = try layer.forward(xFew)
         let boundF = try Tensor(x.map(abs), shape: [rows, inF], on: cpu).matmul(Tensor(w.map(abs), shape: [outF, inF], on: cpu), transposeOther: true).doubles()
+        // Many rows: OpenBLAS on W as a transposed operand, within k·u of the float64 product
+        // of the float32-rounded operands (plus the bias's rounding: hence the + 1 on the bound).
+        let x32 = x.map { Double(Float($0)) }, w32 = w.map { Double(Float($0)) }, b32 = bias.map { Double(Float($0)) }
+        let exactF = try Tensor(x32, shape: [rows, inF], on: cpu).matmul(Tensor(w32, shape: [outF, inF], on: cpu), transposeOther: true).doubles()
+        let exactFB = exactF.indices.map { exactF[$0] + b32[$0 % outF] }
+        Self.expectClose(try yAll.doubles(), exactFB, boundF.map { $0 + 1 }, k: inF, "forward, many rows")
         // Both within k·u of the exact sum: their difference within 2·k·u (plus the bias's rounding, far below).
         Self.expectClose(try yFew.doubles(), Array(try yAll.doubles().prefix(few * outF)), Array(boundF.prefix(few * outF)).map { $0 + 1 }, k: inF, "forward")
         let dxAll = try layer.backward(Tensor(dy, shape: [rows, outF], dtype: .float32, on: cpu), sAll)

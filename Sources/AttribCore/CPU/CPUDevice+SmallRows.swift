@@ -30,6 +30,21 @@ extension CPUDevice {
         return SmallRowsOperand(k: k, n: n, data: data)
     }
 
+    /// B = Wᵀ [k, n] packed for `gemmSmallRows` straight from W [n, k] (Float32, row-major),
+    /// the same form `packForSmallRows` makes of a stored Wᵀ; nil where that does not run.
+    /// Costs one pass over W, as a plain transpose does.
+    public func packTransposedForSmallRows(_ w: BufferView, k: Int, n: Int) throws -> SmallRowsOperand? {
+        let op = "packTransposedForSmallRows"
+        guard try buffer(w, op).dtype == .float32, k > 0, n > 0 else { return nil }
+        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))
+        guard count > 0 else { return nil }
+        let wp = try pointer(Float.self, w, op, k * n)
+        let data = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
+        let packed = data.assumingMemoryBound(to: Float.self)
+        parallelChunks(n / 16, grain: 4) { r in attrib_sgemm_small_rows_pack_transposed_f32(wp, k, k, n, r.lowerBound, r.upperBound, packed) }
+        return SmallRowsOperand(k: k, n: n, data: data)
+    }
+
     /// y [m, n] = x [m, k] · B for a packed B, its column panels shared among the worker
     /// threads; false, with nothing written, where it does not run (m above
     /// `smallRowsLimit`, another dtype).

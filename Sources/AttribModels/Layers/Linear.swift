@@ -5,26 +5,34 @@ import Synchronization
 /// Input [N, in] → output [N, out]; inputs of higher rank [N, …, in] are
 /// treated as rows of `in` features.
 ///
-/// The weight is also kept transposed, [in, out], so that forward and backward
-/// are both plain (untransposed) products: x·Wᵀ as x·(Wᵀ stored), dy·W as is. A
-/// transposed operand is read across rows, which costs OpenCL kernels on CPUs
-/// several times the time (the tuner's NT/TN figures); the copy costs memory once.
+/// Besides W the layer keeps one copy of the weight made at construction, so that the
+/// forward product reads Wᵀ without a transposed operand:
+/// - in general Wᵀ [in, out] stored plainly (`weightTransposed`): x·Wᵀ and dy·W are both
+///   untransposed products. A transposed operand is read across rows, which costs OpenCL
+///   kernels on CPUs several times the time (the tuner's NT/TN figures).
+/// - on the CPU backend, for a wide layer in Float32 (both sides ≥ 512, out a multiple of 16,
+///   AVX2 and FMA), Wᵀ packed for few-row products instead (CPUDevice.gemmSmallRows): x·Wᵀ
+///   for up to `CPUDevice.smallRowsLimit` rows (one input's IG path) runs on it from the first
+///   call, and products of more rows read W through OpenBLAS's transposed operand, which
+///   OpenBLAS packs anyway (1024 × 4096 → 4096: NT 1.01× NN's time on the 2-core VM). The same
+///   memory and the same one pass over W at construction as the plain copy.
 public final class Linear: Layer, @unchecked Sendable {
     public let weight: Tensor
-    /// Wᵀ [in, out], made once at construction.
-    public let weightTransposed: Tensor
+    /// Wᵀ [in, out], made once at construction; nil where `forwardPacked` replaces it.
+    public let weightTransposed: Tensor?
+    /// Wᵀ packed for few-row products, made once at construction (see above), or nil.
+    private let forwardPacked: SmallRowsOperand?
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
-    /// Products of few rows per direction (key true: forward, on Wᵀ; false: backward, on W)
-    /// so far, then the weight packed for them (CPUDevice.gemmSmallRows; nil: the device
-    /// does not pack it).
+    /// Backward products of few rows so far, then W packed for them (nil: the device does
+    /// not pack it).
     private enum SmallRows { case seen(Int), packed(SmallRowsOperand?) }
-    private let smallRows = Mutex<[Bool: SmallRows]>([:])
-    /// The few-row product in each direction that packs the weight; the ones before it run
-    /// through OpenBLAS. Why not the first: packing the wide MLP's 4096 × 4096 (both
-    /// directions, with the page faults of the new copy) took about 90 ms, and a one-input
-    /// sweep at m = 64 is about 45 ms that packing saves 3 ms of, so a single sweep ran 2.8×
-    /// slower when it packed. From the 32nd on, a process that keeps calling recovers it.
+    private let backwardRows = Mutex<SmallRows>(.seen(0))
+    /// The few-row backward product that packs W; the ones before it run through OpenBLAS.
+    /// Why not the first: packing W makes a second copy of it (64 MB for the wide MLP's
+    /// 4096 × 4096), and the sweep that packs took 78–87 ms against 42–50 ms for the others on
+    /// the 2-core VM (the new copy's page faults most of it), while a 66-row product on the
+    /// packed W saves 3–5 ms of OpenBLAS's; a process that keeps calling recovers it.
     public static var smallRowsPackAfter: Int { 32 }
 
     public init(weight: Tensor, bias: Tensor?) throws {
@@ -36,7 +44,18 @@ public final class Linear: Layer, @unchecked Sendable {
         }
         self.weight = weight; self.bias = bias
         outFeatures = weight.shape[0]; inFeatures = weight.shape[1]
-        weightTransposed = try weight.transposed01()
+        if Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
+           let packed = try cpu.packTransposedForSmallRows(weight.storage, k: inFeatures, n: outFeatures) {
+            forwardPacked = packed; weightTransposed = nil
+        } else {
+            forwardPacked = nil; weightTransposed = try weight.transposed01()
+        }
+    }
+
+    /// A weight whose few-row products run on a packed copy: Float32 on the CPU backend, both
+    /// sides at least 512 (smaller layers' products are too short for the packing to pay).
+    private static func packsWide(_ w: Tensor) -> Bool {
+        w.device is CPUDevice && w.dtype == .float32 && w.shape[0] >= 512 && w.shape[1] >= 512
     }
 
     public var description: String { "Linear(\(inFeatures)→\(outFeatures))" }
@@ -52,7 +71,20 @@ public final class Linear: Layer, @unchecked Sendable {
         let outShape = try [x.batchSize] + outputShape(x.sampleShape)
         let rows = x.count / inFeatures
         // [rows, in] · [in, out] → [rows, out]
-        let y = try smallRowsProduct(x, rows: rows, forward: true) ?? x.reshaped([rows, inFeatures]).matmul(weightTransposed)
+        let y: Tensor
+        if let packed = forwardPacked {
+            if rows <= CPUDevice.smallRowsLimit, x.dtype == .float32, let cpu = weight.device as? CPUDevice {
+                let out = try Tensor(shape: [rows, outFeatures], dtype: .float32, on: cpu)     // every element written
+                y = try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: out.storage) ? out
+                    : x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true)
+            } else {
+                y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true)
+            }
+        } else if let weightTransposed {
+            y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed)
+        } else {
+            preconditionFailure("Linear keeps Wᵀ either packed or plain")
+        }
         if let bias { try y.addBias(bias) }
         return (try y.reshaped(outShape), Saved(input: x, output: y))
     }
@@ -60,33 +92,31 @@ public final class Linear: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let rows = dy.count / outFeatures
         // [rows, out] · [out, in] → [rows, in]
-        let dx = try smallRowsProduct(dy, rows: rows, forward: false) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
+        let dx = try smallRowsBackward(dy, rows: rows) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
         return try dx.reshaped(saved.input.shape)
     }
 
-    /// x·Wᵀ (forward) or x·W for few rows on the CPU backend in Float32 (an IG path of one
-    /// input through a wide layer), on the weight packed once (CPUDevice.gemmSmallRows):
-    /// OpenBLAS packs it on every call, a fifth of a 66-row product's time. Only for layers
-    /// of at least 512 × 512, where the packing pays, and from the `smallRowsPackAfter`th
-    /// such product in each direction on; nil (OpenBLAS) elsewhere.
-    private func smallRowsProduct(_ x: Tensor, rows: Int, forward: Bool) throws -> Tensor? {
-        guard rows <= CPUDevice.smallRowsLimit, let cpu = weight.device as? CPUDevice, weight.dtype == .float32,
-              x.dtype == .float32, inFeatures >= 512, outFeatures >= 512 else { return nil }
-        let packed: SmallRowsOperand? = try smallRows.withLock { state in
-            switch state[forward] ?? .seen(0) {
+    /// dy·W for few rows on the CPU backend in Float32 (an IG path of one input back through
+    /// a wide layer), on W packed once (CPUDevice.gemmSmallRows): OpenBLAS packs it on every
+    /// call, a fifth of a 66-row product's time. From the `smallRowsPackAfter`th such product
+    /// on; nil (OpenBLAS) before it and elsewhere.
+    private func smallRowsBackward(_ dy: Tensor, rows: Int) throws -> Tensor? {
+        guard rows <= CPUDevice.smallRowsLimit, Self.packsWide(weight), dy.dtype == .float32,
+              let cpu = weight.device as? CPUDevice else { return nil }
+        let packed: SmallRowsOperand? = try backwardRows.withLock { state in
+            switch state {
             case .packed(let p): return p
             case .seen(let calls) where calls + 1 < Self.smallRowsPackAfter:
-                state[forward] = .seen(calls + 1)
+                state = .seen(calls + 1)
                 return nil
             case .seen:
-                let p = forward ? try cpu.packForSmallRows(weightTransposed.storage, k: inFeatures, n: outFeatures)
-                                : try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures)
-                state[forward] = .packed(p)
+                let p = try cpu.packForSmallRows(weight.storage, k: outFeatures, n: inFeatures)
+                state = .packed(p)
                 return p
             }
         }
         guard let packed else { return nil }
-        let y = try Tensor(shape: [rows, packed.n], dtype: .float32, on: cpu)     // every element written
-        return try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: y.storage) ? y : nil
+        let dx = try Tensor(shape: [rows, packed.n], dtype: .float32, on: cpu)     // every element written
+        return try cpu.gemmSmallRows(m: rows, x: dy.storage, packed, y: dx.storage) ? dx : nil
     }
 }

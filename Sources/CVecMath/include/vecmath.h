@@ -108,6 +108,10 @@ size_t attrib_sgemm_small_rows_k_blocks(size_t k);
 /// attrib_sgemm_small_rows_packed_count(k, n) floats in all, 32-byte aligned; the blocks may
 /// be packed by different threads.
 void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed);
+/// The same packed form of B = Wᵀ [k, n], made from W [n, k] (w[row·ldw + col]) without a
+/// stored Wᵀ: panels [p0, p1) of it (columns 16·p0 ..< 16·p1 of B), all K blocks; the
+/// panels may be packed by different threads.
+void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, size_t k, size_t n, size_t p0, size_t p1, float *packed);
 /// c[i, 16·p0 ..< 16·p1] = Σ_j x[i, j]·B[j, ·] for rows i < m (x[i·ldx + j], c[i·ldc + col]),
 /// the columns of panels [p0, p1) of a packed B [k, n]. Returns 0, with nothing written,
 /// without AVX2 and FMA, for n not a multiple of 16, or on a failed allocation.
