@@ -33,6 +33,9 @@ size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
 
 size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_KC; }
 
+// Rows of K in block q: SM_KC, the last one fewer.
+static inline size_t block_rows(size_t k, size_t q) { return k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC; }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -45,7 +48,7 @@ __attribute__((target("avx2")))
 void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size_t n, size_t q0, size_t q1, float *packed) {
     const size_t panels = n / 16;
     for (size_t q = q0; q < q1; q++) {
-        const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
+        const size_t kc = block_rows(k, q);
         for (size_t r0 = 0; r0 < kc; r0 += 8) {
             const size_t rn = kc - r0 < 8 ? kc - r0 : 8;
             for (size_t p = 0; p < panels; p++) {
@@ -80,11 +83,10 @@ static inline void transpose8(__m256 r[8]) {
 // instead of a plain Wᵀ, at the same cost (one pass over W into a new buffer).
 __attribute__((target("avx2")))
 void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, size_t k, size_t n, size_t p0, size_t p1, float *packed) {
-    (void)n;
-    const size_t kb = (k + SM_KC - 1) / SM_KC;
+    const size_t kb = attrib_sgemm_small_rows_k_blocks(k);
     for (size_t p = p0; p < p1; p++)
         for (size_t q = 0; q < kb; q++) {
-            const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC, k0 = q * SM_KC;
+            const size_t kc = block_rows(k, q), k0 = q * SM_KC;
             const float *src = w + p * 16 * ldw + k0;
             float *dst = packed + q * SM_KC * n + p * kc * 16;
             size_t kk = 0;
@@ -155,17 +157,17 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
                                 size_t p0, size_t p1, float *c, size_t ldc) {
 #if defined(__x86_64__)
     if (!cpu_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
-    const size_t groups = (m + 5) / 6, kb = (k + SM_KC - 1) / SM_KC;
+    const size_t groups = (m + 5) / 6, kb = attrib_sgemm_small_rows_k_blocks(k);
     float *xp = aligned_alloc(32, groups * 6 * k * sizeof(float));              // X packed for every K block
     if (!xp) return 0;
     for (size_t q = 0; q < kb; q++) {
-        const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
+        const size_t kc = block_rows(k, q);
         pack_rows(x, ldx, m, q * SM_KC, kc, xp + q * groups * SM_KC * 6);
     }
     for (size_t pg = p0; pg < p1; pg += SM_PG) {
         const size_t pe = pg + SM_PG < p1 ? pg + SM_PG : p1;
         for (size_t q = 0; q < kb; q++) {
-            const size_t kc = k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC;
+            const size_t kc = block_rows(k, q);
             const float *xq = xp + q * groups * SM_KC * 6;
             for (size_t p = pg; p < pe; p++) {
                 const float *bp = packed + q * SM_KC * n + p * kc * 16;

@@ -19,29 +19,31 @@ extension CPUDevice {
     /// b [k, n] (Float32, row-major) packed for `gemmSmallRows`, or nil where that does not
     /// run (another dtype, n not a multiple of 16, no AVX2 and FMA). Costs one pass over b.
     public func packForSmallRows(_ b: BufferView, k: Int, n: Int) throws -> SmallRowsOperand? {
-        let op = "packForSmallRows"
-        guard try buffer(b, op).dtype == .float32, k > 0, n > 0 else { return nil }
-        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))                       // 0: no AVX2 and FMA, or n not 16·j
-        guard count > 0 else { return nil }
-        let bp = try pointer(Float.self, b, op, k * n)
-        let data = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
-        let packed = data.assumingMemoryBound(to: Float.self), blocks = Int(attrib_sgemm_small_rows_k_blocks(k))
-        parallelChunks(blocks, grain: 1) { r in attrib_sgemm_small_rows_pack_f32(bp, n, k, n, r.lowerBound, r.upperBound, packed) }
-        return SmallRowsOperand(k: k, n: n, data: data)
+        let blocks = Int(attrib_sgemm_small_rows_k_blocks(k))
+        return try packed(b, k: k, n: n, "packForSmallRows") { bp, packed in
+            parallelChunks(blocks, grain: 1) { r in attrib_sgemm_small_rows_pack_f32(bp, n, k, n, r.lowerBound, r.upperBound, packed) }
+        }
     }
 
     /// B = Wᵀ [k, n] packed for `gemmSmallRows` straight from W [n, k] (Float32, row-major),
     /// the same form `packForSmallRows` makes of a stored Wᵀ; nil where that does not run.
     /// Costs one pass over W, as a plain transpose does.
     public func packTransposedForSmallRows(_ w: BufferView, k: Int, n: Int) throws -> SmallRowsOperand? {
-        let op = "packTransposedForSmallRows"
-        guard try buffer(w, op).dtype == .float32, k > 0, n > 0 else { return nil }
-        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))
+        try packed(w, k: k, n: n, "packTransposedForSmallRows") { wp, packed in
+            parallelChunks(n / 16, grain: 4) { r in attrib_sgemm_small_rows_pack_transposed_f32(wp, k, k, n, r.lowerBound, r.upperBound, packed) }
+        }
+    }
+
+    /// A new packed operand of k × n floats filled by `fill(source, packed)`, or nil where the
+    /// packed product does not run (another dtype, n not a multiple of 16, no AVX2 and FMA).
+    private func packed(_ source: BufferView, k: Int, n: Int, _ op: String,
+                        fill: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) throws -> SmallRowsOperand? {
+        guard try buffer(source, op).dtype == .float32, k > 0, n > 0 else { return nil }
+        let count = Int(attrib_sgemm_small_rows_packed_count(k, n))                       // 0: no AVX2 and FMA, or n not 16·j
         guard count > 0 else { return nil }
-        let wp = try pointer(Float.self, w, op, k * n)
+        let sp = try pointer(Float.self, source, op, k * n)
         let data = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
-        let packed = data.assumingMemoryBound(to: Float.self)
-        parallelChunks(n / 16, grain: 4) { r in attrib_sgemm_small_rows_pack_transposed_f32(wp, k, k, n, r.lowerBound, r.upperBound, packed) }
+        fill(sp, data.assumingMemoryBound(to: Float.self))
         return SmallRowsOperand(k: k, n: n, data: data)
     }
 

@@ -72,19 +72,9 @@ public final class Linear: Layer, @unchecked Sendable {
         let rows = x.count / inFeatures
         // [rows, in] · [in, out] → [rows, out]
         let y: Tensor
-        if let packed = forwardPacked {
-            if rows <= CPUDevice.smallRowsLimit, x.dtype == .float32, let cpu = weight.device as? CPUDevice {
-                let out = try Tensor(shape: [rows, outFeatures], dtype: .float32, on: cpu)     // every element written
-                y = try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: out.storage) ? out
-                    : x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true)
-            } else {
-                y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true)
-            }
-        } else if let weightTransposed {
-            y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed)
-        } else {
-            preconditionFailure("Linear keeps Wᵀ either packed or plain")
-        }
+        if let few = try smallRowsForward(x, rows: rows) { y = few }
+        else if let weightTransposed { y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed) }
+        else { y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true) }    // Wᵀ kept packed only
         if let bias { try y.addBias(bias) }
         return (try y.reshaped(outShape), Saved(input: x, output: y))
     }
@@ -94,6 +84,15 @@ public final class Linear: Layer, @unchecked Sendable {
         // [rows, out] · [out, in] → [rows, in]
         let dx = try smallRowsBackward(dy, rows: rows) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
         return try dx.reshaped(saved.input.shape)
+    }
+
+    /// x·Wᵀ for few rows on the packed Wᵀ (CPUDevice.gemmSmallRows) where the layer keeps
+    /// one; nil (the plain product) elsewhere.
+    private func smallRowsForward(_ x: Tensor, rows: Int) throws -> Tensor? {
+        guard let packed = forwardPacked, rows <= CPUDevice.smallRowsLimit, x.dtype == .float32,
+              let cpu = weight.device as? CPUDevice else { return nil }
+        let y = try Tensor(shape: [rows, outFeatures], dtype: .float32, on: cpu)     // every element written
+        return try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: y.storage) ? y : nil
     }
 
     /// dy·W for few rows on the CPU backend in Float32 (an IG path of one input back through
