@@ -1,0 +1,138 @@
+import AttribCore
+
+/// One node of a graph: an op applied to named values, producing one named value.
+public struct GraphNode: Sendable {
+    /// The node's name, for messages (a front-end's layer index or ONNX node name).
+    public let name: String
+    public let op: any GraphOp
+    /// The values it reads, in the op's order.
+    public let inputs: [String]
+    /// The value it produces.
+    public let output: String
+    public init(_ name: String, _ op: any GraphOp, inputs: [String], output: String) {
+        self.name = name; self.op = op; self.inputs = inputs; self.output = output
+    }
+}
+
+/// A model as a graph: named values with per-sample shapes and dtypes (the batch dimension
+/// is implicit and leading, shared by every value of a run) and nodes in an order where
+/// each node's inputs come before it.
+///
+/// `init` checks everything a front-end can get wrong, each error naming the node: a value
+/// produced twice, an input nobody produces (dangling), a cycle, an op given the wrong
+/// number of inputs, and shapes that do not fit (the op's shape rule, with the shapes).
+public struct Graph: Sendable {
+    /// The graph's inputs and their per-sample types, in the order a caller feeds them.
+    public let inputs: [(name: String, type: ValueType)]
+    /// Nodes in topological order (inputs before the nodes that read them).
+    public let nodes: [GraphNode]
+    /// The values a run returns.
+    public let outputs: [String]
+    /// Every value's per-sample type.
+    public let types: [String: ValueType]
+    /// The node that produces each non-input value (an index into `nodes`).
+    public let producer: [String: Int]
+    /// For each value, the index of the last node that reads it (absent if none does).
+    public let lastUse: [String: Int]
+
+    public init(inputs: [(name: String, type: ValueType)], nodes unordered: [GraphNode], outputs: [String]) throws {
+        var producerOf: [String: Int] = [:]
+        let inputNames = Set(inputs.map(\.name))
+        guard inputNames.count == inputs.count else {
+            throw AttribError.invalidArgument(op: "Graph", detail: "graph inputs \(inputs.map(\.name)) repeat a name")
+        }
+        for (i, n) in unordered.enumerated() {
+            guard n.inputs.count == n.op.arity else {
+                throw AttribError.invalidArgument(op: "Graph", detail: "node \(n.name) (\(n.op.kind)) has \(n.inputs.count) inputs; \(n.op.kind) takes \(n.op.arity)")
+            }
+            if inputNames.contains(n.output) {
+                throw AttribError.invalidArgument(op: "Graph", detail: "node \(n.name) (\(n.op.kind)) writes \"\(n.output)\", which is a graph input")
+            }
+            if let j = producerOf[n.output] {
+                throw AttribError.invalidArgument(op: "Graph", detail: "value \"\(n.output)\" is produced by node \(unordered[j].name) and again by node \(n.name)")
+            }
+            producerOf[n.output] = i
+        }
+        for n in unordered {
+            for v in n.inputs where !inputNames.contains(v) && producerOf[v] == nil {
+                throw AttribError.invalidArgument(op: "Graph", detail: "node \(n.name) (\(n.op.kind)) reads \"\(v)\", which no node produces and is not a graph input")
+            }
+        }
+        for o in outputs where !inputNames.contains(o) && producerOf[o] == nil {
+            throw AttribError.invalidArgument(op: "Graph", detail: "graph output \"\(o)\" is produced by no node")
+        }
+
+        // Kahn's order, stable: among ready nodes the one listed first goes first, so a
+        // front-end's order is kept where it is already topological.
+        var pending = unordered.map { n in Set(n.inputs.filter { !inputNames.contains($0) }).count }
+        var readers: [String: [Int]] = [:]
+        for (i, n) in unordered.enumerated() { for v in Set(n.inputs) where !inputNames.contains(v) { readers[v, default: []].append(i) } }
+        var ready = pending.indices.filter { pending[$0] == 0 }
+        var order: [Int] = []
+        while !ready.isEmpty {
+            let i = ready.removeFirst()
+            order.append(i)
+            var woke: [Int] = []
+            for r in readers[unordered[i].output] ?? [] {
+                pending[r] -= 1
+                if pending[r] == 0 { woke.append(r) }
+            }
+            ready = (ready + woke).sorted()
+        }
+        guard order.count == unordered.count else {
+            let stuck = unordered.indices.filter { pending[$0] > 0 }.map { "\(unordered[$0].name) (\(unordered[$0].op.kind))" }
+            throw AttribError.invalidArgument(op: "Graph", detail: "nodes \(stuck.joined(separator: ", ")) form a cycle or depend on one")
+        }
+        let nodes = order.map { unordered[$0] }
+
+        var types: [String: ValueType] = [:]
+        for (name, t) in inputs {
+            guard !t.shape.isEmpty, t.shape.allSatisfy({ $0 >= 1 }) else {
+                throw AttribError.invalidArgument(op: "Graph", detail: "graph input \"\(name)\" has shape \(t.shape); every dimension must be ≥ 1")
+            }
+            types[name] = t
+        }
+        var producer: [String: Int] = [:], lastUse: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() {
+            let ins = n.inputs.map { types[$0]! }
+            let out: ValueType
+            do { out = try n.op.outputType(ins) } catch {
+                throw AttribError.shapeMismatch(op: "Graph", detail: "node \(n.name) (\(n.op.description)) does not fit its inputs \(zip(n.inputs, ins).map { "\($0): \($1)" }.joined(separator: ", ")): \(error)")
+            }
+            types[n.output] = out
+            producer[n.output] = i
+            for v in n.inputs { lastUse[v] = i }
+        }
+        self.inputs = inputs; self.nodes = nodes; self.outputs = outputs
+        self.types = types; self.producer = producer; self.lastUse = lastUse
+    }
+
+    /// Bytes per batch row of a forward pass that keeps only what later nodes read: the
+    /// largest sum, over the steps of the run, of the values alive at that step (inputs and
+    /// outputs included). Batches are sized from it and the device's memory.
+    public func forwardBytesPerRow() -> Int {
+        var alive: [String: Int] = [:]
+        for (name, t) in inputs { alive[name] = t.count * t.dtype.size }
+        var peak = alive.values.reduce(0, +)
+        let keep = Set(outputs)
+        for (i, n) in nodes.enumerated() {
+            let t = types[n.output]!
+            alive[n.output] = t.count * t.dtype.size
+            peak = max(peak, alive.values.reduce(0, +))
+            for v in Set(n.inputs) where lastUse[v] == i && !keep.contains(v) { alive[v] = nil }
+        }
+        return peak
+    }
+
+    /// Bytes per batch row of a forward pass kept for a backward, and the backward itself:
+    /// every value (ops keep their inputs and outputs), once more the output of each layer
+    /// node (what a layer keeps beside them, an activation's f′ or a pool's argmax, is at
+    /// most its output's size), plus the two largest values for the gradient in flight and
+    /// the one being formed. An upper bound: ops that keep less (Add) make it generous.
+    public func backwardBytesPerRow() -> Int {
+        func bytes(_ t: ValueType) -> Int { t.count * t.dtype.size }
+        let sizes = types.values.map(bytes).sorted(by: >)
+        let extras = nodes.filter { $0.op is LayerOp }.map { bytes(types[$0.output]!) }.reduce(0, +)
+        return sizes.reduce(0, +) + extras + sizes.prefix(2).reduce(0, +)
+    }
+}

@@ -1,0 +1,170 @@
+import AttribCore
+
+/// Runs a graph on one device: a forward pass over a batch, and a reverse-mode backward
+/// from upstream gradients at any values to the inputs and to any named inner value.
+///
+/// Hooks are names: a run can capture any value, replace any value (activation patching),
+/// and a backward can stop the gradient at any value (GradDrop). Activations are kept only
+/// as long as something needs them: a forward pass without a backward frees each value
+/// after its last reader; one kept for a backward keeps what the ops that lead to the
+/// requested gradients saved, and nothing of the others.
+public struct GraphExecutor: Sendable {
+    public let graph: Graph
+    public init(_ graph: Graph) { self.graph = graph }
+
+    /// What a forward pass did hooks-wise.
+    public struct Hooks: Sendable {
+        /// Values to return beside the outputs.
+        public var capture: Set<String>
+        /// Values replaced by these tensors ([N] + the value's shape): every reader sees the
+        /// replacement, and no gradient flows from it to the node that produced the original.
+        public var replace: [String: Tensor]
+        public init(capture: Set<String> = [], replace: [String: Tensor] = [:]) {
+            self.capture = capture; self.replace = replace
+        }
+    }
+
+    /// A forward pass: its outputs and captured values, and what a backward needs.
+    public struct Run: Sendable {
+        public let batch: Int
+        /// The graph's outputs and the captured values, by name.
+        public let values: [String: Tensor]
+        /// Per node, what its op saved (nil where no backward will pass through it).
+        let saved: [OpSaved?]
+        /// The values a backward may ask gradients for (those the run kept state for).
+        let gradientRoots: Set<String>
+        /// Values replaced in this run.
+        let replaced: Set<String>
+        public subscript(_ name: String) -> Tensor? { values[name] }
+    }
+
+    /// The values whose gradient depends on one of `roots`: the roots and everything
+    /// computed from them through differentiable inputs.
+    func dependents(of roots: Set<String>, replaced: Set<String>) -> Set<String> {
+        var d = roots
+        for n in graph.nodes where !replaced.contains(n.output) {
+            if n.inputs.indices.contains(where: { n.op.isDifferentiable(input: $0) && d.contains(n.inputs[$0]) }) { d.insert(n.output) }
+        }
+        return d
+    }
+
+    /// Runs the graph on `feeds` (every graph input, [N] + its shape, one N for all).
+    /// `gradientsFor` names the values a later `backward` will ask gradients for (inputs or
+    /// inner values); nil runs forward only and frees each value after its last reader.
+    public func forward(_ feeds: [String: Tensor], hooks: Hooks = Hooks(), gradientsFor: Set<String>? = nil) throws -> Run {
+        var env: [String: Tensor] = [:]
+        var batch: Int?
+        for (name, type) in graph.inputs {
+            guard let x = feeds[name] else {
+                throw AttribError.invalidArgument(op: "Graph.forward", detail: "graph input \"\(name)\" (\(type)) is not fed")
+            }
+            let n = x.shape.first ?? 0
+            guard x.rank == type.shape.count + 1, Array(x.shape.dropFirst()) == type.shape else {
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" has shape \(x.shape); the model takes [N] + \(type.shape)")
+            }
+            // Token ids may also arrive as whole-number floats (a .npy of ids); the
+            // embedding that reads them checks each.
+            guard x.dtype == type.dtype || (type.dtype == .int32 && x.dtype.isFloatingPoint) else {
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" is \(x.dtype); the model takes \(type.dtype)")
+            }
+            if let b = batch, b != n {
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" has \(n) rows, another input \(b)")
+            }
+            batch = n
+            env[name] = x
+        }
+        if let extra = feeds.keys.first(where: { k in !graph.inputs.contains { $0.name == k } }) {
+            throw AttribError.invalidArgument(op: "Graph.forward", detail: "\"\(extra)\" is fed but is not a graph input (inputs: \(graph.inputs.map(\.name)))")
+        }
+        let n = batch ?? 0
+        for (name, t) in hooks.replace {
+            guard let type = graph.types[name] else {
+                throw AttribError.invalidArgument(op: "Graph.forward", detail: "replacement for \"\(name)\", which is no value of the graph")
+            }
+            guard t.shape == [n] + type.shape, t.dtype == type.dtype else {
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "replacement for \"\(name)\" is \(t.shape) \(t.dtype); the value is [\(n)] + \(type)")
+            }
+            if env[name] != nil { env[name] = t }
+        }
+        for name in hooks.capture where graph.types[name] == nil {
+            throw AttribError.invalidArgument(op: "Graph.forward", detail: "capture of \"\(name)\", which is no value of the graph")
+        }
+        let replaced = Set(hooks.replace.keys)
+        let roots = gradientsFor ?? []
+        for r in roots where graph.types[r] == nil {
+            throw AttribError.invalidArgument(op: "Graph.forward", detail: "gradient for \"\(r)\", which is no value of the graph")
+        }
+        let needsState = gradientsFor == nil ? [] : dependents(of: roots, replaced: replaced)
+        let keep = Set(graph.outputs).union(hooks.capture)
+        var saved = [OpSaved?](repeating: nil, count: graph.nodes.count)
+        for (i, node) in graph.nodes.enumerated() {
+            if let r = hooks.replace[node.output] {
+                env[node.output] = r
+            } else {
+                let (y, s) = try node.op.forward(node.inputs.map { env[$0]! })
+                env[node.output] = y
+                if needsState.contains(node.output) { saved[i] = s }
+            }
+            if gradientsFor == nil {
+                for v in Set(node.inputs) where graph.lastUse[v] == i && !keep.contains(v) { env[v] = nil }
+            }
+        }
+        var values: [String: Tensor] = [:]
+        for k in keep { values[k] = env[k] }
+        return Run(batch: n, values: values, saved: saved, gradientRoots: roots, replaced: replaced)
+    }
+
+    /// Reverse mode from `upstream` (∂L/∂value for any values, [N] + their shapes) to the
+    /// values in `wrt`, which the run must have been asked for (`gradientsFor`). Where
+    /// `stopGradient` names a value, its gradient is formed (and returned if asked for) but
+    /// goes no further back, as if the value were a constant: GradDrop. A value in `wrt`
+    /// that no upstream reaches gets zeros.
+    public func backward(_ run: Run, upstream: [String: Tensor], wrt: Set<String>, stopGradient: Set<String> = []) throws -> [String: Tensor] {
+        if let missing = wrt.first(where: { !run.gradientRoots.contains($0) }) {
+            throw AttribError.invalidArgument(op: "Graph.backward", detail: "gradient for \"\(missing)\", which the forward pass was not asked to keep (gradientsFor: \(run.gradientRoots.sorted()))")
+        }
+        for s in stopGradient where graph.types[s] == nil {
+            throw AttribError.invalidArgument(op: "Graph.backward", detail: "stop-gradient at \"\(s)\", which is no value of the graph")
+        }
+        var grads: [String: Tensor] = [:]
+        for (name, g) in upstream {
+            guard let type = graph.types[name] else {
+                throw AttribError.invalidArgument(op: "Graph.backward", detail: "upstream gradient for \"\(name)\", which is no value of the graph")
+            }
+            guard g.shape == [run.batch] + type.shape, g.dtype == type.dtype else {
+                throw AttribError.shapeMismatch(op: "Graph.backward", detail: "upstream gradient for \"\(name)\" is \(g.shape) \(g.dtype); the value is [\(run.batch)] + \(type)")
+            }
+            grads[name] = g
+        }
+        let live = dependents(of: wrt, replaced: run.replaced)
+        for (i, node) in graph.nodes.enumerated().reversed() {
+            guard let dy = grads[node.output], !stopGradient.contains(node.output), !run.replaced.contains(node.output) else { continue }
+            let needed = node.inputs.indices.map { node.op.isDifferentiable(input: $0) && live.contains(node.inputs[$0]) }
+            if !wrt.contains(node.output) { grads[node.output] = nil }
+            guard needed.contains(true) else { continue }
+            guard let s = run.saved[i] else {
+                throw AttribError.invalidArgument(op: "Graph.backward", detail: "node \(node.name) (\(node.op.kind)) kept no state for a backward")
+            }
+            let dx = try node.op.backward(dy, s, needed: needed)
+            for (j, v) in node.inputs.enumerated() where needed[j] {
+                guard let g = dx[j] else { continue }
+                if let acc = grads[v] {
+                    // A value read by several nodes (a residual stream): gradients add.
+                    grads[v] = try acc.adding(g)
+                } else {
+                    grads[v] = g
+                }
+            }
+        }
+        var out: [String: Tensor] = [:]
+        for w in wrt {
+            let type = graph.types[w]!
+            out[w] = try grads[w] ?? Tensor.zeros([run.batch] + type.shape, dtype: type.dtype, on: deviceOf(run, upstream))
+        }
+        return out
+    }
+
+    private func deviceOf(_ run: Run, _ upstream: [String: Tensor]) -> any Device {
+        (upstream.values.first ?? run.values.values.first!).device
+    }
+}

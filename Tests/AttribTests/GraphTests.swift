@@ -1,0 +1,165 @@
+import Attrib
+import Foundation
+import Testing
+
+/// The graph executor: a Sequential model run as a graph gives its numbers bit for bit
+/// (the layers are the ops), gradients of a residual graph against finite differences,
+/// the hooks (capture, replace, stop-gradient) against what they mean, and every kind of
+/// bad graph an error naming the node.
+@Suite struct GraphTests {
+    static func weights(_ shape: [Int], seed: UInt64, on device: any Device = cpu, dtype: DType = .float64) throws -> Tensor {
+        try Tensor(randomValues(shape.reduce(1, *), seed: seed), shape: shape, dtype: dtype, on: device)
+    }
+
+    /// x → Linear → Tanh → Linear → (+ x) → Linear: a residual MLP, the kind of graph a
+    /// chain cannot express. Values: "x", "h1", "a1", "h2", "r", "y".
+    static func residualMLP(on device: any Device = cpu, dtype: DType = .float64) throws -> Graph {
+        let d = 6
+        let l1 = try Linear(weight: weights([8, d], seed: 1, on: device, dtype: dtype), bias: weights([8], seed: 2, on: device, dtype: dtype))
+        let l2 = try Linear(weight: weights([d, 8], seed: 3, on: device, dtype: dtype), bias: nil)
+        let l3 = try Linear(weight: weights([3, d], seed: 4, on: device, dtype: dtype), bias: weights([3], seed: 5, on: device, dtype: dtype))
+        return try Graph(inputs: [("x", ValueType([d], dtype))], nodes: [
+            GraphNode("fc1", LayerOp(l1), inputs: ["x"], output: "h1"),
+            GraphNode("act", LayerOp(ActivationLayer(.tanh)), inputs: ["h1"], output: "a1"),
+            GraphNode("fc2", LayerOp(l2), inputs: ["a1"], output: "h2"),
+            GraphNode("skip", BinaryGraphOp(.add), inputs: ["h2", "x"], output: "r"),
+            GraphNode("head", LayerOp(l3), inputs: ["r"], output: "y"),
+        ], outputs: ["y"])
+    }
+
+    @Test("a Sequential model as a graph: outputs and input gradients bitwise the layers' own, on every device",
+          arguments: ["digits-mlp", "digits-cnn"])
+    func sequentialBitwise(_ name: String) throws {
+        for device in [cpu as any Device] + openCLDevices.map({ $0 as any Device }) {
+            let model = try Sequential.load(fixturePath("../../Models/" + name), on: device)
+            let x = try NPY.tensor(fixturePath("../../Models/digits-data/test_inputs.npy"), on: device).rows(0..<5)
+            let xs = try model.checkInput(x)
+            // The layers' unfused path: a trace keeping activations, a backward with a visitor.
+            let trace = try model.trace(xs)
+            let dy = try Tensor(randomValues(trace.output.count, seed: 3), shape: trace.output.shape, dtype: .float32, on: device)
+            let want = try model.backward(trace, upstream: dy) { _, _ in }
+
+            let exec = GraphExecutor(try model.graph())
+            let out = exec.graph.outputs[0]
+            let run = try exec.forward(["input": xs], gradientsFor: ["input"])
+            try expectBitwise(run[out]!, trace.output, "\(name) outputs on \(device.info.id)")
+            let g = try exec.backward(run, upstream: [out: dy], wrt: ["input"])
+            try expectBitwise(g["input"]!, want, "\(name) input gradient on \(device.info.id)")
+        }
+    }
+
+    @Test("residual graph: gradients at the input and at an inner value against central finite differences (Float64)")
+    func residualFiniteDifferences() throws {
+        let exec = GraphExecutor(try Self.residualMLP())
+        let n = 2, d = 6
+        let x = randomValues(n * d, seed: 7)
+        let dy = randomValues(n * 3, seed: 8)
+        let run = try exec.forward(["x": Tensor(x, shape: [n, d], on: cpu)], gradientsFor: ["x", "a1"])
+        let g = try exec.backward(run, upstream: ["y": Tensor(dy, shape: [n, 3], on: cpu)], wrt: ["x", "a1"])
+        // L = Σ dy ⊙ y. h = 1e-6: truncation h²·|L‴|/6 and rounding u·|L|/h both below 1e-9
+        // for values of order 1, so 1e-7·(1 + |g|) separates a right gradient from a wrong one.
+        func loss(_ feeds: [String: Tensor], replace: [String: Tensor] = [:]) throws -> Double {
+            let y = try exec.forward(feeds, hooks: .init(replace: replace))["y"]!.doubles()
+            return zip(y, dy).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let h = 1e-6
+        var fdX: [Double] = []
+        for i in x.indices {
+            var p = x, m = x
+            p[i] += h; m[i] -= h
+            fdX.append((try loss(["x": Tensor(p, shape: [n, d], on: cpu)]) - loss(["x": Tensor(m, shape: [n, d], on: cpu)])) / (2 * h))
+        }
+        let gx = try g["x"]!.doubles()
+        expectClose(gx, fdX, bound: { 1e-7 * (1 + abs(fdX[$0])) }, "∂L/∂x")
+        // The inner value a1 through replacement: perturb a1 itself.
+        let a1 = try exec.forward(["x": Tensor(x, shape: [n, d], on: cpu)], hooks: .init(capture: ["a1"]))["a1"]!.doubles()
+        var fdA: [Double] = []
+        for i in a1.indices {
+            var p = a1, m = a1
+            p[i] += h; m[i] -= h
+            let feeds = ["x": try Tensor(x, shape: [n, d], on: cpu)]
+            fdA.append((try loss(feeds, replace: ["a1": Tensor(p, shape: [n, 8], on: cpu)])
+                        - loss(feeds, replace: ["a1": Tensor(m, shape: [n, 8], on: cpu)])) / (2 * h))
+        }
+        expectClose(try g["a1"]!.doubles(), fdA, bound: { 1e-7 * (1 + abs(fdA[$0])) }, "∂L/∂a1")
+    }
+
+    @Test("hooks: capture, replace (patching) and stop-gradient (GradDrop) do what they mean")
+    func hooks() throws {
+        let exec = GraphExecutor(try Self.residualMLP())
+        let n = 3, d = 6
+        let clean = try Tensor(randomValues(n * d, seed: 21), shape: [n, d], on: cpu)
+        let corrupt = try Tensor(randomValues(n * d, seed: 22), shape: [n, d], on: cpu)
+        // Capture: a1 equals tanh(fc1(x)) computed by hand from the captured h1.
+        let cap = try exec.forward(["x": clean], hooks: .init(capture: ["h1", "a1"]))
+        // The CPU backend's tanh and libm's agree to a few ulp; |a1| < 1, so 1e-15 is about 9 ulp.
+        expectClose(try cap["a1"]!.doubles(), try cap["h1"]!.doubles().map { tanh($0) }, bound: { _ in 1e-15 }, "a1 = tanh(h1)")
+        // Replace r (everything the head reads) with the corrupt run's r: the output is the corrupt output.
+        let cr = try exec.forward(["x": corrupt], hooks: .init(capture: ["r"]))
+        let patched = try exec.forward(["x": clean], hooks: .init(replace: ["r": cr["r"]!]))
+        expectEqual(try patched["y"]!.doubles(), try cr["y"]!.doubles(), "patched r gives the corrupt output")
+        // …and no gradient reaches x through a replaced value.
+        let pr = try exec.forward(["x": clean], hooks: .init(replace: ["r": cr["r"]!]), gradientsFor: ["x"])
+        let up = try Tensor(randomValues(n * 3, seed: 23), shape: [n, 3], on: cpu)
+        #expect(try exec.backward(pr, upstream: ["y": up], wrt: ["x"])["x"]!.doubles().allSatisfy { $0 == 0 })
+        // Stop-gradient at h2 (the MLP branch): only the skip path is left, so ∂L/∂x = ∂L/∂r,
+        // which the unstopped backward also returns.
+        let run = try exec.forward(["x": clean], gradientsFor: ["x", "r"])
+        let full = try exec.backward(run, upstream: ["y": up], wrt: ["x", "r"])
+        let stopped = try exec.backward(run, upstream: ["y": up], wrt: ["x"], stopGradient: ["h2"])
+        expectEqual(try stopped["x"]!.doubles(), try full["r"]!.doubles(), "∂L/∂x with the branch stopped = ∂L/∂r")
+        let fx = try full["x"]!.doubles(), sx = try stopped["x"]!.doubles()
+        #expect(zip(fx, sx).contains { $0 != $1 }, "the branch carries gradient when not stopped")
+    }
+
+    @Test("forward-only memory: each value is freed after its last reader, peak bytes per row from the graph")
+    func memoryPlan() throws {
+        let g = try Self.residualMLP()
+        // Rows of Float64: x 6, h1 8, a1 8, h2 6, r 6, y 3 values. x lives until the skip add.
+        // Steps: fc1 x+h1 = 14; act x+h1+a1 = 22 (h1 freed after); fc2 x+a1+h2 = 20; skip x+h2+r = 18;
+        // head r+y = 9. Peak 22 values = 176 bytes.
+        #expect(g.forwardBytesPerRow() == 22 * 8)
+        #expect(g.backwardBytesPerRow() >= (6 + 8 + 8 + 6 + 6 + 3) * 8)
+        let run = try GraphExecutor(g).forward(["x": Tensor(randomValues(12, seed: 1), shape: [2, 6], on: cpu)])
+        #expect(Set(run.values.keys) == ["y"], "a forward-only run returns the outputs and keeps no inner value")
+    }
+
+    @Test("bad graphs: each an error naming the node")
+    func badGraphs() throws {
+        let lin = LayerOp(try Linear(weight: Self.weights([4, 6], seed: 1), bias: nil))
+        let x = [("x", ValueType([6], .float64))]
+        func message(_ f: () throws -> Graph) -> String {
+            do { _ = try f(); return "no error" } catch { return "\(error)" }
+        }
+        let cycle = message { try Graph(inputs: x, nodes: [
+            GraphNode("a", BinaryGraphOp(.add), inputs: ["x", "vb"], output: "va"),
+            GraphNode("b", BinaryGraphOp(.add), inputs: ["va", "x"], output: "vb"),
+        ], outputs: ["vb"]) }
+        #expect(cycle.contains("cycle") && cycle.contains("a (Add)") && cycle.contains("b (Add)"), "\(cycle)")
+        let dangling = message { try Graph(inputs: x, nodes: [GraphNode("fc", lin, inputs: ["z"], output: "y")], outputs: ["y"]) }
+        #expect(dangling.contains("node fc (Linear) reads \"z\""), "\(dangling)")
+        let shape = message { try Graph(inputs: [("x", ValueType([5], .float64))], nodes: [GraphNode("fc", lin, inputs: ["x"], output: "y")], outputs: ["y"]) }
+        #expect(shape.contains("node fc (Linear(6→4))") && shape.contains("[5]"), "\(shape)")
+        let twice = message { try Graph(inputs: x, nodes: [GraphNode("p", lin, inputs: ["x"], output: "y"), GraphNode("q", lin, inputs: ["x"], output: "y")], outputs: ["y"]) }
+        #expect(twice.contains("node p") && twice.contains("node q"), "\(twice)")
+        let arity = message { try Graph(inputs: x, nodes: [GraphNode("s", BinaryGraphOp(.add), inputs: ["x"], output: "y")], outputs: ["y"]) }
+        #expect(arity.contains("node s (Add) has 1 inputs; Add takes 2"), "\(arity)")
+        let add = message { try Graph(inputs: x, nodes: [GraphNode("fc", lin, inputs: ["x"], output: "h"), GraphNode("s", BinaryGraphOp(.add), inputs: ["h", "x"], output: "y")], outputs: ["y"]) }
+        #expect(add.contains("node s (Add)") && add.contains("[4]") && add.contains("[6]"), "\(add)")
+        let output = message { try Graph(inputs: x, nodes: [GraphNode("fc", lin, inputs: ["x"], output: "y")], outputs: ["logits"]) }
+        #expect(output.contains("\"logits\""), "\(output)")
+    }
+
+    @Test("feeding errors: a wrong per-sample shape names both shapes; an unknown hook name is refused")
+    func feedErrors() throws {
+        let exec = GraphExecutor(try Self.residualMLP())
+        let wrong = try Tensor(randomValues(12, seed: 1), shape: [2, 2, 3], on: cpu)
+        #expect(throws: AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"x\" has shape [2, 2, 3]; the model takes [N] + [6]")) {
+            try exec.forward(["x": wrong])
+        }
+        let x = try Tensor(randomValues(12, seed: 1), shape: [2, 6], on: cpu)
+        #expect(throws: AttribError.self) { try exec.forward(["x": x], hooks: .init(capture: ["nope"])) }
+        let run = try exec.forward(["x": x], gradientsFor: ["a1"])
+        #expect(throws: AttribError.self) { try exec.backward(run, upstream: [:], wrt: ["x"]) }
+    }
+}
