@@ -106,10 +106,14 @@ import Testing
         // which the unstopped backward also returns.
         let run = try exec.forward(["x": clean], gradientsFor: ["x", "r"])
         let full = try exec.backward(run, upstream: ["y": up], wrt: ["x", "r"])
-        let stopped = try exec.backward(run, upstream: ["y": up], wrt: ["x"], stopGradient: ["h2"])
+        let stopped = try exec.backward(run, upstream: ["y": up], wrt: ["x", "r"], stopGradient: ["h2"])
         expectEqual(try stopped["x"]!.doubles(), try full["r"]!.doubles(), "∂L/∂x with the branch stopped = ∂L/∂r")
         let fx = try full["x"]!.doubles(), sx = try stopped["x"]!.doubles()
         #expect(zip(fx, sx).contains { $0 != $1 }, "the branch carries gradient when not stopped")
+        // The gradient at a stopped value is zero; values after it are untouched.
+        let atStop = try exec.backward(run, upstream: ["y": up], wrt: ["r"], stopGradient: ["r"])
+        #expect(try atStop["r"]!.doubles().allSatisfy { $0 == 0 })
+        expectEqual(try stopped["r"]!.doubles(), try full["r"]!.doubles(), "∂L/∂r is not changed by a stop before it")
     }
 
     @Test("forward-only memory: each value is freed after its last reader, peak bytes per row from the graph")

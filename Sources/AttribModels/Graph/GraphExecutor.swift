@@ -116,9 +116,9 @@ public struct GraphExecutor: Sendable {
 
     /// Reverse mode from `upstream` (∂L/∂value for any values, [N] + their shapes) to the
     /// values in `wrt`, which the run must have been asked for (`gradientsFor`). Where
-    /// `stopGradient` names a value, its gradient is formed (and returned if asked for) but
-    /// goes no further back, as if the value were a constant: GradDrop. A value in `wrt`
-    /// that no upstream reaches gets zeros.
+    /// `stopGradient` names a value, the gradient there is zero, and so nothing flows back
+    /// through it (a backward hook that zeroes the gradient, as GradDrop's is written in
+    /// PyTorch). A value in `wrt` that no upstream reaches gets zeros.
     public func backward(_ run: Run, upstream: [String: Tensor], wrt: Set<String>, stopGradient: Set<String> = []) throws -> [String: Tensor] {
         if let missing = wrt.first(where: { !run.gradientRoots.contains($0) }) {
             throw AttribError.invalidArgument(op: "Graph.backward", detail: "gradient for \"\(missing)\", which the forward pass was not asked to keep (gradientsFor: \(run.gradientRoots.sorted()))")
@@ -138,7 +138,8 @@ public struct GraphExecutor: Sendable {
         }
         let live = dependents(of: wrt, replaced: run.replaced)
         for (i, node) in graph.nodes.enumerated().reversed() {
-            guard let dy = grads[node.output], !stopGradient.contains(node.output), !run.replaced.contains(node.output) else { continue }
+            if stopGradient.contains(node.output) { grads[node.output] = nil; continue }
+            guard let dy = grads[node.output], !run.replaced.contains(node.output) else { continue }
             let needed = node.inputs.indices.map { node.op.isDifferentiable(input: $0) && live.contains(node.inputs[$0]) }
             if !wrt.contains(node.output) { grads[node.output] = nil }
             guard needed.contains(true) else { continue }
@@ -156,6 +157,7 @@ public struct GraphExecutor: Sendable {
                 }
             }
         }
+        for s in stopGradient { grads[s] = nil }   // graph inputs among them
         var out: [String: Tensor] = [:]
         for w in wrt {
             let type = graph.types[w]!
