@@ -48,6 +48,31 @@ import Testing
         }
     }
 
+    @Test("activation → tiling average pooling fused as a graph rewrite: bitwise the unfused graph and Sequential's fused trace, on every device")
+    func activationPoolFusion() throws {
+        for device in [cpu as any Device] + openCLDevices.map({ $0 as any Device }) {
+            let model = try Sequential.load(fixturePath("../../Models/digits-cnn"), on: device)
+            let x = try model.checkInput(NPY.tensor(fixturePath("../../Models/digits-data/test_inputs.npy"), on: device).rows(0..<6))
+            let plain = GraphExecutor(try model.graph()), fused = model.sweepExecutor
+            // GELU → AvgPool2d twice: two nodes fewer, named after the pools.
+            #expect(fused.graph.nodes.count == plain.graph.nodes.count - 2)
+            #expect(fused.graph.nodes.filter { $0.op is ActivationAvgPoolGraphOp }.map(\.name) == ["2", "5"])
+            let out = plain.graph.outputs[0]
+            let (rp, rf) = (try plain.forward(["input": x], gradientsFor: ["input"]), try fused.forward(["input": x], gradientsFor: ["input"]))
+            try expectBitwise(rf[out]!, rp[out]!, "fused outputs on \(device.info.id)")
+            let dy = try Tensor(randomValues(rp[out]!.count, seed: 5), shape: rp[out]!.shape, dtype: .float32, on: device)
+            let gp = try plain.backward(rp, upstream: [out: dy], wrt: ["input"])["input"]!
+            let gf = try fused.backward(rf, upstream: [out: dy], wrt: ["input"])["input"]!
+            try expectBitwise(gf, gp, "fused input gradient on \(device.info.id)")
+            // Sequential's own fused path (keepActivations: false, no visitor).
+            let t = try model.trace(x, keepActivations: false)
+            try expectBitwise(gf, try model.backward(t, upstream: dy), "fused graph against Sequential's fused trace on \(device.info.id)")
+        }
+        // A hooked activation is not fused away.
+        let model = try Sequential.load(fixturePath("../../Models/digits-cnn"), on: cpu)
+        #expect(try model.graph().fusingActivationPools(keeping: ["1"]).nodes.count == model.layers.count - 1)
+    }
+
     @Test("residual graph: gradients at the input and at an inner value against central finite differences (Float64)")
     func residualFiniteDifferences() throws {
         let exec = GraphExecutor(try Self.residualMLP())

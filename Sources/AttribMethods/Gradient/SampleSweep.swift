@@ -36,14 +36,16 @@ struct SampleSweep {
         let sq = squares ? try (0..<tCount).map { _ in try Tensor.zeros([n] + model.inputShape, dtype: dtype, on: device) } : nil
         let weightT = try Tensor(weights, shape: [samples], dtype: dtype, on: device)
         var completed = 0, rows = 0, interrupted = false
+        let exec = model.sweepExecutor, outputName = exec.graph.outputs[0]
         for c in chunks(n: n, m: samples, rows: plan.rows) {
             if control.shouldStop() { interrupted = true; break }
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
             let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
-            let trace = try model.trace(x, keepActivations: false)
+            let run = try exec.forward(["input": x], gradientsFor: ["input"])
+            let output = run[outputName]!
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
-                let g = try model.backward(trace, upstream: upstream.reshaped(trace.output.shape))
+                let g = try exec.backward(run, upstream: [outputName: upstream.reshaped(output.shape)], wrt: ["input"])["input"]!
                 let w = try weightT.rows(c.steps)
                 try sums[t].rows(c.inputs).axpy(1, (mult.map { try $0.multiplying(g) } ?? g).pathWeightedSum(weights: w))
                 if let sq { try sq[t].rows(c.inputs).axpy(1, g.multiplying(g).pathWeightedSum(weights: w)) }

@@ -46,8 +46,10 @@ public struct OpSaved: Sendable {
     public var layer: Saved?
     public var tensors: [Tensor]
     public var shapes: [[Int]]
-    public init(layer: Saved? = nil, tensors: [Tensor] = [], shapes: [[Int]] = []) {
-        self.layer = layer; self.tensors = tensors; self.shapes = shapes
+    /// A second layer's Saved, for an op that runs two layers (a fused pair that ran apart).
+    public var pair: Saved?
+    public init(layer: Saved? = nil, tensors: [Tensor] = [], shapes: [[Int]] = [], pair: Saved? = nil) {
+        self.layer = layer; self.tensors = tensors; self.shapes = shapes; self.pair = pair
     }
 }
 

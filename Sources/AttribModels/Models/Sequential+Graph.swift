@@ -5,7 +5,9 @@ extension Sequential {
     /// when the first layer is an Embedding), then one node per layer, named by its index
     /// as in the state_dict ("0", "1", …), whose output value has the same name. The layers
     /// are shared, not copied.
-    public func graph() throws -> Graph {
+    public func graph() throws -> Graph { try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype) }
+
+    static func chainGraph(_ layers: [any Layer], inputShape: [Int], dtype: DType) throws -> Graph {
         let inputType = ValueType(inputShape, layers.first is Embedding ? .int32 : dtype)
         var nodes: [GraphNode] = []
         var previous = "input"

@@ -10,6 +10,9 @@ public final class Sequential: @unchecked Sendable {
     public let labels: [String]?
     public let device: any Device
     public let dtype: DType
+    /// The model as a graph with the rewrites that apply when no inner value is hooked
+    /// (activation → tiling average pooling fused): what the gradient sweeps run.
+    public let sweepExecutor: GraphExecutor
 
     public var outputShape: [Int] { shapes.last! }
     /// The per-sample input shape of layer i: the model's input for the first layer.
@@ -27,6 +30,7 @@ public final class Sequential: @unchecked Sendable {
         }
         self.layers = layers; self.inputShape = inputShape; self.shapes = shapes
         self.labels = labels; self.device = device; self.dtype = dtype
+        sweepExecutor = GraphExecutor(try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype).fusingActivationPools())
     }
 
     /// Checks a batch against the model: same device and dtype, and each sample holding
