@@ -13,6 +13,8 @@ public final class Sequential: @unchecked Sendable {
     /// The model as a graph with the rewrites that apply when no inner value is hooked
     /// (activation → tiling average pooling fused): what the gradient sweeps run.
     public let sweepExecutor: GraphExecutor
+    /// The model as a graph without rewrites: what `forward` runs.
+    public let forwardExecutor: GraphExecutor
 
     public var outputShape: [Int] { shapes.last! }
     /// The per-sample input shape of layer i: the model's input for the first layer.
@@ -30,7 +32,9 @@ public final class Sequential: @unchecked Sendable {
         }
         self.layers = layers; self.inputShape = inputShape; self.shapes = shapes
         self.labels = labels; self.device = device; self.dtype = dtype
-        sweepExecutor = GraphExecutor(try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype).fusingActivationPools())
+        let graph = try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype)
+        forwardExecutor = GraphExecutor(graph)
+        sweepExecutor = GraphExecutor(try graph.fusingActivationPools())
     }
 
     /// Checks a batch against the model: same device and dtype, and each sample holding
@@ -49,11 +53,12 @@ public final class Sequential: @unchecked Sendable {
         return try x.reshaped([x.batchSize] + inputShape)
     }
 
-    /// The outputs for a batch [N] + inputShape.
+    /// The outputs for a batch [N] + inputShape, through the graph executor (predict,
+    /// deletion/insertion, Sobol). The unfused graph: the fused activation and pooling
+    /// computes f′ for a backward that a forward pass never runs.
     public func forward(_ x: Tensor) throws -> Tensor {
-        var h = try checkInput(x)
-        for l in layers { h = try l.forward(h).y }
-        return h
+        let exec = forwardExecutor
+        return try exec.forward(["input": try checkInput(x)])[exec.graph.outputs[0]]!
     }
 
     /// A forward pass that keeps what the backward pass needs.
