@@ -141,6 +141,27 @@ import Testing
         expectEqual(try stopped["r"]!.doubles(), try full["r"]!.doubles(), "∂L/∂r is not changed by a stop before it")
     }
 
+    @Test("running from a cut: feeding an inner value runs only what lies after it, and equals replacing it")
+    func cut() throws {
+        let exec = GraphExecutor(try Self.residualMLP())
+        let x = try Tensor(randomValues(12, seed: 31), shape: [2, 6], on: cpu)
+        let a1 = try Tensor(randomValues(16, seed: 32), shape: [2, 8], on: cpu)
+        let up = try Tensor(randomValues(6, seed: 33), shape: [2, 3], on: cpu)
+        // The skip reads x, so x and a1 together make a cut; fc1 and act do not run.
+        let fromCut = try exec.forward(["x": x, "a1": a1], gradientsFor: ["a1"])
+        let replaced = try exec.forward(["x": x], hooks: .init(replace: ["a1": a1]), gradientsFor: ["a1"])
+        expectEqual(try fromCut["y"]!.doubles(), try replaced["y"]!.doubles(), "outputs from the cut")
+        expectEqual(try exec.backward(fromCut, upstream: ["y": up], wrt: ["a1"])["a1"]!.doubles(),
+                    try exec.backward(replaced, upstream: ["y": up], wrt: ["a1"])["a1"]!.doubles(), "∂L/∂a1 from the cut")
+        // Without x the skip cannot run: the error names the missing input.
+        #expect(throws: AttribError.invalidArgument(op: "Graph.forward", detail: "graph input \"x\" ([6] float64) is not fed")) {
+            try exec.forward(["a1": a1])
+        }
+        // Asking for an inner value runs only the nodes before it.
+        let h1 = try exec.forward(["x": x], outputs: ["h1"])
+        #expect(Set(h1.values.keys) == ["h1"] && h1["h1"]!.shape == [2, 8])
+    }
+
     @Test("forward-only memory: each value is freed after its last reader, peak bytes per row from the graph")
     func memoryPlan() throws {
         let g = try Self.residualMLP()

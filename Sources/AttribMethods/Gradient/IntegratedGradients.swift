@@ -122,6 +122,9 @@ public struct IntegratedGradients: Sendable {
 
         let fused = fuseFirstLayer ? Self.fusableLayer(model) : nil
         let start0 = fused.map { $0 + 1 } ?? 0
+        // The graph the batches run, from the cut where the path lives: the model's input, or
+        // the first affine layer's output (its value is named by the layer's index).
+        let exec = model.sweepExecutor, output = exec.graph.outputs[0], cut = fused.map { String($0) } ?? "input"
         let plan = plan(for: model)
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
@@ -145,7 +148,7 @@ public struct IntegratedGradients: Sendable {
             let per = max(1, plan.rows / 2)
             for lo in stride(from: 0, to: n, by: per) {
                 let r = lo..<min(n, lo + per), k = r.count
-                let first = try model.trace(Self.stacked(xT, bT, rows: r), layers: 0..<(f + 1)).output
+                let first = try exec.forward(["input": Self.stacked(xT, bT, rows: r)], outputs: [cut])[cut]!
                 try first.rows(0..<k).copy(into: pathX.rows(r))
                 try first.rows(k..<2 * k).copy(into: pathB.rows(r))
             }
@@ -182,11 +185,13 @@ public struct IntegratedGradients: Sendable {
             let layers = start0..<model.layers.count, (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
             // Rows-outer, the path is built inside the first fused pass and the steps summed
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
-            let trace = rowsOuter ? try model.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers)
-                                  : try model.trace(xs.pathInterpolated(baselines: bs, alphas: steps), layers: layers, keepActivations: false)
+            // Elsewhere the graph runs from the cut.
+            let trace = rowsOuter ? try model.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers) : nil
+            let run = rowsOuter ? nil : try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
+            let result = try trace?.output ?? run![output]!
             if c.steps.upperBound > m {
                 // The end steps' outputs (on the CPU backend, where reading them is a copy).
-                let out = try trace.output.reshaped([c.rows, classes]).doubles()
+                let out = try result.reshaped([c.rows, classes]).doubles()
                 for (k, i) in c.inputs.enumerated() {
                     for (s, step) in c.steps.enumerated() where step >= m {
                         let row = out[((k * c.steps.count + s) * classes)..<((k * c.steps.count + s + 1) * classes)]
@@ -198,13 +203,13 @@ public struct IntegratedGradients: Sendable {
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
                                                   firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
-                let up = try upstream.reshaped(trace.output.shape), w = try weightT.rows(c.steps)
-                let partial = rowsOuter ? try model.pathGradientSum(trace, upstream: up, layers: layers, weights: w)
-                                        : try model.backward(trace, upstream: up, layers: layers).pathWeightedSum(weights: w)
+                let up = try upstream.reshaped(result.shape), w = try weightT.rows(c.steps)
+                let partial = try trace.map { try model.pathGradientSum($0, upstream: up, layers: layers, weights: w) }
+                    ?? exec.backward(run!, upstream: [output: up], wrt: [cut])[cut]!.pathWeightedSum(weights: w)
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
                     // F along the path, for E_β[F(b)] in the delta (small: one value per row).
-                    let selected: Tensor = try trace.output.multiplying(upstream.reshaped(trace.output.shape))
+                    let selected: Tensor = try result.multiplying(upstream.reshaped(result.shape))
                     let f: [Double] = try selected.reshaped([c.rows, classes]).reduceRows(RowReduction.sum).doubles()
                     for (k, i) in c.inputs.enumerated() {
                         for (s, step) in c.steps.enumerated() where step < m {
@@ -249,9 +254,9 @@ public struct IntegratedGradients: Sendable {
             let ends = try Self.stacked(pathX, pathB, rows: r)
             let layers = start0..<model.layers.count
             // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
-            let out = try (!rowsOuter ? model.trace(ends, layers: layers, keepActivations: false)
-                           : banded ? model.traceRowsOuter(ends, layers: layers)
-                           : model.trace(ends.transposed12(), layers: layers, keepActivations: false)).output.doubles()
+            let forward = model.forwardExecutor
+            let out = try (banded ? model.traceRowsOuter(ends, layers: layers).output
+                           : forward.forward([cut: rowsOuter ? ends.transposed12() : ends])[output]!).doubles()
             fx += out[0..<k * classes]
             fb += out[k * classes..<2 * k * classes]
         }

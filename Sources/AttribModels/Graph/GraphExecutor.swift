@@ -48,33 +48,55 @@ public struct GraphExecutor: Sendable {
         return d
     }
 
-    /// Runs the graph on `feeds` (every graph input, [N] + its shape, one N for all).
-    /// `gradientsFor` names the values a later `backward` will ask gradients for (inputs or
-    /// inner values); nil runs forward only and frees each value after its last reader.
-    public func forward(_ feeds: [String: Tensor], hooks: Hooks = Hooks(), gradientsFor: Set<String>? = nil) throws -> Run {
+    /// Runs the graph on `feeds`: the graph inputs, [N] + their shapes, one N for all; or,
+    /// to run from a cut, any values (IG's path built after the first affine layer feeds that
+    /// layer's output). Only the nodes that `outputs` (default: the graph's) and the captures
+    /// need are run; a value they need that is neither fed nor computable is an error.
+    /// `gradientsFor` names the values a later `backward` will ask gradients for (inputs,
+    /// fed or inner values); nil runs forward only and frees each value after its last reader.
+    public func forward(_ feeds: [String: Tensor], outputs: [String]? = nil, hooks: Hooks = Hooks(),
+                        gradientsFor: Set<String>? = nil) throws -> Run {
         var env: [String: Tensor] = [:]
         var batch: Int?
-        for (name, type) in graph.inputs {
-            guard let x = feeds[name] else {
-                throw AttribError.invalidArgument(op: "Graph.forward", detail: "graph input \"\(name)\" (\(type)) is not fed")
+        for (name, x) in feeds.sorted(by: { $0.key < $1.key }) {
+            guard let type = graph.types[name] else {
+                throw AttribError.invalidArgument(op: "Graph.forward", detail: "\"\(name)\" is fed but is no value of the graph (inputs: \(graph.inputs.map(\.name)))")
             }
             let n = x.shape.first ?? 0
+            let what = graph.producer[name] == nil ? "input" : "value"
             guard x.rank == type.shape.count + 1, Array(x.shape.dropFirst()) == type.shape else {
-                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" has shape \(x.shape); the model takes [N] + \(type.shape)")
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "\(what) \"\(name)\" has shape \(x.shape); the model takes [N] + \(type.shape)")
             }
             // Token ids may also arrive as whole-number floats (a .npy of ids); the
             // embedding that reads them checks each.
             guard x.dtype == type.dtype || (type.dtype == .int32 && x.dtype.isFloatingPoint) else {
-                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" is \(x.dtype); the model takes \(type.dtype)")
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "\(what) \"\(name)\" is \(x.dtype); the model takes \(type.dtype)")
             }
             if let b = batch, b != n {
-                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "input \"\(name)\" has \(n) rows, another input \(b)")
+                throw AttribError.shapeMismatch(op: "Graph.forward", detail: "\(what) \"\(name)\" has \(n) rows, another fed value \(b)")
             }
             batch = n
             env[name] = x
         }
-        if let extra = feeds.keys.first(where: { k in !graph.inputs.contains { $0.name == k } }) {
-            throw AttribError.invalidArgument(op: "Graph.forward", detail: "\"\(extra)\" is fed but is not a graph input (inputs: \(graph.inputs.map(\.name)))")
+        let wanted = outputs ?? graph.outputs
+        for o in wanted where graph.types[o] == nil {
+            throw AttribError.invalidArgument(op: "Graph.forward", detail: "output \"\(o)\", which is no value of the graph")
+        }
+        for name in hooks.capture where graph.types[name] == nil {
+            throw AttribError.invalidArgument(op: "Graph.forward", detail: "capture of \"\(name)\", which is no value of the graph")
+        }
+        // The nodes to run: those the wanted values and captures reach back to, stopping
+        // at fed values.
+        var run = [Bool](repeating: false, count: graph.nodes.count)
+        var pending = Array(Set(wanted).union(hooks.capture))
+        while let v = pending.popLast() {
+            if env[v] != nil { continue }
+            guard let i = graph.producer[v] else {
+                throw AttribError.invalidArgument(op: "Graph.forward", detail: "graph input \"\(v)\" (\(graph.types[v]!)) is not fed")
+            }
+            if run[i] { continue }
+            run[i] = true
+            pending += graph.nodes[i].inputs
         }
         let n = batch ?? 0
         for (name, t) in hooks.replace {
@@ -86,18 +108,15 @@ public struct GraphExecutor: Sendable {
             }
             if env[name] != nil { env[name] = t }
         }
-        for name in hooks.capture where graph.types[name] == nil {
-            throw AttribError.invalidArgument(op: "Graph.forward", detail: "capture of \"\(name)\", which is no value of the graph")
-        }
         let replaced = Set(hooks.replace.keys)
         let roots = gradientsFor ?? []
         for r in roots where graph.types[r] == nil {
             throw AttribError.invalidArgument(op: "Graph.forward", detail: "gradient for \"\(r)\", which is no value of the graph")
         }
         let needsState = gradientsFor == nil ? [] : dependents(of: roots, replaced: replaced)
-        let keep = Set(graph.outputs).union(hooks.capture)
+        let keep = Set(wanted).union(hooks.capture)
         var saved = [OpSaved?](repeating: nil, count: graph.nodes.count)
-        for (i, node) in graph.nodes.enumerated() {
+        for (i, node) in graph.nodes.enumerated() where run[i] {
             if let r = hooks.replace[node.output] {
                 env[node.output] = r
             } else {
@@ -111,7 +130,7 @@ public struct GraphExecutor: Sendable {
         }
         var values: [String: Tensor] = [:]
         for k in keep { values[k] = env[k] }
-        return Run(batch: n, values: values, saved: saved, gradientRoots: roots, replaced: replaced)
+        return Run(batch: n, values: values, saved: saved, gradientRoots: roots, replaced: replaced.union(feeds.keys))
     }
 
     /// Reverse mode from `upstream` (∂L/∂value for any values, [N] + their shapes) to the
