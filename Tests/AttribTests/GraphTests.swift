@@ -162,6 +162,25 @@ import Testing
         #expect(Set(h1.values.keys) == ["h1"] && h1["h1"]!.shape == [2, 8])
     }
 
+    @Test("batch plans from the graph: the bundled models' bytes per row as the layer-by-layer estimate gave them, and any graph plans")
+    func chunkPlans() throws {
+        // Float32 bytes per row of each start layer, as ChunkPlan computed them from the layers
+        // before it read the graph (so the bundled models' batches are unchanged).
+        let expected = ["digits-mlp": [5200, 4688, 4432, 2896, 1616, 848], "digits-cnn": [60240, 58960, 46672, 34384, 14928, 8784, 2640, 1616]]
+        let forward = ["digits-mlp": 2344, "digits-cnn": 37928]
+        for (name, bytes) in expected {
+            let m = try Sequential.load(fixturePath("../../Models/" + name), on: cpu)
+            #expect((0..<m.layers.count).map { ChunkPlan.make(for: m, startLayer: $0, budget: 1 << 30).bytesPerRow } == bytes, "\(name)")
+            #expect(SobolAttribution.forwardPlan(for: m, budget: 1 << 30).bytesPerRow == forward[name], "\(name) forward")
+        }
+        // A graph no layer chain can express: GPT-2 at T = 7 and T = 14 tokens. Its attention
+        // patterns grow as T², so doubling T more than doubles a row.
+        let gpt2 = try GPT2Model.load(fixturePath("gpt2/tiny"), on: cpu)
+        let (p7, p14) = (ChunkPlan.make(for: try gpt2.graph(tokens: 7), backward: true, on: cpu, dtype: .float32, budget: 1 << 20),
+                         ChunkPlan.make(for: try gpt2.graph(tokens: 14), backward: true, on: cpu, dtype: .float32, budget: 1 << 20))
+        #expect(p14.bytesPerRow > 2 * p7.bytesPerRow && p7.rows == (1 << 20) / p7.bytesPerRow, "\(p7) \(p14)")
+    }
+
     @Test("forward-only memory: each value is freed after its last reader, peak bytes per row from the graph")
     func memoryPlan() throws {
         let g = try Self.residualMLP()

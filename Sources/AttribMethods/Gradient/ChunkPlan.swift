@@ -25,31 +25,25 @@ public struct ChunkPlan: Sendable, Codable {
     /// and 2,048 rows than in the 20,000 and 290,000 rows that fill 1 GiB.
     public static let cpuMinimumRowsPerThread = 256
     public static func make(for model: Sequential, startLayer: Int = 0, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
-        let info = model.device.info, size = model.dtype.size
-        var perRow = 0, largest = model.inputSize
-        var shape = model.inputShape(ofLayer: startLayer)
-        perRow += 3 * shape.reduce(1, *)                  // interpolated input, its gradient, a spare
-        for i in startLayer..<model.layers.count {
-            let out = model.shapes[i].reduce(1, *)
-            perRow += 2 * out                                // saved output and its gradient
-            if let conv = model.layers[i] as? Conv2d {
-                let cols = conv.inChannels * conv.kernel[0] * conv.kernel[1] * model.shapes[i][1] * model.shapes[i][2]
-                perRow += 2 * cols                           // im2col matrix and its gradient
-                largest = max(largest, cols)
-            }
-            if model.layers[i] is Pool2d { perRow += out }   // argmax indices
-            if model.layers[i] is ActivationLayer { perRow += out }   // f′(x), where kept (see ActivationLayer)
-            largest = max(largest, out)
-            shape = model.shapes[i]
-        }
+        // The path's start: the model's input, or the output of the layer before startLayer.
+        make(for: model.forwardExecutor.graph, from: startLayer == 0 ? nil : [String(startLayer - 1)], backward: true,
+             on: model.device, dtype: model.dtype, cap: cap, budget: budget)
+    }
+
+    /// Plans batches of any graph on a device: a pass from the values `from` (nil: the graph
+    /// inputs), with a backward or forward only (Graph.rowElements).
+    public static func make(for graph: Graph, from start: Set<String>? = nil, backward: Bool, on device: any Device,
+                            dtype: DType, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
+        let info = device.info, size = dtype.size
+        let (perRow, largest) = graph.rowElements(from: start, backward: backward)
         let bytes = perRow * size
-        let defaultBudget: Int = model.device is CPUDevice ? 1 << 30 : info.globalMemoryBytes / 2
+        let defaultBudget: Int = device is CPUDevice ? 1 << 30 : info.globalMemoryBytes / 2
         let total: Int = budget ?? defaultBudget
         var rows = max(1, total / max(bytes, 1))
         rows = min(rows, max(1, Int(Double(info.maxAllocationBytes) * 0.9) / max(largest * size, 1)))
         // The OpenCL kernels index with 32-bit ints.
         rows = min(rows, Int(Int32.max) / max(largest, 1))
-        if budget == nil { rows = cacheSized(rows, bytesPerRow: bytes, on: model.device) }
+        if budget == nil { rows = cacheSized(rows, bytesPerRow: bytes, on: device) }
         if let cap { rows = min(rows, max(1, cap)) }
         return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
     }

@@ -138,26 +138,7 @@ public struct SobolAttribution: Sendable {
     /// The rows of a forward-only batch: the plan of `ChunkPlan` without what only the
     /// backward pass keeps (gradients, saved activations beyond the live pair, argmax).
     public static func forwardPlan(for model: Sequential, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
-        let info = model.device.info, size = model.dtype.size
-        var perRow = 2 * model.inputSize, largest = model.inputSize   // perturbed input, a spare
-        for i in model.layers.indices {
-            let out = model.shapes[i].reduce(1, *)
-            perRow += out                                   // each layer's output (freed as it goes; counted whole)
-            if let conv = model.layers[i] as? Conv2d {
-                let cols = conv.inChannels * conv.kernel[0] * conv.kernel[1] * model.shapes[i][1] * model.shapes[i][2]
-                perRow += 2 * cols                          // im2col matrix and the transposed product
-                largest = max(largest, cols)
-            }
-            largest = max(largest, out)
-        }
-        let bytes = perRow * size
-        let total = budget ?? (model.device is CPUDevice ? 1 << 30 : info.globalMemoryBytes / 2)
-        var rows = max(1, total / max(bytes, 1))
-        rows = min(rows, max(1, Int(Double(info.maxAllocationBytes) * 0.9) / max(largest * size, 1)))
-        rows = min(rows, Int(Int32.max) / max(largest, 1))
-        if budget == nil { rows = ChunkPlan.cacheSized(rows, bytesPerRow: bytes, on: model.device) }
-        if let cap { rows = min(rows, max(1, cap)) }
-        return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
+        ChunkPlan.make(for: model.forwardExecutor.graph, backward: false, on: model.device, dtype: model.dtype, cap: cap, budget: budget)
     }
 
     /// Explains `inputs` (n × the model's [c, h, w], row-major) for one target class each.

@@ -107,6 +107,35 @@ public struct Graph: Sendable {
         self.types = types; self.producer = producer; self.lastUse = lastUse
     }
 
+    /// The memory a batch row needs, for sizing batches from a device's memory: `perRow`
+    /// elements in all and `largest` elements in one allocation (which must fit the device's
+    /// largest), for a pass that starts at the values `from` (nil: the graph inputs) and runs
+    /// every node computed from them.
+    ///
+    /// Backward: 3 per start element (the fed value, its gradient, a spare) and per node 2 per
+    /// output element (saved and its gradient), 2 per workspace element (the temporary and
+    /// its gradient) and what the op keeps. Forward: 2 per start element and per node its
+    /// output and 2 per workspace element; every value counted whole though most are freed
+    /// on the way (an upper bound, as batches must never run out).
+    public func rowElements(from start: Set<String>? = nil, backward: Bool) -> (perRow: Int, largest: Int) {
+        let roots = start ?? Set(inputs.map(\.name))
+        var reached = roots
+        var perRow = 0, largest = 0
+        for r in roots {
+            let c = types[r]!.count
+            perRow += (backward ? 3 : 2) * c
+            largest = max(largest, c)
+        }
+        for n in nodes where n.inputs.contains(where: reached.contains) && !roots.contains(n.output) {
+            reached.insert(n.output)
+            let ins = n.inputs.map { types[$0]! }, out = types[n.output]!
+            let ws = n.op.workspaceElements(ins, output: out)
+            perRow += backward ? 2 * out.count + 2 * ws + n.op.keptElements(ins, output: out) : out.count + 2 * ws
+            largest = max(largest, out.count, ws)
+        }
+        return (perRow, largest)
+    }
+
     /// Bytes per batch row of a forward pass that keeps only what later nodes read: the
     /// largest sum, over the steps of the run, of the values alive at that step (inputs and
     /// outputs included). Batches are sized from it and the device's memory.

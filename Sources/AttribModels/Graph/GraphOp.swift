@@ -24,10 +24,18 @@ public protocol GraphOp: Sendable {
     func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?]
     /// Whether input i carries a gradient at all (false for token ids and shape operands).
     func isDifferentiable(input i: Int) -> Bool
+    /// Elements per sample of the largest temporary the op makes (a convolution's im2col
+    /// matrix), for the memory plan; 0 for none.
+    func workspaceElements(_ inputs: [ValueType], output: ValueType) -> Int
+    /// Elements per sample the op keeps for its backward beside its inputs and output (an
+    /// activation's f′, a max pooling's argmax), for the memory plan.
+    func keptElements(_ inputs: [ValueType], output: ValueType) -> Int
 }
 
 extension GraphOp {
     public func isDifferentiable(input i: Int) -> Bool { true }
+    public func workspaceElements(_ inputs: [ValueType], output: ValueType) -> Int { 0 }
+    public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int { 0 }
 }
 
 /// A value's per-sample shape and dtype.
@@ -100,4 +108,15 @@ public struct LayerOp: GraphOp, @unchecked Sendable {
 
     /// Token ids have no gradient; the embedding's output is where token attribution starts.
     public func isDifferentiable(input i: Int) -> Bool { !(layer is Embedding) }
+
+    /// A convolution's im2col matrix: C·kh·kw rows by OH·OW columns per sample.
+    public func workspaceElements(_ inputs: [ValueType], output: ValueType) -> Int {
+        guard let conv = layer as? Conv2d, output.shape.count == 3 else { return 0 }
+        return conv.inChannels * conv.kernel[0] * conv.kernel[1] * output.shape[1] * output.shape[2]
+    }
+
+    /// A pooling's argmax and an activation's f′ (where the device keeps it): the output's size.
+    public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int {
+        layer is Pool2d || layer is ActivationLayer ? output.count : 0
+    }
 }
