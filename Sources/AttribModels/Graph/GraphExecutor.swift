@@ -12,6 +12,19 @@ public struct GraphExecutor: Sendable {
     public let graph: Graph
     public init(_ graph: Graph) { self.graph = graph }
 
+    /// A hook on one value, as PyTorch's forward and tensor hooks: `forward` maps the value
+    /// as computed to the value every reader sees (a partial patch: some rows' boxes taken from
+    /// another run); `backward`, if any, maps the gradient at the value to the gradient that
+    /// flows on to what computed it (the patched boxes zeroed: they were constants). The
+    /// gradient reported for the value itself is the one before `backward`.
+    public struct ValueHook: Sendable {
+        public var forward: @Sendable (Tensor) throws -> Tensor
+        public var backward: (@Sendable (Tensor) throws -> Tensor)?
+        public init(forward: @escaping @Sendable (Tensor) throws -> Tensor, backward: (@Sendable (Tensor) throws -> Tensor)? = nil) {
+            self.forward = forward; self.backward = backward
+        }
+    }
+
     /// What a forward pass did hooks-wise.
     public struct Hooks: Sendable {
         /// Values to return beside the outputs.
@@ -19,8 +32,10 @@ public struct GraphExecutor: Sendable {
         /// Values replaced by these tensors ([N] + the value's shape): every reader sees the
         /// replacement, and no gradient flows from it to the node that produced the original.
         public var replace: [String: Tensor]
-        public init(capture: Set<String> = [], replace: [String: Tensor] = [:]) {
-            self.capture = capture; self.replace = replace
+        /// Values passed through a hook (see ValueHook).
+        public var modify: [String: ValueHook]
+        public init(capture: Set<String> = [], replace: [String: Tensor] = [:], modify: [String: ValueHook] = [:]) {
+            self.capture = capture; self.replace = replace; self.modify = modify
         }
     }
 
@@ -35,6 +50,8 @@ public struct GraphExecutor: Sendable {
         let gradientRoots: Set<String>
         /// Values replaced in this run.
         let replaced: Set<String>
+        /// The backward halves of this run's value hooks.
+        let gradientHooks: [String: @Sendable (Tensor) throws -> Tensor]
         public subscript(_ name: String) -> Tensor? { values[name] }
     }
 
@@ -82,7 +99,7 @@ public struct GraphExecutor: Sendable {
         for o in wanted where graph.types[o] == nil {
             throw AttribError.invalidArgument(op: "Graph.forward", detail: "output \"\(o)\", which is no value of the graph")
         }
-        for name in hooks.capture where graph.types[name] == nil {
+        for name in hooks.capture.union(hooks.modify.keys) where graph.types[name] == nil {
             throw AttribError.invalidArgument(op: "Graph.forward", detail: "capture of \"\(name)\", which is no value of the graph")
         }
         // The nodes to run: those the wanted values and captures reach back to, stopping
@@ -99,6 +116,7 @@ public struct GraphExecutor: Sendable {
             pending += graph.nodes[i].inputs
         }
         let n = batch ?? 0
+        for (name, h) in hooks.modify where env[name] != nil { env[name] = try h.forward(env[name]!) }
         for (name, t) in hooks.replace {
             guard let type = graph.types[name] else {
                 throw AttribError.invalidArgument(op: "Graph.forward", detail: "replacement for \"\(name)\", which is no value of the graph")
@@ -121,7 +139,7 @@ public struct GraphExecutor: Sendable {
                 env[node.output] = r
             } else {
                 let (y, s) = try node.op.forward(node.inputs.map { env[$0]! })
-                env[node.output] = y
+                env[node.output] = try hooks.modify[node.output]?.forward(y) ?? y
                 if needsState.contains(node.output) { saved[i] = s }
             }
             if gradientsFor == nil {
@@ -130,7 +148,8 @@ public struct GraphExecutor: Sendable {
         }
         var values: [String: Tensor] = [:]
         for k in keep { values[k] = env[k] }
-        return Run(batch: n, values: values, saved: saved, gradientRoots: roots, replaced: replaced.union(feeds.keys))
+        return Run(batch: n, values: values, saved: saved, gradientRoots: roots, replaced: replaced.union(feeds.keys),
+                   gradientHooks: hooks.modify.compactMapValues(\.backward))
     }
 
     /// Reverse mode from `upstream` (∂L/∂value for any values, [N] + their shapes) to the
@@ -158,7 +177,8 @@ public struct GraphExecutor: Sendable {
         let live = dependents(of: wrt, replaced: run.replaced)
         for (i, node) in graph.nodes.enumerated().reversed() {
             if stopGradient.contains(node.output) { grads[node.output] = nil; continue }
-            guard let dy = grads[node.output], !run.replaced.contains(node.output) else { continue }
+            guard var dy = grads[node.output], !run.replaced.contains(node.output) else { continue }
+            if let h = run.gradientHooks[node.output] { dy = try h(dy) }
             let needed = node.inputs.indices.map { node.op.isDifferentiable(input: $0) && live.contains(node.inputs[$0]) }
             if !wrt.contains(node.output) { grads[node.output] = nil }
             guard needed.contains(true) else { continue }

@@ -1,4 +1,5 @@
 import AttribCore
+import Synchronization
 
 /// A GPT-2 language model (pre-LayerNorm blocks, causal multi-head attention scaled by
 /// 1/√d_h, tanh-GELU MLP, tied unembedding logits = ln_f(h)·wteᵀ) on one device, with
@@ -7,39 +8,40 @@ import AttribCore
 /// chosen blocks' residual contributions cut (`backward(_:upstream:nodes:gradDrop:)`).
 /// Inference only: backward computes activation gradients, not weight gradients.
 ///
-/// The forward is in GPT2Forward.swift, the backward in GPT2Backward.swift, both in
-/// llm.c's style with the shapes stated and the saved state explicit.
+/// The model is a graph (GPT2Model+Graph.swift) run by the graph executor: the forward with
+/// caches and patches is in GPT2Forward.swift, the backward in GPT2Backward.swift.
 public final class GPT2Model: @unchecked Sendable {
     public let config: GPT2Config
     public let device: any Device
     public let dtype: DType
 
-    /// One block's weights. Conv1D weights are [in, out] (x·W), each also kept transposed
-    /// ([out, in]) so the backward dy·Wᵀ is an untransposed product as well; c_attn is split
-    /// into its q, k, v thirds.
+    /// One block as the layers its graph runs: LayerNorms, and the Conv1D projections as
+    /// Linear layers (weight [out, in], each keeping its transpose for the forward product),
+    /// c_attn split into its q, k, v thirds.
     struct Block {
-        let ln1Gamma: Tensor, ln1Beta: Tensor              // [D]
-        let wq: Tensor, wk: Tensor, wv: Tensor             // [D, D]
-        let wqT: Tensor, wkT: Tensor, wvT: Tensor          // [D, D]
-        let bq: Tensor, bk: Tensor, bv: Tensor             // [D]
-        let wo: Tensor, woT: Tensor, bo: Tensor            // [D, D], [D, D], [D]
-        let ln2Gamma: Tensor, ln2Beta: Tensor              // [D]
-        let wfc: Tensor, wfcT: Tensor, bfc: Tensor         // [D, F], [F, D], [F]
-        let wproj: Tensor, wprojT: Tensor, bproj: Tensor   // [F, D], [D, F], [D]
+        let ln1: LayerNormLayer
+        let q: Linear, k: Linear, v: Linear, o: Linear      // D → D
+        let ln2: LayerNormLayer
+        let fc: Linear, proj: Linear                        // D → F, F → D
     }
 
     let blocks: [Block]
-    /// Token embeddings [V, D] and their transpose [D, V] (the unembedding).
-    let wte: Tensor, wteT: Tensor
+    /// Token embeddings [V, D] as the embedding layer, and the tied unembedding (ln_f(h)·wteᵀ).
+    let embedding: Embedding, unembedding: Linear
     /// Position embeddings [n_positions, D].
     let wpe: Tensor
-    let lnfGamma: Tensor, lnfBeta: Tensor
+    let lnf: LayerNormLayer
+    /// The graphs of the prompt lengths used so far, by (T, last position only): each shares
+    /// the layers above, so a new length costs no weight copy.
+    let graphs = Mutex<[GraphKey: GraphExecutor]>([:])
+    struct GraphKey: Hashable { let tokens: Int, last: Bool }
 
     init(config: GPT2Config, device: any Device, dtype: DType, blocks: [Block], wte: Tensor, wpe: Tensor,
-         lnfGamma: Tensor, lnfBeta: Tensor) throws {
+         lnf: LayerNormLayer) throws {
         self.config = config; self.device = device; self.dtype = dtype
-        self.blocks = blocks; self.wte = wte; self.wpe = wpe; self.lnfGamma = lnfGamma; self.lnfBeta = lnfBeta
-        wteT = try wte.transposed01()
+        self.blocks = blocks; self.wpe = wpe; self.lnf = lnf
+        embedding = try Embedding(weight: wte)
+        unembedding = try Linear(weight: wte, bias: nil)
     }
 
     /// Loads a Hugging Face GPT-2 directory as saved: config.json and model.safetensors with
@@ -94,20 +96,24 @@ public final class GPT2Model: @unchecked Sendable {
                 return (try upload(m, [d, d]), try upload(Array(b[(k * d)..<((k + 1) * d)]), [d]))
             }
             let (wq, bq) = try third(0), (wk, bk) = try third(1), (wv, bv) = try third(2)
-            let wo = try tensor(p + "attn.c_proj.weight", [d, d])
-            let wfc = try tensor(p + "mlp.c_fc.weight", [d, f]), wproj = try tensor(p + "mlp.c_proj.weight", [f, d])
+            // Conv1D weights are [in, out] (x·W): Linear takes W's transpose, [out, in].
+            func linear(_ w: Tensor, _ b: Tensor) throws -> Linear { try Linear(weight: w.transposed01(), bias: b) }
+            func layerNorm(_ n: String) throws -> LayerNormLayer {
+                try LayerNormLayer(normalizedShape: [d], eps: c.layerNormEpsilon, weight: tensor(n + ".weight", [d]),
+                                   bias: tensor(n + ".bias", [d]), device: device, dtype: dtype)
+            }
             blocks.append(Block(
-                ln1Gamma: try tensor(p + "ln_1.weight", [d]), ln1Beta: try tensor(p + "ln_1.bias", [d]),
-                wq: wq, wk: wk, wv: wv, wqT: try wq.transposed01(), wkT: try wk.transposed01(), wvT: try wv.transposed01(),
-                bq: bq, bk: bk, bv: bv,
-                wo: wo, woT: try wo.transposed01(), bo: try tensor(p + "attn.c_proj.bias", [d]),
-                ln2Gamma: try tensor(p + "ln_2.weight", [d]), ln2Beta: try tensor(p + "ln_2.bias", [d]),
-                wfc: wfc, wfcT: try wfc.transposed01(), bfc: try tensor(p + "mlp.c_fc.bias", [f]),
-                wproj: wproj, wprojT: try wproj.transposed01(), bproj: try tensor(p + "mlp.c_proj.bias", [d])))
+                ln1: try layerNorm(p + "ln_1"),
+                q: try linear(wq, bq), k: try linear(wk, bk), v: try linear(wv, bv),
+                o: try linear(tensor(p + "attn.c_proj.weight", [d, d]), tensor(p + "attn.c_proj.bias", [d])),
+                ln2: try layerNorm(p + "ln_2"),
+                fc: try linear(tensor(p + "mlp.c_fc.weight", [d, f]), tensor(p + "mlp.c_fc.bias", [f])),
+                proj: try linear(tensor(p + "mlp.c_proj.weight", [f, d]), tensor(p + "mlp.c_proj.bias", [d]))))
         }
         let wte = try tensor("wte.weight", [v, d])
         let wpe = try tensor("wpe.weight", [c.nPositions, d])
-        let lnfGamma = try tensor("ln_f.weight", [d]), lnfBeta = try tensor("ln_f.bias", [d])
+        let lnf = try LayerNormLayer(normalizedShape: [d], eps: c.layerNormEpsilon, weight: tensor("ln_f.weight", [d]),
+                                     bias: tensor("ln_f.bias", [d]), device: device, dtype: dtype)
 
         // Tied lm_head: accepted only when it is wte.
         for head in ["lm_head.weight", prefix + "lm_head.weight"] where file.contains(head) && !used.contains(head) {
@@ -123,8 +129,7 @@ public final class GPT2Model: @unchecked Sendable {
         guard unused.isEmpty else {
             throw AttribError.io(path: weightsPath, detail: "tensors \(unused.prefix(8)) are not used by a GPT-2 with the config in \(configPath) (n_layer = \(c.nLayer)): the config does not match the weights")
         }
-        return try GPT2Model(config: c, device: device, dtype: dtype, blocks: blocks, wte: wte, wpe: wpe,
-                             lnfGamma: lnfGamma, lnfBeta: lnfBeta)
+        return try GPT2Model(config: c, device: device, dtype: dtype, blocks: blocks, wte: wte, wpe: wpe, lnf: lnf)
     }
 
     /// Checks a batch of prompts (equal lengths, 1…n_positions tokens, ids in the vocabulary)
