@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""AtP per prompt pair: attrib against the same AtP written with PyTorch hooks.
+
+Model: a GPT-2-small-shaped model (12 layers, 12 heads, d = 768, vocab 50257) with random
+weights made by transformers (torch.manual_seed(0)) into a temp dir; prompt pairs of T
+random tokens (a corrupt prompt differs at position T/2), metric logit difference of two
+random answer tokens at the last position. Nodes: attention heads (z summed over positions).
+
+PyTorch side, as a TransformerLens-style user writes it: forward hooks on every block's
+attn.c_proj capture its input z [B, T, D] (the heads' outputs) on the corrupt run; on the
+clean run the token embeddings are a leaf that requires grad and each z keeps its grad
+(retain_grad); one backward of the metric; the score of head h
+in layer l is sum over positions and d_h of (z_corrupt - z_clean) * dL/dz. Same threads.
+
+attrib side: `attrib atp --nodes heads --pairs P --device cpu --json`, its secondsPerPair
+(the sweep: model load excluded). The two sides' scores are compared (max relative
+difference), so the timing is of the same computation.
+
+    python3 Benchmarks/atp_vs_torch.py [--threads 2] [--tokens 64] [--pairs 3] [--repeat 3]
+        [--attrib .build/release/attrib] [--layers 12]
+Needs torch and transformers (pip), and a release build of attrib.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def torch_atp(torch, model, clean, corrupt, a, b):
+    """Head scores [L, H] of one pair and the seconds it took."""
+    cfg = model.config
+    L, H, D = cfg.n_layer, cfg.n_head, cfg.n_embd
+    store = {}
+
+    def hook(l):
+        def f(module, args):
+            z = args[0]
+            if z.requires_grad:
+                z.retain_grad()
+            store[l] = z
+        return f
+
+    # The weights are frozen, so on the clean run the token embeddings are made a leaf that
+    # requires grad: every z then carries a gradient (retain_grad), through every path.
+    def leaf(module, args, out):
+        return out.detach().requires_grad_(True) if torch.is_grad_enabled() else out
+
+    handles = [model.transformer.h[l].attn.c_proj.register_forward_pre_hook(hook(l)) for l in range(L)]
+    handles.append(model.transformer.wte.register_forward_hook(leaf))
+    try:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model(corrupt)
+        zc = {l: store[l].detach() for l in range(L)}
+        logits = model(clean).logits
+        metric = logits[0, -1, a] - logits[0, -1, b]
+        metric.backward()
+        scores = torch.stack([((zc[l] - store[l]) * store[l].grad).view(-1, H, D // H).sum(dim=(0, 2)) for l in range(L)])
+        secs = time.perf_counter() - t0
+    finally:
+        for h in handles:
+            h.remove()
+    return scores.detach(), secs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--attrib", default=os.path.join(ROOT, ".build/release/attrib"))
+    args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import numpy as np
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.set_num_threads(args.threads)
+    tmp = tempfile.mkdtemp(prefix="atp_vs_torch_")
+    try:
+        torch.manual_seed(0)
+        cfg = GPT2Config(n_layer=args.layers, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
+        model = GPT2LMHeadModel(cfg).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        mdir = os.path.join(tmp, "gpt2")
+        model.save_pretrained(mdir, safe_serialization=True)
+        rng = np.random.default_rng(0)
+        pairs = []
+        for _ in range(args.pairs):
+            c = rng.integers(0, 50257, args.tokens).tolist()
+            k = list(c)
+            k[args.tokens // 2] = int(rng.integers(0, 50257))
+            a, b = (int(v) for v in rng.integers(0, 50257, 2))
+            pairs.append({"clean_ids": c, "corrupt_ids": k, "clean_answer_id": a, "corrupt_answer_id": b})
+        ppath = os.path.join(tmp, "pairs.json")
+        with open(ppath, "w") as f:
+            json.dump(pairs, f)
+        print(f"GPT-2-small shape ({args.layers} layers, 12 heads, d 768, vocab 50257, random weights), "
+              f"T = {args.tokens}, {args.pairs} pairs, heads; threads {args.threads}; torch {torch.__version__}")
+
+        # Warm-up, then rounds: attrib's sweep of every pair, then PyTorch on every pair.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+        t_secs, a_secs, worst = [], [], 0.0
+        for p in pairs[:1]:
+            torch_atp(torch, model, torch.tensor([p["clean_ids"]]), torch.tensor([p["corrupt_ids"]]), p["clean_answer_id"], p["corrupt_answer_id"])
+        for rnd in range(args.repeat):
+            out = os.path.join(tmp, f"out{rnd}")
+            r = subprocess.run([args.attrib, "atp", "--device", "cpu", "--model", mdir, "--pairs", ppath, "--nodes", "heads",
+                                "--json", "--out", out], capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                print(f"attrib failed ({r.returncode}): {r.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            text = r.stdout
+            a_secs.append(float(json.loads(text[text.find("{"):])["secondsPerPair"]))
+            ours = np.load(os.path.join(out, "scores.npy")).reshape(args.pairs, args.layers, 12)
+            total = 0.0
+            for i, p in enumerate(pairs):
+                s, secs = torch_atp(torch, model, torch.tensor([p["clean_ids"]]), torch.tensor([p["corrupt_ids"]]),
+                                    p["clean_answer_id"], p["corrupt_answer_id"])
+                total += secs
+                ref = s.numpy()
+                worst = max(worst, float(np.abs(ours[i] - ref).max() / max(np.abs(ref).max(), 1e-30)))
+            t_secs.append(total / args.pairs)
+        ta, tt = statistics.median(a_secs), statistics.median(t_secs)
+        print(f"attrib atp       {ta * 1000:9.1f} ms per pair (rounds {', '.join(f'{v * 1000:.1f}' for v in a_secs)})")
+        print(f"PyTorch hooks    {tt * 1000:9.1f} ms per pair (rounds {', '.join(f'{v * 1000:.1f}' for v in t_secs)})")
+        print(f"ratio PyTorch/attrib {tt / ta:5.2f}x (median of paired rounds "
+              f"{statistics.median(t / a for t, a in zip(t_secs, a_secs)):5.2f}x); "
+              f"scores agree to {worst:.2e} (max |Δ| / max |score|)")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
