@@ -13,9 +13,13 @@ let package = Package(
         .library(name: "AttribOpenCL", targets: ["AttribOpenCL"]),
         .library(name: "AttribModels", targets: ["AttribModels"]),
         .library(name: "AttribMethods", targets: ["AttribMethods"]),
+        .library(name: "AttribONNX", targets: ["AttribONNX"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX files are protobuf: the runtime library only. The generated types are committed
+        // (scripts/generate_onnx_swift.sh), so the plugin is never built.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries: the Khronos ICD loader and OpenBLAS's CBLAS.
@@ -50,7 +54,10 @@ let package = Package(
         .target(name: "AttribModels", dependencies: ["AttribCore"]),
         .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG"],
                 resources: [.embedInCode("Resources/joe-kuo-6.2048.txt")]),
-        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels", "AttribMethods"]),
+        // ONNX models as graphs (Generated/onnx.pb.swift from scripts/generate_onnx_swift.sh).
+        .target(name: "AttribONNX", dependencies: ["AttribCore", "AttribModels",
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels", "AttribMethods", "AttribONNX"]),
         .executableTarget(name: "attrib", dependencies: [
             "Attrib",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -24,7 +24,7 @@ extension GPT2Model {
         }
         let positions = try wpe.rows(0..<t)                                       // [T, D]
         add("hook_embed", LayerOp(embedding), "tokens")                           // [T, D]
-        var resid = add("hook_pos_embed_sum", AddConstantGraphOp(positions), "hook_embed")
+        var resid = add("hook_pos_embed_sum", ConstantBinaryGraphOp(.add, positions), "hook_embed")
         for (l, blk) in blocks.enumerated() {
             func name(_ k: HookKind) -> String { HookPoint(k, layer: l).name }
             let pre = add(name(.residPre), IdentityGraphOp(), resid)              // [T, D]

@@ -1,0 +1,281 @@
+import AttribCore
+import AttribModels
+import FoundationEssentials
+
+/// Turns an ONNX GraphProto into a Graph, node by node in the file's (topological) order,
+/// knowing each value's per-sample type as it goes (the ops' own shape rules), which the
+/// mapping needs: a constant is broadcast to the value it meets, Reshape's 0 entries copy a
+/// dimension, a BatchNormalization folds into the convolution that feeds it.
+struct ONNXGraphBuilder {
+    let file: String, opset: Int
+    let device: any Device, dtype: DType
+    var constants: [String: ONNXConstant] = [:]
+    var types: [String: ValueType] = [:]
+    var nodes: [GraphNode] = []
+    /// Convolutions made so far, by output value: their index in `nodes` and host weights,
+    /// for folding a BatchNormalization into them.
+    var convolutions: [String: (index: Int, weight: ONNXConstant, bias: [Double], stride: [Int], padding: [Int])] = [:]
+    var readers: [String: Int] = [:]
+
+    init(file: String, opset: Int, device: any Device, dtype: DType) {
+        self.file = file; self.opset = opset; self.device = device; self.dtype = dtype
+    }
+
+    mutating func build(_ g: Onnx_GraphProto) throws -> Graph {
+        for t in g.initializer { constants[t.name] = try ONNXConstant(t, file: file) }
+        for n in g.node { for i in n.input where !i.isEmpty { readers[i, default: 0] += 1 } }
+        var inputs: [(name: String, type: ValueType)] = []
+        for v in g.input where constants[v.name] == nil {
+            guard case .tensorType? = v.type.value else { throw AttribError.io(path: file, detail: "graph input '\(v.name)' is not a tensor") }
+            let t = v.type.tensorType
+            let dims = t.shape.dim
+            guard dims.count >= 2 else {
+                throw AttribError.io(path: file, detail: "graph input '\(v.name)' has rank \(dims.count); the engine needs a batch dimension first and at least one more")
+            }
+            var shape: [Int] = []
+            for (i, d) in dims.enumerated().dropFirst() {
+                guard case .dimValue(let dv)? = d.value, dv >= 1, dv <= Int64(Int32.max) else {
+                    let shown: String
+                    if case .dimParam(let p)? = d.value { shown = "symbolic ('\(p)')" } else { shown = String(d.dimValue) }
+                    throw AttribError.io(path: file, detail: "graph input '\(v.name)' dimension \(i) is \(shown); only the first (batch) dimension may vary")
+                }
+                shape.append(Int(d.dimValue))
+            }
+            let elem: DType
+            switch t.elemType {
+            case 1, 11: elem = dtype                      // float, double: the model's dtype
+            case 6, 7: elem = .int32                      // token ids
+            default: throw AttribError.io(path: file, detail: "graph input '\(v.name)' has element type \(t.elemType); float, double, int32 and int64 are supported")
+            }
+            inputs.append((v.name, ValueType(shape, elem)))
+            types[v.name] = ValueType(shape, elem)
+        }
+        guard !inputs.isEmpty else { throw AttribError.io(path: file, detail: "the graph has no input that is not an initializer") }
+        for n in g.node { try add(n) }
+        let outputs = g.output.map(\.name)
+        for o in outputs where types[o] == nil {
+            throw AttribError.io(path: file, detail: "graph output '\(o)' is produced by no node the engine ran")
+        }
+        do { return try Graph(inputs: inputs, nodes: nodes, outputs: outputs) } catch {
+            throw AttribError.io(path: file, detail: "\(error)")
+        }
+    }
+
+    /// Appends a node's op, checking its output type now so that later nodes see it.
+    mutating func emit(_ n: Onnx_NodeProto, _ op: any GraphOp, inputs: [String], output: String? = nil) throws {
+        let name = n.name.isEmpty ? (n.output.first ?? "?") : n.name
+        let out = output ?? n.output[0]
+        let ins = try inputs.map { v -> ValueType in
+            guard let t = types[v] else { throw AttribError.io(path: file, detail: "node '\(name)' (\(n.opType)) reads '\(v)', which no earlier node produces") }
+            return t
+        }
+        do { types[out] = try op.outputType(ins) } catch {
+            throw AttribError.io(path: file, detail: "node '\(name)' (\(n.opType)) does not fit its inputs \(zip(inputs, ins).map { "\($0): \($1)" }.joined(separator: ", ")): \(error)")
+        }
+        nodes.append(GraphNode(name, op, inputs: inputs, output: out))
+    }
+
+    func constant(_ name: String, _ n: Onnx_NodeProto) throws -> ONNXConstant {
+        guard let c = constants[name] else {
+            throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)): input '\(name)' must be a constant (an initializer or a Constant node)")
+        }
+        return c
+    }
+
+    /// The constant broadcast (NumPy rules, trailing dimensions aligned) to a per-sample shape;
+    /// a leading dimension of 1 for the batch is dropped.
+    func broadcast(_ c: ONNXConstant, to shape: [Int], _ n: Onnx_NodeProto) throws -> [Double] {
+        var dims = c.dims
+        if dims.count == shape.count + 1, dims.first == 1 { dims.removeFirst() }
+        guard dims.count <= shape.count else {
+            throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)): constant of dims \(c.dims) does not broadcast to the per-sample shape \(shape)")
+        }
+        dims = [Int](repeating: 1, count: shape.count - dims.count) + dims
+        for (a, b) in zip(dims, shape) where a != b && a != 1 {
+            throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)): constant of dims \(c.dims) does not broadcast to the per-sample shape \(shape)")
+        }
+        let total = shape.reduce(1, *)
+        var out = [Double](repeating: 0, count: total)
+        var index = [Int](repeating: 0, count: shape.count)
+        for k in 0..<total {
+            var src = 0
+            for (i, d) in dims.enumerated() { src = src * d + (d == 1 ? 0 : index[i]) }
+            out[k] = c.values[src]
+            var i = shape.count - 1
+            while i >= 0 { index[i] += 1; if index[i] < shape[i] { break }; index[i] = 0; i -= 1 }
+        }
+        return out
+    }
+
+    func unsupported(_ n: Onnx_NodeProto) -> AttribError {
+        .io(path: file, detail: "node '\(n.name)' has op type \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType) (opset \(opset)), which the engine does not implement; supported: \(ONNXModel.supportedOps.joined(separator: ", "))")
+    }
+
+    mutating func add(_ n: Onnx_NodeProto) throws {
+        guard n.domain.isEmpty || n.domain == "ai.onnx" else { throw unsupported(n) }
+        var a = ONNXAttributes(n, file: file)
+        let x = n.input.first ?? ""
+        func sampleShape(_ v: String) throws -> [Int] {
+            guard let t = types[v] else { throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)) reads '\(v)', which no earlier node produces") }
+            return t.shape
+        }
+        func activation(_ k: Activation) throws { try emit(n, LayerOp(ActivationLayer(k)), inputs: [x]) }
+        switch n.opType {
+        case "Constant":
+            guard n.attribute.count == 1, n.attribute[0].name == "value", n.attribute[0].type == .tensor else {
+                throw a.error("only a Constant with a tensor 'value' is supported")
+            }
+            constants[n.output[0]] = try ONNXConstant(n.attribute[0].t, file: file)
+            return
+        case "Identity": try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Dropout":
+            // Inference: the identity. Its mask output must go unused.
+            if n.output.count > 1, readers[n.output[1]] ?? 0 > 0 { throw a.error("its mask output is read; only inference (identity) is supported") }
+            _ = try a.int("seed", default: 0)
+            try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Relu": try activation(.relu)
+        case "Tanh": try activation(.tanh)
+        case "Sigmoid": try activation(.sigmoid)
+        case "Softplus": try activation(.softplus)
+        case "Gelu":
+            switch try a.string("approximate", default: "none") {
+            case "none": try activation(.geluErf)
+            case "tanh": try activation(.geluTanh)
+            case let s: throw a.error("approximate = \(s); none and tanh are supported")
+            }
+        case "Softmax", "LogSoftmax":
+            let rank = try sampleShape(x).count + 1
+            let axis = try a.int("axis", default: -1)
+            guard axis == -1 || axis == rank - 1 else { throw a.error("axis = \(axis): only the last axis (of rank \(rank)) is supported") }
+            try emit(n, LayerOp(SoftmaxLayer(log: n.opType == "LogSoftmax")), inputs: [x])
+        case "Flatten":
+            guard try a.int("axis", default: 1) == 1 else { throw a.error("axis must be 1 (flatten each sample)") }
+            try emit(n, LayerOp(Flatten()), inputs: [x])
+        case "GlobalAveragePool": try emit(n, GlobalAvgPoolGraphOp(), inputs: [x])
+        case "Transpose":
+            let rank = try sampleShape(x).count + 1
+            let perm = try a.ints("perm", default: Array((0..<rank).reversed()))
+            guard perm.first == 0 else { throw a.error("perm \(perm) moves the batch dimension") }
+            try emit(n, TransposeGraphOp(perm.dropFirst().map { $0 - 1 }), inputs: [x])
+        case "Concat":
+            let axis = try a.int("axis")
+            let rank = try sampleShape(x).count + 1
+            let ax = axis < 0 ? axis + rank : axis
+            guard ax >= 1, ax < rank else { throw a.error("axis \(axis) is the batch dimension or out of range") }
+            try emit(n, ConcatGraphOp(axis: ax - 1, count: n.input.count), inputs: n.input)
+        case "Reshape":
+            _ = try a.int("allowzero", default: 0)
+            let target = try constant(n.input[1], n).values.map { Int($0) }
+            let s = try sampleShape(x)
+            guard let first = target.first, first == 0 || first == -1 || first >= 1 else { throw a.error("shape \(target) has no batch dimension") }
+            // Per sample: drop the batch entry; a 0 copies the input's dimension there.
+            let per = target.dropFirst().enumerated().map { i, v in v == 0 && i + 1 < s.count + 1 ? s[i] : v }
+            guard first <= 0 || per.contains(-1) || per.reduce(1, *) == s.reduce(1, *) else {
+                throw a.error("shape \(target) changes the batch dimension")
+            }
+            try emit(n, ReshapeGraphOp(per.isEmpty ? [1] : per), inputs: [x])
+        case "Add", "Sub", "Mul", "Div":
+            let (l, r) = (n.input[0], n.input[1])
+            let (lc, rc) = (constants[l], constants[r])
+            let op: BinaryOp = n.opType == "Add" ? .add : n.opType == "Mul" || n.opType == "Div" ? .mul : .sub
+            switch (lc, rc) {
+            case (nil, nil):
+                guard n.opType != "Div" else { throw a.error("division of two values is not supported") }
+                try emit(n, BinaryGraphOp(op), inputs: [l, r])
+            case (nil, let c?), (let c?, nil):
+                let v = lc == nil ? l : r
+                var values = try broadcast(c, to: try sampleShape(v), n)
+                if n.opType == "Div" {
+                    guard lc == nil else { throw a.error("a constant divided by a value is not supported") }
+                    values = values.map { 1 / $0 }
+                }
+                let t = try Tensor(values, shape: try sampleShape(v), dtype: dtype, on: device)
+                try emit(n, ConstantBinaryGraphOp(op, t, constantFirst: lc != nil && op == .sub), inputs: [v])
+            case (.some, .some):
+                throw a.error("both operands are constants (a shape computation the engine does not fold yet)")
+            }
+        case "MatMul":
+            if let w = constants[n.input[1]] {
+                guard w.dims.count == 2 else { throw a.error("constant operand of dims \(w.dims); [in, out] is supported") }
+                let (k, m) = (w.dims[0], w.dims[1])
+                var wt = [Double](repeating: 0, count: k * m)       // [out, in]
+                for i in 0..<k { for j in 0..<m { wt[j * k + i] = w.values[i * m + j] } }
+                try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [m, k], dtype: dtype, on: device), bias: nil)), inputs: [x])
+            } else {
+                try emit(n, MatMulGraphOp(), inputs: [n.input[0], n.input[1]])
+            }
+        case "Gemm":
+            let (alpha, beta) = (try a.float("alpha", default: 1), try a.float("beta", default: 1))
+            guard try a.int("transA", default: 0) == 0 else { throw a.error("transA = 1 is not supported") }
+            let transB = try a.int("transB", default: 0) == 1
+            let w = try constant(n.input[1], n)
+            guard w.dims.count == 2 else { throw a.error("B has dims \(w.dims); a matrix is needed") }
+            let (out, inn) = transB ? (w.dims[0], w.dims[1]) : (w.dims[1], w.dims[0])
+            var wt = [Double](repeating: 0, count: out * inn)        // [out, in], times alpha
+            for o in 0..<out { for i in 0..<inn { wt[o * inn + i] = alpha * (transB ? w.values[o * inn + i] : w.values[i * out + o]) } }
+            var bias: Tensor?
+            if n.input.count > 2, !n.input[2].isEmpty {
+                let c = try constant(n.input[2], n)
+                bias = try Tensor(try broadcast(c, to: [out], n).map { beta * $0 }, shape: [out], dtype: dtype, on: device)
+            }
+            try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [out, inn], dtype: dtype, on: device), bias: bias)), inputs: [x])
+        case "Conv":
+            let w = try constant(n.input[1], n)
+            guard w.dims.count == 4 else { throw a.error("weight of dims \(w.dims); 2-D convolutions are supported") }
+            let k = try a.ints("kernel_shape", default: Array(w.dims.suffix(2)))
+            guard k == Array(w.dims.suffix(2)) else { throw a.error("kernel_shape \(k) differs from the weight's \(w.dims)") }
+            guard try a.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw a.error("auto_pad is not supported; give pads") }
+            guard try a.ints("dilations", default: [1, 1]) == [1, 1] else { throw a.error("dilations other than 1 are not supported yet") }
+            guard try a.int("group", default: 1) == 1 else { throw a.error("group other than 1 is not supported yet") }
+            let strides = try a.ints("strides", default: [1, 1])
+            let pads = try a.ints("pads", default: [0, 0, 0, 0])
+            guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else { throw a.error("pads \(pads) are not symmetric") }
+            let bias = n.input.count > 2 && !n.input[2].isEmpty ? try constant(n.input[2], n).values : [Double](repeating: 0, count: w.dims[0])
+            convolutions[n.output[0]] = (nodes.count, w, bias, strides, [pads[0], pads[1]])
+            try emit(n, LayerOp(try Conv2d(weight: w.tensor(dtype: dtype, on: device), bias: Tensor(bias, shape: [w.dims[0]], dtype: dtype, on: device),
+                                           stride: strides, padding: [pads[0], pads[1]])), inputs: [x])
+        case "BatchNormalization":
+            // Inference: y = γ(x − μ)/√(σ² + ε) + β per channel, folded into the convolution
+            // that feeds it when nothing else reads the convolution's output.
+            let eps = try a.float("epsilon", default: 1e-5)
+            _ = try a.float("momentum", default: 0.9)
+            guard try a.int("training_mode", default: 0) == 0 else { throw a.error("training_mode = 1 is not supported") }
+            guard let conv = convolutions[x], readers[x] == 1, n.output.count == 1 || n.output.dropFirst().allSatisfy({ (readers[$0] ?? 0) == 0 }) else {
+                throw a.error("only a BatchNormalization right after a convolution (and read by nothing else) is supported: it is folded into it")
+            }
+            let (gamma, beta, mean, variance) = (try constant(n.input[1], n).values, try constant(n.input[2], n).values,
+                                                 try constant(n.input[3], n).values, try constant(n.input[4], n).values)
+            let oc = conv.weight.dims[0], per = conv.weight.count / oc
+            guard [gamma, beta, mean, variance].allSatisfy({ $0.count == oc }) else { throw a.error("parameters do not have \(oc) channels") }
+            var w = conv.weight.values, b = conv.bias
+            for c in 0..<oc {
+                let s = gamma[c] / (variance[c] + eps).squareRoot()
+                for j in 0..<per { w[c * per + j] *= s }
+                b[c] = (b[c] - mean[c]) * s + beta[c]
+            }
+            let old = nodes[conv.index]
+            let folded = try Conv2d(weight: Tensor(w, shape: conv.weight.dims, dtype: dtype, on: device),
+                                    bias: Tensor(b, shape: [oc], dtype: dtype, on: device), stride: conv.stride, padding: conv.padding)
+            nodes[conv.index] = GraphNode(old.name, LayerOp(folded), inputs: old.inputs, output: n.output[0])
+            types[n.output[0]] = types[x]
+            types[x] = nil
+        case "MaxPool", "AveragePool":
+            let k = try a.ints("kernel_shape")
+            let strides = try a.ints("strides", default: [1, 1])
+            guard try a.ints("pads", default: [0, 0, 0, 0]).allSatisfy({ $0 == 0 }) else { throw a.error("pads other than 0 are not supported yet") }
+            guard try a.int("ceil_mode", default: 0) == 0 else { throw a.error("ceil_mode = 1 is not supported") }
+            guard try a.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw a.error("auto_pad is not supported") }
+            if n.opType == "MaxPool" {
+                guard try a.ints("dilations", default: [1, 1]) == [1, 1] else { throw a.error("dilations other than 1 are not supported") }
+                guard try a.int("storage_order", default: 0) == 0 else { throw a.error("storage_order = 1 is not supported") }
+                guard n.output.count == 1 || (readers[n.output[1]] ?? 0) == 0 else { throw a.error("its Indices output is read") }
+            } else {
+                _ = try a.int("count_include_pad", default: 0)    // no padding: no effect
+            }
+            try emit(n, LayerOp(try Pool2d(max: n.opType == "MaxPool", kernel: k, stride: strides)), inputs: [x])
+        default:
+            throw unsupported(n)
+        }
+        try a.checkAllRead()
+    }
+}

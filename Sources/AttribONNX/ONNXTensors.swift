@@ -1,0 +1,61 @@
+import AttribCore
+import FoundationEssentials
+import SwiftProtobuf
+
+/// A constant of an ONNX file (an initializer or a Constant node's value) on the host.
+struct ONNXConstant {
+    let dims: [Int]
+    let values: [Double]
+    var count: Int { values.count }
+}
+
+extension ONNXConstant {
+    /// Reads a TensorProto: float, double, int32 and int64 data, inline (typed fields or
+    /// raw little-endian bytes). External data is refused with the tensor's name; other
+    /// element types too. Every size is checked before anything is allocated.
+    init(_ t: Onnx_TensorProto, file: String) throws {
+        let name = t.name.isEmpty ? "(unnamed)" : t.name
+        guard t.dataLocation != .external else {
+            throw AttribError.io(path: file, detail: "tensor '\(name)' keeps its data in an external file; only inline data is supported so far")
+        }
+        var count = 1
+        for d in t.dims {
+            guard d >= 0, d <= Int64(Int32.max) else {
+                throw AttribError.io(path: file, detail: "tensor '\(name)' has dimension \(d) in \(t.dims)")
+            }
+            let (p, o) = count.multipliedReportingOverflow(by: Int(d))
+            guard !o, p <= 1 << 31 else { throw AttribError.io(path: file, detail: "tensor '\(name)' of dims \(t.dims) is too large") }
+            count = p
+        }
+        dims = t.dims.map(Int.init)
+        let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType))
+        let raw = t.rawData
+        func fromRaw<T>(_: T.Type, _ convert: (T) -> Double) throws -> [Double] {
+            guard raw.count == count * MemoryLayout<T>.size else {
+                throw AttribError.io(path: file, detail: "tensor '\(name)' has \(raw.count) raw bytes for \(count) elements of \(T.self)")
+            }
+            return raw.withUnsafeBytes { b in (0..<count).map { convert(b.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) } }
+        }
+        let v: [Double]
+        switch type {
+        case .float?: v = raw.isEmpty ? t.floatData.map(Double.init) : try fromRaw(Float.self) { Double($0) }
+        case .double?: v = raw.isEmpty ? t.doubleData : try fromRaw(Double.self) { $0 }
+        case .int64?: v = raw.isEmpty ? t.int64Data.map(Double.init) : try fromRaw(Int64.self) { Double($0) }
+        case .int32?: v = raw.isEmpty ? t.int32Data.map(Double.init) : try fromRaw(Int32.self) { Double($0) }
+        default:
+            throw AttribError.io(path: file, detail: "tensor '\(name)' has element type \(type.map { "\($0)" } ?? String(t.dataType)); float, double, int32 and int64 are supported")
+        }
+        guard v.count == count else {
+            throw AttribError.io(path: file, detail: "tensor '\(name)' holds \(v.count) values for dims \(t.dims) (\(count) elements)")
+        }
+        if type == .float || type == .double, let bad = v.firstIndex(where: { !$0.isFinite }) {
+            throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(v[bad])) at element \(bad)")
+        }
+        values = v
+    }
+
+    /// As a device tensor of `dtype` with `shape` (default: its own dims).
+    func tensor(_ shape: [Int]? = nil, dtype: DType, on device: any Device) throws -> Tensor {
+        try Tensor(values, shape: shape ?? (dims.isEmpty ? [1] : dims), dtype: dtype, on: device)
+    }
+}

@@ -1,0 +1,105 @@
+import Attrib
+import AttribONNX
+import Foundation
+import Testing
+
+/// ONNX models exported by PyTorch (Tests/Fixtures/onnx/make_onnx_fixtures.py) as graphs:
+/// logits and input gradients against PyTorch in float64 on the CPU backend (Float64 and
+/// Float32) and every OpenCL device; the residual MLP's hooks (capture, replace, stop-gradient,
+/// an inner gradient) against PyTorch's hooks by the file's value names; BatchNormalization
+/// folded; malformed and unsupported files refused with the node named.
+@Suite struct ONNXTests {
+    static func array(_ dir: String, _ name: String) throws -> [Double] { try NPY.read(fixturePath("onnx/\(dir)/\(name).npy")).doubles() }
+    static func meta(_ dir: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/\(dir)/meta.json")))) as! [String: Any]
+    }
+
+    /// ∂F_target/∂(value) for every row: a one-hot upstream at the logits.
+    static func gradients(_ exec: GraphExecutor, _ run: GraphExecutor.Run, targets: [Int], wrt: String, stop: Set<String> = []) throws -> Tensor {
+        let logits = run["logits"]!
+        var up = [Double](repeating: 0, count: logits.count)
+        for (i, t) in targets.enumerated() { up[i * 10 + t] = 1 }
+        return try exec.backward(run, upstream: ["logits": Tensor(up, shape: logits.shape, dtype: logits.dtype, on: logits.device)],
+                                 wrt: [wrt], stopGradient: stop)[wrt]!
+    }
+
+    @Test("logits and input gradients match PyTorch (Float64 1e-10; Float32 1e-5: a few layers of ≤ 64-term sums)",
+          arguments: ["resmlp", "bncnn"])
+    func againstPyTorch(_ name: String) throws {
+        let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { Int($0) }
+        let (logits, grads) = (try Self.array(name, "logits"), try Self.array(name, "input_grads"))
+        for (device, dtype) in GradientMethodTests.configurations {
+            let model = try ONNXModel.load(fixturePath("onnx/\(name)/model.onnx"), on: device, dtype: dtype)
+            #expect(!model.graph.nodes.contains { $0.op.kind == "BatchNormalization" })
+            let exec = GraphExecutor(model.graph)
+            let shape = [targets.count] + model.graph.inputs[0].type.shape
+            let run = try exec.forward(["input": Tensor(x, shape: shape, dtype: dtype, on: device)], gradientsFor: ["input"])
+            let tol = dtype == .float64 ? 1e-10 : 1e-5
+            let out = try run["logits"]!.doubles()
+            #expect(GradientMethodTests.rel(out, logits) <= tol, "\(name) logits on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
+            let g = try Self.gradients(exec, run, targets: targets, wrt: "input").doubles()
+            #expect(GradientMethodTests.rel(g, grads) <= tol, "\(name) input gradients on \(device.id) \(dtype): \(GradientMethodTests.rel(g, grads))")
+        }
+    }
+
+    @Test("hooks by ONNX value names against PyTorch's hooks: capture, replace, stop-gradient, an inner gradient (Float64 1e-12)")
+    func hooks() throws {
+        let meta = try Self.meta("resmlp")
+        let (tanh, fc2) = (meta["capture"] as! String, meta["stop"] as! String)
+        let model = try ONNXModel.load(fixturePath("onnx/resmlp/model.onnx"), on: cpu, dtype: .float64)
+        let exec = GraphExecutor(model.graph)
+        let x = try Self.array("resmlp", "inputs"), targets = try Self.array("resmlp", "targets").map { Int($0) }
+        let xt = try Tensor(x, shape: [4, 64], on: cpu)
+        let run = try exec.forward(["input": xt], hooks: .init(capture: [tanh]), gradientsFor: ["input", tanh])
+        expectClose(try run[tanh]!.doubles(), try Self.array("resmlp", "capture"), bound: { _ in 1e-12 }, "captured \(tanh)")
+        // Replace: the Tanh output of the inputs in reverse order.
+        let flipped = try Tensor(stride(from: 3, through: 0, by: -1).flatMap { x[($0 * 64)..<(($0 + 1) * 64)] }, shape: [4, 64], on: cpu)
+        let corrupt = try exec.forward(["input": flipped], hooks: .init(capture: [tanh]))[tanh]!
+        let patched = try exec.forward(["input": xt], hooks: .init(replace: [tanh: corrupt]))["logits"]!.doubles()
+        expectClose(patched, try Self.array("resmlp", "patched"), bound: { _ in 1e-12 }, "logits with \(tanh) replaced")
+        let stopped = try Self.gradients(exec, run, targets: targets, wrt: "input", stop: [fc2]).doubles()
+        expectClose(stopped, try Self.array("resmlp", "stopped_grads"), bound: { _ in 1e-12 }, "input gradients with \(fc2) stopped")
+        let inner = try Self.gradients(exec, run, targets: targets, wrt: tanh).doubles()
+        expectClose(inner, try Self.array("resmlp", "inner_grads"), bound: { _ in 1e-12 }, "gradient at \(tanh)")
+    }
+
+    @Test("malformed and unsupported files: a clear error naming the file and the node, never a crash")
+    func badFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-onnx-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let good = try Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/resmlp/model.onnx")))
+        func message(_ bytes: Data) -> String {
+            let p = dir + "/m.onnx"
+            _ = FileManager.default.createFile(atPath: p, contents: bytes)
+            do { _ = try ONNXModel.load(p, on: cpu); return "no error" } catch { return "\(error)" }
+        }
+        // Truncated: the protobuf ends inside a field.
+        let truncated = message(good.prefix(good.count / 2))
+        #expect(truncated.contains("m.onnx") && truncated.contains("not a readable ONNX model"), "\(truncated)")
+        #expect(message(Data()).contains("holds no graph"))
+        // An op outside the set: rename Tanh's op type in place (same length keeps the protobuf valid).
+        // (The node and value names contain "Tanh" too, so they change with it.)
+        let renamed = message(Self.replacing(good, "Tanh", "Tanz"))
+        #expect(renamed.contains("node '/act/Tanz' has op type Tanz (opset 17)") && renamed.contains("supported: Add"), "\(renamed)")
+        // A missing initializer: the weight the first Gemm reads renamed, so nothing provides it.
+        let missing = message(Self.replacing(good, "fc1.weight", "fc1.wEight", occurrence: 1))
+        #expect(missing.contains("/fc1/Gemm") && missing.contains("input 'fc1.weight' must be a constant"), "\(missing)")
+    }
+
+    /// `bytes` with the `occurrence`-th (0-based; nil: every) appearance of `a` replaced by `b` (same length).
+    static func replacing(_ bytes: Data, _ a: String, _ b: String, occurrence: Int? = nil) -> Data {
+        var d = [UInt8](bytes)
+        let (pa, pb) = (Array(a.utf8), Array(b.utf8))
+        var seen = 0
+        var i = 0
+        while i + pa.count <= d.count {
+            if Array(d[i..<(i + pa.count)]) == pa {
+                if occurrence == nil || occurrence == seen { d.replaceSubrange(i..<(i + pa.count), with: pb) }
+                seen += 1
+                i += pa.count
+            } else { i += 1 }
+        }
+        return Data(d)
+    }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""ONNX fixtures: small PyTorch models with seeded random weights exported by
+torch.onnx.export (the TorchScript exporter, opset 17, a dynamic batch dimension), with
+references computed in float64 by PyTorch (the float32 weights cast exactly) and checked
+against onnxruntime (float32):
+
+  resmlp/   x [N, 64] -> fc1 -> Tanh -> fc2 -> (+ x) -> ReLU -> fc3 [N, 10]: a skip connection,
+            which the Sequential format cannot hold.
+  bncnn/    Conv2d 3x3 -> BatchNorm2d (random running statistics) -> ReLU -> MaxPool 2 ->
+            Conv2d 3x3 stride 2 -> Sigmoid -> GlobalAveragePool -> Flatten -> Linear(8 -> 10)
+            (folding of BatchNormalization into the convolution).
+
+Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
+logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
+onnxruntime's largest relative difference to the float64 logits. resmlp/ also holds the
+hook references, by the ONNX value names recorded in meta.json:
+  capture.npy       the Tanh output                       (forward hook)
+  patched.npy       logits with the Tanh output replaced by the corrupt inputs' (forward hook
+                    returning the other run's value); corrupt = inputs reversed
+  stopped_grads.npy d logit[target] / d input with the gradient at fc2's output zeroed
+                    (a tensor hook returning zeros): only the skip path is left
+  inner_grads.npy   d logit[target] / d (Tanh output)
+
+Run: pip install -r scripts/requirements-fixtures.txt onnx==1.23.2 onnxruntime
+     python Tests/Fixtures/onnx/make_onnx_fixtures.py
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+
+
+class ResMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.act, self.fc2, self.relu, self.fc3 = nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc3(self.relu(self.fc2(self.act(self.fc1(x))) + x))
+
+
+def bncnn() -> nn.Sequential:
+    bn = nn.BatchNorm2d(8)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), bn, nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.Sigmoid(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, 10))
+
+
+def export(model: nn.Module, x: torch.Tensor, out: str) -> onnx.ModelProto:
+    """Without constant folding, so BatchNormalization stays a node for the engine to fold."""
+    path = os.path.join(out, "model.onnx")
+    torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["logits"], opset_version=17,
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                      do_constant_folding=False)
+    return onnx.load(path)
+
+
+def input_grads(model, x, t):
+    x = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(model(x).gather(1, t.view(-1, 1)).sum(), x)
+    return g
+
+
+def main() -> None:
+    data = os.path.join(ROOT, "Models", "digits-data")
+    x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
+    t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int64)[:4]
+    tt = torch.from_numpy(t)
+    for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32)):
+        torch.manual_seed({"resmlp": 31, "bncnn": 32}[name])
+        model = make().eval()
+        out = os.path.join(HERE, name)
+        os.makedirs(out, exist_ok=True)
+        proto = export(model, torch.from_numpy(xs), out)
+        m64 = model.double()
+        for p in m64.parameters():
+            p.requires_grad_(False)
+        x = torch.from_numpy(xs.astype(np.float64))
+        with torch.no_grad():
+            logits = m64(x)
+        rt = ort.InferenceSession(os.path.join(out, "model.onnx")).run(None, {"input": xs})[0]
+        ort_err = float(np.abs(rt - logits.numpy()).max() / np.abs(logits.numpy()).max())
+        assert ort_err < 1e-5, (name, ort_err)
+        np.save(os.path.join(out, "inputs.npy"), xs)
+        np.save(os.path.join(out, "targets.npy"), t.astype(np.int32))
+        np.save(os.path.join(out, "logits.npy"), logits.numpy())
+        np.save(os.path.join(out, "input_grads.npy"), input_grads(m64, x, tt).numpy())
+        meta = {"onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node})}
+        if name == "resmlp":
+            tanh = next(n.output[0] for n in proto.graph.node if n.op_type == "Tanh")
+            fc2 = next(n.output[0] for n in proto.graph.node if n.op_type == "Gemm" and "fc2" in n.name)
+            meta.update({"capture": tanh, "stop": fc2})
+            store = {}
+            h = m64.act.register_forward_hook(lambda mod, i, o: store.__setitem__("a", o))
+            with torch.no_grad():
+                m64(x)
+                captured = store["a"].clone()
+                m64(x.flip(0))
+                corrupt = store["a"].clone()
+            h.remove()
+            h = m64.act.register_forward_hook(lambda mod, i, o: corrupt)
+            with torch.no_grad():
+                patched = m64(x)
+            h.remove()
+            # Stop-gradient at fc2's output: a tensor hook that zeroes its gradient.
+            def zero_grad(mod, i, o):
+                o.register_hook(lambda g: torch.zeros_like(g))
+            h = m64.fc2.register_forward_hook(zero_grad)
+            stopped = input_grads(m64, x, tt)
+            h.remove()
+            # The gradient at the Tanh output.
+            def keep(mod, i, o):
+                o.retain_grad()
+                store["inner"] = o
+            h = m64.act.register_forward_hook(keep)
+            xi = x.clone().requires_grad_(True)
+            m64(xi).gather(1, tt.view(-1, 1)).sum().backward()
+            h.remove()
+            np.save(os.path.join(out, "capture.npy"), captured.numpy())
+            np.save(os.path.join(out, "patched.npy"), patched.numpy())
+            np.save(os.path.join(out, "stopped_grads.npy"), stopped.numpy())
+            np.save(os.path.join(out, "inner_grads.npy"), store["inner"].grad.numpy())
+        with open(os.path.join(out, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+        print(name, meta)
+
+
+if __name__ == "__main__":
+    main()
