@@ -66,12 +66,27 @@ public final class SafeTensorsFile: @unchecked Sendable {
             entries[name] = try Self.parseEntry(name, value, dataLength: dataLength, bad: bad)
         }
 
-        // No two tensors may share a byte (holes between them are allowed).
+        // The tensors tile the data section exactly, as the format's reference reader requires:
+        // no two share a byte, none leaves a gap, nothing trails the last. A header length one
+        // byte short (ending inside the header's space padding) shifts every tensor by a byte
+        // and is caught here, not read as shifted floats.
         let byStart = entries.values.filter { !$0.dataOffsets.isEmpty }
             .sorted { ($0.dataOffsets.lowerBound, $0.name) < ($1.dataOffsets.lowerBound, $1.name) }
-        for (a, b) in zip(byStart, byStart.dropFirst()) where b.dataOffsets.lowerBound < a.dataOffsets.upperBound {
-            throw bad("tensors '\(a.name)' (bytes \(a.dataOffsets.lowerBound)..<\(a.dataOffsets.upperBound)) and '\(b.name)' "
-                      + "(bytes \(b.dataOffsets.lowerBound)..<\(b.dataOffsets.upperBound)) overlap")
+        var end = 0
+        for e in byStart {
+            let r = e.dataOffsets
+            if r.lowerBound < end {
+                let prev = byStart.last { $0.dataOffsets.upperBound > r.lowerBound && $0.name != e.name }
+                throw bad("tensors '\(prev?.name ?? "?")' (bytes \(prev.map { "\($0.dataOffsets.lowerBound)..<\($0.dataOffsets.upperBound)" } ?? "?")) and '\(e.name)' "
+                          + "(bytes \(r.lowerBound)..<\(r.upperBound)) overlap")
+            }
+            if r.lowerBound > end {
+                throw bad("bytes \(end)..<\(r.lowerBound) of the data section belong to no tensor (before '\(e.name)'): the header's offsets do not tile the data (a wrong header length?)")
+            }
+            end = r.upperBound
+        }
+        if end != dataLength {
+            throw bad("the data section holds \(dataLength) bytes but the tensors end at byte \(end): \(dataLength - end) trailing bytes (a wrong header length?)")
         }
         self.metadata = metadata
         self.entries = entries
@@ -225,15 +240,24 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Uploads a tensor to `device` as `dtype` (.float32, .float64, or .int32 for
     /// integer tensors), checking its shape against `shape` when one is given.
     /// A scalar (shape []) becomes a tensor of shape [1]; a tensor with no
-    /// elements is an error, since a `Tensor` has every dimension ≥ 1.
+    /// elements is an error, since a `Tensor` has every dimension ≥ 1. `weight: true` (the
+    /// model loaders) refuses a NaN or infinite value, naming the element.
     public func tensor(_ name: String, shape expected: [Int]? = nil, dtype: DType = .float32,
-                       on device: any Device) throws -> Tensor {
+                       on device: any Device, weight: Bool = false) throws -> Tensor {
         let e = try entry(name)
         func bad(_ detail: String) -> AttribError { .io(path: path, detail: "tensor '\(name)': \(detail)") }
         if let expected, expected != e.shape { throw bad("shape \(e.shape) (\(e.dtype)), expected \(expected)") }
         guard e.count > 0 else { throw bad("shape \(e.shape) has no elements; a Tensor needs every dimension ≥ 1") }
         guard device.supports(dtype) else { throw bad("cannot load as \(dtype): not supported on \(device.info.summary)") }
+        // Weights are floating point: an integer tensor read as one would be reinterpreted,
+        // a wrong number with no error.
+        if dtype.isFloatingPoint, !e.dtype.isFloatingPoint {
+            throw bad("dtype \(e.dtype) is an integer type; a floating-point tensor (F16, BF16, F32, F64) is needed")
+        }
         let t = try Tensor(shape: e.shape.isEmpty ? [1] : e.shape, dtype: dtype, on: device)
+        if weight, let (i, v) = try firstNonFinite(e) {
+            throw bad("element \(i) is \(v): weights must be finite")
+        }
         #if _endian(little)
         if SafeTensorsDType(dtype) == e.dtype {
             try device.upload(raw(e), to: t.storage)
@@ -246,6 +270,36 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .int32: try int32s(name).withUnsafeBytes { try device.upload($0, to: t.storage) }
         }
         return t
+    }
+
+    /// The first NaN or infinite value of a floating-point tensor, read from the mapping
+    /// (unaligned loads: the data section need not start on a 4-byte boundary).
+    func firstNonFinite(_ e: SafeTensorsEntry) throws -> (Int, Double)? {
+        #if _endian(little)
+        if e.dtype == .F32 || e.dtype == .F64 {
+            let r = raw(e), wide = e.dtype == .F64
+            for i in 0..<e.count {
+                let v = wide ? r.loadUnaligned(fromByteOffset: i * 8, as: Double.self) : Double(r.loadUnaligned(fromByteOffset: i * 4, as: Float.self))
+                if !v.isFinite { return (i, v) }
+            }
+            return nil
+        }
+        #endif
+        let v = try doubles(e.name)
+        return v.firstIndex { !$0.isFinite }.map { ($0, v[$0]) }
+    }
+
+    /// A weight's values on the host (`doubles`), refused where one is NaN or infinite.
+    public func weightDoubles(_ name: String) throws -> [Double] {
+        let e = try entry(name)
+        guard e.dtype.isFloatingPoint else {
+            throw AttribError.io(path: path, detail: "tensor '\(name)': dtype \(e.dtype) is an integer type; a floating-point tensor (F16, BF16, F32, F64) is needed")
+        }
+        let v = try doubles(name)
+        if let i = v.firstIndex(where: { !$0.isFinite }) {
+            throw AttribError.io(path: path, detail: "tensor '\(name)': element \(i) is \(v[i]): weights must be finite")
+        }
+        return v
     }
 
     /// Every tensor, uploaded as `dtype`.

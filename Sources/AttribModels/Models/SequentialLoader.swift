@@ -12,7 +12,7 @@ extension Sequential {
         var used = Set<String>()
         func weight(_ name: String, _ shape: [Int]) throws -> Tensor {
             used.insert(name)
-            return try file.tensor(name, shape: shape, dtype: dtype, on: device)
+            return try file.tensor(name, shape: shape, dtype: dtype, on: device, weight: true)
         }
         var layers: [any Layer] = []
         var shape = config.inputShape

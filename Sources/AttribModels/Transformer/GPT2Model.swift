@@ -71,7 +71,7 @@ public final class GPT2Model: @unchecked Sendable {
             return full
         }
         func tensor(_ n: String, _ shape: [Int]) throws -> Tensor {
-            try file.tensor(name(n), shape: shape, dtype: dtype, on: device)
+            try file.tensor(name(n), shape: shape, dtype: dtype, on: device, weight: true)
         }
         func host(_ n: String, _ shape: [Int]) throws -> [Double] {
             let full = try name(n)
@@ -79,7 +79,7 @@ public final class GPT2Model: @unchecked Sendable {
             guard e.shape == shape else {
                 throw AttribError.io(path: weightsPath, detail: "tensor '\(full)': shape \(e.shape) (\(e.dtype)), expected \(shape)")
             }
-            return try file.doubles(full)
+            return try file.weightDoubles(full)
         }
         func upload(_ values: [Double], _ shape: [Int]) throws -> Tensor {
             try Tensor(values, shape: shape, dtype: dtype, on: device)
