@@ -29,29 +29,25 @@ struct AttributionOptions: ParsableArguments {
     func load() throws -> Loaded {
         let device = try global.selectedDevice()
         let net = try Sequential.load(model, on: device)
-        let arr = try NPY.read(inputs)
-        var n = arr.shape.first ?? 0
-        guard n >= 1, arr.count / n == net.inputSize else {
-            throw AttribError.shapeMismatch(op: inputs, detail: "inputs have shape \(arr.shape); the model takes [N] + \(net.inputShape)")
-        }
-        var x = arr.doubles()
+        var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
         if let limit, limit >= 1, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
-        if let bad = x.firstIndex(where: { !$0.isFinite }) {
-            throw AttribError.invalidArgument(op: inputs, detail: "input \(bad / net.inputSize) has a non-finite value (\(x[bad])) at element \(bad % net.inputSize)")
-        }
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
         switch (target, targets) {
         case (nil, let path?):
             let ta = try NPY.read(path)
             let ids = try ta.int32s().map(Int.init)
-            guard let rows = ta.shape.first, rows >= n, ta.shape.count <= 2 else {
-                throw AttribError.shapeMismatch(op: path, detail: "targets have shape \(ta.shape), expected [\(n)] or [\(n), T]")
+            guard let rows = ta.shape.first, rows >= n, ta.shape.count <= 2, ta.shape.count == 1 || ta.shape[1] >= 1 else {
+                throw AttribError.shapeMismatch(op: path, detail: "targets have shape \(ta.shape), expected [\(n)] or [\(n), T] with T ≥ 1")
+            }
+            if let bad = ids.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+                throw AttribError.invalidArgument(op: path, detail: "target \(ids[bad]) of input \(bad / (ta.shape.count == 2 ? ta.shape[1] : 1)) is not one of the model's \(classes) classes")
             }
             let per = ta.shape.count == 2 ? ta.shape[1] : 1
             t = (0..<n).map { Array(ids[$0 * per..<($0 + 1) * per]) }
         case (let s?, nil) where s != "predicted":
             guard let c = Int(s) else { throw ValidationError("--target must be a class index or 'predicted', got '\(s)'") }
+            guard c >= 0, c < classes else { throw ValidationError("--target \(c) is not one of the model's \(classes) classes (0 to \(classes - 1))") }
             t = Array(repeating: [c], count: n)
         case (_, nil):
             let out = try net.forward(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()

@@ -18,11 +18,8 @@ func parseBaseline(_ spec: String, seed: UInt64, model: Sequential) throws -> Ba
         return .uniform(parts[0], parts[1], seed: seed)
     case "file":
         guard let path = arg else { throw ValidationError("--baseline file:B.npy needs a path") }
-        let a = try NPY.read(path)
-        guard let rows = a.shape.first, a.count == rows * model.inputSize else {
-            throw AttribError.shapeMismatch(op: path, detail: "baselines have shape \(a.shape); expected [N or 1] + \(model.inputShape)")
-        }
-        return .values(a.doubles(), count: rows)
+        let (rows, values) = try NPY.samples(path, sampleShape: model.inputShape, what: "baselines")
+        return .values(values, count: rows)
     default:
         throw ValidationError("unknown --baseline '\(spec)'; use zero, constant:V, blur:S, uniform[:LO,HI] or file:B.npy")
     }
@@ -134,13 +131,10 @@ struct ExpectedGradientsCommand: ParsableCommand {
 
     func run() throws {
         let l = try options.load()
-        let set = try NPY.read(baselines)
-        guard let k = set.shape.first, k >= 1, set.count == k * l.model.inputSize else {
-            throw AttribError.shapeMismatch(op: baselines, detail: "baseline set has shape \(set.shape); expected [K] + \(l.model.inputShape)")
-        }
+        let (k, set) = try NPY.samples(baselines, sampleShape: l.model.inputShape, what: "baselines")
         let draws = GradientMethods.ExpectationDraws.random(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: seed)
         installInterruptHandler()
-        let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set.doubles(),
+        let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set,
                                                       baselineCount: k, samples: samples, draws: draws, batchCap: options.batch,
                                                       control: ProgressBar("expected-gradients", quiet: options.quiet || options.json).control)
         try options.write(r, method: stdev > 0 ? "gradient-shap" : "expected-gradients", loaded: l,

@@ -26,9 +26,11 @@ struct PatchingOptions: ParsableArguments {
         do { return try ComponentGranularity(name: nodes) } catch { throw ValidationError("\(error)") }
     }
 
-    func tokenizer() -> GPT2Tokenizer? {
-        guard let t = try? GPT2Tokenizer(directory: model), t.hasVocabulary else { return nil }
-        return t
+    /// The model directory's tokenizer: nil where it has none (token ids only); a broken
+    /// vocab.json or merges.txt is its own error, naming the file, not "text needs a tokenizer".
+    func tokenizer() throws -> GPT2Tokenizer? {
+        let t = try GPT2Tokenizer(directory: model)
+        return t.hasVocabulary ? t : nil
     }
 
     func ids(_ text: String?, _ list: String?, _ what: String, _ tok: GPT2Tokenizer?) throws -> [Int32] {
@@ -68,7 +70,7 @@ struct PatchingOptions: ParsableArguments {
 
     /// The prompt pairs and their metrics.
     func jobs() throws -> [Job] {
-        let tok = tokenizer()
+        let tok = try tokenizer()
         guard let path = pairs else {
             guard let m = metric else { throw ValidationError("give --metric (logit-diff:A,B or logprob:T)") }
             return [Job(pair: PromptPair(clean: try ids(clean, cleanTokens, "clean", tok), corrupt: try ids(corrupt, corruptTokens, "corrupt", tok)),
@@ -141,7 +143,11 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let g = try o.granularity()
     let jobs = try o.jobs()
     let (model, device) = try o.load()
-    let tok = o.tokenizer()
+    let tok = try o.tokenizer()
+    // Every id the tokenizer makes must be a row of the model's embedding.
+    if let tok, tok.vocabSize > model.config.vocabSize {
+        throw AttribError.io(path: o.model + "/vocab.json", detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
+    }
     let dir = o.out ?? "out/\(method.rawValue)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var all: [Double] = [], perPair: [JSONValue] = [], shape: [Int] = [], shapes: [[Int]] = []
@@ -150,10 +156,15 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     var extrapolated: [Double] = []
     for (k, job) in jobs.enumerated() {
         let scores: ComponentScores
-        switch method {
-        case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
-        case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
-        case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: !noGradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+        do {
+            switch method {
+            case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+            case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
+            case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: !noGradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+            }
+        } catch let e as AttribError {
+            // Which pair (and from which file) a prompt or metric error belongs to.
+            throw AttribError.invalidArgument(op: o.pairs.map { "\($0), \(job.label)" } ?? job.label, detail: "\(e)")
         }
         seconds += scores.seconds
         shape = scores.nodes.shape

@@ -23,8 +23,8 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let net = try Sequential.load(model, on: device)
-        let x = try NPY.tensor(inputs, dtype: .float32, on: device)
-        let out = try net.forward(x)
+        let (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
+        let out = try net.forward(Tensor(values, shape: [n] + net.inputShape, dtype: net.dtype, on: device))
         // Probabilities: the model's own if it ends in (log-)softmax, else softmax of its outputs.
         let last = net.layers.last as? SoftmaxLayer
         let probs = try (last == nil ? out.reshaped([out.batchSize, out.count / out.batchSize]).softmax() : out).doubles()

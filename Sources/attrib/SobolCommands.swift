@@ -92,7 +92,10 @@ struct EvaluateCommand: ParsableCommand {
             var rng = SplitMix64(seed: 12345)
             let values = path == "random" ? rng.uniform(l.n * l.model.inputSize, 0, 1)
                                           : try Self.fullSize(try NPY.read(path), model: l.model, n: l.n, path: path)
-            let r = try eval.evaluate(model: l.model, inputs: l.x, maps: values, targets: l.targets.map { $0[0] })
+            let r: CurveResult
+            do { r = try eval.evaluate(model: l.model, inputs: l.x, maps: values, targets: l.targets.map { $0[0] }) } catch let e as AttribError {
+                throw AttribError.invalidArgument(op: path, detail: "\(e)")   // which maps file
+            }
             rows.append((path, r.aucs.reduce(0, +) / Double(r.aucs.count)))
         }
         if options.json { try printJSON(rows.map { ["maps": $0.0, "auc": String($0.1)] }); return }

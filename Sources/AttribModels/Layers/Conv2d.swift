@@ -59,12 +59,17 @@ public final class Conv2d: Layer, @unchecked Sendable {
         guard input.count == 3, input[0] == inChannels else {
             throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(input), expected [\(inChannels), H, W]")
         }
-        let oh = (input[1] + 2 * padding[0] - kernel[0]) / stride[0] + 1
-        let ow = (input[2] + 2 * padding[1] - kernel[1]) / stride[1] + 1
-        guard input[1] + 2 * padding[0] >= kernel[0], input[2] + 2 * padding[1] >= kernel[1] else {
+        // Sizes come from files: every step checked, so a padding of 2^63 − 1 is an error, not a trap.
+        guard let ph = SizeLimits.times(2, padding[0]).flatMap({ SizeLimits.sum(input[1], $0) }),
+              let pw = SizeLimits.times(2, padding[1]).flatMap({ SizeLimits.sum(input[2], $0) }) else {
+            throw AttribError.tooLarge(op: description, detail: "input \(input) with padding \(padding) overflows the padded size")
+        }
+        guard ph >= kernel[0], pw >= kernel[1] else {
             throw AttribError.shapeMismatch(op: description, detail: "kernel \(kernel) is larger than the padded input \(input)")
         }
-        return [outChannels, oh, ow]
+        let out = [outChannels, (ph - kernel[0]) / stride[0] + 1, (pw - kernel[1]) / stride[1] + 1]
+        _ = try SizeLimits.checkedProduct(out, "output per sample", op: description)
+        return out
     }
 
     var k2: Size2D { Size2D(kernel[0], kernel[1]) }
@@ -215,7 +220,13 @@ public final class LayerNormLayer: Layer, @unchecked Sendable {
 
     /// Without weight and bias (elementwise_affine = false) γ = 1, β = 0.
     public init(normalizedShape: [Int], eps: Double, weight: Tensor?, bias: Tensor?, device: any Device, dtype: DType) throws {
-        let n = normalizedShape.reduce(1, *)
+        guard !normalizedShape.isEmpty else {
+            throw AttribError.invalidArgument(op: "LayerNorm", detail: "normalized_shape is empty")
+        }
+        let n = try SizeLimits.checkedProduct(normalizedShape, "normalized_shape", op: "LayerNorm")
+        guard eps.isFinite, eps >= 0, eps <= 1 else {
+            throw AttribError.invalidArgument(op: "LayerNorm", detail: "eps = \(eps); must be finite, ≥ 0 and at most 1 (PyTorch's default is 1e-5)")
+        }
         self.normalizedShape = normalizedShape; self.eps = eps
         gamma = try (weight ?? Tensor([Double](repeating: 1, count: n), shape: normalizedShape, dtype: dtype, on: device)).reshaped([n])
         beta = try (bias ?? Tensor.zeros([n], dtype: dtype, on: device)).reshaped([n])

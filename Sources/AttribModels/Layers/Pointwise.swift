@@ -45,7 +45,7 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
 public final class Flatten: Layer, @unchecked Sendable {
     public init() {}
     public var description: String { "Flatten" }
-    public func outputShape(_ input: [Int]) throws -> [Int] { [input.reduce(1, *)] }
+    public func outputShape(_ input: [Int]) throws -> [Int] { [try SizeLimits.checkedProduct(input, "input per sample", op: "Flatten")] }
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let y = try x.reshaped([x.batchSize, x.count / x.batchSize])
         return (y, Saved(input: x, output: y))

@@ -93,8 +93,8 @@ public struct SequentialConfig: Codable, Sendable {
             throw AttribError.io(path: path, detail: "format is \"\(config.format)\", expected \"attrib-sequential\"")
         }
         guard config.version == 1 else { throw AttribError.io(path: path, detail: "version \(config.version) is not supported (1 is)") }
-        guard !config.inputShape.isEmpty, config.inputShape.allSatisfy({ $0 >= 1 }) else {
-            throw AttribError.io(path: path, detail: "input_shape \(config.inputShape) must be non-empty with every dimension ≥ 1")
+        guard !config.inputShape.isEmpty, SizeLimits.product(config.inputShape) != nil else {
+            throw AttribError.io(path: path, detail: "input_shape \(config.inputShape) must be non-empty with every dimension ≥ 1 and at most \(SizeLimits.maxSampleElements) values in all (the 32-bit index limit of one sample)")
         }
         guard !config.layers.isEmpty else { throw AttribError.io(path: path, detail: "no layers") }
         return config

@@ -17,31 +17,50 @@ extension Sequential {
         var layers: [any Layer] = []
         var shape = config.inputShape
         for (i, spec) in config.layers.enumerated() {
+            func fail(_ detail: String) -> AttribError { .io(path: configPath, detail: "layer \(i) (\(spec.type)): \(detail)") }
             func need<T>(_ v: T?, _ field: String) throws -> T {
                 guard let v else { throw AttribError.io(path: configPath, detail: "layer \(i) (\(spec.type)) has no \"\(field)\"") }
                 return v
             }
+            // Sizes are checked before anything is computed or allocated from them.
+            func size(_ v: Int?, _ field: String) throws -> Int {
+                let n = try need(v, field)
+                guard n >= 1, n <= SizeLimits.maxSampleElements else { throw fail("\(field) = \(n); must be 1 to \(SizeLimits.maxSampleElements)") }
+                return n
+            }
+            func sizes(_ v: [Int]?, _ field: String, minimum: Int = 1) throws -> [Int]? {
+                guard let v else { return nil }
+                guard v.count == 2, v.allSatisfy({ $0 >= minimum && $0 <= SizeLimits.maxSampleElements }) else {
+                    throw fail("\(field) = \(v); must be a pair of values from \(minimum) to \(SizeLimits.maxSampleElements)")
+                }
+                return v
+            }
             let layer: any Layer
+            do {
             switch spec.type {
             case "Linear":
-                let (fin, fout) = (try need(spec.inFeatures, "in_features"), try need(spec.outFeatures, "out_features"))
+                let (fin, fout) = (try size(spec.inFeatures, "in_features"), try size(spec.outFeatures, "out_features"))
                 layer = try Linear(weight: weight("\(i).weight", [fout, fin]), bias: spec.bias ?? true ? weight("\(i).bias", [fout]) : nil)
             case "Conv2d":
-                let (cin, cout) = (try need(spec.inChannels, "in_channels"), try need(spec.outChannels, "out_channels"))
-                let k = try need(spec.kernelSize, "kernel_size")
+                let (cin, cout) = (try size(spec.inChannels, "in_channels"), try size(spec.outChannels, "out_channels"))
+                let k = try need(sizes(spec.kernelSize, "kernel_size"), "kernel_size")
                 layer = try Conv2d(weight: weight("\(i).weight", [cout, cin] + k), bias: spec.bias ?? true ? weight("\(i).bias", [cout]) : nil,
-                                   stride: spec.stride ?? [1, 1], padding: spec.padding ?? [0, 0])
+                                   stride: try sizes(spec.stride, "stride") ?? [1, 1], padding: try sizes(spec.padding, "padding", minimum: 0) ?? [0, 0])
             case "MaxPool2d", "AvgPool2d":
-                let k = try need(spec.kernelSize, "kernel_size")
-                layer = try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: spec.stride ?? k)
+                let k = try need(sizes(spec.kernelSize, "kernel_size"), "kernel_size")
+                layer = try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: try sizes(spec.stride, "stride") ?? k)
             case "LayerNorm":
                 let ns = try need(spec.normalizedShape, "normalized_shape")
+                // Against the input before anything is allocated for it.
+                guard !ns.isEmpty, ns.count <= shape.count, Array(shape.suffix(ns.count)) == ns else {
+                    throw fail("normalized_shape \(ns) is not the trailing dimensions of its input \(shape)")
+                }
                 let affine = spec.elementwiseAffine ?? true
                 layer = try LayerNormLayer(normalizedShape: ns, eps: spec.eps ?? 1e-5,
                                            weight: affine ? weight("\(i).weight", ns) : nil, bias: affine ? weight("\(i).bias", ns) : nil,
                                            device: device, dtype: dtype)
             case "Embedding":
-                layer = try Embedding(weight: weight("\(i).weight", [try need(spec.numEmbeddings, "num_embeddings"), try need(spec.embeddingDim, "embedding_dim")]))
+                layer = try Embedding(weight: weight("\(i).weight", [try size(spec.numEmbeddings, "num_embeddings"), try size(spec.embeddingDim, "embedding_dim")]))
             case "Flatten": layer = Flatten()
             case "ReLU": layer = ActivationLayer(.relu)
             case "Tanh": layer = ActivationLayer(.tanh)
@@ -62,10 +81,21 @@ extension Sequential {
             default:
                 throw AttribError.io(path: configPath, detail: "layer \(i) has unsupported type \"\(spec.type)\"")
             }
+            } catch let e as AttribError {
+                // A layer's own error (its kernel, stride, eps) gets the file and the layer's place.
+                if case .io = e { throw e }
+                throw fail("\(e)")
+            }
             do { shape = try layer.outputShape(shape) } catch {
                 throw AttribError.io(path: configPath, detail: "layer \(i) (\(layer.description)) does not fit its input of shape \(shape): \(error)")
             }
             layers.append(layer)
+        }
+        if let labels = config.labels {
+            let outputs = shape.reduce(1, *)
+            guard labels.count == outputs else {
+                throw AttribError.io(path: configPath, detail: "labels has \(labels.count) entries for the model's \(outputs) outputs; give one label per output (or none)")
+            }
         }
         let unused = file.names.filter { !used.contains($0) }
         guard unused.isEmpty else {

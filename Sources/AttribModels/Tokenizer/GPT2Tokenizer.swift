@@ -71,6 +71,11 @@ public struct GPT2Tokenizer: Sendable {
             ids[token] = id
             maxID = max(maxID, id)
         }
+        // Ids index arrays made here: they must be 0..<count (GPT-2's are), so an id of 2^31
+        // in a broken file is an error, not a 2^31-entry allocation.
+        guard Int(maxID) < vocabEntries.count else {
+            throw AttribError.io(path: vocabPath, detail: "id \(maxID) for \(vocabEntries.count) tokens: the ids must be 0 to \(vocabEntries.count - 1)")
+        }
         var tokens = [String?](repeating: nil, count: Int(maxID) + 1)
         var tokenBytes = [[UInt8]](repeating: [], count: Int(maxID) + 1)
         for (token, id) in vocabEntries {

@@ -20,17 +20,26 @@ public struct GPT2Config: Sendable, Equatable {
 
     public init(nLayer: Int, nHead: Int, nEmbd: Int, nPositions: Int, vocabSize: Int,
                 nInner: Int? = nil, layerNormEpsilon: Double = 1e-5) throws {
-        self.nLayer = nLayer; self.nHead = nHead; self.nEmbd = nEmbd; self.nPositions = nPositions
-        self.vocabSize = vocabSize; self.nInner = nInner ?? 4 * nEmbd; self.layerNormEpsilon = layerNormEpsilon
+        // Every size is checked before any arithmetic on it (4·n_embd of 2^62 overflowed).
+        let limit = SizeLimits.maxSampleElements
         for (name, v) in [("n_layer", nLayer), ("n_head", nHead), ("n_embd", nEmbd), ("n_positions", nPositions),
-                          ("vocab_size", vocabSize), ("n_inner", self.nInner)] where v < 1 {
-            throw AttribError.invalidArgument(op: "GPT2Config", detail: "\(name) = \(v); must be at least 1")
+                          ("vocab_size", vocabSize), ("n_inner", nInner ?? 1)] where v < 1 || v > limit {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "\(name) = \(v); must be 1 to \(limit)")
         }
+        let inner = nInner ?? 4 * nEmbd
+        // Each weight matrix must fit the devices' 32-bit element indexing.
+        for (name, dims) in [("wte (vocab_size × n_embd)", [vocabSize, nEmbd]), ("wpe (n_positions × n_embd)", [nPositions, nEmbd]),
+                             ("the MLP weight (n_inner × n_embd)", [inner, nEmbd]), ("c_attn (n_embd × 3·n_embd)", [nEmbd, 3 * nEmbd])]
+            where SizeLimits.product(dims) == nil {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "\(name) = \(dims) holds more than \(limit) values")
+        }
+        self.nLayer = nLayer; self.nHead = nHead; self.nEmbd = nEmbd; self.nPositions = nPositions
+        self.vocabSize = vocabSize; self.nInner = inner; self.layerNormEpsilon = layerNormEpsilon
         guard nEmbd % nHead == 0 else {
             throw AttribError.invalidArgument(op: "GPT2Config", detail: "n_embd = \(nEmbd) is not divisible by n_head = \(nHead)")
         }
-        guard layerNormEpsilon >= 0, layerNormEpsilon.isFinite else {
-            throw AttribError.invalidArgument(op: "GPT2Config", detail: "layer_norm_epsilon = \(layerNormEpsilon); must be finite and ≥ 0")
+        guard layerNormEpsilon >= 0, layerNormEpsilon <= 1, layerNormEpsilon.isFinite else {
+            throw AttribError.invalidArgument(op: "GPT2Config", detail: "layer_norm_epsilon = \(layerNormEpsilon); must be finite, ≥ 0 and at most 1 (GPT-2's is 1e-5)")
         }
     }
 
