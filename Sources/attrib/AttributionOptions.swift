@@ -10,8 +10,9 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
     @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input).") var target: String?
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
-    @Option(help: "Only the first N inputs.") var limit: Int?
-    @Option(help: "Cap on rows per device batch (batches are otherwise sized from device memory).") var batch: Int?
+    @OptionGroup var batching: BatchOptions
+    var limit: Int? { batching.limit }
+    var batch: Int? { batching.batch }
     @Option(help: "Output directory.") var out: String? = nil
     @Flag(help: "Write no heatmap PNGs.") var noHeatmaps = false
     @Flag(help: "Print the summary as JSON on standard output.") var json = false
@@ -30,7 +31,7 @@ struct AttributionOptions: ParsableArguments {
         let device = try global.selectedDevice()
         let net = try Sequential.load(model, on: device)
         var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
-        if let limit, limit >= 1, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
+        if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
         switch (target, targets) {

@@ -11,6 +11,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Model directory (config.json + model.safetensors).") var model: String
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape (or [N, its element count]).") var inputs: String
+    @OptionGroup var batching: BatchOptions
     @Flag(help: "Print JSON.") var json = false
 
     struct Prediction: Encodable {
@@ -23,8 +24,16 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let net = try Sequential.load(model, on: device)
-        let (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
-        let out = try net.forward(Tensor(values, shape: [n] + net.inputShape, dtype: net.dtype, on: device))
+        var (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
+        if let limit = batching.limit, limit < n { n = limit; values = Array(values.prefix(n * net.inputSize)) }
+        // In device batches sized like every forward-only sweep's (--batch caps them).
+        let rows = SobolAttribution.forwardPlan(for: net, cap: batching.batch).rows, d = net.inputSize
+        var outputs: [Double] = []
+        for lo in stride(from: 0, to: n, by: rows) {
+            let k = min(rows, n - lo)
+            outputs += try net.forward(Tensor(Array(values[(lo * d)..<((lo + k) * d)]), shape: [k] + net.inputShape, dtype: net.dtype, on: device)).doubles()
+        }
+        let out = try Tensor(outputs, shape: [n] + net.outputShape, dtype: .float64, on: CPUDevice.shared)
         // Probabilities: the model's own if it ends in (log-)softmax, else softmax of its outputs.
         let last = net.layers.last as? SoftmaxLayer
         let probs = try (last == nil ? out.reshaped([out.batchSize, out.count / out.batchSize]).softmax() : out).doubles()

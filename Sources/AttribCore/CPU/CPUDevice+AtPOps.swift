@@ -29,9 +29,9 @@ extension CPUDevice {
                         var S = 0.0, SG = 0.0, S2 = 0.0, SG2 = 0.0
                         for s in 0...r {
                             let xv = Double(xp[row + s]), gv = Double(gp[row + s])
-                            let e = Glibc.exp(xv - m)
+                            let e = libmExp(xv - m)
                             S += e; SG += e * gv
-                            if s != sstar { let e2 = Glibc.exp(xv - m2); S2 += e2; SG2 += e2 * gv }
+                            if s != sstar { let e2 = libmExp(xv - m2); S2 += e2; SG2 += e2 * gv }
                         }
                         stats.withUnsafeMutableBufferPointer { o in
                             let k = r * 7
@@ -47,11 +47,11 @@ extension CPUDevice {
                             let xv = Double(xp[idx]), dv = Double(dp[idx]), gv = Double(gp[idx])
                             let l: Double, gbar: Double
                             if s == sstar {
-                                l = (m - stats[k + 2]) - Glibc.log(stats[k + 5])
+                                l = (m - stats[k + 2]) - libmLog(stats[k + 5])
                                 gbar = stats[k + 6] / stats[k + 5]
                             } else {
-                                let ex = Glibc.exp(xv - m), den = stats[k + 3] - ex
-                                l = (xv - m) - Glibc.log(den)
+                                let ex = libmExp(xv - m), den = stats[k + 3] - ex
+                                l = (xv - m) - libmLog(den)
                                 gbar = (stats[k + 4] - ex * gv) / den
                             }
                             acc += (atpSigmoid(l + dv) - atpSigmoid(l)) * (gv - gbar)
@@ -68,7 +68,7 @@ extension CPUDevice {
 
 /// σ(z) without overflow for either sign.
 @inline(__always) func atpSigmoid(_ z: Double) -> Double {
-    if z >= 0 { return 1 / (1 + Glibc.exp(-z)) }
-    let e = Glibc.exp(z)
+    if z >= 0 { return 1 / (1 + libmExp(-z)) }
+    let e = libmExp(z)
     return e / (1 + e)
 }

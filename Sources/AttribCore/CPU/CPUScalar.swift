@@ -37,12 +37,12 @@ extension Float: CPUScalar {
 }
 
 extension Double: CPUScalar {
-    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-    static func log(_ x: Double) -> Double { Glibc.log(x) }
-    static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
-    static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
-    static func erf(_ x: Double) -> Double { Glibc.erf(x) }
-    static func erfc(_ x: Double) -> Double { Glibc.erfc(x) }
+    static func exp(_ x: Double) -> Double { libmExp(x) }
+    static func log(_ x: Double) -> Double { libmLog(x) }
+    static func log1p(_ x: Double) -> Double { libmLog1p(x) }
+    static func tanh(_ x: Double) -> Double { libmTanh(x) }
+    static func erf(_ x: Double) -> Double { libmErf(x) }
+    static func erfc(_ x: Double) -> Double { libmErfc(x) }
     static func gemm(_ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
                      _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
                      _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {

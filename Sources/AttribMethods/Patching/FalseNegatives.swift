@@ -84,7 +84,7 @@ public enum FalseNegativeCheck {
     static func binomialCDF(_ x: Int, _ n: Int, _ p: Double) -> Double {
         if p <= 0 { return 1 }
         if p >= 1 { return x >= n ? 1 : 0 }
-        func lg(_ v: Double) -> Double { Glibc.lgamma(v) }
+        func lg(_ v: Double) -> Double { lgamma(v) }
         let lp = log(p), lq = log1p(-p), ln = lg(Double(n) + 1)
         var s = 0.0
         for k in 0...x { s += exp(ln - lg(Double(k) + 1) - lg(Double(n - k) + 1) + Double(k) * lp + Double(n - k) * lq) }

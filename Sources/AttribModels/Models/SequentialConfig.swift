@@ -89,6 +89,12 @@ public struct SequentialConfig: Codable, Sendable {
         } catch {
             throw AttribError.io(path: path, detail: "not a valid model config: \(error)")
         }
+        // Every field understood or refused (SequentialFields): the decoder alone skips unknown keys.
+        let parsed: JSONValue
+        do { parsed = try data.withUnsafeBytes { try JSONParser.parse($0) } } catch {
+            throw AttribError.io(path: path, detail: "not valid JSON: \(error)")
+        }
+        try SequentialFields.check(parsed, path: path)
         guard config.format == "attrib-sequential" else {
             throw AttribError.io(path: path, detail: "format is \"\(config.format)\", expected \"attrib-sequential\"")
         }

@@ -52,6 +52,30 @@ public struct GPT2Config: Sendable, Equatable {
         var model_type: String?
     }
 
+    /// Every field of a Hugging Face GPT-2 config.json, in one place: read, ignored on purpose
+    /// (bookkeeping, training-only settings, heads the engine does not run), or accepted only at
+    /// the value the engine computes. Anything else is an error naming the file, the field and
+    /// the value.
+    static let fields: [String: SequentialFields.Rule] = {
+        var f: [String: SequentialFields.Rule] = [:]
+        for k in ["n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "n_inner", "layer_norm_epsilon",
+                  "activation_function", "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "model_type"] { f[k] = .read }
+        for k in ["architectures", "transformers_version", "torch_dtype", "dtype", "_name_or_path", "bos_token_id", "eos_token_id",
+                  "pad_token_id", "initializer_range", "use_cache", "task_specific_params", "id2label", "label2id",
+                  "problem_type", "gradient_checkpointing", "output_attentions", "output_hidden_states", "return_dict"] {
+            f[k] = .ignored(why: "bookkeeping, generation or training settings")
+        }
+        for k in ["attn_pdrop", "embd_pdrop", "resid_pdrop", "summary_first_dropout"] { f[k] = .ignored(why: "dropout is the identity at inference") }
+        for k in ["summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels"] {
+            f[k] = .ignored(why: "the sequence-summary head of GPT2DoubleHeadsModel, which the engine does not run")
+        }
+        f["reorder_and_upcast_attn"] = .ignored(why: "it only moves the scale and upcasts to float32, which the engine's attention already is")
+        f["n_ctx"] = .ignored(why: "the legacy name of n_positions")
+        f["tie_word_embeddings"] = .only([.bool(true)], because: "the unembedding is wte")
+        f["add_cross_attention"] = .only([.bool(false)], because: "cross-attention (an encoder-decoder GPT-2) is not implemented")
+        return f
+    }()
+
     /// Reads a Hugging Face GPT-2 config.json. Variants this engine does not compute
     /// (another activation, unscaled or layer-scaled attention) are errors.
     public static func read(_ path: String) throws -> GPT2Config {
@@ -61,6 +85,9 @@ public struct GPT2Config: Sendable, Equatable {
         let f: File
         do { f = try JSONDecoder().decode(File.self, from: data) } catch {
             throw AttribError.io(path: path, detail: "not a valid GPT-2 config: \(error)")
+        }
+        if case let .object(top)? = try? data.withUnsafeBytes({ try JSONParser.parse($0) }) {
+            for (key, value) in top { try SequentialFields.apply(fields[key], key, value, path: path, place: "field") }
         }
         func need(_ v: Int?, _ key: String) throws -> Int {
             guard let v else { throw AttribError.io(path: path, detail: "missing \"\(key)\"") }
