@@ -132,6 +132,22 @@ def main() -> int:
     cases.append(("targets [N, 0]", ["ig", "--model", os.path.join(MODELS, "digits-mlp"), "--inputs", xp, "--targets", tp,
                                      "--device", "cpu", "--quiet", "--no-heatmaps", "--out", os.path.join(tmp, "o10")]))
 
+    pairs = os.path.join(tmp, "pairs.json")
+    json.dump([{"clean_ids": [0, 5, 9, 12], "corrupt_ids": [0, 5, 9, 12], "clean_answer_id": 3, "corrupt_answer_id": 4},
+               {"clean_ids": [0, 5, 9, 12, 7], "corrupt_ids": [0, 5, 9], "clean_answer_id": 3, "corrupt_answer_id": 4}], open(pairs, "w"))
+    cases.append(("pairs of unequal length (pair 1)", ["atp", "--model", os.path.join(MODELS, "induction-2l"), "--pairs", pairs,
+                                                       "--nodes", "heads", "--device", "cpu", "--out", os.path.join(tmp, "o11")]))
+    pairs2 = os.path.join(tmp, "pairs2.json")
+    json.dump([{"clean_ids": [0, 5, 9, 12], "corrupt_ids": [0, 5, 9, 13], "clean_answer_id": 3, "corrupt_answer_id": 99}], open(pairs2, "w"))
+    cases.append(("metric token outside the vocabulary", ["atp", "--model", os.path.join(MODELS, "induction-2l"), "--pairs", pairs2,
+                                                          "--nodes", "heads", "--device", "cpu", "--out", os.path.join(tmp, "o12")]))
+    mp = os.path.join(tmp, "maps_nan.npy")
+    m = np.ones((4, 1, 8, 8), dtype=np.float32)
+    m[0, 0, 0, 0] = np.nan
+    np.save(mp, m)
+    cases.append(("evaluate: a NaN in the maps", ["evaluate", "deletion", "--model", os.path.join(MODELS, "digits-mlp"), "--inputs", xp,
+                                                  "--maps", mp, "--device", "cpu", "--quiet"]))
+
     rows = []
     for cls, cmd in cases:
         try:
