@@ -18,7 +18,8 @@ saved with ``torch.save(model, path)``)::
 
 Requirements: ``pip install -r scripts/requirements-fixtures.txt``.
 
-Only these layers are supported: Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d,
+Only these layers are supported: Linear, Conv2d (with dilation and groups), ReLU,
+MaxPool2d and AvgPool2d (with padding),
 Flatten, LayerNorm, GELU, Tanh, Sigmoid, Softplus, Embedding, Softmax,
 LogSoftmax (with the restrictions in docs/model-format.md). Anything else makes
 ``export`` raise ``ValueError`` naming the layer index and the setting.
@@ -82,24 +83,24 @@ def _layer_config(idx: int, layer: nn.Module, in_shape: tuple[int, ...]) -> dict
         kernel = _pair(layer.kernel_size, idx, "Conv2d", "kernel_size")
         stride = _pair(layer.stride, idx, "Conv2d", "stride")
         dil = _pair(layer.dilation, idx, "Conv2d", "dilation")
-        if dil != [1, 1]:
-            raise _err(idx, layer, f"dilation={layer.dilation!r} (only 1)")
-        if layer.groups != 1:
-            raise _err(idx, layer, f"groups={layer.groups} (only 1)")
         if layer.padding_mode != "zeros":
             raise _err(idx, layer, f"padding_mode={layer.padding_mode!r} (only 'zeros')")
         if getattr(layer, "transposed", False) or any(getattr(layer, "output_padding", (0, 0))):
             raise _err(idx, layer, "transposed convolution")
-        padding = _conv_padding(idx, layer, kernel)
-        return {"type": "Conv2d", "in_channels": layer.in_channels,
-                "out_channels": layer.out_channels, "kernel_size": kernel,
-                "stride": stride, "padding": padding, "bias": layer.bias is not None}
+        padding = _conv_padding(idx, layer, [d * (k - 1) + 1 for d, k in zip(dil, kernel)])
+        out = {"type": "Conv2d", "in_channels": layer.in_channels,
+               "out_channels": layer.out_channels, "kernel_size": kernel,
+               "stride": stride, "padding": padding, "bias": layer.bias is not None}
+        if dil != [1, 1]:
+            out["dilation"] = dil
+        if layer.groups != 1:
+            out["groups"] = layer.groups
+        return out
     if t in (nn.MaxPool2d, nn.AvgPool2d):
         name = t.__name__
         kernel = _pair(layer.kernel_size, idx, name, "kernel_size")
         stride = kernel if layer.stride is None or layer.stride == () else _pair(layer.stride, idx, name, "stride")
-        if _pair(layer.padding, idx, name, "padding") != [0, 0]:
-            raise _err(idx, layer, f"padding={layer.padding!r} (only 0)")
+        padding = _pair(layer.padding, idx, name, "padding")
         if layer.ceil_mode:
             raise _err(idx, layer, "ceil_mode=True (only False)")
         if t is nn.MaxPool2d:
@@ -110,8 +111,12 @@ def _layer_config(idx: int, layer: nn.Module, in_shape: tuple[int, ...]) -> dict
         else:
             if layer.divisor_override is not None:
                 raise _err(idx, layer, f"divisor_override={layer.divisor_override!r} (only None)")
-            # count_include_pad is irrelevant with padding 0.
-        return {"type": name, "kernel_size": kernel, "stride": stride}
+        out = {"type": name, "kernel_size": kernel, "stride": stride}
+        if padding != [0, 0]:
+            out["padding"] = padding
+            if t is nn.AvgPool2d:
+                out["count_include_pad"] = bool(layer.count_include_pad)
+        return out
     if t is nn.Flatten:
         if layer.start_dim != 1 or layer.end_dim != -1:
             raise _err(idx, layer, f"start_dim={layer.start_dim}, end_dim={layer.end_dim} (only 1, -1)")
@@ -286,11 +291,13 @@ def _build_layer(c: dict) -> nn.Module:
         return nn.Linear(c["in_features"], c["out_features"], bias=c["bias"])
     if t == "Conv2d":
         return nn.Conv2d(c["in_channels"], c["out_channels"], tuple(c["kernel_size"]),
-                         stride=tuple(c["stride"]), padding=tuple(c["padding"]), bias=c["bias"])
+                         stride=tuple(c["stride"]), padding=tuple(c["padding"]), bias=c["bias"],
+                         dilation=tuple(c.get("dilation", [1, 1])), groups=c.get("groups", 1))
     if t == "MaxPool2d":
-        return nn.MaxPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]))
+        return nn.MaxPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]), padding=tuple(c.get("padding", [0, 0])))
     if t == "AvgPool2d":
-        return nn.AvgPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]))
+        return nn.AvgPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]), padding=tuple(c.get("padding", [0, 0])),
+                            count_include_pad=c.get("count_include_pad", True))
     if t == "Flatten":
         return nn.Flatten()
     if t == "ReLU":

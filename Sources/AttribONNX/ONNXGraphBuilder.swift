@@ -14,7 +14,7 @@ struct ONNXGraphBuilder {
     var nodes: [GraphNode] = []
     /// Convolutions made so far, by output value: their index in `nodes` and host weights,
     /// for folding a BatchNormalization into them.
-    var convolutions: [String: (index: Int, weight: ONNXConstant, bias: [Double], stride: [Int], padding: [Int])] = [:]
+    var convolutions: [String: (index: Int, weight: ONNXConstant, bias: [Double], stride: [Int], padding: [Int], groups: Int)] = [:]
     var readers: [String: Int] = [:]
 
     init(file: String, opset: Int, device: any Device, dtype: DType) {
@@ -105,6 +105,13 @@ struct ONNXGraphBuilder {
             while i >= 0 { index[i] += 1; if index[i] < shape[i] { break }; index[i] = 0; i -= 1 }
         }
         return out
+    }
+
+    /// A convolution layer from host weights: a grouped one where group > 1.
+    func convolution(_ w: ONNXConstant, _ bias: [Double], _ stride: [Int], _ padding: [Int], _ groups: Int) throws -> any Layer {
+        let wt = try w.tensor(dtype: dtype, on: device), bt = try Tensor(bias, shape: [w.dims[0]], dtype: dtype, on: device)
+        return groups == 1 ? try Conv2d(weight: wt, bias: bt, stride: stride, padding: padding)
+                           : try GroupedConv2d(weight: wt, bias: bt, groups: groups, stride: stride, padding: padding)
     }
 
     func unsupported(_ n: Onnx_NodeProto) -> AttribError {
@@ -225,15 +232,17 @@ struct ONNXGraphBuilder {
             let k = try a.ints("kernel_shape", default: Array(w.dims.suffix(2)))
             guard k == Array(w.dims.suffix(2)) else { throw a.error("kernel_shape \(k) differs from the weight's \(w.dims)") }
             guard try a.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw a.error("auto_pad is not supported; give pads") }
-            guard try a.ints("dilations", default: [1, 1]) == [1, 1] else { throw a.error("dilations other than 1 are not supported yet") }
-            guard try a.int("group", default: 1) == 1 else { throw a.error("group other than 1 is not supported yet") }
+            let dilations = try a.ints("dilations", default: [1, 1]), group = try a.int("group", default: 1)
+            guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else { throw a.error("dilations \(dilations) must be a pair ≥ 1") }
+            guard group >= 1, w.dims[0] % group == 0 else { throw a.error("group = \(group) does not divide the \(w.dims[0]) output channels") }
             let strides = try a.ints("strides", default: [1, 1])
             let pads = try a.ints("pads", default: [0, 0, 0, 0])
             guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else { throw a.error("pads \(pads) are not symmetric") }
             let bias = n.input.count > 2 && !n.input[2].isEmpty ? try constant(n.input[2], n).values : [Double](repeating: 0, count: w.dims[0])
-            convolutions[n.output[0]] = (nodes.count, w, bias, strides, [pads[0], pads[1]])
-            try emit(n, LayerOp(try Conv2d(weight: w.tensor(dtype: dtype, on: device), bias: Tensor(bias, shape: [w.dims[0]], dtype: dtype, on: device),
-                                           stride: strides, padding: [pads[0], pads[1]])), inputs: [x])
+            // A dilated kernel as the dense kernel it equals (zeros between the taps).
+            let dense = dilations == [1, 1] ? w : { let (v, d) = Conv2d.dilatedWeight(w.values, shape: w.dims, dilation: dilations); return ONNXConstant(dims: d, values: v) }()
+            convolutions[n.output[0]] = (nodes.count, dense, bias, strides, [pads[0], pads[1]], group)
+            try emit(n, LayerOp(try convolution(dense, bias, strides, [pads[0], pads[1]], group)), inputs: [x])
         case "BatchNormalization":
             // Inference: y = γ(x − μ)/√(σ² + ε) + β per channel, folded into the convolution
             // that feeds it when nothing else reads the convolution's output.
@@ -254,25 +263,26 @@ struct ONNXGraphBuilder {
                 b[c] = (b[c] - mean[c]) * s + beta[c]
             }
             let old = nodes[conv.index]
-            let folded = try Conv2d(weight: Tensor(w, shape: conv.weight.dims, dtype: dtype, on: device),
-                                    bias: Tensor(b, shape: [oc], dtype: dtype, on: device), stride: conv.stride, padding: conv.padding)
+            let folded = try convolution(ONNXConstant(dims: conv.weight.dims, values: w), b, conv.stride, conv.padding, conv.groups)
             nodes[conv.index] = GraphNode(old.name, LayerOp(folded), inputs: old.inputs, output: n.output[0])
             types[n.output[0]] = types[x]
             types[x] = nil
         case "MaxPool", "AveragePool":
             let k = try a.ints("kernel_shape")
             let strides = try a.ints("strides", default: [1, 1])
-            guard try a.ints("pads", default: [0, 0, 0, 0]).allSatisfy({ $0 == 0 }) else { throw a.error("pads other than 0 are not supported yet") }
+            let pads = try a.ints("pads", default: [0, 0, 0, 0])
+            guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else { throw a.error("pads \(pads) are not symmetric") }
             guard try a.int("ceil_mode", default: 0) == 0 else { throw a.error("ceil_mode = 1 is not supported") }
             guard try a.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw a.error("auto_pad is not supported") }
             if n.opType == "MaxPool" {
                 guard try a.ints("dilations", default: [1, 1]) == [1, 1] else { throw a.error("dilations other than 1 are not supported") }
                 guard try a.int("storage_order", default: 0) == 0 else { throw a.error("storage_order = 1 is not supported") }
                 guard n.output.count == 1 || (readers[n.output[1]] ?? 0) == 0 else { throw a.error("its Indices output is read") }
-            } else {
-                _ = try a.int("count_include_pad", default: 0)    // no padding: no effect
             }
-            try emit(n, LayerOp(try Pool2d(max: n.opType == "MaxPool", kernel: k, stride: strides)), inputs: [x])
+            let includePad = n.opType == "AveragePool" ? try a.int("count_include_pad", default: 0) == 1 : true
+            let layer: any Layer = pads == [0, 0, 0, 0] ? try Pool2d(max: n.opType == "MaxPool", kernel: k, stride: strides)
+                : try PaddedPool2d(max: n.opType == "MaxPool", kernel: k, stride: strides, padding: [pads[0], pads[1]], countIncludePad: includePad)
+            try emit(n, LayerOp(layer), inputs: [x])
         default:
             throw unsupported(n)
         }

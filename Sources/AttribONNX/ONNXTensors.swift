@@ -10,6 +10,7 @@ struct ONNXConstant {
 }
 
 extension ONNXConstant {
+
     /// Reads a TensorProto: float, double, int32 and int64 data, inline (typed fields or
     /// raw little-endian bytes). External data is refused with the tensor's name; other
     /// element types too. Every size is checked before anything is allocated.

@@ -111,12 +111,20 @@ public struct LayerOp: GraphOp, @unchecked Sendable {
 
     /// A convolution's im2col matrix: C·kh·kw rows by OH·OW columns per sample.
     public func workspaceElements(_ inputs: [ValueType], output: ValueType) -> Int {
-        guard let conv = layer as? Conv2d, output.shape.count == 3 else { return 0 }
-        return conv.inChannels * conv.kernel[0] * conv.kernel[1] * output.shape[1] * output.shape[2]
+        guard output.shape.count == 3 else { return 0 }
+        if let conv = layer as? Conv2d { return conv.inChannels * conv.kernel[0] * conv.kernel[1] * output.shape[1] * output.shape[2] }
+        // One group at a time: its input channels and output channels as copies, and its im2col.
+        if let g = layer as? GroupedConv2d, let c = g.convolutions.first {
+            return c.inChannels * c.kernel[0] * c.kernel[1] * output.shape[1] * output.shape[2] + inputs[0].count / g.convolutions.count
+        }
+        return 0
     }
 
     /// A pooling's argmax and an activation's f′ (where the device keeps it): the output's size.
     public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int {
-        layer is Pool2d || layer is ActivationLayer ? output.count : 0
+        if let p = layer as? PaddedPool2d, inputs[0].shape.count == 3 {
+            return p.padded(inputs[0].shape).reduce(1, *) + 2 * output.count   // the padded input, argmax or divisors
+        }
+        return layer is Pool2d || layer is ActivationLayer ? output.count : 0
     }
 }

@@ -28,9 +28,12 @@ public struct SequentialConfig: Codable, Sendable {
         public var approximate: String?
         public var numEmbeddings: Int?, embeddingDim: Int?
         public var dim: Int?
+        public var dilation: [Int]?, groups: Int?
+        public var countIncludePad: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case type, bias, eps, approximate, dim, stride, padding
+            case type, bias, eps, approximate, dim, stride, padding, dilation, groups
+            case countIncludePad = "count_include_pad"
             case inFeatures = "in_features", outFeatures = "out_features"
             case inChannels = "in_channels", outChannels = "out_channels"
             case kernelSize = "kernel_size"
@@ -58,6 +61,9 @@ public struct SequentialConfig: Codable, Sendable {
             numEmbeddings = try c.decodeIfPresent(Int.self, forKey: .numEmbeddings)
             embeddingDim = try c.decodeIfPresent(Int.self, forKey: .embeddingDim)
             dim = try c.decodeIfPresent(Int.self, forKey: .dim)
+            dilation = try Self.pair(c, .dilation)
+            groups = try c.decodeIfPresent(Int.self, forKey: .groups)
+            countIncludePad = try c.decodeIfPresent(Bool.self, forKey: .countIncludePad)
         }
 
         /// PyTorch writes kernel_size/stride/padding as an int or a pair: an int k means [k, k].

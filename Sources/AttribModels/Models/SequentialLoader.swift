@@ -44,11 +44,27 @@ extension Sequential {
             case "Conv2d":
                 let (cin, cout) = (try size(spec.inChannels, "in_channels"), try size(spec.outChannels, "out_channels"))
                 let k = try need(sizes(spec.kernelSize, "kernel_size"), "kernel_size")
-                layer = try Conv2d(weight: weight("\(i).weight", [cout, cin] + k), bias: spec.bias ?? true ? weight("\(i).bias", [cout]) : nil,
-                                   stride: try sizes(spec.stride, "stride") ?? [1, 1], padding: try sizes(spec.padding, "padding", minimum: 0) ?? [0, 0])
+                let groups = try size(spec.groups ?? 1, "groups"), dilation = try sizes(spec.dilation, "dilation") ?? [1, 1]
+                guard cin % groups == 0, cout % groups == 0 else {
+                    throw fail("groups = \(groups) does not divide in_channels = \(cin) and out_channels = \(cout)")
+                }
+                var w = try weight("\(i).weight", [cout, cin / groups] + k)
+                if dilation != [1, 1] {
+                    // The dilated kernel as the dense kernel it equals (zeros between the taps).
+                    let (v, shape) = Conv2d.dilatedWeight(try w.doubles(), shape: w.shape, dilation: dilation)
+                    _ = try SizeLimits.checkedProduct(shape, "dilated kernel", op: "Conv2d")
+                    w = try Tensor(v, shape: shape, dtype: dtype, on: device)
+                }
+                let b = spec.bias ?? true ? try weight("\(i).bias", [cout]) : nil
+                let stride = try sizes(spec.stride, "stride") ?? [1, 1], padding = try sizes(spec.padding, "padding", minimum: 0) ?? [0, 0]
+                layer = groups == 1 ? try Conv2d(weight: w, bias: b, stride: stride, padding: padding)
+                                    : try GroupedConv2d(weight: w, bias: b, groups: groups, stride: stride, padding: padding)
             case "MaxPool2d", "AvgPool2d":
                 let k = try need(sizes(spec.kernelSize, "kernel_size"), "kernel_size")
-                layer = try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: try sizes(spec.stride, "stride") ?? k)
+                let stride = try sizes(spec.stride, "stride") ?? k, padding = try sizes(spec.padding, "padding", minimum: 0) ?? [0, 0]
+                layer = padding == [0, 0] ? try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: stride)
+                    : try PaddedPool2d(max: spec.type == "MaxPool2d", kernel: k, stride: stride, padding: padding,
+                                       countIncludePad: spec.countIncludePad ?? true)
             case "LayerNorm":
                 let ns = try need(spec.normalizedShape, "normalized_shape")
                 // Against the input before anything is allocated for it.

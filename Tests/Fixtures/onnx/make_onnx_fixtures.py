@@ -9,6 +9,9 @@ against onnxruntime (float32):
   bncnn/    Conv2d 3x3 -> BatchNorm2d (random running statistics) -> ReLU -> MaxPool 2 ->
             Conv2d 3x3 stride 2 -> Sigmoid -> GlobalAveragePool -> Flatten -> Linear(8 -> 10)
             (folding of BatchNormalization into the convolution).
+  fieldcnn/ a dilated convolution, max pooling with pads, a grouped convolution followed by
+            BatchNormalization (folded into the groups), a depthwise one, average pooling with
+            pads and count_include_pad=0.
 
 Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
 logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
@@ -60,6 +63,16 @@ def bncnn() -> nn.Sequential:
                          nn.Flatten(), nn.Linear(8, 10))
 
 
+def fieldcnn() -> nn.Sequential:
+    bn = nn.BatchNorm2d(8)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=2, dilation=2), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
+                         nn.Conv2d(8, 8, 3, padding=1, groups=2), bn, nn.Tanh(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                         nn.Sigmoid(), nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(32, 10))
+
+
 def export(model: nn.Module, x: torch.Tensor, out: str) -> onnx.ModelProto:
     """Without constant folding, so BatchNormalization stays a node for the engine to fold."""
     path = os.path.join(out, "model.onnx")
@@ -80,8 +93,8 @@ def main() -> None:
     x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int64)[:4]
     tt = torch.from_numpy(t)
-    for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32)):
-        torch.manual_seed({"resmlp": 31, "bncnn": 32}[name])
+    for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32), ("fieldcnn", fieldcnn, x32)):
+        torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33}[name])
         model = make().eval()
         out = os.path.join(HERE, name)
         os.makedirs(out, exist_ok=True)

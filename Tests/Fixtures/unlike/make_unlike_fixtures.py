@@ -7,6 +7,11 @@ model.safetensors), with the first 4 digits test inputs and their labels:
     tanh-mlp   64-256-256-10 with Tanh
     s2-cnn     5x5 stride-2 padded convolutions, Sigmoid, global average pooling (an
                average pooling over the whole 2x2 plane), Linear head
+    fields-cnn the fields issue 22 implements: a dilated convolution (dilation 2), max
+               pooling with padding 1, a grouped convolution (groups 2), a depthwise one
+               (groups = channels), average pooling with padding and count_include_pad=False
+    fields-avg average pooling with padding and count_include_pad=True, then a dilated
+               convolution with dilation (1, 2)
 
 and, computed in float64 (the float32 weights and inputs cast exactly):
     logits.npy         [4, 10]
@@ -38,15 +43,22 @@ STEPS = 16
 
 
 def build(name: str) -> nn.Sequential:
-    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23}[name])
+    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23, "fields-cnn": 24, "fields-avg": 25}[name])
     if name == "relu-cnn":
         layers = [nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10)]
     elif name == "tanh-mlp":
         layers = [nn.Flatten(), nn.Linear(64, 256), nn.Tanh(), nn.Linear(256, 256), nn.Tanh(), nn.Linear(256, 10)]
-    else:
+    elif name == "s2-cnn":
         layers = [nn.Conv2d(1, 32, 5, stride=2, padding=2), nn.Sigmoid(), nn.Conv2d(32, 64, 5, stride=2, padding=2),
                   nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 10)]
+    elif name == "fields-cnn":
+        layers = [nn.Conv2d(1, 8, 3, padding=2, dilation=2), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
+                  nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Tanh(), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Sigmoid(),
+                  nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(32, 10)]
+    else:
+        layers = [nn.Conv2d(1, 4, 3, padding=1), nn.GELU(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=True),
+                  nn.Conv2d(4, 6, 3, padding=(1, 2), dilation=(1, 2)), nn.Tanh(), nn.Flatten(), nn.Linear(6 * 64, 10)]
     return nn.Sequential(*layers).eval()
 
 
@@ -54,7 +66,7 @@ def main() -> None:
     data = os.path.join(ROOT, "Models", "digits-data")
     x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int32)[:4]
-    for name in ("relu-cnn", "tanh-mlp", "s2-cnn"):
+    for name in ("relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg"):
         out = os.path.join(HERE, name)
         export(build(name), [1, 8, 8], out)
         model, _ = load(out)          # exactly what attrib reads
