@@ -63,6 +63,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "GEMMBench", dependencies: ["Attrib"], path: "Benchmarks/GEMMBench"),
-        .testTarget(name: "AttribTests", dependencies: ["Attrib"]),
+        .testTarget(name: "AttribTests", dependencies: ["Attrib", "AttribONNX",
+                                                        .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ]
 )

@@ -3,3 +3,4 @@
 @_exported import AttribOpenCL
 @_exported import AttribModels
 @_exported import AttribMethods
+@_exported import AttribONNX

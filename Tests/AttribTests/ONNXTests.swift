@@ -1,5 +1,6 @@
 import Attrib
 import AttribONNX
+import SwiftProtobuf
 import Foundation
 import Testing
 
@@ -85,6 +86,39 @@ import Testing
         // A missing initializer: the weight the first Gemm reads renamed, so nothing provides it.
         let missing = message(Self.replacing(good, "fc1.weight", "fc1.wEight", occurrence: 1))
         #expect(missing.contains("/fc1/Gemm") && missing.contains("input 'fc1.weight' must be a constant"), "\(missing)")
+    }
+
+    /// Issue 22 for ONNX: an attribute an op does not implement is refused, naming the file,
+    /// the node, its op type and the attribute; an unknown attribute too. (The implemented
+    /// ones, dilations, group and pads, are fieldcnn's numbers against PyTorch above.)
+    @Test("ONNX attributes: unsupported values and unknown attributes refused, naming the node and the attribute")
+    func attributes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-onnx-attr-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let good = try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/fieldcnn/model.onnx"))))
+        func attribute(_ name: String, int i: Int? = nil, string s: String? = nil) -> Onnx_AttributeProto {
+            var a = Onnx_AttributeProto()
+            a.name = name
+            if let i { a.type = .int; a.i = Int64(i) }
+            if let s { a.type = .string; a.s = Data(s.utf8) }
+            return a
+        }
+        let cases: [(op: String, Onnx_AttributeProto, [String])] = [
+            ("MaxPool", attribute("ceil_mode", int: 1), ["(MaxPool)", "ceil_mode = 1 is not supported"]),
+            ("Conv", attribute("auto_pad", string: "SAME_UPPER"), ["(Conv)", "auto_pad"]),
+            ("Relu", attribute("alpha", int: 2), ["(Relu)", "attribute alpha is not supported"]),
+            ("AveragePool", attribute("ceil_mode", int: 1), ["(AveragePool)", "ceil_mode"]),
+        ]
+        for (k, (op, attr, fragments)) in cases.enumerated() {
+            var m = good
+            guard let i = m.graph.node.firstIndex(where: { $0.opType == op }) else { Issue.record("no \(op) node"); continue }
+            m.graph.node[i].attribute.removeAll { $0.name == attr.name }
+            m.graph.node[i].attribute.append(attr)
+            let p = dir + "/m\(k).onnx"
+            try Data(m.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: p))
+            expectAttribError([p, "node '\(m.graph.node[i].name)'"] + fragments) { _ = try ONNXModel.load(p, on: cpu) }
+        }
     }
 
     /// `bytes` with the `occurrence`-th (0-based; nil: every) appearance of `a` replaced by `b` (same length).
