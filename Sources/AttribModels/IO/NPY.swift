@@ -196,22 +196,11 @@ public enum NPY {
         }
     }
 
-    /// The header on one line for a message: control characters (the header's own newline
-    /// among them) written as escapes, at most 120 characters.
+    /// The header on one line for a message, quoted with JSON's escapes (the header's own
+    /// newline among them), at most 120 characters.
     static func quotedHeader(_ h: String) -> String {
         let t = h.trimmingTrailingSpace
-        let short = t.count > 120 ? String(t.prefix(120)) + "…" : t
-        var out = ""
-        for u in short.unicodeScalars {
-            switch u {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7f: out += "\\x" + String(u.value, radix: 16)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return "\"" + out + "\""
+        return jsonQuoted(t.count > 120 ? String(t.prefix(120)) + "…" : t)
     }
 
     // MARK: Writing
