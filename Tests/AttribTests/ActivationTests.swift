@@ -136,3 +136,24 @@ import Glibc
         #expect(ds[0] == 1 && ds[1] == 0 && ds[2].isNaN, "\(ds)")
     }
 }
+
+/// Tanh and sigmoid keep f′ from their forward on the CPU backend (one transcendental for
+/// both): the value and the backward must be bitwise those of the two ops apart.
+@Suite struct ActivationDerivativeTests {
+    @Test("tanh and sigmoid with f′ kept: bitwise the forward and the backward apart (CPU Float32 and Float64)",
+          arguments: [Activation.tanh, .sigmoid])
+    func keptDerivative(_ kind: Activation) throws {
+        // Both signs, the saturated tails and tiny values, where the formulas split.
+        var v = randomValues(4096, seed: 41, -30, 30)
+        v += [0, -0.0, 1e-30, -1e-30, 20, -20, 20.5, -20.5, 88, -88, 1e-8]
+        for dtype in [DType.float32, .float64] {
+            let x = try Tensor(v, shape: [v.count], dtype: dtype, on: cpu)
+            let (y, d) = try #require(try x.activatedWithDerivative(kind))
+            let ones = try Tensor([Double](repeating: 1, count: v.count), shape: [v.count], dtype: dtype, on: cpu)
+            let (yy, dd) = (try y.doubles(), try d.doubles())
+            let (wy, wd) = (try x.activated(kind).doubles(), try x.activationBackward(kind, upstream: ones).doubles())
+            #expect(yy.indices.allSatisfy { yy[$0].bitPattern == wy[$0].bitPattern }, "\(kind) \(dtype) values")
+            #expect(dd.indices.allSatisfy { dd[$0].bitPattern == wd[$0].bitPattern }, "\(kind) \(dtype) derivatives")
+        }
+    }
+}

@@ -36,6 +36,24 @@ enum ActivationMath<T: CPUScalar> {
         }
     }
 
+    /// (f(x), f′(x)) for the kinds whose f′ follows from the same transcendental as f:
+    /// tanh and sigmoid, one tanh or one exp for both instead of one each in the forward and
+    /// the backward. Bitwise `forward` and `derivative` (the same formulas on the same values).
+    /// nil for the others.
+    static func valueAndDerivative(_ kind: Activation, _ x: T) -> (T, T)? {
+        switch kind {
+        case .tanh:
+            let t = tanhSaturated(x)
+            return (t, (1 - t) * (1 + t))
+        case .sigmoid:
+            let e = T.exp(-Swift.abs(x)), d = 1 + e
+            // sigmoid's own split: 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) below, both from e.
+            return (x >= 0 ? 1 / d : e / d, e / (d * d))
+        default:
+            return nil
+        }
+    }
+
     /// f′(x).
     static func derivative(_ kind: Activation, _ x: T) -> T {
         switch kind {

@@ -197,10 +197,18 @@ public final class CPUDevice: Device, @unchecked Sendable {
         try withScalar(dx, op) { try run($0) }
     }
 
-    /// Float32 GELU (erf form) only: one erfc then serves both (CVecMath), and the
-    /// backward pass becomes a product. Everything else goes the two-op way.
+    /// Float32 GELU (erf form): one erfc then serves both (CVecMath); tanh and sigmoid in
+    /// both float types: one tanh or exp for both (a backward recomputed it). The backward
+    /// pass then becomes a product. Everything else goes the two-op way.
     public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool {
         let op = "activationWithDerivative"
+        if kind == .tanh || kind == .sigmoid {
+            func run<T: CPUScalar>(_: T.Type) throws {
+                CPUKernels.activationWithDerivative(kind, n, try pointer(T.self, x, op, n), try pointer(T.self, y, op, n), try pointer(T.self, derivative, op, n))
+            }
+            try withScalar(y, op) { try run($0) }
+            return true
+        }
         guard kind == .geluErf, try buffer(y, op).dtype == .float32 else { return false }
         CPUKernels<Float>.geluWithDerivative(n, try pointer(Float.self, x, op, n), try pointer(Float.self, y, op, n), try pointer(Float.self, derivative, op, n))
         return true

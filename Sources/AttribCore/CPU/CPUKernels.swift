@@ -69,6 +69,13 @@ enum CPUKernels<T: CPUScalar> {
         }
     }
 
+    /// f and f′ together for tanh and sigmoid (ActivationMath.valueAndDerivative).
+    static func activationWithDerivative(_ kind: Activation, _ n: Int, _ x: P, _ y: P, _ d: P) {
+        parallelChunks(n, grain: 1 << 13) { r in
+            for i in r { let (v, g) = ActivationMath<T>.valueAndDerivative(kind, x[i])!; y[i] = v; d[i] = g }
+        }
+    }
+
     static func geluWithDerivative(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
         parallelChunks(n, grain: 1 << 13) { r in
             attrib_gelu_erf_forward_derivative_f32(x + r.lowerBound, y + r.lowerBound, d + r.lowerBound, r.count)
