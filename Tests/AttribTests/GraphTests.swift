@@ -181,14 +181,16 @@ import Testing
         #expect(p14.bytesPerRow > 2 * p7.bytesPerRow && p7.rows == (1 << 20) / p7.bytesPerRow, "\(p7) \(p14)")
     }
 
-    @Test("forward-only memory: each value is freed after its last reader, peak bytes per row from the graph")
+    @Test("memory: a forward-only run keeps no inner value; elements per row from the graph")
     func memoryPlan() throws {
         let g = try Self.residualMLP()
-        // Rows of Float64: x 6, h1 8, a1 8, h2 6, r 6, y 3 values. x lives until the skip add.
-        // Steps: fc1 x+h1 = 14; act x+h1+a1 = 22 (h1 freed after); fc2 x+a1+h2 = 20; skip x+h2+r = 18;
-        // head r+y = 9. Peak 22 values = 176 bytes.
-        #expect(g.forwardBytesPerRow() == 22 * 8)
-        #expect(g.backwardBytesPerRow() >= (6 + 8 + 8 + 6 + 6 + 3) * 8)
+        // Per row: x 6, h1 8, a1 8, h2 6, r 6, y 3 values. Forward: 2 per start value and each
+        // node's output: 12 + 31 = 43. Backward: 3 per start value, 2 per output, and Tanh's
+        // kept f′ (8): 18 + 62 + 8 = 88. The largest single value is 8.
+        #expect(g.rowElements(backward: false) == (43, 8))
+        #expect(g.rowElements(backward: true) == (88, 8))
+        // From the cut at a1: fc2, skip and head only (the skip's other input x not counted).
+        #expect(g.rowElements(from: ["a1"], backward: true) == (3 * 8 + 2 * (6 + 6 + 3), 8))
         let run = try GraphExecutor(g).forward(["x": Tensor(randomValues(12, seed: 1), shape: [2, 6], on: cpu)])
         #expect(Set(run.values.keys) == ["y"], "a forward-only run returns the outputs and keeps no inner value")
     }

@@ -135,33 +135,4 @@ public struct Graph: Sendable {
         }
         return (perRow, largest)
     }
-
-    /// Bytes per batch row of a forward pass that keeps only what later nodes read: the
-    /// largest sum, over the steps of the run, of the values alive at that step (inputs and
-    /// outputs included). Batches are sized from it and the device's memory.
-    public func forwardBytesPerRow() -> Int {
-        var alive: [String: Int] = [:]
-        for (name, t) in inputs { alive[name] = t.count * t.dtype.size }
-        var peak = alive.values.reduce(0, +)
-        let keep = Set(outputs)
-        for (i, n) in nodes.enumerated() {
-            let t = types[n.output]!
-            alive[n.output] = t.count * t.dtype.size
-            peak = max(peak, alive.values.reduce(0, +))
-            for v in Set(n.inputs) where lastUse[v] == i && !keep.contains(v) { alive[v] = nil }
-        }
-        return peak
-    }
-
-    /// Bytes per batch row of a forward pass kept for a backward, and the backward itself:
-    /// every value (ops keep their inputs and outputs), once more the output of each layer
-    /// node (what a layer keeps beside them, an activation's f′ or a pool's argmax, is at
-    /// most its output's size), plus the two largest values for the gradient in flight and
-    /// the one being formed. An upper bound: ops that keep less (Add) make it generous.
-    public func backwardBytesPerRow() -> Int {
-        func bytes(_ t: ValueType) -> Int { t.count * t.dtype.size }
-        let sizes = types.values.map(bytes).sorted(by: >)
-        let extras = nodes.filter { $0.op is LayerOp }.map { bytes(types[$0.output]!) }.reduce(0, +)
-        return sizes.reduce(0, +) + extras + sizes.prefix(2).reduce(0, +)
-    }
 }
