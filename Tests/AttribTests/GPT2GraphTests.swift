@@ -23,9 +23,11 @@ import Testing
         #expect(T.relativeError(try logits.doubles(), try T.ref("logits_clean")) <= tol, "\(label) logits")
         let (values, upstream) = try T.logitDiff.evaluate(logits)
         #expect(T.relativeError(values, try T.ref("metric_clean")) <= tol, "\(label) metric")
-        for (prefix, stop) in [("", Set<String>())] + (0..<2).map { l in
+        // No stop, then GradDrop of each layer: a zero gradient at its attn_out and mlp_out.
+        let drops: [(String, Set<String>)] = (0..<2).map { l in
             ("drop\(l).", Set([HookPoint(.attnOut, layer: l).name, HookPoint(.mlpOut, layer: l).name]))
-        } {
+        }
+        for (prefix, stop) in [("", Set<String>())] + drops {
             let g = try exec.backward(run, upstream: ["logits": upstream], wrt: wrt, stopGradient: stop)
             #expect(T.relativeError(try g["hook_pos_embed_sum"]!.doubles(), try T.ref(prefix + "grad.embed")) <= tol, "\(label) \(prefix)∂L/∂embeddings")
             for (name, l, hook) in names {
