@@ -10,7 +10,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product attrib 2>&1 | tail -n 1
+# The build's last line on success; its whole output when it fails (a failure's cause is
+# rarely on the last line).
+log=$(mktemp)
+if swift build -c release --product attrib >"$log" 2>&1; then
+  tail -n 1 "$log"
+  rm -f "$log"
+else
+  cat "$log" >&2
+  echo "demo: the release build failed (output above)" >&2
+  rm -f "$log"
+  exit 1
+fi
 attrib=$(swift build -c release --show-bin-path)/attrib
 out=${OUT_DIR:-out}
 data=Models/digits-data/test_inputs.npy

@@ -37,7 +37,7 @@ struct IGCommand: ParsableCommand {
     @OptionGroup var options: AttributionOptions
     @Option(help: "Baseline: zero, constant:V, blur:S, uniform[:LO,HI], file:B.npy.") var baseline = "zero"
     @Option(help: "Integration steps m.") var steps = 64
-    @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
+    @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre. riemann_trapezoid's weights are 1/(m − 1), halved at the ends (they sum to 1); Captum's are 1/m halved (sum 1 − 1/m), so Captum's trapezoid IG is this one's × (m − 1)/m.") var method = "gauss_legendre"
     @Option(help: "Path-weighted IG (PS-IG) with baselines sampled along the path: uniform or beta:A,B.") var pathDensity: String?
     @Flag(help: "Do not fuse the first affine layer (for comparison; same numbers, slower).") var noFuse = false
     @Flag(help: "Run a small CNN's path in batches layer by layer, not each input's whole path in one op (for comparison; bitwise the same attributions, slower).") var noWholePath = false

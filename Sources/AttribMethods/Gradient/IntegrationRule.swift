@@ -1,7 +1,9 @@
 import AttribCore
 
-/// Quadrature rules for ∫₀¹ g(α) dα over the straight path (methods.md):
-/// nodes αₖ and weights wₖ, as Captum defines them.
+/// Quadrature rules for ∫₀¹ g(α) dα over the straight path: nodes αₖ and weights wₖ as
+/// methods.md defines them. Captum's are the same for four rules; for riemann_trapezoid
+/// Captum takes m nodes k/(m − 1) with weights 1/m halved at both ends, which sum to
+/// 1 − 1/m, so its trapezoid IG is this one's times (m − 1)/m (GradientMethodTests checks both).
 public enum IntegrationRule: String, Sendable, CaseIterable, Codable {
     case riemannLeft = "riemann_left"
     case riemannRight = "riemann_right"
