@@ -58,8 +58,10 @@ let package = Package(
         .target(name: "AttribONNX", dependencies: ["AttribCore", "AttribModels",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Attrib", dependencies: ["AttribCore", "AttribOpenCL", "AttribModels", "AttribMethods", "AttribONNX"]),
+        // The commit `attrib --version` prints (scripts/stamp_commit.sh writes it; "unknown" without).
+        .target(name: "CBuildInfo", path: "Sources/CBuildInfo"),
         .executableTarget(name: "attrib", dependencies: [
-            "Attrib",
+            "Attrib", "CBuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "GEMMBench", dependencies: ["Attrib"], path: "Benchmarks/GEMMBench"),

@@ -13,6 +13,7 @@ scripts/setup.sh
 # The build's last line on success; its whole output when it fails (a failure's cause is
 # rarely on the last line).
 log=$(mktemp)
+scripts/stamp_commit.sh
 if swift build -c release --product attrib >"$log" 2>&1; then
   tail -n 1 "$log"
   rm -f "$log"

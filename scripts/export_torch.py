@@ -23,6 +23,16 @@ MaxPool2d and AvgPool2d (with padding),
 Flatten, LayerNorm, GELU, Tanh, Sigmoid, Softplus, Embedding, Softmax,
 LogSoftmax (with the restrictions in docs/model-format.md). Anything else makes
 ``export`` raise ``ValueError`` naming the layer index and the setting.
+
+Before that, ``simplify`` rewrites what evaluation mode makes redundant, and says
+so in a note per change: Dropout (every kind) and Identity are the identity in
+eval mode and are dropped; BatchNorm1d/BatchNorm2d right after a Linear or Conv2d
+is folded into it with its running statistics (w' = w·γ/√(σ²+ε),
+b' = (b − μ)·γ/√(σ²+ε) + β). A BatchNorm anywhere else is an error naming it.
+
+A file that holds a state_dict (weights without the architecture), or a model
+whose class lives in the user's own script, gets a message with the fix
+(``--import`` names the module that defines the class).
 """
 
 from __future__ import annotations
@@ -199,6 +209,65 @@ def _format_config(cfg: dict) -> str:
 
 
 # --------------------------------------------------------------------------
+# simplify: what eval mode makes redundant
+
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _fold_batchnorm(prev: nn.Module, bn: nn.Module) -> nn.Module:
+    """A copy of ``prev`` (Linear or Conv2d) with ``bn`` (eval statistics) folded into it."""
+    if not bn.track_running_stats or bn.running_mean is None:
+        raise ValueError("track_running_stats=False (batch statistics at inference): nothing to fold")
+    with torch.no_grad():
+        scale = (bn.weight if bn.affine else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
+        shift = (bn.bias if bn.affine else torch.zeros_like(bn.running_mean)) - bn.running_mean * scale
+        out = copy.deepcopy(prev)
+        if out.weight.shape[0] != scale.shape[0]:
+            raise ValueError(f"{bn.num_features} features after a layer with {out.weight.shape[0]} outputs")
+        out.weight.mul_(scale.reshape([-1] + [1] * (out.weight.dim() - 1)).to(out.weight.dtype))
+        bias = out.bias if out.bias is not None else torch.zeros(out.weight.shape[0], dtype=out.weight.dtype)
+        new_bias = bias * scale + shift
+        out.bias = nn.Parameter(new_bias.to(out.weight.dtype))
+    return out
+
+
+def simplify(model: nn.Sequential) -> tuple[nn.Sequential, list[str]]:
+    """``model`` without the layers eval mode makes redundant, and a note per change.
+
+    Dropout and Identity are dropped; a BatchNorm1d/2d right after a Linear/Conv2d is
+    folded into it. The layer indices in the notes are ``model``'s."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"model must be an nn.Sequential, got {type(model).__name__}")
+    layers: list[nn.Module] = []
+    origin: list[int] = []           # index in ``model`` of each kept layer
+    notes: list[str] = []
+    for idx, layer in enumerate(model):
+        name = type(layer).__name__
+        if isinstance(layer, _DROPOUT) or type(layer) is nn.Identity:
+            notes.append(f"layer {idx} ({name}) dropped: the identity in eval mode")
+            continue
+        if isinstance(layer, _BATCHNORM):
+            prev = layers[-1] if layers else None
+            ok = (type(prev) is nn.Linear and isinstance(layer, nn.BatchNorm1d)) or \
+                 (type(prev) is nn.Conv2d and isinstance(layer, nn.BatchNorm2d))
+            if not ok:
+                where = f"after layer {origin[-1]} ({type(prev).__name__})" if prev is not None else "first"
+                raise ValueError(f"layer {idx} ({name}) comes {where}: a BatchNorm is folded only into the "
+                                 f"Linear (BatchNorm1d) or Conv2d (BatchNorm2d) right before it")
+            try:
+                layers[-1] = _fold_batchnorm(prev, layer)
+            except ValueError as e:
+                raise ValueError(f"layer {idx} ({name}): cannot fold into layer {origin[-1]}: {e}") from e
+            notes.append(f"layer {idx} ({name}) folded into layer {origin[-1]} ({type(prev).__name__}) "
+                         f"with its running statistics")
+            continue
+        layers.append(layer)
+        origin.append(idx)
+    return nn.Sequential(*layers).eval(), notes
+
+
+# --------------------------------------------------------------------------
 # export / load
 
 
@@ -236,7 +305,10 @@ def export(model: nn.Sequential, input_shape: Sequence[int], out_dir: str,
     The directory is validated afterwards: it is loaded back and run on a
     random input of ``input_shape``; the outputs must match ``model``'s.
     """
-    model = model.eval()
+    original = model.eval()
+    model, notes = simplify(original)
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
     input_shape = [int(s) for s in input_shape]
     layers_cfg, shapes = describe(model, input_shape)
     out_shape = shapes[-1] if shapes else input_shape
@@ -276,7 +348,7 @@ def export(model: nn.Sequential, input_shape: Sequence[int], out_dir: str,
     g = torch.Generator().manual_seed(0)
     x = _example_input(layers_cfg, input_shape, 3, g)
     with torch.no_grad():
-        ref = copy.deepcopy(model).float()(x)
+        ref = copy.deepcopy(original).float()(x)         # the user's model, before simplify
         got = reloaded(x)
     if ref.shape != got.shape or not torch.allclose(ref, got, rtol=1e-5, atol=1e-6):
         raise RuntimeError(f"validation failed: reloaded model differs from the original in {out_dir}")
@@ -337,6 +409,63 @@ def load(model_dir: str) -> tuple[nn.Sequential, dict]:
 # CLI
 
 
+def _import(spec: str) -> None:
+    """Import a module by name, or a .py file by path, making its classes visible to pickle
+    both under its own name and under __main__ (where a script's classes are pickled)."""
+    import importlib
+    import importlib.util
+    if spec.endswith(".py"):
+        name = os.path.splitext(os.path.basename(spec))[0]
+        sp = importlib.util.spec_from_file_location(name, spec)
+        if sp is None or sp.loader is None:
+            raise ValueError(f"--import {spec}: not a Python file")
+        mod = importlib.util.module_from_spec(sp)
+        sys.modules[name] = mod
+        sp.loader.exec_module(mod)
+    else:
+        mod = importlib.import_module(spec)
+    main_mod = sys.modules["__main__"]
+    for k, v in vars(mod).items():
+        if isinstance(v, type) and not hasattr(main_mod, k):
+            setattr(main_mod, k, v)
+
+
+def load_module(path: str, imports: list[str]) -> nn.Module:
+    """The nn.Module pickled in ``path`` (torch.save(model, path)), or a ValueError that says
+    what the file holds instead and how to fix it."""
+    for spec in imports:
+        _import(spec)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as e:
+        raise ValueError(
+            f"{path}: the model's class is not importable here ({e}). It was defined in your own "
+            f"script or package: pass --import MODULE (or --import path/to/script.py) naming where "
+            f"it is defined, or save an nn.Sequential of torch.nn layers instead") from e
+    except FileNotFoundError as e:
+        raise ValueError(f"{path}: no such file") from e
+    except Exception as e:  # noqa: BLE001 - a torch.load failure of any kind: say which file
+        raise ValueError(f"{path}: not a file torch.load can read ({type(e).__name__}: {e})") from e
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(
+            f"{path} holds a state_dict ({len(obj)} tensors such as {next(iter(obj))!r}): weights "
+            f"without the architecture. Build the model in Python, load_state_dict, then either call "
+            f"export_torch.export(model, input_shape, out_dir) or save the whole module with "
+            f"torch.save(model, path) and run this again")
+    if isinstance(obj, dict):
+        keys = ", ".join(list(map(str, obj.keys()))[:5])
+        raise ValueError(f"{path} holds a dict (keys {keys}), not a model: a training checkpoint? "
+                         f"Load its model's state_dict into the module and call export_torch.export")
+    if not isinstance(obj, nn.Module):
+        raise ValueError(f"{path} holds a {type(obj).__name__}, not an nn.Module")
+    if not isinstance(obj, nn.Sequential):
+        raise ValueError(
+            f"{path} holds a {type(obj).__name__}, not an nn.Sequential: the attrib-sequential "
+            f"format is a chain of layers. If its forward is a plain chain, rebuild it as "
+            f"nn.Sequential(...) of the same layers; otherwise export it to ONNX (torch.onnx.export)")
+    return obj
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", nargs="?", help="file saved with torch.save(nn.Sequential)")
@@ -344,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input-shape", type=int, nargs="+", help="one sample's shape, no batch dim")
     ap.add_argument("--labels", nargs="+", help="class names")
     ap.add_argument("--check", metavar="DIR", help="load DIR and run it on a random input")
+    ap.add_argument("--import", dest="imports", metavar="MODULE", action="append",
+                    help="import MODULE (a module name, or a path to a .py file) before loading MODEL, "
+                         "so the classes it defines can be unpickled; repeatable")
     a = ap.parse_args(argv)
     if a.check:
         model, cfg = load(a.check)
@@ -354,8 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (a.model and a.out_dir and a.input_shape):
         ap.error("MODEL, OUT_DIR and --input-shape are required (or use --check DIR)")
-    model = torch.load(a.model, map_location="cpu", weights_only=False)
-    cfg = export(model, a.input_shape, a.out_dir, labels=a.labels)
+    try:
+        model = load_module(a.model, a.imports or [])
+        cfg = export(model, a.input_shape, a.out_dir, labels=a.labels)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {a.out_dir}: {len(cfg['layers'])} layers")
     return 0
 

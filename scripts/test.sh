@@ -4,4 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/stamp_commit.sh
+# scripts/export_torch.py's own tests need torch, which the project does not install (a
+# multi-GB wheel): they run where it is present, and say so where it is not.
+if python3 -c "import torch, safetensors" 2>/dev/null; then
+  python3 scripts/tests/test_export_torch.py
+else
+  echo "scripts/tests/test_export_torch.py NOT run: no torch here (pip install -r scripts/requirements-fixtures.txt)." \
+       "The Swift suite still checks its output: Tests/Fixtures/unlike/bn-cnn (UnlikeModelTests)."
+fi
+swift build --product attrib   # the CLI tests run this binary
 swift test "$@"

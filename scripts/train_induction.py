@@ -39,6 +39,7 @@ takes about three minutes on one CPU core.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Models", "induction-2l")
+LAYERS = 2
 SEED = 0
 BOS = "<|endoftext|>"
 ALPHABET = [chr(c) for c in range(ord("a"), ord("z") + 1)] + \
@@ -64,7 +66,7 @@ N_PAIRS = 24
 
 
 def config() -> GPT2Config:
-    cfg = GPT2Config(vocab_size=len(VOCAB), n_positions=N_CTX, n_embd=64, n_layer=2, n_head=4,
+    cfg = GPT2Config(vocab_size=len(VOCAB), n_positions=N_CTX, n_embd=64, n_layer=LAYERS, n_head=4,
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
                      bos_token_id=0, eos_token_id=0)
     cfg._attn_implementation = "eager"  # plain softmax(QK^T/sqrt(d) + causal mask) V; faster than sdpa here
@@ -183,6 +185,14 @@ def make_prompts(model: GPT2LMHeadModel, tok: GPT2Tokenizer) -> list[dict]:
 
 
 def main() -> int:
+    global OUT, LAYERS
+    ap = argparse.ArgumentParser(description="Train the induction example model.")
+    ap.add_argument("--layers", type=int, default=2,
+                    help="transformer blocks (default 2: Models/induction-2l; deeper ones serve "
+                         "Benchmarks/graddrop.sh and are not committed)")
+    ap.add_argument("--out", default=OUT, help="output directory (default Models/induction-2l)")
+    args = ap.parse_args()
+    OUT, LAYERS = os.path.abspath(args.out), args.layers
     # One thread: on a shared 2-core machine two threads spin against each other
     # (10x slower here); results are the same for any thread count up to rounding.
     torch.set_num_threads(1)

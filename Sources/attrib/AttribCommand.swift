@@ -6,6 +6,7 @@ struct AttribCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attrib",
         abstract: "Feature and component attribution on GPUs (OpenCL), with an OpenBLAS CPU fallback.",
+        version: BuildInfo.line,
         subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
                       ExpectedGradientsCommand.self, SobolCommand.self, EvaluateCommand.self, SensitivityCommand.self, ExperimentCommand.self, BenchCommand.self, TuneCommand.self,
                       PatchCommand.self, AtPCommand.self, AtPStarCommand.self])

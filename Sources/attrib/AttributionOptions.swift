@@ -8,13 +8,15 @@ struct AttributionOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Model directory (config.json + model.safetensors).") var model: String
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
-    @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input).") var target: String?
+    @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input). Default: predicted (without --targets). The target of each input is printed, written to targets.npy and summary.json, and titles its heatmap.") var target: String?
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
     @OptionGroup var batching: BatchOptions
     var limit: Int? { batching.limit }
     var batch: Int? { batching.batch }
     @Option(help: "Output directory.") var out: String? = nil
     @Flag(help: "Write no heatmap PNGs.") var noHeatmaps = false
+    @Option(help: ArgumentHelp("Heatmap PNGs for the first N inputs, or 'all'. Each PNG costs about a millisecond, so a large sweep draws a sample by default.", valueName: "N|all")) var heatmaps = "64"
+    @Option(help: ArgumentHelp("per-image: each heatmap's colours span its own 99th percentile of |attribution|; global: one scale over every heatmap drawn, so they compare.", valueName: "per-image|global")) var heatmapScale = "per-image"
     @Flag(help: "Print the summary as JSON on standard output.") var json = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -24,16 +26,40 @@ struct AttributionOptions: ParsableArguments {
         var x: [Double]
         var n: Int
         var targets: [[Int]]
+        /// How the targets were chosen, in words: "predicted (argmax)", "--target 3", or the file.
+        var targetRule: String
+        var labels: [String]?
+    }
+
+    /// The heatmap count limit (nil: all) and whether one scale serves every heatmap.
+    func heatmapSettings() throws -> (limit: Int?, global: Bool) {
+        let limit: Int?
+        if heatmaps == "all" { limit = nil }
+        else if let k = Int(heatmaps), k >= 0 { limit = k }
+        else { throw ValidationError("--heatmaps must be a count ≥ 0 or 'all', got '\(heatmaps)'") }
+        switch heatmapScale {
+        case "per-image": return (limit, false)
+        case "global": return (limit, true)
+        default: throw ValidationError("--heatmap-scale must be per-image or global, got '\(heatmapScale)'")
+        }
+    }
+
+    /// "3 (three)" where the model has labels, else "3".
+    static func className(_ c: Int, _ labels: [String]?) -> String {
+        guard let labels, c >= 0, c < labels.count, labels[c] != String(c) else { return String(c) }
+        return "\(c) (\(labels[c]))"
     }
 
     /// Loads the model and inputs, checks them, and resolves the targets.
     func load() throws -> Loaded {
+        _ = try heatmapSettings()                      // a bad value is refused before the sweep, not after it
         let device = try global.selectedDevice()
         let net = try Sequential.load(model, on: device)
         var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
         if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
+        var rule = "predicted (argmax)"
         switch (target, targets) {
         case (nil, let path?):
             let ta = try NPY.read(path)
@@ -46,17 +72,19 @@ struct AttributionOptions: ParsableArguments {
             }
             let per = ta.shape.count == 2 ? ta.shape[1] : 1
             t = (0..<n).map { Array(ids[$0 * per..<($0 + 1) * per]) }
+            rule = "from \(path)"
         case (let s?, nil) where s != "predicted":
             guard let c = Int(s) else { throw ValidationError("--target must be a class index or 'predicted', got '\(s)'") }
             guard c >= 0, c < classes else { throw ValidationError("--target \(c) is not one of the model's \(classes) classes (0 to \(classes - 1))") }
             t = Array(repeating: [c], count: n)
+            rule = "--target \(c)"
         case (_, nil):
             let out = try net.forward(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
             t = (0..<n).map { i in [out[i * classes..<(i + 1) * classes].indices.max { out[$0] < out[$1] }! - i * classes] }
         default:
             throw ValidationError("give --target or --targets, not both")
         }
-        return Loaded(device: device, model: net, x: x, n: n, targets: t)
+        return Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels)
     }
 
     /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.
@@ -71,18 +99,30 @@ struct AttributionOptions: ParsableArguments {
                 try NPY.write(d, shape: [r.completedInputs, l.targets[0].count], to: dir + "/deltas.npy")
                 files.append(dir + "/deltas.npy")
             }
+            // The class each attribution is for: row i of attributions.npy explains targets.npy row i.
+            try NPY.write(l.targets.prefix(r.completedInputs).flatMap { $0.map { Int32($0) } }, shape: [r.completedInputs, l.targets[0].count],
+                          to: dir + "/targets.npy")
+            files.append(dir + "/targets.npy")
             if !noHeatmaps, let maps = heatmapShape(l.model.inputShape) {
+                let (limit, global) = try heatmapSettings()
                 let per = l.targets[0].count, d = l.model.inputSize
-                let tFirst = (0..<r.completedInputs).flatMap { i in r.attributions[(i * per) * d..<(i * per + 1) * d] }
-                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [r.completedInputs] + maps,
-                                                     inputs: Array(l.x.prefix(r.completedInputs * d)), inputShape: [r.completedInputs] + maps,
-                                                     directory: dir + "/heatmaps", prefix: method)
-                files.append("\(dir)/heatmaps/ (\(written.count) PNGs)")
+                let drawn = min(r.completedInputs, limit ?? r.completedInputs)
+                let tFirst = (0..<drawn).flatMap { i in r.attributions[(i * per) * d..<(i * per + 1) * d] }
+                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + maps,
+                                                     inputs: Array(l.x.prefix(drawn * d)), inputShape: [drawn] + maps,
+                                                     directory: dir + "/heatmaps", prefix: method, sharedScale: global) { i in
+                    let target = Self.className(l.targets[i][0], l.labels)
+                    return Heatmap.Annotation(title: ["input \(i): \(method) for target \(target)",
+                                                      per > 1 ? "(the first of \(per) targets; all are in attributions.npy)" : "targets: \(l.targetRule)"],
+                                              colorBarLabel: "attribution to class \(target) (red: for, blue: against)")
+                }
+                files.append("\(dir)/heatmaps/ (\(written.count) PNGs\(drawn < r.completedInputs ? " of the first \(drawn) inputs; --heatmaps all draws every one" : ""))")
             }
         }
         var summary: [String: JSONValue] = [
             "method": .string(method), "device": .string(l.device.info.summary), "model": .string(model),
             "inputs": .int(l.n), "completedInputs": .int(r.completedInputs), "targetsPerInput": .int(l.targets[0].count),
+            "targetRule": .string(l.targetRule), "targets": .array(l.targets.prefix(r.completedInputs).map { .array($0.map { .int($0) }) }),
             "interrupted": .bool(r.interrupted), "seconds": .double(r.seconds),
             "rowsEvaluated": .int(r.rowsEvaluated),
             "rowsPerSecond": .double(Double(r.rowsEvaluated) / max(r.seconds, 1e-9)),
@@ -101,8 +141,18 @@ struct AttributionOptions: ParsableArguments {
         if json { print(String(decoding: data, as: UTF8.self)); return }
         print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) input·\(workPerRow)/s)\(r.interrupted ? "  [interrupted]" : "")")
         if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
+        printTargets(l, completed: r.completedInputs)
         for f in files { print("  wrote \(f)") }
         print("  wrote \(dir)/summary.json")
+    }
+
+    /// The target of each input, as a table (the first 10 inputs; every one is in targets.npy).
+    func printTargets(_ l: Loaded, completed: Int) {
+        guard completed > 0 else { return }
+        print("targets: \(l.targetRule)")
+        print("  \(pad("input", 6)) target")
+        for i in 0..<min(completed, 10) { print("  \(pad(String(i), 6)) \(l.targets[i].map { Self.className($0, l.labels) }.joined(separator: ", "))") }
+        if completed > 10 { print("  … \(completed - 10) more in targets.npy") }
     }
 
     static func exitInterrupted() -> Never { AttribCommand.exit(withError: ExitCode(130)) }

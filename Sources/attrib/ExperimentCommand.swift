@@ -3,7 +3,7 @@ import Attrib
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "experiment", abstract: "Measured experiments.",
-                                                    subcommands: [PSIGExperimentCommand.self])
+                                                    subcommands: [PSIGExperimentCommand.self, GradDropExperimentCommand.self])
 }
 
 struct PSIGExperimentCommand: ParsableCommand {
@@ -37,5 +37,32 @@ struct PSIGExperimentCommand: ParsableCommand {
         for row in report.rows { print("\(pad(String(row.m), 6)) \(pad(sci(row.deterministicError), 30)) \(sci(row.stochasticError))") }
         print("fitted slope: deterministic \(fixed(report.deterministicSlope, 3)) (paper: −1), stochastic \(fixed(report.stochasticSlope, 3)) (paper: −0.5)")
         print("variance ratio PS-IG / IG under gradient noise: \(fixed(report.varianceRatio, 4)) over \(report.noiseDraws) draws (quadrature's exact value \(fixed(report.varianceRatioExpected, 4)); paper: 1/3)")
+    }
+}
+
+struct GradDropExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graddrop",
+        abstract: "AtP*'s GradDrop rules (none, floor, paper, max) against exact activation patching on the same pairs.")
+
+    @OptionGroup var options: PatchingOptions
+
+    func run() throws {
+        let g = try options.granularity()
+        let jobs = try options.jobs()
+        let (model, _) = try options.load()
+        let r = try GradDropExperiment.run(model, pairs: jobs.map { ($0.pair, $0.metric) }, granularity: g, batchSize: options.batch)
+        if options.json {
+            try printJSON(JSONValue.object(["model": .string(options.model), "layers": .int(r.layers), "nodes": .int(r.nodes), "k": .int(r.k), "pairs": .int(r.pairs),
+                           "rules": .array(r.rows.map { .object(["rule": .string($0.rule), "meanSpearman": .double($0.meanSpearman),
+                                                                 "meanRecall": .double($0.meanRecall), "worstRank": .int($0.worstRank),
+                                                                 "meanTopRank": .double($0.meanTopRank), "bottomHalf": .int($0.bottomHalf)]) })]))
+            return
+        }
+        print("GradDrop rules against exact patching: \(options.model), \(r.layers) layers, \(r.nodes) \(g.rawValue) nodes, \(r.pairs) pair(s), K = \(r.k)")
+        print("\(pad("rule", 6)) \(pad("Spearman ρ", 11)) \(pad("recall@\(r.k)", 10)) \(pad("rank of true #1", 16)) \(pad("worst rank of a true top-\(r.k)", 30)) true top-\(r.k) in the bottom half")
+        for row in r.rows {
+            print("\(pad(row.rule, 6)) \(pad(fixed(row.meanSpearman, 3), 11)) \(pad(fixed(row.meanRecall, 3), 10)) \(pad(fixed(row.meanTopRank, 2), 16)) \(pad(String(row.worstRank) + " of \(r.nodes)", 30)) \(row.bottomHalf)")
+        }
     }
 }

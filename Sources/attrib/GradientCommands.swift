@@ -55,6 +55,9 @@ struct IGCommand: ParsableCommand {
             guard let d = PathDensity(name: s) else { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
             return d
         }
+        guard steps >= rule.minimumSteps else {
+            throw ValidationError("--steps \(steps): \(rule.rawValue) needs at least \(rule.minimumSteps) step\(rule.minimumSteps == 1 ? "" : "s")")
+        }
         let l = try options.load()
         var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         ig.wholePath = !noWholePath
@@ -68,7 +71,7 @@ struct IGCommand: ParsableCommand {
             _ = try ig.attribute(l.model, inputs: Array(l.x.prefix(k * d)), count: k, baseline: warmBase, targets: Array(l.targets.prefix(k)))
         }
         installInterruptHandler()
-        let bar = ProgressBar("ig", quiet: options.quiet || options.json)
+        let bar = ProgressBar("ig", inputs: l.n, quiet: options.quiet || options.json)
         let r: AttributionResult
         if ntSamples > 0 {
             guard let red = GradientMethods.NoiseReduction(rawValue: ntType) else { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
@@ -78,6 +81,12 @@ struct IGCommand: ParsableCommand {
             r = try ig.attribute(l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets, control: bar.control)
         }
         let name = density == nil ? (ntSamples > 0 ? "ig-noisetunnel" : "ig") : "psig"
+        if steps < rule.meaningfulSteps, let d = r.deltas, !d.isEmpty {
+            // Σ attribution per (input, target): the scale the delta is read against.
+            let per = r.attributions.count / max(1, d.count)
+            let sums = (0..<d.count).map { i in abs(r.attributions[i * per..<(i + 1) * per].reduce(0, +)) }
+            writeStandardError("warning: --steps \(steps) is below \(rule.meaningfulSteps), the fewest at which \(rule.rawValue)'s completeness delta means much; this run's max |delta| = \(sci(d.map(abs).max()!)) against max |Σ attribution| = \(sci(sums.max() ?? 0)). Use --steps \(rule.meaningfulSteps) or more.\n")
+        }
         try options.write(r, method: name, loaded: l, extra: [
             "steps": .int(steps), "rule": .string(rule.rawValue), "baseline": .string(base.description),
             "pathDensity": .string(density?.description ?? "none"), "wholePath": .bool(ig.runsWhole(l.model, count: l.n)),
@@ -96,7 +105,7 @@ struct SaliencyCommand: ParsableCommand {
         let kind: GradientMethods.Plain = timesInput ? .gradientTimesInput : signed ? .signedGradient : .saliency
         installInterruptHandler()
         let r = try GradientMethods.plain(kind, l.model, inputs: l.x, count: l.n, targets: l.targets, batchCap: options.batch,
-                                          control: ProgressBar("saliency", quiet: options.quiet || options.json).control)
+                                          control: ProgressBar("saliency", inputs: l.n, quiet: options.quiet || options.json).control)
         try options.write(r, method: kind == .saliency ? "saliency" : kind.rawValue, loaded: l, workPerRow: "inputs")
     }
 }
@@ -115,7 +124,7 @@ struct SmoothGradCommand: ParsableCommand {
         installInterruptHandler()
         let r = try GradientMethods.smoothGrad(l.model, inputs: l.x, count: l.n, targets: l.targets, samples: samples,
                                                noise: .gaussian(sigma: stdev, seed: seed), reduction: red, batchCap: options.batch,
-                                               control: ProgressBar(type, quiet: options.quiet || options.json).control)
+                                               control: ProgressBar(type, inputs: l.n, quiet: options.quiet || options.json).control)
         try options.write(r, method: type, loaded: l, extra: ["samples": .int(samples), "stdev": .double(stdev)], workPerRow: "samples")
     }
 }
@@ -136,7 +145,7 @@ struct ExpectedGradientsCommand: ParsableCommand {
         installInterruptHandler()
         let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set,
                                                       baselineCount: k, samples: samples, draws: draws, batchCap: options.batch,
-                                                      control: ProgressBar("expected-gradients", quiet: options.quiet || options.json).control)
+                                                      control: ProgressBar("expected-gradients", inputs: l.n, quiet: options.quiet || options.json).control)
         try options.write(r, method: stdev > 0 ? "gradient-shap" : "expected-gradients", loaded: l,
                           extra: ["samples": .int(samples), "stdev": .double(stdev), "baselineSet": .int(k)], workPerRow: "samples")
     }

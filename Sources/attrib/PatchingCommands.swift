@@ -19,6 +19,7 @@ struct PatchingOptions: ParsableArguments {
     @Flag(help: "Use Float64.") var fp64 = false
     @Option(help: "Output directory.") var out: String?
     @Flag(help: "Print the summary as JSON on standard output.") var json = false
+    @Flag(help: "Do not prepend the BOS token (<|endoftext|>) to text prompts. By default it is prepended, as TransformerLens does (prepend_bos=True), unless the text already starts with it; token-id prompts are used as given.") var noBos = false
 
     struct Job { var pair: PromptPair; var metric: TokenMetric; var label: String }
 
@@ -37,7 +38,7 @@ struct PatchingOptions: ParsableArguments {
         switch (text, list) {
         case (let s?, nil):
             guard let tok else { throw ValidationError("--\(what) needs the tokenizer files (vocab.json, merges.txt) in \(model); give --\(what)-tokens instead") }
-            return try tok.encode(s)
+            return try encodePrompt(s, tok)
         case (nil, let l?):
             let parts = l.split(separator: ",").map { String($0.filter { $0 != " " }) }
             let v = parts.compactMap { Int32($0) }
@@ -46,6 +47,16 @@ struct PatchingOptions: ParsableArguments {
         case (nil, nil): throw ValidationError("give --\(what) or --\(what)-tokens (or --pairs)")
         default: throw ValidationError("give --\(what) or --\(what)-tokens, not both")
         }
+    }
+
+    /// A text prompt's ids, with the BOS token first unless --no-bos or the text starts with it.
+    func encodePrompt(_ s: String, _ tok: GPT2Tokenizer) throws -> [Int32] {
+        let ids = try tok.encode(s)
+        guard !noBos else { return ids }
+        guard let bos = tok.endOfTextID else {
+            throw AttribError.io(path: model + "/vocab.json", detail: "has no \(GPT2Tokenizer.endOfText) token to prepend to text prompts; give --no-bos to use them as they are")
+        }
+        return ids.first == bos ? ids : [bos] + ids
     }
 
     func token(_ s: String, _ tok: GPT2Tokenizer?) throws -> Int {
@@ -90,7 +101,7 @@ struct PatchingOptions: ParsableArguments {
                 case .ids(let x)?: return x
                 case .text(let s)?:
                     guard let tok else { throw AttribError.io(path: path, detail: "pair \(i): text prompts need the tokenizer files in \(model)") }
-                    return try tok.encode(s)
+                    return try encodePrompt(s, tok)
                 case nil: throw AttribError.io(path: path, detail: "pair \(i) has no \(what) prompt")
                 }
             }
@@ -139,7 +150,7 @@ enum PatchingMethod: String { case patch, atp, atpStar = "atp-star" }
 
 /// Runs a method over every pair, prints the top nodes, writes scores.npy, heads.png and summary.json.
 func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool = false, verify: Int = 0, samples: Int = 0,
-                 seed: UInt64 = 0, timeExact: Int = 0, noQK: Bool = false, noGradDrop: Bool = false) throws {
+                 seed: UInt64 = 0, timeExact: Int = 0, noQK: Bool = false, gradDrop: GradDropRule? = .default) throws {
     let g = try o.granularity()
     let jobs = try o.jobs()
     let (model, device) = try o.load()
@@ -154,13 +165,15 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     var seconds = 0.0, exactSeconds = 0.0
     var rhos: [Double] = [], recalls: [Double] = []
     var extrapolated: [Double] = []
+    var compareK = 0
+    let kind = ScoreKind(method)
     for (k, job) in jobs.enumerated() {
         let scores: ComponentScores
         do {
             switch method {
             case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
             case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
-            case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: !noGradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+            case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: gradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
             }
         } catch let e as AttribError {
             // Which pair (and from which file) a prompt or metric error belongs to.
@@ -175,12 +188,23 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
                                           "backwardPasses": .int(scores.backwardPasses)]
         let order = scores.ranking()
         entry["top"] = .array(order.prefix(o.top).map { .object(["node": .string(scores.nodes[$0].description), "score": .double(scores.scores[$0])]) })
+        let shown = !o.json && (k == 0 || jobs.count <= 3)
+        var compareLines: [String] = []
         if compare && method != .patch {
             let exact = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
             exactSeconds += exact.seconds
-            let rho = RankAgreement.spearman(scores.scores, exact.scores), rec = RankAgreement.recall(truth: exact.scores, estimate: scores.scores, k: 10)
+            let topK = RankAgreement.defaultK(nodes: scores.nodes.count)
+            compareK = topK
+            let rho = RankAgreement.spearman(scores.scores, exact.scores), rec = RankAgreement.recall(truth: exact.scores, estimate: scores.scores, k: topK)
+            let ranks = RankAgreement.ranksOfTrueTop(truth: exact.scores, estimate: scores.scores, k: topK)
             rhos.append(rho); recalls.append(rec)
-            entry["spearman"] = .double(rho); entry["recallTop10"] = .double(rec); entry["exactSeconds"] = .double(exact.seconds)
+            entry["spearman"] = .double(rho); entry["recallTopK"] = .double(rec); entry["k"] = .int(topK); entry["exactSeconds"] = .double(exact.seconds)
+            entry["trueTopK"] = .array(ranks.map { .object(["node": .string(scores.nodes[$0.node].description), "exact": .double(exact.scores[$0.node]),
+                                                            "score": .double(scores.scores[$0.node]), "rank": .int($0.rank)]) })
+            compareLines.append("  vs exact patching: Spearman ρ(|score|, |effect|) = \(fixed(rho, 3)), recall of the true top \(topK) = \(fixed(rec, 3)); the true top \(topK) and the rank this estimate gives each (of \(scores.nodes.count)):")
+            for r in ranks {
+                compareLines.append("    \(pad(scores.nodes[r.node].description, 14)) exact \(pad(sci(exact.scores[r.node]), 11)) score \(pad(sci(scores.scores[r.node]), 11)) rank \(r.rank)")
+            }
         }
         if timeExact > 0 {
             // Exact patching of a subsample, timed and extrapolated to every node.
@@ -195,19 +219,28 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         if verify > 0 {
             let r = try FalseNegativeCheck.run(model, pair: job.pair, metric: job.metric, granularity: g, scores: scores.scores,
                                                topK: min(verify, scores.nodes.count), samples: samples, seed: seed, batchSize: o.batch)
-            entry["falseNegatives"] = .object(["topK": .int(r.topK), "sampled": .int(r.sampled), "threshold": .double(r.threshold),
+            let missed = r.missed(scores: scores.scores)
+            entry["falseNegatives"] = .object(["topK": .int(r.topK), "sampled": .int(r.sampled), "population": .int(r.population),
+                                               "unverified": .int(r.unverified), "threshold": .double(r.threshold),
                                                "exceedances": .int(r.exceedances), "upperBound95": .double(r.upperBound),
-                                               "missedBound": .double(r.missedBound), "seconds": .double(r.seconds)])
-            if !o.json {
-                print("\(job.label): verified top \(r.topK) + \(r.sampled) random of \(r.population); \(r.exceedances) sampled with |effect| > \(sci(r.threshold)); 95% bound on the missed fraction \(fixed(r.upperBound, 4)) (≤ \(fixed(r.missedBound, 1)) nodes)")
+                                               "missedBound": .double(r.missedBound), "seconds": .double(r.seconds),
+                                               "missed": .array(missed.map { .object(["node": .string(scores.nodes[$0.index].description),
+                                                                                      "exact": .double($0.effect), "score": .double(scores.scores[$0.index]),
+                                                                                      "rank": .int($0.rank)]) }),
+                                               "statement": .string(r.statement(nodeCount: scores.nodes.count))])
+            var lines = ["\(job.label): \(r.statement(nodeCount: scores.nodes.count))"]
+            for m in missed {
+                lines.append("  MISSED \(pad(scores.nodes[m.index].description, 14)) exact effect \(pad(sci(m.effect), 11)) estimate \(pad(sci(scores.scores[m.index]), 11)) rank \(m.rank) of \(scores.nodes.count)")
             }
+            if shown { compareLines += lines } else if !o.json { lines.forEach { print($0) } }
         }
         perPair.append(.object(entry))
-        if !o.json && (k == 0 || jobs.count <= 3) {
+        if shown {
             let text = tok.flatMap { try? $0.decode(job.pair.clean) }.map { " \"\($0)\"" } ?? ""
             print("\(method.rawValue) \(g.rawValue) on \(device.info.summary), \(job.label)\(text): L(clean) = \(fixed(scores.cleanMetric, 4)), L(corrupt) = \(fixed(scores.corruptMetric, 4)), \(fixed(scores.seconds, 3)) s")
-            print("  \(pad("rank", 5)) \(pad("node", 14)) score")
+            print("  \(pad("rank", 5)) \(pad("node", 14)) \(kind.header)")
             for (r, i) in order.prefix(o.top).enumerated() { print("  \(pad(String(r + 1), 5)) \(pad(scores.nodes[i].description, 14)) \(sci(scores.scores[i]))") }
+            for line in compareLines { print(line) }
         }
     }
     var files = [dir + "/summary.json"]
@@ -227,18 +260,31 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     if g == .heads {
         let per = shape.reduce(1, *)
         let mean = (0..<per).map { i in (0..<jobs.count).reduce(0.0) { $0 + all[$1 * per + i] } / Double(jobs.count) }
-        try Heatmap.write(attribution: mean, shape: shape, to: dir + "/heads.png", options: Heatmap.Options())
-        files.append(dir + "/heads.png")
+        // One diverging map for patch, atp and atp-star (magnitudes use its red half), scaled to
+        // the largest |value|: a grid of a few dozen heads has no outliers to clip.
+        var opts = Heatmap.Options(colorMap: .diverging, layout: .heatmap, percentile: 100)
+        opts.minShortSide = 24 * shape[0] < 160 ? 160 : 128
+        let r = try Heatmap.render(attribution: mean, shape: shape, options: opts)
+        let what = jobs.count == 1 ? jobs[0].label : "the mean over \(jobs.count) pairs (the table above shows \(jobs[0].label))"
+        let annotation = Heatmap.Annotation(
+            title: ["\(method.rawValue): \(kind == .signed ? "signed score" : "|score|, a magnitude >= 0"), per head", what],
+            rowLabels: (0..<shape[0]).map { "L\($0)" }, columnLabels: (0..<shape[1]).map { "H\($0)" },
+            rowAxis: "layer", columnAxis: "head",
+            colorBarLabel: kind == .signed ? "change of the metric (signed)" : "|estimated change of the metric|",
+            notes: ["the bar's ends are the largest |value|"])
+        try Heatmap.annotate(r, mapHeight: shape[0], mapWidth: shape[1], annotation).image.write(to: dir + "/heads.png")
+        files.append(dir + "/heads.png (\(jobs.count == 1 ? jobs[0].label : "mean over \(jobs.count) pairs"))")
     }
     var summary: [String: JSONValue] = [
-        "method": .string(method.rawValue), "nodes": .string(g.rawValue), "nodeCount": .int(shape.reduce(1, *)), "shape": .array(shape.map { .int($0) }),
-        "device": .string(device.info.summary), "model": .string(o.model), "pairs": .int(jobs.count),
+        "method": .string(method.rawValue), "scoreKind": .string(kind.rawValue), "scoreMeaning": .string(kind.meaning), "nodes": .string(g.rawValue), "nodeCount": .int(shape.reduce(1, *)), "shape": .array(shape.map { .int($0) }),
+        "device": .string(device.info.summary), "model": .string(o.model), "pairs": .int(jobs.count), "bosPrepended": .bool(!o.noBos),
         "seconds": .double(seconds), "secondsPerPair": .double(seconds / Double(jobs.count)), "perPair": .array(perPair),
         "outDir": .string(dir), "files": .array(files.map { .string($0) }),
     ]
     if !rhos.isEmpty {
         summary["meanSpearman"] = .double(rhos.reduce(0, +) / Double(rhos.count))
-        summary["meanRecallTop10"] = .double(recalls.reduce(0, +) / Double(recalls.count))
+        summary["meanRecallTopK"] = .double(recalls.reduce(0, +) / Double(recalls.count))
+        summary["k"] = .int(compareK)
         summary["exactSeconds"] = .double(exactSeconds)
     }
     if !extrapolated.isEmpty {
@@ -253,7 +299,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     if o.json { print(String(decoding: data, as: UTF8.self)); return }
     print("\(jobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(jobs.count), 3)) s per pair")
     if !rhos.isEmpty {
-        print("vs exact patching: mean Spearman ρ(|score|, |effect|) = \(fixed(rhos.reduce(0, +) / Double(rhos.count), 3)), mean recall of the true top 10 = \(fixed(recalls.reduce(0, +) / Double(recalls.count), 3)) (exact: \(fixed(exactSeconds / Double(jobs.count), 3)) s per pair)")
+        print("vs exact patching: mean Spearman ρ(|score|, |effect|) = \(fixed(rhos.reduce(0, +) / Double(rhos.count), 3)), mean recall of the true top \(compareK) (K = min(10, nodes/4)) = \(fixed(recalls.reduce(0, +) / Double(recalls.count), 3)) (exact: \(fixed(exactSeconds / Double(jobs.count), 3)) s per pair)")
     }
     if !extrapolated.isEmpty {
         let ex = extrapolated.reduce(0, +) / Double(extrapolated.count)
@@ -273,7 +319,7 @@ struct AtPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "atp",
         abstract: "Attribution patching (AtP): (n(corrupt) − n(clean))·∂L/∂n for every node from two forwards and one backward.")
     @OptionGroup var options: PatchingOptions
-    @Flag(help: "Also run exact patching and report Spearman ρ and recall of the true top 10.") var compare = false
+    @Flag(help: "Also run exact patching: Spearman ρ, recall of the true top K (K = min(10, nodes/4)) and the rank the estimate gives each of them.") var compare = false
     @Option(help: "Time exact patching of N nodes per pair and extrapolate to all nodes.") var timeExact = 0
     func run() throws { try runPatching(.atp, options, compare: compare, timeExact: timeExact) }
 }
@@ -282,15 +328,35 @@ struct AtPStarCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "atp-star",
         abstract: "AtP*: AtP with the QK fix for attention and GradDrop; optionally the false-negative diagnostic.")
     @OptionGroup var options: PatchingOptions
-    @Flag(help: "Also run exact patching and report Spearman ρ and recall of the true top 10.") var compare = false
+    @Flag(help: "Also run exact patching: Spearman ρ, recall of the true top K (K = min(10, nodes/4)) and the rank the estimate gives each of them.") var compare = false
     @Option(help: "Time exact patching of N nodes per pair and extrapolate to all nodes.") var timeExact = 0
     @Option(help: "False-negative diagnostic: verify the top K nodes by exact patching (0: off).") var verify = 0
     @Option(help: "False-negative diagnostic: random nodes verified beyond the top K.") var samples = 100
     @Option(help: "Seed of the diagnostic's sample.") var seed: UInt64 = 0
     @Flag(help: "Without the QK fix (AtP + GradDrop).") var noQkFix = false
-    @Flag(help: "Without GradDrop (AtP + QK fix).") var noGradDrop = false
+    @Option(help: ArgumentHelp("""
+        How GradDrop's per-layer estimates ĉ_l become a score: floor (default) = max(|ĉ|, (1/(L−1))·Σ_l |ĉ_l|);         paper = (1/(L−1))·Σ_l |ĉ_l| exactly as Kramár et al. 2024; max = max(|ĉ|, max_l |ĉ_l|); off = |ĉ| (no GradDrop).         The paper's mean collapses on shallow models: a layer-0 node whose effect runs through the one later layer scores ≈ 0         (Models/induction-2l's true top head ranked last); floor keeps GradDrop's lift for cancelled nodes and never scores         a node below its AtP magnitude. Scores are magnitudes (≥ 0) under every rule.
+        """, valueName: "rule")) var gradDrop = GradDropRule.default.rawValue
+    @Flag(help: "Without GradDrop (AtP + QK fix): the same as --grad-drop off.") var noGradDrop = false
     func run() throws {
+        let rule: GradDropRule?
+        if noGradDrop || gradDrop == "off" { rule = nil }
+        else if let r = GradDropRule(rawValue: gradDrop) { rule = r }
+        else { throw ValidationError("unknown --grad-drop '\(gradDrop)'; use floor, paper, max or off") }
         try runPatching(.atpStar, options, compare: compare, verify: verify, samples: samples, seed: seed, timeExact: timeExact,
-                        noQK: noQkFix, noGradDrop: noGradDrop)
+                        noQK: noQkFix, gradDrop: rule)
+    }
+}
+
+/// Whether a patching command's scores carry a sign: patch and atp are signed effects on the
+/// metric; atp-star's are magnitudes (GradDrop sums |ĉ_l|), so a large atp-star score says a
+/// node matters, not in which direction. Said in the table header, summary.json and heads.png.
+enum ScoreKind: String {
+    case signed, magnitude
+    init(_ m: PatchingMethod) { self = m == .atpStar ? .magnitude : .signed }
+    var header: String { self == .signed ? "score (signed)" : "|score| (magnitude, ≥ 0)" }
+    var meaning: String {
+        self == .signed ? "signed change of the metric: L(clean with the node patched) − L(clean), exact or first-order"
+                        : "magnitude of the node's estimated effect (≥ 0; the sign is not estimated)"
     }
 }

@@ -37,7 +37,7 @@ struct SobolCommand: ParsableCommand {
                                       mapResize: mapResize, batchCap: options.batch)
         installInterruptHandler()
         let r = try method.explain(model: l.model, inputs: l.x, targets: l.targets.map { $0[0] },
-                                   control: ProgressBar("sobol", quiet: options.quiet || options.json).control)
+                                   control: ProgressBar("sobol", inputs: l.n, quiet: options.quiet || options.json).control)
         let dir = options.out ?? "out/sobol"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if r.completedInputs > 0 {
@@ -77,6 +77,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         guard let k = DeletionInsertion.Kind(rawValue: kind) else { throw ValidationError("give deletion or insertion") }
+        guard steps >= 1 else { throw ValidationError("--steps \(steps): a curve needs at least 1 step") }
         let l = try options.load()
         guard l.targets[0].count == 1 else { throw ValidationError("evaluate takes one target per input") }
         let sub: DeletionInsertion.Substrate
@@ -88,6 +89,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         let eval = DeletionInsertion(kind: k, steps: steps, substrate: sub, batchCap: options.batch)
         var rows: [(String, Double)] = []
+        var results: [(String, CurveResult)] = []
         for path in maps {
             var rng = SplitMix64(seed: 12345)
             let values = path == "random" ? rng.uniform(l.n * l.model.inputSize, 0, 1)
@@ -97,10 +99,44 @@ struct EvaluateCommand: ParsableCommand {
                 throw AttribError.invalidArgument(op: path, detail: "\(e)")   // which maps file
             }
             rows.append((path, r.aucs.reduce(0, +) / Double(r.aucs.count)))
+            results.append((path, r))
         }
+        let dir = options.out ?? "out/evaluate-\(kind)"
+        let files = try writeCurves(results, to: dir, kind: k, inputs: l.n)
         if options.json { try printJSON(rows.map { ["maps": $0.0, "auc": String($0.1)] }); return }
         print("\(kind) area (mean over \(l.n) inputs, \(steps) steps; \(k == .deletion ? "lower" : "higher") is better)")
         for (path, auc) in rows { print("  \(pad(fixed(auc, 4), 8)) \(path)") }
+        for f in files { print("  wrote \(f)") }
+    }
+
+    /// curves.json (per maps file: the fractions, each input's curve and AUC, the mean curve and
+    /// AUC) and curves.png (the mean curves, one line per maps file).
+    func writeCurves(_ results: [(String, CurveResult)], to dir: String, kind k: DeletionInsertion.Kind, inputs n: Int) throws -> [String] {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw AttribError.io(path: dir, detail: "cannot create the output directory: \(error)")
+        }
+        var entries: [JSONValue] = [], series: [LinePlot.Series] = []
+        for (path, r) in results {
+            let count = Double(max(1, r.curves.count))
+            let mean = r.fractions.indices.map { j in r.curves.reduce(0.0) { $0 + $1[j] } / count }
+            let auc = r.aucs.reduce(0, +) / count
+            entries.append(.object(["maps": .string(path), "fractions": .array(r.fractions.map { .double($0) }),
+                                    "meanCurve": .array(mean.map { .double($0) }), "meanAUC": .double(auc),
+                                    "curves": .array(r.curves.map { .array($0.map { .double($0) }) }), "aucs": .array(r.aucs.map { .double($0) }),
+                                    "interrupted": .bool(r.interrupted)]))
+            series.append(LinePlot.Series(name: "\(path)  (AUC \(fixed(auc, 4)))", x: r.fractions, y: mean))
+        }
+        let summary: JSONValue = .object(["kind": .string(k.rawValue), "inputs": .int(n), "steps": .int(steps),
+                                          "score": .string("softmax probability of the target class"),
+                                          "better": .string(k == .deletion ? "lower AUC" : "higher AUC"), "maps": .array(entries)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(summary).write(to: URL(fileURLWithPath: dir + "/curves.json"))
+        let what = k == .deletion ? "fraction of pixels deleted (most attributed first)" : "fraction of pixels inserted (most attributed first)"
+        let plot = LinePlot.render(series, title: "\(k.rawValue) curves, mean over \(n) inputs (\(k == .deletion ? "lower" : "higher") is better)",
+                                   xLabel: what, yLabel: "p(target)")
+        try plot.image.write(to: dir + "/curves.png")
+        return [dir + "/curves.json", dir + "/curves.png"]
     }
 
     /// Maps as full-size per-input values: [N] + input shape as is, or [N, H, W] broadcast over C channels.

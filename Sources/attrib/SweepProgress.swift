@@ -21,14 +21,16 @@ func installInterruptHandler() {
 /// most ten times a second.
 final class ProgressBar: @unchecked Sendable {
     let label: String
+    let inputs: Int
     let enabled: Bool
     let clock = ContinuousClock()
     let start: ContinuousClock.Instant
     var last: ContinuousClock.Instant
     let lock = Mutex(())
 
-    init(_ label: String, quiet: Bool = false) {
-        self.label = label
+    /// `inputs`: how many inputs the sweep covers; the line counts those, not device rows.
+    init(_ label: String, inputs: Int, quiet: Bool = false) {
+        self.label = label; self.inputs = inputs
         enabled = !quiet && isatty(2) == 1
         start = clock.now; last = start
     }
@@ -39,12 +41,8 @@ final class ProgressBar: @unchecked Sendable {
             let now = clock.now
             guard done == total || (now - last).seconds >= 0.1 else { return }
             last = now
-            let elapsed = (now - start).seconds, frac = Double(done) / Double(max(total, 1))
-            let width = 30, filled = Int(frac * Double(width))
-            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = "\r\(label) \(bar) \(Int(frac * 100))%  \(done)/\(total)  \(fixed(Double(done) / max(elapsed, 1e-9), 0))/s  eta \(fixed(eta, 1))s "
-            writeStandardError(line + (done == total ? "\n" : ""))
+            let line = SweepProgressLine.text(label: label, rowsDone: done, rowsTotal: total, inputs: inputs, elapsedSeconds: (now - start).seconds)
+            writeStandardError("\r" + line + " " + (done == total ? "\n" : ""))
         }
     }
 

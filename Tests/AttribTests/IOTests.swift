@@ -324,7 +324,7 @@ private func f32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { le($0.bitPattern) }
                                header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#,
                                data: f32Bytes([1, 2, 99, 3]))
         expectAttribError([p, "bytes 8..<12", "belong to no tensor", "'b'"]) { _ = try SafeTensorsFile(path: p) }
-        p = rawSafeTensors("trailing.safetensors", header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: f32Bytes([1, 2, 3]))
+        p = rawSafeTensors("trailing-data.safetensors", header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: f32Bytes([1, 2, 3]))
         expectAttribError([p, "12 bytes", "end at byte 8", "4 trailing bytes"]) { _ = try SafeTensorsFile(path: p) }
         // A real file whose header length is one byte short: the header ends inside its space
         // padding, so the data section starts a byte early. It was read as shifted floats.
@@ -334,7 +334,7 @@ private func f32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { le($0.bitPattern) }
         let n = UInt64(bytes[0]) | UInt64(bytes[1]) << 8
         guard bytes[8 + Int(n) - 1] == 0x20 else { Issue.record("the writer pads no header; the case cannot be made"); return }
         bytes[0] = UInt8((n - 1) & 0xff); bytes[1] = UInt8((n - 1) >> 8)
-        p = tempPath("short.safetensors")
+        p = tempPath("short-by-one.safetensors")
         try Data(bytes).write(to: URL(fileURLWithPath: p))
         expectAttribError([p, "1 trailing bytes"]) { _ = try SafeTensorsFile(path: p) }
     }

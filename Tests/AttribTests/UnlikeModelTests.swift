@@ -4,12 +4,14 @@ import Testing
 /// Models unlike the bundled ones (Tests/Fixtures/unlike/make_unlike_fixtures.py): a ReLU and
 /// max-pooling CNN, a Tanh MLP, and a CNN of 5×5 stride-2 convolutions with Sigmoid and global
 /// average pooling; and issue 22's fields (dilated, grouped and depthwise convolutions, padded
-/// max and average pooling with and without count_include_pad); each against PyTorch's logits
+/// max and average pooling with and without count_include_pad); and issue 24's bn-cnn, whose
+/// BatchNorms export_torch.py folded and whose Dropouts it dropped, against the original
+/// module's outputs; each against PyTorch's logits
 /// and Captum's IG, on the CPU backend in
 /// Float64 and Float32 and on every OpenCL device. They run the graph executor's general path
 /// (none of them has the bundled CNN's GELU → average pooling shape).
 @Suite struct UnlikeModelTests {
-    static let models = ["relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg"]
+    static let models = ["relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn"]
 
     @Test("logits and Integrated Gradients match PyTorch and Captum (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds)",
           arguments: models)

@@ -20,6 +20,19 @@ public enum IntegrationRule: String, Sendable, CaseIterable, Codable {
     /// The fewest steps the rule is defined for.
     public var minimumSteps: Int { self == .riemannTrapezoid ? 2 : 1 }
 
+    /// Below this many steps the completeness delta says little about the attributions: the
+    /// rule's error on a smooth path, O(1/m) for left and right sums, O(1/m²) for the midpoint and
+    /// trapezoid, faster for Gauss–Legendre, has not yet started to fall off, and with one or two
+    /// gradient samples a small delta can be luck (a path whose gradient is constant except where
+    /// no node lands). The CLI warns below it and prints the delta.
+    public var meaningfulSteps: Int {
+        switch self {
+        case .riemannLeft, .riemannRight: return 16
+        case .riemannMiddle, .riemannTrapezoid: return 8
+        case .gaussLegendre: return 4
+        }
+    }
+
     /// The m nodes and weights on [0, 1].
     public func nodes(_ m: Int) throws -> (alphas: [Double], weights: [Double]) {
         guard m >= minimumSteps else {

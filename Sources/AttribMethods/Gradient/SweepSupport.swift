@@ -126,3 +126,20 @@ public struct AttributionResult: Sendable {
         self.interrupted = interrupted; self.plan = plan; self.seconds = seconds; self.rowsEvaluated = rowsEvaluated; self.fused = fused
     }
 }
+
+/// The text of a sweep's progress line. Sweeps report rows (input × step or sample), but a user
+/// counts inputs: the line shows whole inputs finished of the total and inputs per second, the
+/// row count (done·inputs/total rows per input) kept only for the fraction.
+public enum SweepProgressLine {
+    public static func text(label: String, rowsDone done: Int, rowsTotal total: Int, inputs: Int, elapsedSeconds elapsed: Double,
+                            width: Int = 30) -> String {
+        let frac = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let inputsDone = total > 0 ? min(inputs, done * inputs / total) : inputs
+        let filled = Int(frac * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let rate = Double(inputsDone) / max(elapsed, 1e-9)
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        func one(_ v: Double) -> String { let r = (v * 10).rounded() / 10; return "\(r)" }
+        return "\(label) \(bar) \(Int(frac * 100))%  \(inputsDone)/\(inputs) inputs  \(one(rate)) inputs/s  eta \(one(eta))s"
+    }
+}

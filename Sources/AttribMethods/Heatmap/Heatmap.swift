@@ -195,21 +195,24 @@ public enum Heatmap {
 
     /// Writes one PNG per sample, `directory/prefix_0000.png`, `prefix_0001.png`, …
     /// `shape` is `[N, H, W]` or `[N, C, H, W]`; `inputShape` (with `inputs`) `[N, H, W]` or `[N, C, H, W]`.
-    /// With `sharedScale`, one colour scale (the percentile over the whole batch) is used for every
-    /// image so they compare; otherwise each image is scaled on its own. Creates `directory`.
-    /// Returns the paths written.
+    /// With `sharedScale`, one colour scale (the percentile over every image drawn) is used for every
+    /// image so they compare; otherwise each image is scaled on its own. `limit`: draw only the first
+    /// `limit` samples. `annotation(i)`, when given, titles image i and adds a colour bar; the
+    /// scale rule is added to its notes in words. Creates `directory`. Returns the paths written.
     @discardableResult
     public static func writeBatch(attributions: [Double], shape: [Int], inputs: [Double]? = nil, inputShape: [Int]? = nil,
-                                  directory: String, prefix: String = "heatmap", sharedScale: Bool = false,
-                                  options: Options = Options()) throws -> [String] {
+                                  directory: String, prefix: String = "heatmap", sharedScale: Bool = false, limit: Int? = nil,
+                                  options: Options = Options(), annotation: ((Int) -> Annotation)? = nil) throws -> [String] {
         let op = "Heatmap.writeBatch"
         guard shape.count == 3 || shape.count == 4, shape.allSatisfy({ $0 >= 1 }) else {
             throw AttribError.invalidArgument(op: op, detail: "attribution shape \(shape) must be [N, H, W] or [N, C, H, W] with every dimension ≥ 1")
         }
-        let n = shape[0], sampleShape = Array(shape.dropFirst()), per = sampleShape.reduce(1, *)
-        guard attributions.count == n * per else {
-            throw AttribError.shapeMismatch(op: op, detail: "\(attributions.count) attribution values for shape \(shape) (\(n * per) expected)")
+        let total = shape[0], sampleShape = Array(shape.dropFirst()), per = sampleShape.reduce(1, *)
+        guard attributions.count == total * per else {
+            throw AttribError.shapeMismatch(op: op, detail: "\(attributions.count) attribution values for shape \(shape) (\(total * per) expected)")
         }
+        if let limit, limit < 0 { throw AttribError.invalidArgument(op: op, detail: "limit \(limit) must be ≥ 0") }
+        let n = Swift.min(total, limit ?? total)
         var inputSampleShape: [Int]? = nil, inputPer = 0
         if let inputs {
             guard let inputShape else {
@@ -218,13 +221,13 @@ public enum Heatmap {
             guard inputShape.count == 3 || inputShape.count == 4, inputShape.allSatisfy({ $0 >= 1 }) else {
                 throw AttribError.invalidArgument(op: op, detail: "input shape \(inputShape) must be [N, H, W] or [N, C, H, W] with every dimension ≥ 1")
             }
-            guard inputShape[0] == n else {
+            guard inputShape[0] == total else {
                 throw AttribError.shapeMismatch(op: op, detail: "attributions hold \(n) samples (shape \(shape)) but inputs hold \(inputShape[0]) (shape \(inputShape))")
             }
             inputSampleShape = Array(inputShape.dropFirst())
             inputPer = inputSampleShape!.reduce(1, *)
-            guard inputs.count == n * inputPer else {
-                throw AttribError.shapeMismatch(op: op, detail: "\(inputs.count) input values for shape \(inputShape) (\(n * inputPer) expected)")
+            guard inputs.count == total * inputPer else {
+                throw AttribError.shapeMismatch(op: op, detail: "\(inputs.count) input values for shape \(inputShape) (\(total * inputPer) expected)")
             }
         }
         var opts = options
@@ -254,8 +257,19 @@ public enum Heatmap {
             number = String(repeating: "0", count: digits - number.count) + number
             let path = (directory.hasSuffix("/") ? directory : directory + "/") + "\(prefix)_\(number).png"
             let input = inputs.map { Array($0[(i * inputPer)..<((i + 1) * inputPer)]) }
-            try write(attribution: Array(attributions[(i * per)..<((i + 1) * per)]), shape: sampleShape,
-                      input: input, inputShape: inputSampleShape, to: path, options: opts)
+            let r = try render(attribution: Array(attributions[(i * per)..<((i + 1) * per)]), shape: sampleShape,
+                               input: input, inputShape: inputSampleShape, options: opts)
+            if var a = annotation?(i) {
+                let which = r.colorMap.isDiverging ? "|attr.|" : "attr."
+                let rule = options.scale != nil ? "a fixed scale"
+                    : "the \(options.percentile == 100 ? "largest" : "\(Int(options.percentile))th percentile of") \(which)"
+                a.notes.append(sharedScale || options.scale != nil
+                    ? "one scale for all \(n) images: the bar's ends are \(rule)\(options.scale == nil ? " over all of them" : "")"
+                    : "scaled per image: the bar's ends are \(rule) in this image")
+                try annotate(r, mapHeight: sampleShape[sampleShape.count - 2], mapWidth: sampleShape[sampleShape.count - 1], a).image.write(to: path)
+            } else {
+                try r.image.write(to: path)
+            }
             paths.append(path)
         }
         return paths

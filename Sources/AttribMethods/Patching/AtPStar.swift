@@ -25,10 +25,15 @@ import AttribModels
 /// L − 1, not L; only l > m needs the dropped backward. Hence L − 1 extra backwards (l = 1…L−1) for
 /// all nodes. With one layer GradDrop is skipped (score = |ĉ|). GradDrop scores are magnitudes;
 /// `signed` keeps the estimate without GradDrop.
+///
+/// How the ĉ_l become a score is `GradDropRule`: the paper's mean, or (the default) that mean
+/// floored at |ĉ|, because the mean alone collapses on shallow models (see the rule).
 public struct AtPStar: Sendable {
     public var qkFix: Bool
-    public var gradDrop: Bool
-    public init(qkFix: Bool = true, gradDrop: Bool = true) { self.qkFix = qkFix; self.gradDrop = gradDrop }
+    /// nil: no GradDrop (score = |ĉ|, the QK-fixed AtP magnitude).
+    public var gradDrop: GradDropRule?
+    public init(qkFix: Bool = true, gradDrop: GradDropRule? = .default) { self.qkFix = qkFix; self.gradDrop = gradDrop }
+    public init(qkFix: Bool = true, gradDrop: Bool) { self.init(qkFix: qkFix, gradDrop: gradDrop ? .default : nil) }
 
     public struct Result: Sendable {
         /// The AtP* scores (≥ 0 with GradDrop), in the node set's order.
@@ -70,8 +75,7 @@ public struct AtPStar: Sendable {
         var backwards = 1
         var scores = signed.map(abs)
         var perDrop: [[Double]] = []
-        if gradDrop && nl > 1 {
-            var sum = [Double](repeating: 0, count: nodes.count)
+        if let rule = gradDrop, nl > 1 {
             for drop in 0..<nl {
                 var est = [Double](repeating: 0, count: nodes.count)
                 // Layers above the dropped one: unchanged gradients. The dropped layer: 0.
@@ -81,12 +85,11 @@ public struct AtPStar: Sendable {
                     backwards += 1
                     for l in 0..<drop { est.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, g)) }
                 }
-                for i in est.indices { sum[i] += abs(est[i]) }
                 perDrop.append(est)
             }
-            scores = sum.map { $0 / Double(nl - 1) }
+            scores = rule.scores(signed: signed, perDrop: perDrop)
         }
-        let name = (qkFix ? "atp*" : "atp+gd") + (gradDrop ? "" : "-nogd")
+        let name = (qkFix ? "atp*" : "atp+gd") + (gradDrop.map { "-" + $0.rawValue } ?? "-nogd")
         return Result(scores: ComponentScores(method: name, nodes: nodes, scores: scores, cleanMetric: values[0], corruptMetric: corruptValue,
                                               forwardRows: 2, backwardPasses: backwards, seconds: secondsSince(start)),
                       signed: signed, perDrop: perDrop)

@@ -28,6 +28,52 @@ public enum FalseNegativeCheck {
         /// (node index, exact effect) of every verified node: the top K then the sample.
         public let verified: [(index: Int, effect: Double)]
         public let seconds: Double
+
+        /// The verified nodes outside the estimate's top K whose exact |effect| exceeds the
+        /// threshold: the nodes the estimate ranked too low, each with the 1-based rank
+        /// `scores` (the estimate that was checked) gives it. Largest |effect| first.
+        public func missed(scores: [Double]) -> [(index: Int, effect: Double, rank: Int)] {
+            var rank = [Int](repeating: 0, count: scores.count)
+            for (r, i) in RankAgreement.order(scores).enumerated() { rank[i] = r + 1 }
+            return verified.dropFirst(topK).filter { abs($0.effect) > threshold }
+                .sorted { abs($0.effect) > abs($1.effect) }
+                .map { (index: $0.index, effect: $0.effect, rank: rank[$0.index]) }
+        }
+
+        /// The result in words: what was verified, what was found, and what the bound says.
+        public func statement(nodeCount n: Int) -> String {
+            let pct = fmt(confidence * 100, 0) + "%"
+            var s = "verified the estimate's top \(topK) of \(n) nodes by exact patching"
+            let found = exceedances == 0 ? "none of them has" : "\(exceedances) of them \(exceedances == 1 ? "has" : "have")"
+            let tau = "|effect| > \(fmt(threshold, 4)) (the \(ordinal(topK)) largest verified |effect|)"
+            if sampled == 0 {
+                return s + "; no random sample was drawn (--samples 0), so nothing is bounded about the other \(population) nodes"
+            }
+            if unverified == 0 {
+                s += ", and every one of the other \(population) as well: \(found) \(tau)"
+                return s + (exceedances == 0 ? "; nothing was missed." : ": the estimate MISSED \(exceedances == 1 ? "it" : "them") (listed below).")
+            }
+            s += " and a random \(sampled) of the other \(population): \(found) \(tau)"
+            if exceedances > 0 { s += "; the estimate MISSED \(exceedances == 1 ? "it" : "them") (listed below)" }
+            return s + ". With \(pct) confidence, at most \(fmt(upperBound * 100, 2))% of the \(population) nodes outside the top \(topK) exceed that"
+                + " threshold: about \(fmt(missedBound, 1)) of the \(unverified) never verified."
+        }
+
+        private func ordinal(_ k: Int) -> String {
+            let tens = k % 100 / 10, last = k % 10
+            let suffix = tens == 1 ? "th" : last == 1 ? "st" : last == 2 ? "nd" : last == 3 ? "rd" : "th"
+            return "\(k)\(suffix)"
+        }
+
+        private func fmt(_ v: Double, _ digits: Int) -> String {
+            if v != 0 && (abs(v) >= 1e6 || abs(v) < 1e-3) { return "\(v)" }
+            var p = 1.0
+            for _ in 0..<digits { p *= 10 }
+            let r = (v * p).rounded() / p
+            var t = "\(r)"
+            if digits == 0, t.hasSuffix(".0") { t.removeLast(2) }
+            return t
+        }
     }
 
     public static func run(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
@@ -104,13 +150,28 @@ public enum RankAgreement {
         return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : 0
     }
 
+    /// The K that "recall of the true top K" uses for n nodes: min(10, n/4), at least 1, so that
+    /// recall can be below 1 (the top 10 of 8 nodes is every node: recall 1 whatever the estimate).
+    public static func defaultK(nodes n: Int) -> Int { Swift.max(1, Swift.min(10, n / 4)) }
+
+    /// Node indices by |v| descending (ties: lower index first); position r holds the node ranked r + 1.
+    public static func order(_ v: [Double]) -> [Int] {
+        v.indices.sorted { abs(v[$0]) != abs(v[$1]) ? abs(v[$0]) > abs(v[$1]) : $0 < $1 }
+    }
+
+    /// The true top k (by |truth|), each with the 1-based rank the estimate gives it (by |estimate|).
+    public static func ranksOfTrueTop(truth: [Double], estimate: [Double], k: Int) -> [(node: Int, rank: Int)] {
+        precondition(truth.count == estimate.count)
+        var rank = [Int](repeating: 0, count: estimate.count)
+        for (r, i) in order(estimate).enumerated() { rank[i] = r + 1 }
+        return order(truth).prefix(Swift.min(k, truth.count)).map { (node: $0, rank: rank[$0]) }
+    }
+
     /// The fraction of the true top k (by |truth|) among the estimate's top k (by |estimate|).
     public static func recall(truth: [Double], estimate: [Double], k: Int) -> Double {
         let k = min(k, truth.count)
         guard k > 0 else { return 1 }
-        func top(_ v: [Double]) -> Set<Int> {
-            Set(v.indices.sorted { abs(v[$0]) != abs(v[$1]) ? abs(v[$0]) > abs(v[$1]) : $0 < $1 }.prefix(k))
-        }
+        func top(_ v: [Double]) -> Set<Int> { Set(order(v).prefix(k)) }
         return Double(top(truth).intersection(top(estimate)).count) / Double(k)
     }
 

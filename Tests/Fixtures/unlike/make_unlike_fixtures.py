@@ -12,6 +12,10 @@ model.safetensors), with the first 4 digits test inputs and their labels:
                (groups = channels), average pooling with padding and count_include_pad=False
     fields-avg average pooling with padding and count_include_pad=True, then a dilated
                convolution with dilation (1, 2)
+    bn-cnn     what export_torch.simplify rewrites (issue 24): a bias-free Conv2d with
+               BatchNorm2d, Dropout2d, a Linear with BatchNorm1d, Dropout, Identity; random
+               running statistics. Its references come from the original module (BatchNorm
+               and Dropout in eval mode), not from the folded export, so the test checks the fold.
 
 and, computed in float64 (the float32 weights and inputs cast exactly):
     logits.npy         [4, 10]
@@ -43,7 +47,7 @@ STEPS = 16
 
 
 def build(name: str) -> nn.Sequential:
-    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23, "fields-cnn": 24, "fields-avg": 25}[name])
+    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23, "fields-cnn": 24, "fields-avg": 25, "bn-cnn": 26}[name])
     if name == "relu-cnn":
         layers = [nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10)]
@@ -56,6 +60,16 @@ def build(name: str) -> nn.Sequential:
         layers = [nn.Conv2d(1, 8, 3, padding=2, dilation=2), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
                   nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Tanh(), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Sigmoid(),
                   nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(32, 10)]
+    elif name == "bn-cnn":
+        layers = [nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.2),
+                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 16, 32), nn.BatchNorm1d(32), nn.Tanh(), nn.Dropout(0.5),
+                  nn.Identity(), nn.Linear(32, 10)]
+        for bn in (layers[1], layers[7]):
+            with torch.no_grad():
+                bn.running_mean.copy_(torch.randn(bn.num_features) * 0.5)
+                bn.running_var.copy_(torch.rand(bn.num_features) + 0.5)
+                bn.weight.copy_(torch.randn(bn.num_features))
+                bn.bias.copy_(torch.randn(bn.num_features) * 0.5)
     else:
         layers = [nn.Conv2d(1, 4, 3, padding=1), nn.GELU(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=True),
                   nn.Conv2d(4, 6, 3, padding=(1, 2), dilation=(1, 2)), nn.Tanh(), nn.Flatten(), nn.Linear(6 * 64, 10)]
@@ -66,10 +80,11 @@ def main() -> None:
     data = os.path.join(ROOT, "Models", "digits-data")
     x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int32)[:4]
-    for name in ("relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg"):
+    for name in ("relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn"):
         out = os.path.join(HERE, name)
         export(build(name), [1, 8, 8], out)
-        model, _ = load(out)          # exactly what attrib reads
+        # Exactly what attrib reads; for bn-cnn the original module, so the fold is checked.
+        model = build(name) if name == "bn-cnn" else load(out)[0]
         model = model.double().eval()
         for p in model.parameters():
             p.requires_grad_(False)
