@@ -9,7 +9,9 @@
 #   - gpt2-random-{2,4,12}l: GPT-2-small-shaped (d = 768, 12 heads, vocab 50257) with random
 #     weights (transformers' init, torch.manual_seed(0)), 4 pairs of 16 random tokens whose
 #     corrupt prompt differs at 3 positions, metric the logit difference of two random tokens.
-# Nodes: heads and neurons (plus head-positions on the induction models).
+# Nodes: heads, head-positions and neurons on the induction models; heads on the random ones,
+# and neurons on the 2-layer one (exact patching of every neuron of the deeper random models
+# is 12k-37k GPT-2-small forwards per pair: hours on 2 cores).
 # Usage: Benchmarks/graddrop.sh   (PYTHON=/path/to/python with torch + transformers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,5 @@ run() { echo; $B experiment graddrop --device cpu "$@"; }
 for M in Models/induction-2l /tmp/induction-4l /tmp/induction-12l; do
   for g in heads head-positions neurons; do run --model $M --pairs $M/prompts.json --nodes $g; done
 done
-for L in 2 4 12; do
-  for g in heads neurons; do run --model /tmp/gpt2-random-${L}l --pairs /tmp/graddrop-random-pairs.json --nodes $g; done
-done
+for L in 2 4 12; do run --model /tmp/gpt2-random-${L}l --pairs /tmp/graddrop-random-pairs.json --nodes heads; done
+run --model /tmp/gpt2-random-2l --pairs /tmp/graddrop-random-pairs.json --nodes neurons

@@ -6,7 +6,7 @@ import FoundationEssentials
 /// where outputs go.
 struct AttributionOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Option(help: "Model: a directory with config.json + model.safetensors, a .onnx file, or a directory with model.onnx (and labels.json or labels.txt).") var model: String
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
     @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input). Default: predicted (without --targets). The target of each input is printed, written to targets.npy and summary.json, and titles its heatmap.") var target: String?
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
@@ -22,7 +22,7 @@ struct AttributionOptions: ParsableArguments {
 
     struct Loaded {
         var device: any Device
-        var model: Sequential
+        var model: any AttributionModel
         var x: [Double]
         var n: Int
         var targets: [[Int]]
@@ -54,7 +54,7 @@ struct AttributionOptions: ParsableArguments {
     func load() throws -> Loaded {
         _ = try heatmapSettings()                      // a bad value is refused before the sweep, not after it
         let device = try global.selectedDevice()
-        let net = try Sequential.load(model, on: device)
+        let net = try loadAttributionModel(model, on: device)
         var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
         if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
         let classes = net.outputShape.reduce(1, *)
@@ -79,7 +79,7 @@ struct AttributionOptions: ParsableArguments {
             t = Array(repeating: [c], count: n)
             rule = "--target \(c)"
         case (_, nil):
-            let out = try net.forward(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
+            let out = try net.outputs(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
             t = (0..<n).map { i in [out[i * classes..<(i + 1) * classes].indices.max { out[$0] < out[$1] }! - i * classes] }
         default:
             throw ValidationError("give --target or --targets, not both")
@@ -107,6 +107,8 @@ struct AttributionOptions: ParsableArguments {
                 let (limit, global) = try heatmapSettings()
                 let per = l.targets[0].count, d = l.model.inputSize
                 let drawn = min(r.completedInputs, limit ?? r.completedInputs)
+                // Saliency and Sobol indices are ≥ 0 (a sequential colour map): no "for/against".
+                let signed = r.attributions.contains { $0 < 0 }
                 let tFirst = (0..<drawn).flatMap { i in r.attributions[(i * per) * d..<(i * per + 1) * d] }
                 let written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + maps,
                                                      inputs: Array(l.x.prefix(drawn * d)), inputShape: [drawn] + maps,
@@ -114,7 +116,8 @@ struct AttributionOptions: ParsableArguments {
                     let target = Self.className(l.targets[i][0], l.labels)
                     return Heatmap.Annotation(title: ["input \(i): \(method) for target \(target)",
                                                       per > 1 ? "(the first of \(per) targets; all are in attributions.npy)" : "targets: \(l.targetRule)"],
-                                              colorBarLabel: "attribution to class \(target) (red: for, blue: against)")
+                                              colorBarLabel: signed ? "attribution to class \(target) (red: for, blue: against)"
+                                                                    : "attribution to class \(target) (>= 0: importance, no sign)")
                 }
                 files.append("\(dir)/heatmaps/ (\(written.count) PNGs\(drawn < r.completedInputs ? " of the first \(drawn) inputs; --heatmaps all draws every one" : ""))")
             }
@@ -179,4 +182,11 @@ enum JSONValue: Encodable {
         case .object(let v): try c.encode(v)
         }
     }
+}
+
+/// The model at `path`: an ONNX file or directory (ONNXModel.isONNX), else a Sequential
+/// model directory.
+func loadAttributionModel(_ path: String, on device: any Device, dtype: DType = .float32) throws -> any AttributionModel {
+    if ONNXModel.isONNX(path) { return try ONNXModel.attributionModel(at: path, on: device, dtype: dtype) }
+    return try Sequential.load(path, on: device, dtype: dtype)
 }

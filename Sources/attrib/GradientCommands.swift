@@ -2,7 +2,7 @@ import ArgumentParser
 import Attrib
 
 /// Parses --baseline: zero | constant:V | blur:S | uniform[:LO,HI] | file:B.npy.
-func parseBaseline(_ spec: String, seed: UInt64, model: Sequential) throws -> Baseline {
+func parseBaseline(_ spec: String, seed: UInt64, model: any AttributionModel) throws -> Baseline {
     let (kind, arg) = spec.split(separator: ":", maxSplits: 1).map(String.init).splitFirst
     switch kind {
     case "zero": return .zero

@@ -9,7 +9,7 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict", abstract: "Class probabilities and the predicted class per input.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Model directory (config.json + model.safetensors).") var model: String
+    @Option(help: "Model: a directory with config.json + model.safetensors, a .onnx file, or a directory with model.onnx (and labels.json or labels.txt).") var model: String
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape (or [N, its element count]).") var inputs: String
     @OptionGroup var batching: BatchOptions
     @Flag(help: "Print JSON.") var json = false
@@ -23,7 +23,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let device = try global.selectedDevice()
-        let net = try Sequential.load(model, on: device)
+        let net = try loadAttributionModel(model, on: device)
         var (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
         if let limit = batching.limit, limit < n { n = limit; values = Array(values.prefix(n * net.inputSize)) }
         // In device batches sized like every forward-only sweep's (--batch caps them).
@@ -31,11 +31,11 @@ struct PredictCommand: ParsableCommand {
         var outputs: [Double] = []
         for lo in stride(from: 0, to: n, by: rows) {
             let k = min(rows, n - lo)
-            outputs += try net.forward(Tensor(Array(values[(lo * d)..<((lo + k) * d)]), shape: [k] + net.inputShape, dtype: net.dtype, on: device)).doubles()
+            outputs += try net.outputs(Tensor(Array(values[(lo * d)..<((lo + k) * d)]), shape: [k] + net.inputShape, dtype: net.dtype, on: device)).doubles()
         }
         let out = try Tensor(outputs, shape: [n] + net.outputShape, dtype: .float64, on: CPUDevice.shared)
         // Probabilities: the model's own if it ends in (log-)softmax, else softmax of its outputs.
-        let last = net.layers.last as? SoftmaxLayer
+        let last = net.finalSoftmax
         let probs = try (last == nil ? out.reshaped([out.batchSize, out.count / out.batchSize]).softmax() : out).doubles()
         let width = out.count / out.batchSize
         var predictions: [Prediction] = []

@@ -140,7 +140,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     /// Maps as full-size per-input values: [N] + input shape as is, or [N, H, W] broadcast over C channels.
-    static func fullSize(_ a: NPYArray, model: Sequential, n: Int, path: String) throws -> [Double] {
+    static func fullSize(_ a: NPYArray, model: any AttributionModel, n: Int, path: String) throws -> [Double] {
         let d = model.inputSize, v = a.doubles()
         guard let rows = a.shape.first, rows >= n else {
             throw AttribError.shapeMismatch(op: path, detail: "maps have shape \(a.shape); need at least \(n) rows")

@@ -53,7 +53,7 @@ public struct DeletionInsertion: Sendable {
 
     /// Curves [inputs][K + 1] and AUCs for inputs (n × the model's [c, h, w]) and maps
     /// (n × h·w or n × c·h·w), one target per input.
-    public func evaluate(model: Sequential, inputs x: [Double], maps: [Double], targets: [Int],
+    public func evaluate(model: any AttributionModel, inputs x: [Double], maps: [Double], targets: [Int],
                          control: SweepControl = SweepControl()) throws -> CurveResult {
         let op = "DeletionInsertion"
         guard model.inputShape.count == 3 else {
@@ -117,7 +117,7 @@ public struct DeletionInsertion: Sendable {
                                                              baseline: b, into: try batch.rows((r - done)..<(r - done + len)))
                 r += len
             }
-            var out = try model.forward(batch).reshaped([rows, classes])
+            var out = try model.outputs(batch).reshaped([rows, classes])
             if applySoftmax { out = try out.softmax() }
             let values = try out.doubles()
             for row in 0..<rows { curve[done + row] = values[row * classes + targets[(done + row) / perInput]] }

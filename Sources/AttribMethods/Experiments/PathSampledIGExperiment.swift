@@ -32,7 +32,7 @@ public enum PathSampledIGExperiment {
         public var inputs: Int
     }
 
-    public static func run(_ model: Sequential, inputs x: [Double], count n: Int, targets: [[Int]],
+    public static func run(_ model: any AttributionModel, inputs x: [Double], count n: Int, targets: [[Int]],
                            stepCounts: [Int] = [4, 8, 16, 32, 64, 128, 256, 512], rule: IntegrationRule = .riemannLeft,
                            referenceSteps: Int = 2048, repeats: Int = 8, noiseDraws: Int = 4000, seed: UInt64 = 0) throws -> Report {
         let reference = try IntegratedGradients(rule: .gaussLegendre, steps: referenceSteps, density: .uniform)

@@ -24,9 +24,10 @@ public struct ChunkPlan: Sendable, Codable {
     /// (2 cores, 32 MiB L3), IG ran 2× (CNN) and 2.5× (MLP) faster in batches of 256
     /// and 2,048 rows than in the 20,000 and 290,000 rows that fill 1 GiB.
     public static let cpuMinimumRowsPerThread = 256
-    public static func make(for model: Sequential, startLayer: Int = 0, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
-        // The path's start: the model's input, or the output of the layer before startLayer.
-        make(for: model.forwardExecutor.graph, from: startLayer == 0 ? nil : [String(startLayer - 1)], backward: true,
+    /// Plans a gradient sweep of a model from `cut` (nil: its input; else the value where a
+    /// fused path starts, such as `Graph.firstAffine`'s output).
+    public static func make(for model: any AttributionModel, cut: String? = nil, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
+        make(for: model.forwardExecutor.graph, from: cut.map { [$0] }, backward: true,
              on: model.device, dtype: model.dtype, cap: cap, budget: budget)
     }
 

@@ -9,7 +9,7 @@ public enum GradientMethods {
     /// Saliency |∇F(x)| (or the signed gradient), and Gradient × Input x ⊙ ∇F(x).
     public enum Plain: String, Sendable, CaseIterable { case saliency, signedGradient = "gradient", gradientTimesInput = "gradient_x_input" }
 
-    public static func plain(_ kind: Plain, _ model: Sequential, inputs x: [Double], count n: Int, targets: [[Int]],
+    public static func plain(_ kind: Plain, _ model: any AttributionModel, inputs x: [Double], count n: Int, targets: [[Int]],
                              batchCap: Int? = nil, control: SweepControl = SweepControl()) throws -> AttributionResult {
         let clock = ContinuousClock(), start = clock.now
         try checkInputs(x, n: n, model: model)
@@ -50,7 +50,7 @@ public enum GradientMethods {
 
     /// SmoothGrad: gradients (signed, as Captum's NoiseTunnel around Saliency(abs=False))
     /// at x + ε, ε ~ N(0, σ²I), reduced over `samples` draws.
-    public static func smoothGrad(_ model: Sequential, inputs x: [Double], count n: Int, targets: [[Int]],
+    public static func smoothGrad(_ model: any AttributionModel, inputs x: [Double], count n: Int, targets: [[Int]],
                                   samples: Int, noise: Noise, reduction: NoiseReduction = .smoothgrad,
                                   batchCap: Int? = nil, control: SweepControl = SweepControl()) throws -> AttributionResult {
         let clock = ContinuousClock(), start = clock.now
@@ -96,7 +96,7 @@ public enum GradientMethods {
     /// Expected Gradients (no noise) and GradientSHAP (noise on x): the mean over samples
     /// of (x̃ − b) ⊙ ∇F(b + α(x̃ − b)), b from the baseline set [k] + input shape, x̃ = x + ε
     /// (Captum's GradientShap, whose difference uses the noisy input).
-    public static func expectedGradients(_ model: Sequential, inputs x: [Double], count n: Int, targets: [[Int]],
+    public static func expectedGradients(_ model: any AttributionModel, inputs x: [Double], count n: Int, targets: [[Int]],
                                          baselineSet: [Double], baselineCount k: Int, samples: Int, draws: ExpectationDraws,
                                          batchCap: Int? = nil, control: SweepControl = SweepControl()) throws -> AttributionResult {
         let clock = ContinuousClock(), start = clock.now
@@ -124,7 +124,7 @@ public enum GradientMethods {
 
     /// Stochastic path-sampled IG, for comparison with the deterministic sum: the mean
     /// over samples of (x − b_β) ⊙ ∇F(b_β + t(x − b_β)), β ~ p, t ~ U(0, 1), b_β = x' + β(x − x').
-    public static func stochasticPathSampledIG(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,
+    public static func stochasticPathSampledIG(_ model: any AttributionModel, inputs x: [Double], count n: Int, baseline: Baseline,
                                                targets: [[Int]], density: PathDensity, samples: Int, seed: UInt64,
                                                batchCap: Int? = nil, control: SweepControl = SweepControl()) throws -> AttributionResult {
         let clock = ContinuousClock(), start = clock.now
@@ -155,7 +155,7 @@ public enum GradientMethods {
     }
 
     /// Downloads the finished inputs' sums, applies `transform` per target, and lays them out as [n, targets] + shape.
-    static func finish(_ out: SampleSweep.Output, model: Sequential, targets: [[Int]], plan: ChunkPlan,
+    static func finish(_ out: SampleSweep.Output, model: any AttributionModel, targets: [[Int]], plan: ChunkPlan,
                        start: ContinuousClock.Instant, clock: ContinuousClock,
                        _ transform: ([Double], Int) throws -> [Double]) throws -> AttributionResult {
         let d = model.inputSize, tCount = targets[0].count, done = out.completed
@@ -169,7 +169,7 @@ public enum GradientMethods {
                                  plan: plan, seconds: (clock.now - start).seconds, rowsEvaluated: out.rows, fused: false)
     }
 
-    static func finish(_ out: SampleSweep.Output, model: Sequential, targets: [[Int]], plan: ChunkPlan,
+    static func finish(_ out: SampleSweep.Output, model: any AttributionModel, targets: [[Int]], plan: ChunkPlan,
                        start: ContinuousClock.Instant, clock: ContinuousClock, _ transform: ([Double]) throws -> [Double]) throws -> AttributionResult {
         try finish(out, model: model, targets: targets, plan: plan, start: start, clock: clock) { v, _ in try transform(v) }
     }

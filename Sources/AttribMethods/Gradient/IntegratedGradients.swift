@@ -8,8 +8,8 @@ import AttribModels
 /// built on the device and its gradients reduced there by weight; only the
 /// attributions (and the objective values for the deltas) come back.
 ///
-/// Fused first affine layer: when the model starts with Linear or Conv2d (after
-/// any Flatten), pre-activations are affine in α, z(α) = z' + α(z − z'), so the
+/// Fused first affine layer: when the model's input goes straight into a Linear or Conv2d
+/// (through any Flatten or Reshape; `Graph.firstAffine`, a rule on any graph), pre-activations are affine in α, z(α) = z' + α(z − z'), so the
 /// first layer runs twice per input instead of m times, the path is built in z,
 /// and the input gradient is (x − x') ⊙ L₁ᵀ(Σₖ wₖ δₖ): one backward product for
 /// all steps. The same numbers as the unfused path, to rounding.
@@ -41,23 +41,25 @@ public struct IntegratedGradients: Sendable {
         self.batchCap = batchCap; self.memoryBudget = memoryBudget
     }
 
-    /// The index of the first affine layer when only Flatten layers precede it.
-    static func fusableLayer(_ model: Sequential) -> Int? {
-        for (i, l) in model.layers.enumerated() {
-            if l is Flatten { continue }
-            return l is Linear || l is Conv2d ? i : nil
-        }
-        return nil
+    /// The first affine layer the path can start after, where fusing is on.
+    func fused(_ model: any AttributionModel) -> FirstAffine? {
+        fuseFirstLayer ? model.forwardExecutor.graph.firstAffine() : nil
+    }
+
+    /// The fused layer's index in a Sequential (its graph's node i is layer i): the key of the
+    /// CPU backend's rows-outer and whole-path CNN sweeps, which are Sequential's alone.
+    func sequentialLayer(_ model: any AttributionModel, _ f: FirstAffine?) -> (Sequential, Int)? {
+        guard let seq = model as? Sequential, let f, let i = Int(f.output), i == f.node else { return nil }
+        return (seq, i)
     }
 
     /// The device batches a sweep on this model runs in.
-    public func plan(for model: Sequential) -> ChunkPlan {
-        let start = (fuseFirstLayer ? Self.fusableLayer(model) : nil).map { $0 + 1 } ?? 0
-        return ChunkPlan.make(for: model, startLayer: start, cap: batchCap, budget: memoryBudget)
+    public func plan(for model: any AttributionModel) -> ChunkPlan {
+        ChunkPlan.make(for: model, cut: fused(model)?.output, cap: batchCap, budget: memoryBudget)
     }
 
     /// How many inputs the first device batch of a sweep over n inputs holds.
-    public func firstBatchInputs(for model: Sequential, count n: Int) -> Int {
+    public func firstBatchInputs(for model: any AttributionModel, count n: Int) -> Int {
         // Bad step counts are reported by attribute(); here they only must not divide by zero.
         guard steps >= 1, n >= 1 else { return 1 }
         if runsWhole(model, count: n) { return wholeChunks(n: n).first?.inputs.count ?? 1 }
@@ -69,10 +71,10 @@ public struct IntegratedGradients: Sendable {
     /// a small CNN on the CPU backend, fused and rows-outer, plain IG). Bitwise the sums of
     /// the batches. Only with at least 4 inputs per worker thread, as it shares out whole
     /// inputs: with fewer the batches keep every thread busy.
-    public func runsWhole(_ model: Sequential, count n: Int) -> Bool {
-        guard wholePath, fuseFirstLayer, rowsOuter, density == nil, let f = Self.fusableLayer(model), model.layers[f] is Conv2d else { return false }
+    public func runsWhole(_ model: any AttributionModel, count n: Int) -> Bool {
+        guard wholePath, rowsOuter, density == nil, let (seq, f) = sequentialLayer(model, fused(model)), seq.layers[f] is Conv2d else { return false }
         let threads = model.device.info.blas?.threads ?? 1
-        return n >= 4 * threads && model.runsIGPathWhole(from: f + 1)
+        return n >= 4 * threads && seq.runsIGPathWhole(from: f + 1)
     }
 
     /// The chunks of a whole-path sweep: whole inputs, about `wholeChunkRows` rows each, so
@@ -107,7 +109,7 @@ public struct IntegratedGradients: Sendable {
 
     /// Attributions for host inputs x ([n] + model input shape, flattened) toward
     /// `targets[i]` (one or more classes per input).
-    public func attribute(_ model: Sequential, inputs x: [Double], count n: Int, baseline: Baseline,
+    public func attribute(_ model: any AttributionModel, inputs x: [Double], count n: Int, baseline: Baseline,
                           targets: [[Int]], control: SweepControl = SweepControl()) throws -> AttributionResult {
         let clock = ContinuousClock(), start = clock.now
         try checkInputs(x, n: n, model: model)
@@ -120,11 +122,13 @@ public struct IntegratedGradients: Sendable {
         try checkInputs(bValues, n: bRows, model: model, what: "baseline")
         let bAll = bRows == n ? bValues : (0..<n).flatMap { _ in bValues }
 
-        let fused = fuseFirstLayer ? Self.fusableLayer(model) : nil
-        let start0 = fused.map { $0 + 1 } ?? 0
+        let fused = self.fused(model)
+        let seqFused = sequentialLayer(model, fused)
+        let start0 = seqFused.map { $0.1 + 1 } ?? 0
         // The graph the batches run, from the cut where the path lives: the model's input, or
-        // the first affine layer's output (its value is named by the layer's index).
-        let exec = model.sweepExecutor, output = exec.graph.outputs[0], cut = fused.map { String($0) } ?? "input"
+        // the first affine layer's output.
+        let exec = model.sweepExecutor, output = exec.graph.outputs[0], inputName = model.inputName
+        let cut = fused?.output ?? inputName
         let plan = plan(for: model)
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
@@ -142,13 +146,13 @@ public struct IntegratedGradients: Sendable {
             // Inputs and baselines through the first layer in one pass per block, [x; x′], so
             // its weight is read once for both (on one input, two one-row passes otherwise);
             // blocks of plan.rows / 2 inputs keep the temporaries to a batch's size.
-            let outShape = model.shapes[f]
+            let outShape = exec.graph.types[f.output]!.shape
             pathX = try Tensor(shape: [n] + outShape, dtype: dtype, on: device)   // every row written below
             pathB = try Tensor(shape: [n] + outShape, dtype: dtype, on: device)
             let per = max(1, plan.rows / 2)
             for lo in stride(from: 0, to: n, by: per) {
                 let r = lo..<min(n, lo + per), k = r.count
-                let first = try exec.forward(["input": Self.stacked(xT, bT, rows: r)], outputs: [cut])[cut]!
+                let first = try exec.forward([inputName: Self.stacked(xT, bT, rows: r)], outputs: [cut])[cut]!
                 try first.rows(0..<k).copy(into: pathX.rows(r))
                 try first.rows(k..<2 * k).copy(into: pathB.rows(r))
             }
@@ -158,8 +162,9 @@ public struct IntegratedGradients: Sendable {
         // The path rows-outer ([n, H, C, W]) where the layers after the first run so: one
         // transpose per input here and one per input at the end, none per batch.
         // The whole path takes it rows-outer too, whether or not its convolutions run by bands.
-        let banded = fused != nil && self.rowsOuter && model.rowsOuterSpan(from: start0) != nil
-        let rowsOuter = fused != nil && self.rowsOuter && (whole || banded)
+        let seq = seqFused?.0
+        let banded = seq != nil && self.rowsOuter && seq!.rowsOuterSpan(from: start0) != nil
+        let rowsOuter = seq != nil && self.rowsOuter && (whole || banded)
         if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
@@ -172,21 +177,21 @@ public struct IntegratedGradients: Sendable {
             if control.shouldStop() { interrupted = true; break }
             if whole {
                 // Each input's whole path in one op; the chunk only paces progress and Ctrl-C.
-                guard try model.igPathGradientSum(pathFrom: pathX.rows(c.inputs), baselines: pathB.rows(c.inputs), alphas: alphaT,
+                guard try seq!.igPathGradientSum(pathFrom: pathX.rows(c.inputs), baselines: pathB.rows(c.inputs), alphas: alphaT,
                                                   weights: weightT, targets: Array(targets[c.inputs]), from: start0,
                                                   into: accumulators.map { try $0.rows(c.inputs) }) else {
-                    throw AttribError.invalidArgument(op: "IntegratedGradients", detail: "\(device.info.id) declined the whole-path op it had offered for \(model.layers[start0...].map(\.description).joined(separator: " → "))")
+                    throw AttribError.invalidArgument(op: "IntegratedGradients", detail: "\(device.info.id) declined the whole-path op it had offered for \(seq!.layers[start0...].map(\.description).joined(separator: " → "))")
                 }
                 rowsDone += c.inputs.count * m
                 completed = c.inputs.upperBound
                 control.progress(rowsDone, n * m)
                 continue
             }
-            let layers = start0..<model.layers.count, (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
+            let layers = start0..<(seq?.layers.count ?? 0), (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
             // Rows-outer, the path is built inside the first fused pass and the steps summed
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
             // Elsewhere the graph runs from the cut.
-            let trace = rowsOuter ? try model.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers) : nil
+            let trace = rowsOuter ? try seq!.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers) : nil
             let run = rowsOuter ? nil : try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
             let result = try trace?.output ?? run![output]!
             if c.steps.upperBound > m {
@@ -204,7 +209,7 @@ public struct IntegratedGradients: Sendable {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
                                                   firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
                 let up = try upstream.reshaped(result.shape), w = try weightT.rows(c.steps)
-                let partial = try trace.map { try model.pathGradientSum($0, upstream: up, layers: layers, weights: w) }
+                let partial = try trace.map { try seq!.pathGradientSum($0, upstream: up, layers: layers, weights: w) }
                     ?? exec.backward(run!, upstream: [output: up], wrt: [cut])[cut]!.pathWeightedSum(weights: w)
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
@@ -236,7 +241,8 @@ public struct IntegratedGradients: Sendable {
             if rowsOuter { g = try g.transposed12() }                   // back to NCHW
             if let f = fused {
                 // One backward product through the first affine layer for all steps.
-                g = try model.layers[f].backward(g, Saved(input: try diff.reshaped([completed] + model.inputShape(ofLayer: f)), output: g))
+                let layerInput = exec.graph.types[f.layerInput]!.shape
+                g = try f.layer.backward(g, Saved(input: try diff.reshaped([completed] + layerInput), output: g))
                 g = try g.reshaped(diff.shape)
             }
             attributions.append(try diff.multiplying(g).doubles())
@@ -252,10 +258,10 @@ public struct IntegratedGradients: Sendable {
         for lo in stride(from: 0, to: endCount > 0 ? 0 : completed, by: per) {
             let r = lo..<min(completed, lo + per), k = r.count
             let ends = try Self.stacked(pathX, pathB, rows: r)
-            let layers = start0..<model.layers.count
+            let layers = start0..<(seq?.layers.count ?? 0)
             // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
             let forward = model.forwardExecutor
-            let out = try (banded ? model.traceRowsOuter(ends, layers: layers).output
+            let out = try (banded ? seq!.traceRowsOuter(ends, layers: layers).output
                            : forward.forward([cut: rowsOuter ? ends.transposed12() : ends])[output]!).doubles()
             fx += out[0..<k * classes]
             fb += out[k * classes..<2 * k * classes]

@@ -6,7 +6,7 @@ import AttribModels
 /// (all draws of all inputs in one sweep, batched like any other), and the
 /// attributions are reduced per input as SmoothGrad reduces gradients.
 public enum NoiseTunnel {
-    public static func integratedGradients(_ ig: IntegratedGradients, _ model: Sequential, inputs x: [Double], count n: Int,
+    public static func integratedGradients(_ ig: IntegratedGradients, _ model: any AttributionModel, inputs x: [Double], count n: Int,
                                            baseline: Baseline, targets: [[Int]], samples: Int, noise: GradientMethods.Noise,
                                            reduction: GradientMethods.NoiseReduction = .smoothgrad,
                                            control: SweepControl = SweepControl()) throws -> AttributionResult {

@@ -7,7 +7,7 @@ import AttribModels
 /// the device to Σₖ cₖ·(mᵢₖ ⊙ gᵢₖ) per input (m an optional per-row multiplier)
 /// and, when asked, Σₖ cₖ·gᵢₖ².
 struct SampleSweep {
-    var model: Sequential
+    var model: any AttributionModel
     var n: Int
     var samples: Int
     var targets: [[Int]]
@@ -41,11 +41,12 @@ struct SampleSweep {
             if control.shouldStop() { interrupted = true; break }
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
             let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
-            let run = try exec.forward(["input": x], gradientsFor: ["input"])
+            let inputName = model.inputName
+            let run = try exec.forward([inputName: x], gradientsFor: [inputName])
             let output = run[outputName]!
             for t in 0..<tCount {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
-                let g = try exec.backward(run, upstream: [outputName: upstream.reshaped(output.shape)], wrt: ["input"])["input"]!
+                let g = try exec.backward(run, upstream: [outputName: upstream.reshaped(output.shape)], wrt: [inputName])[inputName]!
                 let w = try weightT.rows(c.steps)
                 try sums[t].rows(c.inputs).axpy(1, (mult.map { try $0.multiplying(g) } ?? g).pathWeightedSum(weights: w))
                 if let sq { try sq[t].rows(c.inputs).axpy(1, g.multiplying(g).pathWeightedSum(weights: w)) }

@@ -70,7 +70,7 @@ func gaussianDraws(_ count: Int, sigma: Double, _ rng: inout SplitMix64) -> [Dou
 }
 
 /// Checks a batch of host inputs: finite values, the model's element count.
-func checkInputs(_ x: [Double], n: Int, model: Sequential, what: String = "input") throws {
+func checkInputs(_ x: [Double], n: Int, model: any AttributionModel, what: String = "input") throws {
     guard n >= 1, x.count == n * model.inputSize else {
         throw AttribError.shapeMismatch(op: "attribution", detail: "\(x.count) values for \(n) \(what)s of \(model.inputSize) values (model input shape \(model.inputShape))")
     }
@@ -80,7 +80,7 @@ func checkInputs(_ x: [Double], n: Int, model: Sequential, what: String = "input
 }
 
 /// Checks targets: one list of the same length per input, each class inside the outputs.
-func checkTargets(_ targets: [[Int]], n: Int, model: Sequential) throws -> Int {
+func checkTargets(_ targets: [[Int]], n: Int, model: any AttributionModel) throws -> Int {
     let classes = model.outputShape.reduce(1, *)
     guard targets.count == n, let t = targets.first?.count, t >= 1, targets.allSatisfy({ $0.count == t }) else {
         throw AttribError.shapeMismatch(op: "attribution", detail: "\(targets.count) target lists for \(n) inputs; give one list of equally many targets per input")

@@ -137,12 +137,12 @@ public struct SobolAttribution: Sendable {
 
     /// The rows of a forward-only batch: the plan of `ChunkPlan` without what only the
     /// backward pass keeps (gradients, saved activations beyond the live pair, argmax).
-    public static func forwardPlan(for model: Sequential, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
+    public static func forwardPlan(for model: any AttributionModel, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
         ChunkPlan.make(for: model.forwardExecutor.graph, backward: false, on: model.device, dtype: model.dtype, cap: cap, budget: budget)
     }
 
     /// Explains `inputs` (n × the model's [c, h, w], row-major) for one target class each.
-    public func explain(model: Sequential, inputs x: [Double], targets: [Int],
+    public func explain(model: any AttributionModel, inputs x: [Double], targets: [Int],
                         control: SweepControl = SweepControl()) throws -> SobolResult {
         let clock = ContinuousClock(), start = clock.now
         let op = "SobolAttribution"
@@ -197,7 +197,7 @@ public struct SobolAttribution: Sendable {
             }
             try device.synchronize()
             let t0 = clock.now
-            var out = try model.forward(batch)
+            var out = try model.outputs(batch)
             if score == .probability { out = try out.reshaped([rows, classes]).softmax() }
             let values = try out.doubles()
             forward += clock.now - t0

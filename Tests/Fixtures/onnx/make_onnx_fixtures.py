@@ -15,7 +15,9 @@ against onnxruntime (float32):
 
 Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
 logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
-onnxruntime's largest relative difference to the float64 logits. resmlp/ also holds the
+onnxruntime's largest relative difference to the float64 logits; ig.npy and ig_delta.npy,
+Captum's IntegratedGradients in float64 (Gauss-Legendre, 16 steps, zero baseline, target =
+label) on the PyTorch model, for attrib's IG on the ONNX file. resmlp/ also holds the
 hook references, by the ONNX value names recorded in meta.json:
   capture.npy       the Tanh output                       (forward hook)
   patched.npy       logits with the Tanh output replaced by the corrupt inputs' (forward hook
@@ -36,6 +38,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from captum.attr import IntegratedGradients
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +115,10 @@ def main() -> None:
         np.save(os.path.join(out, "targets.npy"), t.astype(np.int32))
         np.save(os.path.join(out, "logits.npy"), logits.numpy())
         np.save(os.path.join(out, "input_grads.npy"), input_grads(m64, x, tt).numpy())
+        ig, delta = IntegratedGradients(m64).attribute(x, baselines=0, target=tt, n_steps=16, method="gausslegendre",
+                                                       return_convergence_delta=True)
+        np.save(os.path.join(out, "ig.npy"), ig.numpy())
+        np.save(os.path.join(out, "ig_delta.npy"), delta.numpy())
         meta = {"onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node})}
         if name == "resmlp":
             tanh = next(n.output[0] for n in proto.graph.node if n.op_type == "Tanh")
