@@ -42,8 +42,9 @@ seeded random weights and the digits inputs (issue 16: speed must hold on
 models the project did not make): relu-cnn (the digits CNN's sizes with ReLU
 and max pooling), tanh-mlp (64-256-256-10, Tanh), s2-cnn (5x5 stride-2
 convolutions, Sigmoid, global average pooling as an average pooling over the
-whole plane). A residual MLP needs a graph front-end (ONNX, issue 17): the
-Sequential format cannot hold a skip connection. Inputs 1, 64, 1024 (digits: the test
+whole plane). Through ONNX files (graphs the Sequential format cannot hold): res-mlp (a
+residual MLP, 64 -> 64 Tanh -> 64, + x, ReLU -> 10) and resnet18 (torchvision's, random
+weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same). Inputs 1, 64, 1024 (digits: the test
 inputs repeated; wide MLP: seeded U[0,1) of shape [N, 784]); m = 64, 512.
 
 Time budget: big configurations take far too long on a few cores (1024 inputs
@@ -107,13 +108,17 @@ def bytes_per_row(torch, model, input_shape) -> int:
     n = 1
     for d in input_shape:
         n *= d
-    total = n
-    x = torch.zeros((1, *input_shape))
-    with torch.no_grad():
-        for layer in model:
-            x = layer(x)
-            total += x.numel()
-    return 4 * total * 2
+    sizes = [n]
+    # Every leaf module's output (any module, not only nn.Sequential: ResNet, a residual MLP).
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(lambda mod, i, o: sizes.append(o.numel())) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return 4 * sum(sizes) * 2
 
 
 def sync(torch, device: str) -> None:
@@ -182,6 +187,33 @@ def unlike_model(torch, name):
 
 
 UNLIKE = ("relu-cnn", "tanh-mlp", "s2-cnn")
+# Graphs the Sequential format cannot hold, through ONNX (torch.onnx.export, the TorchScript
+# exporter, opset 17, a dynamic batch): attrib reads the .onnx file, Captum and the direct
+# PyTorch side run the module it came from.
+ONNX_MODELS = ("res-mlp", "resnet18", "resnet50")
+
+
+def onnx_model(torch, name, path):
+    """(module, per-sample input shape) of an ONNX benchmark model, exported to `path`."""
+    nn = torch.nn
+    torch.manual_seed(1)
+    if name == "res-mlp":       # x [64] -> fc1 -> Tanh -> fc2 -> (+ x) -> ReLU -> fc3 [10]: a skip add
+        class ResMLP(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fc2, self.fc3 = nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 10)
+
+            def forward(self, x):
+                return self.fc3(torch.relu(self.fc2(torch.tanh(self.fc1(x))) + x))
+        model, shape = ResMLP().eval(), [64]
+    elif name in ("resnet18", "resnet50"):    # torchvision's, random weights, 224x224 RGB
+        import torchvision
+        model, shape = getattr(torchvision.models, name)(weights=None).eval(), [3, 224, 224]
+    else:
+        raise ValueError(name)
+    torch.onnx.export(model, (torch.zeros([2] + shape),), path, input_names=["input"], output_names=["logits"],
+                      opset_version=17, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    return model, shape
 
 
 def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir, timeout=None):
@@ -319,7 +351,7 @@ def main() -> int:
     args = ap.parse_args()
 
     models_wanted = [s.strip() for s in args.models.split(",") if s.strip()]
-    known = {"digits-cnn", "digits-mlp", "wide-mlp", *UNLIKE}
+    known = {"digits-cnn", "digits-mlp", "wide-mlp", *UNLIKE, *ONNX_MODELS}
     if set(models_wanted) - known:
         ap.error(f"unknown model(s) {sorted(set(models_wanted) - known)}; choose from {sorted(known)}")
     inputs_list, steps_list = parse_ints(args.inputs), parse_ints(args.steps)
@@ -386,6 +418,21 @@ def main() -> int:
                 xs = np.concatenate([digits_x] * reps)[:n_max]
                 ts = np.concatenate([digits_t] * reps)[:n_max]
                 label = name + " (unlike the bundled models, random weights)"
+            elif name in ONNX_MODELS:
+                mdir = os.path.join(tmp, name + ".onnx")
+                model, shape = onnx_model(torch, name, mdir)
+                if name == "res-mlp":
+                    xs = np.concatenate([digits_x] * reps)[:n_max].reshape(n_max, 64)
+                    ts = np.concatenate([digits_t] * reps)[:n_max]
+                else:
+                    rng = np.random.default_rng(0)
+                    xs = rng.standard_normal([n_max] + shape, dtype=np.float32)
+                    ts = rng.integers(0, 1000, n_max).astype(np.int32)
+                label = name + " (ONNX, random weights)"
+                for p in model.parameters():
+                    p.requires_grad_(False)
+                models.append((name, label, mdir, model, shape, xs, ts))
+                continue
             else:
                 mdir = os.path.join(ROOT, "Models", name)
                 xs = np.concatenate([digits_x] * reps)[:n_max]

@@ -1,5 +1,6 @@
 // activation.cl: pointwise activations and their derivatives.
-//   kind: 0 relu, 1 gelu_tanh, 2 gelu_erf, 3 tanh, 4 sigmoid, 5 softplus.
+//   kind: 0 relu, 1 gelu_tanh, 2 gelu_erf, 3 tanh, 4 sigmoid, 5 softplus,
+//         6 hard_sigmoid, 7 hard_swish.
 // act_forward:  y  = f(x)
 // act_backward: dx = dy * f'(x), x being the forward *input*.
 // All formulas are written in numerically stable forms (no cancellation for
@@ -16,6 +17,8 @@ typedef REAL real;
 #define ACT_TANH      3
 #define ACT_SIGMOID   4
 #define ACT_SOFTPLUS  5
+#define ACT_HARD_SIGMOID 6
+#define ACT_HARD_SWISH   7
 
 // Non-integer literal of type real: a float literal in the float build (no
 // double constant, so no fp64 needed), a double literal in the double build.
@@ -81,6 +84,11 @@ real act_f(int kind, real x)
     case ACT_SOFTPLUS:
         // log(1 + e^x) = max(x, 0) + log1p(exp(-|x|))
         return fmax(x, (real)0) + log1p(exp(-fabs(x)));
+    case ACT_HARD_SIGMOID:
+        // min(max(x + 3, 0), 6) / 6, as PyTorch computes it.
+        return fmin(fmax(x + (real)3, (real)0), (real)6) / (real)6;
+    case ACT_HARD_SWISH:
+        return x * fmin(fmax(x + (real)3, (real)0), (real)6) / (real)6;
     default:
         return (real)NAN;
     }
@@ -118,6 +126,12 @@ real act_df(int kind, real x)
         return sigmoid_grad(x);
     case ACT_SOFTPLUS:
         return sigmoid_stable(x);                  // d/dx log(1+e^x)
+    case ACT_HARD_SIGMOID:
+        // PyTorch's convention at the kinks: 1/6 strictly inside (-3, 3).
+        return (x > (real)-3 && x < (real)3) ? (real)1 / (real)6 : (real)0;
+    case ACT_HARD_SWISH:
+        // 0 below -3, x/3 + 1/2 on [-3, 3], 1 above (PyTorch's backward).
+        return x < (real)-3 ? (real)0 : (x <= (real)3 ? x / (real)3 + RLIT(0.5) : (real)1);
     default:
         return (real)NAN;
     }

@@ -55,6 +55,10 @@ public enum Activation: Int32, Sendable, CaseIterable {
     case sigmoid = 4
     /// log(1 + eˣ), computed stably.
     case softplus = 5
+    /// min(max(x + 3, 0), 6)/6 (PyTorch's Hardsigmoid; ONNX HardSigmoid with α = 1/6, β = ½).
+    case hardSigmoid = 6
+    /// x·min(max(x + 3, 0), 6)/6 (PyTorch's Hardswish, ONNX HardSwish): MobileNetV3's.
+    case hardSwish = 7
 }
 
 public enum RowReduction: String, Sendable, CaseIterable { case sum, max, mean }

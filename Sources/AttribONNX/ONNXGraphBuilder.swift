@@ -134,7 +134,11 @@ struct ONNXGraphBuilder {
             }
             constants[n.output[0]] = try ONNXConstant(n.attribute[0].t, file: file)
             return
-        case "Identity": try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Identity":
+            // The TorchScript exporter's constant folding leaves Identity nodes on shared
+            // initializers (ResNet's convolution weights): the output is the same constant.
+            if let c = constants[x] { constants[n.output[0]] = c; return }
+            try emit(n, IdentityGraphOp(), inputs: [x])
         case "Dropout":
             // Inference: the identity. Its mask output must go unused.
             if n.output.count > 1, readers[n.output[1]] ?? 0 > 0 { throw a.error("its mask output is read; only inference (identity) is supported") }
@@ -144,6 +148,14 @@ struct ONNXGraphBuilder {
         case "Tanh": try activation(.tanh)
         case "Sigmoid": try activation(.sigmoid)
         case "Softplus": try activation(.softplus)
+        case "HardSwish": try activation(.hardSwish)
+        case "HardSigmoid":
+            // PyTorch's Hardsigmoid exports α = 1/6, β = ½ (ONNX's defaults are 0.2 and 0.5).
+            let (alpha, beta) = (try a.float("alpha", default: 0.2), try a.float("beta", default: 0.5))
+            guard abs(alpha - 1.0 / 6) < 1e-6, beta == 0.5 else {
+                throw a.error("alpha = \(alpha), beta = \(beta): only PyTorch's hard sigmoid (alpha 1/6, beta 0.5) is implemented")
+            }
+            try activation(.hardSigmoid)
         case "Gelu":
             switch try a.string("approximate", default: "none") {
             case "none": try activation(.geluErf)
@@ -188,7 +200,15 @@ struct ONNXGraphBuilder {
             switch (lc, rc) {
             case (nil, nil):
                 guard n.opType != "Div" else { throw a.error("division of two values is not supported") }
-                try emit(n, BinaryGraphOp(op), inputs: [l, r])
+                let (ls, rs) = (try sampleShape(l), try sampleShape(r))
+                // A gate broadcast over trailing dimensions (squeeze-and-excitation).
+                if n.opType == "Mul", BroadcastMulGraphOp.leading(ls, rs) != nil {
+                    try emit(n, BroadcastMulGraphOp(), inputs: [l, r])
+                } else if n.opType == "Mul", BroadcastMulGraphOp.leading(rs, ls) != nil {
+                    try emit(n, BroadcastMulGraphOp(), inputs: [r, l])
+                } else {
+                    try emit(n, BinaryGraphOp(op), inputs: [l, r])
+                }
             case (nil, let c?), (let c?, nil):
                 let v = lc == nil ? l : r
                 var values = try broadcast(c, to: try sampleShape(v), n)

@@ -21,7 +21,7 @@ public struct ONNXModel: Sendable {
     public static let opsets = 13...21
     public static let supportedOps: [String] = [
         "Add", "AveragePool", "BatchNormalization", "Concat", "Constant", "Conv", "Div", "Dropout", "Flatten", "Gelu",
-        "Gemm", "GlobalAveragePool", "Identity", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Sigmoid",
+        "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Sigmoid",
         "Softmax", "Softplus", "Sub", "Tanh", "Transpose",
     ]
 

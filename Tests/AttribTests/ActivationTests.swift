@@ -40,8 +40,10 @@ import Glibc
 
     @Test("backward against central finite differences in Float64", arguments: Activation.allCases)
     func finiteDifferences(_ kind: Activation) throws {
-        // Away from relu's kink at 0, where the derivative is not defined.
-        let x = [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
+        // Away from relu's kink at 0 and the hard activations' at ±3, where the derivative is
+        // not defined (each takes PyTorch's one-sided convention there; knownValues checks it).
+        let hard = kind == .hardSigmoid || kind == .hardSwish
+        let x = hard ? [-4.0, -2.9, -1.1, -0.3, 0.2, 0.7, 1.9, 2.9, 4.0] : [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
         let h = 1e-5
         for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             let tx = try Tensor(x, shape: [x.count], on: device)
@@ -64,11 +66,22 @@ import Glibc
             .tanh: [-0.7615941559557649, 0, 0.7615941559557649],
             .sigmoid: [0.2689414213699951, 0.5, 0.7310585786300049],
             .softplus: [0.31326168751822286, 0.6931471805599453, 1.3132616875182228],
+            .hardSigmoid: [1.0 / 3, 0.5, 2.0 / 3],
+            .hardSwish: [-1.0 / 3, 0, 2.0 / 3],
         ]
         for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             for (kind, w) in want {
                 expectClose(try Tensor(x, shape: [3], on: device).activated(kind).doubles(), w, bound: { _ in 1e-14 }, "\(device.id) \(kind)")
             }
+        }
+        // PyTorch's derivatives at the kinks (torch.nn.functional.hardswish/hardsigmoid backward):
+        // hardswish' = 0 below −3, x/3 + ½ on [−3, 3], 1 above; hardsigmoid' = 1/6 strictly inside.
+        let kinks = [-3.0, 3.0, -3.5, 3.5]
+        for device in [cpu as any Device] + openCLDevices {
+            let ones = try Tensor([1, 1, 1, 1], shape: [4], dtype: .float32, on: device)
+            let t = try Tensor(kinks, shape: [4], dtype: .float32, on: device)
+            #expect(try t.activationBackward(.hardSwish, upstream: ones).doubles() == [-0.5, 1.5, 0, 1], "\(device.id)")
+            #expect(try t.activationBackward(.hardSigmoid, upstream: ones).doubles() == [0, 0, 0, 0], "\(device.id)")
         }
     }
 }

@@ -31,6 +31,9 @@ import Testing
         Case(name: "Mul", shapes: [[3, 4], [3, 4]]) { BinaryGraphOp(.mul) },
         Case(name: "Sub", shapes: [[3, 4], [3, 4]]) { BinaryGraphOp(.sub) },
         Case(name: "Reshape with −1", shapes: [[3, 4]]) { ReshapeGraphOp([2, -1]) },
+        Case(name: "BroadcastMul: a [C, 1, 1] gate over [C, H, W] (squeeze-and-excitation)", shapes: [[3, 4, 5], [3, 1, 1]],
+             op: { BroadcastMulGraphOp() }, terms: 20),
+        Case(name: "BroadcastMul: a [C, H, 1] gate", shapes: [[2, 3, 4], [2, 3, 1]], op: { BroadcastMulGraphOp() }, terms: 4),
     ]
 
     /// A graph of the one op, inputs "x0", "x1", …, output "y".
@@ -123,5 +126,7 @@ import Testing
         #expect(message(MatMulGraphOp(), [ValueType([2, 3], f), ValueType([4, 5], f)]).contains("K = 3 and 4"))
         #expect(message(CausalSoftmaxGraphOp(), [ValueType([3, 4], f)]).contains("[..., T, T]"))
         #expect(message(ReshapeGraphOp([5, -1]), [ValueType([3, 4], f)]).contains("not a multiple of 5"))
+        #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4, 5], f), ValueType([1, 4, 1], f)]).contains("leading dimensions"))
+        #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4], f), ValueType([3, 4], f)]).contains("leading dimensions"))
     }
 }

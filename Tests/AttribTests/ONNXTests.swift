@@ -15,6 +15,14 @@ import Testing
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/\(dir)/meta.json")))) as! [String: Any]
     }
 
+    /// Float64 against PyTorch's float64: 1e-10, except for files the exporter constant-folded
+    /// (meta.json): their convolution weights are w·γ/√(σ² + ε) rounded to float32 (relative error
+    /// ≤ u₃₂ ≈ 6e-8 each), while PyTorch's float64 reference folds nothing; a few such layers
+    /// stay within 1e-6.
+    static func float64Tolerance(_ name: String) throws -> Double {
+        try meta(name)["exporter_constant_folding"] as? Bool == true ? 1e-6 : 1e-10
+    }
+
     /// ∂F_target/∂(value) for every row: a one-hot upstream at the logits.
     static func gradients(_ exec: GraphExecutor, _ run: GraphExecutor.Run, targets: [Int], wrt: String, stop: Set<String> = []) throws -> Tensor {
         let logits = run["logits"]!
@@ -24,8 +32,8 @@ import Testing
                                  wrt: [wrt], stopGradient: stop)[wrt]!
     }
 
-    @Test("logits and input gradients match PyTorch (Float64 1e-10; Float32 1e-5: a few layers of ≤ 64-term sums)",
-          arguments: ["resmlp", "bncnn", "fieldcnn"])
+    @Test("logits and input gradients match PyTorch (Float64 1e-10, 1e-6 for exporter-folded files; Float32 1e-5: a few layers of ≤ 64-term sums)",
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet"])
     func againstPyTorch(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { Int($0) }
         let (logits, grads) = (try Self.array(name, "logits"), try Self.array(name, "input_grads"))
@@ -35,7 +43,7 @@ import Testing
             let exec = GraphExecutor(model.graph)
             let shape = [targets.count] + model.graph.inputs[0].type.shape
             let run = try exec.forward(["input": Tensor(x, shape: shape, dtype: dtype, on: device)], gradientsFor: ["input"])
-            let tol = dtype == .float64 ? 1e-10 : 1e-5
+            let tol = dtype == .float64 ? try Self.float64Tolerance(name) : 1e-5
             let out = try run["logits"]!.doubles()
             #expect(GradientMethodTests.rel(out, logits) <= tol, "\(name) logits on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
             let g = try Self.gradients(exec, run, targets: targets, wrt: "input").doubles()

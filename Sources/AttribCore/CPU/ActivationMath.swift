@@ -33,6 +33,8 @@ enum ActivationMath<T: CPUScalar> {
         case .tanh: return tanhSaturated(x)
         case .sigmoid: return sigmoid(x)
         case .softplus: return Swift.max(x, 0) + T.log1p(T.exp(-Swift.abs(x)))
+        case .hardSigmoid: return Swift.min(Swift.max(x + 3, 0), 6) / 6
+        case .hardSwish: return x * Swift.min(Swift.max(x + 3, 0), 6) / 6
         }
     }
 
@@ -69,6 +71,10 @@ enum ActivationMath<T: CPUScalar> {
         case .tanh: let t = tanhSaturated(x); return (1 - t) * (1 + t)
         case .sigmoid: let e = T.exp(-Swift.abs(x)), d = 1 + e; return e / (d * d)
         case .softplus: return sigmoid(x)
+        // PyTorch's backward conventions at the kinks: 1/6 strictly inside (−3, 3) for the
+        // hard sigmoid; for the hard swish x/3 + ½ on [−3, 3], 0 below and 1 above.
+        case .hardSigmoid: return x > -3 && x < 3 ? T(1) / 6 : 0
+        case .hardSwish: return x < -3 ? 0 : x <= 3 ? x / 3 + T(0.5) : 1
         }
     }
 }

@@ -14,6 +14,8 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
         case .tanh: return "Tanh"
         case .sigmoid: return "Sigmoid"
         case .softplus: return "Softplus"
+        case .hardSigmoid: return "Hardsigmoid"
+        case .hardSwish: return "Hardswish"
         }
     }
 

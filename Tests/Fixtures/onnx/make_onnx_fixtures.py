@@ -12,6 +12,12 @@ against onnxruntime (float32):
   fieldcnn/ a dilated convolution, max pooling with pads, a grouped convolution followed by
             BatchNormalization (folded into the groups), a depthwise one, average pooling with
             pads and count_include_pad=0.
+  tinyresnet/ ResNet-18's op pattern, small (TinyResNet below), on 3x32x32 inputs drawn
+            N(0, 1), targets = the digits labels; exported with constant folding on, as users
+            export: Identity nodes share folded constants.
+  tinymobilenet/ MobileNetV3's op pattern, small (TinyMobileNet below): HardSwish,
+            HardSigmoid, a squeeze-and-excitation gate multiplied over the channels, a depthwise
+            convolution; the same inputs and export as tinyresnet.
 
 Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
 logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
@@ -76,12 +82,77 @@ def fieldcnn() -> nn.Sequential:
                          nn.Sigmoid(), nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(32, 10))
 
 
-def export(model: nn.Module, x: torch.Tensor, out: str) -> onnx.ModelProto:
-    """Without constant folding, so BatchNormalization stays a node for the engine to fold."""
+class BasicBlock(nn.Module):
+    """torchvision's ResNet block, small: conv3x3-BN-ReLU-conv3x3-BN, + the shortcut (a 1x1
+    stride-2 conv with BN where the shape changes), ReLU."""
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.down = None if stride == 1 and cin == cout else \
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + (x if self.down is None else self.down(x)))
+
+
+class TinyResNet(nn.Module):
+    """ResNet-18's op pattern at a tenth of its width on 3x32x32 inputs: 7x7 stride-2 stem, BN,
+    ReLU, 3x3 stride-2 max pooling, two blocks (the second downsamples), global average
+    pooling, a Linear head. Exported with constant folding on (torch.onnx.export's default, as
+    users export): BN is folded by the exporter, and identical folded constants (the fresh BNs'
+    zero biases) are shared through Identity nodes, as in torchvision's ResNet-18 export."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.block1, self.block2 = BasicBlock(8, 8, 1), BasicBlock(8, 16, 2)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.block2(self.block1(self.stem(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class TinyMobileNet(nn.Module):
+    """MobileNetV3's op pattern, small: a 3x3 stride-2 stem with Hardswish, an inverted
+    residual block (1x1 expand, 3x3 depthwise, squeeze-and-excitation with a Hardsigmoid gate
+    multiplied over the channels, 1x1 project, + the input), a 1x1 conv with Hardswish, global
+    average pooling, Linear-Hardswish-Linear. BatchNorms with random statistics, folded by the
+    exporter (constant folding on)."""
+    def __init__(self):
+        super().__init__()
+        def bn(c):
+            b = nn.BatchNorm2d(c)
+            with torch.no_grad():
+                b.running_mean.uniform_(-0.3, 0.3)
+                b.running_var.uniform_(0.5, 1.5)
+                b.weight.uniform_(0.5, 1.5)
+                b.bias.uniform_(-0.2, 0.2)
+            return b
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), bn(8), nn.Hardswish())
+        self.expand = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), bn(16), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16, bias=False), bn(16), nn.ReLU())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 4, 1), nn.ReLU(), nn.Conv2d(4, 16, 1), nn.Hardsigmoid())
+        self.project = nn.Sequential(nn.Conv2d(16, 8, 1, bias=False), bn(8))
+        self.last = nn.Sequential(nn.Conv2d(8, 24, 1, bias=False), bn(24), nn.Hardswish())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(24, 32), nn.Hardswish(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(self.expand(x))
+        y = self.project(y * self.se(y))
+        x = self.last(x + y)
+        return self.head(nn.functional.adaptive_avg_pool2d(x, 1))
+
+
+def export(model: nn.Module, x: torch.Tensor, out: str, fold: bool = False) -> onnx.ModelProto:
+    """Without constant folding (so BatchNormalization stays a node for the engine to fold),
+    unless `fold`."""
     path = os.path.join(out, "model.onnx")
     torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["logits"], opset_version=17,
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
-                      do_constant_folding=False)
+                      do_constant_folding=fold)
     return onnx.load(path)
 
 
@@ -96,12 +167,14 @@ def main() -> None:
     x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int64)[:4]
     tt = torch.from_numpy(t)
-    for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32), ("fieldcnn", fieldcnn, x32)):
-        torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33}[name])
+    rgb = np.random.default_rng(34).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32), ("fieldcnn", fieldcnn, x32),
+                           ("tinyresnet", TinyResNet, rgb), ("tinymobilenet", TinyMobileNet, rgb)):
+        torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33, "tinyresnet": 34, "tinymobilenet": 35}[name])
         model = make().eval()
         out = os.path.join(HERE, name)
         os.makedirs(out, exist_ok=True)
-        proto = export(model, torch.from_numpy(xs), out)
+        proto = export(model, torch.from_numpy(xs), out, fold=name.startswith("tiny"))
         m64 = model.double()
         for p in m64.parameters():
             p.requires_grad_(False)
@@ -119,7 +192,8 @@ def main() -> None:
                                                        return_convergence_delta=True)
         np.save(os.path.join(out, "ig.npy"), ig.numpy())
         np.save(os.path.join(out, "ig_delta.npy"), delta.numpy())
-        meta = {"onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node})}
+        meta = {"onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node}),
+                "exporter_constant_folding": name.startswith("tiny")}
         if name == "resmlp":
             tanh = next(n.output[0] for n in proto.graph.node if n.op_type == "Tanh")
             fc2 = next(n.output[0] for n in proto.graph.node if n.op_type == "Gemm" and "fc2" in n.name)
