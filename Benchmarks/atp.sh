@@ -14,7 +14,7 @@ P="--device cpu --model Models/induction-2l --pairs Models/induction-2l/prompts.
 for g in heads head-positions neurons neuron-positions; do
   for m in "atp" "atp-star --no-grad-drop" "atp-star"; do
     echo "== induction-2l $g: $m"
-    $B $m $P --nodes $g --out /tmp/atp-bench/$g | grep "vs exact"
+    $B $m $P --nodes $g --force --out /tmp/atp-bench/$g | grep "vs exact"
   done
 done
 M=/tmp/gpt2-small-random
@@ -38,7 +38,7 @@ for i in range(2):
 json.dump(ps, open('/tmp/atp-bench-pairs-$T.json','w'))"
   for g in heads neurons; do
     echo "== GPT-2-small random, T = $T, $g"
-    $B atp --device cpu --model $M --pairs /tmp/atp-bench-pairs-$T.json --nodes $g --top 1 --out /tmp/atp-bench/s$T-$g-atp | grep "per pair"
-    $B atp-star --device cpu --model $M --pairs /tmp/atp-bench-pairs-$T.json --nodes $g --time-exact 48 --top 1 --out /tmp/atp-bench/s$T-$g | grep "per pair"
+    $B atp --device cpu --model $M --pairs /tmp/atp-bench-pairs-$T.json --nodes $g --top 1 --force --out /tmp/atp-bench/s$T-$g-atp | grep "per pair"
+    $B atp-star --device cpu --model $M --pairs /tmp/atp-bench-pairs-$T.json --nodes $g --time-exact 48 --top 1 --force --out /tmp/atp-bench/s$T-$g | grep "per pair"
   done
 done

@@ -81,7 +81,7 @@ for model in digits-cnn digits-mlp; do
   for dev in opencl cpu; do
     timeout 120 attrib ig --model "Models/$model" --inputs Models/digits-data/test_inputs.npy --limit 64 \
       --targets Models/digits-data/test_labels.npy --steps 64 --method gauss_legendre --device "$dev" --no-heatmaps --quiet \
-      --out "$par/$model-$dev" > "$par/$model-$dev.log" 2>&1 || echo "attrib ig $model on $dev failed: $(tail -3 "$par/$model-$dev.log")"
+      --force --out "$par/$model-$dev" > "$par/$model-$dev.log" 2>&1 || echo "attrib ig $model on $dev failed: $(tail -3 "$par/$model-$dev.log")"
   done
 done
 python3 - "$par" <<'EOF' 2>&1 | tee "$out/parity.txt"

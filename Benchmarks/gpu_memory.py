@@ -62,7 +62,7 @@ def main() -> int:
         t0 = time.time()
         p = subprocess.run([args.attrib, "ig", "--model", os.path.join(tmp, "wide"), "--inputs", os.path.join(tmp, "x.npy"),
                             "--target", "3", "--steps", str(args.steps), "--device", args.device,
-                            "--out", os.path.join(tmp, "out"), "--quiet", "--json", "--no-heatmaps"],
+                            "--out", os.path.join(tmp, "out"), "--force", "--quiet", "--json", "--no-heatmaps"],
                            capture_output=True, text=True)
         stop.set()
         th.join()

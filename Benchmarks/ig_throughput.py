@@ -220,7 +220,7 @@ def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir, t
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     cmd = [binary, "ig", "--model", model_dir, "--inputs", x_path, "--targets", t_path,
            "--steps", str(m), "--method", "gauss_legendre", "--baseline", "zero",
-           "--device", device, "--json", "--out", out_dir, "--warmup", "--no-heatmaps"]
+           "--device", device, "--json", "--out", out_dir, "--force", "--warmup", "--no-heatmaps"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:

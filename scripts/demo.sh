@@ -30,12 +30,12 @@ n=${DEMO_INPUTS:-64}
 "$attrib" devices
 for model in digits-mlp digits-cnn; do
   echo
-  "$attrib" ig --model "Models/$model" --inputs "$data" --limit "$n" --steps 64 --out "$out/$model/ig" "$@"
-  "$attrib" smoothgrad --model "Models/$model" --inputs "$data" --limit "$n" --samples 32 --out "$out/$model/smoothgrad" "$@"
+  "$attrib" ig --model "Models/$model" --inputs "$data" --limit "$n" --steps 64 --force --out "$out/$model/ig" "$@"
+  "$attrib" smoothgrad --model "Models/$model" --inputs "$data" --limit "$n" --samples 32 --force --out "$out/$model/smoothgrad" "$@"
 done
 cnn=Models/digits-cnn
-"$attrib" saliency --model "$cnn" --inputs "$data" --limit "$n" --out "$out/digits-cnn/saliency" "$@"
-"$attrib" sobol --model "$cnn" --inputs "$data" --limit "$n" --grid 8 --designs 32 --out "$out/digits-cnn/sobol" "$@"
+"$attrib" saliency --model "$cnn" --inputs "$data" --limit "$n" --force --out "$out/digits-cnn/saliency" "$@"
+"$attrib" sobol --model "$cnn" --inputs "$data" --limit "$n" --grid 8 --designs 32 --force --out "$out/digits-cnn/sobol" "$@"
 maps=("$out/digits-cnn/saliency/attributions.npy" "$out/digits-cnn/ig/attributions.npy"
       "$out/digits-cnn/smoothgrad/attributions.npy" "$out/digits-cnn/sobol/attributions.npy" random)
 echo
@@ -46,7 +46,7 @@ echo
 # Component attribution on the bundled induction transformer: AtP* over every
 # head for the 24 clean/corrupt prompt pairs, checked against exact patching.
 "$attrib" atp-star --model Models/induction-2l --pairs Models/induction-2l/prompts.json --nodes heads \
-  --compare --top 8 --out "$out/induction-2l/atp-star" "$@"
+  --compare --top 8 --force --out "$out/induction-2l/atp-star" "$@"
 echo
 echo "Outputs are in $out/: attributions.npy, summary.json and heatmaps/*.png per run (deltas.npy for IG),"
 echo "and scores.npy, heads.png and summary.json for AtP*."

@@ -9,7 +9,7 @@ struct AttribCommand: ParsableCommand {
         version: BuildInfo.line,
         subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
                       ExpectedGradientsCommand.self, SobolCommand.self, EvaluateCommand.self, SensitivityCommand.self, ExperimentCommand.self, BenchCommand.self, TuneCommand.self,
-                      PatchCommand.self, AtPCommand.self, AtPStarCommand.self])
+                      PatchCommand.self, AtPCommand.self, AtPStarCommand.self, CompareCommand.self])
 }
 
 /// Options every command that computes takes.

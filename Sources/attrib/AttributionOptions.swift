@@ -10,15 +10,16 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
     @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input). Default: predicted (without --targets). The target of each input is printed, written to targets.npy and summary.json, and titles its heatmap.") var target: String?
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
-    @OptionGroup var batching: BatchOptions
-    var limit: Int? { batching.limit }
-    var batch: Int? { batching.batch }
-    @Option(help: "Output directory.") var out: String? = nil
+    @OptionGroup var sweep: SweepOptions
+    var limit: Int? { sweep.batching.limit }
+    var batch: Int? { sweep.batching.batch }
+    var seed: UInt64 { sweep.seed }
+    var json: Bool { sweep.json }
+    var quiet: Bool { sweep.quiet }
+    @Option(help: "Output directory (default out/METHOD, replaced on every run; an --out that holds results needs --force).") var out: String? = nil
     @Flag(help: "Write no heatmap PNGs.") var noHeatmaps = false
     @Option(help: ArgumentHelp("Heatmap PNGs for the first N inputs, or 'all'. Each PNG costs about a millisecond, so a large sweep draws a sample by default.", valueName: "N|all")) var heatmaps = "64"
     @Option(help: ArgumentHelp("per-image: each heatmap's colours span its own 99th percentile of |attribution|; global: one scale over every heatmap drawn, so they compare.", valueName: "per-image|global")) var heatmapScale = "per-image"
-    @Flag(help: "Print the summary as JSON on standard output.") var json = false
-    @Flag(help: "No progress bar.") var quiet = false
 
     struct Loaded {
         var device: any Device
@@ -29,6 +30,12 @@ struct AttributionOptions: ParsableArguments {
         /// How the targets were chosen, in words: "predicted (argmax)", "--target 3", or the file.
         var targetRule: String
         var labels: [String]?
+    }
+
+    func validate() throws {
+        _ = try heatmapSettings()
+        if let t = target, t != "predicted", Int(t) == nil { throw ValidationError("--target must be a class index or 'predicted', got '\(t)'") }
+        if target != nil && targets != nil { throw ValidationError("give --target or --targets, not both") }
     }
 
     /// The heatmap count limit (nil: all) and whether one scale serves every heatmap.
@@ -53,9 +60,10 @@ struct AttributionOptions: ParsableArguments {
     /// Loads the model and inputs, checks them, and resolves the targets.
     func load() throws -> Loaded {
         _ = try heatmapSettings()                      // a bad value is refused before the sweep, not after it
+        if let out { try OutputDirectory.prepare(out, explicit: true, force: sweep.force) }   // before the sweep, not after
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
+        var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs", limit: limit)
         if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
@@ -90,7 +98,7 @@ struct AttributionOptions: ParsableArguments {
     /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.
     func write(_ r: AttributionResult, method: String, loaded l: Loaded, extra: [String: JSONValue] = [:], workPerRow: String = "steps") throws {
         let dir = out ?? "out/\(method)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if out == nil { try OutputDirectory.prepare(dir, explicit: false, force: true) }
         var files: [String] = []
         if r.completedInputs > 0 {
             try NPY.write(r.attributions.map { Float($0) }, shape: r.shape, to: dir + "/attributions.npy")
@@ -138,7 +146,7 @@ struct AttributionOptions: ParsableArguments {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(summary)
-        try data.write(to: URL(fileURLWithPath: dir + "/summary.json"))
+        try OutputDirectory.write(data, to: dir + "/summary.json")
         // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
         defer { if r.interrupted { Self.exitInterrupted() } }
         if json { print(String(decoding: data, as: UTF8.self)); return }

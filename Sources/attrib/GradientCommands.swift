@@ -44,24 +44,30 @@ struct IGCommand: ParsableCommand {
     @Option(help: "NoiseTunnel: noisy copies per input (0: none).") var ntSamples = 0
     @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
     @Option(help: "NoiseTunnel: smoothgrad, smoothgrad_sq or vargrad.") var ntType = "smoothgrad"
-    @Option(help: "Seed for every random draw.") var seed: UInt64 = 0
     @Flag(help: "Before the sweep, run the same IG untimed and unreported on its first inputs, as many as one device batch holds, so that first-use costs (thread start-up, first page faults of batch-sized buffers) fall outside the timing, as in a benchmark's warm-up.") var warmup = false
 
-    func run() throws {
+    /// Checked while parsing, so a bad value prints this command's usage, not the root's.
+    func validate() throws {
         guard let rule = IntegrationRule(name: method) else {
             throw ValidationError("unknown --method '\(method)'; use one of \(IntegrationRule.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let density = try pathDensity.map { s -> PathDensity in
-            guard let d = PathDensity(name: s) else { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
-            return d
         }
         guard steps >= rule.minimumSteps else {
             throw ValidationError("--steps \(steps): \(rule.rawValue) needs at least \(rule.minimumSteps) step\(rule.minimumSteps == 1 ? "" : "s")")
         }
+        if let s = pathDensity, PathDensity(name: s) == nil { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
+        if ntSamples > 0, GradientMethods.NoiseReduction(rawValue: ntType) == nil { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
+    }
+
+    func run() throws {
+        let rule = IntegrationRule(name: method)!
+        let density = try pathDensity.map { s -> PathDensity in
+            guard let d = PathDensity(name: s) else { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
+            return d
+        }
         let l = try options.load()
         var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         ig.wholePath = !noWholePath
-        let base = try parseBaseline(baseline, seed: seed, model: l.model)
+        let base = try parseBaseline(baseline, seed: options.seed, model: l.model)
         if warmup {
             // The inputs of the sweep's first batch (batches are of equal size, so its buffers are
             // the sweep's); a per-input baseline file contributes its first k rows.
@@ -76,7 +82,7 @@ struct IGCommand: ParsableCommand {
         if ntSamples > 0 {
             guard let red = GradientMethods.NoiseReduction(rawValue: ntType) else { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
             r = try NoiseTunnel.integratedGradients(ig, l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets,
-                                                    samples: ntSamples, noise: .gaussian(sigma: ntStdev, seed: seed), reduction: red, control: bar.control)
+                                                    samples: ntSamples, noise: .gaussian(sigma: ntStdev, seed: options.seed), reduction: red, control: bar.control)
         } else {
             r = try ig.attribute(l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets, control: bar.control)
         }
@@ -116,14 +122,17 @@ struct SmoothGradCommand: ParsableCommand {
     @Option(help: "Noisy samples per input.") var samples = 32
     @Option(help: "σ of the Gaussian noise (absolute, in input units).") var stdev = 0.15
     @Option(help: "smoothgrad, smoothgrad_sq or vargrad.") var type = "smoothgrad"
-    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+
+    func validate() throws {
+        guard GradientMethods.NoiseReduction(rawValue: type) != nil else { throw ValidationError("--type must be smoothgrad, smoothgrad_sq or vargrad") }
+    }
 
     func run() throws {
-        guard let red = GradientMethods.NoiseReduction(rawValue: type) else { throw ValidationError("--type must be smoothgrad, smoothgrad_sq or vargrad") }
+        let red = GradientMethods.NoiseReduction(rawValue: type)!
         let l = try options.load()
         installInterruptHandler()
         let r = try GradientMethods.smoothGrad(l.model, inputs: l.x, count: l.n, targets: l.targets, samples: samples,
-                                               noise: .gaussian(sigma: stdev, seed: seed), reduction: red, batchCap: options.batch,
+                                               noise: .gaussian(sigma: stdev, seed: options.seed), reduction: red, batchCap: options.batch,
                                                control: ProgressBar(type, inputs: l.n, quiet: options.quiet || options.json).control)
         try options.write(r, method: type, loaded: l, extra: ["samples": .int(samples), "stdev": .double(stdev)], workPerRow: "samples")
     }
@@ -136,12 +145,11 @@ struct ExpectedGradientsCommand: ParsableCommand {
     @Option(help: "Baseline set as .npy, [K] + the model's input shape.") var baselines: String
     @Option(help: "Samples (baseline, α) per input.") var samples = 64
     @Option(help: "GradientSHAP: σ of Gaussian noise on the input (0: Expected Gradients).") var stdev = 0.0
-    @Option(help: "Seed of the draws.") var seed: UInt64 = 0
 
     func run() throws {
         let l = try options.load()
         let (k, set) = try NPY.samples(baselines, sampleShape: l.model.inputShape, what: "baselines")
-        let draws = GradientMethods.ExpectationDraws.random(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: seed)
+        let draws = GradientMethods.ExpectationDraws.random(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: options.seed)
         installInterruptHandler()
         let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set,
                                                       baselineCount: k, samples: samples, draws: draws, batchCap: options.batch,

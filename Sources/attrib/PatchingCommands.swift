@@ -11,17 +11,26 @@ struct PatchingOptions: ParsableArguments {
     @Option(help: "Corrupt prompt text (same length in tokens as the clean one).") var corrupt: String?
     @Option(help: "Corrupt prompt as comma-separated token ids.") var corruptTokens: String?
     @Option(help: "Prompt pairs as JSON: a list of {clean, corrupt, answers: [A, B]} (text or id lists), or {\"pairs\": [...]} with clean_ids/corrupt_ids/clean_answer_id/corrupt_answer_id (Models/induction-2l/prompts.json).") var pairs: String?
-    @Option(help: "Only the first N pairs of --pairs.") var limit: Int?
     @Option(help: "Metric: logit-diff:A,B (token ids or single-token strings) or logprob:T. Default with --pairs: each pair's answers.") var metric: String?
     @Option(help: "Nodes: heads, head-positions, neurons, neuron-positions.") var nodes = "heads"
     @Option(help: "Rows of the table.") var top = 20
-    @Option(help: "Patched rows per device batch (exact patching).") var batch = 32
     @Flag(help: "Use Float64.") var fp64 = false
-    @Option(help: "Output directory.") var out: String?
-    @Flag(help: "Print the summary as JSON on standard output.") var json = false
+    @Option(help: "Output directory (default out/METHOD, replaced on every run; an --out that holds results needs --force).") var out: String?
+    @OptionGroup var sweep: SweepOptions
+    /// The first N pairs of --pairs (--limit); patched rows per device batch of exact patching (--batch, default 32).
+    var limit: Int? { sweep.batching.limit }
+    var batch: Int { sweep.batching.batch ?? 32 }
+    var json: Bool { sweep.json }
     @Flag(help: "Do not prepend the BOS token (<|endoftext|>) to text prompts. By default it is prepended, as TransformerLens does (prepend_bos=True), unless the text already starts with it; token-id prompts are used as given.") var noBos = false
 
     struct Job { var pair: PromptPair; var metric: TokenMetric; var label: String }
+
+    func validate() throws {
+        _ = try granularity()
+        if let m = metric, !m.hasPrefix("logit-diff:"), !m.hasPrefix("logprob:") {
+            throw ValidationError("unknown --metric '\(m)'; use logit-diff:A,B or logprob:T")
+        }
+    }
 
     func granularity() throws -> ComponentGranularity {
         do { return try ComponentGranularity(name: nodes) } catch { throw ValidationError("\(error)") }
@@ -160,7 +169,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         throw AttribError.io(path: o.model + "/vocab.json", detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
     }
     let dir = o.out ?? "out/\(method.rawValue)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try OutputDirectory.prepare(dir, explicit: o.out != nil, force: o.sweep.force)
     var all: [Double] = [], perPair: [JSONValue] = [], shape: [Int] = [], shapes: [[Int]] = []
     var seconds = 0.0, exactSeconds = 0.0
     var rhos: [Double] = [], recalls: [Double] = []
@@ -295,7 +304,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(summary)
-    try data.write(to: URL(fileURLWithPath: dir + "/summary.json"))
+    try OutputDirectory.write(data, to: dir + "/summary.json")
     if o.json { print(String(decoding: data, as: UTF8.self)); return }
     print("\(jobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(jobs.count), 3)) s per pair")
     if !rhos.isEmpty {
@@ -332,18 +341,20 @@ struct AtPStarCommand: ParsableCommand {
     @Option(help: "Time exact patching of N nodes per pair and extrapolate to all nodes.") var timeExact = 0
     @Option(help: "False-negative diagnostic: verify the top K nodes by exact patching (0: off).") var verify = 0
     @Option(help: "False-negative diagnostic: random nodes verified beyond the top K.") var samples = 100
-    @Option(help: "Seed of the diagnostic's sample.") var seed: UInt64 = 0
     @Flag(help: "Without the QK fix (AtP + GradDrop).") var noQkFix = false
     @Option(help: ArgumentHelp("""
         How GradDrop's per-layer estimates ĉ_l become a score: floor (default) = max(|ĉ|, (1/(L−1))·Σ_l |ĉ_l|);         paper = (1/(L−1))·Σ_l |ĉ_l| exactly as Kramár et al. 2024; max = max(|ĉ|, max_l |ĉ_l|); off = |ĉ| (no GradDrop).         The paper's mean collapses on shallow models: a layer-0 node whose effect runs through the one later layer scores ≈ 0         (Models/induction-2l's true top head ranked last); floor keeps GradDrop's lift for cancelled nodes and never scores         a node below its AtP magnitude. Scores are magnitudes (≥ 0) under every rule.
         """, valueName: "rule")) var gradDrop = GradDropRule.default.rawValue
     @Flag(help: "Without GradDrop (AtP + QK fix): the same as --grad-drop off.") var noGradDrop = false
+    func validate() throws {
+        guard gradDrop == "off" || GradDropRule(rawValue: gradDrop) != nil else {
+            throw ValidationError("unknown --grad-drop '\(gradDrop)'; use floor, paper, max or off")
+        }
+    }
+
     func run() throws {
-        let rule: GradDropRule?
-        if noGradDrop || gradDrop == "off" { rule = nil }
-        else if let r = GradDropRule(rawValue: gradDrop) { rule = r }
-        else { throw ValidationError("unknown --grad-drop '\(gradDrop)'; use floor, paper, max or off") }
-        try runPatching(.atpStar, options, compare: compare, verify: verify, samples: samples, seed: seed, timeExact: timeExact,
+        let rule: GradDropRule? = noGradDrop || gradDrop == "off" ? nil : GradDropRule(rawValue: gradDrop)!
+        try runPatching(.atpStar, options, compare: compare, verify: verify, samples: samples, seed: options.sweep.seed, timeExact: timeExact,
                         noQK: noQkFix, gradDrop: rule)
     }
 }

@@ -24,7 +24,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs")
+        var (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs", limit: batching.limit)
         if let limit = batching.limit, limit < n { n = limit; values = Array(values.prefix(n * net.inputSize)) }
         // In device batches sized like every forward-only sweep's (--batch caps them).
         let rows = SobolAttribution.forwardPlan(for: net, cap: batching.batch).rows, d = net.inputSize

@@ -16,7 +16,6 @@ struct SobolCommand: ParsableCommand {
     @Flag(help: "One mask per channel.") var perChannel = false
     @Flag(help: "Bilinear mask upsampling (default nearest).") var bilinearMasks = false
     @Option(help: "Index map resized to the input: bicubic or nearest.") var resize = "bicubic"
-    @Option(help: "Seed (scrambled samplers).") var seed: UInt64 = 0
 
     func run() throws {
         guard let kind = SamplerKind(name: sampler) else { throw ValidationError("unknown --sampler '\(sampler)'") }
@@ -32,14 +31,14 @@ struct SobolCommand: ParsableCommand {
         }
         let l = try options.load()
         guard l.targets[0].count == 1 else { throw ValidationError("sobol takes one target per input") }
-        let method = SobolAttribution(gridSize: grid, designs: designs, sampler: kind, seed: seed, perturbation: pert, estimator: est,
+        let method = SobolAttribution(gridSize: grid, designs: designs, sampler: kind, seed: options.seed, perturbation: pert, estimator: est,
                                       perChannel: perChannel, maskUpsampling: bilinearMasks ? .bilinear : .nearest,
                                       mapResize: mapResize, batchCap: options.batch)
         installInterruptHandler()
         let r = try method.explain(model: l.model, inputs: l.x, targets: l.targets.map { $0[0] },
                                    control: ProgressBar("sobol", inputs: l.n, quiet: options.quiet || options.json).control)
         let dir = options.out ?? "out/sobol"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(dir, explicit: false, force: true)     // an explicit --out was checked at load
         if r.completedInputs > 0 {
             try NPY.write(r.indices.map { Float($0) }, shape: r.indexShape, to: dir + "/indices.npy")
         }
@@ -91,7 +90,7 @@ struct EvaluateCommand: ParsableCommand {
         var rows: [(String, Double)] = []
         var results: [(String, CurveResult)] = []
         for path in maps {
-            var rng = SplitMix64(seed: 12345)
+            var rng = SplitMix64(seed: options.seed &+ 12345)
             let values = path == "random" ? rng.uniform(l.n * l.model.inputSize, 0, 1)
                                           : try Self.fullSize(try NPY.read(path), model: l.model, n: l.n, path: path)
             let r: CurveResult
@@ -112,9 +111,7 @@ struct EvaluateCommand: ParsableCommand {
     /// curves.json (per maps file: the fractions, each input's curve and AUC, the mean curve and
     /// AUC) and curves.png (the mean curves, one line per maps file).
     func writeCurves(_ results: [(String, CurveResult)], to dir: String, kind k: DeletionInsertion.Kind, inputs n: Int) throws -> [String] {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw AttribError.io(path: dir, detail: "cannot create the output directory: \(error)")
-        }
+        try OutputDirectory.prepare(dir, explicit: false, force: true)     // an explicit --out was checked at load
         var entries: [JSONValue] = [], series: [LinePlot.Series] = []
         for (path, r) in results {
             let count = Double(max(1, r.curves.count))
@@ -131,7 +128,7 @@ struct EvaluateCommand: ParsableCommand {
                                           "better": .string(k == .deletion ? "lower AUC" : "higher AUC"), "maps": .array(entries)])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(summary).write(to: URL(fileURLWithPath: dir + "/curves.json"))
+        try OutputDirectory.write(try encoder.encode(summary), to: dir + "/curves.json")
         let what = k == .deletion ? "fraction of pixels deleted (most attributed first)" : "fraction of pixels inserted (most attributed first)"
         let plot = LinePlot.render(series, title: "\(k.rawValue) curves, mean over \(n) inputs (\(k == .deletion ? "lower" : "higher") is better)",
                                    xLabel: what, yLabel: "p(target)")

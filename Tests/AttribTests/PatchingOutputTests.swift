@@ -64,7 +64,7 @@ import Testing
         let pair = (j["perPair"] as! [[String: Any]])[0]
         #expect(((pair["top"] as! [[String: Any]])[0]["node"] as? String) == "L0H3")
         #expect(j["scoreKind"] as? String == "magnitude" && j["k"] as? Int == 2)
-        let p = try runAttrib(base + ["--grad-drop", "paper"]).json()
+        let p = try runAttrib(base + ["--grad-drop", "paper", "--force"]).json()
         let ranks = ((p["perPair"] as! [[String: Any]])[0]["trueTopK"] as! [[String: Any]])
         #expect(ranks.count == 2 && ranks[0]["node"] as? String == "L0H3" && ranks[0]["rank"] as? Int == 8, "\(ranks)")
         let bad = try runAttrib(base + ["--grad-drop", "mean"])

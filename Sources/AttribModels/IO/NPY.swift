@@ -109,7 +109,9 @@ public enum NPY {
 
     // MARK: Reading
 
-    public static func read(_ path: String) throws -> NPYArray {
+    /// `rows`: keep only the first `rows` entries of the leading dimension (the whole file is
+    /// still checked; only those rows are copied), so `--limit` reads what it uses.
+    public static func read(_ path: String, rows: Int? = nil) throws -> NPYArray {
         let file = try MappedFile(path: path)
         let b = file.bytes
         func bad(_ detail: String) -> AttribError { .io(path: path, detail: detail) }
@@ -175,8 +177,14 @@ public enum NPY {
         guard have >= need else {
             throw bad("truncated data: shape \(shape) of '\(dtype.descr)' needs \(need) bytes, the file holds \(have) after the header")
         }
-        let data = Array(UnsafeRawBufferPointer(rebasing: b[dataStart..<(dataStart + need)]))
-        return NPYArray(shape: shape, dtype: dtype, data: data, path: path)
+        var kept = shape, keep = need
+        if let rows, let first = shape.first, rows < first, rows >= 0 {
+            kept[0] = rows
+            keep = first == 0 ? 0 : need / first * rows
+        }
+        try HostMemory.require(keep, for: path, "its data (shape \(kept), \(dtype.descr))")
+        let data = Array(UnsafeRawBufferPointer(rebasing: b[dataStart..<(dataStart + keep)]))
+        return NPYArray(shape: kept, dtype: dtype, data: data, path: path)
     }
 
     /// Reads a `.npy` file and uploads it as `dtype`, checking the shape when `shape` is given.
