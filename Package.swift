@@ -3,6 +3,9 @@
 // OpenBLAS CPU fallback. SwiftPM only; see BUILDING.md for the system
 // libraries and why.
 import PackageDescription
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let package = Package(
     name: "Attrib",
@@ -69,3 +72,14 @@ let package = Package(
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ]
 )
+
+// libFuzzer targets, one per parser (scripts/fuzz.sh builds them with ATTRIB_FUZZ=1 and
+// -sanitize=fuzzer,address). Only then: without the fuzzer runtime they have no main().
+if getenv("ATTRIB_FUZZ") != nil {
+    package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/Targets/CFuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/Targets/FuzzSupport"))
+    for name in ["FuzzNPY", "FuzzSafeTensors", "FuzzSequentialModel", "FuzzGPT2Model", "FuzzTokenizer", "FuzzPairs", "FuzzONNX"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["Attrib", "FuzzSupport"], path: "Fuzz/Targets/\(name)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

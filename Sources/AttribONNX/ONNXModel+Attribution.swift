@@ -21,12 +21,12 @@ extension ONNXModel {
     }
 
     static func readLabels(json: String, text: String) throws -> [String]? {
-        if let data = FileManager.default.contents(atPath: json) {
+        if let data = readFileData(json) {
             do { return try JSONDecoder().decode([String].self, from: data) } catch {
                 throw AttribError.io(path: json, detail: "not a JSON list of class names: \(error)")
             }
         }
-        if let data = FileManager.default.contents(atPath: text) {
+        if let data = readFileData(text) {
             let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             return Array(lines.reversed().drop { $0.isEmpty }.reversed())
         }

@@ -26,7 +26,7 @@ public struct ONNXModel: Sendable {
     ]
 
     public static func load(_ path: String, on device: any Device, dtype: DType = .float32) throws -> ONNXModel {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = readFileData(path) else {
             throw AttribError.io(path: path, detail: "cannot read the ONNX file (missing or unreadable)")
         }
         let model: Onnx_ModelProto

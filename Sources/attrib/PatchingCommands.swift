@@ -97,14 +97,10 @@ struct PatchingOptions: ParsableArguments {
                         metric: try parseMetric(m, tok), label: "pair 0")]
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw AttribError.io(path: path, detail: "cannot read the pairs file") }
-        let entries: [PairEntry]
-        do {
-            if let wrapped = try? JSONDecoder().decode(PairFile.self, from: data) { entries = wrapped.pairs }
-            else { entries = try JSONDecoder().decode([PairEntry].self, from: data) }
-        } catch { throw AttribError.io(path: path, detail: "not a pairs file (a list of {clean, corrupt, answers}, or {\"pairs\": [...]}): \(error)") }
+        let entries = try PromptPairFile.entries(data, path: path)
         var out: [Job] = []
         for (i, e) in entries.prefix(limit ?? entries.count).enumerated() {
-            func prompt(_ ids: [Int32]?, _ v: TextOrIDs?, _ what: String) throws -> [Int32] {
+            func prompt(_ ids: [Int32]?, _ v: PromptPairFile.TextOrIDs?, _ what: String) throws -> [Int32] {
                 if let ids { return ids }
                 switch v {
                 case .ids(let x)?: return x
@@ -129,28 +125,6 @@ struct PatchingOptions: ParsableArguments {
     func load() throws -> (GPT2Model, any Device) {
         let device = try global.selectedDevice()
         return (try GPT2Model.load(model, on: device, dtype: fp64 ? .float64 : .float32), device)
-    }
-}
-
-struct PairFile: Decodable { var pairs: [PairEntry] }
-struct PairEntry: Decodable {
-    var clean: TextOrIDs?, corrupt: TextOrIDs?
-    var clean_ids: [Int32]?, corrupt_ids: [Int32]?
-    var clean_answer_id: Int?, corrupt_answer_id: Int?
-    var answers: [TokenSpec]?
-}
-enum TextOrIDs: Decodable {
-    case text(String), ids([Int32])
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let s = try? c.decode(String.self) { self = .text(s) } else { self = .ids(try c.decode([Int32].self)) }
-    }
-}
-struct TokenSpec: Decodable {
-    var string: String
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int.self) { string = String(i) } else { string = try c.decode(String.self) }
     }
 }
 

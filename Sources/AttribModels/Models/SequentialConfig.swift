@@ -80,7 +80,7 @@ public struct SequentialConfig: Codable, Sendable {
 
     /// Reads and checks config.json.
     public static func read(_ path: String) throws -> SequentialConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = readFileData(path) else {
             throw AttribError.io(path: path, detail: "cannot read the model config (missing or unreadable)")
         }
         let config: SequentialConfig

@@ -79,7 +79,7 @@ public struct GPT2Config: Sendable, Equatable {
     /// Reads a Hugging Face GPT-2 config.json. Variants this engine does not compute
     /// (another activation, unscaled or layer-scaled attention) are errors.
     public static func read(_ path: String) throws -> GPT2Config {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = readFileData(path) else {
             throw AttribError.io(path: path, detail: "cannot read the model config (missing or unreadable)")
         }
         let f: File
