@@ -13,5 +13,8 @@ else
   echo "scripts/tests/test_export_torch.py NOT run: no torch here (pip install -r scripts/requirements-fixtures.txt)." \
        "The Swift suite still checks its output: Tests/Fixtures/unlike/bn-cnn (UnlikeModelTests)."
 fi
+# Every parser's fuzz target for 30 s (scripts/fuzz.sh; BUILDING.md). ATTRIB_SKIP_FUZZ=1 skips
+# them for a quick local run; CI never sets it.
+if [ -z "${ATTRIB_SKIP_FUZZ:-}" ]; then scripts/fuzz.sh --time 30; fi
 swift build --product attrib   # the CLI tests run this binary
 swift test "$@"
