@@ -158,7 +158,10 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
 #if defined(__x86_64__)
     if (!cpu_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
     const size_t groups = (m + 5) / 6, kb = attrib_sgemm_small_rows_k_blocks(k);
-    float *xp = aligned_alloc(32, groups * 6 * k * sizeof(float));              // X packed for every K block
+    // X packed for every K block. aligned_alloc needs a size that is a multiple of the
+    // alignment (C11 7.22.3.1; AddressSanitizer reports it, scripts/sanitize.sh): rounded up.
+    const size_t xp_bytes = (groups * 6 * k * sizeof(float) + 31) & ~(size_t)31;
+    float *xp = aligned_alloc(32, xp_bytes);
     if (!xp) return 0;
     for (size_t q = 0; q < kb; q++) {
         const size_t kc = block_rows(k, q);

@@ -76,10 +76,13 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("--devices needs two specs"))
     }
 
-    /// Runs attrib under `ulimit -v` (KiB) through /bin/sh.
+    /// Runs attrib under `ulimit -v` (KiB) through /bin/sh. Under scripts/sanitize.sh the
+    /// binary beside the tests is AddressSanitizer's, whose shadow memory alone exceeds any
+    /// such limit; the script names an unsanitized one in ATTRIB_ULIMIT_BINARY for these runs.
     func limited(_ kib: Int, _ args: [String]) throws -> CLIRun {
         let quoted = args.map { "'\($0)'" }.joined(separator: " ")
-        return try runShell("ulimit -v \(kib); exec '\(try attribBinary())' \(quoted)")
+        let binary = try ProcessInfo.processInfo.environment["ATTRIB_ULIMIT_BINARY"] ?? attribBinary()
+        return try runShell("ulimit -v \(kib); exec '\(binary)' \(quoted)")
     }
 
     func runShell(_ script: String) throws -> CLIRun {
@@ -115,5 +118,28 @@ import Testing
         #expect(r.stderr.contains(path) && (r.stderr.contains("of host memory") || r.stderr.contains("cannot map")), "\(r.stderr)")
         let ok = try limited(3_000_000, ["predict", "--device", "cpu", "--model", "Models/digits-cnn", "--inputs", path, "--limit", "2", "--json"])
         #expect(ok.status == 0, "the first 2 rows fit: \(ok.stderr)")
+    }
+
+    @Test("a weight file larger than memory is refused naming the file and the tensor under ulimit -v")
+    func weightsLargerThanMemory() throws {
+        // A Linear 2^24 → 16 whose weight is 1 GiB of (sparse) float32 on disk: 2 GiB on the
+        // host as Float64 staging, over what a 3 GiB address-space limit leaves.
+        let dir = try cliTempDir("hugeweights")
+        let inF = 1 << 24, outF = 16, wBytes = inF * outF * 4
+        let config = #"{"format": "attrib-sequential", "version": 1, "input_shape": [\#(inF)], "layers": [{"type": "Linear", "in_features": \#(inF), "out_features": \#(outF)}]}"#
+        try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        var header = #"{"0.weight":{"dtype":"F32","shape":[\#(outF),\#(inF)],"data_offsets":[0,\#(wBytes)]},"0.bias":{"dtype":"F32","shape":[\#(outF)],"data_offsets":[\#(wBytes),\#(wBytes + outF * 4)]}}"#
+        header += String(repeating: " ", count: (8 - header.utf8.count % 8) % 8)
+        let n = UInt64(header.utf8.count)
+        let prefix = (0..<8).map { UInt8((n >> (8 * UInt64($0))) & 0xff) } + Array(header.utf8)
+        FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: Data(prefix))
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/model.safetensors"))
+        try h.truncate(atOffset: UInt64(prefix.count + wBytes + outF * 4))
+        try h.close()
+        let x = dir + "/x.npy"
+        try NPY.write([Double](repeating: 0, count: 4), shape: [1, 4], to: x)
+        let r = try limited(3_000_000, ["predict", "--device", "cpu", "--model", dir, "--inputs", x])
+        #expect(r.status == 1, "a clean error exit, not a signal: \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains(dir + "/model.safetensors") && r.stderr.contains("0.weight") && r.stderr.contains("of host memory"), "\(r.stderr)")
     }
 }

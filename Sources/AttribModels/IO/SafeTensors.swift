@@ -155,6 +155,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The values as Double: floats of every width exactly, integers exactly up to 2^53 (larger ones rounded).
     public func doubles(_ name: String) throws -> [Double] {
         let e = try entry(name)
+        try HostMemory.require(e.count * MemoryLayout<Double>.stride, for: path, "tensor '\(name)' (shape \(e.shape))")
         #if _endian(little)
         if e.dtype == .F64 { return copyRaw(e, as: Double.self) }
         #endif
@@ -164,6 +165,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The values as Float: F32/F16/BF16/F8 exactly, F64 and wide integers rounded to nearest.
     public func floats(_ name: String) throws -> [Float] {
         let e = try entry(name)
+        try HostMemory.require(e.count * MemoryLayout<Float>.stride, for: path, "tensor '\(name)' (shape \(e.shape))")
         #if _endian(little)
         if e.dtype == .F32 { return copyRaw(e, as: Float.self) }
         #endif
@@ -249,6 +251,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         if let expected, expected != e.shape { throw bad("shape \(e.shape) (\(e.dtype)), expected \(expected)") }
         guard e.count > 0 else { throw bad("shape \(e.shape) has no elements; a Tensor needs every dimension ≥ 1") }
         guard device.supports(dtype) else { throw bad("cannot load as \(dtype): not supported on \(device.info.summary)") }
+        // The host copy (and the device one, on the CPU backend) must fit: a weight file larger
+        // than memory is refused by name, not killed by the OOM killer.
+        try HostMemory.require(e.count * max(dtype.size, 8), for: path, "tensor '\(name)' (shape \(e.shape))")
         // Weights are floating point: an integer tensor read as one would be reinterpreted,
         // a wrong number with no error.
         if dtype.isFloatingPoint, !e.dtype.isFloatingPoint {
