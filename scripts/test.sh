@@ -5,16 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/stamp_commit.sh
-# scripts/export_torch.py's own tests need torch, which the project does not install (a
-# multi-GB wheel): they run where it is present, and say so where it is not.
-if python3 -c "import torch, safetensors" 2>/dev/null; then
+swift build --product attrib   # the CLI tests and the exporters' tests run this binary
+export ATTRIB_BINARY="$(swift build --show-bin-path)/attrib"
+# The exporters' own tests need torch, which the project does not install (a multi-GB wheel):
+# they run where it is present, and say so where it is not.
+if python3 -c "import torch, safetensors, onnx" 2>/dev/null; then
   python3 scripts/tests/test_export_torch.py
+  python3 scripts/tests/test_export_onnx.py
 else
-  echo "scripts/tests/test_export_torch.py NOT run: no torch here (pip install -r scripts/requirements-fixtures.txt)." \
-       "The Swift suite still checks its output: Tests/Fixtures/unlike/bn-cnn (UnlikeModelTests)."
+  echo "scripts/tests/test_export_{torch,onnx}.py NOT run: no torch/onnx here (pip install -r scripts/requirements-fixtures.txt onnx)." \
+       "The Swift suite still checks what they write: Tests/Fixtures/unlike/bn-cnn, Tests/Fixtures/onnx."
 fi
 # Every parser's fuzz target for 30 s (scripts/fuzz.sh; BUILDING.md). ATTRIB_SKIP_FUZZ=1 skips
 # them for a quick local run; CI never sets it.
 if [ -z "${ATTRIB_SKIP_FUZZ:-}" ]; then scripts/fuzz.sh --time 30; fi
-swift build --product attrib   # the CLI tests run this binary
 swift test "$@"
