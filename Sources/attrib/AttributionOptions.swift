@@ -111,14 +111,18 @@ struct AttributionOptions: ParsableArguments {
             try NPY.write(l.targets.prefix(r.completedInputs).flatMap { $0.map { Int32($0) } }, shape: [r.completedInputs, l.targets[0].count],
                           to: dir + "/targets.npy")
             files.append(dir + "/targets.npy")
-            if !noHeatmaps, let maps = heatmapShape(l.model.inputShape) {
+            // One attribution's shape: the input's, or [1, H, W] for Sobol's maps of a [C, H, W]
+            // input (a pixel's channels move together); drawn over the input either way.
+            let per = l.targets[0].count
+            let aShape = Array(r.shape.dropFirst(per == 1 ? 1 : 2)), aSize = aShape.reduce(1, *)
+            if !noHeatmaps, let maps = heatmapShape(l.model.inputShape), heatmapShape(aShape) != nil, aShape.suffix(2) == maps.suffix(2) {
                 let (limit, global) = try heatmapSettings()
-                let per = l.targets[0].count, d = l.model.inputSize
+                let d = l.model.inputSize
                 let drawn = min(r.completedInputs, limit ?? r.completedInputs)
                 // Saliency and Sobol indices are ≥ 0 (a sequential colour map): no "for/against".
                 let signed = r.attributions.contains { $0 < 0 }
-                let tFirst = (0..<drawn).flatMap { i in r.attributions[(i * per) * d..<(i * per + 1) * d] }
-                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + maps,
+                let tFirst = (0..<drawn).flatMap { i in r.attributions[(i * per) * aSize..<(i * per + 1) * aSize] }
+                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + aShape,
                                                      inputs: Array(l.x.prefix(drawn * d)), inputShape: [drawn] + maps,
                                                      directory: dir + "/heatmaps", prefix: method, sharedScale: global) { i in
                     let target = Self.className(l.targets[i][0], l.labels)

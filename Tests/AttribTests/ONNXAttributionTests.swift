@@ -77,6 +77,14 @@ import Testing
         #expect(p.stdout.contains("\"label\" : \"class-"), "\(p.stdout)")
         let ig = try runAttrib(["ig", "--model", Self.path("fieldcnn"), "--inputs", inputs, "--steps", "8", "--json", "--out", try cliTempDir("onnxig")]).json()
         #expect(ig["completedInputs"] as? Int == 4 && ig["fusedFirstLayer"] as? Bool == true)
+        // RGB inputs: Sobol's maps are [1, H, W] per input, drawn over the [3, H, W] image (this
+        // indexed the maps by the input's size and trapped before).
+        let rgb = fixturePath("onnx/tinyresnet/inputs.npy"), sob = try cliTempDir("onnxsobol")
+        let s = try runAttrib(["sobol", "--model", Self.path("tinyresnet"), "--inputs", rgb, "--grid", "4", "--designs", "8", "--out", sob])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sob + "/heatmaps").count == 4)
+        let sal = try runAttrib(["saliency", "--model", Self.path("tinyresnet"), "--inputs", rgb, "--out", try cliTempDir("onnxsal")])
+        #expect(sal.status == 0, "\(sal.stderr)")
         try "a\nb".write(toFile: dir + "/labels.txt", atomically: true, encoding: .utf8)
         let bad = try runAttrib(["predict", "--model", dir, "--inputs", inputs])
         #expect(bad.status != 0 && bad.stderr.contains("2 labels for 10 outputs"), "\(bad.stderr)")
