@@ -154,7 +154,7 @@ struct AttributionOptions: ParsableArguments {
         // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
         defer { if r.interrupted { Self.exitInterrupted() } }
         if json { print(String(decoding: data, as: UTF8.self)); return }
-        print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) input·\(workPerRow)/s)\(r.interrupted ? "  [interrupted]" : "")")
+        print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) \(workPerRow == "inputs" ? "inputs" : "input·\(workPerRow)")/s)\(r.interrupted ? "  [interrupted]" : "")")
         if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
         printTargets(l, completed: r.completedInputs)
         for f in files { print("  wrote \(f)") }
