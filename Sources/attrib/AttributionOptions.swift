@@ -7,7 +7,7 @@ import FoundationEssentials
 struct AttributionOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Model: a directory with config.json + model.safetensors, a .onnx file, or a directory with model.onnx (and labels.json or labels.txt).") var model: String
-    @Option(help: "Inputs as .npy, shape [N] + the model's input shape.") var inputs: String
+    @Option(help: "Inputs: .npy of shape [N] + the model's input shape, or PNG images (a .png file or a directory of them), resized and normalised with the model's preprocessing.json.") var inputs: String
     @Option(help: "Target class for every input, or 'predicted' (the model's argmax per input). Default: predicted (without --targets). The target of each input is printed, written to targets.npy and summary.json, and titles its heatmap.") var target: String?
     @Option(help: "Targets as .npy: [N] (one class per input) or [N, T] (T classes per input, one sweep).") var targets: String?
     @OptionGroup var sweep: SweepOptions
@@ -63,7 +63,7 @@ struct AttributionOptions: ParsableArguments {
         if let out { try OutputDirectory.prepare(out, explicit: true, force: sweep.force) }   // before the sweep, not after
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, x) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs", limit: limit)
+        var (n, x) = try readInputs(inputs, model: model, net: net, limit: limit)
         if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
@@ -201,4 +201,15 @@ enum JSONValue: Encodable {
 func loadAttributionModel(_ path: String, on device: any Device, dtype: DType = .float32) throws -> any AttributionModel {
     if ONNXModel.isONNX(path) { return try ONNXModel.attributionModel(at: path, on: device, dtype: dtype) }
     return try Sequential.load(path, on: device, dtype: dtype)
+}
+
+/// Model inputs from `path`: PNG images (a file or a directory; ImageInputs, with the model's
+/// preprocessing.json) or a .npy of samples.
+func readInputs(_ path: String, model: String, net: any AttributionModel, limit: Int?) throws -> (Int, [Double]) {
+    if ImageInputs.isImages(path) {
+        let r = try ImageInputs.load(path, sampleShape: net.inputShape, preprocessing: try ImagePreprocessing.load(forModel: model), limit: limit)
+        return (r.rows, r.values)
+    }
+    let r = try NPY.samples(path, sampleShape: net.inputShape, what: "inputs", limit: limit)
+    return (r.rows, r.values)
 }

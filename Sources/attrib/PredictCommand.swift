@@ -10,7 +10,7 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Model: a directory with config.json + model.safetensors, a .onnx file, or a directory with model.onnx (and labels.json or labels.txt).") var model: String
-    @Option(help: "Inputs as .npy, shape [N] + the model's input shape (or [N, its element count]).") var inputs: String
+    @Option(help: "Inputs: .npy of shape [N] + the model's input shape (or [N, its element count]), or PNG images (a .png file or a directory of them), resized and normalised with the model's preprocessing.json.") var inputs: String
     @OptionGroup var batching: BatchOptions
     @Flag(help: "Print JSON.") var json = false
 
@@ -24,7 +24,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, values) = try NPY.samples(inputs, sampleShape: net.inputShape, what: "inputs", limit: batching.limit)
+        var (n, values) = try readInputs(inputs, model: model, net: net, limit: batching.limit)
         if let limit = batching.limit, limit < n { n = limit; values = Array(values.prefix(n * net.inputSize)) }
         // In device batches sized like every forward-only sweep's (--batch caps them).
         let rows = SobolAttribution.forwardPlan(for: net, cap: batching.batch).rows, d = net.inputSize

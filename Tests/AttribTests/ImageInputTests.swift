@@ -1,0 +1,46 @@
+import Attrib
+import Foundation
+import Testing
+
+/// PNG images as inputs (issue 17): read by libpng, resized and normalised as PyTorch does
+/// (Tests/Fixtures/images/make_image_fixtures.py), and taken by --inputs on the CLI.
+@Suite struct ImageInputTests {
+    static let dir = fixturePath("images")
+
+    @Test("a folder of PNGs (RGB down- and upsampled, a gray one read as RGB) equals PyTorch's interpolate + normalise (Float64 1e-12)")
+    func againstPyTorch() throws {
+        let p = try #require(try ImagePreprocessing.load(forModel: Self.dir))
+        #expect(p.size == [8, 12] && p.mean?.count == 3)
+        let r = try ImageInputs.load(Self.dir + "/inputs", sampleShape: [3, 8, 12], preprocessing: p)
+        #expect(r.rows == 3 && r.files.map { ($0 as NSString).lastPathComponent } == ["a.png", "b.png", "gray.png"])
+        let want = try NPY.read(Self.dir + "/expected.npy").doubles()
+        // The same formula in Float64 on both sides; sums of four products reordered: ~1e-15.
+        expectClose(r.values, want, bound: { _ in 1e-12 }, "images vs PyTorch")
+        let two = try ImageInputs.load(Self.dir + "/inputs", sampleShape: [3, 8, 12], preprocessing: p, limit: 2)
+        #expect(two.rows == 2 && two.values == Array(r.values.prefix(2 * 3 * 96)))
+    }
+
+    @Test("bad uses are errors naming the file: a model that does not take images, a size or mean/std that do not fit, no PNG in a folder")
+    func errors() throws {
+        let inputs = Self.dir + "/inputs"
+        expectAttribError([inputs, "[1 or 3, H, W]", "[64]"]) { _ = try ImageInputs.load(inputs, sampleShape: [64], preprocessing: nil) }
+        expectAttribError([inputs, "resizes to [8, 12]", "[3, 4, 4]"]) {
+            _ = try ImageInputs.load(inputs, sampleShape: [3, 4, 4], preprocessing: ImagePreprocessing(size: [8, 12]))
+        }
+        expectAttribError([inputs, "std > 0"]) {
+            _ = try ImageInputs.load(inputs, sampleShape: [3, 8, 12], preprocessing: ImagePreprocessing(mean: [0, 0, 0], std: [1, 0, 1]))
+        }
+        expectAttribError([fixturePath("io"), "holds no .png"]) { _ = try ImageInputs.load(fixturePath("io"), sampleShape: [3, 8, 12], preprocessing: nil) }
+    }
+
+    @Test("the CLI takes a folder of PNGs as --inputs for an ONNX CNN; heatmaps are drawn over them")
+    func cli() throws {
+        let out = try cliTempDir("pngs")
+        let r = try runAttrib(["saliency", "--model", fixturePath("onnx/tinyresnet/model.onnx"), "--inputs", Self.dir + "/inputs", "--json", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try r.json()["completedInputs"] as? Int == 3)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/heatmaps").count == 3)
+        let bad = try runAttrib(["predict", "--model", fixturePath("onnx/resmlp/model.onnx"), "--inputs", Self.dir + "/inputs/a.png"])
+        #expect(bad.status != 0 && bad.stderr.contains("images need a model input of [1 or 3, H, W]"), "\(bad.stderr)")
+    }
+}
