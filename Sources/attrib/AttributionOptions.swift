@@ -122,14 +122,23 @@ struct AttributionOptions: ParsableArguments {
                 // Saliency and Sobol indices are ≥ 0 (a sequential colour map): no "for/against".
                 let signed = r.attributions.contains { $0 < 0 }
                 let tFirst = (0..<drawn).flatMap { i in r.attributions[(i * per) * aSize..<(i * per + 1) * aSize] }
-                let written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + aShape,
-                                                     inputs: Array(l.x.prefix(drawn * d)), inputShape: [drawn] + maps,
-                                                     directory: dir + "/heatmaps", prefix: method, sharedScale: global) { i in
+                let annotation = { (i: Int) -> Heatmap.Annotation in
                     let target = Self.className(l.targets[i][0], l.labels)
                     return Heatmap.Annotation(title: ["input \(i): \(method) for target \(target)",
                                                       per > 1 ? "(the first of \(per) targets; all are in attributions.npy)" : "targets: \(l.targetRule)"],
                                               colorBarLabel: signed ? "attribution to class \(target) (red: for, blue: against)"
                                                                     : "attribution to class \(target) (>= 0: importance, no sign)")
+                }
+                let written: [String]
+                if ImageInputs.isImages(inputs) {
+                    // PNG inputs: drawn over the original images at their own resolution.
+                    written = try Heatmap.writeOverImages(attributions: tFirst, shape: [drawn] + aShape,
+                                                          images: Array(try ImageInputs.files(inputs).prefix(drawn)),
+                                                          directory: dir + "/heatmaps", prefix: method, sharedScale: global, annotation: annotation)
+                } else {
+                    written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + aShape,
+                                                     inputs: Array(l.x.prefix(drawn * d)), inputShape: [drawn] + maps,
+                                                     directory: dir + "/heatmaps", prefix: method, sharedScale: global, annotation: annotation)
                 }
                 files.append("\(dir)/heatmaps/ (\(written.count) PNGs\(drawn < r.completedInputs ? " of the first \(drawn) inputs; --heatmaps all draws every one" : ""))")
             }

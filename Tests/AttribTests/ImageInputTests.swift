@@ -40,6 +40,12 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try r.json()["completedInputs"] as? Int == 3)
         #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/heatmaps").count == 3)
+        // Drawn over the original images, not the model's 32×32 (which would make every panel
+        // 128 px high): a.png is 20×14, drawn ×10 (140 px), gray.png 9×9, drawn ×15 (135 px);
+        // the annotation around them is the same height in both.
+        let a = try PNGImage.read(path: out + "/heatmaps/saliency_0000.png")
+        let gray = try PNGImage.read(path: out + "/heatmaps/saliency_0002.png")
+        #expect(a.height - gray.height == 5, "\(a.height) and \(gray.height)")
         let bad = try runAttrib(["predict", "--model", fixturePath("onnx/resmlp/model.onnx"), "--inputs", Self.dir + "/inputs/a.png"])
         #expect(bad.status != 0 && bad.stderr.contains("images need a model input of [1 or 3, H, W]"), "\(bad.stderr)")
     }

@@ -79,6 +79,16 @@ public enum ImageInputs {
     /// bilinear with half-pixel centres and no antialiasing: source = (dst + ½)·(in/out) − ½,
     /// clamped at 0, the upper neighbour clamped to the last pixel.
     public static func resize(_ px: [UInt8], width: Int, height: Int, channels c: Int, toHeight h: Int, toWidth w: Int) -> [Double] {
+        resize(width: width, height: height, channels: c, toHeight: h, toWidth: w) { y, x, ch in Double(px[(y * width + x) * c + ch]) }
+    }
+
+    /// One plane [height, width] resized the same way (an attribution map to an image's size).
+    public static func resizePlane(_ plane: [Double], width: Int, height: Int, toHeight h: Int, toWidth w: Int) -> [Double] {
+        resize(width: width, height: height, channels: 1, toHeight: h, toWidth: w) { y, x, _ in plane[y * width + x] }
+    }
+
+    static func resize(width: Int, height: Int, channels c: Int, toHeight h: Int, toWidth w: Int,
+                       _ pixel: (Int, Int, Int) -> Double) -> [Double] {
         func taps(_ out: Int, _ inn: Int) -> [(Int, Int, Double)] {
             let scale = Double(inn) / Double(out)
             return (0..<out).map { d in
@@ -92,7 +102,7 @@ public enum ImageInputs {
         for (y, (y0, y1, fy)) in ty.enumerated() {
             for (x, (x0, x1, fx)) in tx.enumerated() {
                 for ch in 0..<c {
-                    func p(_ yy: Int, _ xx: Int) -> Double { Double(px[(yy * width + xx) * c + ch]) }
+                    func p(_ yy: Int, _ xx: Int) -> Double { pixel(yy, xx, ch) }
                     let top = p(y0, x0) * (1 - fx) + p(y0, x1) * fx, bottom = p(y1, x0) * (1 - fx) + p(y1, x1) * fx
                     out[(ch * h + y) * w + x] = top * (1 - fy) + bottom * fy
                 }
