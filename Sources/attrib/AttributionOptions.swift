@@ -30,6 +30,8 @@ struct AttributionOptions: ParsableArguments {
         /// How the targets were chosen, in words: "predicted (argmax)", "--target 3", or the file.
         var targetRule: String
         var labels: [String]?
+        /// The PNG files the inputs were read from, in order (nil for a .npy): heatmaps are drawn over them.
+        var imageFiles: [String]?
     }
 
     func validate() throws {
@@ -59,12 +61,10 @@ struct AttributionOptions: ParsableArguments {
 
     /// Loads the model and inputs, checks them, and resolves the targets.
     func load() throws -> Loaded {
-        _ = try heatmapSettings()                      // a bad value is refused before the sweep, not after it
         if let out { try OutputDirectory.prepare(out, explicit: true, force: sweep.force) }   // before the sweep, not after
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, x) = try readInputs(inputs, model: model, net: net, limit: limit)
-        if let limit, limit < n { n = limit; x = Array(x.prefix(n * net.inputSize)) }
+        let (n, x, imageFiles) = try readInputs(inputs, model: model, net: net, limit: limit)
         let classes = net.outputShape.reduce(1, *)
         var t: [[Int]]
         var rule = "predicted (argmax)"
@@ -92,7 +92,7 @@ struct AttributionOptions: ParsableArguments {
         default:
             throw ValidationError("give --target or --targets, not both")
         }
-        return Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels)
+        return Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels, imageFiles: imageFiles)
     }
 
     /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.
@@ -130,10 +130,10 @@ struct AttributionOptions: ParsableArguments {
                                                                     : "attribution to class \(target) (>= 0: importance, no sign)")
                 }
                 let written: [String]
-                if ImageInputs.isImages(inputs) {
+                if let images = l.imageFiles {
                     // PNG inputs: drawn over the original images at their own resolution.
                     written = try Heatmap.writeOverImages(attributions: tFirst, shape: [drawn] + aShape,
-                                                          images: Array(try ImageInputs.files(inputs).prefix(drawn)),
+                                                          images: Array(images.prefix(drawn)),
                                                           directory: dir + "/heatmaps", prefix: method, sharedScale: global, annotation: annotation)
                 } else {
                     written = try Heatmap.writeBatch(attributions: tFirst, shape: [drawn] + aShape,
@@ -213,12 +213,12 @@ func loadAttributionModel(_ path: String, on device: any Device, dtype: DType = 
 }
 
 /// Model inputs from `path`: PNG images (a file or a directory; ImageInputs, with the model's
-/// preprocessing.json) or a .npy of samples.
-func readInputs(_ path: String, model: String, net: any AttributionModel, limit: Int?) throws -> (Int, [Double]) {
+/// preprocessing.json) or a .npy of samples; at most `limit` of them. The image files too, in order.
+func readInputs(_ path: String, model: String, net: any AttributionModel, limit: Int?) throws -> (rows: Int, values: [Double], images: [String]?) {
     if ImageInputs.isImages(path) {
         let r = try ImageInputs.load(path, sampleShape: net.inputShape, preprocessing: try ImagePreprocessing.load(forModel: model), limit: limit)
-        return (r.rows, r.values)
+        return (r.rows, r.values, r.files)
     }
     let r = try NPY.samples(path, sampleShape: net.inputShape, what: "inputs", limit: limit)
-    return (r.rows, r.values)
+    return (r.rows, r.values, nil)
 }

@@ -24,8 +24,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let net = try loadAttributionModel(model, on: device)
-        var (n, values) = try readInputs(inputs, model: model, net: net, limit: batching.limit)
-        if let limit = batching.limit, limit < n { n = limit; values = Array(values.prefix(n * net.inputSize)) }
+        let (n, values, _) = try readInputs(inputs, model: model, net: net, limit: batching.limit)
         // In device batches sized like every forward-only sweep's (--batch caps them).
         let rows = SobolAttribution.forwardPlan(for: net, cap: batching.batch).rows, d = net.inputSize
         var outputs: [Double] = []

@@ -1,3 +1,4 @@
+import AttribCore
 import CFuzzDriver
 #if canImport(Glibc)
 import Glibc
@@ -35,21 +36,10 @@ public enum FuzzFiles {
 
     /// Copies a file into the scratch directory (a fixed companion of the fuzzed one).
     public static func copy(_ source: String, as name: String) {
-        let fd = open(source, O_RDONLY)
-        precondition(fd >= 0, "cannot read \(source): run the fuzzers from the repository root")
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
-        close(fd)
+        guard let bytes = readFileBytes(source) else { preconditionFailure("cannot read \(source): run the fuzzers from the repository root") }
         bytes.withUnsafeBufferPointer { write($0.baseAddress, $0.count, name) }
     }
 }
-
-
 
 /// Runs libFuzzer with the process's arguments and `callback` as the target, then exits with its
 /// status. The fuzz targets' top-level code: SwiftPM gives each executable a main of its own, so

@@ -26,11 +26,19 @@ public enum BitmapFont {
             case "·": out += "."
             case "…": out += "..."
             case "–", "—": out += "-"
-            case "|": out += "|"
             default: out.append(c.isASCII ? c : "?")
             }
         }
         return out
+    }
+
+    /// Calls `body(character index, row, column)` for every set pixel of `s` (after `ascii`).
+    public static func forEachPixel(_ s: String, _ body: (Int, Int, Int) -> Void) {
+        for (i, c) in ascii(s).enumerated() {
+            for (row, bits) in rows(c).enumerated() {
+                for col in 0..<glyphWidth where bits & (0x10 >> UInt8(col)) != 0 { body(i, row, col) }
+            }
+        }
     }
 
     /// Width in pixels of `s` at `scale` (after `ascii`).

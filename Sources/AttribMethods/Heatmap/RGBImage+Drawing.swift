@@ -23,29 +23,15 @@ extension RGBImage {
 
     /// Text with its top-left corner at (x, y), each font pixel `scale`×`scale`.
     public mutating func text(_ s: String, x: Int, y: Int, _ color: RGB8 = .black, scale: Int = 1) {
-        var cx = x
-        for c in BitmapFont.ascii(s) {
-            let rows = BitmapFont.rows(c)
-            for (r, bits) in rows.enumerated() {
-                for col in 0..<BitmapFont.glyphWidth where bits & (0x10 >> UInt8(col)) != 0 {
-                    fill(x: cx + col * scale, y: y + r * scale, width: scale, height: scale, color)
-                }
-            }
-            cx += BitmapFont.advance * scale
+        BitmapFont.forEachPixel(s) { char, row, col in
+            fill(x: x + (char * BitmapFont.advance + col) * scale, y: y + row * scale, width: scale, height: scale, color)
         }
     }
 
     /// Text drawn upwards (rotated 90° anticlockwise) with its bottom-left corner at (x, y): a vertical axis name.
     public mutating func verticalText(_ s: String, x: Int, y: Int, _ color: RGB8 = .black, scale: Int = 1) {
-        var cy = y
-        for c in BitmapFont.ascii(s) {
-            let rows = BitmapFont.rows(c)
-            for (r, bits) in rows.enumerated() {
-                for col in 0..<BitmapFont.glyphWidth where bits & (0x10 >> UInt8(col)) != 0 {
-                    fill(x: x + r * scale, y: cy - (col + 1) * scale, width: scale, height: scale, color)
-                }
-            }
-            cy -= BitmapFont.advance * scale
+        BitmapFont.forEachPixel(s) { char, row, col in
+            fill(x: x + row * scale, y: y - (char * BitmapFont.advance + col + 1) * scale, width: scale, height: scale, color)
         }
     }
 
