@@ -33,6 +33,9 @@ let package = Package(
         // libpng, for heatmap PNGs (its simplified API: no setjmp on our side).
         .systemLibrary(name: "CPNG", path: "Sources/CPNG",
                        providers: [.apt(["libpng-dev"])]),
+        // zlib's crc32, for the checksums of a sweep's manifest (resume, merge).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         // The OpenCL C sources, embedded in the binary so a GPU host needs
         // nothing but the executable.
         .target(name: "AttribKernels", path: "Kernels",
@@ -55,7 +58,7 @@ let package = Package(
         .target(name: "AttribCore", dependencies: ["CBLAS", "CVecMath"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
         .target(name: "AttribModels", dependencies: ["AttribCore"]),
-        .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG"],
+        .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG", "CZlib"],
                 resources: [.embedInCode("Resources/joe-kuo-6.2048.txt")]),
         // ONNX models as graphs (Generated/onnx.pb.swift from scripts/generate_onnx_swift.sh).
         .target(name: "AttribONNX", dependencies: ["AttribCore", "AttribModels",

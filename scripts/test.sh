@@ -3,7 +3,7 @@
 # Parity tests run on every OpenCL device found (PoCL on a machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 scripts/stamp_commit.sh
 swift build --product attrib   # the CLI tests and the exporters' tests run this binary
 export ATTRIB_BINARY="$(swift build --show-bin-path)/attrib"

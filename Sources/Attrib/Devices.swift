@@ -46,6 +46,35 @@ public enum Devices {
     }
 }
 
+extension Devices {
+    /// The devices of a sweep: `spec` as a comma-separated list of specs, or `all-gpus` (every
+    /// OpenCL GPU). With no spec: under a launcher of several processes, the OpenCL GPU of this
+    /// process's local rank (round robin when there are more processes than GPUs), else `auto`.
+    public static func selectMany(_ spec: String?, localRank: Int = 0, processes: Int = 1) throws -> [any Device] {
+        guard let spec, !spec.isEmpty else {
+            let gpus = openCL.filter { $0.info.kind == .gpu }
+            if processes > 1, !gpus.isEmpty { return [gpus[localRank % gpus.count]] }
+            return [try select(nil)]
+        }
+        if spec.trimmingSpacesAndLowercased == "all-gpus" {
+            let gpus = openCL.filter { $0.info.kind == .gpu }
+            guard !gpus.isEmpty else {
+                throw AttribError.unknownDevice(spec: "all-gpus", available: all.map { $0.info.summary } + (openCLNote.map { ["(OpenCL: \($0))"] } ?? []))
+            }
+            return gpus
+        }
+        var out: [any Device] = []
+        for part in spec.split(separator: ",") {
+            let d = try select(String(part))
+            guard !out.contains(where: { $0 === d }) else {
+                throw AttribError.invalidArgument(op: "--device", detail: "'\(part)' names \(d.info.summary) a second time in '\(spec)'")
+            }
+            out.append(d)
+        }
+        return out
+    }
+}
+
 extension String {
     var trimmingSpacesAndLowercased: String {
         String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()).lowercased()

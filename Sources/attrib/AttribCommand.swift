@@ -9,13 +9,13 @@ struct AttribCommand: ParsableCommand {
         version: BuildInfo.line,
         subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
                       ExpectedGradientsCommand.self, SobolCommand.self, EvaluateCommand.self, SensitivityCommand.self, ExperimentCommand.self, BenchCommand.self, TuneCommand.self,
-                      PatchCommand.self, AtPCommand.self, AtPStarCommand.self, CompareCommand.self])
+                      PatchCommand.self, AtPCommand.self, AtPStarCommand.self, CompareCommand.self, MergeCommand.self])
 }
 
 /// Options every command that computes takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Device: auto (first OpenCL GPU, else cpu), cpu, opencl, opencl:N, or part of a device name. Default: $ATTRIB_DEVICE, else auto.",
+        "Device: auto (first OpenCL GPU, else cpu), cpu, opencl, opencl:N, or part of a device name. Sweeps also take a list (opencl:0,opencl:1: batches of inputs go to whichever device is free) or all-gpus; under mpirun or srun each process takes the GPU of its local rank. Default: $ATTRIB_DEVICE, else auto.",
         valueName: "spec"))
     var device: String?
 
@@ -23,5 +23,15 @@ struct GlobalOptions: ParsableArguments {
         let d = try Devices.select(device)
         if let w = d.info.blas?.warning { writeStandardError("warning: \(w)\n") }
         return d
+    }
+
+    /// The devices a sweep runs on in this process: --device as a list (opencl:0,opencl:1) or
+    /// all-gpus; without one, under a launcher with several processes, the GPU of this process's
+    /// local rank (local rank mod the GPU count), else the default device.
+    func selectedDevices(launch: LaunchEnvironment) throws -> [any Device] {
+        let spec = device ?? (Devices.defaultSpec == "auto" ? nil : Devices.defaultSpec)
+        let list = try Devices.selectMany(spec, localRank: launch.localRank, processes: launch.size)
+        for d in list { if let w = d.info.blas?.warning { writeStandardError("warning: \(w)\n") } }
+        return list
     }
 }

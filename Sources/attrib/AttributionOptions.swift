@@ -2,6 +2,12 @@ import ArgumentParser
 import Attrib
 import FoundationEssentials
 
+/// One device of a sweep and the model loaded on it.
+struct SweepContext: @unchecked Sendable {
+    var device: any Device
+    var model: any AttributionModel
+}
+
 /// What every attribution command takes: the model, the inputs, the targets,
 /// where outputs go.
 struct AttributionOptions: ParsableArguments {
@@ -32,6 +38,10 @@ struct AttributionOptions: ParsableArguments {
         var labels: [String]?
         /// The PNG files the inputs were read from, in order (nil for a .npy): heatmaps are drawn over them.
         var imageFiles: [String]?
+        /// Targets are each input's predicted class, found per unit of the sweep (targets is empty until then).
+        var predictTargets = false
+        /// Every device this process uses (the first is `device`).
+        var devices: [any Device] = []
     }
 
     func validate() throws {
@@ -59,14 +69,34 @@ struct AttributionOptions: ParsableArguments {
         return "\(c) (\(labels[c]))"
     }
 
-    /// Loads the model and inputs, checks them, and resolves the targets.
+    /// Loads the model and inputs, checks them, and resolves the targets (predicted ones too).
     func load() throws -> Loaded {
-        if let out { try OutputDirectory.prepare(out, explicit: true, force: sweep.force) }   // before the sweep, not after
-        let device = try global.selectedDevice()
-        let net = try loadAttributionModel(model, on: device)
+        var l = try loadSweep().loaded
+        if l.predictTargets { l.targets = try Self.predicted(l.model, l.x, n: l.n, device: l.device); l.predictTargets = false }
+        return l
+    }
+
+    /// The argmax class of each of `n` inputs.
+    static func predicted(_ net: any AttributionModel, _ x: [Double], n: Int, device: any Device) throws -> [[Int]] {
+        let classes = net.outputShape.reduce(1, *)
+        let out = try net.outputs(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
+        return (0..<n).map { i in [out[i * classes..<(i + 1) * classes].indices.max { out[$0] < out[$1] }! - i * classes] }
+    }
+
+    /// Loads the model on every device this process uses (--device: one, a list, or all-gpus; under
+    /// a launcher, the GPU of this process's local rank) and the inputs; fixed targets are resolved,
+    /// predicted ones left to each unit of the sweep (predictTargets).
+    func loadSweep() throws -> (loaded: Loaded, contexts: [SweepContext]) {
+        if let out, !sweep.resume, !mergeOnlyMode, !FileManager.default.fileExists(atPath: out + "/.attrib-sweep/run.json") {
+            try OutputDirectory.prepare(out, explicit: true, force: sweep.force)   // before the sweep, not after
+        }
+        let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: sweep.shard)
+        let devices = try global.selectedDevices(launch: launch)
+        let contexts = try devices.map { SweepContext(device: $0, model: try loadAttributionModel(model, on: $0)) }
+        let device = devices[0], net = contexts[0].model
         let (n, x, imageFiles) = try readInputs(inputs, model: model, net: net, limit: limit)
         let classes = net.outputShape.reduce(1, *)
-        var t: [[Int]]
+        var t: [[Int]] = []
         var rule = "predicted (argmax)"
         switch (target, targets) {
         case (nil, let path?):
@@ -87,16 +117,83 @@ struct AttributionOptions: ParsableArguments {
             t = Array(repeating: [c], count: n)
             rule = "--target \(c)"
         case (_, nil):
-            let out = try net.outputs(Tensor(x, shape: [n] + net.inputShape, dtype: net.dtype, on: device)).doubles()
-            t = (0..<n).map { i in [out[i * classes..<(i + 1) * classes].indices.max { out[$0] < out[$1] }! - i * classes] }
+            break
         default:
             throw ValidationError("give --target or --targets, not both")
         }
-        return Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels, imageFiles: imageFiles)
+        let l = Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels, imageFiles: imageFiles,
+                       predictTargets: t.isEmpty, devices: devices)
+        return (l, contexts)
+    }
+
+    /// Runs an attribution method over the inputs as a sweep of units (ShardedSweep): spread over
+    /// this process's devices and the launch's processes, saved unit by unit for --resume. Returns
+    /// the assembled result and `l` with every input's targets, or nil where another process
+    /// assembles (or the sweep was already complete). `compute` gets one device's model, the
+    /// unit's inputs, count and targets, and returns the method's result plus extra arrays (per
+    /// input) and numbers for the summary.
+    func runSweep(_ l: Loaded, _ contexts: [SweepContext], method: String, rowsPerInput: Int, files extra: [String: String] = [:],
+                  compute: @escaping (SweepContext, Range<Int>, [Double], [[Int]], SweepControl) throws -> (AttributionResult, [String: UnitArray], [String: JSONValue]))
+        throws -> (result: AttributionResult, loaded: Loaded, units: [LoadedUnit], sweep: ShardedSweep)? {
+        let d = l.model.inputSize
+        var files = extra
+        files["model"] = model
+        if let f = l.imageFiles { for (i, p) in f.enumerated() { files["image \(i)"] = p } } else { files["inputs"] = inputs }
+        if let targets { files["targets"] = targets }
+        let s = try ShardedSweep(command: method, out: out ?? "out/\(method)", explicitOut: out != nil, options: sweep, items: l.n,
+                                 unitSize: WorkUnits.defaultSize(rowsPerItem: rowsPerInput, valuesPerItem: d),
+                                 files: files, contentChecked: ["--model", "--inputs", "--targets", "--baselines", "--maps", "--pairs"])
+        let workers = contexts.map { c in
+            SweepWorker(device: c.device.info.summary) { range, control in
+                let x = Array(l.x[(range.lowerBound * d)..<(range.upperBound * d)])
+                let t = l.predictTargets ? try Self.predicted(c.model, x, n: range.count, device: c.device) : Array(l.targets[range])
+                let (r, arrays, meta) = try compute(c, range, x, t, control)
+                var out = UnitOutput(items: r.completedInputs, interrupted: r.interrupted, rowsEvaluated: r.rowsEvaluated)
+                out.arrays = arrays
+                out.arrays["attributions"] = .float32(r.attributions.map { Float($0) }, shape: r.shape)
+                if let dl = r.deltas { out.arrays["deltas"] = .float64(dl, shape: [r.completedInputs, t[0].count]) }
+                out.arrays["targets"] = .int32(t.prefix(r.completedInputs).flatMap { $0.map { Int32($0) } }, shape: [r.completedInputs, t[0].count])
+                out.meta = meta
+                out.meta["plan"] = .array([.int(r.plan.rows), .int(r.plan.bytesPerRow), .int(r.plan.budgetBytes)])
+                out.meta["fused"] = .bool(r.fused)
+                return out
+            }
+        }
+        let outcome = try s.execute(workers: workers)
+        guard let units = outcome.units else {
+            if outcome.alreadyComplete { print("\(s.dir.root) holds this sweep, complete; nothing to do") }
+            else if !outcome.interrupted, !json { print("\(method): \(s.launch) finished its share; the last process to finish writes the final files in \(s.dir.root)") }
+            if outcome.interrupted { Self.exitInterrupted() }
+            return nil
+        }
+        guard !units.isEmpty, let a = LoadedUnit.concatenated(units, "attributions"), let t = LoadedUnit.concatenated(units, "targets") else {
+            throw AttribError.io(path: s.dir.root, detail: outcome.interrupted ? "interrupted before any input was finished; nothing to save" : "the sweep's units hold no attributions")
+        }
+        var loaded = l
+        let per = t.shape.count > 1 ? t.shape[1] : 1
+        let done = t.shape[0]
+        loaded.targets = (0..<done).map { i in t.values[i * per..<(i + 1) * per].map { Int($0) } }
+        loaded.targets += Array(repeating: loaded.targets.last ?? [0], count: l.n - done)   // never read past completedInputs
+        loaded.predictTargets = false
+        let plan = units[0].meta["plan"]?.array?.compactMap(\.int) ?? [0, 0, 0]
+        let r = AttributionResult(attributions: a.values, shape: a.shape, deltas: LoadedUnit.concatenated(units, "deltas")?.values,
+                                  completedInputs: done, interrupted: outcome.interrupted,
+                                  plan: ChunkPlan(rows: plan[0], bytesPerRow: plan[1], budgetBytes: plan[2]),
+                                  seconds: ShardedSweep.wallSeconds(outcome.stats), rowsEvaluated: Int(LoadedUnit.sum(units, "rowsEvaluated")),
+                                  fused: units[0].meta["fused"].map { if case .bool(let b) = $0 { return b }; return false } ?? false)
+        return (r, loaded, units, s)
+    }
+
+    /// What a sweep adds to summary.json: its units and each rank's throughput.
+    static func sweepSummary(_ s: ShardedSweep) -> [String: JSONValue] {
+        let stats = s.dir.stats()
+        return ["units": .int(s.units.count), "unitSize": .int(s.units.unitSize), "attempts": .int(s.run?.attempt ?? 1),
+                "ranks": ShardedSweep.rankSummary(stats), "processes": .int(Set(stats.filter { $0.attempt == s.run?.attempt }.map(\.rank)).count)]
     }
 
     /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.
-    func write(_ r: AttributionResult, method: String, loaded l: Loaded, extra: [String: JSONValue] = [:], workPerRow: String = "steps") throws {
+    func write(_ r: AttributionResult, method: String, loaded l: Loaded, extra: [String: JSONValue] = [:], workPerRow: String = "steps",
+               sweep s: ShardedSweep? = nil) throws {
         let dir = out ?? "out/\(method)"
         if out == nil { try OutputDirectory.prepare(dir, explicit: false, force: true) }
         var files: [String] = []
@@ -160,8 +257,15 @@ struct AttributionOptions: ParsableArguments {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(summary)
         try OutputDirectory.write(data, to: dir + "/summary.json")
+        // The sweep is complete once its final files are written (an interrupted one stays open for --resume).
+        if !r.interrupted { try s?.finish() }
         // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
-        defer { if r.interrupted { Self.exitInterrupted() } }
+        defer {
+            if r.interrupted {
+                writeStandardError("the finished units are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
+                Self.exitInterrupted()
+            }
+        }
         if json { print(String(decoding: data, as: UTF8.self)); return }
         print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) \(workPerRow == "inputs" ? "inputs" : "input·\(workPerRow)")/s)\(r.interrupted ? "  [interrupted]" : "")")
         if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
@@ -189,9 +293,22 @@ struct AttributionOptions: ParsableArguments {
     }
 }
 
-/// A JSON value for summaries.
-enum JSONValue: Encodable {
+/// A JSON value for summaries (and a sweep unit's meta.json, read back at the merge).
+enum JSONValue: Codable, Sendable {
     case string(String), int(Int), double(Double), bool(Bool), array([JSONValue]), object([String: JSONValue])
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        else if let v = try? c.decode(Int.self) { self = .int(v) }
+        else if let v = try? c.decode(Double.self) { self = .double(v) }
+        else if let v = try? c.decode(String.self) { self = .string(v) }
+        else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+    var double: Double? { switch self { case .double(let v): return v; case .int(let v): return Double(v); default: return nil } }
+    var int: Int? { if case .int(let v) = self { return v }; return nil }
+    var string: String? { if case .string(let v) = self { return v }; return nil }
+    var array: [JSONValue]? { if case .array(let v) = self { return v }; return nil }
     func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

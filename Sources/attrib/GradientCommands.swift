@@ -64,28 +64,37 @@ struct IGCommand: ParsableCommand {
             guard let d = PathDensity(name: s) else { throw ValidationError("--path-density must be uniform or beta:A,B with A, B > 0") }
             return d
         }
-        let l = try options.load()
+        let (l, contexts) = try options.loadSweep()
         var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         ig.wholePath = !noWholePath
         let base = try parseBaseline(baseline, seed: options.seed, model: l.model)
-        if warmup {
-            // The inputs of the sweep's first batch (batches are of equal size, so its buffers are
-            // the sweep's); a per-input baseline file contributes its first k rows.
-            let d = l.model.inputSize, k = ig.firstBatchInputs(for: l.model, count: l.n)
-            let warmBase: Baseline
-            if case .values(let v, let rows) = base, rows > 1 { warmBase = .values(Array(v.prefix(k * d)), count: k) } else { warmBase = base }
-            _ = try ig.attribute(l.model, inputs: Array(l.x.prefix(k * d)), count: k, baseline: warmBase, targets: Array(l.targets.prefix(k)))
+        let rowsPerInput = steps * max(1, ntSamples)
+        if warmup && !mergeOnlyMode {
+            // On each device, the inputs of a first batch (batches are of equal size, so its
+            // buffers are the sweep's); a per-input baseline file contributes its first k rows.
+            let d = l.model.inputSize
+            for c in contexts {
+                let k = ig.firstBatchInputs(for: c.model, count: l.n)
+                let xs = Array(l.x.prefix(k * d))
+                let t = l.predictTargets ? try AttributionOptions.predicted(c.model, xs, n: k, device: c.device) : Array(l.targets.prefix(k))
+                _ = try ig.attribute(c.model, inputs: xs, count: k, baseline: base.forInputs(0..<k, of: l.n, d: d), targets: t)
+            }
         }
         installInterruptHandler()
-        let bar = ProgressBar("ig", inputs: l.n, quiet: options.quiet || options.json)
-        let r: AttributionResult
-        if ntSamples > 0 {
-            guard let red = GradientMethods.NoiseReduction(rawValue: ntType) else { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
-            r = try NoiseTunnel.integratedGradients(ig, l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets,
-                                                    samples: ntSamples, noise: .gaussian(sigma: ntStdev, seed: options.seed), reduction: red, control: bar.control)
-        } else {
-            r = try ig.attribute(l.model, inputs: l.x, count: l.n, baseline: base, targets: l.targets, control: bar.control)
-        }
+        var files: [String: String] = [:]
+        if case .values = base, baseline.hasPrefix("file:") { files["baselines"] = String(baseline.dropFirst(5)) }
+        let n = l.n, d = l.model.inputSize, seed = options.seed, samples = ntSamples, stdev = ntStdev, type = ntType
+        guard let swept = try options.runSweep(l, contexts, method: "ig", rowsPerInput: rowsPerInput, files: files, compute: { c, range, x, t, control in
+            let b = base.forInputs(range, of: n, d: d)
+            if samples > 0 {
+                guard let red = GradientMethods.NoiseReduction(rawValue: type) else { throw ValidationError("--nt-type must be smoothgrad, smoothgrad_sq or vargrad") }
+                let noise = GradientMethods.Noise.gaussian(sigma: stdev, seed: seed).forInputs(range, samples: samples, d: d)
+                return (try NoiseTunnel.integratedGradients(ig, c.model, inputs: x, count: range.count, baseline: b, targets: t,
+                                                            samples: samples, noise: noise, reduction: red, control: control), [:], [:])
+            }
+            return (try ig.attribute(c.model, inputs: x, count: range.count, baseline: b, targets: t, control: control), [:], [:])
+        }) else { return }
+        let r = swept.result
         let name = density == nil ? (ntSamples > 0 ? "ig-noisetunnel" : "ig") : "psig"
         if steps < rule.meaningfulSteps, let d = r.deltas, !d.isEmpty {
             // Σ attribution per (input, target): the scale the delta is read against.
@@ -93,10 +102,12 @@ struct IGCommand: ParsableCommand {
             let sums = (0..<d.count).map { i in abs(r.attributions[i * per..<(i + 1) * per].reduce(0, +)) }
             writeStandardError("warning: --steps \(steps) is below \(rule.meaningfulSteps), the fewest at which \(rule.rawValue)'s completeness delta means much; this run's max |delta| = \(sci(d.map(abs).max()!)) against max |Σ attribution| = \(sci(sums.max() ?? 0)). Use --steps \(rule.meaningfulSteps) or more.\n")
         }
-        try options.write(r, method: name, loaded: l, extra: [
+        var extra: [String: JSONValue] = [
             "steps": .int(steps), "rule": .string(rule.rawValue), "baseline": .string(base.description),
-            "pathDensity": .string(density?.description ?? "none"), "wholePath": .bool(ig.runsWhole(l.model, count: l.n)),
-        ])
+            "pathDensity": .string(density?.description ?? "none"), "wholePath": .bool(ig.runsWhole(l.model, count: min(l.n, swept.sweep.units.unitSize))),
+        ]
+        extra.merge(AttributionOptions.sweepSummary(swept.sweep)) { a, _ in a }
+        try options.write(r, method: name, loaded: swept.loaded, extra: extra, sweep: swept.sweep)
     }
 }
 
@@ -107,12 +118,15 @@ struct SaliencyCommand: ParsableCommand {
     @Flag(help: "Gradient × Input.") var timesInput = false
 
     func run() throws {
-        let l = try options.load()
+        let (l, contexts) = try options.loadSweep()
         let kind: GradientMethods.Plain = timesInput ? .gradientTimesInput : signed ? .signedGradient : .saliency
+        let name = kind == .saliency ? "saliency" : kind.rawValue
         installInterruptHandler()
-        let r = try GradientMethods.plain(kind, l.model, inputs: l.x, count: l.n, targets: l.targets, batchCap: options.batch,
-                                          control: ProgressBar("saliency", inputs: l.n, quiet: options.quiet || options.json).control)
-        try options.write(r, method: kind == .saliency ? "saliency" : kind.rawValue, loaded: l, workPerRow: "inputs")
+        let cap = options.batch
+        guard let swept = try options.runSweep(l, contexts, method: name, rowsPerInput: 1, compute: { c, range, x, t, control in
+            (try GradientMethods.plain(kind, c.model, inputs: x, count: range.count, targets: t, batchCap: cap, control: control), [:], [:])
+        }) else { return }
+        try options.write(swept.result, method: name, loaded: swept.loaded, extra: AttributionOptions.sweepSummary(swept.sweep), workPerRow: "inputs", sweep: swept.sweep)
     }
 }
 
@@ -129,12 +143,17 @@ struct SmoothGradCommand: ParsableCommand {
 
     func run() throws {
         let red = GradientMethods.NoiseReduction(rawValue: type)!
-        let l = try options.load()
+        let (l, contexts) = try options.loadSweep()
         installInterruptHandler()
-        let r = try GradientMethods.smoothGrad(l.model, inputs: l.x, count: l.n, targets: l.targets, samples: samples,
-                                               noise: .gaussian(sigma: stdev, seed: options.seed), reduction: red, batchCap: options.batch,
-                                               control: ProgressBar(type, inputs: l.n, quiet: options.quiet || options.json).control)
-        try options.write(r, method: type, loaded: l, extra: ["samples": .int(samples), "stdev": .double(stdev)], workPerRow: "samples")
+        let cap = options.batch, d = l.model.inputSize, samples = samples
+        let noise = GradientMethods.Noise.gaussian(sigma: stdev, seed: options.seed)
+        guard let swept = try options.runSweep(l, contexts, method: type, rowsPerInput: samples, compute: { c, range, x, t, control in
+            (try GradientMethods.smoothGrad(c.model, inputs: x, count: range.count, targets: t, samples: samples,
+                                            noise: noise.forInputs(range, samples: samples, d: d), reduction: red, batchCap: cap, control: control), [:], [:])
+        }) else { return }
+        var extra: [String: JSONValue] = ["samples": .int(samples), "stdev": .double(stdev)]
+        extra.merge(AttributionOptions.sweepSummary(swept.sweep)) { a, _ in a }
+        try options.write(swept.result, method: type, loaded: swept.loaded, extra: extra, workPerRow: "samples", sweep: swept.sweep)
     }
 }
 
@@ -147,14 +166,18 @@ struct ExpectedGradientsCommand: ParsableCommand {
     @Option(help: "GradientSHAP: σ of Gaussian noise on the input (0: Expected Gradients).") var stdev = 0.0
 
     func run() throws {
-        let l = try options.load()
+        let (l, contexts) = try options.loadSweep()
         let (k, set) = try NPY.samples(baselines, sampleShape: l.model.inputShape, what: "baselines")
-        let draws = GradientMethods.ExpectationDraws.random(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: options.seed)
         installInterruptHandler()
-        let r = try GradientMethods.expectedGradients(l.model, inputs: l.x, count: l.n, targets: l.targets, baselineSet: set,
-                                                      baselineCount: k, samples: samples, draws: draws, batchCap: options.batch,
-                                                      control: ProgressBar("expected-gradients", inputs: l.n, quiet: options.quiet || options.json).control)
-        try options.write(r, method: stdev > 0 ? "gradient-shap" : "expected-gradients", loaded: l,
-                          extra: ["samples": .int(samples), "stdev": .double(stdev), "baselineSet": .int(k)], workPerRow: "samples")
+        let name = stdev > 0 ? "gradient-shap" : "expected-gradients"
+        let n = l.n, d = l.model.inputSize, samples = samples, stdev = stdev, seed = options.seed, cap = options.batch
+        guard let swept = try options.runSweep(l, contexts, method: name, rowsPerInput: samples, files: ["baselines": baselines], compute: { c, range, x, t, control in
+            let draws = GradientMethods.ExpectationDraws.random(n: n, samples: samples, baselines: k, d: d, sigma: stdev, seed: seed, inputs: range)
+            return (try GradientMethods.expectedGradients(c.model, inputs: x, count: range.count, targets: t, baselineSet: set,
+                                                          baselineCount: k, samples: samples, draws: draws, batchCap: cap, control: control), [:], [:])
+        }) else { return }
+        var extra: [String: JSONValue] = ["samples": .int(samples), "stdev": .double(stdev), "baselineSet": .int(k)]
+        extra.merge(AttributionOptions.sweepSummary(swept.sweep)) { a, _ in a }
+        try options.write(swept.result, method: name, loaded: swept.loaded, extra: extra, workPerRow: "samples", sweep: swept.sweep)
     }
 }

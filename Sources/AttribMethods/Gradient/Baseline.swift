@@ -25,6 +25,20 @@ public enum Baseline: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The baseline of inputs `r` of an n-input sweep, as the whole sweep resolves it for them:
+    /// per-input values sliced, seeded uniform noise drawn from where those inputs' draws start.
+    public func forInputs(_ r: Range<Int>, of n: Int, d: Int) -> Baseline {
+        switch self {
+        case .uniform(let lo, let hi, let seed):
+            var rng = SplitMix64(seed: seed, skipping: r.lowerBound * d)
+            return .values(rng.uniform(r.count * d, lo, hi), count: r.count)
+        case .values(let v, let rows) where rows == n && n > 1:
+            return .values(Array(v[(r.lowerBound * d)..<(r.upperBound * d)]), count: r.count)
+        default:
+            return self
+        }
+    }
+
     /// Baselines for inputs [n, d] of per-sample shape `sampleShape`: (values, rows) with
     /// rows = 1 (shared) or n.
     public func resolve(inputs: [Double], n: Int, sampleShape: [Int]) throws -> (values: [Double], rows: Int) {

@@ -12,6 +12,10 @@ public struct ChunkPlan: Sendable, Codable {
     /// The memory budget the rows were sized from.
     public var budgetBytes: Int
 
+    public init(rows: Int, bytesPerRow: Int, budgetBytes: Int) {
+        self.rows = rows; self.bytesPerRow = bytesPerRow; self.budgetBytes = budgetBytes
+    }
+
     /// Plans for a model on its device. `budget` overrides the default: half of an
     /// OpenCL device's global memory (the driver and other buffers need the rest), and
     /// 1 GiB on the CPU backend. No single activation may exceed the device's largest

@@ -46,6 +46,17 @@ public enum GradientMethods {
                 return v
             }
         }
+
+        /// The noise of inputs `r` of a sweep, as the whole sweep would draw it for them: a unit
+        /// of a sharded or resumed sweep gets the same numbers as a one-process run.
+        public func forInputs(_ r: Range<Int>, samples: Int, d: Int) -> Noise {
+            switch self {
+            case let .gaussian(sigma, seed):
+                return .given(gaussianDraws(r.count * samples * d, sigma: sigma, seed: seed, from: r.lowerBound * samples * d))
+            case .given(let v):
+                return .given(Array(v[(r.lowerBound * samples * d)..<(r.upperBound * samples * d)]))
+            }
+        }
     }
 
     /// SmoothGrad: gradients (signed, as Captum's NoiseTunnel around Saliency(abs=False))
@@ -86,10 +97,29 @@ public enum GradientMethods {
 
         /// Seeded draws: uniform baseline indices and α ~ U(0, 1), plus N(0, σ²) noise when σ > 0.
         public static func random(n: Int, samples: Int, baselines: Int, d: Int, sigma: Double, seed: UInt64) -> ExpectationDraws {
+            random(n: n, samples: samples, baselines: baselines, d: d, sigma: sigma, seed: seed, inputs: 0..<n)
+        }
+
+        /// The draws of inputs `r` of an n-input sweep, equal to those rows of the whole sweep's
+        /// draws: indices and α are drawn for all n (two numbers per sample, cheap; the index
+        /// draw's rejection step makes their count uneven), the noise, n·samples·d values, only
+        /// for `r`, reached by skipping.
+        public static func random(n: Int, samples: Int, baselines: Int, d: Int, sigma: Double, seed: UInt64, inputs r: Range<Int>) -> ExpectationDraws {
             var rng = SplitMix64(seed: seed)
-            let idx = (0..<n * samples).map { _ in Int.random(in: 0..<baselines, using: &rng) }
-            let a = (0..<n * samples).map { _ in Double.random(in: 0..<1, using: &rng) }
-            return ExpectationDraws(baselineIndex: idx, alpha: a, noise: sigma > 0 ? gaussianDraws(n * samples * d, sigma: sigma, &rng) : nil)
+            var counter = CountingGenerator(base: rng)
+            let idx = (0..<n * samples).map { _ in Int.random(in: 0..<baselines, using: &counter) }
+            let a = (0..<n * samples).map { _ in Double.random(in: 0..<1, using: &counter) }
+            rng.advance(by: counter.draws)
+            let rows = (r.lowerBound * samples)..<(r.upperBound * samples)
+            var noise: [Double]?
+            if sigma > 0 {
+                // gaussianDraws(_:sigma:seed:from:) from the generator's state after idx and α.
+                let first = r.lowerBound * samples * d, start = first - first % 2
+                var g = rng
+                g.advance(by: start)
+                noise = Array(gaussianDraws(r.count * samples * d + (first - start), sigma: sigma, &g)[(first - start)...])
+            }
+            return ExpectationDraws(baselineIndex: Array(idx[rows]), alpha: Array(a[rows]), noise: noise)
         }
     }
 

@@ -55,6 +55,16 @@ func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
     return out
 }
 
+/// Elements first..<first+count of the stream `gaussianDraws` makes from a fresh
+/// SplitMix64(seed:): Box–Muller takes two uniform draws per pair of values, so element e's pair
+/// starts at draw 2·⌊e/2⌋, reached without drawing the ones before.
+func gaussianDraws(_ count: Int, sigma: Double, seed: UInt64, from first: Int) -> [Double] {
+    let start = first - first % 2
+    var rng = SplitMix64(seed: seed, skipping: start)
+    let v = gaussianDraws(count + (first - start), sigma: sigma, &rng)
+    return Array(v[(first - start)...])
+}
+
 /// Standard normal draws (Box–Muller) from a seeded generator.
 func gaussianDraws(_ count: Int, sigma: Double, _ rng: inout SplitMix64) -> [Double] {
     var out = [Double](repeating: 0, count: count)
