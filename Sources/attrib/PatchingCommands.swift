@@ -131,105 +131,187 @@ struct PatchingOptions: ParsableArguments {
 /// Which method a patching command runs.
 enum PatchingMethod: String { case patch, atp, atpStar = "atp-star" }
 
-/// Runs a method over every pair, prints the top nodes, writes scores.npy, heads.png and summary.json.
+/// What one prompt pair gave: its scores, its summary entry, the lines printed for it, and the
+/// comparison figures the summary averages.
+struct PairOutcome: Codable {
+    var scores: [Double]
+    var shape: [Int]
+    var entry: [String: JSONValue]
+    /// The table (and comparison lines) printed when the pair is shown.
+    var shownLines: [String]
+    /// Lines printed even when the pair is not shown (the false-negative diagnostic).
+    var alwaysLines: [String]
+    var seconds: Double
+    var exactSeconds: Double
+    var rho: Double?
+    var recall: Double?
+    var compareK: Int
+    var extrapolated: Double?
+}
+
+/// Runs a method on one pair.
+func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: GPT2Model, device: any Device, tok: GPT2Tokenizer?, job: PatchingOptions.Job,
+               granularity g: ComponentGranularity, compare: Bool, verify: Int, samples: Int, seed: UInt64, timeExact: Int, noQK: Bool,
+               gradDrop: GradDropRule?) throws -> PairOutcome {
+    let scores: ComponentScores
+    do {
+        switch method {
+        case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+        case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
+        case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: gradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+        }
+    } catch let e as AttribError {
+        // Which pair (and from which file) a prompt or metric error belongs to.
+        throw AttribError.invalidArgument(op: o.pairs.map { "\($0), \(job.label)" } ?? job.label, detail: "\(e)")
+    }
+    let kind = ScoreKind(method)
+    var out = PairOutcome(scores: scores.scores, shape: scores.nodes.shape, entry: [:], shownLines: [], alwaysLines: [], seconds: scores.seconds,
+                          exactSeconds: 0, rho: nil, recall: nil, compareK: 0, extrapolated: nil)
+    var entry: [String: JSONValue] = ["label": .string(job.label), "tokens": .int(job.pair.clean.count), "seconds": .double(scores.seconds),
+                                      "cleanMetric": .double(scores.cleanMetric), "corruptMetric": .double(scores.corruptMetric),
+                                      "backwardPasses": .int(scores.backwardPasses)]
+    let order = scores.ranking()
+    entry["top"] = .array(order.prefix(o.top).map { .object(["node": .string(scores.nodes[$0].description), "score": .double(scores.scores[$0])]) })
+    var compareLines: [String] = []
+    if compare && method != .patch {
+        let exact = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+        out.exactSeconds = exact.seconds
+        let topK = RankAgreement.defaultK(nodes: scores.nodes.count)
+        out.compareK = topK
+        let rho = RankAgreement.spearman(scores.scores, exact.scores), rec = RankAgreement.recall(truth: exact.scores, estimate: scores.scores, k: topK)
+        let ranks = RankAgreement.ranksOfTrueTop(truth: exact.scores, estimate: scores.scores, k: topK)
+        out.rho = rho; out.recall = rec
+        entry["spearman"] = .double(rho); entry["recallTopK"] = .double(rec); entry["k"] = .int(topK); entry["exactSeconds"] = .double(exact.seconds)
+        entry["trueTopK"] = .array(ranks.map { .object(["node": .string(scores.nodes[$0.node].description), "exact": .double(exact.scores[$0.node]),
+                                                        "score": .double(scores.scores[$0.node]), "rank": .int($0.rank)]) })
+        compareLines.append("  vs exact patching: Spearman ρ(|score|, |effect|) = \(fixed(rho, 3)), recall of the true top \(topK) = \(fixed(rec, 3)); the true top \(topK) and the rank this estimate gives each (of \(scores.nodes.count)):")
+        for r in ranks {
+            compareLines.append("    \(pad(scores.nodes[r.node].description, 14)) exact \(pad(sci(exact.scores[r.node]), 11)) score \(pad(sci(scores.scores[r.node]), 11)) rank \(r.rank)")
+        }
+    }
+    if timeExact > 0 {
+        // Exact patching of a subsample, timed and extrapolated to every node.
+        let n = scores.nodes.count, m = min(timeExact, n)
+        let stride = max(1, n / m)
+        let only = Array(Swift.stride(from: 0, to: n, by: stride).prefix(m))
+        let ex = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, only: only, batchSize: o.batch)
+        let full = ex.seconds / Double(only.count) * Double(n)
+        out.extrapolated = full
+        entry["exactSubsample"] = .int(only.count); entry["exactSubsampleSeconds"] = .double(ex.seconds); entry["exactExtrapolatedSeconds"] = .double(full)
+    }
+    if verify > 0 {
+        let r = try FalseNegativeCheck.run(model, pair: job.pair, metric: job.metric, granularity: g, scores: scores.scores,
+                                           topK: min(verify, scores.nodes.count), samples: samples, seed: seed, batchSize: o.batch)
+        let missed = r.missed(scores: scores.scores)
+        entry["falseNegatives"] = .object(["topK": .int(r.topK), "sampled": .int(r.sampled), "population": .int(r.population),
+                                           "unverified": .int(r.unverified), "threshold": .double(r.threshold),
+                                           "exceedances": .int(r.exceedances), "upperBound95": .double(r.upperBound),
+                                           "missedBound": .double(r.missedBound), "seconds": .double(r.seconds),
+                                           "missed": .array(missed.map { .object(["node": .string(scores.nodes[$0.index].description),
+                                                                                  "exact": .double($0.effect), "score": .double(scores.scores[$0.index]),
+                                                                                  "rank": .int($0.rank)]) }),
+                                           "statement": .string(r.statement(nodeCount: scores.nodes.count))])
+        var lines = ["\(job.label): \(r.statement(nodeCount: scores.nodes.count))"]
+        for m in missed {
+            lines.append("  MISSED \(pad(scores.nodes[m.index].description, 14)) exact effect \(pad(sci(m.effect), 11)) estimate \(pad(sci(scores.scores[m.index]), 11)) rank \(m.rank) of \(scores.nodes.count)")
+        }
+        compareLines += lines
+        out.alwaysLines = lines
+    }
+    out.entry = entry
+    let text = tok.flatMap { try? $0.decode(job.pair.clean) }.map { " \"\($0)\"" } ?? ""
+    out.shownLines = ["\(method.rawValue) \(g.rawValue) on \(device.info.summary), \(job.label)\(text): L(clean) = \(fixed(scores.cleanMetric, 4)), L(corrupt) = \(fixed(scores.corruptMetric, 4)), \(fixed(scores.seconds, 3)) s",
+                      "  \(pad("rank", 5)) \(pad("node", 14)) \(kind.header)"]
+    for (r, i) in order.prefix(o.top).enumerated() { out.shownLines.append("  \(pad(String(r + 1), 5)) \(pad(scores.nodes[i].description, 14)) \(sci(scores.scores[i]))") }
+    out.shownLines += compareLines
+    return out
+}
+
+/// Runs a method over every pair as a sweep of units of pairs (ShardedSweep: several devices,
+/// several processes, --resume), prints the top nodes, writes scores.npy, heads.png and summary.json.
 func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool = false, verify: Int = 0, samples: Int = 0,
                  seed: UInt64 = 0, timeExact: Int = 0, noQK: Bool = false, gradDrop: GradDropRule? = .default) throws {
     let g = try o.granularity()
     let jobs = try o.jobs()
-    let (model, device) = try o.load()
+    let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
+    let devices = try o.global.selectedDevices(launch: launch)
+    let models = try devices.map { try GPT2Model.load(o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
+    let model = models[0], device = devices[0]
     let tok = try o.tokenizer()
     // Every id the tokenizer makes must be a row of the model's embedding.
     if let tok, tok.vocabSize > model.config.vocabSize {
         throw AttribError.io(path: o.model + "/vocab.json", detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
     }
     let dir = o.out ?? "out/\(method.rawValue)"
-    try OutputDirectory.prepare(dir, explicit: o.out != nil, force: o.sweep.force)
+    if !o.sweep.resume, !mergeOnlyMode, !FileManager.default.fileExists(atPath: dir + "/.attrib-sweep/run.json") {
+        try OutputDirectory.prepare(dir, explicit: o.out != nil, force: o.sweep.force)
+    }
+    var files = ["model": o.model]
+    if let p = o.pairs { files["pairs"] = p }
+    // A unit of pairs: exact patching of one pair runs every node, so one pair is already many rows.
+    let sweep = try ShardedSweep(command: method.rawValue, out: dir, explicitOut: o.out != nil, options: o.sweep, items: jobs.count,
+                                 unitSize: method == .patch || compare || verify > 0 ? 1 : 8,
+                                 files: files, contentChecked: ["--model", "--pairs"], itemName: "pairs")
+    installInterruptHandler()
+    let workers = zip(devices, models).map { d, m in
+        SweepWorker(device: d.info.summary) { range, control in
+            var out = UnitOutput(items: 0)
+            var outcomes: [JSONValue] = []
+            for k in range {
+                if control.shouldStop() { out.interrupted = true; break }
+                let p = try patchPair(method, o, model: m, device: d, tok: tok, job: jobs[k], granularity: g, compare: compare, verify: verify,
+                                      samples: samples, seed: seed, timeExact: timeExact, noQK: noQK, gradDrop: gradDrop)
+                out.arrays["scores_\(k)"] = .float64(p.scores, shape: p.shape)
+                var q = p
+                q.scores = []
+                outcomes.append(.string(String(decoding: try JSONEncoder().encode(q), as: UTF8.self)))
+                out.items += 1
+                control.progress(k - range.lowerBound + 1, range.count)
+            }
+            out.meta["pairs"] = .array(outcomes)
+            return out
+        }
+    }
+    let outcome = try sweep.execute(workers: workers)
+    guard let units = outcome.units else {
+        if outcome.alreadyComplete { print("\(sweep.dir.root) holds this sweep, complete; nothing to do") }
+        else if !outcome.interrupted, !o.json { print("\(method.rawValue): \(sweep.launch) finished its share; the last process to finish writes the final files in \(dir)") }
+        if outcome.interrupted { AttributionOptions.exitInterrupted() }
+        return
+    }
     var all: [Double] = [], perPair: [JSONValue] = [], shape: [Int] = [], shapes: [[Int]] = []
     var seconds = 0.0, exactSeconds = 0.0
     var rhos: [Double] = [], recalls: [Double] = []
     var extrapolated: [Double] = []
     var compareK = 0
     let kind = ScoreKind(method)
-    for (k, job) in jobs.enumerated() {
-        let scores: ComponentScores
-        do {
-            switch method {
-            case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
-            case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
-            case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: gradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
+    var k = 0
+    for unit in units {
+        for item in unit.meta["pairs"]?.array ?? [] {
+            guard let text = item.string, var p = try? JSONDecoder().decode(PairOutcome.self, from: Data(text.utf8)), let a = unit.arrays["scores_\(k)"] else {
+                throw AttribError.io(path: sweep.dir.state, detail: "pair \(k)'s outcome is missing from its unit")
             }
-        } catch let e as AttribError {
-            // Which pair (and from which file) a prompt or metric error belongs to.
-            throw AttribError.invalidArgument(op: o.pairs.map { "\($0), \(job.label)" } ?? job.label, detail: "\(e)")
-        }
-        seconds += scores.seconds
-        shape = scores.nodes.shape
-        shapes.append(shape)
-        all += scores.scores
-        var entry: [String: JSONValue] = ["label": .string(job.label), "tokens": .int(job.pair.clean.count), "seconds": .double(scores.seconds),
-                                          "cleanMetric": .double(scores.cleanMetric), "corruptMetric": .double(scores.corruptMetric),
-                                          "backwardPasses": .int(scores.backwardPasses)]
-        let order = scores.ranking()
-        entry["top"] = .array(order.prefix(o.top).map { .object(["node": .string(scores.nodes[$0].description), "score": .double(scores.scores[$0])]) })
-        let shown = !o.json && (k == 0 || jobs.count <= 3)
-        var compareLines: [String] = []
-        if compare && method != .patch {
-            let exact = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
-            exactSeconds += exact.seconds
-            let topK = RankAgreement.defaultK(nodes: scores.nodes.count)
-            compareK = topK
-            let rho = RankAgreement.spearman(scores.scores, exact.scores), rec = RankAgreement.recall(truth: exact.scores, estimate: scores.scores, k: topK)
-            let ranks = RankAgreement.ranksOfTrueTop(truth: exact.scores, estimate: scores.scores, k: topK)
-            rhos.append(rho); recalls.append(rec)
-            entry["spearman"] = .double(rho); entry["recallTopK"] = .double(rec); entry["k"] = .int(topK); entry["exactSeconds"] = .double(exact.seconds)
-            entry["trueTopK"] = .array(ranks.map { .object(["node": .string(scores.nodes[$0.node].description), "exact": .double(exact.scores[$0.node]),
-                                                            "score": .double(scores.scores[$0.node]), "rank": .int($0.rank)]) })
-            compareLines.append("  vs exact patching: Spearman ρ(|score|, |effect|) = \(fixed(rho, 3)), recall of the true top \(topK) = \(fixed(rec, 3)); the true top \(topK) and the rank this estimate gives each (of \(scores.nodes.count)):")
-            for r in ranks {
-                compareLines.append("    \(pad(scores.nodes[r.node].description, 14)) exact \(pad(sci(exact.scores[r.node]), 11)) score \(pad(sci(scores.scores[r.node]), 11)) rank \(r.rank)")
-            }
-        }
-        if timeExact > 0 {
-            // Exact patching of a subsample, timed and extrapolated to every node.
-            let n = scores.nodes.count, m = min(timeExact, n)
-            let stride = max(1, n / m)
-            let only = Array(Swift.stride(from: 0, to: n, by: stride).prefix(m))
-            let ex = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, only: only, batchSize: o.batch)
-            let full = ex.seconds / Double(only.count) * Double(n)
-            extrapolated.append(full)
-            entry["exactSubsample"] = .int(only.count); entry["exactSubsampleSeconds"] = .double(ex.seconds); entry["exactExtrapolatedSeconds"] = .double(full)
-        }
-        if verify > 0 {
-            let r = try FalseNegativeCheck.run(model, pair: job.pair, metric: job.metric, granularity: g, scores: scores.scores,
-                                               topK: min(verify, scores.nodes.count), samples: samples, seed: seed, batchSize: o.batch)
-            let missed = r.missed(scores: scores.scores)
-            entry["falseNegatives"] = .object(["topK": .int(r.topK), "sampled": .int(r.sampled), "population": .int(r.population),
-                                               "unverified": .int(r.unverified), "threshold": .double(r.threshold),
-                                               "exceedances": .int(r.exceedances), "upperBound95": .double(r.upperBound),
-                                               "missedBound": .double(r.missedBound), "seconds": .double(r.seconds),
-                                               "missed": .array(missed.map { .object(["node": .string(scores.nodes[$0.index].description),
-                                                                                      "exact": .double($0.effect), "score": .double(scores.scores[$0.index]),
-                                                                                      "rank": .int($0.rank)]) }),
-                                               "statement": .string(r.statement(nodeCount: scores.nodes.count))])
-            var lines = ["\(job.label): \(r.statement(nodeCount: scores.nodes.count))"]
-            for m in missed {
-                lines.append("  MISSED \(pad(scores.nodes[m.index].description, 14)) exact effect \(pad(sci(m.effect), 11)) estimate \(pad(sci(scores.scores[m.index]), 11)) rank \(m.rank) of \(scores.nodes.count)")
-            }
-            if shown { compareLines += lines } else if !o.json { lines.forEach { print($0) } }
-        }
-        perPair.append(.object(entry))
-        if shown {
-            let text = tok.flatMap { try? $0.decode(job.pair.clean) }.map { " \"\($0)\"" } ?? ""
-            print("\(method.rawValue) \(g.rawValue) on \(device.info.summary), \(job.label)\(text): L(clean) = \(fixed(scores.cleanMetric, 4)), L(corrupt) = \(fixed(scores.corruptMetric, 4)), \(fixed(scores.seconds, 3)) s")
-            print("  \(pad("rank", 5)) \(pad("node", 14)) \(kind.header)")
-            for (r, i) in order.prefix(o.top).enumerated() { print("  \(pad(String(r + 1), 5)) \(pad(scores.nodes[i].description, 14)) \(sci(scores.scores[i]))") }
-            for line in compareLines { print(line) }
+            p.scores = a.doubles()
+            seconds += p.seconds; exactSeconds += p.exactSeconds
+            if let r = p.rho { rhos.append(r) }
+            if let r = p.recall { recalls.append(r) }
+            if let e = p.extrapolated { extrapolated.append(e) }
+            compareK = max(compareK, p.compareK)
+            shape = p.shape; shapes.append(p.shape)
+            all += p.scores
+            perPair.append(.object(p.entry))
+            let shown = !o.json && (k == 0 || jobs.count <= 3)
+            if shown { p.shownLines.forEach { print($0) } } else if !o.json { p.alwaysLines.forEach { print($0) } }
+            k += 1
         }
     }
-    var files = [dir + "/summary.json"]
+    guard k > 0 else { throw AttribError.io(path: dir, detail: "interrupted before any pair was finished; nothing to save") }
+    let finishedJobs = Array(jobs.prefix(k))
+    _ = (model, device)
+    var written = [dir + "/summary.json"]
     if Set(shapes).count == 1 {
-        try NPY.write(all, shape: [jobs.count] + shape, to: dir + "/scores.npy")
-        files.append(dir + "/scores.npy")
+        try NPY.write(all, shape: [finishedJobs.count] + shape, to: dir + "/scores.npy")
+        written.append(dir + "/scores.npy")
     } else {
         // Per-position nodes of pairs of different lengths: one file per pair.
         var at = 0
@@ -238,17 +320,17 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
             try NPY.write(Array(all[at..<at + n]), shape: s, to: dir + "/scores_\(k).npy")
             at += n
         }
-        files.append(dir + "/scores_<pair>.npy (\(shapes.count) files)")
+        written.append(dir + "/scores_<pair>.npy (\(shapes.count) files)")
     }
     if g == .heads {
         let per = shape.reduce(1, *)
-        let mean = (0..<per).map { i in (0..<jobs.count).reduce(0.0) { $0 + all[$1 * per + i] } / Double(jobs.count) }
+        let mean = (0..<per).map { i in (0..<finishedJobs.count).reduce(0.0) { $0 + all[$1 * per + i] } / Double(finishedJobs.count) }
         // One diverging map for patch, atp and atp-star (magnitudes use its red half), scaled to
         // the largest |value|: a grid of a few dozen heads has no outliers to clip.
         var opts = Heatmap.Options(colorMap: .diverging, layout: .heatmap, percentile: 100)
         opts.minShortSide = 24 * shape[0] < 160 ? 160 : 128
         let r = try Heatmap.render(attribution: mean, shape: shape, options: opts)
-        let what = jobs.count == 1 ? jobs[0].label : "the mean over \(jobs.count) pairs (the table above shows \(jobs[0].label))"
+        let what = finishedJobs.count == 1 ? finishedJobs[0].label : "the mean over \(finishedJobs.count) pairs (the table above shows \(finishedJobs[0].label))"
         let annotation = Heatmap.Annotation(
             title: ["\(method.rawValue): \(kind == .signed ? "signed score" : "|score|, a magnitude >= 0"), per head", what],
             rowLabels: (0..<shape[0]).map { "L\($0)" }, columnLabels: (0..<shape[1]).map { "H\($0)" },
@@ -256,13 +338,14 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
             colorBarLabel: kind == .signed ? "change of the metric (signed)" : "|estimated change of the metric|",
             notes: ["the bar's ends are the largest |value|"])
         try Heatmap.annotate(r, mapHeight: shape[0], mapWidth: shape[1], annotation).image.write(to: dir + "/heads.png")
-        files.append(dir + "/heads.png (\(jobs.count == 1 ? jobs[0].label : "mean over \(jobs.count) pairs"))")
+        written.append(dir + "/heads.png (\(finishedJobs.count == 1 ? finishedJobs[0].label : "mean over \(finishedJobs.count) pairs"))")
     }
     var summary: [String: JSONValue] = [
         "method": .string(method.rawValue), "scoreKind": .string(kind.rawValue), "scoreMeaning": .string(kind.meaning), "nodes": .string(g.rawValue), "nodeCount": .int(shape.reduce(1, *)), "shape": .array(shape.map { .int($0) }),
-        "device": .string(device.info.summary), "model": .string(o.model), "pairs": .int(jobs.count), "bosPrepended": .bool(!o.noBos),
-        "seconds": .double(seconds), "secondsPerPair": .double(seconds / Double(jobs.count)), "perPair": .array(perPair),
-        "outDir": .string(dir), "files": .array(files.map { .string($0) }),
+        "device": .string(devices.map(\.info.summary).joined(separator: ", ")), "model": .string(o.model), "pairs": .int(finishedJobs.count), "bosPrepended": .bool(!o.noBos),
+        "interrupted": .bool(outcome.interrupted),
+        "seconds": .double(seconds), "secondsPerPair": .double(seconds / Double(finishedJobs.count)), "perPair": .array(perPair),
+        "outDir": .string(dir), "files": .array(written.map { .string($0) }),
     ]
     if !rhos.isEmpty {
         summary["meanSpearman"] = .double(rhos.reduce(0, +) / Double(rhos.count))
@@ -273,22 +356,30 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     if !extrapolated.isEmpty {
         let ex = extrapolated.reduce(0, +) / Double(extrapolated.count)
         summary["exactExtrapolatedSecondsPerPair"] = .double(ex)
-        summary["speedup"] = .double(ex / (seconds / Double(jobs.count)))
+        summary["speedup"] = .double(ex / (seconds / Double(finishedJobs.count)))
     }
+    summary.merge(AttributionOptions.sweepSummary(sweep)) { a, _ in a }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(summary)
     try OutputDirectory.write(data, to: dir + "/summary.json")
+    if !outcome.interrupted { try sweep.finish() }
+    defer {
+        if outcome.interrupted {
+            writeStandardError("the finished pairs are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
+            AttributionOptions.exitInterrupted()
+        }
+    }
     if o.json { print(String(decoding: data, as: UTF8.self)); return }
-    print("\(jobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(jobs.count), 3)) s per pair")
+    print("\(finishedJobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(finishedJobs.count), 3)) s per pair")
     if !rhos.isEmpty {
-        print("vs exact patching: mean Spearman ρ(|score|, |effect|) = \(fixed(rhos.reduce(0, +) / Double(rhos.count), 3)), mean recall of the true top \(compareK) (K = min(10, nodes/4)) = \(fixed(recalls.reduce(0, +) / Double(recalls.count), 3)) (exact: \(fixed(exactSeconds / Double(jobs.count), 3)) s per pair)")
+        print("vs exact patching: mean Spearman ρ(|score|, |effect|) = \(fixed(rhos.reduce(0, +) / Double(rhos.count), 3)), mean recall of the true top \(compareK) (K = min(10, nodes/4)) = \(fixed(recalls.reduce(0, +) / Double(recalls.count), 3)) (exact: \(fixed(exactSeconds / Double(finishedJobs.count), 3)) s per pair)")
     }
     if !extrapolated.isEmpty {
         let ex = extrapolated.reduce(0, +) / Double(extrapolated.count)
-        print("exact patching of all nodes (extrapolated from a timed subsample): \(fixed(ex, 1)) s per pair; speed-up \(fixed(ex / (seconds / Double(jobs.count)), 1))×")
+        print("exact patching of all nodes (extrapolated from a timed subsample): \(fixed(ex, 1)) s per pair; speed-up \(fixed(ex / (seconds / Double(finishedJobs.count)), 1))×")
     }
-    for f in files { print("  wrote \(f)") }
+    for f in written { print("  wrote \(f)") }
 }
 
 struct PatchCommand: ParsableCommand {

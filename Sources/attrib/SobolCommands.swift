@@ -29,35 +29,44 @@ struct SobolCommand: ParsableCommand {
         case "amplitude": pert = .amplitude(sigma: arg.flatMap(Double.init) ?? 1)
         default: throw ValidationError("unknown --perturbation '\(perturbation)'; use inpainting[:V], blur[:K] or amplitude[:σ]")
         }
-        let l = try options.load()
-        guard l.targets[0].count == 1 else { throw ValidationError("sobol takes one target per input") }
+        let (l, contexts) = try options.loadSweep()
+        guard l.predictTargets || l.targets[0].count == 1 else { throw ValidationError("sobol takes one target per input") }
         let method = SobolAttribution(gridSize: grid, designs: designs, sampler: kind, seed: options.seed, perturbation: pert, estimator: est,
                                       perChannel: perChannel, maskUpsampling: bilinearMasks ? .bilinear : .nearest,
                                       mapResize: mapResize, batchCap: options.batch)
         installInterruptHandler()
-        let r = try method.explain(model: l.model, inputs: l.x, targets: l.targets.map { $0[0] },
-                                   control: ProgressBar("sobol", inputs: l.n, quiet: options.quiet || options.json).control)
+        let passes = method.passesPerInput(channels: perChannel ? l.model.inputShape[0] : 1)
+        guard let swept = try options.runSweep(l, contexts, method: "sobol", rowsPerInput: passes, compute: { c, range, x, t, control in
+            let r = try method.explain(model: c.model, inputs: x, targets: t.map { $0[0] }, control: control)
+            // The resized maps are the attributions: written, drawn and summarised like every other method's.
+            let asAttribution = AttributionResult(attributions: r.maps, shape: r.mapShape, deltas: nil, completedInputs: r.completedInputs,
+                                                  interrupted: r.interrupted, plan: r.plan, seconds: r.totalSeconds,
+                                                  rowsEvaluated: r.rowsEvaluated, fused: false)
+            return (asAttribution, ["indices": .float32(r.indices.map { Float($0) }, shape: r.indexShape)],
+                    ["forwardSeconds": .double(r.forwardSeconds), "totalSeconds": .double(r.totalSeconds)])
+        }) else { return }
+        let r = swept.result
         let dir = options.out ?? "out/sobol"
-        try OutputDirectory.prepare(dir, explicit: false, force: true)     // an explicit --out was checked at load
-        if r.completedInputs > 0 {
-            try NPY.write(r.indices.map { Float($0) }, shape: r.indexShape, to: dir + "/indices.npy")
+        if r.completedInputs > 0, let ix = LoadedUnit.concatenated(swept.units, "indices") {
+            try NPY.write(ix.values.map { Float($0) }, shape: ix.shape, to: dir + "/indices.npy")
         }
-        // The resized maps are the attributions: written, drawn and summarised like every other method's.
-        let asAttribution = AttributionResult(attributions: r.maps, shape: r.mapShape, deltas: nil, completedInputs: r.completedInputs,
-                                              interrupted: r.interrupted, plan: r.plan, seconds: r.totalSeconds,
-                                              rowsEvaluated: r.rowsEvaluated, fused: false)
+        let forward = LoadedUnit.sum(swept.units, "forwardSeconds"), total = LoadedUnit.sum(swept.units, "totalSeconds")
+        let outside = total > 0 ? (total - forward) / total : 0
+        let passesPerSecond = forward > 0 ? Double(r.rowsEvaluated) / forward : 0
         var opts = options
         opts.out = dir
-        try opts.write(asAttribution, method: "sobol", loaded: l, extra: [
+        var extra: [String: JSONValue] = [
             "grid": .int(grid), "designs": .int(designs), "sampler": .string(kind.name), "estimator": .string(est.rawValue),
-            "forwardPassesPerInput": .int(method.passesPerInput(channels: perChannel ? l.model.inputShape[0] : 1)),
-            "forwardSeconds": .double(r.forwardSeconds), "outsideForwardShare": .double(r.outsideForwardShare),
-            "forwardPassesPerSecond": .double(r.forwardPassesPerSecond),
-            "secondsPerInput": .double(r.totalSeconds / Double(max(r.completedInputs, 1))),
+            "forwardPassesPerInput": .int(passes),
+            "forwardSeconds": .double(forward), "outsideForwardShare": .double(outside),
+            "forwardPassesPerSecond": .double(passesPerSecond),
+            "secondsPerInput": .double(r.seconds / Double(max(r.completedInputs, 1))),
             "indices": .string(dir + "/indices.npy"),
-        ], workPerRow: "passes")
+        ]
+        extra.merge(AttributionOptions.sweepSummary(swept.sweep)) { a, _ in a }
+        try opts.write(r, method: "sobol", loaded: swept.loaded, extra: extra, workPerRow: "passes", sweep: swept.sweep)
         if !options.json {
-            print("  \(fixed(r.totalSeconds / Double(max(r.completedInputs, 1)), 3)) s per input, \(fixed(r.forwardPassesPerSecond, 0)) forward passes/s, \(fixed(r.outsideForwardShare * 100, 1))% of the time outside the forward passes")
+            print("  \(fixed(r.seconds / Double(max(r.completedInputs, 1)), 3)) s per input, \(fixed(passesPerSecond, 0)) forward passes/s, \(fixed(outside * 100, 1))% of the time outside the forward passes")
         }
     }
 }
@@ -77,8 +86,8 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         guard let k = DeletionInsertion.Kind(rawValue: kind) else { throw ValidationError("give deletion or insertion") }
         guard steps >= 1 else { throw ValidationError("--steps \(steps): a curve needs at least 1 step") }
-        let l = try options.load()
-        guard l.targets[0].count == 1 else { throw ValidationError("evaluate takes one target per input") }
+        let (l, contexts) = try options.loadSweep()
+        guard l.predictTargets || l.targets[0].count == 1 else { throw ValidationError("evaluate takes one target per input") }
         let sub: DeletionInsertion.Substrate
         switch substrate?.split(separator: ":").map(String.init) {
         case nil, ["zero"]?: sub = .constant(0)
@@ -87,30 +96,77 @@ struct EvaluateCommand: ParsableCommand {
         default: throw ValidationError("--substrate must be zero, constant:V or blur:K")
         }
         let eval = DeletionInsertion(kind: k, steps: steps, substrate: sub, batchCap: options.batch)
+        let d = l.model.inputSize, n = l.n, seed = options.seed
+        // Each maps file's values for every input ('random': drawn per unit from the whole sweep's stream).
+        let mapValues: [[Double]?] = try maps.map { path in path == "random" ? nil : try Self.fullSize(try NPY.read(path), model: l.model, n: n, path: path) }
+        var files: [String: String] = ["model": options.model]
+        if let f = l.imageFiles { for (i, p) in f.enumerated() { files["image \(i)"] = p } } else { files["inputs"] = options.inputs }
+        if let t = options.targets { files["targets"] = t }
+        for (i, path) in maps.enumerated() where path != "random" { files["maps \(i)"] = path }
+        let name = "evaluate-\(kind)"
+        let sweep = try ShardedSweep(command: name, out: options.out ?? "out/\(name)", explicitOut: options.out != nil, options: options.sweep,
+                                     items: n, unitSize: WorkUnits.defaultSize(rowsPerItem: (steps + 1) * maps.count, valuesPerItem: d),
+                                     files: files, contentChecked: ["--model", "--inputs", "--targets", "--maps"])
+        installInterruptHandler()
+        let maps = self.maps
+        let workers = contexts.map { c in
+            SweepWorker(device: c.device.info.summary) { range, control in
+                let x = Array(l.x[(range.lowerBound * d)..<(range.upperBound * d)])
+                let t = l.predictTargets ? try AttributionOptions.predicted(c.model, x, n: range.count, device: c.device) : Array(l.targets[range])
+                var out = UnitOutput(items: range.count)
+                for (k, path) in maps.enumerated() {
+                    let values: [Double]
+                    if let v = mapValues[k] { values = Array(v[(range.lowerBound * d)..<(range.upperBound * d)]) }
+                    else { var rng = SplitMix64(seed: seed &+ 12345, skipping: range.lowerBound * d); values = rng.uniform(range.count * d, 0, 1) }
+                    let r: CurveResult
+                    do { r = try eval.evaluate(model: c.model, inputs: x, maps: values, targets: t.map { $0[0] }, control: control) } catch let e as AttribError {
+                        throw AttribError.invalidArgument(op: path, detail: "\(e)")   // which maps file
+                    }
+                    out.items = min(out.items, r.curves.count)
+                    out.interrupted = out.interrupted || r.interrupted
+                    out.rowsEvaluated += r.curves.count * r.fractions.count
+                    out.arrays["curves_\(k)"] = .float64(r.curves.flatMap { $0 }, shape: [r.curves.count, r.fractions.count])
+                    out.arrays["aucs_\(k)"] = .float64(r.aucs, shape: [r.aucs.count])
+                    if r.interrupted { break }
+                }
+                out.arrays["targets"] = .int32(t.map { Int32($0[0]) }, shape: [range.count, 1])
+                return out
+            }
+        }
+        let outcome = try sweep.execute(workers: workers)
+        guard let units = outcome.units else {
+            if outcome.alreadyComplete { print("\(sweep.dir.root) holds this sweep, complete; nothing to do") }
+            if outcome.interrupted { AttributionOptions.exitInterrupted() }
+            return
+        }
+        let fractions = (0...steps).map { Double($0) / Double(steps) }
         var rows: [(String, Double)] = []
         var results: [(String, CurveResult)] = []
-        for path in maps {
-            var rng = SplitMix64(seed: options.seed &+ 12345)
-            let values = path == "random" ? rng.uniform(l.n * l.model.inputSize, 0, 1)
-                                          : try Self.fullSize(try NPY.read(path), model: l.model, n: l.n, path: path)
-            let r: CurveResult
-            do { r = try eval.evaluate(model: l.model, inputs: l.x, maps: values, targets: l.targets.map { $0[0] }) } catch let e as AttribError {
-                throw AttribError.invalidArgument(op: path, detail: "\(e)")   // which maps file
+        for (k, path) in maps.enumerated() {
+            // An interrupted unit may lack the later maps files' curves: each file keeps what it has.
+            let parts = units.compactMap { $0.arrays["curves_\(k)"] }
+            let curves = parts.flatMap { a in
+                let v = a.doubles()
+                return (0..<(a.shape.first ?? 0)).map { i in Array(v[i * (steps + 1)..<(i + 1) * (steps + 1)]) }
             }
-            rows.append((path, r.aucs.reduce(0, +) / Double(r.aucs.count)))
+            let aucs = units.compactMap { $0.arrays["aucs_\(k)"] }.flatMap { $0.doubles() }
+            let r = CurveResult(kind: eval.kind, fractions: fractions, curves: curves, aucs: aucs, interrupted: outcome.interrupted)
+            rows.append((path, aucs.reduce(0, +) / Double(max(1, aucs.count))))
             results.append((path, r))
         }
         let dir = options.out ?? "out/evaluate-\(kind)"
-        let files = try writeCurves(results, to: dir, kind: k, inputs: l.n)
+        let written = try writeCurves(results, to: dir, kind: k, inputs: l.n, sweep: sweep)
+        defer { if outcome.interrupted { AttributionOptions.exitInterrupted() } }
+        if !outcome.interrupted { try sweep.finish() }
         if options.json { try printJSON(rows.map { ["maps": $0.0, "auc": String($0.1)] }); return }
         print("\(kind) area (mean over \(l.n) inputs, \(steps) steps; \(k == .deletion ? "lower" : "higher") is better)")
         for (path, auc) in rows { print("  \(pad(fixed(auc, 4), 8)) \(path)") }
-        for f in files { print("  wrote \(f)") }
+        for f in written { print("  wrote \(f)") }
     }
 
     /// curves.json (per maps file: the fractions, each input's curve and AUC, the mean curve and
     /// AUC) and curves.png (the mean curves, one line per maps file).
-    func writeCurves(_ results: [(String, CurveResult)], to dir: String, kind k: DeletionInsertion.Kind, inputs n: Int) throws -> [String] {
+    func writeCurves(_ results: [(String, CurveResult)], to dir: String, kind k: DeletionInsertion.Kind, inputs n: Int, sweep: ShardedSweep? = nil) throws -> [String] {
         try OutputDirectory.prepare(dir, explicit: false, force: true)     // an explicit --out was checked at load
         var entries: [JSONValue] = [], series: [LinePlot.Series] = []
         for (path, r) in results {
@@ -123,9 +179,11 @@ struct EvaluateCommand: ParsableCommand {
                                     "interrupted": .bool(r.interrupted)]))
             series.append(LinePlot.Series(name: "\(path)  (AUC \(fixed(auc, 4)))", x: r.fractions, y: mean))
         }
-        let summary: JSONValue = .object(["kind": .string(k.rawValue), "inputs": .int(n), "steps": .int(steps),
-                                          "score": .string("softmax probability of the target class"),
-                                          "better": .string(k == .deletion ? "lower AUC" : "higher AUC"), "maps": .array(entries)])
+        var fields: [String: JSONValue] = ["kind": .string(k.rawValue), "inputs": .int(n), "steps": .int(steps),
+                                           "score": .string("softmax probability of the target class"),
+                                           "better": .string(k == .deletion ? "lower AUC" : "higher AUC"), "maps": .array(entries)]
+        if let sweep { fields.merge(AttributionOptions.sweepSummary(sweep)) { a, _ in a } }
+        let summary: JSONValue = .object(fields)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try OutputDirectory.write(try encoder.encode(summary), to: dir + "/curves.json")

@@ -142,4 +142,8 @@ public struct CurveResult: Sendable {
     /// Per finished input, the trapezoid area under its curve.
     public var aucs: [Double]
     public var interrupted: Bool
+
+    public init(kind: DeletionInsertion.Kind, fractions: [Double], curves: [[Double]], aucs: [Double], interrupted: Bool) {
+        self.kind = kind; self.fractions = fractions; self.curves = curves; self.aucs = aucs; self.interrupted = interrupted
+    }
 }
