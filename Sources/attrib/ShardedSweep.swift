@@ -151,8 +151,10 @@ final class ShardedSweep {
         while true {
             guard let r = try dir.readRun() else { throw refuse("its sweep record vanished while joining") }
             if let m = mismatch(r) { throw refuse(m) }
-            if mine != nil && r.launchID == mine || mine == nil && !r.complete && r.attempt >= 1 && (existing == nil || options.resume) {
-                return r      // this launch's sweep
+            // This launch's sweep; without a launch id (--shard, a launcher that gives none), any
+            // unfinished sweep of the same work: its units are the same numbers whoever computes them.
+            if mine != nil && r.launchID == mine || mine == nil && !r.complete && r.launchID == nil {
+                return r
             }
             guard options.resume else {
                 throw refuse(r.complete ? "holds the results of a finished sweep; give another --out"
@@ -190,7 +192,10 @@ final class ShardedSweep {
         var partial: UnitOutput?
         var interrupted = false
         if !mergeOnlyMode {
-            let share = units.share(rank: launch.rank, size: launch.size, done: Set(r.doneAtStart))
+            // The share is fixed by the attempt's record (every rank cuts the same way); of it, what
+            // is already finished (this rank's own work before a restart under --shard) is skipped.
+            let finishedNow = dir.finishedUnits()
+            let share = units.share(rank: launch.rank, size: launch.size, done: Set(r.doneAtStart)).filter { finishedNow[$0] == nil }
             (partial, interrupted) = try compute(share, workers: workers, attempt: r.attempt)
         }
         let finished = dir.finishedUnits()

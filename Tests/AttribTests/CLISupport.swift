@@ -38,7 +38,13 @@ func attribBinary() throws -> String {
 
 /// Runs attrib with `args` in the project root on the CPU device; stdout and stderr go
 /// through files (a pipe that fills would block the child).
-func runAttrib(_ args: [String]) throws -> CLIRun {
+func runAttrib(_ args: [String], environment extra: [String: String] = [:]) throws -> CLIRun {
+    try runProcess(try attribBinary(), args, environment: extra)
+}
+
+/// Runs `executable` (a path, or a name looked up on PATH) with `args` in the project root, with
+/// ATTRIB_DEVICE=cpu and `extra` added to the environment.
+func runProcess(_ executable: String, _ args: [String], environment extra: [String: String] = [:]) throws -> CLIRun {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: tmp) }
@@ -46,11 +52,12 @@ func runAttrib(_ args: [String]) throws -> CLIRun {
     FileManager.default.createFile(atPath: out.path, contents: nil)
     FileManager.default.createFile(atPath: err.path, contents: nil)
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: try attribBinary())
+    p.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : try onPath(executable))
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: projectRoot)
     var env = ProcessInfo.processInfo.environment
     env["ATTRIB_DEVICE"] = "cpu"
+    env.merge(extra) { _, b in b }
     p.environment = env
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
@@ -65,4 +72,13 @@ func cliTempDir(_ name: String) throws -> String {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-cli-\(name)-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
     return d
+}
+
+/// The full path of a program on PATH; a missing one fails the test with the package that has it.
+func onPath(_ name: String) throws -> String {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let p = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    throw CLIError.noBinary("\(name) is not on PATH (scripts/setup.sh --tests installs it: openmpi-bin for mpirun)")
 }

@@ -61,6 +61,11 @@ public struct SweepDirectory: Sendable {
         public var seconds: Double
         /// false: a later check found a file damaged; the unit is computed again.
         public var valid: Bool
+        /// This record's own id (host, process, time), and for an invalid one the id of the record it
+        /// withdraws: manifests are one file per rank, read in no particular order, so a
+        /// withdrawal names what it withdraws rather than relying on coming later.
+        public var id: String
+        public var withdraws: String?
     }
 
     /// One rank's work in one attempt.
@@ -135,7 +140,7 @@ public struct SweepDirectory: Sendable {
         try removeTree(final)        // an earlier attempt's unrecorded copy
         guard rename(tmp, final) == 0 else { throw AttribError.io(path: final, detail: "cannot move the unit's files into place: \(String(cString: strerror(errno)))") }
         let record = UnitRecord(unit: u, files: files, bytes: bytes, rank: rank, attempt: attempt, device: device, host: Self.hostName,
-                                seconds: seconds, valid: true)
+                                seconds: seconds, valid: true, id: Self.recordID(u), withdraws: nil)
         try append(record, rank: rank)
         return record
     }
@@ -144,9 +149,12 @@ public struct SweepDirectory: Sendable {
         try makeDirectory(state + "/manifest")
         let path = state + "/manifest/rank-\(rank).jsonl"
         var line = Array(try JSONEncoder().encode(record)); line.append(0x0A)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw AttribError.io(path: path, detail: "cannot open the manifest: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        // A rank killed mid-append left a torn last line: end it, so this record stands on its own.
+        var st = stat(), last: UInt8 = 0x0A
+        if fstat(fd, &st) == 0, st.st_size > 0, pread(fd, &last, 1, st.st_size - 1) == 1, last != 0x0A { line.insert(0x0A, at: 0) }
         // One write of the whole line: O_APPEND keeps lines of one file whole.
         let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard n == line.count, fsync(fd) == 0 else { throw AttribError.io(path: path, detail: "cannot append to the manifest: \(String(cString: strerror(errno)))") }
@@ -155,21 +163,24 @@ public struct SweepDirectory: Sendable {
     /// The finished units: the last record of each unit across every rank's manifest, where it
     /// is valid and its files are there at the recorded sizes (a torn last line is skipped).
     public func finishedUnits() -> [Int: UnitRecord] {
-        var latest: [Int: UnitRecord] = [:]
+        var records: [UnitRecord] = []
         let dir = state + "/manifest"
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() where name.hasSuffix(".jsonl") {
             guard let bytes = readFileBytes(dir + "/" + name) else { continue }
             for line in bytes.split(separator: 0x0A) {
-                guard let r = try? JSONDecoder().decode(UnitRecord.self, from: Data(line)) else { continue }
-                latest[r.unit] = r
+                if let r = try? JSONDecoder().decode(UnitRecord.self, from: Data(line)) { records.append(r) }
             }
         }
-        return latest.filter { u, r in
-            r.valid && r.files.allSatisfy { name, _ in
+        let withdrawn = Set(records.compactMap(\.withdraws))
+        var out: [Int: UnitRecord] = [:]
+        for r in records where r.valid && !withdrawn.contains(r.id) {
+            let whole = r.files.allSatisfy { name, _ in
                 var st = stat()
-                return stat(unitDirectory(u) + "/" + name, &st) == 0 && Int(st.st_size) == r.bytes[name]
+                return stat(unitDirectory(r.unit) + "/" + name, &st) == 0 && Int(st.st_size) == r.bytes[name]
             }
+            if whole { out[r.unit] = r }
         }
+        return out
     }
 
     /// Checks unit `u`'s files against their recorded CRC-32s; a damaged unit is marked invalid
@@ -179,7 +190,8 @@ public struct SweepDirectory: Sendable {
             let path = unitDirectory(r.unit) + "/" + name
             let actual = try Checksum.crc32(file: path).crc
             if actual != crc {
-                var bad = r; bad.valid = false
+                var bad = r
+                bad.valid = false; bad.withdraws = r.id; bad.id = Self.recordID(r.unit); bad.rank = rank
                 try append(bad, rank: rank)
                 throw AttribError.io(path: path, detail: "fails its checksum (recorded \(crc), now \(actual)): the unit is marked for recomputation; run the same command with --resume")
             }
@@ -253,6 +265,13 @@ public struct SweepDirectory: Sendable {
     public func removeState() throws { try removeTree(state) }
 
     // MARK: helpers
+
+    /// A record id no other process makes: host, process id, clock, unit.
+    static func recordID(_ u: Int) -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return "\(hostName)-\(getpid())-\(ts.tv_sec).\(ts.tv_nsec)-\(u)"
+    }
 
     public static var hostName: String {
         var buf = [CChar](repeating: 0, count: 256)

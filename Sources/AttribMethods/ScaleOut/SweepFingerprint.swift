@@ -15,6 +15,7 @@ public struct SweepFingerprint: Codable, Equatable, Sendable {
         public var path: String
         public var bytes: Int
         public var crc32: String
+        public init(path: String, bytes: Int, crc32: String) { self.path = path; self.bytes = bytes; self.crc32 = crc32 }
     }
 
     public var command: String
