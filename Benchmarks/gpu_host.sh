@@ -16,6 +16,8 @@
 #   memory     IG of 1,000 inputs at m = 4096 on the wide MLP: peak GPU memory
 #              (nvidia-smi, sampled) and the process's peak RSS;
 #   cpublas    the host's CPU backend: OpenBLAS's kernels as chosen, and SkylakeX;
+#   shared     one GPU shared by 2 processes (--shard 0/2 and 1/2 at once) against 1 process,
+#              IG on digits-cnn, 20000 inputs, m = 64, and the two files compared (cmp);
 #   tests      the Swift Testing suite (parity tests on the GPU), in the time left.
 # Logs go to OUTDIR (default $OUT, else /tmp/attrib-gpu), one file per step.
 # BUDGET_S (default 540) is the whole script's time: the test suite gets what is left.
@@ -26,7 +28,7 @@ deadline=$((SECONDS + ${BUDGET_S:-540}))
 out=${1:-${OUT:-/tmp/attrib-gpu}}
 mkdir -p "$out"
 root=$(pwd)
-steps=",${STEPS:-devices,gemm,tune,parity,throughput,engine,memory,cpublas,tests},"
+steps=",${STEPS:-devices,gemm,tune,parity,throughput,engine,memory,cpublas,shared,tests},"
 want() { [[ "$steps" == *",$1,"* ]]; }
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
@@ -132,6 +134,20 @@ if want cpublas; then
     echo "with OPENBLAS_CORETYPE=SkylakeX:"
     OPENBLAS_CORETYPE=SkylakeX attrib devices 2>&1 | grep -E "BLAS"
     OPENBLAS_CORETYPE=SkylakeX timeout 60 attrib bench gemm --device cpu --sizes 2048 --seconds 1; } 2>&1 | tee "$out/cpublas.txt"
+fi
+
+if want shared; then
+  step "One GPU shared by 2 processes against 1 (IG, digits-cnn, 20000 inputs, m = 64)"
+  sh=$(mktemp -d)
+  python3 -c "import numpy as np; x=np.load('Models/digits-data/test_inputs.npy'); np.save('$sh/x.npy', np.resize(x,(20000,)+x.shape[1:]).astype(np.float32))"
+  a=(ig --model Models/digits-cnn --inputs "$sh/x.npy" --steps 64 --device opencl:0 --quiet --no-heatmaps)
+  { t0=$(date +%s.%N); timeout 120 attrib "${a[@]}" --out "$sh/one" >/dev/null; t1=$(date +%s.%N)
+    timeout 120 attrib "${a[@]}" --out "$sh/two" --shard 0/2 >/dev/null & p0=$!
+    timeout 120 attrib "${a[@]}" --out "$sh/two" --shard 1/2 >/dev/null & p1=$!
+    wait $p0 $p1; t2=$(date +%s.%N)
+    python3 -c "one=$t1-$t0; two=$t2-$t1; print(f'1 process: {one:.2f} s; 2 processes on one GPU: {two:.2f} s ({one/two:.2f}x)')"
+    cmp "$sh/one/attributions.npy" "$sh/two/attributions.npy" && echo "attributions: 2 processes equal 1, bitwise"; } 2>&1 | tee "$out/shared.txt"
+  rm -rf "$sh"
 fi
 
 left=$((deadline - SECONDS - 5))

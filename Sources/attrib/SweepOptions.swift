@@ -11,7 +11,7 @@ struct SweepOptions: ParsableArguments {
     @Flag(help: "Overwrite an --out directory that already holds results (summary.json or curves.json) or an unfinished sweep.") var force = false
     @Flag(help: "Continue the unfinished sweep in --out (after a crash, a kill or Ctrl-C): only its missing units run, and the final files equal an uninterrupted run's. A changed model, input file or option is refused, naming what changed.")
     var resume = false
-    @Option(help: ArgumentHelp("Inputs (or prompt pairs) per work unit: the grain at which devices and processes share a sweep and at which it is saved for --resume. Default: about 4096 model rows per unit, fewer where the unit's host buffers would pass 512 MiB.", valueName: "N"))
+    @Option(help: ArgumentHelp("Inputs (or prompt pairs) per work unit: the grain at which devices and processes share a sweep and at which it is saved for --resume. Default: about 16384 model rows per unit, fewer where the unit's host buffers would pass 512 MiB.", valueName: "N"))
     var chunk: Int?
     @Option(help: ArgumentHelp("Take share K of N of the sweep's units (0 ≤ K < N), as a process under mpirun or srun does from the launcher's variables; for launchers Attrib does not read.", valueName: "K/N"))
     var shard: String?

@@ -43,8 +43,8 @@ import Testing
             #expect(Set(all) == Set(0..<11).subtracting(done), "every open unit once")
             #expect(shares.map(\.count).max()! - shares.map(\.count).min()! <= 1, "shares differ by at most one unit")
         }
-        // ~4096 rows per unit, fewer when the host buffers would pass 512 MiB.
-        #expect(WorkUnits.defaultSize(rowsPerItem: 64, valuesPerItem: 64) == 64)
+        // ~16384 rows per unit, fewer when the host buffers would pass 512 MiB.
+        #expect(WorkUnits.defaultSize(rowsPerItem: 64, valuesPerItem: 64) == 256)
         #expect(WorkUnits.defaultSize(rowsPerItem: 32, valuesPerItem: 150_528) == 13)
         #expect(WorkUnits.defaultSize(rowsPerItem: 1_000_000, valuesPerItem: 10) == 1)
     }

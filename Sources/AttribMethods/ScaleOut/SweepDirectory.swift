@@ -17,9 +17,11 @@ import FoundationEssentials
 ///     ranks/attempt-1-rank-3.json    each rank's throughput, for the summary
 ///     merge.lock                     taken by the one process that assembles the final files
 ///
-/// A unit's files are written to a temporary directory, renamed into place, flushed, and only
-/// then recorded in the manifest: a record names files that are whole, and a unit without one
-/// (a rank killed mid-unit) is simply computed again.
+/// A unit's files are written to a temporary directory and renamed into place before the
+/// manifest records them: a record names files that were whole when written, and a unit without
+/// one (a rank killed mid-unit) is simply computed again. Nothing is fsync'ed per unit: a killed
+/// process loses nothing the kernel has, and after a host crash the sizes and CRC-32s catch a
+/// file that did not reach the disk (the unit is then computed again).
 public struct SweepDirectory: Sendable {
     public let root: String
     public var state: String { root + "/.attrib-sweep" }
@@ -135,7 +137,6 @@ public struct SweepDirectory: Sendable {
         for name in try FileManager.default.contentsOfDirectory(atPath: tmp) {
             let (c, b) = try Checksum.crc32(file: tmp + "/" + name)
             files[name] = c; bytes[name] = b
-            try sync(tmp + "/" + name)
         }
         try removeTree(final)        // an earlier attempt's unrecorded copy
         guard rename(tmp, final) == 0 else { throw AttribError.io(path: final, detail: "cannot move the unit's files into place: \(String(cString: strerror(errno)))") }
@@ -157,7 +158,7 @@ public struct SweepDirectory: Sendable {
         if fstat(fd, &st) == 0, st.st_size > 0, pread(fd, &last, 1, st.st_size - 1) == 1, last != 0x0A { line.insert(0x0A, at: 0) }
         // One write of the whole line: O_APPEND keeps lines of one file whole.
         let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n == line.count, fsync(fd) == 0 else { throw AttribError.io(path: path, detail: "cannot append to the manifest: \(String(cString: strerror(errno)))") }
+        guard n == line.count else { throw AttribError.io(path: path, detail: "cannot append to the manifest: \(String(cString: strerror(errno)))") }
     }
 
     /// The finished units: the last record of each unit across every rank's manifest, where it
@@ -297,13 +298,6 @@ public struct SweepDirectory: Sendable {
         defer { close(fd) }
         let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard n == data.count, fsync(fd) == 0 else { throw AttribError.io(path: path, detail: "cannot write: \(String(cString: strerror(errno)))") }
-    }
-
-    func sync(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw AttribError.io(path: path, detail: "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        _ = fsync(fd)
     }
 
     func removeTree(_ path: String) throws {
