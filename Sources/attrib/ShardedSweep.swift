@@ -261,7 +261,9 @@ final class ShardedSweep {
         }
         runOnThreads(workers.count) { w in
             let worker = workers[w]
-            while !stop.load(ordering: .relaxed) {
+            // Ctrl-C stops at the batch in hand, and before the next unit: a unit that fits in one
+            // batch never reports itself interrupted.
+            while !stop.load(ordering: .relaxed) && !interruptRequested.load(ordering: .relaxed) {
                 let k: Int? = next.withLock { i in
                     guard i < share.count else { return nil }
                     defer { i += 1 }
@@ -317,7 +319,7 @@ final class ShardedSweep {
         try dir.writeStats(SweepDirectory.RankStats(rank: launch.rank, size: launch.size, launcher: launch.launcher, host: SweepDirectory.hostName,
                                                     devices: workers.map(\.device), attempt: attempt, units: committed.load(ordering: .relaxed),
                                                     items: items, rowsEvaluated: rowsDone.load(ordering: .relaxed), seconds: seconds))
-        return (p?.output, p != nil)
+        return (p?.output, p != nil || interruptRequested.load(ordering: .relaxed) && committed.load(ordering: .relaxed) < share.count)
     }
 
     /// Per-rank throughput for summary.json.

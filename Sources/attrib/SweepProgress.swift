@@ -10,6 +10,12 @@ let interruptRequested = Atomic<Bool>(false)
 
 /// Installs the SIGINT handler for a sweep.
 func installInterruptHandler() {
+    // A launcher may start us with SIGINT blocked (a parent's dispatch thread, some job
+    // runners): then Ctrl-C, or mpirun's forwarded SIGINT, would stay pending forever.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     signal(SIGINT) { _ in
         if interruptRequested.exchange(true, ordering: .relaxed) { _exit(130) }
         let msg = "\ninterrupt: finishing the current batch and saving what is done (Ctrl-C again to quit now)\n"

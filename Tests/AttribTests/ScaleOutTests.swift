@@ -213,6 +213,74 @@ import Testing
         #expect(s["attempts"] as? Int == 2 && ranks.last!["units"] as? Int == 5, "the resume ran only the 5 missing units")
     }
 
+    /// Ctrl-C (a real SIGINT) mid-sweep: exit 130, the finished inputs written in order, then
+    /// --resume completes to the uninterrupted files.
+    @Test func ctrlCThenResume() throws {
+        let d = try cliTempDir("ctrlc")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let args = ["smoothgrad", "--model", "Models/digits-cnn", "--inputs", "Models/digits-data/test_inputs.npy", "--limit", "300",
+                    "--quiet", "--no-heatmaps", "--samples", "64", "--chunk", "2"]
+        ok(try runAttrib(args + ["--out", d + "/whole"]), "uninterrupted")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try attribBinary())
+        p.arguments = args + ["--out", d + "/run"]
+        p.currentDirectoryURL = URL(fileURLWithPath: projectRoot)
+        p.environment = ProcessInfo.processInfo.environment.merging(["ATTRIB_DEVICE": "cpu"]) { _, b in b }
+        p.standardOutput = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: d + "/stderr", contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: d + "/stderr"))
+        try p.run()
+        // Interrupt once a few units are recorded (of 150).
+        let manifest = d + "/run/.attrib-sweep/manifest/rank-0.jsonl"
+        let start = Date()
+        while p.isRunning, Date().timeIntervalSince(start) < 60,
+              ((try? String(contentsOfFile: manifest, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 3 { usleep(5_000) }
+        #expect(p.isRunning, "the sweep outlasted the wait for its third unit")
+        p.interrupt()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130, "an interrupted sweep exits 130: \((try? String(contentsOfFile: d + "/stderr", encoding: .utf8)) ?? "")")
+        let s = try JSONSerialization.jsonObject(with: bytes(d + "/run/summary.json")) as! [String: Any]
+        let done = s["completedInputs"] as! Int
+        #expect(s["interrupted"] as? Bool == true && done >= 6 && done < 300)
+        let partial = try NPYFloats(d + "/run/attributions.npy"), whole = try NPYFloats(d + "/whole/attributions.npy")
+        #expect(partial.count == done * 64 && partial.elementsEqual(whole.prefix(partial.count)), "the finished inputs, in order")
+        ok(try runAttrib(args + ["--out", d + "/run", "--resume"]), "resume")
+        #expect(try bytes(d + "/whole/attributions.npy") == bytes(d + "/run/attributions.npy"), "resumed after Ctrl-C equals uninterrupted, bitwise")
+    }
+
+    /// The other sweep commands, each as two shards run one after the other (--shard): the last
+    /// assembles the same files as one process, bitwise.
+    @Test(arguments: [
+        ["expected-gradients", "--baselines", "Models/digits-data/test_inputs.npy", "--samples", "8", "--stdev", "0.1"],
+        ["sobol", "--model", "Models/digits-cnn", "--grid", "4", "--designs", "8"],
+        ["evaluate", "deletion", "--model", "Models/digits-cnn", "--maps", "random", "--steps", "8"],
+        ["patch", "--model", "Models/induction-2l", "--pairs", "Models/induction-2l/prompts.json", "--limit", "4", "--quiet"],
+        ["atp-star", "--model", "Models/induction-2l", "--pairs", "Models/induction-2l/prompts.json", "--limit", "6", "--quiet"],
+    ])
+    func shardsEqualOneProcess(_ command: [String]) throws {
+        let d = try cliTempDir("shards")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let patching = ["patch", "atp-star"].contains(command[0])
+        var args = command + ["--chunk", "3"]
+        if !patching {
+            if !args.contains("--model") { args += ["--model", "Models/digits-mlp"] }
+            args += ["--inputs", "Models/digits-data/test_inputs.npy", "--limit", "20", "--quiet", "--no-heatmaps"]
+        }
+        ok(try runAttrib(args + ["--out", d + "/one"]), "\(command[0]), one process")
+        for k in 0..<2 { ok(try runAttrib(args + ["--out", d + "/two", "--shard", "\(k)/2"]), "\(command[0]), shard \(k)") }
+        let files = patching ? ["scores.npy"] : command[0] == "evaluate" ? ["curves.json"] : command[0] == "sobol" ? ["attributions.npy", "indices.npy"] : ["attributions.npy", "targets.npy"]
+        for f in files {
+            if f.hasSuffix(".json") {
+                var a = try JSONSerialization.jsonObject(with: bytes(d + "/one/" + f)) as! [String: Any]
+                var b = try JSONSerialization.jsonObject(with: bytes(d + "/two/" + f)) as! [String: Any]
+                for k in ["ranks", "processes", "attempts"] { a[k] = nil; b[k] = nil }
+                #expect(NSDictionary(dictionary: a).isEqual(to: b), "\(command[0]): \(f)")
+            } else {
+                #expect(try bytes(d + "/one/" + f) == bytes(d + "/two/" + f), "\(command[0]): \(f), bitwise")
+            }
+        }
+    }
+
     @Test func mergeAssemblesWhatNoRankCould() throws {
         let d = try cliTempDir("merge")
         defer { try? FileManager.default.removeItem(atPath: d) }
