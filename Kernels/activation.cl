@@ -1,6 +1,6 @@
 // activation.cl: pointwise activations and their derivatives.
 //   kind: 0 relu, 1 gelu_tanh, 2 gelu_erf, 3 tanh, 4 sigmoid, 5 softplus,
-//         6 hard_sigmoid, 7 hard_swish.
+//         6 hard_sigmoid, 7 hard_swish, 8 erf.
 // act_forward:  y  = f(x)
 // act_backward: dx = dy * f'(x), x being the forward *input*.
 // All formulas are written in numerically stable forms (no cancellation for
@@ -19,6 +19,7 @@ typedef REAL real;
 #define ACT_SOFTPLUS  5
 #define ACT_HARD_SIGMOID 6
 #define ACT_HARD_SWISH   7
+#define ACT_ERF          8
 
 // Non-integer literal of type real: a float literal in the float build (no
 // double constant, so no fp64 needed), a double literal in the double build.
@@ -89,6 +90,8 @@ real act_f(int kind, real x)
         return fmin(fmax(x + (real)3, (real)0), (real)6) / (real)6;
     case ACT_HARD_SWISH:
         return x * fmin(fmax(x + (real)3, (real)0), (real)6) / (real)6;
+    case ACT_ERF:
+        return erf(x);
     default:
         return (real)NAN;
     }
@@ -132,6 +135,8 @@ real act_df(int kind, real x)
     case ACT_HARD_SWISH:
         // 0 below -3, x/3 + 1/2 on [-3, 3], 1 above (PyTorch's backward).
         return x < (real)-3 ? (real)0 : (x <= (real)3 ? x / (real)3 + RLIT(0.5) : (real)1);
+    case ACT_ERF:
+        return RLIT(1.1283791670955126) * exp(-x * x);   // 2/sqrt(pi)
     default:
         return (real)NAN;
     }

@@ -59,6 +59,9 @@ public enum Activation: Int32, Sendable, CaseIterable {
     case hardSigmoid = 6
     /// x·min(max(x + 3, 0), 6)/6 (PyTorch's Hardswish, ONNX HardSwish): MobileNetV3's.
     case hardSwish = 7
+    /// erf(x): ONNX Erf, which exporters emit for the exact GELU (x·½·(1 + erf(x/√2))) of
+    /// Hugging Face's ViT and BERT; f′ = (2/√π)·e^(−x²).
+    case erf = 8
 }
 
 public enum RowReduction: String, Sendable, CaseIterable { case sum, max, mean }

@@ -53,6 +53,12 @@ struct ONNXAttributes {
         return String(decoding: a.s, as: UTF8.self)
     }
 
+    mutating func tensor(_ name: String) throws -> Onnx_TensorProto? {
+        read.insert(name)
+        guard let a = byName[name] else { return nil }
+        guard a.type == .tensor else { throw error("attribute \(name) is \(a.type), not a tensor") }
+        return a.t
+    }
     /// Fails on any attribute the op did not read: one it does not implement.
     func checkAllRead() throws {
         for a in node.attribute where !read.contains(a.name) {

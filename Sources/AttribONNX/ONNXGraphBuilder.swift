@@ -127,6 +127,8 @@ struct ONNXGraphBuilder {
             return t.shape
         }
         func activation(_ k: Activation) throws { try emit(n, LayerOp(ActivationLayer(k)), inputs: [x]) }
+        // Shape arithmetic and all-constant ops become constants (ONNXFolding.swift).
+        if try fold(n) { return }
         switch n.opType {
         case "Constant":
             guard n.attribute.count == 1, n.attribute[0].name == "value", n.attribute[0].type == .tensor else {
@@ -143,6 +145,81 @@ struct ONNXGraphBuilder {
             // Inference: the identity. Its mask output must go unused.
             if n.output.count > 1, readers[n.output[1]] ?? 0 > 0 { throw a.error("its mask output is read; only inference (identity) is supported") }
             _ = try a.int("seed", default: 0)
+            try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Erf": try activation(.erf)
+        case "Cast":
+            // A value cast to a floating type (attention's softmax back to the query's dtype): the
+            // engine computes in one floating dtype throughout, so this is the identity.
+            let to = try a.int("to")
+            _ = try a.int("saturate", default: 1)
+            guard to == 1 || to == 11 || to == 10 || to == 16, types[x]?.dtype.isFloatingPoint ?? false else {
+                throw a.error("a value cast to element type \(to); only casts between floating types are supported on values")
+            }
+            try emit(n, IdentityGraphOp(), inputs: [x])
+        case "LayerNormalization":
+            let s = try sampleShape(x)
+            let axis = try a.int("axis", default: -1)
+            guard axis == -1 || axis == s.count else { throw a.error("axis = \(axis): only the last axis is supported") }
+            _ = try a.int("stash_type", default: 1)
+            guard n.output.count == 1 || n.output.dropFirst().allSatisfy({ $0.isEmpty || (readers[$0] ?? 0) == 0 }) else {
+                throw a.error("its Mean or InvStdDev output is read; only the normalized output is supported")
+            }
+            let last = s.last!
+            let scale = try constant(n.input[1], n)
+            let bias = n.input.count > 2 && !n.input[2].isEmpty ? try constant(n.input[2], n) : nil
+            guard scale.count == last, bias?.count ?? last == last else { throw a.error("scale and bias must have \(last) entries") }
+            let layer = try LayerNormLayer(normalizedShape: [last], eps: try a.float("epsilon", default: 1e-5),
+                                      weight: try scale.tensor([last], dtype: dtype, on: device), bias: try bias?.tensor([last], dtype: dtype, on: device),
+                                      device: device, dtype: dtype)
+            try emit(n, LayerOp(layer), inputs: [x])
+        case "Gather":
+            // A value indexed by a constant along a per-sample axis (a ViT's class token: x[:, 0]).
+            guard let idx = constants[n.input[1]], idx.batch == nil, idx.count == 1 else { throw a.error("only a constant index into a value is supported (embeddings come with the text models)") }
+            let s = try sampleShape(x), rank = s.count + 1
+            let axis = try a.int("axis", default: 0), ax = axis < 0 ? axis + rank : axis
+            guard ax >= 1, ax < rank else { throw a.error("axis \(axis) is the batch dimension") }
+            let i = Int(idx.values[0]), j = i < 0 ? i + s[ax - 1] : i
+            guard j >= 0, j < s[ax - 1] else { throw a.error("index \(i) out of range for dimension \(s[ax - 1])") }
+            let sliced = n.output[0] + "/slice"
+            try emit(n, SliceGraphOp(axis: ax - 1, start: j, end: j + 1), inputs: [x], output: sliced)
+            var target = s
+            if idx.dims.isEmpty { target.remove(at: ax - 1) } else { target[ax - 1] = 1 }
+            try emit(n, ReshapeGraphOp(target.isEmpty ? [1] : target), inputs: [sliced])
+        case "Slice":
+            let s = try sampleShape(x), rank = s.count + 1
+            let starts = try constant(n.input[1], n).values, ends = try constant(n.input[2], n).values
+            let axes = n.input.count > 3 && !n.input[3].isEmpty ? try constant(n.input[3], n).values.map { Int($0) } : Array(0..<starts.count)
+            let steps = n.input.count > 4 && !n.input[4].isEmpty ? try constant(n.input[4], n).values : [Double](repeating: 1, count: starts.count)
+            var cur = x
+            for (k, axis) in axes.enumerated() {
+                let ax = axis < 0 ? axis + rank : axis
+                guard steps[k] == 1 else { throw a.error("step \(steps[k]); only step 1 is supported on values") }
+                if ax == 0 {
+                    guard starts[k] == 0, ends[k] >= 9e18 || ends[k] < 0 && ends[k] <= -9e18 || ends[k] >= 2_147_483_647 else { throw a.error("it slices the batch dimension") }
+                    continue
+                }
+                guard ax < rank else { throw a.error("axis \(axis) out of range") }
+                let dim = s[ax - 1]
+                func clamp(_ v: Double) -> Int { let i = v >= 9e18 ? dim : v <= -9e18 ? 0 : Int(v); return min(max(i < 0 ? i + dim : i, 0), dim) }
+                let (lo, hi) = (clamp(starts[k]), clamp(ends[k]))
+                guard lo < hi else { throw a.error("an empty slice (\(lo)..<\(hi)) of axis \(axis)") }
+                if lo == 0 && hi == dim { continue }
+                let out = k == axes.count - 1 ? n.output[0] : n.output[0] + "/axis\(ax)"
+                try emit(n, SliceGraphOp(axis: ax - 1, start: lo, end: hi), inputs: [cur], output: out)
+                cur = out
+            }
+            if cur == x { try emit(n, IdentityGraphOp(), inputs: [x]) }
+            else if cur != n.output[0] { try emit(n, IdentityGraphOp(), inputs: [cur]) }
+        case "Expand":
+            // A value expanded to its own shape (exporters' guard for broadcasting) is itself.
+            let shape = try constant(n.input[1], n)
+            let dims = try batchedDims(shape, n)
+            let s = try sampleShape(x)
+            let own = [1] + s
+            let padded = [Int](repeating: 1, count: max(0, own.count - dims.count)) + dims
+            guard padded.count == own.count, zip(padded, own).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+                throw a.error("expanding a value of per-sample shape \(s) to \(dims) is not supported")
+            }
             try emit(n, IdentityGraphOp(), inputs: [x])
         case "Relu": try activation(.relu)
         case "Tanh": try activation(.tanh)
@@ -178,13 +255,31 @@ struct ONNXGraphBuilder {
             try emit(n, TransposeGraphOp(perm.dropFirst().map { $0 - 1 }), inputs: [x])
         case "Concat":
             let axis = try a.int("axis")
-            let rank = try sampleShape(x).count + 1
+            // Constant inputs (a class token) are repeated over the batch, from a value input.
+            guard let reference = n.input.first(where: { constants[$0] == nil }) else { throw a.error("no input is a value") }
+            let rank = try sampleShape(reference).count + 1
             let ax = axis < 0 ? axis + rank : axis
             guard ax >= 1, ax < rank else { throw a.error("axis \(axis) is the batch dimension or out of range") }
-            try emit(n, ConcatGraphOp(axis: ax - 1, count: n.input.count), inputs: n.input)
+            var inputs: [String] = []
+            for (k, v) in n.input.enumerated() {
+                guard let c = constants[v] else { inputs.append(v); continue }
+                var dims = c.dims
+                if dims.count == rank, dims.first == 1 { dims.removeFirst() }
+                guard dims.count == rank - 1, c.batch == nil else { throw a.error("constant input \(k) of dims \(c.dims) for values of rank \(rank)") }
+                let name = n.output[0] + "/constant\(k)"
+                try emit(n, BroadcastConstantGraphOp(values: c.values, shape: dims, dtype: dtype), inputs: [reference], output: name)
+                inputs.append(name)
+            }
+            try emit(n, ConcatGraphOp(axis: ax - 1, count: inputs.count), inputs: inputs)
         case "Reshape":
             _ = try a.int("allowzero", default: 0)
-            let target = try constant(n.input[1], n).values.map { Int($0) }
+            let shape = try constant(n.input[1], n)
+            // The batch size N, folded from Shape, is the first entry: 0 copies it.
+            let target = try shape.values.indices.map { i -> Int in
+                let b = shape.batch?[i] ?? 0
+                guard b == 0 || (i == 0 && b == 1 && shape.values[i] == 0) else { throw a.error("shape entry \(i) depends on the batch size other than as the batch dimension") }
+                return b == 0 ? Int(shape.values[i]) : 0
+            }
             let s = try sampleShape(x)
             guard let first = target.first, first == 0 || first == -1 || first >= 1 else { throw a.error("shape \(target) has no batch dimension") }
             // Per sample: drop the batch entry; a 0 copies the input's dimension there.

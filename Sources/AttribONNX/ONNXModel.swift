@@ -20,9 +20,10 @@ public struct ONNXModel: Sendable {
 
     public static let opsets = 13...21
     public static let supportedOps: [String] = [
-        "Add", "AveragePool", "BatchNormalization", "Concat", "Constant", "Conv", "Div", "Dropout", "Flatten", "Gelu",
-        "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Sigmoid",
-        "Softmax", "Softplus", "Sub", "Tanh", "Transpose",
+        "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Dropout", "Equal", "Erf",
+        "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "Greater", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
+        "Less", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+        "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
     ]
 
     public static func load(_ path: String, on device: any Device, dtype: DType = .float32) throws -> ONNXModel {

@@ -6,6 +6,12 @@ import SwiftProtobuf
 struct ONNXConstant {
     let dims: [Int]
     let values: [Double]
+    /// Per entry, the coefficient of the batch size N in its value (entry = batch·N + value):
+    /// shape arithmetic folded at load around a dynamic batch dimension. nil: a plain constant.
+    var batch: [Double]? = nil
+    /// The first dimension (of size 1 here) stands for the batch: the same values for every
+    /// sample (ConstantOfShape([N, T]), Expand to [N, …]). Shape reads it as N.
+    var batchedFirst = false
     var count: Int { values.count }
 }
 
@@ -53,6 +59,7 @@ extension ONNXConstant {
             throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(v[bad])) at element \(bad)")
         }
         values = v
+        batch = nil
     }
 
     /// As a device tensor of `dtype` with `shape` (default: its own dims).

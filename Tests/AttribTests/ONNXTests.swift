@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test("logits and input gradients match PyTorch (Float64 1e-10, 1e-6 for exporter-folded files; Float32 1e-5: a few layers of ≤ 64-term sums)",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet"])
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit"])
     func againstPyTorch(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { Int($0) }
         let (logits, grads) = (try Self.array(name, "logits"), try Self.array(name, "input_grads"))

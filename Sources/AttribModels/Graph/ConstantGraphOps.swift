@@ -67,3 +67,34 @@ public struct IdentityGraphOp: GraphOp {
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) { (inputs[0], OpSaved()) }
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] { [needed[0] ? dy : nil] }
 }
+
+/// A per-sample constant repeated over the batch (a ViT's class token, concatenated before the
+/// patch embeddings). Its one input only says the batch size and device; it gets no gradient.
+public struct BroadcastConstantGraphOp: GraphOp, @unchecked Sendable {
+    /// The per-sample values, row-major, of `shape`.
+    public let values: [Double]
+    public let shape: [Int]
+    public let dtype: DType
+    public init(values: [Double], shape: [Int], dtype: DType) { self.values = values; self.shape = shape; self.dtype = dtype }
+    public var kind: String { "BroadcastConstant" }
+    public var description: String { "BroadcastConstant(\(shape))" }
+    public var arity: Int { 1 }
+    public func isDifferentiable(input i: Int) -> Bool { false }
+
+    public func outputType(_ inputs: [ValueType]) throws -> ValueType {
+        guard values.count == shape.reduce(1, *) else {
+            throw AttribError.shapeMismatch(op: description, detail: "\(values.count) values for shape \(shape)")
+        }
+        return ValueType(shape, dtype)
+    }
+
+    public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
+        let n = inputs[0].batchSize
+        var all = [Double]()
+        all.reserveCapacity(n * values.count)
+        for _ in 0..<n { all += values }
+        return (try Tensor(all, shape: [n] + shape, dtype: dtype, on: inputs[0].device), OpSaved())
+    }
+
+    public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] { [nil] }
+}

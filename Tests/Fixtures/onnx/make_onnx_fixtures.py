@@ -18,6 +18,12 @@ against onnxruntime (float32):
   tinymobilenet/ MobileNetV3's op pattern, small (TinyMobileNet below): HardSwish,
             HardSigmoid, a squeeze-and-excitation gate multiplied over the channels, a depthwise
             convolution; the same inputs and export as tinyresnet.
+  tinyvit/  Hugging Face's ViTForImageClassification (transformers' constructor, random
+            weights): 32x32 images in 8x8 patches, 2 layers, 2 heads, hidden 32, eager
+            attention; the exporter's shape arithmetic around the dynamic batch (Shape, Gather,
+            Unsqueeze, Concat, ConstantOfShape, Equal, Where, Expand), LayerNormalization, the
+            exact GELU as Erf, the class token concatenated and read back by Gather. The same
+            inputs and export as tinyresnet.
 
 Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
 logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
@@ -32,13 +38,14 @@ hook references, by the ONNX value names recorded in meta.json:
                     (a tensor hook returning zeros): only the skip path is left
   inner_grads.npy   d logit[target] / d (Tanh output)
 
-Run: pip install -r scripts/requirements-fixtures.txt onnx==1.23.2 onnxruntime
-     python Tests/Fixtures/onnx/make_onnx_fixtures.py
+Run: pip install -r scripts/requirements-fixtures.txt onnx==1.23.2 onnxruntime transformers
+     python Tests/Fixtures/onnx/make_onnx_fixtures.py [NAME ...]   (default: every fixture)
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -146,6 +153,19 @@ class TinyMobileNet(nn.Module):
         return self.head(nn.functional.adaptive_avg_pool2d(x, 1))
 
 
+class TinyViT(nn.Module):
+    """transformers' ViTForImageClassification, returning the logits alone."""
+    def __init__(self):
+        super().__init__()
+        from transformers import ViTConfig, ViTForImageClassification
+        self.vit = ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, num_channels=3, num_hidden_layers=2,
+                                                       num_attention_heads=2, hidden_size=32, intermediate_size=64,
+                                                       num_labels=10, attn_implementation="eager"))
+
+    def forward(self, x):
+        return self.vit(pixel_values=x).logits
+
+
 def export(model: nn.Module, x: torch.Tensor, out: str, fold: bool = False) -> onnx.ModelProto:
     """Without constant folding (so BatchNormalization stays a node for the engine to fold),
     unless `fold`."""
@@ -168,9 +188,12 @@ def main() -> None:
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int64)[:4]
     tt = torch.from_numpy(t)
     rgb = np.random.default_rng(34).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    only = set(sys.argv[1:])
     for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32), ("fieldcnn", fieldcnn, x32),
-                           ("tinyresnet", TinyResNet, rgb), ("tinymobilenet", TinyMobileNet, rgb)):
-        torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33, "tinyresnet": 34, "tinymobilenet": 35}[name])
+                           ("tinyresnet", TinyResNet, rgb), ("tinymobilenet", TinyMobileNet, rgb), ("tinyvit", TinyViT, rgb)):
+        if only and name not in only:
+            continue
+        torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33, "tinyresnet": 34, "tinymobilenet": 35, "tinyvit": 36}[name])
         model = make().eval()
         out = os.path.join(HERE, name)
         os.makedirs(out, exist_ok=True)
