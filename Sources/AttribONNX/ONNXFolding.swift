@@ -18,7 +18,7 @@ extension ONNXGraphBuilder {
     /// The ops folded when every input is a constant (or Shape reads a value).
     static let foldable: Set<String> = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "Mod",
                                         "Equal", "Where", "ConstantOfShape", "Expand", "Slice", "Sqrt", "Reshape", "Range", "Neg",
-                                        "Identity", "Less", "Greater", "Not", "Pow"]
+                                        "Identity", "Less", "Greater", "Not", "Pow", "GatherElements"]
 
     /// Folds `n` when it can: true when its output is now a constant.
     mutating func fold(_ n: Onnx_NodeProto) throws -> Bool {
@@ -117,6 +117,28 @@ extension ONNXGraphBuilder {
                 }
             }
             out = ONNXConstant(dims: Array(c[0].dims[..<ax]) + c[1].dims + Array(c[0].dims[(ax + 1)...]), values: v, batch: b)
+        case "GatherElements":
+            // out[i…, j, k…] = data[i…, idx[i…, j, k…], k…] along `axis` (BERT's token type ids
+            // read from a buffer by position).
+            let (d, idx) = (c[0], c[1])
+            let r = d.dims.count, axis = try a.int("axis", default: 0), ax = axis < 0 ? axis + r : axis
+            guard d.batch == nil, idx.dims.count == r, ax >= 0, ax < r else { throw a.error("data of dims \(d.dims), indices of dims \(idx.dims), axis \(axis)") }
+            var v = [Double](repeating: 0, count: idx.count)
+            var index = [Int](repeating: 0, count: r)
+            for k in 0..<idx.count {
+                var src = 0
+                for i in 0..<r {
+                    var j = i == ax ? Int(idx.values[k]) : index[i]
+                    if i == ax && j < 0 { j += d.dims[i] }
+                    guard j >= 0, j < d.dims[i] else { throw a.error("index \(j) out of range for dimension \(d.dims[i])") }
+                    src = src * d.dims[i] + j
+                }
+                v[k] = d.values[src]
+                var i = r - 1
+                while i >= 0 { index[i] += 1; if index[i] < idx.dims[i] { break }; index[i] = 0; i -= 1 }
+            }
+            out = ONNXConstant(dims: idx.dims, values: v, batch: nil)
+            out.batchedFirst = idx.batchedFirst || d.batchedFirst
         case "ConstantOfShape":
             let fill = try a.tensor("value").map { try ONNXConstant($0, file: file).values.first ?? 0 } ?? 0
             let shape = c[0]

@@ -173,6 +173,14 @@ struct ONNXGraphBuilder {
                                       device: device, dtype: dtype)
             try emit(n, LayerOp(layer), inputs: [x])
         case "Gather":
+            // A table indexed by token ids: an embedding (BERT's word embeddings).
+            if let table = constants[x], constants[n.input[1]] == nil {
+                guard table.dims.count == 2, table.batch == nil, try a.int("axis", default: 0) == 0 else {
+                    throw a.error("a constant of dims \(table.dims) indexed by a value; a [vocabulary, dim] table on axis 0 is supported")
+                }
+                try emit(n, LayerOp(try Embedding(weight: table.tensor(dtype: dtype, on: device))), inputs: [n.input[1]])
+                break
+            }
             // A value indexed by a constant along a per-sample axis (a ViT's class token: x[:, 0]).
             guard let idx = constants[n.input[1]], idx.batch == nil, idx.count == 1 else { throw a.error("only a constant index into a value is supported (embeddings come with the text models)") }
             let s = try sampleShape(x), rank = s.count + 1

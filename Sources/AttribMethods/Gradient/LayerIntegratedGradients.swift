@@ -1,0 +1,100 @@
+import AttribCore
+import AttribModels
+import FoundationEssentials
+
+/// Integrated Gradients at an inner value of a graph: Captum's LayerIntegratedGradients (layer
+/// output). For text models the inputs are token ids, which have no gradient, so the path runs
+/// through the embedding output instead: with v = value(x) and v′ = value(baseline ids),
+///
+///     A = (v − v′) ⊙ Σ_k w_k ∂F_target/∂v |_(v′ + α_k(v − v′)),
+///
+/// each α_k's value fed in place of the computed one (the graph's replace hook) while the rest
+/// of the graph still reads the real ids. A token's score is the sum of its row of A over the
+/// hidden dimension, as Captum users sum it. The convergence delta is Σ A − (F(x) − F(baseline)).
+public struct LayerIntegratedGradients: Sendable {
+    public var rule: IntegrationRule
+    public var steps: Int
+    /// Rows (input × step) per device batch.
+    public var batchRows: Int
+
+    public init(rule: IntegrationRule = .gaussLegendre, steps: Int = 64, batchRows: Int = 256) {
+        self.rule = rule; self.steps = steps; self.batchRows = max(1, batchRows)
+    }
+
+    public struct Result: Sendable {
+        /// [N] + the value's per-sample shape.
+        public var attributions: [Double]
+        public var shape: [Int]
+        /// Σ over the last axis: [N] + the value's shape without its last axis (per token).
+        public var tokenScores: [Double]
+        public var tokenShape: [Int]
+        public var deltas: [Double]
+        public var rowsEvaluated: Int
+        public var seconds: Double
+    }
+
+    /// `ids` [n] + the input's per-sample shape (token ids as Int32); `baselineIDs` the same shape
+    /// (one baseline per input); `targets` one class per input.
+    public func attribute(_ exec: GraphExecutor, input: String, layer: String, output: String, ids: [Int32], baselineIDs: [Int32],
+                          count n: Int, targets: [Int], device: any Device, control: SweepControl = SweepControl()) throws -> Result {
+        let clock = ContinuousClock(), start = clock.now
+        let g = exec.graph
+        guard let inType = g.types[input], g.inputs.contains(where: { $0.name == input }) else {
+            throw AttribError.invalidArgument(op: "layer IG", detail: "'\(input)' is not an input of the graph (inputs: \(g.inputs.map(\.name)))")
+        }
+        guard let vType = g.types[layer], g.producer[layer] != nil else {
+            throw AttribError.invalidArgument(op: "layer IG", detail: "'\(layer)' is not an inner value of the graph")
+        }
+        guard let outType = g.types[output] else { throw AttribError.invalidArgument(op: "layer IG", detail: "'\(output)' is not a value of the graph") }
+        let per = inType.count, d = vType.count, classes = outType.count
+        guard n >= 1, ids.count == n * per, baselineIDs.count == n * per, targets.count == n else {
+            throw AttribError.shapeMismatch(op: "layer IG", detail: "\(ids.count) ids and \(baselineIDs.count) baseline ids for \(n) inputs of \(inType.shape), \(targets.count) targets")
+        }
+        if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw AttribError.invalidArgument(op: "layer IG", detail: "target \(targets[bad]) of input \(bad) is not one of the \(classes) outputs")
+        }
+        let (alphas, weights) = try rule.nodes(steps)
+        let dtype = vType.dtype
+        func run(_ x: [Int32]) throws -> (v: [Double], f: [Double]) {
+            let r = try exec.forward([input: Tensor(indices: x, shape: [x.count / per] + inType.shape, on: device)], outputs: [output],
+                                     hooks: .init(capture: [layer]))
+            return (try r[layer]!.doubles(), try r[output]!.doubles())
+        }
+        let (v, fx) = try run(ids), (vb, fb) = try run(baselineIDs)
+        var sums = [Double](repeating: 0, count: n * d)
+        let m = alphas.count, total = n * m
+        var done = 0, rows = 0
+        while done < total {
+            if control.shouldStop() { throw AttribError.invalidArgument(op: "layer IG", detail: "interrupted") }
+            let r = min(batchRows, total - done)
+            var path = [Double](repeating: 0, count: r * d), rowIDs = [Int32](repeating: 0, count: r * per)
+            var up = [Double](repeating: 0, count: r * classes)
+            for k in 0..<r {
+                let row = done + k, i = row / m, a = alphas[row % m]
+                for j in 0..<d { path[k * d + j] = vb[i * d + j] + a * (v[i * d + j] - vb[i * d + j]) }
+                for j in 0..<per { rowIDs[k * per + j] = ids[i * per + j] }
+                up[k * classes + targets[i]] = 1
+            }
+            let feeds = [input: try Tensor(indices: rowIDs, shape: [r] + inType.shape, on: device)]
+            let replaced = try Tensor(path, shape: [r] + vType.shape, dtype: dtype, on: device)
+            let fwd = try exec.forward(feeds, outputs: [output], hooks: .init(replace: [layer: replaced]), gradientsFor: [layer])
+            let grads = try exec.backward(fwd, upstream: [output: Tensor(up, shape: [r] + outType.shape, dtype: dtype, on: device)],
+                                          wrt: [layer])[layer]!.doubles()
+            for k in 0..<r {
+                let row = done + k, i = row / m, w = weights[row % m]
+                for j in 0..<d { sums[i * d + j] += w * grads[k * d + j] }
+            }
+            done += r; rows += r
+            control.progress(done, total)
+        }
+        var a = [Double](repeating: 0, count: n * d)
+        for i in 0..<(n * d) { a[i] = (v[i] - vb[i]) * sums[i] }
+        let last = vType.shape.last ?? 1, tokens = d / last
+        let scores = (0..<(n * tokens)).map { t in a[(t * last)..<((t + 1) * last)].reduce(0, +) }
+        let deltas = (0..<n).map { i in
+            a[(i * d)..<((i + 1) * d)].reduce(0, +) - (fx[i * classes + targets[i]] - fb[i * classes + targets[i]])
+        }
+        return Result(attributions: a, shape: [n] + vType.shape, tokenScores: scores, tokenShape: [n] + vType.shape.dropLast(),
+                      deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds)
+    }
+}
