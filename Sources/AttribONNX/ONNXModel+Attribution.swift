@@ -20,6 +20,12 @@ extension ONNXModel {
         return try GraphModel(m.graph, labels: labels, device: device, dtype: dtype, source: file)
     }
 
+    /// The class names beside an ONNX model (as attributionModel reads them), nil for none.
+    public static func attributionLabels(at path: String) throws -> [String]? {
+        let stem = path.hasSuffix(".onnx") ? String(path.dropLast(5)) + "." : path + "/"
+        return try readLabels(json: stem + "labels.json", text: stem + "labels.txt")
+    }
+
     static func readLabels(json: String, text: String) throws -> [String]? {
         if let data = readFileData(json) {
             do { return try JSONDecoder().decode([String].self, from: data) } catch {

@@ -7,7 +7,7 @@ struct AttribCommand: ParsableCommand {
         commandName: "attrib",
         abstract: "Feature and component attribution on GPUs (OpenCL), with an OpenBLAS CPU fallback.",
         version: BuildInfo.line,
-        subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
+        subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, LayerIGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
                       ExpectedGradientsCommand.self, SobolCommand.self, EvaluateCommand.self, SensitivityCommand.self, ExperimentCommand.self, BenchCommand.self, TuneCommand.self,
                       PatchCommand.self, AtPCommand.self, AtPStarCommand.self, CompareCommand.self, MergeCommand.self])
 }

@@ -56,4 +56,31 @@ import Testing
         #expect(throws: AttribError.self) { try lig.attribute(e, input: "logits", layer: try Self.layer, output: "logits", ids: ids, baselineIDs: zero, count: 1, targets: [0], device: cpu) }
         #expect(throws: AttribError.self) { try lig.attribute(e, input: "input_ids", layer: try Self.layer, output: "logits", ids: ids, baselineIDs: zero, count: 1, targets: [3], device: cpu) }
     }
+
+    @Test("attrib layer-ig: the default layer is the embeddings' output, token scores equal Captum's sums, tokens shown from vocab.txt, --tokens works, a float-input model is refused")
+    func cli() throws {
+        let d = try cliTempDir("layerig")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let r = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--inputs", fixturePath("onnx/tinybert/ids.npy"),
+                               "--steps", "16", "--out", d + "/a", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = try r.json()
+        #expect(s["layer"] as? String == (try Self.layer))
+        let scores = try NPY.read(d + "/a/token_scores.npy").doubles(), lig = try Self.array("lig").doubles()
+        let captum = (0..<64).map { t in lig[(t * 32)..<((t + 1) * 32)].reduce(0, +) }
+        // Float32 through the model: GradientMethodTests' 1e-4 of the largest score.
+        #expect(GradientMethodTests.rel(scores, captum) <= 1e-4, "\(GradientMethodTests.rel(scores, captum))")
+        let first = ((s["perInput"] as! [[String: Any]])[0]["tokens"] as! [[String: Any]])
+        #expect(first[0]["token"] as? String == "[CLS]" && first.count == 16)
+        let ids = try Self.array("ids").int32s()
+        let one = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--tokens", ids.prefix(16).map(String.init).joined(separator: ","),
+                                 "--steps", "16", "--out", d + "/b"])
+        #expect(one.status == 0 && one.stdout.contains("[CLS]"), "\(one.stderr)")
+        let tokScores = try NPY.read(d + "/b/token_scores.npy").doubles()
+        #expect(GradientMethodTests.rel(tokScores, Array(captum.prefix(16))) <= 1e-4)
+        let image = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinyvit"), "--tokens", "1", "--out", d + "/c"])
+        #expect(image.status != 0 && image.stderr.contains("token-id"), "\(image.stderr)")
+        let short = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--tokens", "1,2,3", "--out", d + "/e"])
+        #expect(short.status != 0 && short.stderr.contains("takes 16"), "\(short.stderr)")
+    }
 }

@@ -136,3 +136,26 @@ public struct Graph: Sendable {
         return (perRow, largest)
     }
 }
+
+extension Graph {
+    /// A text model's embedding output, the value layer IG runs through by default: the first
+    /// Embedding's output, followed through the nodes that add constants to it (position and
+    /// token-type embeddings folded at load) and the LayerNorm that ends them, as far as each
+    /// value on the way has one reader. Hugging Face's BERT gives the output of its embeddings
+    /// module, the layer Captum's BERT examples attribute to. nil where no Embedding reads an input.
+    public func embeddingOutput() -> String? {
+        guard var node = nodes.firstIndex(where: { ($0.op as? LayerOp)?.layer is Embedding }) else { return nil }
+        var value = nodes[node].output
+        while true {
+            let readers = nodes.indices.filter { nodes[$0].inputs.contains(value) }
+            guard readers.count == 1, !outputs.contains(value) else { return value }
+            let next = nodes[readers[0]]
+            let extends = next.op is ConstantBinaryGraphOp || next.op is IdentityGraphOp
+            let ends = (next.op as? LayerOp)?.layer is LayerNormLayer
+            guard extends || ends, next.inputs.count == 1 else { return value }
+            node = readers[0]
+            value = next.output
+            if ends { return value }
+        }
+    }
+}

@@ -14,6 +14,8 @@ References, in float64 on the PyTorch model (its float32 weights cast exactly):
   lig_delta.npy  [4]: its convergence deltas
   meta.json      the ONNX value name of the embeddings' output (the layer), onnxruntime's
                  largest relative difference to the float64 logits
+  vocab.txt      100 made-up tokens ([PAD], [UNK], [CLS], [SEP], [MASK], then w5 … w99), so that
+                 `attrib layer-ig` shows tokens beside their scores
 
 Run: pip install torch captum transformers onnx onnxruntime
      python Tests/Fixtures/onnx/make_text_fixtures.py
@@ -69,6 +71,8 @@ def main():
     np.save(os.path.join(HERE, "logits.npy"), logits.numpy())
     np.save(os.path.join(HERE, "lig.npy"), a.numpy())
     np.save(os.path.join(HERE, "lig_delta.npy"), delta.numpy())
+    with open(os.path.join(HERE, "vocab.txt"), "w") as f:
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(5, 100)]) + "\n")
     meta = {"layer": layer, "onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node}),
             "exporter_constant_folding": True}
     with open(os.path.join(HERE, "meta.json"), "w") as f:

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Attrib
+import FoundationEssentials
+
+/// `attrib layer-ig`: Integrated Gradients at an inner value of an ONNX model, for text models
+/// whose inputs are token ids (Captum's LayerIntegratedGradients on the embeddings).
+struct LayerIGCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layer-ig",
+        abstract: "Layer Integrated Gradients on a token-id ONNX model (BERT-style): per-token scores at the embedding output.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Model: a .onnx file or a directory with model.onnx (and tokenizer.json or vocab.txt, to show the tokens).") var model: String
+    @Option(help: "Token ids as .npy, [N, T] (int or whole-number float).") var inputs: String?
+    @Option(help: "Token ids of one input, comma-separated; several inputs separated by ';' (all of the model's length).") var tokens: String?
+    @Option(help: "The value to attribute at (an ONNX value name). Default: the embedding output (the first embedding, its added position and token-type embeddings and their LayerNorm).") var layer: String?
+    @Option(help: "The baseline's token id at every position (Captum's usual baseline: the pad token).") var baselineToken: Int32 = 0
+    @Option(help: "Target class for every input, or 'predicted' (default).") var target = "predicted"
+    @Option(help: "Integration steps m.") var steps = 64
+    @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
+    @Option(help: "Rows (input × step) per device batch.") var batch = 256
+    @Option(help: "Output directory (default out/layer-ig).") var out: String?
+    @Flag(help: "Overwrite an --out directory that already holds results.") var force = false
+    @Flag(help: "Print the summary as JSON.") var json = false
+
+    func validate() throws {
+        guard IntegrationRule(name: method) != nil else { throw ValidationError("unknown --method '\(method)'") }
+        guard steps >= 1, batch >= 1 else { throw ValidationError("--steps and --batch must be at least 1") }
+        if target != "predicted", Int(target) == nil { throw ValidationError("--target must be a class index or 'predicted'") }
+        if (inputs == nil) == (tokens == nil) { throw ValidationError("give --inputs IDS.npy or --tokens, one of them") }
+    }
+
+    func run() throws {
+        let dir = out ?? "out/layer-ig"
+        try OutputDirectory.prepare(dir, explicit: out != nil, force: force || out == nil)
+        let device = try global.selectedDevice()
+        guard ONNXModel.isONNX(model) else { throw ValidationError("layer-ig takes an ONNX model (a .onnx file or a directory with model.onnx)") }
+        let file = model.hasSuffix(".onnx") ? model : model + "/model.onnx"
+        let m = try ONNXModel.load(file, on: device, dtype: .float32)
+        let g = m.graph
+        guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else {
+            throw AttribError.io(path: file, detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
+        }
+        let input = g.inputs[0].name, shape = g.inputs[0].type.shape, per = shape.reduce(1, *)
+        guard let layer = layer ?? g.embeddingOutput() else {
+            throw AttribError.io(path: file, detail: "no embedding reads the input; give --layer with the name of the value to attribute at")
+        }
+        // The ids, [n, T].
+        var ids: [Int32] = []
+        if let path = inputs {
+            let a = try NPY.read(path)
+            ids = a.dtype.isFloatingPoint ? try a.doubles().enumerated().map { i, v in
+                guard v == v.rounded(), abs(v) < 2e9 else { throw AttribError.invalidArgument(op: path, detail: "element \(i) is \(v), not a token id") }
+                return Int32(v)
+            } : try a.int32s()
+            guard a.shape.count >= 1, a.count % per == 0, Array(a.shape.dropFirst()) == shape || a.shape == [a.count / per, per] else {
+                throw AttribError.shapeMismatch(op: path, detail: "ids have shape \(a.shape); the model takes [N] + \(shape)")
+            }
+        } else if let list = tokens {
+            for (k, part) in list.split(separator: ";").enumerated() {
+                let v = part.split(separator: ",").map { Int32($0.trimmingCharacters(in: .whitespaces)) }
+                guard v.allSatisfy({ $0 != nil }), v.count == per else {
+                    throw ValidationError("--tokens input \(k): \(v.count) comma-separated ids; the model takes \(per) (shape \(shape))")
+                }
+                ids += v.map { $0! }
+            }
+        }
+        let n = ids.count / per
+        guard n >= 1 else { throw ValidationError("no inputs") }
+        let exec = GraphExecutor(g)
+        let output = g.outputs[0], classes = g.types[output]!.count
+        let targets: [Int]
+        if let t = Int(target) {
+            guard t >= 0, t < classes else { throw ValidationError("--target \(t) is not one of the model's \(classes) classes") }
+            targets = Array(repeating: t, count: n)
+        } else {
+            let logits = try exec.forward([input: Tensor(indices: ids, shape: [n] + shape, on: device)])[output]!.doubles()
+            targets = (0..<n).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
+        }
+        let r = try LayerIntegratedGradients(rule: IntegrationRule(name: method)!, steps: steps, batchRows: batch)
+            .attribute(exec, input: input, layer: layer, output: output, ids: ids, baselineIDs: [Int32](repeating: baselineToken, count: ids.count),
+                       count: n, targets: targets, device: device)
+        try NPY.write(r.attributions.map { Float($0) }, shape: r.shape, to: dir + "/attributions.npy")
+        try NPY.write(r.tokenScores, shape: r.tokenShape, to: dir + "/token_scores.npy")
+        let vocab = try TokenVocabulary.load(directory: model.hasSuffix(".onnx") ? String(model[..<(model.lastIndex(of: "/") ?? model.startIndex)]) : model)
+        let labels = try ONNXModel.attributionLabels(at: model)
+        let perInput = r.tokenScores.count / n
+        var entries: [JSONValue] = []
+        for i in 0..<n {
+            let row = (0..<perInput).map { j -> JSONValue in
+                let id = Int(ids[i * per + j])
+                var o: [String: JSONValue] = ["id": .int(id), "score": .double(r.tokenScores[i * perInput + j])]
+                if let t = vocab?[id] { o["token"] = .string(t) }
+                return .object(o)
+            }
+            entries.append(.object(["input": .int(i), "target": .int(targets[i]), "delta": .double(r.deltas[i]), "tokens": .array(row)]))
+        }
+        let summary: [String: JSONValue] = [
+            "method": .string("layer-ig"), "model": .string(model), "device": .string(device.info.summary), "layer": .string(layer),
+            "baselineToken": .int(Int(baselineToken)), "steps": .int(steps), "rule": .string(method), "inputs": .int(n),
+            "seconds": .double(r.seconds), "maxAbsDelta": .double(r.deltas.map(abs).max() ?? 0),
+            "scores": .string("per token: the attribution summed over the layer's last axis"), "perInput": .array(entries),
+            "files": .array([.string(dir + "/attributions.npy"), .string(dir + "/token_scores.npy"), .string(dir + "/summary.json")]),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(summary)
+        try OutputDirectory.write(data, to: dir + "/summary.json")
+        if json { print(String(decoding: data, as: UTF8.self)); return }
+        print("layer-ig at \(layer) on \(device.info.summary): \(n) input(s), \(steps) steps, \(fixed(r.seconds, 2)) s; max |delta| = \(sci(r.deltas.map(abs).max() ?? 0))")
+        for i in 0..<min(n, 5) {
+            print("input \(i), target \(AttributionOptions.className(targets[i], labels)):")
+            for j in 0..<perInput {
+                let id = Int(ids[i * per + j])
+                print("  \(pad(String(j), 4)) \(pad(vocab?[id] ?? "#\(id)", 16)) \(sci(r.tokenScores[i * perInput + j]))")
+            }
+        }
+        if n > 5 { print("… \(n - 5) more inputs in summary.json") }
+        for f in ["attributions.npy", "token_scores.npy", "summary.json"] { print("  wrote \(dir)/\(f)") }
+    }
+}
