@@ -16,6 +16,10 @@ struct ONNXGraphBuilder {
     /// for folding a BatchNormalization into them.
     var convolutions: [String: (index: Int, weight: ONNXConstant, bias: [Double], stride: [Int], padding: [Int], groups: Int)] = [:]
     var readers: [String: Int] = [:]
+    /// Bias-less Linear nodes from MatMul, by output: where a constant Add follows, it becomes their bias.
+    var linearProducts: [String: Int] = [:]
+    /// Nodes that add, subtract or multiply by one scalar, by output: (op, scalar), for the GELU rewrite.
+    var scalarNodes: [String: (op: BinaryOp, value: Double)] = [:]
 
     init(file: String, opset: Int, device: any Device, dtype: DType) {
         self.file = file; self.opset = opset; self.device = device; self.dtype = dtype
@@ -52,6 +56,7 @@ struct ONNXGraphBuilder {
         }
         guard !inputs.isEmpty else { throw AttribError.io(path: file, detail: "the graph has no input that is not an initializer") }
         for n in g.node { try add(n) }
+        fuseExactGELU(outputs: Set(g.output.map(\.name)))
         let outputs = g.output.map(\.name)
         for o in outputs where types[o] == nil {
             throw AttribError.io(path: file, detail: "graph output '\(o)' is produced by no node the engine ran")
@@ -314,6 +319,17 @@ struct ONNXGraphBuilder {
                 }
             case (nil, let c?), (let c?, nil):
                 let v = lc == nil ? l : r
+                // A bias after a bias-less product (exporters write Linear as MatMul + Add): the
+                // Linear takes it, one op and one pass over the output fewer.
+                if n.opType == "Add", let p = linearProducts[v], readers[v] == 1, let lin = (nodes[p].op as? LayerOp)?.layer as? Linear,
+                   lin.bias == nil, c.count == lin.outFeatures, c.dims.last == lin.outFeatures, c.dims.dropLast().allSatisfy({ $0 == 1 }) {
+                    let biased = try Linear(weight: lin.weight, bias: Tensor(c.values, shape: [lin.outFeatures], dtype: dtype, on: device))
+                    nodes[p] = GraphNode(nodes[p].name, LayerOp(biased), inputs: nodes[p].inputs, output: n.output[0])
+                    types[n.output[0]] = types[v]
+                    types[v] = nil
+                    linearProducts[v] = nil
+                    break
+                }
                 var values = try broadcast(c, to: try sampleShape(v), n)
                 if n.opType == "Div" {
                     guard lc == nil else { throw a.error("a constant divided by a value is not supported") }
@@ -321,6 +337,7 @@ struct ONNXGraphBuilder {
                 }
                 let t = try Tensor(values, shape: try sampleShape(v), dtype: dtype, on: device)
                 try emit(n, ConstantBinaryGraphOp(op, t, constantFirst: lc != nil && op == .sub), inputs: [v])
+                if c.count == 1, !(lc != nil && op == .sub) { scalarNodes[n.output[0]] = (op, values[0]) }
             case (.some, .some):
                 throw a.error("both operands are constants (a shape computation the engine does not fold yet)")
             }
@@ -330,6 +347,7 @@ struct ONNXGraphBuilder {
                 let (k, m) = (w.dims[0], w.dims[1])
                 var wt = [Double](repeating: 0, count: k * m)       // [out, in]
                 for i in 0..<k { for j in 0..<m { wt[j * k + i] = w.values[i * m + j] } }
+                linearProducts[n.output[0]] = nodes.count
                 try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [m, k], dtype: dtype, on: device), bias: nil)), inputs: [x])
             } else {
                 try emit(n, MatMulGraphOp(), inputs: [n.input[0], n.input[1]])

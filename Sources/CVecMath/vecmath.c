@@ -165,6 +165,50 @@ static size_t forward_derivative_avx2(const float *x, float *y, float *dydx, siz
     return n;
 }
 
+__attribute__((target("avx2,fma")))
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// One row's softmax (or log-softmax) with exp8: the max, then exp(x − max) written and summed
+// in 8 lanes, then scaled by 1/sum (or x − max − log sum). exp8 takes x ≤ 0, which x − max is.
+__attribute__((target("avx2,fma")))
+static void softmax_row_avx2(const float *x, float *y, size_t cols, int log_softmax) {
+    size_t i = 0;
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= cols; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    float mx = -INFINITY;
+    { float b[8]; _mm256_storeu_ps(b, vm); for (int j = 0; j < 8; j++) if (b[j] > mx) mx = b[j]; }
+    for (; i < cols; i++) if (x[i] > mx) mx = x[i];
+    __m256 m8 = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    float tail = 0.0f;
+    for (i = 0; i + 8 <= cols; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m8));
+        acc = _mm256_add_ps(acc, e);
+        if (!log_softmax) _mm256_storeu_ps(y + i, e);
+    }
+    if (i < cols) {
+        float xb[8], eb[8];
+        size_t k = 0;
+        for (; i + k < cols; k++) xb[k] = x[i + k] - mx;
+        for (size_t j = k; j < 8; j++) xb[j] = -INFINITY;
+        _mm256_storeu_ps(eb, exp8(_mm256_loadu_ps(xb)));
+        for (size_t j = 0; j < k; j++) { tail += eb[j]; if (!log_softmax) y[i + j] = eb[j]; }
+    }
+    float sum = hsum8(acc) + tail;
+    if (log_softmax) {
+        float lse = mx + logf(sum);
+        for (i = 0; i < cols; i++) y[i] = x[i] - lse;
+    } else {
+        __m256 inv = _mm256_set1_ps(1.0f / sum);
+        for (i = 0; i + 8 <= cols; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
+        for (; i < cols; i++) y[i] *= 1.0f / sum;
+    }
+}
+
 #endif
 
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n) {
@@ -207,4 +251,15 @@ int attrib_gelu_erf_avgpool_forward_f32(const float *x, float *pooled, float *dy
         attrib_avgpool_tiled_forward_f32(buf, pooled + p * ohw, g, h, w, kh, kw);
     }
     return 1;
+}
+
+int attrib_softmax_rows_f32(const float *x, float *y, size_t rows, size_t cols, int log_softmax) {
+#if defined(__x86_64__) && defined(__GLIBC__)
+    if (cpu_has_avx2_fma() && cols > 0) {
+        for (size_t r = 0; r < rows; r++) softmax_row_avx2(x + r * cols, y + r * cols, cols, log_softmax);
+        return 1;
+    }
+#endif
+    (void)x; (void)y; (void)rows; (void)cols; (void)log_softmax;
+    return 0;
 }

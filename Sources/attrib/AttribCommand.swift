@@ -1,5 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Attrib
+import Synchronization
 
 @main
 struct AttribCommand: ParsableCommand {
@@ -20,6 +24,7 @@ struct GlobalOptions: ParsableArguments {
     var device: String?
 
     func selectedDevice() throws -> any Device {
+        registerProfileReport()
         let d = try Devices.select(device)
         if let w = d.info.blas?.warning { writeStandardError("warning: \(w)\n") }
         return d
@@ -29,9 +34,17 @@ struct GlobalOptions: ParsableArguments {
     /// all-gpus; without one, under a launcher with several processes, the GPU of this process's
     /// local rank (local rank mod the GPU count), else the default device.
     func selectedDevices(launch: LaunchEnvironment) throws -> [any Device] {
+        registerProfileReport()
         let spec = device ?? (Devices.defaultSpec == "auto" ? nil : Devices.defaultSpec)
         let list = try Devices.selectMany(spec, localRank: launch.localRank, processes: launch.size)
         for d in list { if let w = d.info.blas?.warning { writeStandardError("warning: \(w)\n") } }
         return list
     }
 }
+
+/// With ATTRIB_PROFILE=1, the graph ops' time table on standard error when the process ends.
+func registerProfileReport() {
+    guard OpProfile.enabled, !profileRegistered.exchange(true, ordering: .relaxed) else { return }
+    atexit { writeStandardError(OpProfile.report()) }
+}
+let profileRegistered = Atomic<Bool>(false)

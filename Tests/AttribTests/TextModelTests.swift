@@ -22,6 +22,10 @@ import Testing
         for (device, dtype) in GradientMethodTests.configurations {
             let m = try ONNXModel.load(fixturePath("onnx/tinybert/model.onnx"), on: device, dtype: dtype)
             #expect(m.graph.inputs.count == 1 && m.graph.inputs[0].type.dtype == .int32, "the ids are the one input; the rest folded")
+            // Rewrites: the exact GELU's five nodes are one GELU; MatMul + Add is a biased Linear.
+            #expect(!m.graph.nodes.contains { ($0.op as? LayerOp).map { ($0.layer as? ActivationLayer)?.kind == .erf } ?? false })
+            #expect(m.graph.nodes.filter { ($0.op as? LayerOp).map { ($0.layer as? ActivationLayer)?.kind == .geluErf } ?? false }.count == 2)
+            #expect(!m.graph.nodes.contains { (($0.op as? LayerOp)?.layer as? Linear)?.bias == nil && ($0.op as? LayerOp)?.layer is Linear })
             let out = try GraphExecutor(m.graph).forward(["input_ids": Tensor(indices: ids, shape: [4, 16], on: device)])["logits"]!.doubles()
             let tol = dtype == .float64 ? 1e-6 : 1e-5
             #expect(GradientMethodTests.rel(out, logits) <= tol, "\(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")

@@ -102,6 +102,11 @@ enum CPUKernels<T: CPUScalar> {
 
     static func softmax(_ log: Bool, _ rows: Int, _ cols: Int, _ x: P, _ y: P) {
         parallelChunks(rows, grain: max(1, (1 << 13) / cols)) { r in
+            // Float32 with AVX2: one exp per element from vecmath.c's fit instead of two from libm
+            // (attention's softmax over [heads, T, T] was a seventh of a ViT's IG).
+            if T.self == Float.self, attrib_softmax_rows_f32(UnsafeRawPointer(x + r.lowerBound * cols).assumingMemoryBound(to: Float.self),
+                                                             UnsafeMutableRawPointer(y + r.lowerBound * cols).assumingMemoryBound(to: Float.self),
+                                                             r.count, cols, log ? 1 : 0) == 1 { return }
             for row in r {
                 let xr = x + row * cols, yr = y + row * cols
                 var mx = -T.infinity

@@ -138,7 +138,8 @@ public struct GraphExecutor: Sendable {
             if let r = hooks.replace[node.output] {
                 env[node.output] = r
             } else {
-                let (y, s) = try node.op.forward(node.inputs.map { env[$0]! })
+                let ins = node.inputs.map { env[$0]! }
+                let (y, s) = try OpProfile.time(node.op.kind + " forward", ins.first?.device) { try node.op.forward(ins) }
                 env[node.output] = try hooks.modify[node.output]?.forward(y) ?? y
                 if needsState.contains(node.output) { saved[i] = s }
             }
@@ -185,7 +186,7 @@ public struct GraphExecutor: Sendable {
             guard let s = run.saved[i] else {
                 throw AttribError.invalidArgument(op: "Graph.backward", detail: "node \(node.name) (\(node.op.kind)) kept no state for a backward")
             }
-            let dx = try node.op.backward(dy, s, needed: needed)
+            let dx = try OpProfile.time(node.op.kind + " backward", dy.device) { try node.op.backward(dy, s, needed: needed) }
             for (j, v) in node.inputs.enumerated() where needed[j] {
                 guard let g = dx[j] else { continue }
                 if let acc = grads[v] {

@@ -1,0 +1,46 @@
+import AttribCore
+import AttribModels
+
+extension ONNXGraphBuilder {
+    /// The exact GELU as exporters write it, x·½·(1 + erf(x/√2)) in five elementwise nodes
+    /// (Div or Mul by √2, Erf, Add 1, Mul by x, Mul by ½, the ½ on either side), becomes one
+    /// GELU activation: one pass over the values instead of five, and the CPU backend's
+    /// vectorised erfc for both GELU and its derivative. A rule on any graph, matched by the
+    /// ops and their constants, not by names; each intermediate value must have one reader.
+    mutating func fuseExactGELU(outputs: Set<String>) {
+        var readerCount: [String: Int] = [:]
+        var producer: [String: Int] = [:]
+        for (i, nd) in nodes.enumerated() {
+            producer[nd.output] = i
+            for v in nd.inputs { readerCount[v, default: 0] += 1 }
+        }
+        func single(_ v: String) -> Bool { readerCount[v] == 1 && !outputs.contains(v) }
+        func only(_ v: String) -> Int? { single(v) ? nodes.indices.first { nodes[$0].inputs.contains(v) } : nil }
+        func scalar(_ i: Int, _ op: BinaryOp, _ value: Double) -> Bool {
+            guard let s = scalarNodes[nodes[i].output] else { return false }
+            return s.op == op && abs(s.value - value) <= 1e-6 * abs(value)
+        }
+        var remove = Set<Int>()
+        var replace: [Int: GraphNode] = [:]
+        for (e, nd) in nodes.enumerated() {
+            guard ((nd.op as? LayerOp)?.layer as? ActivationLayer)?.kind == .erf, let u = nd.inputs.first, single(u),
+                  let d = producer[u], scalar(d, .mul, 0.5.squareRoot()) else { continue }
+            let x = nodes[d].inputs[0]
+            guard let a = only(nd.output), scalar(a, .add, 1), let m = only(nodes[a].output), nodes[m].op is BinaryGraphOp,
+                  (nodes[m].op as! BinaryGraphOp).op == .mul else { continue }
+            let other = nodes[m].inputs.first { $0 != nodes[a].output } ?? ""
+            var drop: [Int] = [d, e, a, m]
+            let out: String
+            if other == x, let h = only(nodes[m].output), scalar(h, .mul, 0.5) {
+                drop.append(h); out = nodes[h].output                       // (x·(1 + erf))·½
+            } else if let h0 = producer[other], single(other), scalar(h0, .mul, 0.5), nodes[h0].inputs[0] == x {
+                drop.append(h0); out = nodes[m].output                      // (x·½)·(1 + erf)
+            } else { continue }
+            guard drop.allSatisfy({ !remove.contains($0) }) else { continue }
+            remove.formUnion(drop)
+            replace[drop.max()!] = GraphNode(nodes[e].name + "/gelu", LayerOp(ActivationLayer(.geluErf)), inputs: [x], output: out)
+        }
+        guard !remove.isEmpty else { return }
+        nodes = nodes.indices.compactMap { i in replace[i] ?? (remove.contains(i) ? nil : nodes[i]) }
+    }
+}
