@@ -87,4 +87,19 @@ import Testing
         let short = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--tokens", "1,2,3", "--out", d + "/e"])
         #expect(short.status != 0 && short.stderr.contains("takes 16"), "\(short.stderr)")
     }
+
+    @Test("attrib predict on a token-id model: softmax of PyTorch's logits (Float32 through the model: 1e-5)")
+    func predict() throws {
+        let r = try runAttrib(["predict", "--model", fixturePath("onnx/tinybert"), "--inputs", fixturePath("onnx/tinybert/ids.npy"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+        let logits = try Self.array("logits").doubles()
+        #expect(rows.count == 4)
+        for (i, row) in rows.enumerated() {
+            let l = Array(logits[(i * 3)..<((i + 1) * 3)]), m = l.max()!
+            let e = l.map { Foundation.exp($0 - m) }, sum = e.reduce(0, +)
+            let p = row["probabilities"] as! [Double]
+            #expect(zip(p, e.map { $0 / sum }).allSatisfy { abs($0 - $1) < 1e-5 }, "input \(i): \(p)")
+        }
+    }
 }
