@@ -208,7 +208,8 @@ struct ONNXGraphBuilder {
                 let ax = axis < 0 ? axis + rank : axis
                 guard steps[k] == 1 else { throw a.error("step \(steps[k]); only step 1 is supported on values") }
                 if ax == 0 {
-                    guard starts[k] == 0, ends[k] >= 9e18 || ends[k] < 0 && ends[k] <= -9e18 || ends[k] >= 2_147_483_647 else { throw a.error("it slices the batch dimension") }
+                    // Only the whole batch (0 to "the end", which exporters write as INT64_MAX or INT32_MAX).
+                    guard starts[k] == 0, ends[k] >= 2_147_483_647 else { throw a.error("it slices the batch dimension") }
                     continue
                 }
                 guard ax < rank else { throw a.error("axis \(axis) out of range") }

@@ -13,11 +13,18 @@ extension ONNXModel {
     /// directory with model.onnx and optional class names (labels.json, a JSON list of strings,
     /// or labels.txt, one per line; beside a .onnx file, FILE.labels.json or FILE.labels.txt).
     public static func attributionModel(at path: String, on device: any Device, dtype: DType = .float32) throws -> GraphModel {
-        let file = path.hasSuffix(".onnx") ? path : path + "/model.onnx"
-        let m = try load(file, on: device, dtype: dtype)
-        let stem = path.hasSuffix(".onnx") ? String(path.dropLast(5)) + "." : path + "/"
-        let labels = try readLabels(json: stem + "labels.json", text: stem + "labels.txt")
-        return try GraphModel(m.graph, labels: labels, device: device, dtype: dtype, source: file)
+        let m = try load(file(at: path), on: device, dtype: dtype)
+        return try GraphModel(m.graph, labels: try attributionLabels(at: path), device: device, dtype: dtype, source: file(at: path))
+    }
+
+    /// The .onnx file a `--model` path names: itself, or the directory's model.onnx.
+    public static func file(at path: String) -> String { path.hasSuffix(".onnx") ? path : path + "/model.onnx" }
+
+    /// The directory that holds the model's side files (labels, tokenizer): the directory given,
+    /// or the one the .onnx file is in.
+    public static func directory(at path: String) -> String {
+        guard path.hasSuffix(".onnx") else { return path }
+        return path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
     }
 
     /// The class names beside an ONNX model (as attributionModel reads them), nil for none.

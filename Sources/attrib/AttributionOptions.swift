@@ -40,8 +40,6 @@ struct AttributionOptions: ParsableArguments {
         var imageFiles: [String]?
         /// Targets are each input's predicted class, found per unit of the sweep (targets is empty until then).
         var predictTargets = false
-        /// Every device this process uses (the first is `device`).
-        var devices: [any Device] = []
     }
 
     func validate() throws {
@@ -122,7 +120,7 @@ struct AttributionOptions: ParsableArguments {
             throw ValidationError("give --target or --targets, not both")
         }
         let l = Loaded(device: device, model: net, x: x, n: n, targets: t, targetRule: rule, labels: net.labels, imageFiles: imageFiles,
-                       predictTargets: t.isEmpty, devices: devices)
+                       predictTargets: t.isEmpty)
         return (l, contexts)
     }
 
@@ -136,10 +134,7 @@ struct AttributionOptions: ParsableArguments {
                   compute: @escaping (SweepContext, Range<Int>, [Double], [[Int]], SweepControl) throws -> (AttributionResult, [String: UnitArray], [String: JSONValue]))
         throws -> (result: AttributionResult, loaded: Loaded, units: [LoadedUnit], sweep: ShardedSweep)? {
         let d = l.model.inputSize
-        var files = extra
-        files["model"] = model
-        if let f = l.imageFiles { for (i, p) in f.enumerated() { files["image \(i)"] = p } } else { files["inputs"] = inputs }
-        if let targets { files["targets"] = targets }
+        let files = sweepFiles(l).merging(extra) { a, _ in a }
         let s = try ShardedSweep(command: method, out: out ?? "out/\(method)", explicitOut: out != nil, options: sweep, items: l.n,
                                  unitSize: WorkUnits.defaultSize(rowsPerItem: rowsPerInput, valuesPerItem: d),
                                  files: files, contentChecked: ["--model", "--inputs", "--targets", "--baselines", "--maps", "--pairs"])
@@ -160,12 +155,7 @@ struct AttributionOptions: ParsableArguments {
             }
         }
         let outcome = try s.execute(workers: workers)
-        guard let units = outcome.units else {
-            if outcome.alreadyComplete { print("\(s.dir.root) holds this sweep, complete; nothing to do") }
-            else if !outcome.interrupted, !json { print("\(method): \(s.launch) finished its share; the last process to finish writes the final files in \(s.dir.root)") }
-            if outcome.interrupted { Self.exitInterrupted() }
-            return nil
-        }
+        guard let units = outcome.units else { s.reportUnassembled(outcome, json: json); return nil }
         guard !units.isEmpty, let a = LoadedUnit.concatenated(units, "attributions"), let t = LoadedUnit.concatenated(units, "targets") else {
             throw AttribError.io(path: s.dir.root, detail: outcome.interrupted ? "interrupted before any input was finished; nothing to save" : "the sweep's units hold no attributions")
         }
@@ -180,8 +170,17 @@ struct AttributionOptions: ParsableArguments {
                                   completedInputs: done, interrupted: outcome.interrupted,
                                   plan: ChunkPlan(rows: plan[0], bytesPerRow: plan[1], budgetBytes: plan[2]),
                                   seconds: ShardedSweep.wallSeconds(outcome.stats), rowsEvaluated: Int(LoadedUnit.sum(units, "rowsEvaluated")),
-                                  fused: units[0].meta["fused"].map { if case .bool(let b) = $0 { return b }; return false } ?? false)
+                                  fused: units[0].meta["fused"]?.bool ?? false)
         return (r, loaded, units, s)
+    }
+
+    /// The files a sweep's results depend on, by role, for its fingerprint: the model, the inputs
+    /// (each PNG, or the .npy), the targets file.
+    func sweepFiles(_ l: Loaded) -> [String: String] {
+        var files = ["model": model]
+        if let f = l.imageFiles { for (i, p) in f.enumerated() { files["image \(i)"] = p } } else { files["inputs"] = inputs }
+        if let targets { files["targets"] = targets }
+        return files
     }
 
     /// What a sweep adds to summary.json: its units and each rank's throughput.
@@ -309,6 +308,7 @@ enum JSONValue: Codable, Sendable {
     var int: Int? { if case .int(let v) = self { return v }; return nil }
     var string: String? { if case .string(let v) = self { return v }; return nil }
     var array: [JSONValue]? { if case .array(let v) = self { return v }; return nil }
+    var bool: Bool? { if case .bool(let v) = self { return v }; return nil }
     func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

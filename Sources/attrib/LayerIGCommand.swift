@@ -35,27 +35,18 @@ struct LayerIGCommand: ParsableCommand {
         try OutputDirectory.prepare(dir, explicit: out != nil, force: force || out == nil)
         let device = try global.selectedDevice()
         guard ONNXModel.isONNX(model) else { throw ValidationError("layer-ig takes an ONNX model (a .onnx file or a directory with model.onnx)") }
-        let file = model.hasSuffix(".onnx") ? model : model + "/model.onnx"
-        let m = try ONNXModel.load(file, on: device, dtype: .float32)
-        let g = m.graph
-        guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else {
-            throw AttribError.io(path: file, detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
+        guard let m = try TokenModel.load(model, on: device) else {
+            let g = try ONNXModel.load(ONNXModel.file(at: model), on: device, dtype: .float32).graph
+            throw AttribError.io(path: ONNXModel.file(at: model), detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
         }
-        let input = g.inputs[0].name, shape = g.inputs[0].type.shape, per = shape.reduce(1, *)
-        guard let layer = layer ?? g.embeddingOutput() else {
-            throw AttribError.io(path: file, detail: "no embedding reads the input; give --layer with the name of the value to attribute at")
+        let per = m.perInput, shape = m.shape
+        guard let layer = layer ?? m.graph.embeddingOutput() else {
+            throw AttribError.io(path: m.file, detail: "no embedding reads the input; give --layer with the name of the value to attribute at")
         }
         // The ids, [n, T].
         var ids: [Int32] = []
         if let path = inputs {
-            let a = try NPY.read(path)
-            ids = a.dtype.isFloatingPoint ? try a.doubles().enumerated().map { i, v in
-                guard v == v.rounded(), abs(v) < 2e9 else { throw AttribError.invalidArgument(op: path, detail: "element \(i) is \(v), not a token id") }
-                return Int32(v)
-            } : try a.int32s()
-            guard a.shape.count >= 1, a.count % per == 0, Array(a.shape.dropFirst()) == shape || a.shape == [a.count / per, per] else {
-                throw AttribError.shapeMismatch(op: path, detail: "ids have shape \(a.shape); the model takes [N] + \(shape)")
-            }
+            ids = try m.readIDs(path)
         } else if let list = tokens {
             for (k, part) in list.split(separator: ";").enumerated() {
                 let v = part.split(separator: ",").map { Int32($0.trimmingCharacters(in: .whitespaces)) }
@@ -67,22 +58,21 @@ struct LayerIGCommand: ParsableCommand {
         }
         let n = ids.count / per
         guard n >= 1 else { throw ValidationError("no inputs") }
-        let exec = GraphExecutor(g)
-        let output = g.outputs[0], classes = g.types[output]!.count
+        let classes = m.classes
         let targets: [Int]
         if let t = Int(target) {
             guard t >= 0, t < classes else { throw ValidationError("--target \(t) is not one of the model's \(classes) classes") }
             targets = Array(repeating: t, count: n)
         } else {
-            let logits = try exec.forward([input: Tensor(indices: ids, shape: [n] + shape, on: device)])[output]!.doubles()
+            let logits = try m.logits(ids, rows: n, on: device)
             targets = (0..<n).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
         }
         let r = try LayerIntegratedGradients(rule: IntegrationRule(name: method)!, steps: steps, batchRows: batch)
-            .attribute(exec, input: input, layer: layer, output: output, ids: ids, baselineIDs: [Int32](repeating: baselineToken, count: ids.count),
+            .attribute(m.exec, input: m.input, layer: layer, output: m.output, ids: ids, baselineIDs: [Int32](repeating: baselineToken, count: ids.count),
                        count: n, targets: targets, device: device)
         try NPY.write(r.attributions.map { Float($0) }, shape: r.shape, to: dir + "/attributions.npy")
         try NPY.write(r.tokenScores, shape: r.tokenShape, to: dir + "/token_scores.npy")
-        let vocab = try TokenVocabulary.load(directory: model.hasSuffix(".onnx") ? String(model[..<(model.lastIndex(of: "/") ?? model.startIndex)]) : model)
+        let vocab = try TokenVocabulary.load(directory: ONNXModel.directory(at: model))
         let labels = try ONNXModel.attributionLabels(at: model)
         let perInput = r.tokenScores.count / n
         var entries: [JSONValue] = []

@@ -273,12 +273,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         }
     }
     let outcome = try sweep.execute(workers: workers)
-    guard let units = outcome.units else {
-        if outcome.alreadyComplete { print("\(sweep.dir.root) holds this sweep, complete; nothing to do") }
-        else if !outcome.interrupted, !o.json { print("\(method.rawValue): \(sweep.launch) finished its share; the last process to finish writes the final files in \(dir)") }
-        if outcome.interrupted { AttributionOptions.exitInterrupted() }
-        return
-    }
+    guard let units = outcome.units else { sweep.reportUnassembled(outcome, json: o.json); return }
     var all: [Double] = [], perPair: [JSONValue] = [], shape: [Int] = [], shapes: [[Int]] = []
     var seconds = 0.0, exactSeconds = 0.0
     var rhos: [Double] = [], recalls: [Double] = []

@@ -23,23 +23,10 @@ struct PredictCommand: ParsableCommand {
 
     /// A token-id ONNX model (BERT-style): its softmax over the logits, from ids in a .npy.
     func runTokenModel(_ device: any Device) throws -> Bool {
-        guard ONNXModel.isONNX(model) else { return false }
-        let file = model.hasSuffix(".onnx") ? model : model + "/model.onnx"
-        let g = try ONNXModel.load(file, on: device, dtype: .float32).graph
-        guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else { return false }
-        let shape = g.inputs[0].type.shape, per = shape.reduce(1, *)
-        let a = try NPY.read(inputs, rows: batching.limit)
-        let ids = try a.int32s()
-        guard a.count % per == 0, Array(a.shape.dropFirst()) == shape || a.shape.dropFirst().reduce(1, *) == per else {
-            throw AttribError.shapeMismatch(op: inputs, detail: "ids have shape \(a.shape); the model takes [N] + \(shape)")
-        }
-        let n = ids.count / per, exec = GraphExecutor(g), output = g.outputs[0], width = g.types[output]!.count
-        let rows = batching.batch ?? 64
-        var logits: [Double] = []
-        for lo in stride(from: 0, to: n, by: rows) {
-            let k = min(rows, n - lo)
-            logits += try exec.forward([g.inputs[0].name: Tensor(indices: Array(ids[(lo * per)..<((lo + k) * per)]), shape: [k] + shape, on: device)])[output]!.doubles()
-        }
+        guard let m = try TokenModel.load(model, on: device) else { return false }
+        let ids = try m.readIDs(inputs, limit: batching.limit)
+        let n = ids.count / m.perInput, width = m.classes
+        let logits = try m.logits(ids, rows: batching.batch ?? 64, on: device)
         let labels = try ONNXModel.attributionLabels(at: model)
         let probs = try Tensor(logits, shape: [n, width], dtype: .float64, on: CPUDevice.shared).softmax().doubles()
         let predictions = (0..<n).map { i -> Prediction in

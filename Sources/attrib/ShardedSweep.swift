@@ -189,7 +189,7 @@ final class ShardedSweep {
         if r.complete {
             return Outcome(units: nil, alreadyComplete: true)
         }
-        var partial: UnitOutput?
+        var partial: (unit: Int, output: UnitOutput)?
         var interrupted = false
         if !mergeOnlyMode {
             // The share is fixed by the attempt's record (every rank cuts the same way); of it, what
@@ -205,8 +205,10 @@ final class ShardedSweep {
             var loaded: [LoadedUnit] = []
             var u = 0
             while let rec = finished[u] { loaded.append(try load(rec)); u += 1 }
-            if let p = partial, p.items > 0, units.range(u).lowerBound == loaded.reduce(0, { $0 + $1.items(itemsKey) }) {
-                loaded.append(LoadedUnit(arrays: try p.arrays.mapValues { try $0.inMemory() }, meta: p.meta))
+            // The unfinished unit counts only where it is the first unfinished one (with several
+            // devices another may have stopped first: its items would not follow the prefix).
+            if let p = partial, p.unit == u, p.output.items > 0 {
+                loaded.append(LoadedUnit(arrays: try p.output.arrays.mapValues { try $0.inMemory() }, meta: p.output.meta))
             }
             return Outcome(units: loaded, interrupted: true, stats: dir.stats())
         }
@@ -221,8 +223,6 @@ final class ShardedSweep {
         let loaded = try (0..<units.count).map { try load(finished[$0]!) }
         return Outcome(units: loaded, stats: dir.stats())
     }
-
-    let itemsKey = "items"
 
     func load(_ rec: SweepDirectory.UnitRecord) throws -> LoadedUnit {
         let (arrays, metaData) = try dir.loadUnit(rec, rank: launch.rank)
@@ -241,7 +241,7 @@ final class ShardedSweep {
     }
 
     /// Runs `share` on the workers; the unfinished unit (when interrupted) and whether it was.
-    private func compute(_ share: [Int], workers: [SweepWorker], attempt: Int) throws -> (UnitOutput?, Bool) {
+    private func compute(_ share: [Int], workers: [SweepWorker], attempt: Int) throws -> ((unit: Int, output: UnitOutput)?, Bool) {
         let next = Mutex(0)
         let stop = Atomic<Bool>(false)
         let failure = Mutex<(any Error)?>(nil)
@@ -319,7 +319,15 @@ final class ShardedSweep {
         try dir.writeStats(SweepDirectory.RankStats(rank: launch.rank, size: launch.size, launcher: launch.launcher, host: SweepDirectory.hostName,
                                                     devices: workers.map(\.device), attempt: attempt, units: committed.load(ordering: .relaxed),
                                                     items: items, rowsEvaluated: rowsDone.load(ordering: .relaxed), seconds: seconds))
-        return (p?.output, p != nil || interruptRequested.load(ordering: .relaxed) && committed.load(ordering: .relaxed) < share.count)
+        return (p, p != nil || interruptRequested.load(ordering: .relaxed) && committed.load(ordering: .relaxed) < share.count)
+    }
+
+    /// What a process that does not assemble says: the sweep was complete already, or another
+    /// process writes the final files; an interrupted one exits as Ctrl-C does (130).
+    func reportUnassembled(_ outcome: Outcome, json: Bool) {
+        if outcome.alreadyComplete { print("\(dir.root) holds this sweep, complete; nothing to do") }
+        else if !outcome.interrupted, !json { print("\(label): \(launch) finished its share; the last process to finish writes the final files in \(dir.root)") }
+        if outcome.interrupted { AttributionOptions.exitInterrupted() }
     }
 
     /// Per-rank throughput for summary.json.
@@ -336,10 +344,6 @@ final class ShardedSweep {
     static func wallSeconds(_ stats: [SweepDirectory.RankStats]) -> Double {
         Dictionary(grouping: stats, by: \.attempt).values.reduce(0) { $0 + ($1.map(\.seconds).max() ?? 0) }
     }
-}
-
-extension LoadedUnit {
-    func items(_ key: String) -> Int { meta[key]?.int ?? (arrays.values.first?.shape.first ?? 0) }
 }
 
 extension UnitArray {

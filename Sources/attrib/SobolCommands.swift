@@ -99,9 +99,7 @@ struct EvaluateCommand: ParsableCommand {
         let d = l.model.inputSize, n = l.n, seed = options.seed
         // Each maps file's values for every input ('random': drawn per unit from the whole sweep's stream).
         let mapValues: [[Double]?] = try maps.map { path in path == "random" ? nil : try Self.fullSize(try NPY.read(path), model: l.model, n: n, path: path) }
-        var files: [String: String] = ["model": options.model]
-        if let f = l.imageFiles { for (i, p) in f.enumerated() { files["image \(i)"] = p } } else { files["inputs"] = options.inputs }
-        if let t = options.targets { files["targets"] = t }
+        var files = options.sweepFiles(l)
         for (i, path) in maps.enumerated() where path != "random" { files["maps \(i)"] = path }
         let name = "evaluate-\(kind)"
         let sweep = try ShardedSweep(command: name, out: options.out ?? "out/\(name)", explicitOut: options.out != nil, options: options.sweep,
@@ -134,11 +132,7 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         let outcome = try sweep.execute(workers: workers)
-        guard let units = outcome.units else {
-            if outcome.alreadyComplete { print("\(sweep.dir.root) holds this sweep, complete; nothing to do") }
-            if outcome.interrupted { AttributionOptions.exitInterrupted() }
-            return
-        }
+        guard let units = outcome.units else { sweep.reportUnassembled(outcome, json: options.json); return }
         let fractions = (0...steps).map { Double($0) / Double(steps) }
         var rows: [(String, Double)] = []
         var results: [(String, CurveResult)] = []

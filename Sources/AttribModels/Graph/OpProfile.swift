@@ -30,7 +30,7 @@ public enum OpProfile {
     public static func report() -> String {
         let rows = table.withLock { $0 }.sorted { $0.value.seconds > $1.value.seconds }
         let total = rows.reduce(0) { $0 + $1.value.seconds }
-        var out = "op profile (ATTRIB_PROFILE): \(String(format3(total))) s in graph ops\n"
+        var out = "op profile (ATTRIB_PROFILE): \(format3(total)) s in graph ops\n"
         out += "  " + "op".padding(30) + "calls".padding(8) + "seconds".padding(10) + "share\n"
         for (k, v) in rows {
             out += "  " + k.padding(30) + String(v.calls).padding(8) + format3(v.seconds).padding(10) + format3(100 * v.seconds / max(total, 1e-12)) + "%\n"
