@@ -170,9 +170,11 @@ struct ExpectedGradientsCommand: ParsableCommand {
         let (k, set) = try NPY.samples(baselines, sampleShape: l.model.inputShape, what: "baselines")
         installInterruptHandler()
         let name = stdev > 0 ? "gradient-shap" : "expected-gradients"
-        let n = l.n, d = l.model.inputSize, samples = samples, stdev = stdev, seed = options.seed, cap = options.batch
+        let samples = samples, cap = options.batch
+        // Drawn once for the sweep; each unit takes its inputs' draws.
+        let plan = GradientMethods.ExpectationDrawPlan(n: l.n, samples: samples, baselines: k, d: l.model.inputSize, sigma: stdev, seed: options.seed)
         guard let swept = try options.runSweep(l, contexts, method: name, rowsPerInput: samples, files: ["baselines": baselines], compute: { c, range, x, t, control in
-            let draws = GradientMethods.ExpectationDraws.random(n: n, samples: samples, baselines: k, d: d, sigma: stdev, seed: seed, inputs: range)
+            let draws = plan.draws(inputs: range)
             return (try GradientMethods.expectedGradients(c.model, inputs: x, count: range.count, targets: t, baselineSet: set,
                                                           baselineCount: k, samples: samples, draws: draws, batchCap: cap, control: control), [:], [:])
         }) else { return }

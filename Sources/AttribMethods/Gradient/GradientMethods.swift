@@ -100,26 +100,36 @@ public enum GradientMethods {
             random(n: n, samples: samples, baselines: baselines, d: d, sigma: sigma, seed: seed, inputs: 0..<n)
         }
 
-        /// The draws of inputs `r` of an n-input sweep, equal to those rows of the whole sweep's
-        /// draws: indices and α are drawn for all n (two numbers per sample, cheap; the index
-        /// draw's rejection step makes their count uneven), the noise, n·samples·d values, only
-        /// for `r`, reached by skipping.
+        /// The draws of inputs `r` of an n-input sweep, equal to those rows of the whole sweep's.
         public static func random(n: Int, samples: Int, baselines: Int, d: Int, sigma: Double, seed: UInt64, inputs r: Range<Int>) -> ExpectationDraws {
+            ExpectationDrawPlan(n: n, samples: samples, baselines: baselines, d: d, sigma: sigma, seed: seed).draws(inputs: r)
+        }
+    }
+
+    /// A sweep's Expected Gradients draws, made once and handed out per unit: the baseline indices
+    /// and α of all n inputs (two numbers per sample, cheap; the index draw's rejection step makes
+    /// their count uneven, so they are drawn in order), and the generator's state after them, from
+    /// which each unit's noise (n·samples·d values in all) is reached by skipping.
+    public struct ExpectationDrawPlan: Sendable {
+        public let samples: Int, d: Int, sigma: Double
+        let baselineIndex: [Int], alpha: [Double]
+        let noiseStart: SplitMix64
+
+        public init(n: Int, samples: Int, baselines: Int, d: Int, sigma: Double, seed: UInt64) {
             var rng = SplitMix64(seed: seed)
             var counter = CountingGenerator(base: rng)
-            let idx = (0..<n * samples).map { _ in Int.random(in: 0..<baselines, using: &counter) }
-            let a = (0..<n * samples).map { _ in Double.random(in: 0..<1, using: &counter) }
+            baselineIndex = (0..<n * samples).map { _ in Int.random(in: 0..<baselines, using: &counter) }
+            alpha = (0..<n * samples).map { _ in Double.random(in: 0..<1, using: &counter) }
             rng.advance(by: counter.draws)
+            noiseStart = rng
+            self.samples = samples; self.d = d; self.sigma = sigma
+        }
+
+        /// The draws of inputs `r`.
+        public func draws(inputs r: Range<Int>) -> ExpectationDraws {
             let rows = (r.lowerBound * samples)..<(r.upperBound * samples)
-            var noise: [Double]?
-            if sigma > 0 {
-                // gaussianDraws(_:sigma:seed:from:) from the generator's state after idx and α.
-                let first = r.lowerBound * samples * d, start = first - first % 2
-                var g = rng
-                g.advance(by: start)
-                noise = Array(gaussianDraws(r.count * samples * d + (first - start), sigma: sigma, &g)[(first - start)...])
-            }
-            return ExpectationDraws(baselineIndex: Array(idx[rows]), alpha: Array(a[rows]), noise: noise)
+            let noise = sigma > 0 ? gaussianDraws(r.count * samples * d, sigma: sigma, after: noiseStart, from: r.lowerBound * samples * d) : nil
+            return ExpectationDraws(baselineIndex: Array(baselineIndex[rows]), alpha: Array(alpha[rows]), noise: noise)
         }
     }
 

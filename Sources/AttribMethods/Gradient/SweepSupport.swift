@@ -55,14 +55,20 @@ func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
     return out
 }
 
-/// Elements first..<first+count of the stream `gaussianDraws` makes from a fresh
-/// SplitMix64(seed:): Box–Muller takes two uniform draws per pair of values, so element e's pair
-/// starts at draw 2·⌊e/2⌋, reached without drawing the ones before.
-func gaussianDraws(_ count: Int, sigma: Double, seed: UInt64, from first: Int) -> [Double] {
+/// Elements first..<first+count of the stream `gaussianDraws` makes from `generator`: Box–Muller
+/// takes two uniform draws per pair of values, so element e's pair starts at draw 2·⌊e/2⌋, reached
+/// without drawing the ones before.
+func gaussianDraws(_ count: Int, sigma: Double, after generator: SplitMix64, from first: Int) -> [Double] {
     let start = first - first % 2
-    var rng = SplitMix64(seed: seed, skipping: start)
+    var rng = generator
+    rng.advance(by: start)
     let v = gaussianDraws(count + (first - start), sigma: sigma, &rng)
     return Array(v[(first - start)...])
+}
+
+/// The same from a fresh SplitMix64(seed:).
+func gaussianDraws(_ count: Int, sigma: Double, seed: UInt64, from first: Int) -> [Double] {
+    gaussianDraws(count, sigma: sigma, after: SplitMix64(seed: seed), from: first)
 }
 
 /// Standard normal draws (Box–Muller) from a seeded generator.
