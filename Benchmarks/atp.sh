@@ -21,9 +21,9 @@ M=/tmp/gpt2-small-random
 if [ ! -f $M/model.safetensors ]; then
   $PY - "$M" <<'PY'
 import sys, torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import DecoderConfig, GPT2LMHeadModel
 torch.manual_seed(0)
-GPT2LMHeadModel(GPT2Config(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)).save_pretrained(sys.argv[1], safe_serialization=True)
+GPT2LMHeadModel(DecoderConfig(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)).save_pretrained(sys.argv[1], safe_serialization=True)
 PY
 fi
 lens="64"; [ "${1:-}" = "--long" ] && lens="64 256"

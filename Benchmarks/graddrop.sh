@@ -25,9 +25,9 @@ for L in 2 4 12; do
   M=/tmp/gpt2-random-${L}l
   [ -f $M/model.safetensors ] || $PY - "$M" "$L" <<'PY'
 import sys, torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import DecoderConfig, GPT2LMHeadModel
 torch.manual_seed(0)
-GPT2LMHeadModel(GPT2Config(n_layer=int(sys.argv[2]), n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)).save_pretrained(sys.argv[1], safe_serialization=True)
+GPT2LMHeadModel(DecoderConfig(n_layer=int(sys.argv[2]), n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)).save_pretrained(sys.argv[1], safe_serialization=True)
 PY
 done
 $PY - <<'PY'

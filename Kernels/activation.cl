@@ -1,6 +1,6 @@
 // activation.cl: pointwise activations and their derivatives.
 //   kind: 0 relu, 1 gelu_tanh, 2 gelu_erf, 3 tanh, 4 sigmoid, 5 softplus,
-//         6 hard_sigmoid, 7 hard_swish, 8 erf.
+//         6 hard_sigmoid, 7 hard_swish, 8 erf, 9 silu.
 // act_forward:  y  = f(x)
 // act_backward: dx = dy * f'(x), x being the forward *input*.
 // All formulas are written in numerically stable forms (no cancellation for
@@ -20,6 +20,7 @@ typedef REAL real;
 #define ACT_HARD_SIGMOID 6
 #define ACT_HARD_SWISH   7
 #define ACT_ERF          8
+#define ACT_SILU         9
 
 // Non-integer literal of type real: a float literal in the float build (no
 // double constant, so no fp64 needed), a double literal in the double build.
@@ -92,6 +93,9 @@ real act_f(int kind, real x)
         return x * fmin(fmax(x + (real)3, (real)0), (real)6) / (real)6;
     case ACT_ERF:
         return erf(x);
+    case ACT_SILU:
+        // x sigmoid(x) (Llama's SwiGLU gate).
+        return x * sigmoid_stable(x);
     default:
         return (real)NAN;
     }
@@ -137,6 +141,10 @@ real act_df(int kind, real x)
         return x < (real)-3 ? (real)0 : (x <= (real)3 ? x / (real)3 + RLIT(0.5) : (real)1);
     case ACT_ERF:
         return RLIT(1.1283791670955126) * exp(-x * x);   // 2/sqrt(pi)
+    case ACT_SILU: {
+        // (x s)' = s + x s (1 - s), with s (1 - s) = sigmoid_grad(x) (no cancellation).
+        return sigmoid_stable(x) + x * sigmoid_grad(x);
+    }
     default:
         return (real)NAN;
     }

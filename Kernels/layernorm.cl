@@ -115,3 +115,54 @@ __kernel void layer_norm_backward_params(int rows, int cols,
     dgamma[dgamma_off + c] = dg;
     dbeta[dbeta_off + c] = db;
 }
+
+// RMSNorm (Llama's): y = x*rstd*gamma with rstd = 1/sqrt(mean(x^2) + eps);
+// rstd[row] written. A row kernel like layer_norm.
+__kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
+void rms_norm(int rows, int cols, real eps,
+              __global const real* x, int x_off,
+              __global const real* gamma, int gamma_off,
+              __global real* y, int y_off,
+              __global real* rstd, int rstd_off)
+{
+    __local real scratch[RED_WG];
+    int row = (int)get_group_id(0);
+    int lid = (int)get_local_id(0);
+    int len = row < rows ? cols : 0;         // see layer_norm
+    int xb = x_off + row * cols;
+    int yb = y_off + row * cols;
+    real acc = (real)0;
+    for (int k = lid; k < len; k += RED_WG) { real v = x[xb + k]; acc += v * v; }
+    real ms = group_sum(scratch, lid, acc) / (real)cols;
+    real rs = (real)1 / sqrt(ms + eps);
+    for (int k = lid; k < len; k += RED_WG)
+        y[yb + k] = x[xb + k] * rs * gamma[gamma_off + k];
+    if (lid == 0 && row < rows) rstd[rstd_off + row] = rs;
+}
+
+// With xh = x*rstd and g = dy*gamma: dx = rstd*(g - xh*mean_c(g*xh)).
+// Overwrites dx. (The weight's gradient is not needed: inference only.)
+__kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
+void rms_norm_backward_dx(int rows, int cols,
+                          __global const real* x, int x_off,
+                          __global const real* gamma, int gamma_off,
+                          __global const real* rstd, int rstd_off,
+                          __global const real* dy, int dy_off,
+                          __global real* dx, int dx_off)
+{
+    __local real scratch[RED_WG];
+    int row = (int)get_group_id(0);
+    int lid = (int)get_local_id(0);
+    int len = row < rows ? cols : 0;
+    int r = row < rows ? row : 0;
+    real rs = rstd[rstd_off + r];
+    int xb = x_off + row * cols, gb = dy_off + row * cols, db = dx_off + row * cols;
+    real a = (real)0;
+    for (int k = lid; k < len; k += RED_WG)
+        a += dy[gb + k] * gamma[gamma_off + k] * x[xb + k] * rs;
+    real m = group_sum(scratch, lid, a) / (real)cols;
+    for (int k = lid; k < len; k += RED_WG) {
+        real g = dy[gb + k] * gamma[gamma_off + k];
+        dx[db + k] = rs * (g - x[xb + k] * rs * m);
+    }
+}

@@ -62,6 +62,8 @@ public enum Activation: Int32, Sendable, CaseIterable {
     /// erf(x): ONNX Erf, which exporters emit for the exact GELU (x·½·(1 + erf(x/√2))) of
     /// Hugging Face's ViT and BERT; f′ = (2/√π)·e^(−x²).
     case erf = 8
+    /// x·sigmoid(x) (SiLU, Swish): the gate of Llama, Qwen2 and Mistral's SwiGLU MLP.
+    case silu = 9
 }
 
 public enum RowReduction: String, Sendable, CaseIterable { case sum, max, mean }
@@ -213,6 +215,16 @@ public protocol Device: AnyObject, Sendable {
     /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy (rows in order). Overwrites dx, dgamma, dbeta.
     func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
                            rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws
+    /// RMSNorm per row of x [rows, cols]: rstd = 1/√(Σx²/cols + eps), y = x·rstd·γ; writes rstd[rows].
+    func rmsNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, y: BufferView, rstd: BufferView) throws
+    /// With x̂ = x·rstd and g = dy ⊙ γ: dx = rstd·(g − x̂·mean_c(g ⊙ x̂)). Overwrites dx.
+    func rmsNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, rstd: BufferView, dy: BufferView, dx: BufferView) throws
+    /// Rotary position embedding of x [rows, headDim], rows = n·T·heads in [n, T, heads] order (the
+    /// position of a row is (row / heads) mod T): with h = rotary/2 and i < h,
+    /// y_i = x_i·cos − x_(i+h)·sin, y_(i+h) = x_(i+h)·cos + x_i·sin, cos and sin from [T, h] tables;
+    /// `inverse` negates sin (the backward). Entries rotary..<headDim are copied. x and y distinct.
+    func rotary(rows: Int, tokens: Int, heads: Int, headDim: Int, rotary: Int, inverse: Bool,
+                x: BufferView, cos: BufferView, sin: BufferView, y: BufferView) throws
 
     // MARK: masks (Ops/Masks.swift; Sobol attribution, deletion / insertion)
     // Masks are [m, mc, gh, gw], upsampled to h×w by `mode` (torch interpolate: nearest

@@ -30,4 +30,21 @@ extension OpenCLDevice {
                      [.int(n0), .int(n1), .int(n2), .buffer(bf[0]), .int(x.offset), .int(xStride0), .int(xStride1),
                       .buffer(bf[1]), .int(y.offset), .int(yStride0), .int(yStride1)], n: n)
     }
+
+    public func rotary(rows: Int, tokens: Int, heads: Int, headDim: Int, rotary rot: Int, inverse: Bool,
+                       x: BufferView, cos: BufferView, sin: BufferView, y: BufferView) throws {
+        let op = "rotary"
+        try AttribError.requirePositive(op, ["rows": rows, "tokens": tokens, "heads": heads, "headDim": headDim, "rotary": rot])
+        guard rot % 2 == 0, rot <= headDim else {
+            throw AttribError.invalidArgument(op: op, detail: "rotary = \(rot) dimensions of a head of \(headDim): must be even and at most the head")
+        }
+        let (n, overflow) = rows.multipliedReportingOverflow(by: headDim)
+        guard !overflow, n <= Int(Int32.max) else { throw AttribError.tooLarge(op: op, detail: "[\(rows), \(headDim)] exceeds 32-bit indexing") }
+        let (t, bf) = try checkedOperands(op, [(x, n), (cos, tokens * rot / 2), (sin, tokens * rot / 2), (y, n)])
+        guard t.isFloatingPoint else { throw AttribError.unsupportedDType(op: op, dtype: t, device: info.summary) }
+        try launch1D(.attention, "rotary", dtype: t,
+                     [.int(rows), .int(tokens), .int(heads), .int(headDim), .int(rot), .real(inverse ? -1 : 1),
+                      .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(cos.offset), .buffer(bf[2]), .int(sin.offset),
+                      .buffer(bf[3]), .int(y.offset)], n: n)
+    }
 }

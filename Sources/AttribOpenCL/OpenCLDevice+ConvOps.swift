@@ -119,4 +119,22 @@ extension OpenCLDevice {
                       .buffer(bf[3]), .int(rstd.offset), .buffer(bf[4]), .int(dy.offset), .buffer(bf[6]), .int(dgamma.offset),
                       .buffer(bf[7]), .int(dbeta.offset)], n: cols)
     }
+
+    public func rmsNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, y: BufferView, rstd: BufferView) throws {
+        let op = "rmsNorm", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(gamma, cols), Operand(y, n), Operand(rstd, rows)])
+        try launchRows(.layernorm, "rms_norm", dtype: t,
+                       [.int(rows), .int(cols), .real(eps), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(gamma.offset),
+                        .buffer(bf[2]), .int(y.offset), .buffer(bf[3]), .int(rstd.offset)], rows: rows)
+    }
+
+    public func rmsNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, rstd: BufferView, dy: BufferView, dx: BufferView) throws {
+        let op = "rmsNormBackward", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(gamma, cols), Operand(rstd, rows), Operand(dy, n), Operand(dx, n)])
+        try launchRows(.layernorm, "rms_norm_backward_dx", dtype: t,
+                       [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(gamma.offset),
+                        .buffer(bf[2]), .int(rstd.offset), .buffer(bf[3]), .int(dy.offset), .buffer(bf[4]), .int(dx.offset)], rows: rows)
+    }
 }

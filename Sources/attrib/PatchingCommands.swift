@@ -122,9 +122,9 @@ struct PatchingOptions: ParsableArguments {
         return out
     }
 
-    func load() throws -> (GPT2Model, any Device) {
+    func load() throws -> (DecoderModel, any Device) {
         let device = try global.selectedDevice()
-        return (try GPT2Model.load(model, on: device, dtype: fp64 ? .float64 : .float32), device)
+        return (try DecoderModel.load(model, on: device, dtype: fp64 ? .float64 : .float32), device)
     }
 }
 
@@ -150,7 +150,7 @@ struct PairOutcome: Codable {
 }
 
 /// Runs a method on one pair.
-func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: GPT2Model, device: any Device, tok: GPT2Tokenizer?, job: PatchingOptions.Job,
+func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderModel, device: any Device, tok: GPT2Tokenizer?, job: PatchingOptions.Job,
                granularity g: ComponentGranularity, compare: Bool, verify: Int, samples: Int, seed: UInt64, timeExact: Int, noQK: Bool,
                gradDrop: GradDropRule?) throws -> PairOutcome {
     let scores: ComponentScores
@@ -235,7 +235,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let jobs = try o.jobs()
     let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
     let devices = try o.global.selectedDevices(launch: launch)
-    let models = try devices.map { try GPT2Model.load(o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
+    let models = try devices.map { try DecoderModel.load(o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
     let model = models[0], device = devices[0]
     let tok = try o.tokenizer()
     // Every id the tokenizer makes must be a row of the model's embedding.

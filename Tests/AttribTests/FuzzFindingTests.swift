@@ -5,7 +5,7 @@ import Testing
 
 /// Regression tests for what the fuzz targets (scripts/fuzz.sh) found.
 @Suite struct FuzzFindingTests {
-    /// FuzzONNX and FuzzGPT2Model, on an empty file: FoundationEssentials' FileManager.contents
+    /// FuzzONNX and FuzzDecoderModel, on an empty file: FoundationEssentials' FileManager.contents
     /// leaked a 4 KiB buffer per empty file (LeakSanitizer). The loaders now read files with
     /// POSIX reads (readFileBytes); an empty file is read as zero bytes and refused by name.
     @Test("empty config.json and .onnx files: zero bytes read, a clear error naming the file")
@@ -16,7 +16,7 @@ import Testing
         FileManager.default.createFile(atPath: dir + "/model.onnx", contents: Data())
         #expect(readFileBytes(dir + "/config.json") == [])
         #expect(readFileBytes(dir + "/missing") == nil && readFileBytes(dir) == nil, "a missing file and a directory are nil")
-        expectAttribError([dir + "/config.json"]) { _ = try GPT2Model.load(dir, on: cpu) }
+        expectAttribError([dir + "/config.json"]) { _ = try DecoderModel.load(dir, on: cpu) }
         expectAttribError([dir + "/config.json"]) { _ = try Sequential.load(dir, on: cpu) }
         expectAttribError([dir + "/model.onnx"]) { _ = try ONNXModel.load(dir + "/model.onnx", on: cpu) }
     }

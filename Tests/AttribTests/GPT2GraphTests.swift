@@ -1,15 +1,15 @@
 import Attrib
 import Testing
 
-/// GPT-2 built as a graph (GPT2Model.graph) against the PyTorch references of the tiny
-/// fixture (Tests/Fixtures/gpt2/make_gpt2_fixtures.py) that GPT2Model itself is held to:
+/// GPT-2 built as a graph (DecoderModel.graph) against the PyTorch references of the tiny
+/// fixture (Tests/Fixtures/gpt2/make_gpt2_fixtures.py) that DecoderModel itself is held to:
 /// logits, every hook's gradient, and GradDrop as stop-gradients at a block's two outputs.
 /// On the CPU backend in Float64 and Float32 and on every OpenCL device in Float32.
 @Suite struct GPT2GraphTests {
     typealias T = TransformerTests
 
     static func check(_ device: any Device, _ dtype: DType, _ label: String) throws {
-        let model = try GPT2Model.load(T.dir, on: device, dtype: dtype)
+        let model = try DecoderModel.load(T.dir, on: device, dtype: dtype)
         let clean = try T.tokens("tokens_clean")
         let (b, t) = (clean.count, clean[0].count)
         let exec = GraphExecutor(try model.graph(tokens: t))
@@ -17,7 +17,7 @@ import Testing
         let names = T.nodeNames.flatMap { name, kind in (0..<2).map { (name, $0, HookPoint(kind, layer: $0).name) } }
         let wrt = Set(names.map(\.2) + ["hook_pos_embed_sum"])
         let run = try exec.forward(["tokens": tokens], gradientsFor: wrt)
-        // Same bound as GPT2Model's own test (T.bound): products of K ≤ 128 terms, two blocks.
+        // Same bound as DecoderModel's own test (T.bound): products of K ≤ 128 terms, two blocks.
         let tol = T.bound(dtype)
         let logits = run["logits"]!
         #expect(T.relativeError(try logits.doubles(), try T.ref("logits_clean")) <= tol, "\(label) logits")
@@ -49,9 +49,9 @@ import Testing
         for d in openCLDevices { try Self.check(d, .float32, d.info.id) }
     }
 
-    @Test("patching through the graph: z replaced by the corrupt run's equals the corrupt hook's effect in GPT2Model")
+    @Test("patching through the graph: z replaced by the corrupt run's equals the corrupt hook's effect in DecoderModel")
     func patchingAgrees() throws {
-        let model = try GPT2Model.load(T.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(T.dir, on: cpu, dtype: .float64)
         let clean = try T.tokens("tokens_clean"), corrupt = try T.tokens("tokens_corrupt")
         let (b, t) = (clean.count, clean[0].count)
         let exec = GraphExecutor(try model.graph(tokens: t, lastPositionOnly: true))
@@ -59,13 +59,13 @@ import Testing
         let c = try exec.forward(["tokens": Tensor(indices: corrupt.flatMap { $0 }, shape: [b, t], on: cpu)], hooks: .init(capture: [z.name]))
         let patched = try exec.forward(["tokens": Tensor(indices: clean.flatMap { $0 }, shape: [b, t], on: cpu)],
                                        hooks: .init(replace: [z.name: c[z.name]!]))
-        // GPT2Model with every row's whole z of layer 1 patched from the corrupt run.
+        // DecoderModel with every row's whole z of layer 1 patched from the corrupt run.
         let cz = try model.forward(corrupt, cache: [z]).cache[z]!
         let patches = (0..<b).map { ActivationPatch(row: $0, node: NodeSlice(z), source: cz, sourceRow: $0) }
         let want = try model.forward(clean, patches: patches, logitPositions: .last).logits
         #expect(patched["logits"]!.shape == [b, 1, model.config.vocabSize])
         // Float64, the same ops in the same order but for the scale (alpha inside the product
-        // in GPT2Model, a separate pass here): differences of a few ulp of the logits.
+        // in DecoderModel, a separate pass here): differences of a few ulp of the logits.
         expectClose(try patched["logits"]!.doubles(), try want.doubles(), bound: { _ in 1e-12 }, "patched logits")
     }
 }

@@ -177,7 +177,7 @@ import Testing
         }
         // A graph no layer chain can express: GPT-2 at T = 7 and T = 14 tokens. Its attention
         // patterns grow as T², so doubling T more than doubles a row.
-        let gpt2 = try GPT2Model.load(fixturePath("gpt2/tiny"), on: cpu)
+        let gpt2 = try DecoderModel.load(fixturePath("gpt2/tiny"), on: cpu)
         let (p7, p14) = (ChunkPlan.make(for: try gpt2.graph(tokens: 7), backward: true, on: cpu, dtype: .float32, budget: 1 << 20),
                          ChunkPlan.make(for: try gpt2.graph(tokens: 14), backward: true, on: cpu, dtype: .float32, budget: 1 << 20))
         #expect(p14.bytesPerRow > 2 * p7.bytesPerRow && p7.rows == (1 << 20) / p7.bytesPerRow, "\(p7) \(p14)")

@@ -68,14 +68,14 @@ import Testing
         }
         Self.expectLoadError(dir, ["layer 2 (LayerNorm)", "eps = 1.8e+19"])
         let gpt = try Self.copy("induction-2l") { $0["layer_norm_epsilon"] = 1.8e19 }
-        expectAttribError([gpt + "/config.json", "layer_norm_epsilon = 1.8e+19"]) { _ = try GPT2Model.load(gpt, on: cpu) }
+        expectAttribError([gpt + "/config.json", "layer_norm_epsilon = 1.8e+19"]) { _ = try DecoderModel.load(gpt, on: cpu) }
     }
 
     @Test("GPT-2 sizes: n_embd of 2^62 or −2^63 is an error, not an overflow of 4·n_embd (crash 5)")
     func gpt2Sizes() throws {
         for v in [1 << 62, Int.min] {
             let dir = try Self.copy("induction-2l") { $0["n_embd"] = v }
-            expectAttribError([dir + "/config.json", "n_embd = \(v)"]) { _ = try GPT2Model.load(dir, on: cpu) }
+            expectAttribError([dir + "/config.json", "n_embd = \(v)"]) { _ = try DecoderModel.load(dir, on: cpu) }
         }
     }
 
@@ -92,7 +92,7 @@ import Testing
             }
             try SafeTensorsWriter.write(all, to: dir + "/model.safetensors")
             expectAttribError([dir + "/model.safetensors", "element 0 is nan", "must be finite"]) {
-                if model == "digits-mlp" { _ = try Sequential.load(dir, on: cpu) } else { _ = try GPT2Model.load(dir, on: cpu) }
+                if model == "digits-mlp" { _ = try Sequential.load(dir, on: cpu) } else { _ = try DecoderModel.load(dir, on: cpu) }
             }
         }
     }

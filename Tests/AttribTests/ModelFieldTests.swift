@@ -72,11 +72,11 @@ import Testing
     func gpt2(_ e: Edit) throws {
         let dir = try M.copy("induction-2l") { $0[e.field] = e.value() }
         if let fragments = e.error {
-            expectAttribError([dir + "/config.json"] + fragments) { _ = try GPT2Model.load(dir, on: cpu) }
+            expectAttribError([dir + "/config.json"] + fragments) { _ = try DecoderModel.load(dir, on: cpu) }
             return
         }
         let tokens: [[Int32]] = [[0, 5, 9, 12, 5, 9]]
-        let want = try GPT2Model.load(fixturePath("../../Models/induction-2l"), on: cpu).logits(tokens).doubles()
-        expectEqual(try GPT2Model.load(dir, on: cpu).logits(tokens).doubles(), want, "\(e.name): the same logits")
+        let want = try DecoderModel.load(fixturePath("../../Models/induction-2l"), on: cpu).logits(tokens).doubles()
+        expectEqual(try DecoderModel.load(dir, on: cpu).logits(tokens).doubles(), want, "\(e.name): the same logits")
     }
 }

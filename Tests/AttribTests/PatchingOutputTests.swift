@@ -13,7 +13,7 @@ import Testing
 
     @Test("GradDrop rules on induction-2l pair 0: floor (default) and max rank L0H3 first, the paper's mean ranks it last")
     func gradDropRulesLibrary() throws {
-        let m = try GPT2Model.load(projectRoot + "/" + Self.model, on: cpu, dtype: .float64)
+        let m = try DecoderModel.load(projectRoot + "/" + Self.model, on: cpu, dtype: .float64)
         let tok = try GPT2Tokenizer(directory: projectRoot + "/" + Self.model)
         let clean = try tok.encode("<|endoftext|>1fOGwHMn1fOGw"), corrupt = try tok.encode("<|endoftext|>1fOGwYMn1fOGw")
         let metric = TokenMetric.logitDifference(target: [Int(try tok.encode("H")[0])], contrast: [Int(try tok.encode("Y")[0])])

@@ -17,7 +17,7 @@ import Testing
 
     @Test("Exact patching of every node of each granularity equals a forward with the activation replaced by hand")
     func exactPatching() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64)
         let pair = PromptPair(clean: Self.clean, corrupt: Self.corrupt)
         let t = Self.clean.count
         let allPoints = Set((0..<2).flatMap { l in [HookKind.attnZ, .attnQ, .attnK, .attnV, .mlpPost].map { HookPoint($0, layer: l) } })
@@ -68,7 +68,7 @@ import Testing
 
     @Test("AtP equals (n(corrupt) − n(clean))·∂L/∂n from downloaded activations and gradients")
     func atpFirstOrder() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64)
         let pair = PromptPair(clean: Self.clean, corrupt: Self.corrupt)
         let c = model.config, t = Self.clean.count
         let points = Set((0..<2).flatMap { l in [HookKind.attnZ, .attnQ, .attnK, .attnV, .mlpPost].map { HookPoint($0, layer: l) } })
@@ -177,7 +177,7 @@ import Testing
 
     @Test("AtP*'s query and key terms on the tiny GPT-2 equal a direct recomputation from its cached q, k and ∂L/∂A")
     func qkFixOnModel() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64)
         let c = model.config, t = Self.clean.count, h = c.nHead, dh = c.headDim
         let pair = PromptPair(clean: Self.clean, corrupt: Self.corrupt)
         let star = try AtPStar(gradDrop: false).estimate(model, pair: pair, metric: Self.metric, granularity: .headPositions)
@@ -186,7 +186,7 @@ import Testing
         let cr = try model.forward([Self.corrupt], cache: points)
         var want: [Double] = []
         for l in 0..<2 {
-            func v(_ r: GPT2Run, _ k: HookKind) throws -> [Double] { try r.cache[HookPoint(k, layer: l)]!.doubles() }
+            func v(_ r: DecoderRun, _ k: HookKind) throws -> [Double] { try r.cache[HookPoint(k, layer: l)]!.doubles() }
             let q = try v(g.run, .attnQ), k = try v(g.run, .attnK), qn = try v(cr, .attnQ), kn = try v(cr, .attnK)
             let vc = try v(g.run, .attnV), vn = try v(cr, .attnV)
             let gA = try g.gradients.nodes[HookPoint(.attnPattern, layer: l)]!.doubles()
@@ -226,7 +226,7 @@ import Testing
 
     /// Writes a GPT-2 with the given weights (HF names; missing ones are zeros, LayerNorm gains 1).
     static func buildModel(_ name: String, layers: Int, d: Int, inner: Int, vocab: Int, positions: Int,
-                           _ set: (inout [String: [Double]]) -> Void) throws -> GPT2Model {
+                           _ set: (inout [String: [Double]]) -> Void) throws -> DecoderModel {
         let dir = NSTemporaryDirectory() + "attrib-atp-\(name)-\(getpid())"
         try FileHelpers.makeDirectory(dir)
         defer { FileHelpers.remove(dir) }
@@ -245,7 +245,7 @@ import Testing
         try FileHelpers.write("""
         {"model_type": "gpt2", "n_layer": \(layers), "n_head": 1, "n_embd": \(d), "n_positions": \(positions), "vocab_size": \(vocab), "n_inner": \(inner), "layer_norm_epsilon": 1e-5}
         """, dir + "/config.json")
-        return try GPT2Model.load(dir, on: cpu, dtype: .float64)
+        return try DecoderModel.load(dir, on: cpu, dtype: .float64)
     }
 
     @Test("A saturated head: AtP's key gradient misses the node, the QK fix finds it")
@@ -284,7 +284,7 @@ import Testing
     /// A 2-layer model where neuron L0N0 writes the metric direction (direct effect) and feeds L1N0,
     /// which writes it back with weight −c (indirect effect); L1N0 is linear at the clean prompt and off
     /// at the patched value, so its linearisation is wrong.
-    static func cancellationModel(_ c: Double) throws -> GPT2Model {
+    static func cancellationModel(_ c: Double) throws -> DecoderModel {
         let d = 8
         // Dims: (0, 4) = the input feature ±s, (1, 5) = r written by L0N0, (2, 6) = the metric's o,
         // (3, 7) = ±10 (so the LayerNorms divide by about the same σ and stay near-linear).
@@ -333,7 +333,7 @@ import Testing
         #expect(abs(FalseNegativeCheck.clopperPearsonUpper(successes: 0, trials: 20, confidence: 0.95) - (1 - pow(0.05, 1.0 / 20))) < 1e-12)
         // x = 2 of n = 20 at 95%: 0.28262 (scipy beta.ppf(0.95, 3, 18)).
         #expect(abs(FalseNegativeCheck.clopperPearsonUpper(successes: 2, trials: 20, confidence: 0.95) - 0.282619) < 1e-5)
-        let model = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64)
         let pair = PromptPair(clean: Self.clean, corrupt: Self.corrupt)
         let star = try AtPStar().estimate(model, pair: pair, metric: Self.metric, granularity: .neurons)
         let r = try FalseNegativeCheck.run(model, pair: pair, metric: Self.metric, granularity: .neurons, scores: star.scores.scores,
@@ -351,9 +351,9 @@ import Testing
     @Test("OpenCL AtP, AtP* and exact patching match the CPU backend")
     func openCLMatchesCPU() throws {
         let pair = PromptPair(clean: Self.clean, corrupt: Self.corrupt)
-        let ref = try GPT2Model.load(Self.dir, on: cpu)
+        let ref = try DecoderModel.load(Self.dir, on: cpu)
         for device in openCLDevices {
-            let model = try GPT2Model.load(Self.dir, on: device)
+            let model = try DecoderModel.load(Self.dir, on: device)
             for g in ComponentGranularity.allCases {
                 let a = try AtPStar().estimate(model, pair: pair, metric: Self.metric, granularity: g).scores.scores
                 let b = try AtPStar().estimate(ref, pair: pair, metric: Self.metric, granularity: g).scores.scores
@@ -371,7 +371,7 @@ import Testing
 
     @Test("Bad input: unequal prompt lengths, unknown granularity, token ids out of range, bad diagnostic arguments")
     func badInput() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu)
+        let model = try DecoderModel.load(Self.dir, on: cpu)
         let short = PromptPair(clean: Self.clean, corrupt: Array(Self.corrupt.dropLast()))
         expectAttribError(["8 tokens", "7", "equal length"]) { _ = try AtP.estimate(model, pair: short, metric: Self.metric, granularity: .heads) }
         expectAttribError(["equal length"]) { _ = try AtPStar().estimate(model, pair: short, metric: Self.metric, granularity: .heads) }

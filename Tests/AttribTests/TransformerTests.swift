@@ -27,7 +27,7 @@ import Testing
         get throws { let (a, b) = try metricTokens(); return .logitDifference(target: a, contrast: b) }
     }
     static var allPoints: Set<HookPoint> {
-        Set((0..<2).flatMap { l in HookKind.allCases.map { HookPoint($0, layer: l) } })
+        Set((0..<2).flatMap { l in HookKind.allCases.filter { $0 != .mlpPreLinear }.map { HookPoint($0, layer: l) } })
     }
 
     /// max |got − want| / max |want| (normwise: single gradient entries can be ~0).
@@ -45,7 +45,7 @@ import Testing
 
     /// Logits, metric and every node gradient against PyTorch on one device and dtype.
     static func checkAgainstPyTorch(_ device: any Device, _ dtype: DType, _ label: String) throws {
-        let model = try GPT2Model.load(dir, on: device, dtype: dtype)
+        let model = try DecoderModel.load(dir, on: device, dtype: dtype)
         let clean = try tokens("tokens_clean")
         let tol = bound(dtype)
         let g = try model.gradients(clean, metric: logitDiff, nodes: allPoints, logitPositions: .all)
@@ -98,11 +98,11 @@ import Testing
     @Test("OpenCL GPT-2 matches PyTorch and the CPU backend")
     func pytorchOpenCL() throws {
         let clean = try Self.tokens("tokens_clean")
-        let cpuModel = try GPT2Model.load(Self.dir, on: cpu)
+        let cpuModel = try DecoderModel.load(Self.dir, on: cpu)
         let c = try cpuModel.gradients(clean, metric: Self.logitDiff, nodes: Self.allPoints, logitPositions: .all)
         for device in openCLDevices {
             for dtype in dtypes(device) { try Self.checkAgainstPyTorch(device, dtype, "\(device.id) \(dtype)") }
-            let model = try GPT2Model.load(Self.dir, on: device)
+            let model = try DecoderModel.load(Self.dir, on: device)
             let g = try model.gradients(clean, metric: Self.logitDiff, nodes: Self.allPoints, logitPositions: .all)
             #expect(Self.relativeError(try g.run.logits.doubles(), try c.run.logits.doubles()) <= 2e-5, "\(device.id) logits vs cpu")
             #expect(Self.relativeError(try g.gradients.embeddings.doubles(), try c.gradients.embeddings.doubles()) <= 1e-4, "\(device.id) embeddings vs cpu")
@@ -171,7 +171,7 @@ import Testing
     @Test("Exact activation patching of every node of a kind matches PyTorch's hand-patched forwards")
     func patching() throws {
         for (device, dtype) in [(cpu as any Device, DType.float64), (cpu, .float32)] + openCLDevices.map({ ($0 as any Device, DType.float32) }) {
-            let model = try GPT2Model.load(Self.dir, on: device, dtype: dtype)
+            let model = try DecoderModel.load(Self.dir, on: device, dtype: dtype)
             let clean = try Self.tokens("tokens_clean"), corrupt = try Self.tokens("tokens_corrupt")
             let source = try model.forward(corrupt, cache: Self.allPoints).cache
             let (ta, tb) = try Self.metricTokens()
@@ -219,7 +219,7 @@ import Testing
 
     @Test("A patched node passes no gradient to what computed it; GradDrop of a block equals detaching it")
     func patchedBackward() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64)
+        let model = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64)
         let clean = try Self.tokens("tokens_clean")
         let point = HookPoint(.residMid, layer: 1)
         let cache = try model.forward(clean, cache: [point]).cache
@@ -254,8 +254,8 @@ import Testing
         try SafeTensorsWriter.write(items, to: tmp + "/model.safetensors")
         try FileHelpers.copy(Self.dir + "/config.json", tmp + "/config.json")
         let clean = try Self.tokens("tokens_clean")
-        let a = try GPT2Model.load(Self.dir, on: cpu, dtype: .float64).logits(clean).doubles()
-        let b = try GPT2Model.load(tmp, on: cpu, dtype: .float64).logits(clean).doubles()
+        let a = try DecoderModel.load(Self.dir, on: cpu, dtype: .float64).logits(clean).doubles()
+        let b = try DecoderModel.load(tmp, on: cpu, dtype: .float64).logits(clean).doubles()
         expectEqual(b, a, "unprefixed copy")
         #expect(HookPoint(.attnZ, layer: 3).name == "blocks.3.attn.hook_z")
         #expect(try HookPoint(name: "blocks.1.mlp.hook_post") == HookPoint(.mlpPost, layer: 1))
@@ -263,7 +263,7 @@ import Testing
 
     @Test("Bad input: token id out of range, too long, unequal lengths, bad nodes, configs that do not match the weights")
     func badInput() throws {
-        let model = try GPT2Model.load(Self.dir, on: cpu)
+        let model = try DecoderModel.load(Self.dir, on: cpu)
         expectAttribError(["token id 50", "prompt 1", "position 2", "0..<50"]) { _ = try model.logits([[1, 2, 3], [4, 5, 50]]) }
         expectAttribError(["-1", "prompt 0", "position 0"]) { _ = try model.logits([[-1]]) }
         expectAttribError(["17 tokens", "n_positions = 16"]) { _ = try model.logits([[Int32](repeating: 1, count: 17)]) }
@@ -291,17 +291,17 @@ import Testing
         try FileHelpers.copy(Self.dir + "/model.safetensors", tmp + "/model.safetensors")
         let good = try FileHelpers.read(Self.dir + "/config.json")
         try FileHelpers.write(good.replacingFirst("\"n_embd\": 32", with: "\"n_embd\": 36"), tmp + "/config.json")
-        expectAttribError(["h.0.attn.c_attn.weight", "[32, 96]", "[36, 108]"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["h.0.attn.c_attn.weight", "[32, 96]", "[36, 108]"]) { _ = try DecoderModel.load(tmp, on: cpu) }
         try FileHelpers.write(good.replacingFirst("\"vocab_size\": 50", with: "\"vocab_size\": 51"), tmp + "/config.json")
-        expectAttribError(["wte.weight", "[50, 32]", "[51, 32]"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["wte.weight", "[50, 32]", "[51, 32]"]) { _ = try DecoderModel.load(tmp, on: cpu) }
         try FileHelpers.write(good.replacingFirst("\"n_layer\": 2", with: "\"n_layer\": 3"), tmp + "/config.json")
-        expectAttribError(["h.2.", "missing"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["h.2.", "missing"]) { _ = try DecoderModel.load(tmp, on: cpu) }
         try FileHelpers.write(good.replacingFirst("\"n_layer\": 2", with: "\"n_layer\": 1"), tmp + "/config.json")
-        expectAttribError(["h.1.", "not used", "does not match"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["h.1.", "not used", "does not match"]) { _ = try DecoderModel.load(tmp, on: cpu) }
         try FileHelpers.write(good.replacingFirst("\"n_head\": 4", with: "\"n_head\": 5"), tmp + "/config.json")
-        expectAttribError(["n_embd = 32", "n_head = 5"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["n_embd = 32", "n_head = 5"]) { _ = try DecoderModel.load(tmp, on: cpu) }
         try FileHelpers.write(good.replacingFirst("\"gelu_new\"", with: "\"relu\""), tmp + "/config.json")
-        expectAttribError(["activation_function", "relu"]) { _ = try GPT2Model.load(tmp, on: cpu) }
+        expectAttribError(["activation_function", "relu"]) { _ = try DecoderModel.load(tmp, on: cpu) }
     }
 }
 

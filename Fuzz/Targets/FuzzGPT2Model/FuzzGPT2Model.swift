@@ -2,13 +2,13 @@ import Attrib
 import FuzzSupport
 
 /// libFuzzer target: any bytes as a GPT-2 config.json beside the tiny fixture's weights (copied
-/// once), through GPT2Model.load and, when it loads, logits for a short prompt.
+/// once), through DecoderModel.load and, when it loads, logits for a short prompt.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzGPT2Model(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+public func fuzzDecoderModel(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data else { return 0 }
     Weights.once
     FuzzFiles.write(data, size, "config.json")
-    guard let m = try? GPT2Model.load(FuzzFiles.directory(), on: CPUDevice.shared) else { return 0 }
+    guard let m = try? DecoderModel.load(FuzzFiles.directory(), on: CPUDevice.shared) else { return 0 }
     _ = try? m.logits([[1, 2, 3]])
     return 0
 }
@@ -17,4 +17,4 @@ enum Weights {
     static let once: Void = FuzzFiles.copy("Tests/Fixtures/gpt2/tiny/model.safetensors", as: "model.safetensors")
 }
 
-runFuzzer(fuzzGPT2Model)
+runFuzzer(fuzzDecoderModel)

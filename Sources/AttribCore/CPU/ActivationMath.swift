@@ -36,6 +36,7 @@ enum ActivationMath<T: CPUScalar> {
         case .hardSigmoid: return Swift.min(Swift.max(x + 3, 0), 6) / 6
         case .hardSwish: return x * Swift.min(Swift.max(x + 3, 0), 6) / 6
         case .erf: return T.erf(x)
+        case .silu: return x * sigmoid(x)
         }
     }
 
@@ -77,6 +78,8 @@ enum ActivationMath<T: CPUScalar> {
         case .hardSigmoid: return x > -3 && x < 3 ? T(1) / 6 : 0
         case .hardSwish: return x < -3 ? 0 : x <= 3 ? x / 3 + T(0.5) : 1
         case .erf: return T(1.1283791670955126) * T.exp(-x * x)      // 2/√π
+        // (x·s)′ = s + x·s(1 − s), s(1 − s) = e/(1 + e)² with e = e^−|x| (no cancellation).
+        case .silu: let e = T.exp(-Swift.abs(x)), d = 1 + e; return sigmoid(x) + x * e / (d * d)
         }
     }
 }

@@ -242,4 +242,72 @@ extension CPUDevice {
         }
         try withScalar(dx, op) { try run($0) }
     }
+
+    public func rmsNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, y: BufferView, rstd: BufferView) throws {
+        let op = "rmsNorm", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let xp = try pointer(T.self, x, op, n), gp = try pointer(T.self, gamma, op, cols)
+            let yp = try pointer(T.self, y, op, n), rp = try pointer(T.self, rstd, op, rows)
+            let e = T(eps)
+            parallelChunks(rows, grain: max(1, (1 << 14) / cols)) { r in
+                for row in r {
+                    let xr = xp + row * cols, yr = yp + row * cols
+                    var s: T = 0
+                    for c in 0..<cols { s += xr[c] * xr[c] }
+                    let rs = 1 / (s / T(cols) + e).squareRoot()
+                    for c in 0..<cols { yr[c] = xr[c] * rs * gp[c] }
+                    rp[row] = rs
+                }
+            }
+        }
+        try withScalar(y, op) { try run($0) }
+    }
+
+    public func rmsNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, rstd: BufferView, dy: BufferView, dx: BufferView) throws {
+        let op = "rmsNormBackward", n = rows * cols
+        try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let xp = try pointer(T.self, x, op, n), gp = try pointer(T.self, gamma, op, cols), rp = try pointer(T.self, rstd, op, rows)
+            let dyp = try pointer(T.self, dy, op, n), dxp = try pointer(T.self, dx, op, n)
+            parallelChunks(rows, grain: max(1, (1 << 14) / cols)) { r in
+                for row in r {
+                    let xr = xp + row * cols, dyr = dyp + row * cols, dxr = dxp + row * cols, rs = rp[row]
+                    var a: T = 0
+                    for c in 0..<cols { a += dyr[c] * gp[c] * xr[c] * rs }
+                    let m = a / T(cols)
+                    for c in 0..<cols { dxr[c] = rs * (dyr[c] * gp[c] - xr[c] * rs * m) }
+                }
+            }
+        }
+        try withScalar(dx, op) { try run($0) }
+    }
+
+    public func rotary(rows: Int, tokens: Int, heads: Int, headDim: Int, rotary rot: Int, inverse: Bool,
+                       x: BufferView, cos: BufferView, sin: BufferView, y: BufferView) throws {
+        let op = "rotary", n = rows * headDim, h = rot / 2
+        try AttribError.requirePositive(op, ["rows": rows, "tokens": tokens, "heads": heads, "headDim": headDim, "rotary": rot])
+        guard rot % 2 == 0, rot <= headDim else {
+            throw AttribError.invalidArgument(op: op, detail: "rotary = \(rot) dimensions of a head of \(headDim): must be even and at most the head")
+        }
+        func run<T: CPUScalar>(_: T.Type) throws {
+            let xp = try pointer(T.self, x, op, n), yp = try pointer(T.self, y, op, n)
+            let cp = try pointer(T.self, cos, op, tokens * h), sp = try pointer(T.self, sin, op, tokens * h)
+            let sgn: T = inverse ? -1 : 1
+            parallelChunks(rows, grain: max(1, (1 << 14) / headDim)) { r in
+                for row in r {
+                    let xr = xp + row * headDim, yr = yp + row * headDim
+                    let pos = (row / heads) % tokens
+                    for i in 0..<h {
+                        let c = cp[pos * h + i], s = sgn * sp[pos * h + i]
+                        let a = xr[i], b = xr[i + h]
+                        yr[i] = a * c - b * s
+                        yr[i + h] = b * c + a * s
+                    }
+                    for k in rot..<headDim { yr[k] = xr[k] }
+                }
+            }
+        }
+        try withScalar(y, op) { try run($0) }
+    }
 }

@@ -22,10 +22,15 @@ extension Tensor {
 
     /// The causal mask of a T×T score matrix as a [T·T] vector: 0 at (t, s ≤ t), −∞ above
     /// the diagonal. Pass it to `causalSoftmax(mask:)` to build it once per sequence length.
-    public static func causalMask(_ t: Int, dtype: DType = .float32, on device: any Device) throws -> Tensor {
+    /// With a sliding `window` w, also −∞ where s ≤ t − w (a query sees its w latest keys,
+    /// itself included: Mistral's and Qwen2's sliding-window attention).
+    public static func causalMask(_ t: Int, window: Int? = nil, dtype: DType = .float32, on device: any Device) throws -> Tensor {
         guard t >= 1 else { throw AttribError.invalidArgument(op: "causalMask", detail: "sequence length \(t); must be at least 1") }
+        if let window, window < 1 { throw AttribError.invalidArgument(op: "causalMask", detail: "sliding window \(window); must be at least 1") }
         var m = [Double](repeating: 0, count: t * t)
-        for i in 0..<t { for j in (i + 1)..<max(i + 1, t) { m[i * t + j] = -.infinity } }
+        for i in 0..<t {
+            for j in 0..<t where j > i || (window.map { j <= i - $0 } ?? false) { m[i * t + j] = -.infinity }
+        }
         return try Tensor(m, shape: [t * t], dtype: dtype, on: device)
     }
 

@@ -23,7 +23,7 @@ public enum GradDropExperiment {
         public let rows: [RuleRow]
     }
 
-    public static func run(_ model: GPT2Model, pairs: [(PromptPair, TokenMetric)], granularity: ComponentGranularity,
+    public static func run(_ model: DecoderModel, pairs: [(PromptPair, TokenMetric)], granularity: ComponentGranularity,
                            batchSize: Int = 32) throws -> Report {
         guard !pairs.isEmpty else { throw AttribError.invalidArgument(op: "GradDropExperiment", detail: "no prompt pairs") }
         let names = ["none"] + GradDropRule.allCases.map(\.rawValue)

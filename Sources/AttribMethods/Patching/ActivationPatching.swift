@@ -7,7 +7,7 @@ import AttribModels
 /// cost ⌈N / batchSize⌉ batched forwards of `batchSize` rows, plus one clean and one corrupt forward.
 public enum ActivationPatching {
     /// The effects of every node (or of the nodes `only`, in that order) of `granularity`.
-    public static func effects(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
+    public static func effects(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
                                only: [Int]? = nil, batchSize: Int = 32) throws -> ComponentScores {
         let start = ContinuousClock.now
         let op = "ActivationPatching"
@@ -31,7 +31,7 @@ public enum ActivationPatching {
 
     /// The metric of the clean prompt with each group of slices patched from `source` (row 0),
     /// `batchSize` groups per batched forward.
-    public static func patchedValues(_ model: GPT2Model, clean: [Int32], metric: TokenMetric, groups: [[NodeSlice]],
+    public static func patchedValues(_ model: DecoderModel, clean: [Int32], metric: TokenMetric, groups: [[NodeSlice]],
                                      source: [HookPoint: Tensor], batchSize: Int = 32) throws -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(groups.count)

@@ -6,7 +6,7 @@ import AttribModels
 /// Heads: n = the head's z over all positions; head-positions: n = (q_t, k_t, v_t) of the head (the
 /// three dot products summed); neurons: mlp_post over all positions; neuron-positions: one entry.
 public enum AtP {
-    public static func estimate(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric,
+    public static func estimate(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric,
                                 granularity: ComponentGranularity) throws -> ComponentScores {
         let start = ContinuousClock.now
         try pair.check(for: model, "AtP")

@@ -18,7 +18,7 @@ import AttribModels
 /// path is the AtP term of the patched values. Neurons use plain AtP.
 ///
 /// GradDrop. For each layer l, a backward with layer l's residual contributions (attn_out and mlp_out)
-/// cut (`GPT2Model.backward(gradDrop: [l])`) gives ĉ_l(n) (the estimate above with those gradients);
+/// cut (`DecoderModel.backward(gradDrop: [l])`) gives ĉ_l(n) (the estimate above with those gradients);
 /// score(n) = (1/(L − 1))·Σ_l |ĉ_l(n)|. For a node in layer m: l < m leaves every gradient at layer m
 /// unchanged, so ĉ_l = ĉ with no extra pass; l = m cuts the node's own outflow (the model zeroes the
 /// gradient of every node inside the dropped block), so ĉ_m = 0, which is why the paper divides by
@@ -44,7 +44,7 @@ public struct AtPStar: Sendable {
         public let perDrop: [[Double]]
     }
 
-    public func estimate(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric,
+    public func estimate(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric,
                          granularity: ComponentGranularity) throws -> Result {
         let start = ContinuousClock.now
         try pair.check(for: model, "AtPStar")
@@ -103,7 +103,7 @@ struct QKLayer {
     let scores: Tensor, keyDelta: Tensor
     let queryPatternDelta: [Double]      // [H, T, T]
 
-    init(_ model: GPT2Model, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
+    init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
         let c = model.config, h = c.nHead, dh = c.headDim
         let t = clean[HookPoint(.attnQ, layer: l)]!.shape[1]
         func heads(_ cache: [HookPoint: Tensor], _ k: HookKind) throws -> Tensor {

@@ -47,11 +47,11 @@ public struct ComponentNode: Hashable, Sendable, CustomStringConvertible {
 /// (row-major; score arrays follow this order and `shape`).
 public struct ComponentNodeSet: Sendable {
     public let granularity: ComponentGranularity
-    public let config: GPT2Config
+    public let config: DecoderConfig
     /// The prompt length T.
     public let tokens: Int
 
-    public init(_ granularity: ComponentGranularity, config: GPT2Config, tokens: Int) throws {
+    public init(_ granularity: ComponentGranularity, config: DecoderConfig, tokens: Int) throws {
         guard tokens >= 1 else { throw AttribError.invalidArgument(op: "ComponentNodeSet", detail: "prompt length \(tokens); must be at least 1") }
         self.granularity = granularity; self.config = config; self.tokens = tokens
     }
@@ -118,7 +118,7 @@ public struct PromptPair: Sendable, Equatable {
     public init(clean: [Int32], corrupt: [Int32]) { self.clean = clean; self.corrupt = corrupt }
 
     /// Checks equal lengths and the tokens against the model (vocabulary, n_positions).
-    public func check(for model: GPT2Model, _ op: String) throws {
+    public func check(for model: DecoderModel, _ op: String) throws {
         guard clean.count == corrupt.count else {
             throw AttribError.shapeMismatch(op: op, detail: "the clean prompt has \(clean.count) tokens and the corrupt prompt \(corrupt.count): patching needs prompts of equal length")
         }

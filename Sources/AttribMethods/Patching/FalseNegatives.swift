@@ -76,7 +76,7 @@ public enum FalseNegativeCheck {
         }
     }
 
-    public static func run(_ model: GPT2Model, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
+    public static func run(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
                            scores: [Double], topK: Int, samples: Int, seed: UInt64 = 0, threshold: Double? = nil,
                            confidence: Double = 0.95, batchSize: Int = 32) throws -> Report {
         let start = ContinuousClock.now

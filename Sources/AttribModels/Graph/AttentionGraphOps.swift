@@ -25,10 +25,13 @@ public struct ScaleGraphOp: GraphOp {
 /// exp(x_ts)/Σ_{s' ≤ t} exp(x_ts') for s ≤ t and exactly 0 above the diagonal. Its backward
 /// is the softmax backward from the saved probabilities (masked entries are 0, so their
 /// score gradients are 0 too).
+///
+/// With a sliding `window` w, entries with s ≤ t − w are masked too (Mistral).
 public struct CausalSoftmaxGraphOp: GraphOp {
-    public init() {}
+    public let window: Int?
+    public init(window: Int? = nil) { self.window = window }
     public var kind: String { "CausalSoftmax" }
-    public var description: String { kind }
+    public var description: String { window.map { "CausalSoftmax(window \($0))" } ?? kind }
     public var arity: Int { 1 }
     public func outputType(_ inputs: [ValueType]) throws -> ValueType {
         let s = inputs[0].shape
@@ -39,7 +42,8 @@ public struct CausalSoftmaxGraphOp: GraphOp {
     }
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let x = inputs[0]
-        let y = try MatMulGraphOp.stack(x).causalSoftmax().reshaped(x.shape)
+        let mask = try window.map { try Tensor.causalMask(x.shape[x.rank - 1], window: $0, dtype: x.dtype, on: x.device) }
+        let y = try MatMulGraphOp.stack(x).causalSoftmax(mask: mask).reshaped(x.shape)
         return (y, OpSaved(tensors: [y]))
     }
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {

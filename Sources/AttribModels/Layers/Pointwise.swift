@@ -17,6 +17,7 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
         case .hardSigmoid: return "Hardsigmoid"
         case .hardSwish: return "Hardswish"
         case .erf: return "Erf"
+        case .silu: return "SiLU"
         }
     }
 

@@ -1,18 +1,21 @@
 import AttribCore
 
-/// The activations of a GPT-2 block that can be cached, differentiated and patched
+/// The activations of a decoder block that can be cached, differentiated and patched
 /// (TransformerLens names). Shapes for a batch of B prompts of T tokens, D = n_embd,
-/// H heads of d_h = D/H, F = n_inner (4·D):
+/// H query heads and H_kv key/value heads of d_h each, F = n_inner:
 ///
 /// | kind | name | shape |
 /// | --- | --- | --- |
 /// | residPre | blocks.l.hook_resid_pre | [B, T, D] (block input; layer 0: token + position embeddings) |
-/// | attnQ, attnK, attnV | blocks.l.attn.hook_q/k/v | [B, T, H, d_h] |
+/// | attnQ | blocks.l.attn.hook_q | [B, T, H, d_h] (before RoPE, as TransformerLens) |
+/// | attnK, attnV | blocks.l.attn.hook_k/v | [B, T, H_kv, d_h] (k before RoPE) |
 /// | attnPattern | blocks.l.attn.hook_pattern | [B, H, T, T] (query t, key s; 0 for s > t) |
 /// | attnZ | blocks.l.attn.hook_z | [B, T, H, d_h] (Σ_s A_ts·v_s per head, before c_proj) |
 /// | attnOut | blocks.l.hook_attn_out | [B, T, D] (c_proj output + bias) |
-/// | residMid | blocks.l.hook_resid_mid | [B, T, D] (residPre + attnOut) |
-/// | mlpPre, mlpPost | blocks.l.mlp.hook_pre/post | [B, T, F] (before / after GELU) |
+/// | residMid | blocks.l.hook_resid_mid | [B, T, D] (residPre + attnOut; not with a parallel residual) |
+/// | mlpPre | blocks.l.mlp.hook_pre | [B, T, F] (before the activation; the gate of a gated MLP) |
+/// | mlpPreLinear | blocks.l.mlp.hook_pre_linear | [B, T, F] (a gated MLP's up projection) |
+/// | mlpPost | blocks.l.mlp.hook_post | [B, T, F] (act(pre), times pre_linear when gated: the neurons) |
 /// | mlpOut | blocks.l.hook_mlp_out | [B, T, D] |
 /// | residPost | blocks.l.hook_resid_post | [B, T, D] (residMid + mlpOut; = residPre of l + 1) |
 public enum HookKind: String, CaseIterable, Sendable, Hashable {
@@ -22,7 +25,7 @@ public enum HookKind: String, CaseIterable, Sendable, Hashable {
     case attnZ = "attn.hook_z"
     case attnOut = "hook_attn_out"
     case residMid = "hook_resid_mid"
-    case mlpPre = "mlp.hook_pre", mlpPost = "mlp.hook_post"
+    case mlpPre = "mlp.hook_pre", mlpPreLinear = "mlp.hook_pre_linear", mlpPost = "mlp.hook_post"
     case mlpOut = "hook_mlp_out"
     case residPost = "hook_resid_post"
 
@@ -50,16 +53,17 @@ public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The shape of this node for a batch of `batch` prompts of `tokens` tokens.
-    public func shape(batch: Int, tokens: Int, config c: GPT2Config) -> [Int] {
+    public func shape(batch: Int, tokens: Int, config c: DecoderConfig) -> [Int] {
         [batch] + rowShape(tokens: tokens, config: c)
     }
 
     /// The shape per prompt (without the batch dimension).
-    public func rowShape(tokens t: Int, config c: GPT2Config) -> [Int] {
+    public func rowShape(tokens t: Int, config c: DecoderConfig) -> [Int] {
         switch kind {
-        case .attnQ, .attnK, .attnV, .attnZ: return [t, c.nHead, c.headDim]
+        case .attnQ, .attnZ: return [t, c.nHead, c.headDim]
+        case .attnK, .attnV: return [t, c.nKVHead, c.headDim]
         case .attnPattern: return [c.nHead, t, t]
-        case .mlpPre, .mlpPost: return [t, c.nInner]
+        case .mlpPre, .mlpPreLinear, .mlpPost: return [t, c.nInner]
         case .residPre, .attnOut, .residMid, .mlpOut, .residPost: return [t, c.nEmbd]
         }
     }
@@ -90,23 +94,27 @@ public struct NodeSlice: Hashable, Sendable, CustomStringConvertible {
     /// The slice as a box of the node's per-row array seen as [A0, A1, A2] (row-major):
     /// (sizes, offset of the first element within a row, strides of axes 0 and 1; axis 2 has stride 1).
     /// Checks the layer, head, position and index against the model and the sequence length.
-    func box(tokens t: Int, config c: GPT2Config) throws -> (n: (Int, Int, Int), offset: Int, strides: (Int, Int)) {
+    func box(tokens t: Int, config c: DecoderConfig) throws -> (n: (Int, Int, Int), offset: Int, strides: (Int, Int)) {
         let op = "NodeSlice"
         guard (0..<c.nLayer).contains(point.layer) else {
             throw AttribError.indexOutOfRange(op: op, detail: "\(self): layer \(point.layer) of a model with \(c.nLayer) layers")
         }
+        guard c.hookKinds.contains(point.kind) else {
+            throw AttribError.invalidArgument(op: op, detail: "\(self): a \(c.family.rawValue) model has no \(point.kind.rawValue) (\(c.parallelResidual ? "its attention and MLP read the same residual" : "its MLP is not gated"))")
+        }
+        let heads = point.kind == .attnK || point.kind == .attnV ? c.nKVHead : c.nHead
         // Axis sizes and which selector picks along each axis.
         let dims: (Int, Int, Int), sel: (Int?, Int?, Int?)
         switch point.kind {
-        case .attnQ, .attnK, .attnV, .attnZ: dims = (t, c.nHead, c.headDim); sel = (position, head, index)
+        case .attnQ, .attnK, .attnV, .attnZ: dims = (t, heads, c.headDim); sel = (position, head, index)
         case .attnPattern: dims = (c.nHead, t, t); sel = (head, position, index)
         default:
             guard head == nil else {
                 throw AttribError.invalidArgument(op: op, detail: "\(self): \(point.kind) has no heads")
             }
-            dims = (t, 1, point.kind == .mlpPre || point.kind == .mlpPost ? c.nInner : c.nEmbd); sel = (position, nil, index)
+            dims = (t, 1, [.mlpPre, .mlpPreLinear, .mlpPost].contains(point.kind) ? c.nInner : c.nEmbd); sel = (position, nil, index)
         }
-        for (name, v, size) in [("head", head, c.nHead), ("position", position, t), ("index", index, point.kind == .attnPattern ? t : dims.2)] {
+        for (name, v, size) in [("head", head, heads), ("position", position, t), ("index", index, point.kind == .attnPattern ? t : dims.2)] {
             if let v, !(0..<size).contains(v) {
                 throw AttribError.indexOutOfRange(op: op, detail: "\(self): \(name) \(v) is outside 0..<\(size)")
             }

@@ -68,15 +68,15 @@ public enum TokenMetric: Sendable {
     }
 }
 
-extension GPT2Model {
+extension DecoderModel {
     /// What `gradients` returns.
     public struct MetricGradients: @unchecked Sendable {
         /// The metric per prompt.
         public let values: [Double]
         /// The forward run (logits and cached activations).
-        public let run: GPT2Run
+        public let run: DecoderRun
         /// ∂metric/∂embeddings and ∂metric/∂(each requested node).
-        public let gradients: GPT2Gradients
+        public let gradients: DecoderGradients
     }
 
     /// One forward (caching `nodes`) and one backward of `metric` to `nodes`, with GradDrop of `gradDrop`.

@@ -11,7 +11,7 @@ public enum LogitPositions: Sendable {
 
 /// The result of a forward pass: logits, the cached activations, and (when kept) the
 /// state the backward pass needs.
-public struct GPT2Run: @unchecked Sendable {
+public struct DecoderRun: @unchecked Sendable {
     /// [B, T, V], or [B, 1, V] with `.last`.
     public let logits: Tensor
     /// The requested activations, shapes as in `HookKind` (after any patch).
@@ -25,10 +25,11 @@ public struct GPT2Run: @unchecked Sendable {
     public var isDifferentiable: Bool { graph != nil }
 }
 
-/// The graph's value that holds ∂L/∂(token + position embeddings) in a backward.
+/// The graph's value that holds the embeddings the first block reads (token + position
+/// embeddings; Gemma's scaled token embeddings): ∂L/∂ of it is the embeddings' gradient.
 let embeddingsValue = "hook_pos_embed_sum"
 
-extension GPT2Model {
+extension DecoderModel {
     /// One forward pass over a batch of equal-length prompts [B][T], on the model's graph.
     /// - cache: the hook points whose activations to return in `run.cache`.
     /// - patches: per batch row, node values replaced by another run's (see `ActivationPatch`):
@@ -37,11 +38,14 @@ extension GPT2Model {
     /// - keepForBackward: keep what `backward` needs (each op's saved state).
     /// - logitPositions: all positions or only the last.
     public func forward(_ tokens: [[Int32]], cache: Set<HookPoint> = [], patches: [ActivationPatch] = [],
-                        keepForBackward: Bool = false, logitPositions: LogitPositions = .all) throws -> GPT2Run {
+                        keepForBackward: Bool = false, logitPositions: LogitPositions = .all) throws -> DecoderRun {
         let (bsz, t, ids) = try checkTokens(tokens)
         let c = config
         if let bad = cache.first(where: { !(0..<c.nLayer).contains($0.layer) }) {
-            throw AttribError.indexOutOfRange(op: "GPT2Model.forward", detail: "cache \(bad): layer \(bad.layer) of a model with \(c.nLayer) layers")
+            throw AttribError.indexOutOfRange(op: "DecoderModel.forward", detail: "cache \(bad): layer \(bad.layer) of a model with \(c.nLayer) layers")
+        }
+        if let bad = cache.first(where: { !c.hookKinds.contains($0.kind) }) {
+            throw AttribError.invalidArgument(op: "DecoderModel.forward", detail: "cache \(bad): a \(c.family.rawValue) model has no \(bad.kind.rawValue)")
         }
         // Patches grouped by hook point, each checked against the batch and its source.
         var byPoint: [HookPoint: [ActivationPatch]] = [:]
@@ -72,12 +76,12 @@ extension GPT2Model {
         let exec = try executor(tokens: t, lastPositionOnly: logitPositions == .last)
         let names = Dictionary(uniqueKeysWithValues: cache.map { ($0.name, $0) })
         let wrt: Set<String>? = keepForBackward
-            ? Set((0..<c.nLayer).flatMap { l in HookKind.allCases.map { HookPoint($0, layer: l).name } } + [embeddingsValue]) : nil
+            ? Set((0..<c.nLayer).flatMap { l in c.hookKinds.map { HookPoint($0, layer: l).name } } + [embeddingsValue]) : nil
         let run = try exec.forward(["tokens": Tensor(indices: ids, shape: [bsz, t], on: device)],
                                    hooks: .init(capture: Set(names.keys), modify: modify), gradientsFor: wrt)
         var cached: [HookPoint: Tensor] = [:]
         for (name, point) in names { cached[point] = run[name]! }
-        return GPT2Run(logits: run["logits"]!, cache: cached, batch: bsz, length: t, logitPositions: logitPositions,
+        return DecoderRun(logits: run["logits"]!, cache: cached, batch: bsz, length: t, logitPositions: logitPositions,
                        graph: keepForBackward ? (exec, run) : nil)
     }
 

@@ -1,14 +1,14 @@
 import AttribCore
 
 /// What `backward` returns, on the device.
-public struct GPT2Gradients: @unchecked Sendable {
+public struct DecoderGradients: @unchecked Sendable {
     /// ∂L/∂(token + position embeddings) = ∂L/∂residPre of layer 0: [B, T, D].
     public let embeddings: Tensor
     /// ∂L/∂(activation) for each requested hook point, shapes as in `HookKind`.
     public let nodes: [HookPoint: Tensor]
 }
 
-extension GPT2Model {
+extension DecoderModel {
     /// Back-propagates `upstream` = ∂L/∂logits (the shape of `run.logits`) through a run made
     /// with `keepForBackward: true`, returning ∂L/∂(each hook point in `nodes`) and ∂L/∂embeddings.
     /// For the pattern the gradient is dZ·vᵀ at every entry (masked ones included, as PyTorch's).
@@ -19,8 +19,8 @@ extension GPT2Model {
     ///   and every node inside it (q, k, v, pattern, z, attnOut, mlpPre, mlpPost, mlpOut) gets 0.
     /// - A patched value is a constant: its own gradient is reported, and none flows through it
     ///   to what computed it.
-    public func backward(_ run: GPT2Run, upstream: Tensor, nodes: Set<HookPoint> = [], gradDrop: Set<Int> = []) throws -> GPT2Gradients {
-        let op = "GPT2Model.backward"
+    public func backward(_ run: DecoderRun, upstream: Tensor, nodes: Set<HookPoint> = [], gradDrop: Set<Int> = []) throws -> DecoderGradients {
+        let op = "DecoderModel.backward"
         guard let (exec, graphRun) = run.graph else {
             throw AttribError.invalidArgument(op: op, detail: "the run was made without keepForBackward: true")
         }
@@ -42,6 +42,6 @@ extension GPT2Model {
         let g = try exec.backward(graphRun, upstream: ["logits": upstream], wrt: Set(names.keys).union([embeddingsValue]), stopGradient: stops)
         var grads: [HookPoint: Tensor] = [:]
         for (name, point) in names { grads[point] = g[name]! }
-        return GPT2Gradients(embeddings: g[embeddingsValue]!, nodes: grads)
+        return DecoderGradients(embeddings: g[embeddingsValue]!, nodes: grads)
     }
 }

@@ -1,0 +1,124 @@
+import AttribCore
+
+extension DecoderModel {
+    /// The model as a graph for prompts of `tokens` tokens: input "tokens" ([T] Int32 ids),
+    /// output "logits" ([T, V], or [1, V] for the last position only), and every hook point
+    /// a value named as in TransformerLens (HookPoint.name, e.g. "blocks.0.attn.hook_z"),
+    /// per-sample shapes as HookPoint.rowShape except hook_pattern, which is [H, T, T], and
+    /// the residual-stream hooks, which are [T, D]. Besides: "hook_embed" (token embedding
+    /// rows), "blocks.l.ln1.hook_normalized", "blocks.l.ln2.hook_normalized",
+    /// "blocks.l.attn.hook_rot_q"/"hook_rot_k" (after RoPE), "blocks.l.attn.hook_attn_scores"
+    /// (scaled, before the causal softmax) and "ln_final.hook_normalized".
+    ///
+    /// One builder for every family; the config decides: learned positions or RoPE, LayerNorm
+    /// or RMSNorm, sequential or parallel residual, plain or gated MLP, sliding windows.
+    /// Grouped-query attention needs no copy of k and v: the H/H_kv query heads that share a
+    /// key/value head are consecutive, so q [H, T, d_h] read as [H_kv, (H/H_kv)·T, d_h] times
+    /// kᵀ [H_kv, d_h, T] is the scores [H, T, T] in place (and the pattern times v likewise);
+    /// the products' backward sums the shared heads' gradients.
+    public func graph(tokens t: Int, lastPositionOnly: Bool = false) throws -> Graph {
+        let c = config, d = c.nEmbd, h = c.nHead, hkv = c.nKVHead, dh = c.headDim, rep = c.queriesPerKVHead
+        guard t >= 1, t <= c.nPositions else {
+            throw AttribError.invalidArgument(op: "DecoderModel.graph", detail: "\(t) tokens; the model takes 1 to \(c.nPositions) (n_positions)")
+        }
+        var nodes: [GraphNode] = []
+        @discardableResult
+        func add(_ output: String, _ op: any GraphOp, _ inputs: String...) -> String {
+            nodes.append(GraphNode(output, op, inputs: inputs, output: output))
+            return output
+        }
+        // RoPE tables [T, r/2] for this length, shared by every layer.
+        var rotary: RotaryGraphOp?
+        if case let .rotary(r) = c.positions {
+            let (cs, sn) = r.tables(tokens: t)
+            rotary = RotaryGraphOp(cos: try Tensor(cs, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
+                                   sin: try Tensor(sn, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
+                                   dimensions: r.dimensions)
+        }
+        let embed = add("hook_embed", LayerOp(embedding), "tokens")                    // [T, D]
+        var resid: String
+        if let wpe {
+            resid = add(embeddingsValue, ConstantBinaryGraphOp(.add, try wpe.rows(0..<t)), embed)
+        } else if let scale = c.embeddingScale {
+            // Gemma: ·√D, a tensor of the model's dtype in transformers (so Float32-rounded there).
+            resid = add(embeddingsValue, ScaleGraphOp(dtype == .float32 ? Double(Float(scale)) : scale), embed)
+        } else {
+            resid = add(embeddingsValue, IdentityGraphOp(), embed)
+        }
+        for (l, blk) in blocks.enumerated() {
+            func name(_ k: HookKind) -> String { HookPoint(k, layer: l).name }
+            let pre = add(name(.residPre), IdentityGraphOp(), resid)                  // [T, D]
+            let ln1 = add("blocks.\(l).ln1.hook_normalized", blk.norm1, pre)
+            func project(_ kind: HookKind, _ projection: Linear, heads: Int) -> String {
+                let flat = add("blocks.\(l).attn.\(kind == .attnQ ? "q" : kind == .attnK ? "k" : "v")_flat",
+                               LayerOp(projection), ln1)                              // [T, heads·d_h]
+                return add(name(kind), ReshapeGraphOp([t, heads, dh]), flat)          // [T, heads, d_h]
+            }
+            var q = project(.attnQ, blk.q, heads: h), k = project(.attnK, blk.k, heads: hkv)
+            let v = project(.attnV, blk.v, heads: hkv)
+            if let rotary {
+                q = add("blocks.\(l).attn.hook_rot_q", rotary, q)
+                k = add("blocks.\(l).attn.hook_rot_k", rotary, k)
+            }
+            let qh = add("blocks.\(l).attn.q_by_head", TransposeGraphOp([1, 0, 2]), q)   // [H, T, d_h]
+            let kh = add("blocks.\(l).attn.k_by_head", TransposeGraphOp([1, 0, 2]), k)   // [H_kv, T, d_h]
+            let vh = add("blocks.\(l).attn.v_by_head", TransposeGraphOp([1, 0, 2]), v)   // [H_kv, T, d_h]
+            let scores: String
+            if rep > 1 {
+                let qg = add("blocks.\(l).attn.q_grouped", ReshapeGraphOp([hkv, rep * t, dh]), qh)
+                let raw = add("blocks.\(l).attn.scores_grouped", MatMulGraphOp(transposeB: true), qg, kh)  // [H_kv, rep·T, T]
+                let heads = add("blocks.\(l).attn.scores_raw", ReshapeGraphOp([h, t, t]), raw)
+                scores = add("blocks.\(l).attn.hook_attn_scores", ScaleGraphOp(c.attentionScale), heads)
+            } else {
+                let raw = add("blocks.\(l).attn.scores_raw", MatMulGraphOp(transposeB: true), qh, kh)     // [H, T, T]
+                scores = add("blocks.\(l).attn.hook_attn_scores", ScaleGraphOp(c.attentionScale), raw)
+            }
+            let pattern = add(name(.attnPattern), CausalSoftmaxGraphOp(window: c.slidingWindow(layer: l)), scores)   // [H, T, T]
+            let zh: String
+            if rep > 1 {
+                let pg = add("blocks.\(l).attn.pattern_grouped", ReshapeGraphOp([hkv, rep * t, t]), pattern)
+                let zg = add("blocks.\(l).attn.z_grouped", MatMulGraphOp(), pg, vh)                      // [H_kv, rep·T, d_h]
+                zh = add("blocks.\(l).attn.z_by_head", ReshapeGraphOp([h, t, dh]), zg)
+            } else {
+                zh = add("blocks.\(l).attn.z_by_head", MatMulGraphOp(), pattern, vh)                      // [H, T, d_h]
+            }
+            let z = add(name(.attnZ), TransposeGraphOp([1, 0, 2]), zh)                                   // [T, H, d_h]
+            let zFlat = add("blocks.\(l).attn.z_flat", ReshapeGraphOp([t, h * dh]), z)
+            let attnOut = add(name(.attnOut), LayerOp(blk.o), zFlat)                                     // [T, D]
+            // Sequential: the MLP reads resid_mid; parallel (GPT-NeoX): both read resid_pre.
+            let mid = c.parallelResidual ? pre : add(name(.residMid), BinaryGraphOp(.add), pre, attnOut)
+            let ln2 = add("blocks.\(l).ln2.hook_normalized", blk.norm2, mid)
+            let mlpPre: String, mlpPost: String
+            if let gate = blk.gate {
+                mlpPre = add(name(.mlpPre), LayerOp(gate), ln2)                                          // [T, F]
+                let linear = add(name(.mlpPreLinear), LayerOp(blk.fc), ln2)                              // [T, F]
+                let act = add("blocks.\(l).mlp.hook_act", LayerOp(ActivationLayer(c.activation)), mlpPre)
+                mlpPost = add(name(.mlpPost), BinaryGraphOp(.mul), act, linear)
+            } else {
+                mlpPre = add(name(.mlpPre), LayerOp(blk.fc), ln2)                                        // [T, F]
+                mlpPost = add(name(.mlpPost), LayerOp(ActivationLayer(c.activation)), mlpPre)
+            }
+            let mlpOut = add(name(.mlpOut), LayerOp(blk.proj), mlpPost)                                  // [T, D]
+            if c.parallelResidual {
+                let withAttn = add("blocks.\(l).resid_plus_attn", BinaryGraphOp(.add), pre, attnOut)
+                resid = add(name(.residPost), BinaryGraphOp(.add), withAttn, mlpOut)
+            } else {
+                resid = add(name(.residPost), BinaryGraphOp(.add), mid, mlpOut)
+            }
+        }
+        // The final norm is per position, so taking the last position first is exact.
+        if lastPositionOnly { resid = add("last_position", SliceGraphOp(axis: 0, start: t - 1, end: t), resid) }
+        let normalized = add("ln_final.hook_normalized", finalNorm, resid)
+        add("logits", LayerOp(unembedding), normalized)                                  // [T, V]
+        return try Graph(inputs: [("tokens", ValueType([t], .int32))], nodes: nodes, outputs: ["logits"])
+    }
+
+    /// The executor of the graph for prompts of `tokens` tokens, made once per length.
+    func executor(tokens t: Int, lastPositionOnly: Bool) throws -> GraphExecutor {
+        let key = GraphKey(tokens: t, last: lastPositionOnly)
+        if let e = graphs.withLock({ $0[key] }) { return e }
+        let e = GraphExecutor(try graph(tokens: t, lastPositionOnly: lastPositionOnly))
+        graphs.withLock { $0[key] = e }
+        return e
+    }
+}
