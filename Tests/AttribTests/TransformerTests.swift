@@ -27,7 +27,7 @@ import Testing
         get throws { let (a, b) = try metricTokens(); return .logitDifference(target: a, contrast: b) }
     }
     static var allPoints: Set<HookPoint> {
-        Set((0..<2).flatMap { l in HookKind.allCases.filter { $0 != .mlpPreLinear }.map { HookPoint($0, layer: l) } })
+        Set((0..<2).flatMap { l in HookKind.allCases.filter { ![.mlpPreLinear, .attnRotQ, .attnRotK].contains($0) }.map { HookPoint($0, layer: l) } })
     }
 
     /// max |got − want| / max |want| (normwise: single gradient entries can be ~0).

@@ -51,10 +51,15 @@ public struct AtPStar: Sendable {
         let c = model.config, nl = c.nLayer
         let nodes = try ComponentNodeSet(granularity, config: c, tokens: pair.clean.count)
         let useQK = qkFix && granularity.isAttention
+        // The QK fix reads the scores' own q and k: after RoPE where the model has it. With
+        // grouped keys/values a head's value gradient is its own pattern-weighted share
+        // (A_hᵀ·∂L/∂z_h), so z's gradient is taken instead of v's (shared by the group).
+        let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
+        let grouped = c.nKVHead < c.nHead
         let gradPoints: Set<HookPoint> = useQK
-            ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
+            ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(grouped ? .attnZ : .attnV, layer: $0)] }) : nodes.hookPoints
         let cachePoints: Set<HookPoint> = useQK
-            ? Set((0..<nl).flatMap { l in [HookKind.attnQ, .attnK, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
+            ? Set((0..<nl).flatMap { l in [qKind, kKind, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
         let corrupt = try model.forward([pair.corrupt], cache: cachePoints, logitPositions: .last)
         let corruptValue = try metric.evaluate(corrupt.logits).values[0]
         let run = try model.forward([pair.clean], cache: cachePoints, keepForBackward: true, logitPositions: .last)
@@ -97,32 +102,39 @@ public struct AtPStar: Sendable {
 }
 
 /// The per-layer pieces of the QK fix that do not depend on the gradients: the clean scores X,
-/// the key deltas D = q·(k_n − k)ᵀ/√d_h ([H, T, T], on the device) and A'_q − A for the query fix (host).
+/// the key deltas D = q·(k_n − k)ᵀ/√d_h ([H, T, T], on the device) and A'_q − A for the query fix
+/// (host). q and k are the ones the scores are made of (after RoPE); with grouped keys, head h
+/// reads key/value head h/(H/H_kv), and q [H, T, d_h] read as [H_kv, (H/H_kv)·T, d_h] gives every
+/// head's products against its group's keys in one batched product, as the model's graph does.
 struct QKLayer {
-    let layer: Int, heads: Int, tokens: Int
+    let layer: Int, heads: Int, kvHeads: Int, tokens: Int
     let scores: Tensor, keyDelta: Tensor
     let queryPatternDelta: [Double]      // [H, T, T]
 
     init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
-        let c = model.config, h = c.nHead, dh = c.headDim
-        let t = clean[HookPoint(.attnQ, layer: l)]!.shape[1]
-        func heads(_ cache: [HookPoint: Tensor], _ k: HookKind) throws -> Tensor {
-            try cache[HookPoint(k, layer: l)]!.transposed12().reshaped([h, t, dh])       // [H, T, d_h]
+        let c = model.config, h = c.nHead, hkv = c.nKVHead, rep = c.queriesPerKVHead, dh = c.headDim
+        let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
+        let t = clean[HookPoint(qKind, layer: l)]!.shape[1]
+        if let w = c.slidingWindow(layer: l), w < t {
+            throw AttribError.invalidArgument(op: "AtPStar", detail: "layer \(l) attends over a sliding window of \(w) tokens, shorter than the prompt (\(t)): the QK fix's key effects assume full causal rows (use --no-qk-fix or prompts of at most \(w) tokens)")
         }
-        let scale = 1 / Double(dh).squareRoot()
-        let q = try heads(clean, .attnQ), k = try heads(clean, .attnK)
-        let qn = try heads(corrupt, .attnQ), kn = try heads(corrupt, .attnK)
-        scores = try q.matmul(k, transposeOther: true, alpha: scale)
-        keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale)
-        let patched = try qn.matmul(k, transposeOther: true, alpha: scale).causalSoftmax()
+        func heads(_ cache: [HookPoint: Tensor], _ k: HookKind, _ n: Int) throws -> Tensor {
+            try cache[HookPoint(k, layer: l)]!.transposed12().reshaped([n, t, dh])       // [n, T, d_h]
+        }
+        let scale = c.attentionScale
+        let q = try heads(clean, qKind, h).reshaped([hkv, rep * t, dh]), k = try heads(clean, kKind, hkv)
+        let qn = try heads(corrupt, qKind, h).reshaped([hkv, rep * t, dh]), kn = try heads(corrupt, kKind, hkv)
+        scores = try q.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t])
+        keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale).reshaped([h, t, t])
+        let patched = try qn.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t]).causalSoftmax()
         let pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         queryPatternDelta = try patched.subtracting(pattern).doubles()
-        self.heads = h; tokens = t; layer = l
+        self.heads = h; kvHeads = hkv; tokens = t; layer = l
     }
 
     /// Query, key and value terms per (head, position) [H, T], and the node estimates of the layer.
     func terms(gradients g: [HookPoint: Tensor], layer l: Int, deltaV: [Double], headDim dh: Int) throws -> (q: [Double], k: [Double], v: [Double]) {
-        let h = heads, t = tokens
+        let h = heads, t = tokens, hkv = kvHeads, rep = h / hkv
         let gA = try g[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         let kEff = try scores.atpKeyEffects(delta: keyDelta, grad: gA).doubles()       // [H, T]
         let ga = try gA.doubles()
@@ -132,8 +144,22 @@ struct QKLayer {
             for j in 0..<t { s += queryPatternDelta[r * t + j] * ga[r * t + j] }
             qEff[r] = s
         }
-        let gv = try g[HookPoint(.attnV, layer: l)]!.doubles()                          // [T, H, d_h]
         var vEff = [Double](repeating: 0, count: h * t)
+        if rep > 1 {
+            // Head h's own value gradient A_hᵀ·∂L/∂z_h [H, T, d_h]; Δv of its group, deltaV [T, H_kv, d_h].
+            let gz = try g[HookPoint(.attnZ, layer: l)]!.transposed12().reshaped([h, t, dh])
+            let gv = try gA.matmul(gz, transposeSelf: true).doubles()
+            for hd in 0..<h {
+                for pos in 0..<t {
+                    var s = 0.0
+                    let dBase = (pos * hkv + hd / rep) * dh, gBase = (hd * t + pos) * dh
+                    for i in 0..<dh { s += deltaV[dBase + i] * gv[gBase + i] }
+                    vEff[hd * t + pos] = s
+                }
+            }
+            return (qEff, kEff, vEff)
+        }
+        let gv = try g[HookPoint(.attnV, layer: l)]!.doubles()                          // [T, H, d_h]
         for pos in 0..<t {
             for hd in 0..<h {
                 var s = 0.0
@@ -144,7 +170,6 @@ struct QKLayer {
         }
         return (qEff, kEff, vEff)
     }
-
     func estimate(_ nodes: ComponentNodeSet, gradients g: [HookPoint: Tensor], deltaV: [Double]) throws -> [Double] {
         let (q, k, v) = try terms(gradients: g, layer: layer, deltaV: deltaV, headDim: nodes.config.headDim)
         let t = tokens

@@ -97,12 +97,14 @@ public struct DecoderConfig: Sendable, Equatable {
     /// H/H_kv query heads share one key/value head.
     public var queriesPerKVHead: Int { nHead / nKVHead }
     /// The hook kinds this architecture has (no resid_mid with a parallel residual, no
-    /// pre_linear without a gated MLP).
+    /// pre_linear without a gated MLP, no rot_q/rot_k without RoPE).
     public var hookKinds: [HookKind] {
         HookKind.allCases.filter { k in
             !(k == .residMid && parallelResidual) && !(k == .mlpPreLinear && !gatedMLP)
+                && !((k == .attnRotQ || k == .attnRotK) && !isRotary)
         }
     }
+    public var isRotary: Bool { if case .rotary = positions { return true } else { return false } }
 
     /// A GPT-2 configuration (the original initialiser; every other family comes from its reader).
     public init(nLayer: Int, nHead: Int, nEmbd: Int, nPositions: Int, vocabSize: Int,
@@ -141,7 +143,8 @@ public struct DecoderConfig: Sendable, Equatable {
             throw AttribError.invalidArgument(op: op, detail: "\(name) = \(dims) holds more than \(limit) values")
         }
         guard layerNormEpsilon >= 0, layerNormEpsilon <= 1, layerNormEpsilon.isFinite else {
-            throw AttribError.invalidArgument(op: op, detail: "the norm epsilon \(layerNormEpsilon); must be finite, ≥ 0 and at most 1")
+            let field = family == .gpt2 ? "layer_norm_epsilon" : family == .gptNeoX ? "layer_norm_eps" : "rms_norm_eps"
+            throw AttribError.invalidArgument(op: op, detail: "\(field) = \(layerNormEpsilon); must be finite, ≥ 0 and at most 1")
         }
         if case let .rotary(r) = positions {
             guard r.dimensions >= 2, r.dimensions % 2 == 0, r.dimensions <= dh, r.inverseFrequencies.count == r.dimensions / 2,

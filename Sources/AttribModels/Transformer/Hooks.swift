@@ -9,6 +9,7 @@ import AttribCore
 /// | residPre | blocks.l.hook_resid_pre | [B, T, D] (block input; layer 0: token + position embeddings) |
 /// | attnQ | blocks.l.attn.hook_q | [B, T, H, d_h] (before RoPE, as TransformerLens) |
 /// | attnK, attnV | blocks.l.attn.hook_k/v | [B, T, H_kv, d_h] (k before RoPE) |
+/// | attnRotQ, attnRotK | blocks.l.attn.hook_rot_q/k | q, k after RoPE (RoPE models only) |
 /// | attnPattern | blocks.l.attn.hook_pattern | [B, H, T, T] (query t, key s; 0 for s > t) |
 /// | attnZ | blocks.l.attn.hook_z | [B, T, H, d_h] (Σ_s A_ts·v_s per head, before c_proj) |
 /// | attnOut | blocks.l.hook_attn_out | [B, T, D] (c_proj output + bias) |
@@ -21,6 +22,7 @@ import AttribCore
 public enum HookKind: String, CaseIterable, Sendable, Hashable {
     case residPre = "hook_resid_pre"
     case attnQ = "attn.hook_q", attnK = "attn.hook_k", attnV = "attn.hook_v"
+    case attnRotQ = "attn.hook_rot_q", attnRotK = "attn.hook_rot_k"
     case attnPattern = "attn.hook_pattern"
     case attnZ = "attn.hook_z"
     case attnOut = "hook_attn_out"
@@ -30,7 +32,9 @@ public enum HookKind: String, CaseIterable, Sendable, Hashable {
     case residPost = "hook_resid_post"
 
     /// q, k, v, z: [B, T, H, d_h].
-    public var isPerHead: Bool { self == .attnQ || self == .attnK || self == .attnV || self == .attnZ }
+    public var isPerHead: Bool { [.attnQ, .attnK, .attnV, .attnZ, .attnRotQ, .attnRotK].contains(self) }
+    /// k, v and rotated k: one entry per key/value head.
+    public var isPerKVHead: Bool { self == .attnK || self == .attnV || self == .attnRotK }
 }
 
 /// One hook point: a kind at a layer, e.g. `HookPoint(.attnZ, layer: 3)` ("blocks.3.attn.hook_z").
@@ -60,8 +64,8 @@ public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
     /// The shape per prompt (without the batch dimension).
     public func rowShape(tokens t: Int, config c: DecoderConfig) -> [Int] {
         switch kind {
-        case .attnQ, .attnZ: return [t, c.nHead, c.headDim]
-        case .attnK, .attnV: return [t, c.nKVHead, c.headDim]
+        case .attnQ, .attnZ, .attnRotQ: return [t, c.nHead, c.headDim]
+        case .attnK, .attnV, .attnRotK: return [t, c.nKVHead, c.headDim]
         case .attnPattern: return [c.nHead, t, t]
         case .mlpPre, .mlpPreLinear, .mlpPost: return [t, c.nInner]
         case .residPre, .attnOut, .residMid, .mlpOut, .residPost: return [t, c.nEmbd]
@@ -100,13 +104,13 @@ public struct NodeSlice: Hashable, Sendable, CustomStringConvertible {
             throw AttribError.indexOutOfRange(op: op, detail: "\(self): layer \(point.layer) of a model with \(c.nLayer) layers")
         }
         guard c.hookKinds.contains(point.kind) else {
-            throw AttribError.invalidArgument(op: op, detail: "\(self): a \(c.family.rawValue) model has no \(point.kind.rawValue) (\(c.parallelResidual ? "its attention and MLP read the same residual" : "its MLP is not gated"))")
+            throw AttribError.invalidArgument(op: op, detail: "\(self): a \(c.family.rawValue) model has no \(point.kind.rawValue)")
         }
-        let heads = point.kind == .attnK || point.kind == .attnV ? c.nKVHead : c.nHead
+        let heads = point.kind.isPerKVHead ? c.nKVHead : c.nHead
         // Axis sizes and which selector picks along each axis.
         let dims: (Int, Int, Int), sel: (Int?, Int?, Int?)
         switch point.kind {
-        case .attnQ, .attnK, .attnV, .attnZ: dims = (t, heads, c.headDim); sel = (position, head, index)
+        case .attnQ, .attnK, .attnV, .attnZ, .attnRotQ, .attnRotK: dims = (t, heads, c.headDim); sel = (position, head, index)
         case .attnPattern: dims = (c.nHead, t, t); sel = (head, position, index)
         default:
             guard head == nil else {
