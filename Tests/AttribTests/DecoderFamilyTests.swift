@@ -11,22 +11,46 @@ import Testing
     static let families = ["llama", "qwen2", "mistral", "gemma", "gpt_neox"]
     static var root: String { ProcessInfo.processInfo.environment["ATTRIB_LLM_FIXTURES"] ?? fixturePath("llm") }
 
-    /// Float32: two blocks of products of K ≤ 256 terms, softmax and RMSNorm on random weights:
-    /// 1e-4 normwise, as GPT-2's. Float64: the reference is not float64 throughout, because
-    /// transformers computes RMSNorm (x.to(float32)) and RoPE's cos and sin in float32 whatever
-    /// the model's dtype; each rounding is 6e-8 relative, and two blocks of them measured
-    /// 0.4–4e-7, so 1e-6 (GPT-NeoX, LayerNorm in float64, measured 4e-8).
-    static func bound(_ dtype: DType) -> Double { dtype == .float64 ? 1e-6 : 1e-4 }
+    /// Float32: two blocks of products of K ≤ 256 terms, softmax and RMSNorm on random weights,
+    /// and RoPE in transformers' float32 angles against the float64 reference's exact ones:
+    /// 1e-4 normwise, as GPT-2's. Float64: the reference is float64 throughout (the fixture
+    /// script replaces transformers' float32 RMSNorm, softmax and RoPE by float64 ones), so the
+    /// bound is rounding in double over the same chains: 1e-10.
+    static func bound(_ dtype: DType) -> Double { dtype == .float64 ? 1e-10 : 1e-4 }
 
+    static func reference(_ family: String) throws -> SafeTensorsFile {
+        try SafeTensorsFile(path: root + "/" + family + "/reference.safetensors")
+    }
+    static func tokens(_ ref: SafeTensorsFile, _ name: String) throws -> [[Int32]] {
+        let ids = try ref.int32s(name), t = try ref.entry(name).shape[1]
+        return stride(from: 0, to: ids.count, by: t).map { Array(ids[$0..<($0 + t)]) }
+    }
+    static func metric(_ ref: SafeTensorsFile) throws -> TokenMetric {
+        let m = try ref.int32s("metric_tokens").map(Int.init)
+        return .logitDifference(target: [m[0], m[2]], contrast: [m[1], m[3]])
+    }
+    static let err = TransformerTests.relativeError
+
+    /// Logits, the metric, and the gradients of the metric at the embeddings and at every
+    /// hook the reference holds (q, k, v before RoPE, pattern, z, resid_pre, mlp_post).
     static func check(_ family: String, _ device: any Device, _ dtype: DType) throws {
-        let dir = root + "/" + family
-        let ref = try SafeTensorsFile(path: dir + "/reference.safetensors")
-        let model = try DecoderModel.load(dir, on: device, dtype: dtype)
-        let ids = try ref.int32s("tokens_clean"), t = try ref.entry("tokens_clean").shape[1]
-        let tokens = stride(from: 0, to: ids.count, by: t).map { Array(ids[$0..<($0 + t)]) }
-        let logits = try model.logits(tokens).doubles()
-        let err = TransformerTests.relativeError(logits, try ref.doubles("logits_clean"))
-        #expect(err <= bound(dtype), "\(family) \(device.info.id) \(dtype) logits: \(err)")
+        let ref = try reference(family)
+        let model = try DecoderModel.load(root + "/" + family, on: device, dtype: dtype)
+        let clean = try tokens(ref, "tokens_clean")
+        let e = err(try model.logits(clean).doubles(), try ref.doubles("logits_clean"))
+        #expect(e <= bound(dtype), "\(family) \(device.info.id) \(dtype) logits: \(e)")
+        let kinds: [String: HookKind] = ["q": .attnQ, "k": .attnK, "v": .attnV, "pattern": .attnPattern, "z": .attnZ,
+                                         "resid_pre": .residPre, "mlp_post": .mlpPost]
+        let points = Set(kinds.values.flatMap { k in (0..<2).map { HookPoint(k, layer: $0) } })
+        let g = try model.gradients(clean, metric: metric(ref), nodes: points)
+        #expect(err(g.values, try ref.doubles("metric_clean")) <= bound(dtype), "\(family) metric")
+        #expect(err(try g.gradients.embeddings.doubles(), try ref.doubles("grad.embed")) <= bound(dtype), "\(family) ∂L/∂embeddings")
+        for (name, kind) in kinds {
+            for l in 0..<2 {
+                let e = err(try g.gradients.nodes[HookPoint(kind, layer: l)]!.doubles(), try ref.doubles("grad.\(name).\(l)"))
+                #expect(e <= bound(dtype), "\(family) \(device.info.id) \(dtype) ∂L/∂\(name).\(l): \(e)")
+            }
+        }
     }
 
     @Test("logits equal transformers' on the CPU backend (Float64 1e-9, Float32 1e-4)", arguments: families)
@@ -38,5 +62,139 @@ import Testing
     @Test("logits equal transformers' on every OpenCL device (Float32 1e-4)", arguments: families)
     func openCLLogits(_ family: String) throws {
         for d in openCLDevices { try Self.check(family, d, .float32) }
+    }
+
+    @Test("sharded weights (model.safetensors.index.json) load to the same model as one file")
+    func sharded() throws {
+        let ref = try Self.reference("llama")
+        let model = try DecoderModel.load(Self.root + "/llama-sharded", on: cpu, dtype: .float64)
+        #expect(Self.err(try model.logits(Self.tokens(ref, "tokens_clean")).doubles(), try ref.doubles("logits_clean")) <= 1e-10)
+    }
+
+    @Test("exact patching and AtP equal PyTorch's hooks on a tiny Llama (grouped KV) and a tiny GPT-NeoX (parallel, partial rotary)",
+          arguments: ["llama", "gpt_neox"])
+    func patching(_ family: String) throws {
+        let ref = try Self.reference(family)
+        let model = try DecoderModel.load(Self.root + "/" + family, on: cpu, dtype: .float64)
+        let clean = try Self.tokens(ref, "tokens_clean"), corrupt = try Self.tokens(ref, "tokens_corrupt")
+        let m = try ref.int32s("metric_tokens").map(Int.init)
+        let c = model.config
+        for b in 0..<2 {
+            let pair = PromptPair(clean: clean[b], corrupt: corrupt[b])
+            let metric = TokenMetric.logitDifference(target: [m[2 * b]], contrast: [m[2 * b + 1]])
+            func row(_ key: String, _ per: Int) throws -> [Double] { Array(try ref.doubles(key)[(b * 2 * per)..<((b + 1) * 2 * per)]) }
+            // Float64 throughout, differences of metrics of O(1): 1e-9 absolute-relative.
+            let heads = try ActivationPatching.effects(model, pair: pair, metric: metric, granularity: .heads).scores
+            #expect(Self.err(heads, try row("patch.z", c.nHead)) <= 1e-9, "\(family) row \(b) patch z")
+            let neurons = try ActivationPatching.effects(model, pair: pair, metric: metric, granularity: .neurons, batchSize: 64).scores
+            #expect(Self.err(neurons, try row("patch.mlp_post", c.nInner)) <= 1e-9, "\(family) row \(b) patch neurons")
+            #expect(Self.err(try AtP.estimate(model, pair: pair, metric: metric, granularity: .heads).scores, try row("atp.z", c.nHead)) <= 1e-9)
+            #expect(Self.err(try AtP.estimate(model, pair: pair, metric: metric, granularity: .neurons).scores, try row("atp.mlp_post", c.nInner)) <= 1e-9)
+            // One key/value head's k (before RoPE) at every position.
+            let source = try model.forward([pair.corrupt], cache: [HookPoint(.attnK, layer: 0), HookPoint(.attnK, layer: 1)]).cache
+            let kNodes = (0..<2).flatMap { l in (0..<c.nKVHead).map { NodeSlice(HookPoint(.attnK, layer: l), head: $0) } }
+            let kEffects = try model.patchingEffects(clean: pair.clean, metric: metric, nodes: kNodes, source: source)
+            #expect(Self.err(kEffects, try row("patch.k", c.nKVHead)) <= 1e-9, "\(family) row \(b) patch k")
+        }
+    }
+
+    /// AtP*'s QK fix on a grouped-KV model against a brute force that recomputes every patched
+    /// softmax row: query term Σ_t Σ_s (softmax(q'_t·K)_s − A_ts)·∂L/∂A_ts, key term for key s of
+    /// head h: Σ_{t ≥ s} (softmax of row t with k_s of h's group replaced)·∂L/∂A_t − A_t·∂L/∂A_t,
+    /// value term Δv of h's group · (A_hᵀ·∂L/∂z_h); heads sum all three over positions.
+    @Test("AtP* QK fix (RoPE; grouped KV heads in llama) equals a brute force over every patched softmax", arguments: ["llama", "gpt_neox"])
+    func groupedQKFix(_ family: String) throws {
+        let ref = try Self.reference(family)
+        let model = try DecoderModel.load(Self.root + "/" + family, on: cpu, dtype: .float64)
+        let c = model.config, (h, hkv, dh) = (c.nHead, c.nKVHead, c.headDim), rep = h / hkv
+        let clean = try Self.tokens(ref, "tokens_clean")[0], corrupt = try Self.tokens(ref, "tokens_corrupt")[0]
+        let m = try ref.int32s("metric_tokens").map(Int.init)
+        let metric = TokenMetric.logitDifference(target: [m[0]], contrast: [m[1]])
+        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(model, pair: PromptPair(clean: clean, corrupt: corrupt), metric: metric, granularity: .heads).signed
+        let t = clean.count
+        let points = Set((0..<2).flatMap { l in [HookKind.attnRotQ, .attnRotK, .attnV, .attnPattern, .attnZ].map { HookPoint($0, layer: l) } })
+        let cr = try model.forward([corrupt], cache: points).cache
+        let g = try model.gradients([clean], metric: metric, nodes: points, logitPositions: .all)
+        func host(_ cache: [HookPoint: Tensor], _ k: HookKind, _ l: Int) throws -> [Double] { try cache[HookPoint(k, layer: l)]!.doubles() }
+        let scale = 1 / Double(dh).squareRoot()
+        var want = [Double](repeating: 0, count: 2 * h)
+        for l in 0..<2 {
+            let q = try host(g.run.cache, .attnRotQ, l), k = try host(g.run.cache, .attnRotK, l), v = try host(g.run.cache, .attnV, l)
+            let qn = try host(cr, .attnRotQ, l), kn = try host(cr, .attnRotK, l), vn = try host(cr, .attnV, l)
+            let a = try host(g.run.cache, .attnPattern, l)
+            let gA = try g.gradients.nodes[HookPoint(.attnPattern, layer: l)]!.doubles()
+            let gz = try g.gradients.nodes[HookPoint(.attnZ, layer: l)]!.doubles()      // [T, H, d_h]
+            func dot(_ x: [Double], _ i: Int, _ y: [Double], _ j: Int) -> Double { (0..<dh).reduce(0) { $0 + x[i + $1] * y[j + $1] } }
+            func row(_ hd: Int, _ tq: Int, query: [Double], keys: (Int) -> ([Double], Int)) -> [Double] {
+                let s = (0...tq).map { sk -> Double in let (kk, off) = keys(sk); return scale * dot(query, (tq * h + hd) * dh, kk, off) }
+                let mx = s.max()!, e = s.map { Foundation.exp($0 - mx) }, z = e.reduce(0, +)
+                return e.map { $0 / z }
+            }
+            for hd in 0..<h {
+                let grp = hd / rep
+                var total = 0.0
+                for tq in 0..<t {
+                    let base = (hd * t + tq) * t
+                    let clean = (0...tq).reduce(0.0) { $0 + a[base + $1] * gA[base + $1] }
+                    // Query t patched.
+                    let pq = row(hd, tq, query: qn) { (k, ($0 * hkv + grp) * dh) }
+                    total += (0...tq).reduce(0.0) { $0 + pq[$1] * gA[base + $1] } - clean
+                    // Key s ≤ t patched, one at a time.
+                    for sk in 0...tq {
+                        let pk = row(hd, tq, query: q) { j in j == sk ? (kn, (j * hkv + grp) * dh) : (k, (j * hkv + grp) * dh) }
+                        total += (0...tq).reduce(0.0) { $0 + pk[$1] * gA[base + $1] } - clean
+                    }
+                }
+                // Values: Δv_s of the group times Σ_t A_ts·∂L/∂z_t of this head.
+                for sk in 0..<t {
+                    for i in 0..<dh {
+                        let dv = vn[(sk * hkv + grp) * dh + i] - v[(sk * hkv + grp) * dh + i]
+                        let gv = (sk..<t).reduce(0.0) { $0 + a[(hd * t + $1) * t + sk] * gz[($1 * h + hd) * dh + i] }
+                        total += dv * gv
+                    }
+                }
+                want[l * h + hd] = total
+            }
+        }
+        // Float64, the same sums in another order: 1e-9.
+        #expect(Self.err(got, want) <= 1e-9, "\(got) vs \(want)")
+    }
+
+    @Test("bad input: a truncated shard, a tensor missing from the index, an unknown config field or RoPE type, unequal prompt lengths")
+    func badInput() throws {
+        func copy(_ name: String) throws -> String {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-llm-\(UUID().uuidString)").path
+            try FileManager.default.copyItem(atPath: Self.root + "/" + name, toPath: dir)
+            return dir
+        }
+        let sharded = try copy("llama-sharded")
+        let shard = sharded + "/model-00002-of-00003.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: shard))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: shard))
+        expectAttribError([shard, "truncated"]) { _ = try DecoderModel.load(sharded, on: cpu) }
+
+        let missing = try copy("llama-sharded")
+        let indexURL = URL(fileURLWithPath: missing + "/model.safetensors.index.json")
+        var index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as! [String: Any]
+        var map = index["weight_map"] as! [String: String]
+        map["model.layers.1.mlp.up_proj.weight"] = nil
+        index["weight_map"] = map
+        try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
+        expectAttribError(["model.layers.1.mlp.up_proj.weight", "missing from the index"]) { _ = try DecoderModel.load(missing, on: cpu) }
+
+        for (key, value, fragment) in [("attn_logit_softcapping", 30.0 as Any, "\"attn_logit_softcapping\""),
+                                       ("rope_parameters", ["rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0] as Any, "rope_type \"yarn\"")] {
+            let dir = try copy("llama")
+            let url = URL(fileURLWithPath: dir + "/config.json")
+            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+            json[key] = value
+            try JSONSerialization.data(withJSONObject: json).write(to: url)
+            expectAttribError([dir + "/config.json", fragment]) { _ = try DecoderModel.load(dir, on: cpu) }
+        }
+        let model = try DecoderModel.load(Self.root + "/llama", on: cpu)
+        expectAttribError(["prompt 1 has 3 tokens", "equal lengths"]) { _ = try model.logits([[1, 2], [1, 2, 3]]) }
+        expectAttribError(["head-position nodes", "4 query heads sharing 2"]) {
+            _ = try AtP.estimate(model, pair: PromptPair(clean: [1, 2], corrupt: [1, 3]), metric: .logitDifference(target: [1], contrast: [2]), granularity: .headPositions)
+        }
     }
 }

@@ -109,6 +109,8 @@ public struct AtPStar: Sendable {
 struct QKLayer {
     let layer: Int, heads: Int, kvHeads: Int, tokens: Int
     let scores: Tensor, keyDelta: Tensor
+    /// The clean pattern A [H, T, T] (a grouped head's value gradient is A_hᵀ·∂L/∂z_h).
+    let pattern: Tensor
     let queryPatternDelta: [Double]      // [H, T, T]
 
     init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
@@ -127,7 +129,7 @@ struct QKLayer {
         scores = try q.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t])
         keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale).reshaped([h, t, t])
         let patched = try qn.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t]).causalSoftmax()
-        let pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
+        pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         queryPatternDelta = try patched.subtracting(pattern).doubles()
         self.heads = h; kvHeads = hkv; tokens = t; layer = l
     }
@@ -148,7 +150,7 @@ struct QKLayer {
         if rep > 1 {
             // Head h's own value gradient A_hᵀ·∂L/∂z_h [H, T, d_h]; Δv of its group, deltaV [T, H_kv, d_h].
             let gz = try g[HookPoint(.attnZ, layer: l)]!.transposed12().reshaped([h, t, dh])
-            let gv = try gA.matmul(gz, transposeSelf: true).doubles()
+            let gv = try pattern.matmul(gz, transposeSelf: true).doubles()
             for hd in 0..<h {
                 for pos in 0..<t {
                     var s = 0.0

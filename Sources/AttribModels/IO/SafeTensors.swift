@@ -115,7 +115,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw badT("\"data_offsets\" must be two ascending non-negative integers [begin, end], found \(offsetsValue.summary)")
         }
         guard offsets[1] <= dataLength else {
-            throw badT("data_offsets [\(offsets[0]), \(offsets[1])] lie outside the data section (\(dataLength) bytes)")
+            throw badT("data_offsets [\(offsets[0]), \(offsets[1])] lie outside the data section (\(dataLength) bytes): the file is truncated or its header is wrong")
         }
         guard let count = elementCount(shape), case let (bytes, false) = count.multipliedReportingOverflow(by: dtype.size) else {
             throw badT("shape \(shape) overflows the element count")

@@ -213,16 +213,13 @@ extension DecoderConfig {
         let r = Int(Double(headDim) * fraction)
         guard r >= 2 else { throw bad("RoPE over \(r) of \(headDim) head dimensions; needs at least 2") }
         let dims = r - r % 2
-        // transformers: 1/(base^(arange(0, r, 2)/r)) with float32 exponent, power and quotient.
-        var inv = (0..<(dims / 2)).map { i -> Float in
-            let exponent = Float(2 * i) / Float(r)
-            return 1 / Float(Glibc.pow(theta, Double(exponent)))
-        }
+        // 1/θ^(2i/r), exact (RotaryEmbedding.tables rounds for a Float32 model).
+        var inv = (0..<(dims / 2)).map { i in 1 / Glibc.pow(theta, Double(2 * i) / Double(r)) }
         switch type {
         case "default": break
         case "linear":
             guard let factor = try number(params["factor"], "factor"), factor > 0 else { throw bad("linear RoPE scaling needs a positive \"factor\"") }
-            inv = inv.map { $0 / Float(factor) }
+            inv = inv.map { $0 / factor }
         case "llama3":
             guard let factor = try number(params["factor"], "factor"), let low = try number(params["low_freq_factor"], "low_freq_factor"),
                   let high = try number(params["high_freq_factor"], "high_freq_factor"),
@@ -232,15 +229,15 @@ extension DecoderConfig {
             }
             let lowWavelength = old / low, highWavelength = old / high
             inv = inv.map { f in
-                let wavelength = 2 * Double.pi / Double(f)
+                let wavelength = 2 * Double.pi / f
                 if wavelength < highWavelength { return f }                       // high frequencies: kept
-                if wavelength > lowWavelength { return Float(Double(f) / factor) } // low frequencies: ÷ factor
+                if wavelength > lowWavelength { return f / factor }               // low frequencies: ÷ factor
                 let smooth = (old / wavelength - low) / (high - low)               // in between: blended
-                return Float((1 - smooth) * Double(f) / factor + smooth * Double(f))
+                return (1 - smooth) * f / factor + smooth * f
             }
         default:
             throw bad("rope_type \"\(type)\" is not supported (default, linear, llama3)")
         }
-        return RotaryEmbedding(dimensions: dims, inverseFrequencies: inv.map(Double.init))
+        return RotaryEmbedding(dimensions: dims, inverseFrequencies: inv)
     }
 }

@@ -10,9 +10,8 @@ public enum DecoderFamily: String, Sendable, CaseIterable {
 
 /// Rotary position embedding (RoPE) of the first `dimensions` entries of each q and k head,
 /// in the rotate-half layout transformers uses: entry i pairs with i + dimensions/2, both
-/// rotated by θ_i·t. `inverseFrequencies` [dimensions/2] are rounded to Float32 as transformers
-/// computes them (and after any rope_scaling), so the angles match its to the last bit
-/// wherever it computes in float32.
+/// rotated by θ_i·t. `inverseFrequencies` [dimensions/2] are exact (Double, after any
+/// rope_scaling); `tables` rounds them as transformers does in a Float32 model.
 public struct RotaryEmbedding: Sendable, Equatable {
     public var dimensions: Int
     public var inverseFrequencies: [Double]
@@ -20,17 +19,25 @@ public struct RotaryEmbedding: Sendable, Equatable {
         self.dimensions = dimensions; self.inverseFrequencies = inverseFrequencies
     }
 
-    /// cos and sin of the angles for positions 0..<t: [T, dimensions/2] each, angle =
-    /// Float32(t)·Float32(θ_i) rounded to Float32, cos and sin rounded to Float32: transformers
-    /// computes RoPE in float32 whatever the model's dtype (autocast off), so even a float64
-    /// run of it uses these values, and so do we.
-    public func tables(tokens t: Int) -> (cos: [Double], sin: [Double]) {
+    /// cos and sin of the angles for positions 0..<t: [T, dimensions/2] each.
+    /// - float32: transformers' arithmetic, which builds RoPE in float32 whatever the model's
+    ///   dtype: θ_i rounded to Float32, the angle Float32(t)·θ_i rounded to Float32, cos and sin
+    ///   rounded to Float32. Its angle error grows with t (≈ t·2⁻²⁴ rad), and matching it is
+    ///   what makes a Float32 run agree with transformers at long prompts.
+    /// - otherwise exact: angle t·θ_i in Double (a Float64 run is the mathematics, not a copy
+    ///   of float32 rounding).
+    public func tables(tokens t: Int, float32: Bool) -> (cos: [Double], sin: [Double]) {
         let half = dimensions / 2
         var c = [Double](repeating: 0, count: t * half), s = c
         for pos in 0..<t {
             for i in 0..<half {
-                let angle = Double(Float(pos) * Float(inverseFrequencies[i]))
-                c[pos * half + i] = Double(Float(Glibc.cos(angle))); s[pos * half + i] = Double(Float(Glibc.sin(angle)))
+                if float32 {
+                    let angle = Double(Float(pos) * Float(inverseFrequencies[i]))
+                    c[pos * half + i] = Double(Float(Glibc.cos(angle))); s[pos * half + i] = Double(Float(Glibc.sin(angle)))
+                } else {
+                    let angle = Double(pos) * inverseFrequencies[i]
+                    c[pos * half + i] = Glibc.cos(angle); s[pos * half + i] = Glibc.sin(angle)
+                }
             }
         }
         return (c, s)

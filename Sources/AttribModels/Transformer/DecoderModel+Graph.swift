@@ -30,7 +30,7 @@ extension DecoderModel {
         // RoPE tables [T, r/2] for this length, shared by every layer.
         var rotary: RotaryGraphOp?
         if case let .rotary(r) = c.positions {
-            let (cs, sn) = r.tables(tokens: t)
+            let (cs, sn) = r.tables(tokens: t, float32: dtype == .float32)
             rotary = RotaryGraphOp(cos: try Tensor(cs, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
                                    sin: try Tensor(sn, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
                                    dimensions: r.dimensions)
@@ -40,8 +40,8 @@ extension DecoderModel {
         if let wpe {
             resid = add(embeddingsValue, ConstantBinaryGraphOp(.add, try wpe.rows(0..<t)), embed)
         } else if let scale = c.embeddingScale {
-            // Gemma: ·√D, a tensor of the model's dtype in transformers (so Float32-rounded there).
-            resid = add(embeddingsValue, ScaleGraphOp(dtype == .float32 ? Double(Float(scale)) : scale), embed)
+            // Gemma: ·√D, a float32 buffer in transformers (so Float32(√D) in every dtype).
+            resid = add(embeddingsValue, ScaleGraphOp(Double(Float(scale))), embed)
         } else {
             resid = add(embeddingsValue, IdentityGraphOp(), embed)
         }
