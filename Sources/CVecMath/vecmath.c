@@ -209,7 +209,69 @@ static void softmax_row_avx2(const float *x, float *y, size_t cols, int log_soft
     }
 }
 
+// SiLU x·σ(x) and its derivative σ + x·σ(1 − σ) for 8 lanes from one exp: e = exp(−|x|),
+// σ = 1/(1 + e) for x ≥ 0 and e/(1 + e) below, σ(1 − σ) = e/(1 + e)², the forms of
+// Kernels/activation.cl (no overflow, no cancellation).
+__attribute__((target("avx2,fma")))
+static inline __m256 sigmoid8(__m256 v, __m256 *e_out, __m256 *d_out) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), a));
+    __m256 d = _mm256_add_ps(one, e);
+    __m256 pos = _mm256_div_ps(one, d), neg = _mm256_div_ps(e, d);
+    *e_out = e; *d_out = d;
+    return _mm256_blendv_ps(neg, pos, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+}
+
+__attribute__((target("avx2,fma")))
+static size_t silu_forward_avx2(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    __m256 e, d;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(v, sigmoid8(v, &e, &d)));
+    }
+    return i;
+}
+
+__attribute__((target("avx2,fma")))
+static size_t silu_backward_avx2(const float *x, const float *dy, float *dx, size_t n) {
+    size_t i = 0;
+    __m256 e, d;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 s = sigmoid8(v, &e, &d);
+        __m256 g = _mm256_fmadd_ps(v, _mm256_div_ps(e, _mm256_mul_ps(d, d)), s);
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), g));
+    }
+    return i;
+}
+
 #endif
+
+static inline float sigmoid_f(float x) {
+    float e = expf(-fabsf(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+void attrib_silu_forward_f32(const float *x, float *y, size_t n) {
+    size_t i = 0;
+#if defined(__x86_64__) && defined(__GLIBC__)
+    if (cpu_has_avx2_fma()) i = silu_forward_avx2(x, y, n);
+#endif
+    for (; i < n; i++) y[i] = x[i] * sigmoid_f(x[i]);
+}
+
+void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t n) {
+    size_t i = 0;
+#if defined(__x86_64__) && defined(__GLIBC__)
+    if (cpu_has_avx2_fma()) i = silu_backward_avx2(x, dy, dx, n);
+#endif
+    for (; i < n; i++) {
+        float e = expf(-fabsf(x[i])), d = 1.0f + e;
+        dx[i] = dy[i] * (sigmoid_f(x[i]) + x[i] * e / (d * d));
+    }
+}
 
 void attrib_gelu_erf_forward_f32(const float *x, float *y, size_t n) {
     size_t i = 0;

@@ -14,6 +14,7 @@ struct PatchingOptions: ParsableArguments {
     @Option(help: "Metric: logit-diff:A,B (token ids or single-token strings) or logprob:T. Default with --pairs: each pair's answers.") var metric: String?
     @Option(help: "Nodes: heads, head-positions, neurons, neuron-positions.") var nodes = "heads"
     @Option(help: "Rows of the table.") var top = 20
+    @Option(help: "attrib patch only: patch the nodes of these layers (comma-separated) and report NaN for the others; exact patching of every neuron of a 30-layer model is hours per pair.") var layers: String?
     @Flag(help: "Use Float64.") var fp64 = false
     @Option(help: "Output directory (default out/METHOD, replaced on every run; an --out that holds results needs --force).") var out: String?
     @OptionGroup var sweep: SweepOptions
@@ -157,7 +158,19 @@ func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderMod
     let scores: ComponentScores
     do {
         switch method {
-        case .patch: scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, batchSize: o.batch)
+        case .patch:
+            var only: [Int]? = nil
+            if let spec = o.layers {
+                let parts = spec.split(separator: ",").map { Int($0.trimmingCharacters(in: " ")) }
+                guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--layers must be comma-separated layer numbers, got '\(spec)'") }
+                let wanted = Set(parts.map { $0! })
+                let nodes = try ComponentNodeSet(g, config: model.config, tokens: job.pair.clean.count)
+                if let bad = wanted.first(where: { $0 >= model.config.nLayer }) {
+                    throw ValidationError("--layers \(bad): the model has layers 0..<\(model.config.nLayer)")
+                }
+                only = (0..<nodes.count).filter { wanted.contains(nodes.layer(of: $0)) }
+            }
+            scores = try ActivationPatching.effects(model, pair: job.pair, metric: job.metric, granularity: g, only: only, batchSize: o.batch)
         case .atp: scores = try AtP.estimate(model, pair: job.pair, metric: job.metric, granularity: g)
         case .atpStar: scores = try AtPStar(qkFix: !noQK, gradDrop: gradDrop).estimate(model, pair: job.pair, metric: job.metric, granularity: g).scores
         }

@@ -150,6 +150,29 @@ import Glibc
     }
 }
 
+/// The CPU backend's Float32 SiLU (Llama's gate): 8 lanes from one inline exp (vecmath.c).
+@Suite struct SiLUFloat32AccuracyTests {
+    @Test("CPU Float32 SiLU and SiLU′ within 8u of Float64 across both tails and around 0")
+    func againstFloat64() throws {
+        var x = stride(from: -120.0, through: 120.0, by: 1.0 / 16).map { $0 } + [0, 1e-30, -1e-30, 1e-3, -1e-3]
+        x += randomValues(5000, seed: 22, -12, 12)
+        let x32 = x.map { Double(Float($0)) }
+        let t32 = try Tensor(x32, shape: [x32.count], dtype: .float32, on: cpu)
+        let t64 = try Tensor(x32, shape: [x32.count], dtype: .float64, on: cpu)
+        let ones = [Double](repeating: 1, count: x32.count)
+        let y = try t32.activated(.silu).doubles()
+        let d = try t32.activationBackward(.silu, upstream: Tensor(ones, shape: [x32.count], dtype: .float32, on: cpu)).doubles()
+        let yRef = try t64.activated(.silu).doubles()
+        let dRef = try t64.activationBackward(.silu, upstream: Tensor(ones, shape: [x32.count], on: cpu)).doubles()
+        let u = DType.float32.unitRoundoff, tiny = Double(Float.leastNormalMagnitude)
+        // σ carries the exp's error (< 1 ulp) and a division, y = x·σ one product: ~4u; f′ = σ +
+        // x·e/(1 + e)² sums two terms that cancel near x ≈ −1.28: bound by their magnitudes.
+        let sig = x32.map { 1 / (1 + exp(-$0)) }
+        expectClose(y, yRef, bound: { 8 * u * abs(yRef[$0]) + tiny }, "SiLU")
+        expectClose(d, dRef, bound: { 8 * u * (sig[$0] + abs(x32[$0]) * sig[$0] * (1 - sig[$0])) + tiny }, "SiLU′")
+    }
+}
+
 /// Tanh and sigmoid keep f′ from their forward on the CPU backend (one transcendental for
 /// both): the value and the backward must be bitwise those of the two ops apart.
 @Suite struct ActivationDerivativeTests {

@@ -52,6 +52,11 @@ enum CPUKernels<T: CPUScalar> {
             parallelChunks(n, grain: 1 << 13) { r in attrib_gelu_erf_forward_f32(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
+        if kind == .silu, T.self == Float.self {
+            let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
+            parallelChunks(n, grain: 1 << 13) { r in attrib_silu_forward_f32(xf + r.lowerBound, yf + r.lowerBound, r.count) }
+            return
+        }
         parallelChunks(n, grain: 1 << 13) { r in for i in r { y[i] = ActivationMath<T>.forward(kind, x[i]) } }
     }
 
@@ -61,6 +66,14 @@ enum CPUKernels<T: CPUScalar> {
             let (xf, dyf, dxf) = (f(x), f(dy), f(dx))
             parallelChunks(n, grain: 1 << 13) { r in
                 attrib_gelu_erf_backward_f32(xf + r.lowerBound, dyf + r.lowerBound, dxf + r.lowerBound, r.count)
+            }
+            return
+        }
+        if kind == .silu, T.self == Float.self {
+            let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+            let (xf, dyf, dxf) = (f(x), f(dy), f(dx))
+            parallelChunks(n, grain: 1 << 13) { r in
+                attrib_silu_backward_f32(xf + r.lowerBound, dyf + r.lowerBound, dxf + r.lowerBound, r.count)
             }
             return
         }

@@ -13,6 +13,11 @@ void attrib_gelu_erf_backward_f32(const float *x, const float *dy, float *dx, si
 /// y = GELU(x) and dydx = GELU′(x) with one erfc per element.
 void attrib_gelu_erf_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n);
 
+/// SiLU x·σ(x) (Llama's gate) and dx = dy·SiLU′(x) over Float32 arrays, 8 lanes from one exp
+/// with AVX2 (vecmath.c), libm's expf element by element without.
+void attrib_silu_forward_f32(const float *x, float *y, size_t n);
+void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward
 /// and get 0 backward), over `planes` consecutive planes.
