@@ -205,8 +205,10 @@ private func oneTensor(dims: [UInt64] = [4], type: UInt32 = 0, offset: UInt64 = 
         #expect(end < full.count)
         let path = ggufTempDir + "/prefix.gguf"
         var wrong: [Int] = []
-        for n in 0...full.count {
-            FileManager.default.createFile(atPath: path, contents: Data(full.prefix(n)))
+        FileManager.default.createFile(atPath: path, contents: Data(full))
+        // Longest first, each cut by truncate(2): one system call per prefix, not a file write.
+        for n in (0...full.count).reversed() {
+            #expect(truncate(path, off_t(n)) == 0)
             do {
                 _ = try GGUFFile(path: path)
                 if n < end { wrong.append(n) }
@@ -310,6 +312,11 @@ private func oneTensor(dims: [UInt64] = [4], type: UInt32 = 0, offset: UInt64 = 
         // A scalar (no dims) and an empty tensor are fine.
         #expect(try openGGUF(oneTensor(dims: []), "scalar").floats("t") == [1])
         #expect(try openGGUF(oneTensor(dims: [0, 3]), "empty").floats("t") == [])
+        // An empty tensor in a file that ends with its info (no padding, no data section).
+        var bare = GGUFBytes(); bare.header(tensors: 1, kvs: 0); bare.tensor("e", dims: [0])
+        #expect(bare.b.count % 32 != 0)
+        let f = try openGGUF(bare.b, "bare")
+        #expect(try f.floats("e") == [] && f.withUnsafeBytes("e") { $0.count } == 0 && f.dataStart > bare.b.count)
 
         var dup = GGUFBytes(); dup.header(tensors: 2, kvs: 0)
         dup.tensor("t", dims: [1]); dup.tensor("t", dims: [1], offset: 32); dup.pad(); dup.b += [UInt8](repeating: 0, count: 64)

@@ -179,6 +179,9 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     private func raw(_ t: GGUFTensorInfo) -> UnsafeRawBufferPointer {
+        // The data section may start past the end of a file whose tensors are all empty (no
+        // padding written after the infos): slicing there would trap, and there is nothing to read.
+        guard t.byteCount > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         let start = dataStart + t.offset
         return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + t.byteCount)])
     }
