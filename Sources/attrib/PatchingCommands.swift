@@ -18,9 +18,10 @@ struct PatchingOptions: ParsableArguments {
     @Flag(help: "Use Float64.") var fp64 = false
     @Option(help: "Output directory (default out/METHOD, replaced on every run; an --out that holds results needs --force).") var out: String?
     @OptionGroup var sweep: SweepOptions
-    /// The first N pairs of --pairs (--limit); patched rows per device batch of exact patching (--batch, default 32).
+    /// The first N pairs of --pairs (--limit).
     var limit: Int? { sweep.batching.limit }
-    var batch: Int { sweep.batching.batch ?? 32 }
+    /// Rows per batched patched forward: --batch, else what fits the device's memory at the prompt length.
+    var batch: Int? { sweep.batching.batch }
     var json: Bool { sweep.json }
     @Flag(help: "Do not prepend the BOS token (<|endoftext|>) to text prompts. By default it is prepended, as TransformerLens does (prepend_bos=True), unless the text already starts with it; token-id prompts are used as given.") var noBos = false
 

@@ -197,4 +197,20 @@ import Testing
             _ = try AtP.estimate(model, pair: PromptPair(clean: [1, 2], corrupt: [1, 3]), metric: .logitDifference(target: [1], contrast: [2]), granularity: .headPositions)
         }
     }
+
+    @Test("exact patching's default batch follows the device's memory: fewer rows for longer prompts, never 0")
+    func batchRowsFromMemory() throws {
+        let model = try DecoderModel.load(Self.root + "/llama", on: cpu)
+        let short = model.patchingBatchRows(tokens: 10), long = model.patchingBatchRows(tokens: 64)
+        #expect(short >= long && long >= 1 && short <= 256)
+        // The estimate grows with T² through the attention's [H, T, T] values.
+        #expect(model.forwardBytesPerRow(tokens: 64) > 16 * model.forwardBytesPerRow(tokens: 4))
+        // Same numbers with any batch: the memory-derived default and one row per forward.
+        let ref = try Self.reference("llama")
+        let pair = PromptPair(clean: try Self.tokens(ref, "tokens_clean")[0], corrupt: try Self.tokens(ref, "tokens_corrupt")[0])
+        let metric = TokenMetric.logitDifference(target: [3], contrast: [11])
+        let a = try ActivationPatching.effects(model, pair: pair, metric: metric, granularity: .heads).scores
+        let b = try ActivationPatching.effects(model, pair: pair, metric: metric, granularity: .heads, batchSize: 1).scores
+        #expect(Self.err(a, b) <= 1e-5, "\(a) vs \(b)")
+    }
 }

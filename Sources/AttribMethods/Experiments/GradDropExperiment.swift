@@ -24,7 +24,7 @@ public enum GradDropExperiment {
     }
 
     public static func run(_ model: DecoderModel, pairs: [(PromptPair, TokenMetric)], granularity: ComponentGranularity,
-                           batchSize: Int = 32) throws -> Report {
+                           batchSize: Int? = nil) throws -> Report {
         guard !pairs.isEmpty else { throw AttribError.invalidArgument(op: "GradDropExperiment", detail: "no prompt pairs") }
         let names = ["none"] + GradDropRule.allCases.map(\.rawValue)
         var spearman = [[Double]](repeating: [], count: names.count), recall = spearman, topRank = spearman

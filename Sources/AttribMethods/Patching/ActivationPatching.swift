@@ -5,13 +5,15 @@ import AttribModels
 /// c(n) = L(clean | do(n ← n(corrupt))) − L(clean) for every node n of a granularity.
 /// Rows of a device batch are the clean prompt with one node's slices patched each, so N nodes
 /// cost ⌈N / batchSize⌉ batched forwards of `batchSize` rows, plus one clean and one corrupt forward.
+/// Without a batch size, the rows that fit a quarter of the device's memory (DecoderModel.patchingBatchRows).
 public enum ActivationPatching {
     /// The effects of every node (or of the nodes `only`, in that order) of `granularity`.
     public static func effects(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
-                               only: [Int]? = nil, batchSize: Int = 32) throws -> ComponentScores {
+                               only: [Int]? = nil, batchSize: Int? = nil) throws -> ComponentScores {
         let start = ContinuousClock.now
         let op = "ActivationPatching"
         try pair.check(for: model, op)
+        let batchSize = batchSize ?? model.patchingBatchRows(tokens: pair.clean.count)
         guard batchSize >= 1 else { throw AttribError.invalidArgument(op: op, detail: "batch size \(batchSize); must be at least 1") }
         let nodes = try ComponentNodeSet(granularity, config: model.config, tokens: pair.clean.count)
         let indices = only ?? Array(0..<nodes.count)
@@ -32,7 +34,8 @@ public enum ActivationPatching {
     /// The metric of the clean prompt with each group of slices patched from `source` (row 0),
     /// `batchSize` groups per batched forward.
     public static func patchedValues(_ model: DecoderModel, clean: [Int32], metric: TokenMetric, groups: [[NodeSlice]],
-                                     source: [HookPoint: Tensor], batchSize: Int = 32) throws -> [Double] {
+                                     source: [HookPoint: Tensor], batchSize: Int? = nil) throws -> [Double] {
+        let batchSize = max(1, batchSize ?? model.patchingBatchRows(tokens: clean.count))
         var out: [Double] = []
         out.reserveCapacity(groups.count)
         var start = 0

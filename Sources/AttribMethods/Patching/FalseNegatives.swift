@@ -78,7 +78,7 @@ public enum FalseNegativeCheck {
 
     public static func run(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
                            scores: [Double], topK: Int, samples: Int, seed: UInt64 = 0, threshold: Double? = nil,
-                           confidence: Double = 0.95, batchSize: Int = 32) throws -> Report {
+                           confidence: Double = 0.95, batchSize: Int? = nil) throws -> Report {
         let start = ContinuousClock.now
         let op = "FalseNegativeCheck"
         let nodes = try ComponentNodeSet(granularity, config: model.config, tokens: pair.clean.count)

@@ -92,7 +92,8 @@ extension DecoderModel {
     /// corrupted run). Rows of a device batch are the clean prompt with one patch each, so N nodes cost
     /// ⌈N / batchSize⌉ batched forwards (plus one clean forward). `metric` must name one token per list.
     public func patchingEffects(clean: [Int32], metric: TokenMetric, nodes: [NodeSlice], source: [HookPoint: Tensor],
-                                sourceRow: Int = 0, batchSize: Int = 32) throws -> [Double] {
+                                sourceRow: Int = 0, batchSize: Int? = nil) throws -> [Double] {
+        let batchSize = batchSize ?? patchingBatchRows(tokens: clean.count)
         guard batchSize >= 1 else {
             throw AttribError.invalidArgument(op: "patchingEffects", detail: "batch size \(batchSize); must be at least 1")
         }

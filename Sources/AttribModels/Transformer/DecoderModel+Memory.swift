@@ -1,0 +1,25 @@
+import AttribCore
+
+extension DecoderModel {
+    /// Bytes one prompt row of a forward without backward holds at its peak, estimated from the
+    /// shapes: a block's live values (residual, norms, q/k/v and their per-head copies, z, the
+    /// MLP's three [T, F] values) plus the attention's three [H, T, T] values (raw scores,
+    /// scaled scores, pattern), doubled for the patched copies and the values of the block
+    /// before that are still referenced; plus the last position's logits.
+    public func forwardBytesPerRow(tokens t: Int) -> Int {
+        let c = config
+        let perToken = 6 * c.nEmbd + 4 * c.nInner + 4 * c.nHead * c.headDim + 4 * c.nKVHead * c.headDim
+        let attention = 3 * c.nHead * t * t
+        return dtype.size * (2 * (t * perToken + attention) + c.vocabSize)
+    }
+
+    /// Rows per batched forward of exact patching at `tokens` tokens, from the device's memory:
+    /// a quarter of it (of the host's available memory for the CPU backend, whichever is less)
+    /// over `forwardBytesPerRow`, at least 1 and at most 256 (past that the products gain nothing).
+    /// At T = 2048 on SmolLM2 this is a few rows where a fixed 32 would need tens of GB.
+    public func patchingBatchRows(tokens t: Int) -> Int {
+        var budget = device.info.globalMemoryBytes
+        if device is CPUDevice, let host = HostMemory.availableBytes() { budget = min(budget, host) }
+        return max(1, min(256, budget / 4 / max(1, forwardBytesPerRow(tokens: t))))
+    }
+}
