@@ -6,7 +6,8 @@ method (model load excluded). Reads the output directories of
 
     attrib patch|atp|atp-star --model M --pairs Models/smollm2-pairs/SET.json --limit N --nodes G --out DIR/SET-METHOD-G
 
-(Benchmarks/llm_quality.sh runs them). Exact patching of the neurons of chosen layers only
+(Benchmarks/llm_quality.sh runs them; atp-qk is `atp-star --no-grad-drop`, the QK fix alone,
+and atp-gd is `atp-star --no-qk-fix`, GradDrop alone). Exact patching of the neurons of chosen layers only
 (`attrib patch --layers`): the other nodes are NaN there and are left out of ρ and recall.
 
     python3 Benchmarks/llm_atp_quality.py DIR [--sets ioi induction] [--nodes heads neurons]
@@ -50,7 +51,7 @@ def main():
                 continue
             exact = np.load(ex_dir + "/scores.npy"); n = exact.shape[0]; exact = exact.reshape(n, -1)
             ex_sum = json.load(open(ex_dir + "/summary.json"))
-            for m in ["atp", "atp-star"]:
+            for m in ["atp", "atp-qk", "atp-gd", "atp-star"]:
                 d = os.path.join(a.dir, f"{s}-{m}-{g}")
                 if not os.path.exists(d + "/scores.npy"):
                     continue
