@@ -5,7 +5,7 @@ import FoundationEssentials
 /// What `attrib patch`, `attrib atp` and `attrib atp-star` take.
 struct PatchingOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
-    @Option(help: "GPT-2 model directory (config.json + model.safetensors; vocab.json + merges.txt for text prompts).") var model: String
+    @Option(help: "Decoder model: a Hugging Face directory (config.json + model.safetensors or shards; gpt2, llama, qwen2, mistral, gemma, gpt_neox) or a llama.cpp .gguf file (docs/llm.md).") var model: String
     @Option(help: "Clean prompt text (needs the model's tokenizer files).") var clean: String?
     @Option(help: "Clean prompt as comma-separated token ids.") var cleanTokens: String?
     @Option(help: "Corrupt prompt text (same length in tokens as the clean one).") var corrupt: String?
