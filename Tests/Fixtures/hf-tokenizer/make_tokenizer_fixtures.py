@@ -4,7 +4,8 @@
 Writes, next to this script:
   corpus.json            the test strings (several scripts, whitespace runs, digits,
                          contractions, emoji with ZWJ sequences and flags, special
-                         tokens inside text, the empty string)
+                         tokens inside text, the empty string), then 150 random strings
+                         from corner-case atoms (random_lines, fixed seed)
   <name>/tokenizer.json  small tokenizers trained here with `tokenizers` on TRAIN
                          (no hub downloads), vocabularies under 1000 tokens:
                            llama3     byte-level BPE, Split(Llama 3's regex) + ByteLevel(use_regex=False),
@@ -107,6 +108,25 @@ CORPUS = [
     "a" * 40,
     " ".join(["word"] * 12),
 ]
+
+
+def random_lines(count=150, seed=1234):
+    """Random strings from atoms chosen to hit the pre-tokenizers' corner cases: runs of
+    spaces, tabs, CR/LF and Unicode spaces (U+0085, U+00A0, U+3000) before letters, digits
+    and punctuation; apostrophes with letters of either case (and the long s U+017F, which
+    case-insensitive matching takes for s); non-ASCII digits and numbers; marks; emoji;
+    characters missing from the small vocabularies; special tokens."""
+    import random
+    rng = random.Random(seed)
+    atoms = [" ", " ", "  ", "\t", "\n", "\r\n", "\r", "\u0085", "\u00a0", "\u3000", "\x1c",
+             "a", "the", "Hello", "ÉTÉ", "été", "мир", "λ", "日本", "한", "ب", "क्ष",
+             "'", "'s", "'S", "'ll", "'LL", "'re", "'ve", "'m", "'d", "'t", "'ſ", "'x",
+             "1", "23", "4567", "²", "½", "٣", "Ⅻ", ".", ",", "!?", "--", "#", "(", ")", "_", "\u0301",
+             "🙂", "👍🏽", "🇫🇷", "👨\u200d👩", "\u200b", "<s>", "</s>", "<|endoftext|>", "<|im_end|>", "<mask>", "xyz"]
+    return ["".join(rng.choice(atoms) for _ in range(rng.randint(1, 14))) for _ in range(count)]
+
+
+RANDOM = random_lines()
 
 # Special tokens inside text, per tokenizer (appended to CORPUS for that tokenizer).
 SPECIAL_LINES = {
@@ -230,7 +250,7 @@ def save(tok: Tokenizer, name: str, string_merges: bool) -> str:
         f.write("\n")
     # What is committed must be what the expectations come from.
     again = Tokenizer.from_file(path)
-    for text in CORPUS + SPECIAL_LINES[name]:
+    for text in CORPUS + SPECIAL_LINES[name] + RANDOM:
         assert again.encode(text).ids == tok.encode(text).ids, (name, text)
     return path
 
@@ -290,7 +310,7 @@ def smollm2(lines: list[str]) -> tuple[Tokenizer, dict] | None:
 
 def main():
     with open(os.path.join(HERE, "corpus.json"), "w", encoding="utf-8") as f:
-        json.dump({"lines": CORPUS, "special_lines": SPECIAL_LINES}, f, ensure_ascii=False, indent=1)
+        json.dump({"lines": CORPUS, "special_lines": SPECIAL_LINES, "random_lines": RANDOM}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     vocab, merges = sentencepiece_model()
     built = {
@@ -304,18 +324,18 @@ def main():
     for name, (tok, string_merges) in built.items():
         assert tok.get_vocab_size() <= 1000, (name, tok.get_vocab_size())
         save(tok, name, string_merges)
-        expected["tokenizers"][name] = expected_for(tok, CORPUS + SPECIAL_LINES[name])
-    sm = smollm2(CORPUS + SPECIAL_LINES["smollm2"])
+        expected["tokenizers"][name] = expected_for(tok, CORPUS + SPECIAL_LINES[name] + RANDOM)
+    sm = smollm2(CORPUS + SPECIAL_LINES["smollm2"] + RANDOM)
     if sm is not None:
         tok, llama_cpp, meta = sm
         import transformers
         expected["versions"]["transformers"] = transformers.__version__
         path = save(tok, "smollm2", True)
         assert os.path.getsize(path) < 2_500_000, os.path.getsize(path)
-        expected["tokenizers"]["smollm2"] = expected_for(tok, CORPUS + SPECIAL_LINES["smollm2"])
+        expected["tokenizers"]["smollm2"] = expected_for(tok, CORPUS + SPECIAL_LINES["smollm2"] + RANDOM)
         expected["tokenizers"]["smollm2"]["gguf"] = meta
         # What the GGUF entry point must give: llama.cpp's "smollm" split.
-        expected["tokenizers"]["smollm2-gguf"] = expected_for(llama_cpp, CORPUS + SPECIAL_LINES["smollm2"])
+        expected["tokenizers"]["smollm2-gguf"] = expected_for(llama_cpp, CORPUS + SPECIAL_LINES["smollm2"] + RANDOM)
         print("transformers' GGUF tokenizer differs from llama.cpp's smollm split on:", meta["transformers_differs"])
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, separators=(",", ":"))
