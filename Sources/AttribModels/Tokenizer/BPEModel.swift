@@ -33,6 +33,11 @@ struct BPEModel: Sendable {
          ignoreMerges: Bool, prefix: String?, suffix: String?) throws(Failure) {
         var maxID: Int32 = -1
         for (_, id) in vocab { maxID = max(maxID, id) }
+        // Ids index a table made here: real vocabularies are dense (at most a few holes), so a
+        // far larger id is a broken file, not a reason to allocate millions of entries.
+        guard Int(maxID) < vocab.count + 65536 else {
+            throw Failure(message: "model.vocab: id \(maxID) for \(vocab.count) tokens; the ids must be about 0 to \(vocab.count - 1)")
+        }
         var tokens = [String?](repeating: nil, count: Int(maxID) + 1)
         var scalarIDs: [UInt32: Int32] = [:]
         for (token, id) in vocab {

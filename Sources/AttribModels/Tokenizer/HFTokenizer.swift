@@ -45,10 +45,13 @@ public struct HFTokenizer: Sendable {
         if addSpecialTokens { out.append(contentsOf: prefixIDs) }
         var cache: [[Unicode.Scalar]: [Int32]] = [:]
         for split in rawAdded.split(text, atStart: true) {
-            guard case let .text(raw, atStart) = split else {
-                if case let .token(id) = split { out.append(id) }
-                continue
+            let raw: String, atStart: Bool
+            switch split {
+            case let .token(id): out.append(id); continue
+            case let .text(s, start): raw = s; atStart = start
             }
+            // Each stretch between added tokens is normalized on its own (so Prepend("▁")
+            // prefixes every stretch, as the library does).
             let normalized = normalizer?.apply(raw) ?? raw
             for inner in normalizedAdded.split(normalized, atStart: atStart) {
                 switch inner {
