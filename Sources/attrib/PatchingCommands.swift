@@ -38,18 +38,15 @@ struct PatchingOptions: ParsableArguments {
         do { return try ComponentGranularity(name: nodes) } catch { throw ValidationError("\(error)") }
     }
 
-    /// The model directory's tokenizer: nil where it has none (token ids only); a broken
-    /// vocab.json or merges.txt is its own error, naming the file, not "text needs a tokenizer".
-    func tokenizer() throws -> GPT2Tokenizer? {
-        if model.hasSuffix(".gguf") { return nil }
-        let t = try GPT2Tokenizer(directory: model)
-        return t.hasVocabulary ? t : nil
-    }
+    /// The model's tokenizer (a .gguf file's own, tokenizer.json, or vocab.json + merges.txt):
+    /// nil where it has none (token ids only); a broken file is its own error, naming it, not
+    /// "text needs a tokenizer".
+    func tokenizer() throws -> (any PromptTokenizer)? { try promptTokenizer(forModel: model) }
 
-    func ids(_ text: String?, _ list: String?, _ what: String, _ tok: GPT2Tokenizer?) throws -> [Int32] {
+    func ids(_ text: String?, _ list: String?, _ what: String, _ tok: (any PromptTokenizer)?) throws -> [Int32] {
         switch (text, list) {
         case (let s?, nil):
-            guard let tok else { throw ValidationError("--\(what) needs the tokenizer files (vocab.json, merges.txt) in \(model); give --\(what)-tokens instead") }
+            guard let tok else { throw ValidationError("--\(what) needs a tokenizer (tokenizer.json, or vocab.json + merges.txt, in \(model); a .gguf carries its own); give --\(what)-tokens instead") }
             return try encodePrompt(s, tok)
         case (nil, let l?):
             let parts = l.split(separator: ",").map { String($0.filter { $0 != " " }) }
@@ -62,22 +59,27 @@ struct PatchingOptions: ParsableArguments {
     }
 
     /// A text prompt's ids, with the BOS token first unless --no-bos or the text starts with it.
-    func encodePrompt(_ s: String, _ tok: GPT2Tokenizer) throws -> [Int32] {
-        let ids = try tok.encode(s)
+    /// GPT-2's is <|endoftext|> (TransformerLens prepends it); a tokenizer.json or GGUF
+    /// tokenizer's is the one its own template adds, and one that adds none (SmolLM2) gets none.
+    func encodePrompt(_ s: String, _ tok: any PromptTokenizer) throws -> [Int32] {
+        let ids = try tok.encodeText(s)
         guard !noBos else { return ids }
-        guard let bos = tok.endOfTextID else {
-            throw AttribError.io(path: model + "/vocab.json", detail: "has no \(GPT2Tokenizer.endOfText) token to prepend to text prompts; give --no-bos to use them as they are")
+        guard let bos = tok.beginningOfSequenceID else {
+            if tok is GPT2Tokenizer {
+                throw AttribError.io(path: tok.source, detail: "has no \(GPT2Tokenizer.endOfText) token to prepend to text prompts; give --no-bos to use them as they are")
+            }
+            return ids
         }
         return ids.first == bos ? ids : [bos] + ids
     }
 
-    func token(_ s: String, _ tok: GPT2Tokenizer?) throws -> Int {
+    func token(_ s: String, _ tok: (any PromptTokenizer)?) throws -> Int {
         if let i = Int(s) { return i }
-        if let tok, let ids = try? tok.encode(s), ids.count == 1 { return Int(ids[0]) }
+        if let tok, let ids = try? tok.encodeText(s), ids.count == 1 { return Int(ids[0]) }
         throw ValidationError("'\(s)' is not a token id or a single-token string")
     }
 
-    func parseMetric(_ spec: String, _ tok: GPT2Tokenizer?) throws -> TokenMetric {
+    func parseMetric(_ spec: String, _ tok: (any PromptTokenizer)?) throws -> TokenMetric {
         let (kind, arg) = spec.split(separator: ":", maxSplits: 1).map(String.init).splitFirst
         switch kind {
         case "logit-diff":
@@ -108,7 +110,7 @@ struct PatchingOptions: ParsableArguments {
                 switch v {
                 case .ids(let x)?: return x
                 case .text(let s)?:
-                    guard let tok else { throw AttribError.io(path: path, detail: "pair \(i): text prompts need the tokenizer files in \(model)") }
+                    guard let tok else { throw AttribError.io(path: path, detail: "pair \(i): text prompts need a tokenizer in \(model)") }
                     return try encodePrompt(s, tok)
                 case nil: throw AttribError.io(path: path, detail: "pair \(i) has no \(what) prompt")
                 }
@@ -153,7 +155,7 @@ struct PairOutcome: Codable {
 }
 
 /// Runs a method on one pair.
-func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderModel, device: any Device, tok: GPT2Tokenizer?, job: PatchingOptions.Job,
+func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderModel, device: any Device, tok: (any PromptTokenizer)?, job: PatchingOptions.Job,
                granularity g: ComponentGranularity, compare: Bool, verify: Int, samples: Int, seed: UInt64, timeExact: Int, noQK: Bool,
                gradDrop: GradDropRule?) throws -> PairOutcome {
     let scores: ComponentScores
@@ -255,7 +257,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let tok = try o.tokenizer()
     // Every id the tokenizer makes must be a row of the model's embedding.
     if let tok, tok.vocabSize > model.config.vocabSize {
-        throw AttribError.io(path: o.model + "/vocab.json", detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
+        throw AttribError.io(path: tok.source, detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
     }
     let dir = o.out ?? "out/\(method.rawValue)"
     if !o.sweep.resume, !mergeOnlyMode, !FileManager.default.fileExists(atPath: dir + "/.attrib-sweep/run.json") {

@@ -171,16 +171,4 @@ private let tinyBPE = #"{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a 
         let e = errorText { _ = try tok.decode([0, 7]) }
         #expect(e.contains("token id 7 at position 1"), "\(e)")
     }
-
-    /// Not a check: the encoding speed on the corpus, printed.
-    @Test func encodeSpeed() throws {
-        let tok = try HFTokenizer(path: hfDir + "/smollm2/tokenizer.json")
-        let texts = try lines(for: "smollm2")
-        let bytes = texts.reduce(0) { $0 + $1.utf8.count }
-        let clock = ContinuousClock()
-        var n = 0
-        let t = clock.measure { for _ in 0..<20 { for s in texts { n += tok.encode(s).count } } }
-        let seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
-        print("HFTokenizer encode speed (SmolLM2, corpus ×20): \(Int(Double(20 * bytes) / seconds / 1000)) kB/s, \(n) ids in \(seconds) s")
-    }
 }

@@ -47,4 +47,37 @@ import Testing
             #expect(e <= 1e-4, "\(device.info.id): \(e)")
         }
     }
+
+    /// The GGUF's own tokenizer arrays (tokenizer.ggml.*) against the tokenizer.json that
+    /// transformers rebuilds from the same file (Tests/Fixtures/hf-tokenizer/smollm2, held to the
+    /// tokenizers library) on the whole tokenizer corpus: scripts, whitespace runs, digits, emoji,
+    /// special tokens. The one difference is deliberate: the GGUF names its pre-tokenizer
+    /// "smollm", which llama.cpp runs as digits split one by one, then GPT-2's regex (SmolLM2's
+    /// training tokenizer); transformers' rebuild keeps GPT-2's regex alone. They differ only
+    /// where a non-ASCII numeral (½, ², ٣) touches text the vocabulary merges with it, so those
+    /// lines are held to the rebuilt tokenizer.json with the digit split put in front.
+    @Test("the GGUF's tokenizer gives the ids of SmolLM2's tokenizer.json on the corpus")
+    func ggufTokenizer() throws {
+        guard FileManager.default.fileExists(atPath: Self.path) else { _ = try Self.model(cpu); return }
+        let fromGGUF = try #require(try HFTokenizer(gguf: GGUFFile(path: Self.path)))
+        let jsonPath = fixturePath("hf-tokenizer/smollm2/tokenizer.json")
+        let fromJSON = try HFTokenizer(path: jsonPath)
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath))) as! [String: Any]
+        json["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], json["pre_tokenizer"]!]]
+        let split = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-smollm2-digits-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: json).write(to: split)
+        let withDigits = try HFTokenizer(path: split.path)
+        #expect(fromGGUF.vocabSize == 49152 && fromGGUF.beginningOfSequenceID == nil)
+        let corpus = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixturePath("hf-tokenizer/corpus.json")))) as! [String: Any]
+        let lines = (corpus["lines"] as! [String]) + (corpus["random_lines"] as! [String])
+        var numeralLines = 0
+        for line in lines {
+            let ids = fromGGUF.encode(line, addSpecialTokens: true)
+            let numeral = line.unicodeScalars.contains { !$0.isASCII && $0.properties.numericType != nil }
+            numeralLines += numeral ? 1 : 0
+            #expect(ids == (numeral ? withDigits : fromJSON).encode(line, addSpecialTokens: true), "\(line.debugDescription)")
+            #expect(try fromGGUF.decode(ids) == line, "\(line.debugDescription)")
+        }
+        #expect(lines.count > 100 && numeralLines > 0 && numeralLines < lines.count, "\(numeralLines) of \(lines.count) lines have non-ASCII numerals")
+    }
 }
