@@ -28,7 +28,7 @@ deadline=$((SECONDS + ${BUDGET_S:-540}))
 out=${1:-${OUT:-/tmp/attrib-gpu}}
 mkdir -p "$out"
 root=$(pwd)
-steps=",${STEPS:-devices,gemm,tune,parity,throughput,engine,memory,cpublas,shared,tests},"
+steps=",${STEPS:-devices,gemm,tune,parity,throughput,engine,memory,cpublas,shared,llm,tests},"
 want() { [[ "$steps" == *",$1,"* ]]; }
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
@@ -148,6 +148,14 @@ if want shared; then
     python3 -c "one=$t1-$t0; two=$t2-$t1; print(f'1 process: {one:.2f} s; 2 processes on one GPU: {two:.2f} s ({one/two:.2f}x)')"
     cmp "$sh/one/attributions.npy" "$sh/two/attributions.npy" && echo "attributions: 2 processes equal 1, bitwise"; } 2>&1 | tee "$out/shared.txt"
   rm -rf "$sh"
+fi
+
+if want llm; then
+  # A 1B-class Llama (Llama 3.2 1B's shape, Benchmarks/configs/llama-1b.json) with random weights:
+  # nothing to download on a host that reaches nothing. Forward tokens/s and AtP per pair at T = 512.
+  step "LLM: Llama-1B-shaped, random weights, forward and AtP on the GPU (T = 512)"
+  { timeout 180 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 512 --batch 8 --seconds 5
+    timeout 120 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 2048 --batch 1 --seconds 5; } 2>&1 | tee "$out/llm.txt"
 fi
 
 left=$((deadline - SECONDS - 5))

@@ -11,7 +11,8 @@ struct BenchLM: ParsableCommand {
         abstract: "Forward tokens/s and AtP seconds per pair of a decoder LLM (HF directory or .gguf).")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(help: "Model: a Hugging Face directory or a .gguf file; or a config.json with --random.") var model: String
+    @Flag(help: "--model is a config.json: random weights of that shape (a 1B-class model for speed, nothing to download).") var random = false
     @Option(help: "Tokens per prompt.") var tokens = 128
     @Option(help: "Prompts per forward batch.") var batch = 8
     @Option(help: "Node granularity of the AtP timing (heads, neurons).") var nodes = "heads"
@@ -28,7 +29,7 @@ struct BenchLM: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let loadStart = ContinuousClock.now
-        let m = try DecoderModel.load(model: model, on: device)
+        let m = random ? try DecoderModel.random(DecoderConfig.read(model), on: device) : try DecoderModel.load(model: model, on: device)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
         guard tokens >= 2, tokens <= m.config.nPositions else {
             throw ValidationError("--tokens \(tokens): the model takes 2 to \(m.config.nPositions)")

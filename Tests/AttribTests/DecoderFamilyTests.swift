@@ -213,4 +213,18 @@ import Testing
         let b = try ActivationPatching.effects(model, pair: pair, metric: metric, granularity: .heads, batchSize: 1).scores
         #expect(Self.err(a, b) <= 1e-5, "\(a) vs \(b)")
     }
+
+    @Test("random-weight decoders (bench lm --random): any family's config, finite logits, the same weights on every build")
+    func randomWeights() throws {
+        for family in Self.families {
+            let c = try DecoderConfig.read(Self.root + "/" + family + "/config.json")
+            let a = try DecoderModel.random(c, seed: 3, on: cpu), b = try DecoderModel.random(c, seed: 3, on: cpu)
+            let la = try a.logits([[1, 2, 3]]).doubles(), lb = try b.logits([[1, 2, 3]]).doubles()
+            #expect(la.count == 3 * c.vocabSize && la.allSatisfy(\.isFinite) && la == lb, "\(family)")
+            #expect(try DecoderModel.random(c, seed: 4, on: cpu).logits([[1, 2, 3]]).doubles() != la, "\(family): the seed changes the weights")
+        }
+        expectAttribError(["GPT-2 configs are not supported"]) {
+            _ = try DecoderModel.random(DecoderConfig(nLayer: 1, nHead: 1, nEmbd: 4, nPositions: 4, vocabSize: 4), on: cpu)
+        }
+    }
 }
