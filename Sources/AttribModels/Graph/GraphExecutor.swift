@@ -5,9 +5,11 @@ import AttribCore
 ///
 /// Hooks are names: a run can capture any value, replace any value (activation patching),
 /// and a backward can stop the gradient at any value (GradDrop). Activations are kept only
-/// as long as something needs them: a forward pass without a backward frees each value
-/// after its last reader; one kept for a backward keeps what the ops that lead to the
-/// requested gradients saved, and nothing of the others.
+/// as long as something needs them: every forward frees each value after its last reader
+/// (unless it is an output or captured); one kept for a backward also keeps what the ops that
+/// lead to the requested gradients saved (their OpSaved holds it), and nothing of the others.
+/// So a decoder's raw and scaled attention scores, which no backward reads, are gone as soon
+/// as the softmax has run: at T = 2048 they were two [H, T, T] values per layer.
 public struct GraphExecutor: Sendable {
     public let graph: Graph
     public init(_ graph: Graph) { self.graph = graph }
@@ -70,7 +72,7 @@ public struct GraphExecutor: Sendable {
     /// layer's output). Only the nodes that `outputs` (default: the graph's) and the captures
     /// need are run; a value they need that is neither fed nor computable is an error.
     /// `gradientsFor` names the values a later `backward` will ask gradients for (inputs,
-    /// fed or inner values); nil runs forward only and frees each value after its last reader.
+    /// fed or inner values); nil runs forward only.
     public func forward(_ feeds: [String: Tensor], outputs: [String]? = nil, hooks: Hooks = Hooks(),
                         gradientsFor: Set<String>? = nil) throws -> Run {
         var env: [String: Tensor] = [:]
@@ -143,9 +145,8 @@ public struct GraphExecutor: Sendable {
                 env[node.output] = try hooks.modify[node.output]?.forward(y) ?? y
                 if needsState.contains(node.output) { saved[i] = s }
             }
-            if gradientsFor == nil {
-                for v in Set(node.inputs) where graph.lastUse[v] == i && !keep.contains(v) { env[v] = nil }
-            }
+            // What a backward needs is held by the ops' saved state, not by env.
+            for v in Set(node.inputs) where graph.lastUse[v] == i && !keep.contains(v) { env[v] = nil }
         }
         var values: [String: Tensor] = [:]
         for k in keep { values[k] = env[k] }
