@@ -116,4 +116,19 @@ import Testing
         #expect(top(with) == top(explicit), "BOS is not prepended twice")
         #expect(with["bosPrepended"] as? Bool == true && without["bosPrepended"] as? Bool == false)
     }
+
+    @Test("patch --layers patches only those layers' nodes: the others are NaN in scores.npy and out of the table; a layer past the model is refused")
+    func layers() throws {
+        let dir = try cliTempDir("layers")
+        let j = try runAttrib(["patch", "--model", Self.model, "--clean-tokens", "1,2,3,4", "--corrupt-tokens", "1,5,3,4",
+                               "--metric", "logit-diff:3,4", "--nodes", "neurons", "--layers", "1", "--json", "--out", dir]).json()
+        let top = (j["perPair"] as! [[String: Any]])[0]["top"] as! [[String: Any]]
+        #expect(!top.isEmpty && top.allSatisfy { ($0["node"] as! String).hasPrefix("L1N") }, "\(top)")
+        let scores: [Double] = try NPY.read(dir + "/scores.npy").doubles()
+        let half = scores.count / 2
+        #expect(scores[..<half].allSatisfy(\.isNaN) && scores[half...].allSatisfy { !$0.isNaN })
+        let bad = try runAttrib(["patch", "--model", Self.model, "--clean-tokens", "1,2", "--corrupt-tokens", "1,5",
+                                 "--metric", "logit-diff:3,4", "--nodes", "neurons", "--layers", "7", "--out", try cliTempDir("layers2")])
+        #expect(bad.status != 0 && bad.stderr.contains("--layers 7"), "\(bad.stderr)")
+    }
 }

@@ -144,8 +144,11 @@ public struct ComponentScores: Sendable {
     public let seconds: Double
 
     /// Node indices by decreasing |score| (ties by index).
+    /// Nodes by |score| descending (ties: lower index first); nodes not scored (NaN: exact
+    /// patching of only some layers) are left out.
     public func ranking() -> [Int] {
-        scores.indices.sorted { abs(scores[$0]) != abs(scores[$1]) ? abs(scores[$0]) > abs(scores[$1]) : $0 < $1 }
+        scores.indices.filter { !scores[$0].isNaN }
+            .sorted { abs(scores[$0]) != abs(scores[$1]) ? abs(scores[$0]) > abs(scores[$1]) : $0 < $1 }
     }
 }
 
