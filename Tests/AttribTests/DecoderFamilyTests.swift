@@ -98,66 +98,63 @@ import Testing
         }
     }
 
-    /// AtP*'s QK fix on a grouped-KV model against a brute force that recomputes every patched
-    /// softmax row: query term Σ_t Σ_s (softmax(q'_t·K)_s − A_ts)·∂L/∂A_ts, key term for key s of
-    /// head h: Σ_{t ≥ s} (softmax of row t with k_s of h's group replaced)·∂L/∂A_t − A_t·∂L/∂A_t,
-    /// value term Δv of h's group · (A_hᵀ·∂L/∂z_h); heads sum all three over positions.
-    @Test("AtP* QK fix (RoPE; grouped KV heads in llama) equals a brute force over every patched softmax", arguments: ["llama", "gpt_neox"])
-    func groupedQKFix(_ family: String) throws {
-        let ref = try Self.reference(family)
-        let model = try DecoderModel.load(Self.root + "/" + family, on: cpu, dtype: .float64)
-        let c = model.config, (h, hkv, dh) = (c.nHead, c.nKVHead, c.headDim), rep = h / hkv
+    /// AtP*'s QK fix on head-position nodes of a RoPE model (GPT-NeoX: partial rotary) against a
+    /// brute force that recomputes every patched softmax row from the rotated q and k: node (h, t)
+    /// = query term Σ_s (softmax(q'_t·K)_s − A_ts)·∂L/∂A_ts + key term Σ_{t' ≥ t} (row t' with k_t
+    /// replaced, re-softmaxed − A_t')·∂L/∂A_t' + value term Δv_t·∂L/∂v_t. And on head nodes of a
+    /// grouped-KV Llama, AtP* without GradDrop is AtP on z (patching a whole head gives the corrupt
+    /// z, exact in the softmax already).
+    @Test("AtP* QK fix on RoPE head-positions equals a brute force over every patched softmax; on heads it is AtP on z")
+    func qkFix() throws {
+        let ref = try Self.reference("gpt_neox")
+        let model = try DecoderModel.load(Self.root + "/gpt_neox", on: cpu, dtype: .float64)
+        let c = model.config, (h, dh) = (c.nHead, c.headDim)
         let clean = try Self.tokens(ref, "tokens_clean")[0], corrupt = try Self.tokens(ref, "tokens_corrupt")[0]
         let m = try ref.int32s("metric_tokens").map(Int.init)
         let metric = TokenMetric.logitDifference(target: [m[0]], contrast: [m[1]])
-        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(model, pair: PromptPair(clean: clean, corrupt: corrupt), metric: metric, granularity: .heads).signed
+        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(model, pair: PromptPair(clean: clean, corrupt: corrupt), metric: metric,
+                                                                   granularity: .headPositions).signed
         let t = clean.count
-        let points = Set((0..<2).flatMap { l in [HookKind.attnRotQ, .attnRotK, .attnV, .attnPattern, .attnZ].map { HookPoint($0, layer: l) } })
+        let points = Set((0..<2).flatMap { l in [HookKind.attnRotQ, .attnRotK, .attnV, .attnPattern].map { HookPoint($0, layer: l) } })
         let cr = try model.forward([corrupt], cache: points).cache
         let g = try model.gradients([clean], metric: metric, nodes: points, logitPositions: .all)
         func host(_ cache: [HookPoint: Tensor], _ k: HookKind, _ l: Int) throws -> [Double] { try cache[HookPoint(k, layer: l)]!.doubles() }
         let scale = 1 / Double(dh).squareRoot()
-        var want = [Double](repeating: 0, count: 2 * h)
+        var want = [Double](repeating: 0, count: 2 * h * t)
         for l in 0..<2 {
             let q = try host(g.run.cache, .attnRotQ, l), k = try host(g.run.cache, .attnRotK, l), v = try host(g.run.cache, .attnV, l)
             let qn = try host(cr, .attnRotQ, l), kn = try host(cr, .attnRotK, l), vn = try host(cr, .attnV, l)
             let a = try host(g.run.cache, .attnPattern, l)
             let gA = try g.gradients.nodes[HookPoint(.attnPattern, layer: l)]!.doubles()
-            let gz = try g.gradients.nodes[HookPoint(.attnZ, layer: l)]!.doubles()      // [T, H, d_h]
+            let gv = try g.gradients.nodes[HookPoint(.attnV, layer: l)]!.doubles()        // [T, H, d_h]
             func dot(_ x: [Double], _ i: Int, _ y: [Double], _ j: Int) -> Double { (0..<dh).reduce(0) { $0 + x[i + $1] * y[j + $1] } }
-            func row(_ hd: Int, _ tq: Int, query: [Double], keys: (Int) -> ([Double], Int)) -> [Double] {
-                let s = (0...tq).map { sk -> Double in let (kk, off) = keys(sk); return scale * dot(query, (tq * h + hd) * dh, kk, off) }
+            // Softmax of row tq of head hd with the query from `query` and key s from keys(s).
+            func row(_ hd: Int, _ tq: Int, query: [Double], keys: (Int) -> [Double]) -> [Double] {
+                let s = (0...tq).map { sk in scale * dot(query, (tq * h + hd) * dh, keys(sk), (sk * h + hd) * dh) }
                 let mx = s.max()!, e = s.map { Foundation.exp($0 - mx) }, z = e.reduce(0, +)
                 return e.map { $0 / z }
             }
+            func change(_ p: [Double], _ hd: Int, _ tq: Int) -> Double {
+                let base = (hd * t + tq) * t
+                return (0...tq).reduce(0.0) { $0 + (p[$1] - a[base + $1]) * gA[base + $1] }
+            }
             for hd in 0..<h {
-                let grp = hd / rep
-                var total = 0.0
-                for tq in 0..<t {
-                    let base = (hd * t + tq) * t
-                    let clean = (0...tq).reduce(0.0) { $0 + a[base + $1] * gA[base + $1] }
-                    // Query t patched.
-                    let pq = row(hd, tq, query: qn) { (k, ($0 * hkv + grp) * dh) }
-                    total += (0...tq).reduce(0.0) { $0 + pq[$1] * gA[base + $1] } - clean
-                    // Key s ≤ t patched, one at a time.
-                    for sk in 0...tq {
-                        let pk = row(hd, tq, query: q) { j in j == sk ? (kn, (j * hkv + grp) * dh) : (k, (j * hkv + grp) * dh) }
-                        total += (0...tq).reduce(0.0) { $0 + pk[$1] * gA[base + $1] } - clean
-                    }
+                for pos in 0..<t {
+                    var total = change(row(hd, pos, query: qn) { _ in k }, hd, pos)                       // query at pos
+                    for tq in pos..<t { total += change(row(hd, tq, query: q) { $0 == pos ? kn : k }, hd, tq) }   // key at pos
+                    total += (0..<dh).reduce(0.0) { $0 + (vn[(pos * h + hd) * dh + $1] - v[(pos * h + hd) * dh + $1]) * gv[(pos * h + hd) * dh + $1] }
+                    want[(l * h + hd) * t + pos] = total
                 }
-                // Values: Δv_s of the group times Σ_t A_ts·∂L/∂z_t of this head.
-                for sk in 0..<t {
-                    for i in 0..<dh {
-                        let dv = vn[(sk * hkv + grp) * dh + i] - v[(sk * hkv + grp) * dh + i]
-                        let gv = (sk..<t).reduce(0.0) { $0 + a[(hd * t + $1) * t + sk] * gz[($1 * h + hd) * dh + i] }
-                        total += dv * gv
-                    }
-                }
-                want[l * h + hd] = total
             }
         }
         // Float64, the same sums in another order: 1e-9.
         #expect(Self.err(got, want) <= 1e-9, "\(got) vs \(want)")
+
+        let llama = try DecoderModel.load(Self.root + "/llama", on: cpu, dtype: .float64)
+        let lref = try Self.reference("llama")
+        let pair = PromptPair(clean: try Self.tokens(lref, "tokens_clean")[0], corrupt: try Self.tokens(lref, "tokens_corrupt")[0])
+        let star = try AtPStar(qkFix: true, gradDrop: nil).estimate(llama, pair: pair, metric: metric, granularity: .heads).signed
+        #expect(star == (try AtP.estimate(llama, pair: pair, metric: metric, granularity: .heads).scores))
     }
 
     @Test("bad input: a truncated shard, a tensor missing from the index, an unknown config field or RoPE type, unequal prompt lengths")

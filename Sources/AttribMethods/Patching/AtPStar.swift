@@ -12,10 +12,15 @@ import AttribModels
 ///     in the stable log-odds form documented in Ops/AtP.swift);
 ///   - value at t: AtP, Δv_t·∂L/∂v_t (z is linear in v).
 /// A head-position node (head, t) scores query t + key t + value t (the head's inputs from token t,
-/// the same node exact patching replaces, `ComponentNodeSet.slices`); a head scores the sum over t of
-/// all three. Summing per-position query terms is exact for a head (each query changes only its own
-/// row); summing per-key terms treats the keys' effects as additive, the paper's choice; the value
-/// path is the AtP term of the patched values. Neurons use plain AtP.
+/// the same node exact patching replaces, `ComponentNodeSet.slices`).
+///
+/// A head node (every position) needs no fix: patching all of a head's queries, keys and values
+/// gives exactly the corrupt run's z, so AtP on z is already exact in the softmax, and AtP* scores
+/// heads by it. Summing the per-position terms instead (this engine's earlier heads rule) treats
+/// the keys' effects as additive and drops the ΔA·Δv term that z' − z contains: on SmolLM2's IOI
+/// pairs it ranked heads at Spearman ρ 0.80 against exact patching where AtP on z had 0.96, and on
+/// the tiny GPT-NeoX fixture at −0.05 where AtP had 0.98 (a changed token moves a layer-0 head's
+/// pattern and values at once). Neurons use plain AtP.
 ///
 /// GradDrop. For each layer l, a backward with layer l's residual contributions (attn_out and mlp_out)
 /// cut (`DecoderModel.backward(gradDrop: [l])`) gives ĉ_l(n) (the estimate above with those gradients);
@@ -50,14 +55,11 @@ public struct AtPStar: Sendable {
         try pair.check(for: model, "AtPStar")
         let c = model.config, nl = c.nLayer
         let nodes = try ComponentNodeSet(granularity, config: c, tokens: pair.clean.count)
-        let useQK = qkFix && granularity.isAttention
-        // The QK fix reads the scores' own q and k: after RoPE where the model has it. With
-        // grouped keys/values a head's value gradient is its own pattern-weighted share
-        // (A_hᵀ·∂L/∂z_h), so z's gradient is taken instead of v's (shared by the group).
+        let useQK = qkFix && granularity == .headPositions
+        // The QK fix reads the scores' own q and k: after RoPE where the model has it.
         let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
-        let grouped = c.nKVHead < c.nHead
         let gradPoints: Set<HookPoint> = useQK
-            ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(grouped ? .attnZ : .attnV, layer: $0)] }) : nodes.hookPoints
+            ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
         let cachePoints: Set<HookPoint> = useQK
             ? Set((0..<nl).flatMap { l in [qKind, kKind, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
         let corrupt = try model.forward([pair.corrupt], cache: cachePoints, logitPositions: .last)
@@ -109,8 +111,6 @@ public struct AtPStar: Sendable {
 struct QKLayer {
     let layer: Int, heads: Int, kvHeads: Int, tokens: Int
     let scores: Tensor, keyDelta: Tensor
-    /// The clean pattern A [H, T, T] (a grouped head's value gradient is A_hᵀ·∂L/∂z_h).
-    let pattern: Tensor
     let queryPatternDelta: [Double]      // [H, T, T]
 
     init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
@@ -129,14 +129,14 @@ struct QKLayer {
         scores = try q.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t])
         keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale).reshaped([h, t, t])
         let patched = try qn.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t]).causalSoftmax()
-        pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
+        let pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         queryPatternDelta = try patched.subtracting(pattern).doubles()
         self.heads = h; kvHeads = hkv; tokens = t; layer = l
     }
 
     /// Query, key and value terms per (head, position) [H, T], and the node estimates of the layer.
     func terms(gradients g: [HookPoint: Tensor], layer l: Int, deltaV: [Double], headDim dh: Int) throws -> (q: [Double], k: [Double], v: [Double]) {
-        let h = heads, t = tokens, hkv = kvHeads, rep = h / hkv
+        let h = heads, t = tokens
         let gA = try g[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         let kEff = try scores.atpKeyEffects(delta: keyDelta, grad: gA).doubles()       // [H, T]
         let ga = try gA.doubles()
@@ -146,21 +146,9 @@ struct QKLayer {
             for j in 0..<t { s += queryPatternDelta[r * t + j] * ga[r * t + j] }
             qEff[r] = s
         }
+        // Head-position nodes exist only with one key/value head per query head
+        // (ComponentNodeSet), so v and its gradient are per query head here.
         var vEff = [Double](repeating: 0, count: h * t)
-        if rep > 1 {
-            // Head h's own value gradient A_hᵀ·∂L/∂z_h [H, T, d_h]; Δv of its group, deltaV [T, H_kv, d_h].
-            let gz = try g[HookPoint(.attnZ, layer: l)]!.transposed12().reshaped([h, t, dh])
-            let gv = try pattern.matmul(gz, transposeSelf: true).doubles()
-            for hd in 0..<h {
-                for pos in 0..<t {
-                    var s = 0.0
-                    let dBase = (pos * hkv + hd / rep) * dh, gBase = (hd * t + pos) * dh
-                    for i in 0..<dh { s += deltaV[dBase + i] * gv[gBase + i] }
-                    vEff[hd * t + pos] = s
-                }
-            }
-            return (qEff, kEff, vEff)
-        }
         let gv = try g[HookPoint(.attnV, layer: l)]!.doubles()                          // [T, H, d_h]
         for pos in 0..<t {
             for hd in 0..<h {
@@ -172,12 +160,9 @@ struct QKLayer {
         }
         return (qEff, kEff, vEff)
     }
+    /// Head-position nodes: query t + key t + value t of each head.
     func estimate(_ nodes: ComponentNodeSet, gradients g: [HookPoint: Tensor], deltaV: [Double]) throws -> [Double] {
         let (q, k, v) = try terms(gradients: g, layer: layer, deltaV: deltaV, headDim: nodes.config.headDim)
-        let t = tokens
-        switch nodes.granularity {
-        case .headPositions: return (0..<(heads * t)).map { q[$0] + k[$0] + v[$0] }
-        default: return (0..<heads).map { hd in (0..<t).reduce(0.0) { $0 + q[hd * t + $1] + k[hd * t + $1] + v[hd * t + $1] } }
-        }
+        return (0..<(heads * tokens)).map { q[$0] + k[$0] + v[$0] }
     }
 }
