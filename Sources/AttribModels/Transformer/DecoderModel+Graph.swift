@@ -17,7 +17,7 @@ extension DecoderModel {
     /// kᵀ [H_kv, d_h, T] is the scores [H, T, T] in place (and the pattern times v likewise);
     /// the products' backward sums the shared heads' gradients.
     public func graph(tokens t: Int, lastPositionOnly: Bool = false) throws -> Graph {
-        let c = config, d = c.nEmbd, h = c.nHead, hkv = c.nKVHead, dh = c.headDim, rep = c.queriesPerKVHead
+        let c = config, h = c.nHead, hkv = c.nKVHead, dh = c.headDim, rep = c.queriesPerKVHead
         guard t >= 1, t <= c.nPositions else {
             throw AttribError.invalidArgument(op: "DecoderModel.graph", detail: "\(t) tokens; the model takes 1 to \(c.nPositions) (n_positions)")
         }
