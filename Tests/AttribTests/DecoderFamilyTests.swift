@@ -224,4 +224,24 @@ import Testing
             _ = try DecoderModel.random(DecoderConfig(nLayer: 1, nHead: 1, nEmbd: 4, nPositions: 4, vocabSize: 4), on: cpu)
         }
     }
+
+    /// The GGUF loader against the same float64 references: tiny Llama (llama.cpp's q/k row
+    /// order, Llama 3 RoPE as rope_freqs divisors, tied) and Qwen2 (biases, no permutation)
+    /// written as llama.cpp lays them out (Tests/Fixtures/gguf/make_decoder_ggufs.py), F32.
+    @Test("GGUF decoders (llama with permuted q/k and rope_freqs, qwen2 with biases) equal the Hugging Face references", arguments: ["llama", "qwen2"])
+    func ggufDecoders(_ family: String) throws {
+        let ref = try Self.reference(family)
+        let clean = try Self.tokens(ref, "tokens_clean")
+        for dtype in [DType.float64, .float32] {
+            let model = try DecoderModel.load(model: fixturePath("gguf/\(family).gguf"), on: cpu, dtype: dtype)
+            let hf = try DecoderConfig.read(Self.root + "/" + family + "/config.json"), c = model.config
+            #expect(c.nKVHead == hf.nKVHead && c.nInner == hf.nInner && c.tiedEmbeddings == hf.tiedEmbeddings && c.qkvBias == hf.qkvBias
+                    && c.outputBias == hf.outputBias && Float(c.layerNormEpsilon) == Float(hf.layerNormEpsilon), "\(family) config from metadata (GGUF stores eps as Float32)")
+            let e = Self.err(try model.logits(clean).doubles(), try ref.doubles("logits_clean"))
+            // Float64: llama's rope_freqs divisors and eps are stored in Float32, so θ carries ~6e-8
+            // relative error (measured 4e-9 on the logits; qwen2, with no divisors, 2e-14): 1e-7.
+            // Float32: as the Hugging Face path, 1e-4.
+            #expect(e <= (dtype == .float64 ? 1e-7 : 1e-4), "\(family) \(dtype): \(e)")
+        }
+    }
 }
