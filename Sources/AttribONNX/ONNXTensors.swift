@@ -1,6 +1,7 @@
 import AttribCore
 import FoundationEssentials
 import SwiftProtobuf
+import AttribModels
 
 /// A constant of an ONNX file (an initializer or a Constant node's value) on the host.
 struct ONNXConstant {
@@ -18,13 +19,12 @@ struct ONNXConstant {
 extension ONNXConstant {
 
     /// Reads a TensorProto: float, double, int32 and int64 data, inline (typed fields or
-    /// raw little-endian bytes). External data is refused with the tensor's name; other
-    /// element types too. Every size is checked before anything is allocated.
+    /// raw little-endian bytes) or external (raw bytes at `offset`, `length` of a file named by
+    /// `location` beside the model, as onnx.save(save_as_external_data=True) writes models over
+    /// 2 GB). Other element types are refused with the tensor's name. Every size is checked
+    /// before anything is allocated.
     init(_ t: Onnx_TensorProto, file: String) throws {
         let name = t.name.isEmpty ? "(unnamed)" : t.name
-        guard t.dataLocation != .external else {
-            throw AttribError.io(path: file, detail: "tensor '\(name)' keeps its data in an external file; only inline data is supported so far")
-        }
         var count = 1
         for d in t.dims {
             guard d >= 0, d <= Int64(Int32.max) else {
@@ -36,7 +36,7 @@ extension ONNXConstant {
         }
         dims = t.dims.map(Int.init)
         let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType))
-        let raw = t.rawData
+        let raw = t.dataLocation == .external ? try Self.externalBytes(t, name: name, file: file) : t.rawData
         func fromRaw<T>(_: T.Type, _ convert: (T) -> Double) throws -> [Double] {
             guard raw.count == count * MemoryLayout<T>.size else {
                 throw AttribError.io(path: file, detail: "tensor '\(name)' has \(raw.count) raw bytes for \(count) elements of \(T.self)")
@@ -60,6 +60,35 @@ extension ONNXConstant {
         }
         values = v
         batch = nil
+    }
+
+    /// The bytes of an external tensor: `location` relative to the model's directory (an
+    /// absolute path or one with ".." is refused: a model file must not read elsewhere),
+    /// `offset` (default 0) and `length` (default: to the end) inside that file.
+    static func externalBytes(_ t: Onnx_TensorProto, name: String, file: String) throws -> Data {
+        func bad(_ detail: String) -> AttribError { .io(path: file, detail: "tensor '\(name)': external data \(detail)") }
+        var info: [String: String] = [:]
+        for e in t.externalData { info[e.key] = e.value }
+        guard let location = info["location"], !location.isEmpty else { throw bad("has no \"location\"") }
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw bad("location \"\(location)\" is outside the model's directory")
+        }
+        let dir = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
+        let path = dir + "/" + location
+        let mapped: MappedFile
+        do { mapped = try MappedFile(path: path) } catch { throw bad("file \(path): \(error)") }
+        func number(_ key: String) throws -> Int? {
+            guard let s = info[key] else { return nil }
+            guard let v = Int(s), v >= 0 else { throw bad("\(key) \"\(s)\" is not a byte count") }
+            return v
+        }
+        let offset = try number("offset") ?? 0
+        guard offset <= mapped.bytes.count else { throw bad("offset \(offset) is past the end of \(path) (\(mapped.bytes.count) bytes)") }
+        let length = try number("length") ?? (mapped.bytes.count - offset)
+        guard length <= mapped.bytes.count - offset else {
+            throw bad("offset \(offset) + length \(length) is past the end of \(path) (\(mapped.bytes.count) bytes): truncated?")
+        }
+        return Data(mapped.bytes[offset..<(offset + length)])
     }
 
     /// As a device tensor of `dtype` with `shape` (default: its own dims).

@@ -144,4 +144,31 @@ import Testing
         }
         return Data(d)
     }
+
+    /// Initializers in an external file (Tests/Fixtures/onnx/make_external_fixture.py: resmlp
+    /// re-saved with save_as_external_data): the same logits as the inline file, bitwise; a
+    /// location outside the model's directory, a missing file and a length past the end are errors.
+    @Test("external-data initializers load like inline ones; bad locations, missing files and short files are refused")
+    func externalData() throws {
+        let inline = try ONNXModel.load(fixturePath("onnx/resmlp/model.onnx"), on: cpu, dtype: .float64)
+        let external = try ONNXModel.load(fixturePath("onnx/external/model.onnx"), on: cpu, dtype: .float64)
+        let x = try Self.array("resmlp", "inputs"), n = try Self.array("resmlp", "targets").count
+        func logits(_ m: ONNXModel) throws -> [Double] {
+            try GraphExecutor(m.graph).forward(["input": Tensor(x, shape: [n] + m.graph.inputs[0].type.shape, on: cpu)])["logits"]!.doubles()
+        }
+        #expect(try logits(external) == logits(inline))
+        // Edited copies of the model file: the location, or the file's length.
+        let src = try Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/external/model.onnx")))
+        let bin = try Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/external/weights.bin")))
+        for (label, model, weights, fragment) in [
+            ("outside", Self.replacing(src, "weights.bin", "../ights.bi"), bin, "outside the model's directory"),
+            ("missing", Self.replacing(src, "weights.bin", "weights.bix"), bin, "weights.bix"),
+            ("short", src, bin.prefix(bin.count - 8), "past the end")] {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-onnx-ext-\(label)-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try model.write(to: URL(fileURLWithPath: dir + "/model.onnx"))
+            try weights.write(to: URL(fileURLWithPath: dir + "/weights.bin"))
+            expectAttribError([dir + "/model.onnx", "external data", fragment]) { _ = try ONNXModel.load(dir + "/model.onnx", on: cpu) }
+        }
+    }
 }

@@ -3,11 +3,11 @@ import Glibc
 
 /// A whole file mapped read-only into memory; unmapped when the last
 /// reference goes. An empty file maps to an empty buffer.
-final class MappedFile: @unchecked Sendable {
-    let path: String
-    let bytes: UnsafeRawBufferPointer
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AttribError.io(path: path, detail: "cannot open for reading: \(errnoDescription())") }
