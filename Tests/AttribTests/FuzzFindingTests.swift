@@ -20,4 +20,21 @@ import Testing
         expectAttribError([dir + "/config.json"]) { _ = try Sequential.load(dir, on: cpu) }
         expectAttribError([dir + "/model.onnx"]) { _ = try ONNXModel.load(dir + "/model.onnx", on: cpu) }
     }
+
+    /// FuzzGPT2Model (decoder configs): a gpt_neox config.json with hidden_size 9999999964 made
+    /// the RoPE table of its head_dim/2 frequencies allocate until libFuzzer's memory limit. Sizes
+    /// are now checked before anything is made from them; layers and head sizes have bounds.
+    @Test("decoder configs with absurd sizes are refused before any table is made (FuzzGPT2Model out-of-memory)")
+    func absurdDecoderSizes() throws {
+        let src = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixturePath("llm/gpt_neox/config.json")))) as! [String: Any]
+        for (key, value, fragment) in [("hidden_size", 9_999_999_964, "\"hidden_size\" = 9999999964"), ("hidden_size", 2_000_000_000, "a head of"), ("num_hidden_layers", 1 << 30, "num_hidden_layers"),
+                                       ("hidden_size", 1 << 40, "\"hidden_size\" = \(1 << 40)"), ("num_attention_heads", -3, "num_attention_heads")] {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-fuzz-finding-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var json = src
+            json[key] = value
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            expectAttribError([dir + "/config.json", fragment]) { _ = try DecoderConfig.read(dir + "/config.json") }
+        }
+    }
 }

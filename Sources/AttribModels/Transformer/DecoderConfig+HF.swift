@@ -95,11 +95,26 @@ extension DecoderConfig {
             case let v?: throw bad("\"\(key)\" = \(v.summary); expected true or false")
             }
         }
+        // Every size is checked before anything is made from it: a hidden_size of 10^10 made the
+        // RoPE table (head_dim/2 frequencies) allocate until the process died (FuzzGPT2Model).
+        for key in ["hidden_size", "num_attention_heads", "num_hidden_layers", "num_key_value_heads", "head_dim",
+                    "intermediate_size", "vocab_size", "max_position_embeddings"] {
+            if let v = try int(key), v < 1 || v > SizeLimits.maxSampleElements {
+                throw bad("\"\(key)\" = \(v); must be 1 to \(SizeLimits.maxSampleElements)")
+            }
+        }
         let d = try need("hidden_size"), h = try need("num_attention_heads"), layers = try need("num_hidden_layers")
         let hkv = try int("num_key_value_heads") ?? h
         let headDim = try int("head_dim")
+        // Per-layer and per-head tables are made from these two: a real model has at most a few
+        // hundred layers and heads of at most a few thousand.
+        guard layers <= DecoderConfig.maxLayers else { throw bad("\"num_hidden_layers\" = \(layers); at most \(DecoderConfig.maxLayers)") }
+        if let headDim, headDim > DecoderConfig.maxHeadDim { throw bad("\"head_dim\" = \(headDim); at most \(DecoderConfig.maxHeadDim)") }
         let dh = headDim ?? (h > 0 && d % h == 0 ? d / h : 0)
         guard dh >= 1 else { throw bad("hidden_size = \(d) is not divisible by num_attention_heads = \(h) and there is no head_dim") }
+        guard dh <= DecoderConfig.maxHeadDim else {
+            throw bad("a head of \(dh) dimensions (hidden_size \(d) / num_attention_heads \(h)); at most \(DecoderConfig.maxHeadDim)")
+        }
 
         // The activation: gemma's hidden_activation wins over hidden_act, as in transformers.
         let actKey = top["hidden_activation"].map { $0 == .null ? "hidden_act" : "hidden_activation" } ?? "hidden_act"

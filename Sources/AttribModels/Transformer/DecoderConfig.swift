@@ -97,6 +97,10 @@ public struct DecoderConfig: Sendable, Equatable {
     /// Gemma multiplies the token embeddings by √D (rounded to the weights' dtype when the graph is made).
     public var embeddingScale: Double?
 
+    /// Bounds on what per-layer and per-head tables are made from, checked by the readers before
+    /// anything is allocated (real models: a few hundred layers, heads of 64 to 256).
+    public static let maxLayers = 4096, maxHeadDim = 16384
+
     /// The attention scale 1/√d_h.
     public var attentionScale: Double { 1 / Double(headDim).squareRoot() }
     /// The sliding window of layer l, if it has one.
@@ -138,6 +142,9 @@ public struct DecoderConfig: Sendable, Equatable {
             throw AttribError.invalidArgument(op: op, detail: "n_embd = \(nEmbd) is not divisible by n_head = \(nHead)")
         }
         let dh = headDim ?? nEmbd / nHead
+        guard nLayer <= Self.maxLayers, dh <= Self.maxHeadDim else {
+            throw AttribError.invalidArgument(op: op, detail: "\(nLayer) layers of heads of \(dh); at most \(Self.maxLayers) layers and heads of \(Self.maxHeadDim)")
+        }
         guard nHead % nKVHead == 0 else {
             throw AttribError.invalidArgument(op: op, detail: "n_head = \(nHead) is not a multiple of the key/value heads \(nKVHead)")
         }

@@ -57,7 +57,11 @@ extension DecoderConfig {
         if let v = try int("vocab_size") { vocab = v } else if let e = try? f.tensorInfo("token_embd.weight") { vocab = e.shape[0] } else {
             throw bad("no \(arch).vocab_size and no token_embd.weight")
         }
+        guard dh <= DecoderConfig.maxHeadDim, try need("block_count") <= DecoderConfig.maxLayers else {
+            throw bad("heads of \(dh) dimensions and \(try need("block_count")) blocks; at most \(DecoderConfig.maxHeadDim) and \(DecoderConfig.maxLayers)")
+        }
         let rotaryDims = try int("rope.dimension_count") ?? dh
+        guard rotaryDims >= 2, rotaryDims <= dh else { throw bad("\(arch).rope.dimension_count = \(rotaryDims); must be 2 to the head size \(dh)") }
         let theta = number("rope.freq_base") ?? 10000
         var inv = (0..<(rotaryDims / 2)).map { i in 1 / Glibc.pow(theta, Double(2 * i) / Double(rotaryDims)) }
         switch f.metadata[arch + ".rope.scaling.type"]?.string ?? "none" {
