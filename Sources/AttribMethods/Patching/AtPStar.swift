@@ -105,33 +105,32 @@ public struct AtPStar: Sendable {
 
 /// The per-layer pieces of the QK fix that do not depend on the gradients: the clean scores X,
 /// the key deltas D = q·(k_n − k)ᵀ/√d_h ([H, T, T], on the device) and A'_q − A for the query fix
-/// (host). q and k are the ones the scores are made of (after RoPE); with grouped keys, head h
-/// reads key/value head h/(H/H_kv), and q [H, T, d_h] read as [H_kv, (H/H_kv)·T, d_h] gives every
-/// head's products against its group's keys in one batched product, as the model's graph does.
+/// (host). q and k are the ones the scores are made of (after RoPE). Head-position nodes, the only
+/// ones the QK fix scores, exist with one key/value head per query head (ComponentNodeSet).
 struct QKLayer {
-    let layer: Int, heads: Int, kvHeads: Int, tokens: Int
+    let layer: Int, heads: Int, tokens: Int
     let scores: Tensor, keyDelta: Tensor
     let queryPatternDelta: [Double]      // [H, T, T]
 
     init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
-        let c = model.config, h = c.nHead, hkv = c.nKVHead, rep = c.queriesPerKVHead, dh = c.headDim
+        let c = model.config, h = c.nHead, dh = c.headDim
         let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
         let t = clean[HookPoint(qKind, layer: l)]!.shape[1]
         if let w = c.slidingWindow(layer: l), w < t {
             throw AttribError.invalidArgument(op: "AtPStar", detail: "layer \(l) attends over a sliding window of \(w) tokens, shorter than the prompt (\(t)): the QK fix's key effects assume full causal rows (use --no-qk-fix or prompts of at most \(w) tokens)")
         }
-        func heads(_ cache: [HookPoint: Tensor], _ k: HookKind, _ n: Int) throws -> Tensor {
-            try cache[HookPoint(k, layer: l)]!.transposed12().reshaped([n, t, dh])       // [n, T, d_h]
+        func heads(_ cache: [HookPoint: Tensor], _ k: HookKind) throws -> Tensor {
+            try cache[HookPoint(k, layer: l)]!.transposed12().reshaped([h, t, dh])       // [H, T, d_h]
         }
         let scale = c.attentionScale
-        let q = try heads(clean, qKind, h).reshaped([hkv, rep * t, dh]), k = try heads(clean, kKind, hkv)
-        let qn = try heads(corrupt, qKind, h).reshaped([hkv, rep * t, dh]), kn = try heads(corrupt, kKind, hkv)
-        scores = try q.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t])
-        keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale).reshaped([h, t, t])
-        let patched = try qn.matmul(k, transposeOther: true, alpha: scale).reshaped([h, t, t]).causalSoftmax()
+        let q = try heads(clean, qKind), k = try heads(clean, kKind)
+        let qn = try heads(corrupt, qKind), kn = try heads(corrupt, kKind)
+        scores = try q.matmul(k, transposeOther: true, alpha: scale)
+        keyDelta = try q.matmul(try kn.subtracting(k), transposeOther: true, alpha: scale)
+        let patched = try qn.matmul(k, transposeOther: true, alpha: scale).causalSoftmax()
         let pattern = try clean[HookPoint(.attnPattern, layer: l)]!.reshaped([h, t, t])
         queryPatternDelta = try patched.subtracting(pattern).doubles()
-        self.heads = h; kvHeads = hkv; tokens = t; layer = l
+        self.heads = h; tokens = t; layer = l
     }
 
     /// Query, key and value terms per (head, position) [H, T], and the node estimates of the layer.
