@@ -1,6 +1,5 @@
 import AttribCore
 import FoundationEssentials
-import Glibc
 
 /// Hugging Face config.json readers for the Llama-style families (llama, qwen2, mistral, gemma)
 /// and gpt_neox. Every field is read, ignored on purpose (with why), or accepted only at the
@@ -65,6 +64,16 @@ extension DecoderConfig {
         return f
     }
 
+    /// A number field (null or absent: nil), or an error naming the file and the key.
+    static func jsonNumber(_ v: JSONValue?, _ key: String, path: String) throws -> Double? {
+        switch v {
+        case nil, .null?: return nil
+        case let .int(i)?: return Double(i)
+        case let .double(d)?: return d
+        case let v?: throw AttribError.io(path: path, detail: "\"\(key)\" = \(v.summary); expected a number")
+        }
+    }
+
     static func readHF(_ top: [String: JSONValue], family: DecoderFamily, path: String) throws -> DecoderConfig {
         let rules = rules(family)
         for key in top.keys.sorted() { try SequentialFields.apply(rules[key], key, top[key]!, path: path, place: "field") }
@@ -80,14 +89,7 @@ extension DecoderConfig {
             guard let v = try int(key) else { throw bad("missing \"\(key)\"") }
             return v
         }
-        func number(_ v: JSONValue?, _ key: String) throws -> Double? {
-            switch v {
-            case nil, .null?: return nil
-            case let .int(i)?: return Double(i)
-            case let .double(d)?: return d
-            case let v?: throw bad("\"\(key)\" = \(v.summary); expected a number")
-            }
-        }
+        func number(_ v: JSONValue?, _ key: String) throws -> Double? { try jsonNumber(v, key, path: path) }
         func bool(_ key: String, _ fallback: Bool) throws -> Bool {
             switch top[key] {
             case nil, .null?: return fallback
@@ -199,14 +201,7 @@ extension DecoderConfig {
             case let v?: throw bad("\"\(key)\" = \(v.summary); expected an object")
             }
         }
-        func number(_ v: JSONValue?, _ key: String) throws -> Double? {
-            switch v {
-            case nil, .null?: return nil
-            case let .int(i)?: return Double(i)
-            case let .double(d)?: return d
-            case let v?: throw bad("\"\(key)\" = \(v.summary); expected a number")
-            }
-        }
+        func number(_ v: JSONValue?, _ key: String) throws -> Double? { try jsonNumber(v, key, path: path) }
         let known: Set = ["rope_type", "type", "rope_theta", "factor", "low_freq_factor", "high_freq_factor",
                           "original_max_position_embeddings", "partial_rotary_factor"]
         if let unknown = params.keys.sorted().first(where: { !known.contains($0) }) {
@@ -228,8 +223,7 @@ extension DecoderConfig {
         let r = Int(Double(headDim) * fraction)
         guard r >= 2 else { throw bad("RoPE over \(r) of \(headDim) head dimensions; needs at least 2") }
         let dims = r - r % 2
-        // 1/θ^(2i/r), exact (RotaryEmbedding.tables rounds for a Float32 model).
-        var inv = (0..<(dims / 2)).map { i in 1 / Glibc.pow(theta, Double(2 * i) / Double(r)) }
+        var inv = RotaryEmbedding.inverseFrequencies(base: theta, rotated: r)
         switch type {
         case "default": break
         case "linear":

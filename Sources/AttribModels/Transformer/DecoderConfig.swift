@@ -19,6 +19,12 @@ public struct RotaryEmbedding: Sendable, Equatable {
         self.dimensions = dimensions; self.inverseFrequencies = inverseFrequencies
     }
 
+    /// RoPE's unscaled inverse frequencies 1/base^(2i/r), i < r/2, exact (`tables` rounds them
+    /// for a Float32 model): what transformers and llama.cpp compute for r rotated dimensions.
+    public static func inverseFrequencies(base: Double, rotated r: Int) -> [Double] {
+        (0..<(r / 2)).map { i in 1 / Glibc.pow(base, Double(2 * i) / Double(r)) }
+    }
+
     /// cos and sin of the angles for positions 0..<t: [T, dimensions/2] each.
     /// - float32: transformers' arithmetic, which builds RoPE in float32 whatever the model's
     ///   dtype: θ_i rounded to Float32, the angle Float32(t)·θ_i rounded to Float32, cos and sin

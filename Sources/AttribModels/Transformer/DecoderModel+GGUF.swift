@@ -1,6 +1,5 @@
 import AttribCore
 import FoundationEssentials
-import Glibc
 
 extension DecoderModel {
     /// Loads a llama.cpp GGUF file: the config from its metadata, the weights dequantised at
@@ -63,7 +62,7 @@ extension DecoderConfig {
         let rotaryDims = try int("rope.dimension_count") ?? dh
         guard rotaryDims >= 2, rotaryDims <= dh else { throw bad("\(arch).rope.dimension_count = \(rotaryDims); must be 2 to the head size \(dh)") }
         let theta = number("rope.freq_base") ?? 10000
-        var inv = (0..<(rotaryDims / 2)).map { i in 1 / Glibc.pow(theta, Double(2 * i) / Double(rotaryDims)) }
+        var inv = RotaryEmbedding.inverseFrequencies(base: theta, rotated: rotaryDims)
         switch f.metadata[arch + ".rope.scaling.type"]?.string ?? "none" {
         case "none": break
         case "linear":

@@ -23,9 +23,8 @@ extension DecoderModel {
                       on device: any Device, dtype: DType) throws -> DecoderModel {
         let (d, f, v, h, hkv, dh) = (c.nEmbd, c.nInner, c.vocabSize, c.nHead, c.nKVHead, c.headDim)
         var used = Set<String>()
-        let random = w as? RandomDecoderWeights
         func checked(_ name: String, _ shape: [Int]) throws -> String {
-            random?.declare(name, shape)
+            w.declare(name, shape)
             guard w.contains(name) else {
                 throw AttribError.io(path: w.path, detail: "tensor '\(name)' is missing (the config \(configPath) describes a \(c.family.rawValue) model with \(c.nLayer) layers)")
             }

@@ -14,6 +14,13 @@ protocol DecoderWeightSource: AnyObject {
     func tensor(_ name: String, dtype: DType, on device: any Device) throws -> Tensor
     /// The values on the host (finite values checked), for weights that need rearranging.
     func values(_ name: String) throws -> [Double]
+    /// The builder states each tensor's expected shape before asking for it: a source that makes
+    /// tensors (RandomDecoderWeights) takes its shapes from this; a file ignores it.
+    func declare(_ name: String, _ shape: [Int])
+}
+
+extension DecoderWeightSource {
+    func declare(_ name: String, _ shape: [Int]) {}
 }
 
 /// A Hugging Face directory's safetensors weights: model.safetensors, or the shards listed in
