@@ -78,10 +78,10 @@ struct BenchModel: ParsableCommand {
     }
 }
 
-/// Parses "1,64,1024" into positive integers, naming the option on error.
-func parseList(_ s: String, _ option: String) throws -> [Int] {
+/// Parses "1,64,1024" into integers of at least `minimum` (positive by default), naming the option on error.
+func parseList(_ s: String, _ option: String, minimum: Int = 1) throws -> [Int] {
     try s.split(separator: ",").map { part -> Int in
-        guard let v = Int(part.trimmingCharacters(in: " ")), v >= 1 else { throw ValidationError("bad value '\(part)' in \(option)") }
+        guard let v = Int(part.trimmingCharacters(in: " ")), v >= minimum else { throw ValidationError("bad value '\(part)' in \(option)") }
         return v
     }
 }

@@ -49,7 +49,7 @@ struct GradDropExperimentCommand: ParsableCommand {
 
     func run() throws {
         let g = try options.granularity()
-        let jobs = try options.jobs()
+        let jobs = try options.jobs(options.tokenizer())
         let (model, _) = try options.load()
         let r = try GradDropExperiment.run(model, pairs: jobs.map { ($0.pair, $0.metric) }, granularity: g, batchSize: options.batch)
         if options.json {

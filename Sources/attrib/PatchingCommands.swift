@@ -93,9 +93,8 @@ struct PatchingOptions: ParsableArguments {
         }
     }
 
-    /// The prompt pairs and their metrics.
-    func jobs() throws -> [Job] {
-        let tok = try tokenizer()
+    /// The prompt pairs and their metrics, text tokenized by `tok` (the model's `tokenizer()`).
+    func jobs(_ tok: (any PromptTokenizer)?) throws -> [Job] {
         guard let path = pairs else {
             guard let m = metric else { throw ValidationError("give --metric (logit-diff:A,B or logprob:T)") }
             return [Job(pair: PromptPair(clean: try ids(clean, cleanTokens, "clean", tok), corrupt: try ids(corrupt, corruptTokens, "corrupt", tok)),
@@ -164,9 +163,8 @@ func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderMod
         case .patch:
             var only: [Int]? = nil
             if let spec = o.layers {
-                let parts = spec.split(separator: ",").map { Int($0.trimmingCharacters(in: " ")) }
-                guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--layers must be comma-separated layer numbers, got '\(spec)'") }
-                let wanted = Set(parts.map { $0! })
+                let wanted = Set(try parseList(spec, "--layers", minimum: 0))
+                guard !wanted.isEmpty else { throw ValidationError("--layers must be comma-separated layer numbers, got '\(spec)'") }
                 let nodes = try ComponentNodeSet(g, config: model.config, tokens: job.pair.clean.count)
                 if let bad = wanted.first(where: { $0 >= model.config.nLayer }) {
                     throw ValidationError("--layers \(bad): the model has layers 0..<\(model.config.nLayer)")
@@ -249,12 +247,12 @@ func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderMod
 func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool = false, verify: Int = 0, samples: Int = 0,
                  seed: UInt64 = 0, timeExact: Int = 0, noQK: Bool = false, gradDrop: GradDropRule? = .default) throws {
     let g = try o.granularity()
-    let jobs = try o.jobs()
+    let tok = try o.tokenizer()
+    let jobs = try o.jobs(tok)
     let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
     let devices = try o.global.selectedDevices(launch: launch)
     let models = try devices.map { try DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
     let model = models[0], device = devices[0]
-    let tok = try o.tokenizer()
     // Every id the tokenizer makes must be a row of the model's embedding.
     if let tok, tok.vocabSize > model.config.vocabSize {
         throw AttribError.io(path: tok.source, detail: "the tokenizer has \(tok.vocabSize) tokens but the model's vocab_size is \(model.config.vocabSize) (config.json): they are not one model's files")
