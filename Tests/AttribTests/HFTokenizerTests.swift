@@ -172,3 +172,48 @@ private let tinyBPE = #"{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a 
         #expect(e.contains("token id 7 at position 1"), "\(e)")
     }
 }
+
+/// A SentencePiece-score tokenizer from a GGUF file (tokenizer.ggml.model = "llama", as llama.cpp
+/// stores Llama 2's and Mistral's) against the `sentencepiece` library that trained it
+/// (hf-tokenizer/make_spm_gguf_fixture.py): 161 corpus lines, 1400 of their 3596 ids byte
+/// fallbacks.
+@Suite struct SentencePieceGGUFTests {
+    struct Expected: Decodable { let lines: [String]; let ids: [[Int32]]; let decoded: [String]; let bos: Int32; let eos: Int32; let tool: Int32 }
+
+    @Test("ids and decoded text equal sentencepiece's on every corpus line; BOS prepended as llama.cpp does; control and user-defined tokens matched whole")
+    func matchesSentencePiece() throws {
+        let path = hfDir + "/spm/tokenizer.gguf"
+        let tok = try #require(try HFTokenizer(gguf: GGUFFile(path: path)))
+        let e = try load(Expected.self, "spm/expected.json")
+        #expect(e.lines.count >= 150)
+        var mismatches = 0
+        for (k, line) in e.lines.enumerated() {
+            let ids = tok.encode(line, addSpecialTokens: false)
+            if ids != e.ids[k] {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("encode(\(line.debugDescription)): \(ids), sentencepiece \(e.ids[k])") }
+            }
+            #expect(try tok.decode(e.ids[k]) == e.decoded[k], "decode of \(line.debugDescription)")
+            #expect(tok.encode(line) == [e.bos] + e.ids[k], "BOS first")
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(e.lines.count) lines differ")
+        // As transformers' tokenizer for these files: <s> and </s> in text are the special tokens,
+        // and the user-defined <tool> is one token.
+        let ab = tok.encode("a", addSpecialTokens: false)
+        #expect(tok.encode("a</s>", addSpecialTokens: false) == ab + [e.eos])
+        #expect(tok.encode("<tool>", addSpecialTokens: false).contains(e.tool))
+        #expect(tok.isSpecial(e.bos) && !tok.isSpecial(e.tool))
+    }
+
+    @Test("a malformed SentencePiece GGUF tokenizer is an error naming the key")
+    func errors() {
+        let e1 = errorText { _ = try HFTokenizer(ggufSentencePiece: ["a", "b"], scores: [0], tokenTypes: [], source: "m.gguf") }
+        #expect(e1.contains("m.gguf") && e1.contains("tokenizer.ggml.scores") && e1.contains("1 scores for 2 tokens"), "\(e1)")
+        let e2 = errorText { _ = try HFTokenizer(ggufSentencePiece: ["a", "b"], scores: [0, .nan], tokenTypes: [], bos: 0, source: "m.gguf") }
+        #expect(e2.contains("score 1 is nan"), "\(e2)")
+        let e3 = errorText { _ = try HFTokenizer(ggufSentencePiece: ["a", "b"], scores: [0, 0], tokenTypes: [], source: "m.gguf") }
+        #expect(e3.contains("add_bos_token") && e3.contains("bos_token_id"), "\(e3)")
+        let e4 = errorText { _ = try HFTokenizer(ggufSentencePiece: ["a", "a"], scores: [0, 0], tokenTypes: [], bos: 0, source: "m.gguf") }
+        #expect(e4.contains("appears twice"), "\(e4)")
+    }
+}

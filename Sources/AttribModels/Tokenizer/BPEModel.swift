@@ -27,10 +27,13 @@ struct BPEModel: Sendable {
 
     struct Failure: Error { let message: String }
 
-    /// `merges` as (left, right) token pairs in rank order. Errors say which merge names
-    /// which token missing from the vocabulary.
-    init(vocab: [String: Int32], merges: [(String, String)], unkToken: String?, fuseUnk: Bool, byteFallback: Bool,
+    /// `merges` as (left, right) token pairs in rank order, or with `ranks` (one per merge)
+    /// ranks of their own, which may repeat: equal ranks merge leftmost first, which is how a
+    /// SentencePiece-score tokenizer orders the splits of one piece (HFTokenizerSPM.swift).
+    /// Errors say which merge names which token missing from the vocabulary.
+    init(vocab: [String: Int32], merges: [(String, String)], ranks: [Int]? = nil, unkToken: String?, fuseUnk: Bool, byteFallback: Bool,
          ignoreMerges: Bool, prefix: String?, suffix: String?) throws(Failure) {
+        precondition(ranks == nil || ranks!.count == merges.count, "one rank per merge")
         var maxID: Int32 = -1
         for (_, id) in vocab { maxID = max(maxID, id) }
         // Ids index a table made here: real vocabularies are dense (at most a few holes), so a
@@ -52,18 +55,19 @@ struct BPEModel: Sendable {
         }
         var table: [UInt64: UInt64] = [:]
         table.reserveCapacity(merges.count)
-        for (rank, (a, b)) in merges.enumerated() {
+        for (k, (a, b)) in merges.enumerated() {
+            let rank = ranks?[k] ?? k
             guard let ia = vocab[a] else {
-                throw Failure(message: "model.merges[\(rank)] (\(jsonQuoted(a + " " + b))): \(jsonQuoted(a)) is not in model.vocab")
+                throw Failure(message: "model.merges[\(k)] (\(jsonQuoted(a + " " + b))): \(jsonQuoted(a)) is not in model.vocab")
             }
             guard let ib = vocab[b] else {
-                throw Failure(message: "model.merges[\(rank)] (\(jsonQuoted(a + " " + b))): \(jsonQuoted(b)) is not in model.vocab")
+                throw Failure(message: "model.merges[\(k)] (\(jsonQuoted(a + " " + b))): \(jsonQuoted(b)) is not in model.vocab")
             }
             var right = Substring(b)
             if let p = prefix, !p.isEmpty, right.hasPrefix(p) { right = right.dropFirst(p.count) }
             let merged = a + right
             guard let im = vocab[merged] else {
-                throw Failure(message: "model.merges[\(rank)] (\(jsonQuoted(a + " " + b))): the merged token \(jsonQuoted(merged)) is not in model.vocab")
+                throw Failure(message: "model.merges[\(k)] (\(jsonQuoted(a + " " + b))): the merged token \(jsonQuoted(merged)) is not in model.vocab")
             }
             // A repeated pair takes its last rank, as the library's map of merges does.
             table[UInt64(UInt32(ia)) << 32 | UInt64(UInt32(ib))] = UInt64(rank) << 32 | UInt64(UInt32(im))

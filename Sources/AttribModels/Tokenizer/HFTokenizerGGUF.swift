@@ -30,7 +30,8 @@ extension HFTokenizer {
     ///   - tokenTypes: `tokenizer.ggml.token_type` (3: control, matched whole as a special
     ///     token; 4: user-defined, matched whole as a plain added token), empty for none.
     ///   - preTokenizer: `tokenizer.ggml.pre` (one of ``ggufPreTokenizers``).
-    ///   - model: `tokenizer.ggml.model`; only "gpt2" (byte-level BPE) is built here.
+    ///   - model: `tokenizer.ggml.model`; only "gpt2" (byte-level BPE) is built here ("llama",
+    ///     SentencePiece scores, by init(ggufSentencePiece:…)).
     ///   - bos, eos, addBOS, addEOS: `tokenizer.ggml.bos_token_id`, `eos_token_id`,
     ///     `add_bos_token`, `add_eos_token`: what `encode(_:addSpecialTokens: true)` adds.
     ///   - source: the file, for messages.
@@ -39,7 +40,7 @@ extension HFTokenizer {
                 source: String = "GGUF") throws {
         func fail(_ key: String, _ detail: String) -> AttribError { AttribError.io(path: source, detail: "\(key): \(detail)") }
         guard model == "gpt2" else {
-            throw fail("tokenizer.ggml.model", "\(jsonQuoted(model)) is not supported here (supported: \"gpt2\", byte-level BPE)")
+            throw fail("tokenizer.ggml.model", "\(jsonQuoted(model)) is not supported here (supported: \"gpt2\", byte-level BPE; \"llama\" through init(ggufSentencePiece:…))")
         }
         guard let pre = Self.ggufPre[preTokenizer] else {
             throw fail("tokenizer.ggml.pre", "\(jsonQuoted(preTokenizer)) is not supported (supported: \(Self.ggufPreTokenizers.joined(separator: ", ")))")

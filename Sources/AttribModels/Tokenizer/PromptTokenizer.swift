@@ -32,17 +32,30 @@ extension HFTokenizer: PromptTokenizer {
 
 extension HFTokenizer {
     /// The tokenizer a GGUF file carries (tokenizer.ggml.*): byte-level BPE ("gpt2") with
-    /// llama.cpp's pre-tokenizer names. nil when the file has no tokenizer.ggml.tokens (a
-    /// model that takes token ids only); another tokenizer model is an error naming it.
+    /// llama.cpp's pre-tokenizer names, or SentencePiece scores ("llama"). nil when the file has
+    /// no tokenizer.ggml.tokens (a model that takes token ids only); another tokenizer model is
+    /// an error naming it.
     public init?(gguf f: GGUFFile) throws {
         guard let tokens = f.metadata["tokenizer.ggml.tokens"]?.strings else { return nil }
         func bad(_ key: String, _ what: String) -> AttribError { .io(path: f.path, detail: "\(key): \(what)") }
         let model = f.metadata["tokenizer.ggml.model"]?.string ?? "gpt2"
-        guard let merges = f.metadata["tokenizer.ggml.merges"]?.strings else {
-            throw bad("tokenizer.ggml.merges", "missing; the \(model) tokenizer needs its merges (a SentencePiece-score tokenizer is not supported from GGUF)")
-        }
         let types = (f.metadata["tokenizer.ggml.token_type"]?.ints ?? []).map { Int32(truncatingIfNeeded: $0) }
         func id(_ key: String) -> Int32? { f.metadata[key]?.int.map { Int32(truncatingIfNeeded: $0) } }
+        if model == "llama" {
+            guard let scores = f.metadata["tokenizer.ggml.scores"]?.floats else {
+                throw bad("tokenizer.ggml.scores", "missing; a SentencePiece (\"llama\") tokenizer ranks its merges by the scores")
+            }
+            // llama.cpp's defaults for these files: BOS added, a space prefixed.
+            try self.init(ggufSentencePiece: tokens, scores: scores, tokenTypes: types, unk: id("tokenizer.ggml.unknown_token_id"),
+                          addSpacePrefix: f.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true,
+                          bos: id("tokenizer.ggml.bos_token_id"), eos: id("tokenizer.ggml.eos_token_id"),
+                          addBOS: f.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? true,
+                          addEOS: f.metadata["tokenizer.ggml.add_eos_token"]?.bool ?? false, source: f.path)
+            return
+        }
+        guard let merges = f.metadata["tokenizer.ggml.merges"]?.strings else {
+            throw bad("tokenizer.ggml.merges", "missing; the \(model) tokenizer needs its merges")
+        }
         try self.init(ggufTokens: tokens, merges: merges, tokenTypes: types,
                       preTokenizer: f.metadata["tokenizer.ggml.pre"]?.string ?? "default", model: model,
                       bos: id("tokenizer.ggml.bos_token_id"), eos: id("tokenizer.ggml.eos_token_id"),
