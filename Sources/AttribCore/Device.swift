@@ -151,8 +151,12 @@ public protocol Device: AnyObject, Sendable {
     /// Backward of the row softmax given its output y: dx = y ⊙ (dy − Σ dy·y);
     /// of log-softmax: dx = dy − exp(y)·Σ dy.
     func softmaxBackward(log: Bool, rows: Int, cols: Int, y: BufferView, dy: BufferView, dx: BufferView) throws
-    /// y[i, :] = table[idx[i], :]. Indices are checked by the caller.
+    /// y[i, :] = table[idx[i], :]. Indices are checked by the caller. A BFloat16 or Float16
+    /// table gathers into a Float32 y, each value widened (exact): an embedding stored at 16 bits.
     func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws
+    /// y[i] = x[i] widened to Float32, for x BFloat16 or Float16 and y Float32: exact. What a
+    /// weight stored at 16 bits goes through before a Float32 product reads it.
+    func widen(n: Int, x: BufferView, y: BufferView) throws
     /// table[idx[i], :] += src[i, :], in order of i (deterministic).
     func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws
     /// y[(i·m + k)·d + j] = b + α_k(x[i·d + j] − b), b = base[i·baseStride + j].

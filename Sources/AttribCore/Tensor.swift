@@ -36,7 +36,29 @@ public struct Tensor: @unchecked Sendable {
 
     /// Uploads Float32 values.
     public init(_ values: [Float], shape: [Int], on device: any Device) throws {
-        try self.init(shape: shape, dtype: .float32, on: device)
+        try self.init(values, shape: shape, storedAs: .float32, on: device)
+    }
+
+    /// Uploads Float32 values as `dtype`: rounded to nearest even for .bfloat16 and .float16
+    /// (weights stored at 16 bits), widened for .float64.
+    public init(_ values: [Float], shape: [Int], storedAs dtype: DType, on device: any Device) throws {
+        try self.init(shape: shape, dtype: dtype, on: device)
+        try Tensor.checkCount(values.count, shape: shape)
+        switch dtype {
+        case .float32: try values.withUnsafeBytes { try device.upload($0, to: storage) }
+        case .bfloat16, .float16: try HalfFloat.bits(values, dtype).withUnsafeBytes { try device.upload($0, to: storage) }
+        case .float64: try values.map(Double.init).withUnsafeBytes { try device.upload($0, to: storage) }
+        case .int32: throw AttribError.invalidArgument(op: "Tensor", detail: "use Tensor(indices:) for Int32 tensors")
+        }
+    }
+
+    /// Uploads bit patterns of a 16-bit storage type as they are (a BF16 or F16 weight file's
+    /// bytes: no rounding on the way).
+    public init(halfBits values: [UInt16], shape: [Int], dtype: DType, on device: any Device) throws {
+        guard dtype.isStorageOnly else {
+            throw AttribError.invalidArgument(op: "Tensor", detail: "16-bit patterns given for a \(dtype) tensor")
+        }
+        try self.init(shape: shape, dtype: dtype, on: device)
         try Tensor.checkCount(values.count, shape: shape)
         try values.withUnsafeBytes { try device.upload($0, to: storage) }
     }
@@ -48,6 +70,8 @@ public struct Tensor: @unchecked Sendable {
         switch dtype {
         case .float64: try values.withUnsafeBytes { try device.upload($0, to: storage) }
         case .float32: try values.map { Float($0) }.withUnsafeBytes { try device.upload($0, to: storage) }
+        case .bfloat16, .float16:
+            try HalfFloat.bits(values, dtype).withUnsafeBytes { try device.upload($0, to: storage) }
         case .int32: throw AttribError.invalidArgument(op: "Tensor", detail: "use Tensor(indices:) for Int32 tensors")
         }
     }
@@ -68,6 +92,7 @@ public struct Tensor: @unchecked Sendable {
             }
         case .float64: return try doubles().map { Float($0) }
         case .int32: return try int32s().map { Float($0) }
+        case .bfloat16, .float16: return HalfFloat.floats(try halfBits(), dtype)
         }
     }
 
@@ -78,8 +103,18 @@ public struct Tensor: @unchecked Sendable {
             return try [Double](unsafeUninitializedCapacity: count) { buf, n in
                 try device.download(storage, into: UnsafeMutableRawBufferPointer(buf)); n = count
             }
-        case .float32: return try floats().map { Double($0) }
+        case .float32, .bfloat16, .float16: return try floats().map { Double($0) }
         case .int32: return try int32s().map { Double($0) }
+        }
+    }
+
+    /// The bit patterns of a BFloat16 or Float16 tensor.
+    public func halfBits() throws -> [UInt16] {
+        guard dtype.isStorageOnly else {
+            throw AttribError.unsupportedDType(op: "halfBits()", dtype: dtype, device: device.info.summary)
+        }
+        return try [UInt16](unsafeUninitializedCapacity: count) { buf, n in
+            try device.download(storage, into: UnsafeMutableRawBufferPointer(buf)); n = count
         }
     }
 
@@ -117,6 +152,7 @@ public struct Tensor: @unchecked Sendable {
         case .float32: return try Tensor(floats(), shape: shape, on: other)
         case .float64: return try Tensor(doubles(), shape: shape, dtype: .float64, on: other)
         case .int32: return try Tensor(indices: int32s(), shape: shape, on: other)
+        case .bfloat16, .float16: return try Tensor(halfBits: halfBits(), shape: shape, dtype: dtype, on: other)
         }
     }
 

@@ -107,10 +107,41 @@ extension OpenCLDevice {
     }
 
     public func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws {
+        if let half = try halfSource(table, "gatherRows") {
+            let (t, bf) = try checkedOperands("gatherRows", [Operand(y, n * cols), Operand(indices, n, index: true)])
+            guard t == .float32 else { throw AttribError.unsupportedDType(op: "gatherRows", dtype: t, device: info.summary) }
+            try table.require(cols, "gatherRows", "table")
+            try launch1D(.gather, half.dtype == .bfloat16 ? "gather_rows_bf16" : "gather_rows_f16", dtype: .float32,
+                         [.int(n), .int(cols), .buffer(bf[1]), .int(indices.offset), .buffer(half.buffer), .int(table.offset),
+                          .buffer(bf[0]), .int(y.offset)], n: n * cols)
+            return
+        }
         let (t, bf) = try operands("gatherRows", [(table, cols), (y, n * cols), (indices, n)])
         try launch1D(.gather, "gather_rows", dtype: t,
                      [.int(n), .int(cols), .buffer(bf[2]), .int(indices.offset), .buffer(bf[0]), .int(table.offset),
                       .buffer(bf[1]), .int(y.offset)], n: n * cols)
+    }
+
+    public func widen(n: Int, x: BufferView, y: BufferView) throws {
+        guard let half = try halfSource(x, "widen") else {
+            throw AttribError.invalidArgument(op: "widen", detail: "a \(x.buffer.dtype) source; widen reads bfloat16 or float16")
+        }
+        try x.require(n, "widen", "source")
+        let (t, bf) = try checkedOperands("widen", [Operand(y, n)])
+        guard t == .float32 else { throw AttribError.unsupportedDType(op: "widen", dtype: t, device: info.summary) }
+        try launch1D(.gather, half.dtype == .bfloat16 ? "widen_bf16" : "widen_f16", dtype: .float32,
+                     [.int(n), .buffer(half.buffer), .int(x.offset), .buffer(bf[0]), .int(y.offset)], n: n)
+    }
+
+    /// A BFloat16 or Float16 view's buffer (nil for any other dtype), its offset checked for
+    /// the kernels' 32-bit indexing.
+    private func halfSource(_ view: BufferView, _ op: String) throws -> (buffer: CLBuffer, dtype: DType)? {
+        let b = try clBuffer(view, op)
+        guard b.dtype.isStorageOnly else { return nil }
+        guard b.count <= Int(Int32.max) else {
+            throw AttribError.tooLarge(op: op, detail: "a 16-bit table of \(b.count) elements, beyond the 32-bit indexing of the OpenCL kernels")
+        }
+        return (b, b.dtype)
     }
 
     public func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws {

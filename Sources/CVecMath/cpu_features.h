@@ -13,5 +13,11 @@ static inline int cpu_has_avx2_fma(void) {
     if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return cached;
 }
+
+static inline int cpu_has_avx_f16c(void) {
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    return cached;
+}
 #endif
 #endif

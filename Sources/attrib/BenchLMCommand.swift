@@ -13,6 +13,7 @@ struct BenchLM: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Model: a Hugging Face directory or a .gguf file; or a config.json with --random.") var model: String
     @Flag(help: "--model is a config.json: random weights of that shape (a 1B-class model for speed, nothing to download).") var random = false
+    @Option(help: "Storage of the weight matrices and embeddings: float32, bf16 or f16 (products in Float32).") var dtype: DType = .float32
     @Option(help: "Tokens per prompt.") var tokens = 128
     @Option(help: "Prompts per forward batch.") var batch = 8
     @Option(help: "Node granularity of the AtP timing (heads, neurons).") var nodes = "heads"
@@ -20,7 +21,7 @@ struct BenchLM: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     struct Result: Encodable {
-        var device: String, model: String, tokens: Int, batch: Int
+        var device: String, model: String, weights: String, tokens: Int, batch: Int
         var forwardTokensPerSecond: Double, forwardSecondsPerBatch: Double
         var atpNodes: String, atpSecondsPerPair: Double
         var loadSeconds: Double
@@ -29,7 +30,8 @@ struct BenchLM: ParsableCommand {
     func run() throws {
         let device = try global.selectedDevice()
         let loadStart = ContinuousClock.now
-        let m = random ? try DecoderModel.random(DecoderConfig.read(model), on: device) : try DecoderModel.load(model: model, on: device)
+        let m = random ? try DecoderModel.random(DecoderConfig.read(model), on: device, weights: dtype)
+            : try DecoderModel.load(model: model, on: device, weights: dtype)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
         guard tokens >= 2, tokens <= m.config.nPositions else {
             throw ValidationError("--tokens \(tokens): the model takes 2 to \(m.config.nPositions)")
@@ -51,11 +53,11 @@ struct BenchLM: ParsableCommand {
         let metric = TokenMetric.logitDifference(target: [1], contrast: [2])
         let granularity = try ComponentGranularity(name: nodes)
         let atp = try timed { _ = try AtP.estimate(m, pair: pair, metric: metric, granularity: granularity) }
-        let r = Result(device: device.info.id, model: model, tokens: tokens, batch: batch,
+        let r = Result(device: device.info.id, model: model, weights: m.weightDType.rawValue, tokens: tokens, batch: batch,
                        forwardTokensPerSecond: Double(batch * tokens) / forward, forwardSecondsPerBatch: forward,
                        atpNodes: nodes, atpSecondsPerPair: atp, loadSeconds: loadSeconds)
         if json { try printJSON(r); return }
-        print("\(device.info.id): \(m.config.family.rawValue), \(m.config.nLayer) layers, loaded in \(fixed(loadSeconds, 2)) s")
+        print("\(device.info.id): \(m.config.family.rawValue), \(m.config.nLayer) layers, \(m.weightDType.rawValue) weights, loaded in \(fixed(loadSeconds, 2)) s")
         print("  forward  \(batch) × \(tokens) tokens: \(fixed(r.forwardTokensPerSecond, 1)) tokens/s (\(fixed(forward * 1000, 1)) ms per batch)")
         print("  AtP \(nodes), one pair of \(tokens) tokens: \(fixed(atp * 1000, 1)) ms")
     }

@@ -16,6 +16,7 @@ struct PatchingOptions: ParsableArguments {
     @Option(help: "Rows of the table.") var top = 20
     @Option(help: "attrib patch only: patch the nodes of these layers (comma-separated) and report NaN for the others; exact patching of every neuron of a 30-layer model is hours per pair.") var layers: String?
     @Flag(help: "Use Float64.") var fp64 = false
+    @Option(help: "Storage of the weight matrices and embeddings: float32, bf16 or f16 (half the bytes; products still in Float32, docs/llm.md). Default: the arithmetic's type.") var dtype: DType?
     @Option(help: "Output directory (default out/METHOD, replaced on every run; an --out that holds results needs --force).") var out: String?
     @OptionGroup var sweep: SweepOptions
     /// The first N pairs of --pairs (--limit).
@@ -128,7 +129,7 @@ struct PatchingOptions: ParsableArguments {
 
     func load() throws -> (DecoderModel, any Device) {
         let device = try global.selectedDevice()
-        return (try DecoderModel.load(model: model, on: device, dtype: fp64 ? .float64 : .float32), device)
+        return (try DecoderModel.load(model: model, on: device, dtype: fp64 ? .float64 : .float32, weights: dtype), device)
     }
 }
 
@@ -251,7 +252,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let jobs = try o.jobs(tok)
     let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
     let devices = try o.global.selectedDevices(launch: launch)
-    let models = try devices.map { try DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32) }
+    let models = try devices.map { try DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32, weights: o.dtype) }
     let model = models[0], device = devices[0]
     // Every id the tokenizer makes must be a row of the model's embedding.
     if let tok, tok.vocabSize > model.config.vocabSize {

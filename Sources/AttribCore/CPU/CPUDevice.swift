@@ -1,4 +1,5 @@
 import CBLAS
+import CVecMath
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -238,11 +239,32 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func gatherRows(n: Int, cols: Int, indices: BufferView, table: BufferView, y: BufferView) throws {
         let idx = try pointer(Int32.self, indices, "gatherRows", n)
-        let rows = try buffer(table, "gatherRows").count - table.offset
+        let tb = try buffer(table, "gatherRows")
+        let rows = tb.count - table.offset
+        if tb.dtype.isStorageOnly {
+            try table.require(cols, "gatherRows", "table")
+            let out = try pointer(Float.self, y, "gatherRows", n * cols)
+            let bits = tb.typed(UInt16.self, table.offset), bf = tb.dtype == .bfloat16 ? Int32(1) : 0
+            parallelChunks(n, grain: max(1, (1 << 15) / max(cols, 1))) { r in
+                attrib_gather_rows_half(bf, r.count, cols, idx + r.lowerBound, bits, out + r.lowerBound * cols)
+            }
+            return
+        }
         func run<T: CPUScalar>(_: T.Type) throws {
             CPUKernels.gatherRows(n, cols, idx, try pointer(T.self, table, "gatherRows", rows), try pointer(T.self, y, "gatherRows", n * cols))
         }
         try withScalar(y, "gatherRows") { try run($0) }
+    }
+
+    public func widen(n: Int, x: BufferView, y: BufferView) throws {
+        let xb = try buffer(x, "widen")
+        guard xb.dtype.isStorageOnly else {
+            throw AttribError.invalidArgument(op: "widen", detail: "a \(xb.dtype) source; widen reads bfloat16 or float16")
+        }
+        try x.require(n, "widen", "source")
+        let out = try pointer(Float.self, y, "widen", n)
+        let bits = xb.typed(UInt16.self, x.offset), bf = xb.dtype == .bfloat16 ? Int32(1) : 0
+        parallelChunks(n) { r in attrib_widen_half(bf, r.count, bits + r.lowerBound, out + r.lowerBound) }
     }
 
     public func scatterAddRows(n: Int, cols: Int, indices: BufferView, source: BufferView, table: BufferView) throws {
@@ -297,7 +319,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         switch try buffer(view, op).dtype {
         case .float32: try body(Float.self)
         case .float64: try body(Double.self)
-        case .int32: throw AttribError.unsupportedDType(op: op, dtype: .int32, device: info.summary)
+        case let t: throw AttribError.unsupportedDType(op: op, dtype: t, device: info.summary)
         }
     }
 }

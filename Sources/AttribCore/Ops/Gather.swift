@@ -26,16 +26,18 @@ public struct IndexTensor: Sendable {
 }
 
 extension Tensor {
-    /// out[i, :] = self[indices[i], :] for a 2-D table: [n] → [n, cols].
+    /// out[i, :] = self[indices[i], :] for a 2-D table: [n] → [n, cols]. A BFloat16 or Float16
+    /// table gives Float32 rows.
     public func gatherRows(_ indices: IndexTensor) throws -> Tensor {
         let op = "gatherRows"
-        try checkCompatible(op, [])
+        if !dtype.isStorageOnly { try checkCompatible(op, []) }
         guard rank == 2 else { throw AttribError.shapeMismatch(op: op, detail: "table has shape \(shape), expected 2-D [rows, cols]") }
         guard indices.tensor.device === device else {
             throw AttribError.deviceMismatch(op: op, detail: "indices on \(indices.tensor.device.info.id), table on \(device.info.id)")
         }
         try indices.check(op, rows: shape[0])
-        let out = try like([indices.count, shape[1]])
+        // A 16-bit table's rows arrive widened to Float32.
+        let out = try Tensor(shape: [indices.count, shape[1]], dtype: dtype.isStorageOnly ? .float32 : dtype, on: device)
         try device.gatherRows(n: indices.count, cols: shape[1], indices: indices.tensor.storage, table: storage, y: out.storage)
         return out
     }

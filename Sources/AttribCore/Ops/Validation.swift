@@ -4,7 +4,9 @@
 extension Tensor {
     /// Throws unless every tensor is on `self`'s device and has `self`'s dtype (a floating type).
     func checkCompatible(_ op: String, _ others: [(String, Tensor)], floating: Bool = true) throws {
-        if floating, !dtype.isFloatingPoint {
+        // BFloat16 and Float16 are stored, never computed in: only `widened()` and a gather
+        // from a half table read them.
+        if (floating && !dtype.isFloatingPoint) || dtype.isStorageOnly {
             throw AttribError.unsupportedDType(op: op, dtype: dtype, device: device.info.summary)
         }
         for (name, t) in others {

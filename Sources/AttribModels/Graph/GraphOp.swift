@@ -88,7 +88,7 @@ public struct LayerOp: GraphOp, @unchecked Sendable {
         let x = inputs[0]
         if let e = layer as? Embedding {
             // Ids arrive as Int32 or as whole-number floats (a .npy of token ids).
-            return ValueType(try e.outputShape(x.shape), e.weight.dtype)
+            return ValueType(try e.outputShape(x.shape), e.weight.dtype.isStorageOnly ? .float32 : e.weight.dtype)   // a 16-bit table gathers Float32 rows
         }
         guard x.dtype.isFloatingPoint else {
             throw AttribError.shapeMismatch(op: description, detail: "input is \(x.dtype); the layer computes on floating-point values")

@@ -1,3 +1,4 @@
+import AttribCore
 import Dispatch
 #if canImport(Glibc)
 import Glibc

@@ -201,6 +201,7 @@ public enum NPY {
         case .float32: return try Tensor(a.floats(), shape: shape, on: device)
         case .float64: return try Tensor(a.doubles(), shape: shape, dtype: .float64, on: device)
         case .int32: return try Tensor(indices: a.int32s(), shape: shape, on: device)
+        case .bfloat16, .float16: return try Tensor(a.doubles(), shape: shape, dtype: dtype, on: device)
         }
     }
 
@@ -253,6 +254,8 @@ public enum NPY {
         case .float32: try write(tensor.floats(), shape: tensor.shape, dtype: dtype ?? .float32, to: path)
         case .float64: try write(tensor.doubles(), shape: tensor.shape, dtype: dtype ?? .float64, to: path)
         case .int32: try write(tensor.int32s(), shape: tensor.shape, dtype: dtype ?? .int32, to: path)
+        // Widened exactly; .npy has no bfloat16.
+        case .bfloat16, .float16: try write(tensor.floats(), shape: tensor.shape, dtype: dtype ?? .float32, to: path)
         }
     }
 

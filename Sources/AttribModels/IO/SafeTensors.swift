@@ -256,7 +256,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         try HostMemory.require(e.count * max(dtype.size, 8), for: path, "tensor '\(name)' (shape \(e.shape))")
         // Weights are floating point: an integer tensor read as one would be reinterpreted,
         // a wrong number with no error.
-        if dtype.isFloatingPoint, !e.dtype.isFloatingPoint {
+        if dtype.isFloatingPoint || dtype.isStorageOnly, !e.dtype.isFloatingPoint {
             throw bad("dtype \(e.dtype) is an integer type; a floating-point tensor (F16, BF16, F32, F64) is needed")
         }
         let t = try Tensor(shape: e.shape.isEmpty ? [1] : e.shape, dtype: dtype, on: device)
@@ -273,6 +273,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .float32: try floats(name).withUnsafeBytes { try device.upload($0, to: t.storage) }
         case .float64: try doubles(name).withUnsafeBytes { try device.upload($0, to: t.storage) }
         case .int32: try int32s(name).withUnsafeBytes { try device.upload($0, to: t.storage) }
+        // F32 (or F64) weights stored at 16 bits: rounded once, to nearest even.
+        case .bfloat16, .float16: try HalfFloat.bits(doubles(name), dtype).withUnsafeBytes { try device.upload($0, to: t.storage) }
         }
         return t
     }

@@ -30,6 +30,8 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable, Codable {
         case .float32: self = .F32
         case .float64: self = .F64
         case .int32: self = .I32
+        case .bfloat16: self = .BF16
+        case .float16: self = .F16
         }
     }
 }

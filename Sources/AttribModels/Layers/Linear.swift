@@ -44,7 +44,13 @@ public final class Linear: Layer, @unchecked Sendable {
         }
         self.weight = weight; self.bias = bias
         outFeatures = weight.shape[0]; inFeatures = weight.shape[1]
-        if Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
+        if weight.dtype.isStorageOnly {
+            // Kept at 16 bits only: blocks of rows are widened where a product reads them.
+            if let b = bias, b.dtype != .float32 {
+                throw AttribError.shapeMismatch(op: "Linear", detail: "bias is \(b.dtype); a \(weight.dtype) weight computes in float32, so the bias must be float32")
+            }
+            forwardPacked = nil; weightTransposed = nil
+        } else if Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
            let packed = try cpu.packTransposedForSmallRows(weight.storage, k: inFeatures, n: outFeatures) {
             forwardPacked = packed; weightTransposed = nil
         } else {
@@ -58,7 +64,7 @@ public final class Linear: Layer, @unchecked Sendable {
         w.device is CPUDevice && w.dtype == .float32 && w.shape[0] >= 512 && w.shape[1] >= 512
     }
 
-    public var description: String { "Linear(\(inFeatures)→\(outFeatures))" }
+    public var description: String { "Linear(\(inFeatures)→\(outFeatures)\(weight.dtype.isStorageOnly ? ", \(weight.dtype) weight" : ""))" }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
         guard input.last == inFeatures else {
@@ -72,7 +78,8 @@ public final class Linear: Layer, @unchecked Sendable {
         let rows = x.count / inFeatures
         // [rows, in] · [in, out] → [rows, out]
         let y: Tensor
-        if let few = try smallRowsForward(x, rows: rows) { y = few }
+        if weight.dtype.isStorageOnly { y = try forwardHalfWeight(x.reshaped([rows, inFeatures])) }
+        else if let few = try smallRowsForward(x, rows: rows) { y = few }
         else if let weightTransposed { y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed) }
         else { y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true) }    // Wᵀ kept packed only
         if let bias { try y.addBias(bias) }
@@ -82,7 +89,8 @@ public final class Linear: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let rows = dy.count / outFeatures
         // [rows, out] · [out, in] → [rows, in]
-        let dx = try smallRowsBackward(dy, rows: rows) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
+        let dx = weight.dtype.isStorageOnly ? try backwardHalfWeight(dy.reshaped([rows, outFeatures]))
+            : try smallRowsBackward(dy, rows: rows) ?? dy.reshaped([rows, outFeatures]).matmul(weight)
         return try dx.reshaped(saved.input.shape)
     }
 

@@ -6,18 +6,19 @@ extension DecoderModel {
     /// load (GGUFFile), read under their Hugging Face names (GGUFDecoderWeights), so the same
     /// builder and checks as a Hugging Face directory apply. Architectures: llama (Llama,
     /// SmolLM, TinyLlama, Mistral as llama.cpp converts it) and qwen2.
-    public static func loadGGUF(_ path: String, on device: any Device, dtype: DType = .float32) throws -> DecoderModel {
-        guard dtype.isFloatingPoint, device.supports(dtype) else {
-            throw AttribError.unsupportedDType(op: "DecoderModel.loadGGUF", dtype: dtype, device: device.info.summary)
-        }
+    /// `weights` as in `load(_:on:dtype:weights:)`: quantised values are dequantised to Float32
+    /// and rounded once to BFloat16 or Float16.
+    public static func loadGGUF(_ path: String, on device: any Device, dtype: DType = .float32, weights: DType? = nil) throws -> DecoderModel {
+        let w = try weightStorage(weights, dtype: dtype, device: device, op: "DecoderModel.loadGGUF")
         let file = try GGUFFile(path: path)
         let c = try DecoderConfig.read(gguf: file)
-        return try build(c, from: GGUFDecoderWeights(file, config: c), configPath: path + " (metadata)", on: device, dtype: dtype)
+        return try build(c, from: GGUFDecoderWeights(file, config: c), configPath: path + " (metadata)", on: device, dtype: dtype, weights: w)
     }
 
     /// Loads a model directory (config.json + safetensors) or a .gguf file.
-    public static func load(model path: String, on device: any Device, dtype: DType = .float32) throws -> DecoderModel {
-        path.hasSuffix(".gguf") ? try loadGGUF(path, on: device, dtype: dtype) : try load(path, on: device, dtype: dtype)
+    public static func load(model path: String, on device: any Device, dtype: DType = .float32, weights: DType? = nil) throws -> DecoderModel {
+        path.hasSuffix(".gguf") ? try loadGGUF(path, on: device, dtype: dtype, weights: weights)
+            : try load(path, on: device, dtype: dtype, weights: weights)
     }
 }
 
@@ -163,12 +164,8 @@ final class GGUFDecoderWeights: DecoderWeightSource {
         let s = try shape(name)
         let v = try floats(name)
         switch dtype {
-        case .float32:
-            let t = try Tensor(shape: s, dtype: .float32, on: device)
-            try v.withUnsafeBytes { try device.upload($0, to: t.storage) }
-            return t
-        default:
-            return try Tensor(v.map(Double.init), shape: s, dtype: dtype, on: device)
+        case .float32, .bfloat16, .float16: return try Tensor(v, shape: s, storedAs: dtype, on: device)
+        default: return try Tensor(v.map(Double.init), shape: s, dtype: dtype, on: device)
         }
     }
     func values(_ name: String) throws -> [Double] { try floats(name).map(Double.init) }

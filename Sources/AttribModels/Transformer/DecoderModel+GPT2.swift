@@ -8,12 +8,9 @@ extension DecoderModel {
     /// ignored, and lm_head.weight when it equals wte (tied). Every tensor is checked against
     /// the shape the config implies (an error names the tensor and both shapes); a tensor
     /// the model does not use is an error (a config that does not match the weights).
-    static func loadGPT2(_ directory: String, config c: DecoderConfig, on device: any Device, dtype: DType) throws -> DecoderModel {
+    static func loadGPT2(_ directory: String, config c: DecoderConfig, on device: any Device, dtype: DType, weights: DType) throws -> DecoderModel {
         let configPath = directory + "/config.json", weightsPath = directory + "/model.safetensors"
         let file = try SafeTensorsFile(path: weightsPath)
-        guard dtype.isFloatingPoint, device.supports(dtype) else {
-            throw AttribError.unsupportedDType(op: "DecoderModel.load", dtype: dtype, device: device.info.summary)
-        }
         let prefix = file.names.contains { $0.hasPrefix("transformer.") } ? "transformer." : ""
         var used = Set<String>()
         let (d, f, v) = (c.nEmbd, c.nInner, c.vocabSize)
@@ -37,6 +34,9 @@ extension DecoderModel {
             }
             return try file.weightDoubles(full)
         }
+        func stored(_ t: Tensor) throws -> Tensor {
+            weights == dtype ? t : try Tensor(t.floats(), shape: t.shape, storedAs: weights, on: device)
+        }
         func upload(_ values: [Double], _ shape: [Int]) throws -> Tensor {
             try Tensor(values, shape: shape, dtype: dtype, on: device)
         }
@@ -52,8 +52,8 @@ extension DecoderModel {
                 return (try upload(m, [d, d]), try upload(Array(b[(k * d)..<((k + 1) * d)]), [d]))
             }
             let (wq, bq) = try third(0), (wk, bk) = try third(1), (wv, bv) = try third(2)
-            // Conv1D weights are [in, out] (x·W): Linear takes W's transpose, [out, in].
-            func linear(_ w: Tensor, _ b: Tensor) throws -> Linear { try Linear(weight: w.transposed01(), bias: b) }
+            // Conv1D weights are [in, out] (x·W): Linear takes W's transpose, [out, in], stored as `weights`.
+            func linear(_ w: Tensor, _ b: Tensor) throws -> Linear { try Linear(weight: stored(w.transposed01()), bias: b) }
             func layerNorm(_ n: String) throws -> LayerNormLayer {
                 try LayerNormLayer(normalizedShape: [d], eps: c.layerNormEpsilon, weight: tensor(n + ".weight", [d]),
                                    bias: tensor(n + ".bias", [d]), device: device, dtype: dtype)
@@ -66,7 +66,7 @@ extension DecoderModel {
                 fc: try linear(tensor(p + "mlp.c_fc.weight", [d, f]), tensor(p + "mlp.c_fc.bias", [f])),
                 proj: try linear(tensor(p + "mlp.c_proj.weight", [f, d]), tensor(p + "mlp.c_proj.bias", [d]))))
         }
-        let wte = try tensor("wte.weight", [v, d])
+        let wte = try stored(tensor("wte.weight", [v, d]))
         let wpe = try tensor("wpe.weight", [c.nPositions, d])
         let lnf = try LayerNormLayer(normalizedShape: [d], eps: c.layerNormEpsilon, weight: tensor("ln_f.weight", [d]),
                                      bias: tensor("ln_f.bias", [d]), device: device, dtype: dtype)

@@ -8,19 +8,22 @@ extension DecoderModel {
     /// implies (an error names the tensor and both shapes); a tensor the model does not use is
     /// an error (a config that does not match the weights), except buffers transformers keeps
     /// beside the weights (rotary inv_freq, attention masks).
-    public static func load(_ directory: String, on device: any Device, dtype: DType = .float32) throws -> DecoderModel {
+    ///
+    /// `weights` stores the weight matrices and embeddings as BFloat16 or Float16 (nil: as
+    /// `dtype`), with Float32 arithmetic. A BF16 (F16) file loaded as BFloat16 (Float16) keeps
+    /// its bits; wider values are rounded once, to nearest even.
+    public static func load(_ directory: String, on device: any Device, dtype: DType = .float32, weights: DType? = nil) throws -> DecoderModel {
         let configPath = directory + "/config.json"
         let c = try DecoderConfig.read(configPath)
-        guard dtype.isFloatingPoint, device.supports(dtype) else {
-            throw AttribError.unsupportedDType(op: "DecoderModel.load", dtype: dtype, device: device.info.summary)
-        }
-        if c.family == .gpt2 { return try loadGPT2(directory, config: c, on: device, dtype: dtype) }
-        return try build(c, from: SafeTensorsWeights(directory: directory), configPath: configPath, on: device, dtype: dtype)
+        let w = try weightStorage(weights, dtype: dtype, device: device, op: "DecoderModel.load")
+        if c.family == .gpt2 { return try loadGPT2(directory, config: c, on: device, dtype: dtype, weights: w) }
+        return try build(c, from: SafeTensorsWeights(directory: directory), configPath: configPath, on: device, dtype: dtype, weights: w)
     }
 
     /// Builds the blocks of a Llama-style or GPT-NeoX model from weights under Hugging Face names.
+    /// Matrices (Linear weights, embeddings, head) are stored as `weights`, the rest as `dtype`.
     static func build(_ c: DecoderConfig, from w: any DecoderWeightSource, configPath: String,
-                      on device: any Device, dtype: DType) throws -> DecoderModel {
+                      on device: any Device, dtype: DType, weights: DType) throws -> DecoderModel {
         let (d, f, v, h, hkv, dh) = (c.nEmbd, c.nInner, c.vocabSize, c.nHead, c.nKVHead, c.headDim)
         var used = Set<String>()
         func checked(_ name: String, _ shape: [Int]) throws -> String {
@@ -36,9 +39,10 @@ extension DecoderModel {
             return name
         }
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor { try w.tensor(checked(name, shape), dtype: dtype, on: device) }
+        func matrix(_ name: String, _ shape: [Int]) throws -> Tensor { try w.tensor(checked(name, shape), dtype: weights, on: device) }
         func optional(_ name: String, _ shape: [Int], _ present: Bool) throws -> Tensor? { present ? try tensor(name, shape) : nil }
         func linear(_ p: String, out: Int, in k: Int, bias: Bool) throws -> Linear {
-            try Linear(weight: tensor(p + ".weight", [out, k]), bias: optional(p + ".bias", [out], bias))
+            try Linear(weight: matrix(p + ".weight", [out, k]), bias: optional(p + ".bias", [out], bias))
         }
         func norm(_ p: String) throws -> any GraphOp {
             switch c.norm {
@@ -71,7 +75,7 @@ extension DecoderModel {
                             bm[dst] = bqkv[src]
                         }
                     }
-                    return try Linear(weight: Tensor(wm, shape: [h * dh, d], dtype: dtype, on: device),
+                    return try Linear(weight: Tensor(wm, shape: [h * dh, d], dtype: weights, on: device),
                                       bias: Tensor(bm, shape: [h * dh], dtype: dtype, on: device))
                 }
                 blocks.append(Block(norm1: try norm(p + "input_layernorm"), norm2: try norm(p + "post_attention_layernorm"),
@@ -95,11 +99,11 @@ extension DecoderModel {
                                     proj: try linear(p + "mlp.down_proj", out: d, in: f, bias: c.mlpBias)))
             }
         }
-        let wte = try tensor(embedName, [v, d])
+        let wte = try matrix(embedName, [v, d])
         let finalNorm = try norm(finalName)
         var head: Tensor? = nil
         if !c.tiedEmbeddings {
-            head = try tensor(headName, [v, d])
+            head = try matrix(headName, [v, d])
         } else if w.contains(headName) {
             // A tied checkpoint may still store the head; accepted only when it is the embedding.
             guard try w.shape(headName) == [v, d], try w.values(headName) == w.values(embedName) else {

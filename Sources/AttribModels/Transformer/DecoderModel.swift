@@ -15,7 +15,11 @@ import Synchronization
 public final class DecoderModel: @unchecked Sendable {
     public let config: DecoderConfig
     public let device: any Device
+    /// The arithmetic's type (Float32, or Float64 for reference runs).
     public let dtype: DType
+    /// The weight matrices' and embedding tables' storage type: `dtype`, or BFloat16/Float16
+    /// with Float32 arithmetic (Linear+HalfWeight.swift). Norms, biases and positions stay `dtype`.
+    public let weightDType: DType
 
     /// One block as the ops its graph runs. Linear weights are [out, in].
     struct Block {
@@ -43,7 +47,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     init(config: DecoderConfig, device: any Device, dtype: DType, blocks: [Block], wte: Tensor, wpe: Tensor?,
          finalNorm: any GraphOp, unembedding: Tensor? = nil) throws {
-        self.config = config; self.device = device; self.dtype = dtype
+        self.config = config; self.device = device; self.dtype = dtype; weightDType = wte.dtype
         self.blocks = blocks; self.wpe = wpe; self.finalNorm = finalNorm
         embedding = try Embedding(weight: wte)
         self.unembedding = try Linear(weight: unembedding ?? wte, bias: nil)
@@ -51,6 +55,22 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Checks a batch of prompts (equal lengths, 1…n_positions tokens, ids in the vocabulary)
     /// and returns (B, T, the ids flattened row by row).
+    /// The storage type for a model's weight matrices: nil or `dtype` keeps them in `dtype`;
+    /// BFloat16 and Float16 need Float32 arithmetic (they widen into Float32 products).
+    static func weightStorage(_ weights: DType?, dtype: DType, device: any Device, op: String) throws -> DType {
+        guard dtype.isFloatingPoint, device.supports(dtype) else {
+            throw AttribError.unsupportedDType(op: op, dtype: dtype, device: device.info.summary)
+        }
+        guard let w = weights, w != dtype else { return dtype }
+        guard w.isStorageOnly else {
+            throw AttribError.invalidArgument(op: op, detail: "weights stored as \(w) with \(dtype) arithmetic; the weight dtype is the arithmetic's, bfloat16 or float16")
+        }
+        guard dtype == .float32 else {
+            throw AttribError.invalidArgument(op: op, detail: "\(w) weights compute in float32, not \(dtype): a float64 reference run needs float64 weights")
+        }
+        return w
+    }
+
     public func checkTokens(_ tokens: [[Int32]]) throws -> (batch: Int, length: Int, ids: [Int32]) {
         let op = "DecoderModel"
         guard let first = tokens.first else {

@@ -45,11 +45,13 @@ final class RandomDecoderWeights: DecoderWeightSource, @unchecked Sendable {
 extension DecoderModel {
     /// A model of `config` with random weights (RandomDecoderWeights): for throughput and memory
     /// measurements only.
-    public static func random(_ config: DecoderConfig, seed: UInt64 = 0, on device: any Device, dtype: DType = .float32) throws -> DecoderModel {
+    public static func random(_ config: DecoderConfig, seed: UInt64 = 0, on device: any Device, dtype: DType = .float32,
+                              weights: DType? = nil) throws -> DecoderModel {
+        let w = try weightStorage(weights, dtype: dtype, device: device, op: "DecoderModel.random")
         guard config.family != .gpt2 else {
             throw AttribError.invalidArgument(op: "DecoderModel.random", detail: "GPT-2 configs are not supported here; use a llama, qwen2, mistral, gemma or gpt_neox config")
         }
         return try build(config, from: RandomDecoderWeights(config: config, seed: seed, label: "random weights (seed \(seed))"),
-                         configPath: "the config", on: device, dtype: dtype)
+                         configPath: "the config", on: device, dtype: dtype, weights: w)
     }
 }

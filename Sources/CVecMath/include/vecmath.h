@@ -126,3 +126,15 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
 /// Softmax (or log-softmax) of `rows` rows of `cols` Float32 values with AVX2: exp from one
 /// degree-6 fit (0.8 ulp), sums in 8 lanes. Returns 0, with nothing written, without AVX2/FMA.
 int attrib_softmax_rows_f32(const float *x, float *y, size_t rows, size_t cols, int log_softmax);
+
+/// Float16 bits → Float32 (exact) and Float32 → Float16 bits (nearest, ties to even; NaN kept
+/// quiet; past 65504 ∞), the scalar forms (half.c).
+float attrib_half_to_float(uint16_t h);
+uint16_t attrib_float_to_half(float f);
+/// y[i] = x[i] widened to Float32, x BFloat16 (bfloat16 ≠ 0) or Float16 bits: exact.
+void attrib_widen_half(int bfloat16, size_t n, const uint16_t *x, float *y);
+/// y[i] = x[i] rounded to BFloat16 or Float16 bits, to nearest with ties to even.
+void attrib_narrow_half(int bfloat16, size_t n, const float *x, uint16_t *y);
+/// y[i, :] = table[idx[i], :] widened to Float32 (indices checked by the caller).
+void attrib_gather_rows_half(int bfloat16, size_t n, size_t cols, const int32_t *idx,
+                             const uint16_t *table, float *y);
