@@ -228,7 +228,8 @@ import Testing
     /// The GGUF loader against the same float64 references: tiny Llama (llama.cpp's q/k row
     /// order, Llama 3 RoPE as rope_freqs divisors, tied) and Qwen2 (biases, no permutation)
     /// written as llama.cpp lays them out (Tests/Fixtures/gguf/make_decoder_ggufs.py), F32.
-    @Test("GGUF decoders (llama with permuted q/k and rope_freqs, qwen2 with biases) equal the Hugging Face references", arguments: ["llama", "qwen2"])
+    @Test("GGUF decoders (llama with permuted q/k and rope_freqs, qwen2 with biases, gemma with 1 + w norms, gptneox with regrouped qkv) equal the Hugging Face references",
+          arguments: ["llama", "qwen2", "gemma", "gpt_neox"])
     func ggufDecoders(_ family: String) throws {
         let ref = try Self.reference(family)
         let clean = try Self.tokens(ref, "tokens_clean")
@@ -237,6 +238,8 @@ import Testing
             let hf = try DecoderConfig.read(Self.root + "/" + family + "/config.json"), c = model.config
             #expect(c.nKVHead == hf.nKVHead && c.nInner == hf.nInner && c.tiedEmbeddings == hf.tiedEmbeddings && c.qkvBias == hf.qkvBias
                     && c.outputBias == hf.outputBias && Float(c.layerNormEpsilon) == Float(hf.layerNormEpsilon), "\(family) config from metadata (GGUF stores eps as Float32)")
+            #expect(c.headDim == hf.headDim && c.norm == hf.norm && c.activation == hf.activation && c.parallelResidual == hf.parallelResidual
+                    && c.embeddingScale == hf.embeddingScale && c.mlpBias == hf.mlpBias && c.gatedMLP == hf.gatedMLP, "\(family) architecture from the metadata")
             let e = Self.err(try model.logits(clean).doubles(), try ref.doubles("logits_clean"))
             // Float64: llama's rope_freqs divisors and eps are stored in Float32, so θ carries ~6e-8
             // relative error (measured 4e-9 on the logits; qwen2, with no divisors, 2e-14): 1e-7.

@@ -5,7 +5,8 @@ extension DecoderModel {
     /// Loads a llama.cpp GGUF file: the config from its metadata, the weights dequantised at
     /// load (GGUFFile), read under their Hugging Face names (GGUFDecoderWeights), so the same
     /// builder and checks as a Hugging Face directory apply. Architectures: llama (Llama,
-    /// SmolLM, TinyLlama, Mistral as llama.cpp converts it) and qwen2.
+    /// SmolLM, TinyLlama, Mistral as llama.cpp converts it), qwen2, gemma (Gemma 1) and gptneox
+    /// (Pythia).
     /// `weights` as in `load(_:on:dtype:weights:)`: quantised values are dequantised to Float32
     /// and rounded once to BFloat16 or Float16.
     public static func loadGGUF(_ path: String, on device: any Device, dtype: DType = .float32, weights: DType? = nil) throws -> DecoderModel {
@@ -33,7 +34,9 @@ extension DecoderConfig {
         switch arch {
         case "llama": family = .llama
         case "qwen2": family = .qwen2
-        default: throw bad("general.architecture \"\(arch)\" is not one Attrib loads from GGUF (llama, qwen2); convert the Hugging Face directory instead")
+        case "gemma": family = .gemma
+        case "gptneox": family = .gptNeoX
+        default: throw bad("general.architecture \"\(arch)\" is not one Attrib loads from GGUF (llama, qwen2, gemma, gptneox); load the Hugging Face directory instead")
         }
         func int(_ key: String) throws -> Int? {
             guard let v = f.metadata[arch + "." + key] else { return nil }
@@ -77,17 +80,25 @@ extension DecoderConfig {
             guard factors.count == inv.count else { throw bad("rope_freqs.weight has \(factors.count) factors for \(inv.count) frequencies") }
             inv = zip(inv, factors).map { $0 / Double($1) }
         }
-        let eps = number("attention.layer_norm_rms_epsilon") ?? 1e-5
+        // Per architecture, what llama.cpp's graph for it computes and the metadata does not say:
+        // Gemma's tanh-GELU gate and √D embedding scale; GPT-NeoX's LayerNorm, plain MLP with
+        // Pythia's exact GELU (hidden_act "gelu"; llama.cpp approximates it by the tanh form,
+        // transformers does not), fused qkv and parallel residual.
+        let neox = family == .gptNeoX
+        let eps = neox ? number("attention.layer_norm_epsilon") ?? 1e-5 : number("attention.layer_norm_rms_epsilon") ?? (family == .gemma ? 1e-6 : 1e-5)
+        let parallel = neox ? f.metadata[arch + ".use_parallel_residual"]?.bool ?? true : false
+        let activation: Activation = neox ? .geluErf : family == .gemma ? .geluTanh : .silu
         do {
             return try DecoderConfig(
                 family: family, nLayer: need("block_count"), nHead: h, nKVHead: hkv, headDim: dh, nEmbd: d,
                 nPositions: need("context_length"), vocabSize: vocab, nInner: need("feed_forward_length"),
-                layerNormEpsilon: eps, norm: .rmsNorm,
+                layerNormEpsilon: eps, norm: neox ? .layerNorm : .rmsNorm,
                 positions: .rotary(RotaryEmbedding(dimensions: rotaryDims, inverseFrequencies: inv)),
-                gatedMLP: true, activation: .silu, parallelResidual: false,
+                gatedMLP: !neox, activation: activation, parallelResidual: parallel,
                 tiedEmbeddings: !f.contains("output.weight"),
-                qkvBias: f.contains("blk.0.attn_q.bias"), outputBias: f.contains("blk.0.attn_output.bias"), mlpBias: false,
-                slidingWindows: [], embeddingScale: nil)
+                qkvBias: f.contains("blk.0.attn_q.bias") || f.contains("blk.0.attn_qkv.bias"),
+                outputBias: f.contains("blk.0.attn_output.bias"), mlpBias: f.contains("blk.0.ffn_up.bias"),
+                slidingWindows: [], embeddingScale: family == .gemma ? Double(d).squareRoot() : nil)
         } catch let e as AttribError {
             if case .invalidArgument(_, let detail) = e { throw bad(detail) }
             throw e
@@ -95,10 +106,13 @@ extension DecoderConfig {
     }
 }
 
-/// A GGUF file's tensors under Hugging Face Llama names, dequantised to Float32 on read.
-/// llama.cpp's converter reorders the rows of each head of a llama q and k weight from the
-/// rotate-half layout to interleaved pairs (row (h, j, i) of [H, 2, d_h/2] → (h, i, j)); this
-/// undoes it, so RoPE runs in transformers' layout.
+/// A GGUF file's tensors under Hugging Face names (Llama's, or GPT-NeoX's), dequantised to
+/// Float32 on read, with what llama.cpp's converter changed undone:
+/// - llama: the rows of each head of q and k reordered from the rotate-half layout to
+///   interleaved pairs (row (h, j, i) of [H, 2, d_h/2] → (h, i, j)), so RoPE runs in
+///   transformers' layout;
+/// - gemma: the norm weights stored as 1 + w (transformers' GemmaRMSNorm scales by 1 + w);
+/// - gptneox: the fused qkv rows regrouped from [H, 3, d_h] to [3, H, d_h] (q, then k, then v).
 final class GGUFDecoderWeights: DecoderWeightSource {
     let file: GGUFFile
     let config: DecoderConfig
@@ -109,15 +123,29 @@ final class GGUFDecoderWeights: DecoderWeightSource {
 
     init(_ file: GGUFFile, config c: DecoderConfig) throws {
         self.file = file; self.config = c
-        var map: [String: String] = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-                                     "lm_head.weight": "output.weight"]
-        let per: [(String, String)] = [("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight"),
-                                       ("self_attn.o_proj.weight", "attn_output.weight"), ("mlp.gate_proj.weight", "ffn_gate.weight"),
-                                       ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.down_proj.weight", "ffn_down.weight")]
-            + ["q", "k", "v"].flatMap { p in [("self_attn.\(p)_proj.weight", "attn_\(p).weight"), ("self_attn.\(p)_proj.bias", "attn_\(p).bias")] }
-            + [("self_attn.o_proj.bias", "attn_output.bias")]
+        var map: [String: String]
+        let per: [(String, String)], layer: String
+        if c.family == .gptNeoX {
+            map = ["gpt_neox.embed_in.weight": "token_embd.weight", "gpt_neox.final_layer_norm.weight": "output_norm.weight",
+                   "gpt_neox.final_layer_norm.bias": "output_norm.bias", "embed_out.weight": "output.weight"]
+            layer = "gpt_neox.layers"
+            let parts: [(String, String)] = [("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"),
+                                             ("attention.query_key_value", "attn_qkv"), ("attention.dense", "attn_output"),
+                                             ("mlp.dense_h_to_4h", "ffn_up"), ("mlp.dense_4h_to_h", "ffn_down")]
+            var both: [(String, String)] = []
+            for (hf, g) in parts { both += [(hf + ".weight", g + ".weight"), (hf + ".bias", g + ".bias")] }
+            per = both
+        } else {
+            map = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"]
+            layer = "model.layers"
+            per = [("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight"),
+                   ("self_attn.o_proj.weight", "attn_output.weight"), ("mlp.gate_proj.weight", "ffn_gate.weight"),
+                   ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.down_proj.weight", "ffn_down.weight")]
+                + ["q", "k", "v"].flatMap { p in [("self_attn.\(p)_proj.weight", "attn_\(p).weight"), ("self_attn.\(p)_proj.bias", "attn_\(p).bias")] }
+                + [("self_attn.o_proj.bias", "attn_output.bias")]
+        }
         for l in 0..<c.nLayer {
-            for (hf, g) in per { map["model.layers.\(l).\(hf)"] = "blk.\(l).\(g)" }
+            for (hf, g) in per { map["\(layer).\(l).\(hf)"] = "blk.\(l).\(g)" }
         }
         let present = map.filter { file.contains($0.value) }
         ggufName = present
@@ -145,6 +173,20 @@ final class GGUFDecoderWeights: DecoderWeightSource {
         // Undo the converter's q/k row permutation (llama architecture only; qwen2 is stored as is).
         let isQ = name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias")
         let isK = name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias")
+        if config.family == .gptNeoX, name.hasSuffix("query_key_value.weight") || name.hasSuffix("query_key_value.bias") {
+            // [3, H, d_h] rows (q, k, v) back to transformers' [H, 3, d_h].
+            let (h, dh) = (config.nHead, config.headDim), cols = v.count / (3 * h * dh)
+            let src = v
+            for hd in 0..<h {
+                for j in 0..<3 {
+                    for i in 0..<dh {
+                        let to = ((hd * 3 + j) * dh + i) * cols, from = ((j * h + hd) * dh + i) * cols
+                        for k in 0..<cols { v[to + k] = src[from + k] }
+                    }
+                }
+            }
+            return v
+        }
         if config.family == .llama, isQ || isK {
             let heads = isQ ? config.nHead : config.nKVHead, dh = config.headDim, half = dh / 2
             let cols = v.count / (heads * dh)
@@ -168,5 +210,10 @@ final class GGUFDecoderWeights: DecoderWeightSource {
         default: return try Tensor(v.map(Double.init), shape: s, dtype: dtype, on: device)
         }
     }
-    func values(_ name: String) throws -> [Double] { try floats(name).map(Double.init) }
+    func values(_ name: String) throws -> [Double] {
+        let v = try floats(name).map(Double.init)
+        // Gemma's norm weights are stored as 1 + w; the builder adds the 1 back. In Double both
+        // steps are exact, so the Float32 stored value comes back unchanged.
+        return config.family == .gemma && name.hasSuffix("norm.weight") ? v.map { $0 - 1 } : v
+    }
 }
