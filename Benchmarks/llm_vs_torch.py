@@ -4,6 +4,11 @@ against transformers on the CPU, same threads: forward tokens/s, and AtP per pro
 
 Forward: B prompts of T seeded random tokens, logits at every position (transformers'
 model(ids).logits), float32; attrib: `attrib bench lm` (the same shapes; its AtP timing too).
+Both as useful GFLOP/s (the products' operations, DecoderConfig.forwardFLOPs, the same count for
+both sides) and as shares of the limit: each side's own GEMM at the MLP's shape (B·T × F × D):
+OpenBLAS's through attrib, torch.matmul's (MKL in the pip wheel) here. The ceiling line is the
+ratio attrib would reach running every product at the faster of the two GEMM rates with nothing
+else costing time: a ratio target above it cannot be met on this machine by any engine.
 
 AtP per pair, PyTorch side as a TransformerLens-style user writes it with transformers: forward
 pre-hooks on every layer's self_attn.o_proj capture its input z [1, T, H·d_h] (heads) or on
@@ -58,6 +63,14 @@ def main():
                           "--seconds", str(a.seconds), "--nodes", a.nodes, "--json"], check=True, capture_output=True, text=True,
                          env=dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), ATTRIB_THREADS=str(a.threads)))
     lm = json.loads(out.stdout)
+    flops_per_token = lm["forwardGFLOPS"] * 1e9 / lm["forwardTokensPerSecond"]
+    torch_gflops = torch_fwd * flops_per_token / 1e9
+    x, w = torch.randn(a.batch * a.tokens, cfg.hidden_size), torch.randn(cfg.hidden_size, F)
+    torch.matmul(x, w)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 1:
+        torch.matmul(x, w); n += 1
+    matmul_gflops = 2 * x.shape[0] * x.shape[1] * F * n / (time.perf_counter() - t0) / 1e9
 
     # AtP per pair.
     pairs = json.load(open(os.path.join(ROOT, "Models/smollm2-pairs", a.set + ".json")))["pairs"][: a.pairs]
@@ -110,9 +123,16 @@ def main():
     print(f"SmolLM2-135M ({L} layers), CPU, {a.threads} threads, float32")
     print(f"forward {a.batch} x {a.tokens} tokens: attrib {lm['forwardTokensPerSecond']:.1f} tokens/s, "
           f"transformers {torch_fwd:.1f} tokens/s: {lm['forwardTokensPerSecond'] / torch_fwd:.2f}x")
+    print(f"  products: attrib {lm['forwardGFLOPS']:.1f} GFLOP/s = {100 * lm['shareOfGEMM']:.0f}% of OpenBLAS's GEMM at "
+          f"{a.batch * a.tokens}x{F}x{cfg.hidden_size} ({lm['gemmGFLOPS']:.1f}); transformers {torch_gflops:.1f} GFLOP/s = "
+          f"{100 * torch_gflops / matmul_gflops:.0f}% of torch.matmul's ({matmul_gflops:.1f})")
+    print(f"  ceiling: every product at the faster GEMM rate and nothing else: "
+          f"{max(lm['gemmGFLOPS'], matmul_gflops) / torch_gflops:.2f}x transformers")
     print(f"AtP {a.nodes} per pair ({a.set}, {len(pairs)} pairs of {len(pairs[0]['clean_ids'])} tokens): attrib {attrib_pair * 1000:.1f} ms, "
           f"PyTorch hooks {torch_pair * 1000:.1f} ms: {torch_pair / attrib_pair:.2f}x; scores differ by {rel:.1e} (max relative)")
-    print(json.dumps({"threads": a.threads, "forward": {"attrib": lm["forwardTokensPerSecond"], "torch": torch_fwd},
+    print(json.dumps({"threads": a.threads, "forward": {"attrib": lm["forwardTokensPerSecond"], "torch": torch_fwd,
+                                                        "attribGFLOPS": lm["forwardGFLOPS"], "torchGFLOPS": torch_gflops,
+                                                        "openblasGEMM": lm["gemmGFLOPS"], "torchMatmul": matmul_gflops},
                       "atpPerPair": {"attrib": attrib_pair, "torch": torch_pair, "nodes": a.nodes, "set": a.set},
                       "scoreDifference": rel}))
 

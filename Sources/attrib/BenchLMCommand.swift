@@ -23,6 +23,9 @@ struct BenchLM: ParsableCommand {
     struct Result: Encodable {
         var device: String, model: String, weights: String, tokens: Int, batch: Int
         var forwardTokensPerSecond: Double, forwardSecondsPerBatch: Double
+        /// The forward's products (DecoderConfig.forwardFLOPs) per second, and that as a share of
+        /// the device's Float32 GEMM rate at the MLP's shape (B·T × F × D), measured in the same run.
+        var forwardGFLOPS: Double, gemmGFLOPS: Double, shareOfGEMM: Double
         var atpNodes: String, atpSecondsPerPair: Double
         var loadSeconds: Double
     }
@@ -47,6 +50,11 @@ struct BenchLM: ParsableCommand {
             return (ContinuousClock.now - start).seconds / Double(n)
         }
         let forward = try timed { _ = try m.logits(prompts).doubles().count }
+        let c = m.config
+        let flops = Double(batch) * c.forwardFLOPs(tokens: tokens)
+        // The limit a forward of products can approach: a plain GEMM of its commonest shape.
+        let gemm = try GEMMBenchmark.measure(on: device, m: batch * tokens, n: c.nInner, k: c.nEmbd,
+                                             minSeconds: min(1, max(seconds, 0.2)), checkAgainstCPU: false).gflops
         var corrupt = prompts[0]
         corrupt[tokens / 2] = Int32((UInt64(corrupt[tokens / 2]) + 1) % v)
         let pair = PromptPair(clean: prompts[0], corrupt: corrupt)
@@ -55,10 +63,12 @@ struct BenchLM: ParsableCommand {
         let atp = try timed { _ = try AtP.estimate(m, pair: pair, metric: metric, granularity: granularity) }
         let r = Result(device: device.info.id, model: model, weights: m.weightDType.rawValue, tokens: tokens, batch: batch,
                        forwardTokensPerSecond: Double(batch * tokens) / forward, forwardSecondsPerBatch: forward,
+                       forwardGFLOPS: flops / forward / 1e9, gemmGFLOPS: gemm, shareOfGEMM: flops / forward / 1e9 / gemm,
                        atpNodes: nodes, atpSecondsPerPair: atp, loadSeconds: loadSeconds)
         if json { try printJSON(r); return }
         print("\(device.info.id): \(m.config.family.rawValue), \(m.config.nLayer) layers, \(m.weightDType.rawValue) weights, loaded in \(fixed(loadSeconds, 2)) s")
         print("  forward  \(batch) × \(tokens) tokens: \(fixed(r.forwardTokensPerSecond, 1)) tokens/s (\(fixed(forward * 1000, 1)) ms per batch)")
+        print("           \(fixed(r.forwardGFLOPS, 1)) GFLOP/s of products, \(fixed(100 * r.shareOfGEMM, 1))% of this device's GEMM rate at \(batch * tokens)×\(c.nInner)×\(c.nEmbd) (\(fixed(gemm, 1)) GFLOP/s)")
         print("  AtP \(nodes), one pair of \(tokens) tokens: \(fixed(atp * 1000, 1)) ms")
     }
 }

@@ -13,6 +13,7 @@ struct LayerIGCommand: ParsableCommand {
     @Option(help: "Model: a .onnx file or a directory with model.onnx (and tokenizer.json or vocab.txt, to show the tokens).") var model: String
     @Option(help: "Token ids as .npy, [N, T] (int or whole-number float).") var inputs: String?
     @Option(help: "Token ids of one input, comma-separated; several inputs separated by ';' (all of the model's length).") var tokens: String?
+    @Option(name: .customLong("text"), help: "Text of one input (repeat for several), tokenized with the model directory's tokenizer.json, or its vocab.txt as BERT's, special tokens included, then padded with [PAD] to the model's length.") var texts: [String] = []
     @Option(help: "The value to attribute at (an ONNX value name). Default: the embedding output (the first embedding, its added position and token-type embeddings and their LayerNorm).") var layer: String?
     @Option(help: "The baseline's token id at every position (Captum's usual baseline: the pad token).") var baselineToken: Int32 = 0
     @Option(help: "Target class for every input, or 'predicted' (default).") var target = "predicted"
@@ -27,7 +28,9 @@ struct LayerIGCommand: ParsableCommand {
         guard IntegrationRule(name: method) != nil else { throw ValidationError("unknown --method '\(method)'") }
         guard steps >= 1, batch >= 1 else { throw ValidationError("--steps and --batch must be at least 1") }
         if target != "predicted", Int(target) == nil { throw ValidationError("--target must be a class index or 'predicted'") }
-        if (inputs == nil) == (tokens == nil) { throw ValidationError("give --inputs IDS.npy or --tokens, one of them") }
+        if [inputs != nil, tokens != nil, !texts.isEmpty].filter({ $0 }).count != 1 {
+            throw ValidationError("give one of --inputs IDS.npy, --tokens or --text")
+        }
     }
 
     func run() throws {
@@ -56,6 +59,7 @@ struct LayerIGCommand: ParsableCommand {
                 ids += v.map { $0! }
             }
         }
+        if !texts.isEmpty { ids = try encodeTexts(per: per) }
         let n = ids.count / per
         guard n >= 1 else { throw ValidationError("no inputs") }
         let classes = m.classes
@@ -107,5 +111,25 @@ struct LayerIGCommand: ParsableCommand {
         }
         if n > 5 { print("… \(n - 5) more inputs in summary.json") }
         for f in ["attributions.npy", "token_scores.npy", "summary.json"] { print("  wrote \(dir)/\(f)") }
+    }
+
+    /// The --text inputs as ids, each the model's length: its tokenizer's ids with special tokens,
+    /// padded with [PAD] (the exported model has no attention mask, so the padding is part of
+    /// what it reads: as when PyTorch runs the same padded ids). Longer texts are an error.
+    func encodeTexts(per: Int) throws -> [Int32] {
+        let dir = ONNXModel.directory(at: model)
+        guard let tok = try HFTokenizer.forTextModel(directory: dir) else {
+            throw AttribError.io(path: dir, detail: "--text needs the model's tokenizer: tokenizer.json, or BERT's vocab.txt, beside model.onnx")
+        }
+        let pad = tok.id(for: "[PAD]") ?? tok.id(for: "<pad>") ?? baselineToken
+        var ids: [Int32] = []
+        for (k, text) in texts.enumerated() {
+            let t = tok.encode(text)
+            guard t.count <= per else {
+                throw ValidationError("--text \(k) is \(t.count) tokens (special tokens included, \(tok.source)); the model takes \(per)")
+            }
+            ids += t + [Int32](repeating: pad, count: per - t.count)
+        }
+        return ids
     }
 }

@@ -135,12 +135,12 @@ private let tinyBPE = #"{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a 
     }
 
     @Test func unsupportedModelNamesComponent() {
-        let path = writeTemp("wordpiece.json", tinyJSON(model: #"{"type":"WordPiece","unk_token":"[UNK]","vocab":{"[UNK]":0}}"#))
+        let path = writeTemp("unigram.json", tinyJSON(model: #"{"type":"Unigram","vocab":[["a",0.0]]}"#))
         let e = errorText { _ = try HFTokenizer(path: path) }
-        #expect(e.contains(path) && e.contains("model") && e.contains("WordPiece") && e.contains("not supported"), "\(e)")
-        let path2 = writeTemp("unigram.json", tinyJSON(model: #"{"type":"Unigram","vocab":[["a",0.0]]}"#))
+        #expect(e.contains(path) && e.contains("model") && e.contains("Unigram") && e.contains("not supported") && e.contains("BPE, WordPiece"), "\(e)")
+        let path2 = writeTemp("wordlevel.json", tinyJSON(model: #"{"type":"WordLevel","unk_token":"[UNK]","vocab":{"[UNK]":0}}"#))
         let e2 = errorText { _ = try HFTokenizer(path: path2) }
-        #expect(e2.contains("Unigram"), "\(e2)")
+        #expect(e2.contains("WordLevel"), "\(e2)")
     }
 
     @Test func unsupportedPreTokenizerNamesComponent() {
@@ -215,5 +215,60 @@ private let tinyBPE = #"{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a 
         #expect(e3.contains("add_bos_token") && e3.contains("bos_token_id"), "\(e3)")
         let e4 = errorText { _ = try HFTokenizer(ggufSentencePiece: ["a", "a"], scores: [0, 0], tokenTypes: [], bos: 0, source: "m.gguf") }
         #expect(e4.contains("appears twice"), "\(e4)")
+    }
+}
+
+/// BERT-style WordPiece tokenizer.json files (hf-tokenizer/make_wordpiece_fixtures.py), trained
+/// with `tokenizers`: an uncased one (lowercase, accents stripped through NFD, CJK spaced,
+/// TemplateProcessing) and a cased one (BertProcessing, 12 characters a word at most), against
+/// the library's ids and decoded text on the corpus, its random lines, and lines with special
+/// tokens, accents and ideographs.
+@Suite struct WordPieceTests {
+    struct Expected: Decodable {
+        struct Cases: Decodable { let ids: [[Int32]]; let ids_plain: [[Int32]]; let decoded: [String]; let decoded_plain: [String] }
+        let lines: [String]
+        let tokenizers: [String: Cases]
+    }
+
+    @Test("ids and decoded text equal the tokenizers library's, uncased and cased", arguments: ["uncased", "cased"])
+    func matchesTokenizersLibrary(_ name: String) throws {
+        let tok = try HFTokenizer(path: hfDir + "/wordpiece/" + name + "/tokenizer.json")
+        let e = try load(Expected.self, "wordpiece/expected.json")
+        let c = try #require(e.tokenizers[name])
+        #expect(e.lines.count >= 180)
+        var bad = 0
+        for (k, text) in e.lines.enumerated() {
+            let ids = tok.encode(text), plain = tok.encode(text, addSpecialTokens: false)
+            let decoded = try tok.decode(c.ids[k]), decodedPlain = try tok.decode(c.ids_plain[k])
+            if ids != c.ids[k] || plain != c.ids_plain[k] || decoded != c.decoded[k] || decodedPlain != c.decoded_plain[k] {
+                bad += 1
+                if bad <= 3 { Issue.record("\(name) \(text.debugDescription): ids \(plain) want \(c.ids_plain[k]); decoded \(decoded.debugDescription) want \(c.decoded[k].debugDescription)") }
+            }
+        }
+        #expect(bad == 0, "\(name): \(bad) of \(e.lines.count) lines differ")
+    }
+
+    @Test("a directory with BERT's vocab.txt and no tokenizer.json tokenizes as transformers' BertTokenizerFast from it")
+    func vocabTxt() throws {
+        struct VocabExpected: Decodable { let lines: [String]; let vocab_txt: [[Int32]] }
+        let tok = try #require(try HFTokenizer.forTextModel(directory: hfDir + "/wordpiece/vocab"))
+        let e = try load(VocabExpected.self, "wordpiece/expected.json")
+        let bad = e.lines.indices.filter { tok.encode(e.lines[$0]) != e.vocab_txt[$0] }
+        #expect(bad.isEmpty, "\(bad.count) of \(e.lines.count) lines differ, first \(bad.first.map { e.lines[$0].debugDescription } ?? "")")
+    }
+
+    @Test("a WordPiece model without its unknown token, or with max_input_chars_per_word 0, is an error naming the field")
+    func errors() {
+        let noUnk = #"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}}"#
+        let e1 = errorText { _ = try HFTokenizer(path: writeTemp("wp-unk.json", noUnk)) }
+        #expect(e1.contains("wp-unk.json") && e1.contains("unk_token") && e1.contains("[UNK]"), "\(e1)")
+        let zero = #"{"model": {"type": "WordPiece", "unk_token": "a", "max_input_chars_per_word": 0, "vocab": {"a": 0}}}"#
+        let e2 = errorText { _ = try HFTokenizer(path: writeTemp("wp-zero.json", zero)) }
+        #expect(e2.contains("max_input_chars_per_word"), "\(e2)")
+        // "é" and "e" + U+0301 are one String key in Swift and two tokens to the library: the
+        // JSON reader refuses the file (a duplicate key) rather than lose one of them.
+        let equivalent = #"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "\u00e9": 1, "e\u0301": 2}}}"#
+        let e3 = errorText { _ = try HFTokenizer(path: writeTemp("wp-nfd.json", equivalent)) }
+        #expect(e3.contains("wp-nfd.json") && e3.contains("duplicate key"), "\(e3)")
     }
 }

@@ -88,6 +88,25 @@ import Testing
         #expect(short.status != 0 && short.stderr.contains("takes 16"), "\(short.stderr)")
     }
 
+    @Test("attrib layer-ig --text: tokenized with the directory's vocab.txt as BERT's ([CLS] text [SEP], lowercased), padded with [PAD]: the same scores as those ids given with --tokens; too long a text is an error naming the lengths")
+    func text() throws {
+        let d = try cliTempDir("layerig-text")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        // vocab.txt: [PAD] [UNK] [CLS] [SEP] [MASK] w5 … w99 (ids by line); "W5" lowercases to w5, "zz" is unknown.
+        let r = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--text", "W5 w6, w7 zz", "--text", "w99",
+                               "--steps", "8", "--out", d + "/t"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let want: [Int32] = [2, 5, 6, 1, 7, 1, 3] + [Int32](repeating: 0, count: 9) + [2, 99, 3] + [Int32](repeating: 0, count: 13)
+        #expect(try HFTokenizer.forTextModel(directory: fixturePath("onnx/tinybert"))!.encode("W5 w6, w7 zz") == Array(want.prefix(7)))
+        let ids = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"),
+                                 "--tokens", want.prefix(16).map(String.init).joined(separator: ",") + ";" + want.suffix(16).map(String.init).joined(separator: ","),
+                                 "--steps", "8", "--out", d + "/i"])
+        #expect(ids.status == 0, "\(ids.stderr)")
+        expectEqual(try NPY.read(d + "/t/token_scores.npy").doubles(), try NPY.read(d + "/i/token_scores.npy").doubles(), "--text and --tokens")
+        let long = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--text", String(repeating: "w5 ", count: 20), "--out", d + "/l"])
+        #expect(long.status != 0 && long.stderr.contains("22 tokens") && long.stderr.contains("takes 16"), "\(long.stderr)")
+    }
+
     @Test("attrib predict on a token-id model: softmax of PyTorch's logits (Float32 through the model: 1e-5)")
     func predict() throws {
         let r = try runAttrib(["predict", "--model", fixturePath("onnx/tinybert"), "--inputs", fixturePath("onnx/tinybert/ids.npy"), "--json"])

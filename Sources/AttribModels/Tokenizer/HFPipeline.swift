@@ -1,6 +1,7 @@
 /// The stages of a Hugging Face tokenizer.json that run around the model: normalizer,
 /// pre-tokenizer and decoder, each limited to the components byte-level BPE (GPT-2,
-/// Llama 3, Qwen2, SmolLM) and sentencepiece-style BPE (Llama 2, Mistral, Gemma) files use.
+/// Llama 3, Qwen2, SmolLM), sentencepiece-style BPE (Llama 2, Mistral, Gemma) and WordPiece
+/// (BERT, DistilBERT) files use.
 /// Everything else is refused when the file is read (``HFTokenizer``), never approximated.
 
 /// `"normalizer"`: applied to each stretch of text between added tokens.
@@ -8,10 +9,14 @@ indirect enum HFNormalizer: Sendable {
     case nfc
     case prepend(String)
     case replace(String, String)
+    /// BertNormalizer (BertText.swift).
+    case bert(BertText.NormalizerOptions)
     case sequence([HFNormalizer])
 
     func apply(_ s: String) -> String {
         switch self {
+        case let .bert(o):
+            return BertText.normalize(s, o)
         case .nfc:
             // The standard library's own NFC (what String comparison uses).
             return String(decoding: s._nfcCodeUnits, as: UTF8.self)
@@ -60,6 +65,8 @@ indirect enum HFPreTokenizer: Sendable {
     case split(SplitPattern)
     case digits(individual: Bool)
     case metaspace(replacement: Unicode.Scalar, prependScheme: PrependScheme, split: Bool)
+    /// BertPreTokenizer (BertText.swift).
+    case bert
     case sequence([HFPreTokenizer])
 
     func apply(_ pieces: [HFPiece]) -> [HFPiece] {
@@ -93,6 +100,8 @@ indirect enum HFPreTokenizer: Sendable {
             }
         case let .split(pattern):
             for r in pattern.split(p.scalars) { emit(r, p.scalars) }
+        case .bert:
+            BertText.preTokenize(p, into: &out)
         case let .digits(individual):
             let s = p.scalars
             var i = 0
@@ -133,6 +142,8 @@ indirect enum HFDecoder: Sendable {
     case fuse
     case strip(content: Unicode.Scalar, start: Int, stop: Int)
     case metaspace(replacement: Unicode.Scalar, prependScheme: HFPreTokenizer.PrependScheme)
+    /// The WordPiece decoder (BertText.swift).
+    case wordPiece(prefix: String, cleanup: Bool)
     case sequence([HFDecoder])
 
     func decodeChain(_ tokens: [String]) -> [String] {
@@ -171,6 +182,8 @@ indirect enum HFDecoder: Sendable {
             return out
         case .fuse:
             return [tokens.joined()]
+        case let .wordPiece(prefix, cleanup):
+            return BertText.decode(tokens, prefix: prefix, cleanup: cleanup)
         case let .strip(content, start, stop):
             return tokens.map { t in
                 let u = Array(t.unicodeScalars)

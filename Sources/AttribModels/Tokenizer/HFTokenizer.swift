@@ -12,6 +12,8 @@ import FoundationEssentials
 /// - sentencepiece-style BPE (Llama 2, Mistral, Gemma): normalizers Prepend, Replace (of a
 ///   string), NFC, Sequence, or the Metaspace pre-tokenizer; BPE with byte_fallback, unk_token
 ///   and fuse_unk; decoders Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence;
+/// - WordPiece (BERT, DistilBERT): BertNormalizer, BertPreTokenizer, the WordPiece model and
+///   decoder, post-processor BertProcessing;
 /// - added tokens (special or not, with single_word/lstrip/rstrip/normalized);
 /// - post-processors TemplateProcessing (BOS/EOS around the text), ByteLevel (no effect on
 ///   ids) and Sequence of those.
@@ -29,7 +31,7 @@ public struct HFTokenizer: Sendable {
 
     let normalizer: HFNormalizer?
     let preTokenizer: HFPreTokenizer?
-    let model: BPEModel
+    let model: HFModel
     let decoder: HFDecoder?
     let rawAdded: AddedTokenMatcher
     let normalizedAdded: AddedTokenMatcher
@@ -105,7 +107,7 @@ public struct HFTokenizer: Sendable {
 
     // MARK: - Assembly
 
-    init(source: String, normalizer: HFNormalizer?, preTokenizer: HFPreTokenizer?, model: BPEModel,
+    init(source: String, normalizer: HFNormalizer?, preTokenizer: HFPreTokenizer?, model: HFModel,
          decoder: HFDecoder?, added: [AddedToken], prefixIDs: [Int32], suffixIDs: [Int32]) {
         self.source = source
         self.normalizer = normalizer

@@ -69,6 +69,11 @@ extension HFTokenizer {
         let o = try Obj(v, at: at)
         switch try o.type() {
         case "NFC": return .nfc
+        case "BertNormalizer":
+            let lowercase = try o.bool("lowercase", default: true)
+            return .bert(BertText.NormalizerOptions(cleanText: try o.bool("clean_text", default: true),
+                                                    handleChineseChars: try o.bool("handle_chinese_chars", default: true),
+                                                    stripAccents: try o.bool("strip_accents", default: lowercase), lowercase: lowercase))
         case "Prepend": return .prepend(try o.string("prepend"))
         case "Replace":
             return .replace(try stringPattern(try o.required("pattern"), at: at + ".pattern", component: "normalizer Replace"),
@@ -77,7 +82,7 @@ extension HFTokenizer {
             return .sequence(try o.list("normalizers").enumerated().map { k, item throws(TokenizerJSONFailure) in
                 try readNormalizer(item, at: "\(at).normalizers[\(k)]")
             })
-        case let t: throw unsupported(at, "normalizer", t, "NFC, Prepend, Replace, Sequence")
+        case let t: throw unsupported(at, "normalizer", t, "NFC, Prepend, Replace, BertNormalizer, Sequence")
         }
     }
 
@@ -102,6 +107,7 @@ extension HFTokenizer {
             return .split(known)
         case "Digits":
             return .digits(individual: try o.bool("individual_digits", default: false))
+        case "BertPreTokenizer": return .bert
         case "Metaspace":
             return .metaspace(replacement: try replacement(o, at: at), prependScheme: try prependScheme(o, at: at),
                               split: try o.bool("split", default: true))
@@ -109,7 +115,7 @@ extension HFTokenizer {
             return .sequence(try o.list("pretokenizers").enumerated().map { k, item throws(TokenizerJSONFailure) in
                 try readPreTokenizer(item, at: "\(at).pretokenizers[\(k)]")
             })
-        case let t: throw unsupported(at, "pre-tokenizer", t, "ByteLevel, Split, Digits, Metaspace, Sequence")
+        case let t: throw unsupported(at, "pre-tokenizer", t, "ByteLevel, Split, Digits, Metaspace, BertPreTokenizer, Sequence")
         }
     }
 
@@ -122,6 +128,7 @@ extension HFTokenizer {
                             try o.string("content"))
         case "ByteFallback": return .byteFallback
         case "Fuse": return .fuse
+        case "WordPiece": return .wordPiece(prefix: try o.optional("prefix") == nil ? "##" : try o.string("prefix"), cleanup: try o.bool("cleanup", default: true))
         case "Strip":
             let content = try o.string("content")
             guard content.unicodeScalars.count == 1 else { throw TokenizerJSONFailure("\(at).content: expected one character, found \(jsonQuoted(content))") }
@@ -134,7 +141,7 @@ extension HFTokenizer {
             return .sequence(try o.list("decoders").enumerated().map { k, item throws(TokenizerJSONFailure) in
                 try readDecoder(item, at: "\(at).decoders[\(k)]")
             })
-        case let t: throw unsupported(at, "decoder", t, "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence")
+        case let t: throw unsupported(at, "decoder", t, "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, WordPiece, Sequence")
         }
     }
 
@@ -142,6 +149,16 @@ extension HFTokenizer {
         let o = try Obj(v, at: at)
         switch try o.type() {
         case "ByteLevel": return  // offsets only
+        case "BertProcessing", "RobertaProcessing":
+            // {"cls": [token, id], "sep": [token, id]}: cls $A sep.
+            func pair(_ key: String) throws(TokenizerJSONFailure) -> Int32 {
+                guard case let .array(p) = try o.required(key), p.count == 2, case let .int(id) = p[1], id >= 0, id < 1 << 24 else {
+                    throw TokenizerJSONFailure("\(at).\(key): expected [token, id]")
+                }
+                return Int32(id)
+            }
+            prefix = [try pair("cls")] + prefix
+            suffix += [try pair("sep")]
         case "Sequence":
             for (k, item) in try o.list("processors").enumerated() {
                 try readPostProcessor(item, at: "\(at).processors[\(k)]", prefix: &prefix, suffix: &suffix)
@@ -175,17 +192,18 @@ extension HFTokenizer {
             // A Sequence of templates wraps the earlier one's result.
             prefix = before + prefix
             suffix += after
-        case let t: throw unsupported(at, "post-processor", t, "TemplateProcessing, ByteLevel, Sequence")
+        case let t: throw unsupported(at, "post-processor", t, "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence")
         }
     }
 
-    private static func readModel(_ v: JSONValue, at: String) throws(TokenizerJSONFailure) -> BPEModel {
+    private static func readModel(_ v: JSONValue, at: String) throws(TokenizerJSONFailure) -> HFModel {
         let o = try Obj(v, at: at)
         let type = try o.optional("type").map { t throws(TokenizerJSONFailure) -> String in
             guard case let .string(s) = t else { throw TokenizerJSONFailure("\(at).type: expected a string") }
             return s
         } ?? "BPE"
-        guard type == "BPE" else { throw unsupported(at, "model", type, "BPE") }
+        if type == "WordPiece" { return try readWordPiece(o, at: at) }
+        guard type == "BPE" else { throw unsupported(at, "model", type, "BPE, WordPiece") }
         if let d = try o.optional("dropout") {
             switch d {
             case .int(0): break
@@ -193,15 +211,7 @@ extension HFTokenizer {
             default: throw TokenizerJSONFailure("\(at).dropout \(d.summary): BPE dropout (random merges) is not supported")
             }
         }
-        let vocabObj = try Obj(try o.required("vocab"), at: at + ".vocab")
-        var vocab: [String: Int32] = [:]
-        vocab.reserveCapacity(vocabObj.members.count)
-        for (token, idValue) in vocabObj.members {
-            guard case let .int(id) = idValue, id >= 0, id < 1 << 24 else {
-                throw TokenizerJSONFailure("\(at).vocab: token \(jsonQuoted(token)) has id \(idValue.summary); ids are integers in 0..<\(1 << 24)")
-            }
-            vocab[token] = Int32(id)
-        }
+        let vocab = try readVocab(o, at: at)
         var merges: [(String, String)] = []
         let list = try o.list("merges", default: [])
         merges.reserveCapacity(list.count)
@@ -231,8 +241,33 @@ extension HFTokenizer {
         let byteFallback = try o.bool("byte_fallback", default: false), ignoreMerges = try o.bool("ignore_merges", default: false)
         let prefix = try optString("continuing_subword_prefix"), suffix = try optString("end_of_word_suffix")
         do throws(BPEModel.Failure) {
-            return try BPEModel(vocab: vocab, merges: merges, unkToken: unk, fuseUnk: fuseUnk, byteFallback: byteFallback,
-                                ignoreMerges: ignoreMerges, prefix: prefix, suffix: suffix)
+            return .bpe(try BPEModel(vocab: vocab, merges: merges, unkToken: unk, fuseUnk: fuseUnk, byteFallback: byteFallback,
+                                     ignoreMerges: ignoreMerges, prefix: prefix, suffix: suffix))
+        } catch {
+            throw TokenizerJSONFailure(error.message)
+        }
+    }
+
+    private static func readVocab(_ o: Obj, at: String) throws(TokenizerJSONFailure) -> [String: Int32] {
+        let vocabObj = try Obj(try o.required("vocab"), at: at + ".vocab")
+        var vocab: [String: Int32] = [:]
+        vocab.reserveCapacity(vocabObj.members.count)
+        for (token, idValue) in vocabObj.members {
+            guard case let .int(id) = idValue, id >= 0, id < 1 << 24 else {
+                throw TokenizerJSONFailure("\(at).vocab: token \(jsonQuoted(token)) has id \(idValue.summary); ids are integers in 0..<\(1 << 24)")
+            }
+            vocab[token] = Int32(id)
+        }
+        return vocab
+    }
+
+    private static func readWordPiece(_ o: Obj, at: String) throws(TokenizerJSONFailure) -> HFModel {
+        let vocab = try readVocab(o, at: at)
+        let prefix = try o.optional("continuing_subword_prefix") == nil ? "##" : try o.string("continuing_subword_prefix")
+        let maxChars = try o.optional("max_input_chars_per_word") == nil ? 100 : try o.int("max_input_chars_per_word")
+        let unk = try o.optional("unk_token") == nil ? "[UNK]" : try o.string("unk_token")
+        do throws(WordPieceModel.Failure) {
+            return .wordPiece(try WordPieceModel(vocab: vocab, unkToken: unk, prefix: prefix, maxInputCharsPerWord: maxChars))
         } catch {
             throw TokenizerJSONFailure(error.message)
         }

@@ -94,7 +94,7 @@ extension HFTokenizer {
             if type == 3 && spelled[id] != tokens[id] { continue }
             added.append(AddedToken(id: Int32(id), content: spelled[id], special: type == 3))
         }
-        self.init(source: source, normalizer: nil, preTokenizer: pre, model: bpe, decoder: .byteLevel, added: added,
+        self.init(source: source, normalizer: nil, preTokenizer: pre, model: .bpe(bpe), decoder: .byteLevel, added: added,
                   prefixIDs: addBOS ? [bos!] : [], suffixIDs: addEOS ? [eos!] : [])
     }
 }

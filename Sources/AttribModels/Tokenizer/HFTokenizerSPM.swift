@@ -78,7 +78,7 @@ extension HFTokenizer {
         let space: HFNormalizer = .replace(" ", "▁")
         let decode: [HFDecoder] = [.replace("▁", " "), .byteFallback, .fuse] + (addSpacePrefix ? [.strip(content: " ", start: 1, stop: 0)] : [])
         self.init(source: source, normalizer: addSpacePrefix ? .sequence([.prepend("▁"), space]) : space, preTokenizer: nil,
-                  model: bpe, decoder: .sequence(decode), added: added,
+                  model: .bpe(bpe), decoder: .sequence(decode), added: added,
                   prefixIDs: addBOS ? [bos!] : [], suffixIDs: addEOS ? [eos!] : [])
     }
 }
