@@ -33,6 +33,9 @@ let package = Package(
         // libpng, for heatmap PNGs (its simplified API: no setjmp on our side).
         .systemLibrary(name: "CPNG", path: "Sources/CPNG",
                        providers: [.apt(["libpng-dev"])]),
+        // libjpeg-turbo's TurboJPEG API, for JPEG inputs (errors returned, not longjmp'd).
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
         // zlib's crc32, for the checksums of a sweep's manifest (resume, merge).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"])]),
@@ -58,7 +61,7 @@ let package = Package(
         .target(name: "AttribCore", dependencies: ["CBLAS", "CVecMath"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
         .target(name: "AttribModels", dependencies: ["AttribCore"]),
-        .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG", "CZlib"],
+        .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG", "CTurboJPEG", "CZlib"],
                 resources: [.embedInCode("Resources/joe-kuo-6.2048.txt")]),
         // ONNX models as graphs (Generated/onnx.pb.swift from scripts/generate_onnx_swift.sh).
         .target(name: "AttribONNX", dependencies: ["AttribCore", "AttribModels",

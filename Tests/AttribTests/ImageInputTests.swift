@@ -30,7 +30,7 @@ import Testing
         expectAttribError([inputs, "std > 0"]) {
             _ = try ImageInputs.load(inputs, sampleShape: [3, 8, 12], preprocessing: ImagePreprocessing(mean: [0, 0, 0], std: [1, 0, 1]))
         }
-        expectAttribError([fixturePath("io"), "holds no .png"]) { _ = try ImageInputs.load(fixturePath("io"), sampleShape: [3, 8, 12], preprocessing: nil) }
+        expectAttribError([fixturePath("io"), "holds no image file"]) { _ = try ImageInputs.load(fixturePath("io"), sampleShape: [3, 8, 12], preprocessing: nil) }
     }
 
     @Test("the CLI takes a folder of PNGs as --inputs for an ONNX CNN; heatmaps are drawn over them")
@@ -48,5 +48,45 @@ import Testing
         #expect(a.height - gray.height == 5, "\(a.height) and \(gray.height)")
         let bad = try runAttrib(["predict", "--model", fixturePath("onnx/resmlp/model.onnx"), "--inputs", Self.dir + "/inputs/a.png"])
         #expect(bad.status != 0 && bad.stderr.contains("images need a model input of [1 or 3, H, W]"), "\(bad.stderr)")
+    }
+}
+
+/// JPEG inputs (Tests/Fixtures/images/make_jpeg_fixtures.py): written and decoded by Pillow,
+/// read here through libjpeg-turbo's TurboJPEG API.
+@Suite struct JPEGInputTests {
+    static let dir = fixturePath("images/jpeg")
+
+    /// Pillow decodes with libjpeg-turbo too (accurate integer IDCT, fancy upsampling), so the
+    /// pixels are expected equal; a decoder off by one level somewhere would fail this.
+    @Test("JPEGs (4:2:0, progressive 4:4:4, one-component gray read as RGB) decode to Pillow's pixels, and a folder of them equals PyTorch's interpolate + normalise")
+    func againstPillow() throws {
+        for name in ["c420.jpg", "d444.jpeg", "e.jpg"] {
+            let img = try ImageFile.read(path: Self.dir + "/inputs/" + name, format: .rgb)
+            let want = try NPY.read(Self.dir + "/decoded/" + name + ".npy")
+            #expect(want.shape == [img.height, img.width, 3], "\(name): \(img.width)×\(img.height), Pillow \(want.shape)")
+            let diff = zip(img.pixels, try want.doubles()).map { abs(Double($0) - $1) }.max() ?? .infinity
+            #expect(diff == 0, "\(name): pixels differ from Pillow's by up to \(diff) levels")
+        }
+        let p = try #require(try ImagePreprocessing.load(forModel: fixturePath("images")))
+        let r = try ImageInputs.load(Self.dir + "/inputs", sampleShape: [3, 8, 12], preprocessing: p)
+        #expect(r.rows == 3 && r.files.map { ($0 as NSString).lastPathComponent } == ["c420.jpg", "d444.jpeg", "e.jpg"])
+        // As the PNG test: the same Float64 formula on both sides.
+        expectClose(r.values, try NPY.read(Self.dir + "/expected.npy").doubles(), bound: { _ in 1e-12 }, "JPEGs vs PyTorch")
+    }
+
+    @Test("a truncated or corrupt JPEG is an error naming the file and libjpeg's message, not grey rows")
+    func errors() throws {
+        expectAttribError([Self.dir + "/truncated.jpg", "cannot read JPEG"]) { _ = try ImageFile.read(path: Self.dir + "/truncated.jpg", format: .rgb) }
+        let junk = try cliTempDir("jpeg") + "/junk.jpg"
+        try Data("not a jpeg".utf8).write(to: URL(fileURLWithPath: junk))
+        expectAttribError([junk, "cannot read JPEG (header)"]) { _ = try ImageFile.read(path: junk, format: .rgb) }
+    }
+
+    @Test("the CLI takes a JPEG as --inputs for an ONNX CNN and draws the heatmap over it")
+    func cli() throws {
+        let out = try cliTempDir("jpegs")
+        let r = try runAttrib(["saliency", "--model", fixturePath("onnx/tinyresnet/model.onnx"), "--inputs", Self.dir + "/inputs/c420.jpg", "--json", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/heatmaps").count == 1)
     }
 }

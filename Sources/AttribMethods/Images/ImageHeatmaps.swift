@@ -22,7 +22,7 @@ extension Heatmap {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var paths: [String] = []
         for (i, m) in maps.enumerated() {
-            let img = try PNGImage.read(path: images[i], format: .rgb)
+            let img = try ImageFile.read(path: images[i], format: .rgb)
             let up = ImageInputs.resizePlane(m.map, width: m.width, height: m.height, toHeight: img.height, toWidth: img.width)
             // The image as planes [3, h, w] in [0, 1].
             let hw = img.width * img.height

@@ -22,28 +22,29 @@ public struct ImagePreprocessing: Decodable, Sendable, Equatable {
     }
 }
 
-/// PNG images as model inputs: a .png file, or a directory of them (sorted by name), read by
-/// libpng (gray, palette and 16-bit images converted to 8-bit RGB or gray as the model needs),
+/// Images as model inputs: a .png, .jpg or .jpeg file, or a directory of them (sorted by name),
+/// read by libpng (gray, palette and 16-bit images converted to 8-bit RGB or gray as the model
+/// needs) or libjpeg-turbo (ImageFile),
 /// scaled to [0, 1], resized bilinearly to the model's [H, W] as
 /// torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False) does,
 /// and normalised with the model's preprocessing. Matches PyTorch to rounding
 /// (Tests/Fixtures/images). A pipeline that resizes otherwise (PIL's antialiased resize, a crop)
 /// should save its tensors as .npy instead.
 public enum ImageInputs {
-    /// Whether `path` names images: a .png file or a directory holding one.
+    /// Whether `path` names images: an image file or a directory holding one.
     public static func isImages(_ path: String) -> Bool {
-        if path.lowercased().hasSuffix(".png") { return true }
+        if ImageFile.isImage(path) { return true }
         return (try? files(path))?.isEmpty == false
     }
 
-    /// The PNG files `path` names, sorted by name.
+    /// The image files `path` names, sorted by name.
     public static func files(_ path: String) throws -> [String] {
-        if path.lowercased().hasSuffix(".png") { return [path] }
+        if ImageFile.isImage(path) { return [path] }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
-            throw AttribError.io(path: path, detail: "neither a .png file nor a readable directory")
+            throw AttribError.io(path: path, detail: "neither an image file (.png, .jpg, .jpeg) nor a readable directory")
         }
         let base = path.hasSuffix("/") ? path : path + "/"
-        return names.filter { $0.lowercased().hasSuffix(".png") }.sorted().map { base + $0 }
+        return names.filter(ImageFile.isImage).sorted().map { base + $0 }
     }
 
     /// [N] + `sampleShape` values (sampleShape [C, H, W] with C = 1 or 3), N = the images.
@@ -61,12 +62,12 @@ public enum ImageInputs {
             throw AttribError.invalidArgument(op: path, detail: "preprocessing mean \(mean) and std \(std) need \(c) finite values each, std > 0")
         }
         var list = try files(path)
-        guard !list.isEmpty else { throw AttribError.io(path: path, detail: "holds no .png file") }
+        guard !list.isEmpty else { throw AttribError.io(path: path, detail: "holds no image file (.png, .jpg, .jpeg)") }
         if let limit { list = Array(list.prefix(limit)) }
         var values: [Double] = []
         values.reserveCapacity(list.count * c * h * w)
         for f in list {
-            let img = try PNGImage.read(path: f, format: c == 3 ? .rgb : .gray)
+            let img = try ImageFile.read(path: f, format: c == 3 ? .rgb : .gray)
             let planes = resize(img.pixels, width: img.width, height: img.height, channels: c, toHeight: h, toWidth: w)
             for ch in 0..<c {
                 for i in 0..<(h * w) { values.append((planes[ch * h * w + i] / 255 - mean[ch]) / std[ch]) }
