@@ -152,10 +152,14 @@ fi
 
 if want llm; then
   # A 1B-class Llama (Llama 3.2 1B's shape, Benchmarks/configs/llama-1b.json) with random weights:
-  # nothing to download on a host that reaches nothing. Forward tokens/s and AtP per pair at T = 512.
+  # nothing to download on a host that reaches nothing. Forward tokens/s (and as a share of the
+  # GPU's GEMM rate) and AtP per pair at T = 512 and 2048, Float32 and BF16 weights.
   step "LLM: Llama-1B-shaped, random weights, forward and AtP on the GPU (T = 512)"
   { timeout 180 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 512 --batch 8 --seconds 5
-    timeout 120 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 2048 --batch 1 --seconds 5; } 2>&1 | tee "$out/llm.txt"
+    timeout 120 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 2048 --batch 1 --seconds 5
+    # The same with BF16 weights (widened per block into Float32 products): speed and, beside
+    # nvidia-smi's memory, what 16-bit storage costs and saves on the GPU.
+    timeout 120 attrib bench lm --model Benchmarks/configs/llama-1b.json --random --device opencl:0 --tokens 512 --batch 8 --seconds 5 --dtype bf16; } 2>&1 | tee "$out/llm.txt"
 fi
 
 left=$((deadline - SECONDS - 5))
