@@ -173,6 +173,36 @@ import Glibc
     }
 }
 
+/// The CPU backend's Float32 tanh and sigmoid (the tanh MLP's and the stride-2 CNN's): 8 lanes
+/// from one inline exp (CVecMath/tanh_sigmoid.c).
+@Suite struct TanhSigmoidFloat32AccuracyTests {
+    @Test("CPU Float32 tanh, sigmoid and their derivatives within 8u of Float64: around 0, across the branch at |x| = 0.3125, into both tails", arguments: [Activation.tanh, .sigmoid])
+    func againstFloat64(_ kind: Activation) throws {
+        var x = stride(from: -100.0, through: 100.0, by: 1.0 / 16).map { $0 } + [0, 1e-30, -1e-30, 1e-3, -1e-3, 0.3125, -0.3125]
+        x += stride(from: 0.30, through: 0.33, by: 0.0005).flatMap { [$0, -$0] } + randomValues(5000, seed: 23, -12, 12)
+        let x32 = x.map { Double(Float($0)) }
+        let t32 = try Tensor(x32, shape: [x32.count], dtype: .float32, on: cpu)
+        let t64 = try Tensor(x32, shape: [x32.count], dtype: .float64, on: cpu)
+        let ones = [Double](repeating: 1, count: x32.count)
+        let y = try t32.activated(kind).doubles()
+        let d = try t32.activationBackward(kind, upstream: Tensor(ones, shape: [x32.count], dtype: .float32, on: cpu)).doubles()
+        // The references in Double from e = exp(−|x|) forms that keep the tails (the Float64
+        // backend saturates tanh at ±1 past |x| = 20, so its tanh′ is 0 there, not 4e^(−2|x|)).
+        let yRef = try t64.activated(kind).doubles()
+        let dRef = x32.map { v -> Double in
+            if kind == .tanh { let e = Glibc.exp(-2 * abs(v)); return 4 * e / ((1 + e) * (1 + e)) }
+            let e = Glibc.exp(-abs(v)); return e / ((1 + e) * (1 + e))
+        }
+        let u = DType.float32.unitRoundoff, tiny = Double(Float.leastNormalMagnitude)
+        // tanh below 0.3125: Horner in x² with FMAs and a truncation of 3e-9: ~3u; above, exp
+        // (< 1 ulp), 1 − e ≥ 0.46 (no cancellation), one division: ~3u. tanh′: (1 − t)(1 + t) or
+        // 4e/(1 + e)², each a few roundings of t or e: ~4u. sigmoid: exp, 1 + e, one division: ~3u;
+        // σ′ = e/(1 + e)²: ~4u. 8u leaves twice that.
+        expectClose(y, yRef, bound: { 8 * u * abs(yRef[$0]) + tiny }, "\(kind)")
+        expectClose(d, dRef, bound: { 8 * u * abs(dRef[$0]) + tiny }, "\(kind)′")
+    }
+}
+
 /// Tanh and sigmoid keep f′ from their forward on the CPU backend (one transcendental for
 /// both): the value and the backward must be bitwise those of the two ops apart.
 @Suite struct ActivationDerivativeTests {
