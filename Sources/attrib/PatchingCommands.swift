@@ -129,7 +129,14 @@ struct PatchingOptions: ParsableArguments {
 
     func load() throws -> (DecoderModel, any Device) {
         let device = try global.selectedDevice()
-        return (try DecoderModel.load(model: model, on: device, dtype: fp64 ? .float64 : .float32, weights: dtype), device)
+        return (try forNodes(DecoderModel.load(model: model, on: device, dtype: fp64 ? .float64 : .float32, weights: dtype)), device)
+    }
+
+    /// The model the nodes need: for head-position nodes on a grouped-query model, its
+    /// ungrouped form (each query head its own key and value, as TransformerLens's
+    /// ungroup_grouped_query_attention), whose logits are the same.
+    func forNodes(_ m: DecoderModel) throws -> DecoderModel {
+        try granularity() == .headPositions ? m.ungrouped() : m
     }
 }
 
@@ -252,7 +259,7 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
     let jobs = try o.jobs(tok)
     let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: o.sweep.shard)
     let devices = try o.global.selectedDevices(launch: launch)
-    let models = try devices.map { try DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32, weights: o.dtype) }
+    let models = try devices.map { try o.forNodes(DecoderModel.load(model: o.model, on: $0, dtype: o.fp64 ? .float64 : .float32, weights: o.dtype)) }
     let model = models[0], device = devices[0]
     // Every id the tokenizer makes must be a row of the model's embedding.
     if let tok, tok.vocabSize > model.config.vocabSize {

@@ -104,24 +104,20 @@ import Testing
     /// replaced, re-softmaxed − A_t')·∂L/∂A_t' + value term Δv_t·∂L/∂v_t. And on head nodes of a
     /// grouped-KV Llama, AtP* without GradDrop is AtP on z (patching a whole head gives the corrupt
     /// z, exact in the softmax already).
-    @Test("AtP* QK fix on RoPE head-positions equals a brute force over every patched softmax; on heads it is AtP on z")
-    func qkFix() throws {
-        let ref = try Self.reference("gpt_neox")
-        let model = try DecoderModel.load(Self.root + "/gpt_neox", on: cpu, dtype: .float64)
-        let c = model.config, (h, dh) = (c.nHead, c.headDim)
-        let clean = try Self.tokens(ref, "tokens_clean")[0], corrupt = try Self.tokens(ref, "tokens_corrupt")[0]
-        let m = try ref.int32s("metric_tokens").map(Int.init)
-        let metric = TokenMetric.logitDifference(target: [m[0]], contrast: [m[1]])
-        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(model, pair: PromptPair(clean: clean, corrupt: corrupt), metric: metric,
-                                                                   granularity: .headPositions).signed
+    /// AtP*'s head-position scores (QK fix, no GradDrop) by brute force: every patched softmax
+    /// row recomputed with the corrupt query at the node's position, or the corrupt key there,
+    /// the change in the pattern times the metric's gradient there, plus the value's term.
+    /// Needs k and v per query head ([T, H, d_h]): a multi-head model, or an ungrouped one.
+    static func qkBruteForce(_ model: DecoderModel, clean: [Int32], corrupt: [Int32], metric: TokenMetric) throws -> [Double] {
+        let c = model.config, (h, dh, layers) = (c.nHead, c.headDim, c.nLayer)
         let t = clean.count
-        let points = Set((0..<2).flatMap { l in [HookKind.attnRotQ, .attnRotK, .attnV, .attnPattern].map { HookPoint($0, layer: l) } })
+        let points = Set((0..<layers).flatMap { l in [HookKind.attnRotQ, .attnRotK, .attnV, .attnPattern].map { HookPoint($0, layer: l) } })
         let cr = try model.forward([corrupt], cache: points).cache
         let g = try model.gradients([clean], metric: metric, nodes: points, logitPositions: .all)
         func host(_ cache: [HookPoint: Tensor], _ k: HookKind, _ l: Int) throws -> [Double] { try cache[HookPoint(k, layer: l)]!.doubles() }
         let scale = 1 / Double(dh).squareRoot()
-        var want = [Double](repeating: 0, count: 2 * h * t)
-        for l in 0..<2 {
+        var want = [Double](repeating: 0, count: layers * h * t)
+        for l in 0..<layers {
             let q = try host(g.run.cache, .attnRotQ, l), k = try host(g.run.cache, .attnRotK, l), v = try host(g.run.cache, .attnV, l)
             let qn = try host(cr, .attnRotQ, l), kn = try host(cr, .attnRotK, l), vn = try host(cr, .attnV, l)
             let a = try host(g.run.cache, .attnPattern, l)
@@ -147,6 +143,19 @@ import Testing
                 }
             }
         }
+        return want
+    }
+
+    @Test("AtP* QK fix on RoPE head-positions equals a brute force over every patched softmax; on heads it is AtP on z")
+    func qkFix() throws {
+        let ref = try Self.reference("gpt_neox")
+        let model = try DecoderModel.load(Self.root + "/gpt_neox", on: cpu, dtype: .float64)
+        let clean = try Self.tokens(ref, "tokens_clean")[0], corrupt = try Self.tokens(ref, "tokens_corrupt")[0]
+        let m = try ref.int32s("metric_tokens").map(Int.init)
+        let metric = TokenMetric.logitDifference(target: [m[0]], contrast: [m[1]])
+        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(model, pair: PromptPair(clean: clean, corrupt: corrupt), metric: metric,
+                                                                   granularity: .headPositions).signed
+        let want = try Self.qkBruteForce(model, clean: clean, corrupt: corrupt, metric: metric)
         // Float64, the same sums in another order: 1e-9.
         #expect(Self.err(got, want) <= 1e-9, "\(got) vs \(want)")
 
@@ -155,6 +164,31 @@ import Testing
         let pair = PromptPair(clean: try Self.tokens(lref, "tokens_clean")[0], corrupt: try Self.tokens(lref, "tokens_corrupt")[0])
         let star = try AtPStar(qkFix: true, gradDrop: nil).estimate(llama, pair: pair, metric: metric, granularity: .heads).signed
         #expect(star == (try AtP.estimate(llama, pair: pair, metric: metric, granularity: .heads).scores))
+    }
+
+    /// Head-position nodes on a grouped-query model run on its ungrouped form (each query head
+    /// its own copy of its key and value: TransformerLens's ungroup_grouped_query_attention).
+    @Test("grouped-query head-positions: the ungrouped Llama has the grouped one's logits, and AtP*'s QK fix on it equals the brute force; the grouped model refuses the nodes, naming ungrouped()")
+    func groupedQKFix() throws {
+        let lref = try Self.reference("llama")
+        let llama = try DecoderModel.load(Self.root + "/llama", on: cpu, dtype: .float64)
+        #expect(llama.config.nKVHead < llama.config.nHead)
+        let u = try llama.ungrouped()
+        #expect(u.config.nKVHead == u.config.nHead && u.config.nHead == llama.config.nHead)
+        let clean = try Self.tokens(lref, "tokens_clean")[0], corrupt = try Self.tokens(lref, "tokens_corrupt")[0]
+        // The same products (each repeated key row computes the same values), summed in other
+        // orders only where BLAS blocks the wider k and v products differently: Float64 1e-12.
+        #expect(Self.err(try u.logits([clean]).doubles(), try llama.logits([clean]).doubles()) <= 1e-12)
+        let m = try lref.int32s("metric_tokens").map(Int.init)
+        let metric = TokenMetric.logitDifference(target: [m[0]], contrast: [m[1]])
+        let pair = PromptPair(clean: clean, corrupt: corrupt)
+        let got = try AtPStar(qkFix: true, gradDrop: nil).estimate(u, pair: pair, metric: metric, granularity: .headPositions).signed
+        let want = try Self.qkBruteForce(u, clean: clean, corrupt: corrupt, metric: metric)
+        #expect(Self.err(got, want) <= 1e-9, "\(got) vs \(want)")
+        expectAttribError(["ungrouped()", "key/value heads"]) {
+            _ = try AtP.estimate(llama, pair: pair, metric: metric, granularity: .headPositions)
+        }
+        #expect(try llama.ungrouped().ungrouped().config.nKVHead == llama.config.nHead)
     }
 
     @Test("bad input: a truncated shard, a tensor missing from the index, an unknown config field or RoPE type, unequal prompt lengths")

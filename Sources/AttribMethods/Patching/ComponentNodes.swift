@@ -54,9 +54,10 @@ public struct ComponentNodeSet: Sendable {
     public init(_ granularity: ComponentGranularity, config: DecoderConfig, tokens: Int) throws {
         guard tokens >= 1 else { throw AttribError.invalidArgument(op: "ComponentNodeSet", detail: "prompt length \(tokens); must be at least 1") }
         // With grouped keys and values one position's key feeds H/H_kv heads: a head's own key
-        // at t is not an activation patching can replace alone, so the node is undefined.
+        // at t is an activation only of the ungrouped model (DecoderModel.ungrouped(), which the
+        // CLI uses for these nodes), so on the grouped one the node is undefined.
         if granularity == .headPositions, config.nKVHead < config.nHead {
-            throw AttribError.invalidArgument(op: "ComponentNodeSet", detail: "head-position nodes need one key/value head per query head; this \(config.family.rawValue) model has \(config.nHead) query heads sharing \(config.nKVHead) key/value heads (use heads, neurons or neuron-positions)")
+            throw AttribError.invalidArgument(op: "ComponentNodeSet", detail: "head-position nodes need one key/value head per query head; this \(config.family.rawValue) model has \(config.nHead) query heads sharing \(config.nKVHead) key/value heads: run them on model.ungrouped() (each query head its own copy of its key and value, the same logits), or use heads, neurons or neuron-positions")
         }
         self.granularity = granularity; self.config = config; self.tokens = tokens
     }

@@ -45,12 +45,18 @@ public final class DecoderModel: @unchecked Sendable {
     let graphs = Mutex<[GraphKey: GraphExecutor]>([:])
     struct GraphKey: Hashable { let tokens: Int, last: Bool }
 
-    init(config: DecoderConfig, device: any Device, dtype: DType, blocks: [Block], wte: Tensor, wpe: Tensor?,
-         finalNorm: any GraphOp, unembedding: Tensor? = nil) throws {
-        self.config = config; self.device = device; self.dtype = dtype; weightDType = wte.dtype
+    convenience init(config: DecoderConfig, device: any Device, dtype: DType, blocks: [Block], wte: Tensor, wpe: Tensor?,
+                     finalNorm: any GraphOp, unembedding: Tensor? = nil) throws {
+        self.init(config: config, device: device, dtype: dtype, blocks: blocks, embedding: try Embedding(weight: wte), wpe: wpe,
+                  finalNorm: finalNorm, unembedding: try Linear(weight: unembedding ?? wte, bias: nil))
+    }
+
+    /// From layers already made (another model's, shared: `ungrouped()`).
+    init(config: DecoderConfig, device: any Device, dtype: DType, blocks: [Block], embedding: Embedding, wpe: Tensor?,
+         finalNorm: any GraphOp, unembedding: Linear) {
+        self.config = config; self.device = device; self.dtype = dtype; weightDType = embedding.weight.dtype
         self.blocks = blocks; self.wpe = wpe; self.finalNorm = finalNorm
-        embedding = try Embedding(weight: wte)
-        self.unembedding = try Linear(weight: unembedding ?? wte, bias: nil)
+        self.embedding = embedding; self.unembedding = unembedding
     }
 
     /// Checks a batch of prompts (equal lengths, 1…n_positions tokens, ids in the vocabulary)
