@@ -174,9 +174,9 @@ import Glibc
 }
 
 /// The CPU backend's Float32 tanh and sigmoid (the tanh MLP's and the stride-2 CNN's): 8 lanes
-/// from one inline exp (CVecMath/tanh_sigmoid.c).
+/// from one inline exp (CVecMath/logistic.c).
 @Suite struct TanhSigmoidFloat32AccuracyTests {
-    @Test("CPU Float32 tanh, sigmoid and their derivatives within 8u of Float64: around 0, across the branch at |x| = 0.3125, into both tails", arguments: [Activation.tanh, .sigmoid])
+    @Test("CPU Float32 tanh, sigmoid, tanh-form GELU and their derivatives within 8u of Float64 (GELU′ by its terms): around 0, across the branch at |x| = 0.3125, into both tails", arguments: [Activation.tanh, .sigmoid, .geluTanh])
     func againstFloat64(_ kind: Activation) throws {
         var x = stride(from: -100.0, through: 100.0, by: 1.0 / 16).map { $0 } + [0, 1e-30, -1e-30, 1e-3, -1e-3, 0.3125, -0.3125]
         x += stride(from: 0.30, through: 0.33, by: 0.0005).flatMap { [$0, -$0] } + randomValues(5000, seed: 23, -12, 12)
@@ -189,8 +189,14 @@ import Glibc
         // The references in Double from e = exp(−|x|) forms that keep the tails (the Float64
         // backend saturates tanh at ±1 past |x| = 20, so its tanh′ is 0 there, not 4e^(−2|x|)).
         let yRef = try t64.activated(kind).doubles()
+        let c = 0.7978845608028654, k = 0.044715
+        func gelu(_ v: Double) -> (s: Double, ds: Double, du: Double) {        // σ(2u), σ′(2u), u′
+            let u = c * (v + k * v * v * v), e = Glibc.exp(-abs(2 * u)), d = 1 + e
+            return (2 * u >= 0 ? 1 / d : e / d, e / (d * d), c * (1 + 3 * k * v * v))
+        }
         let dRef = x32.map { v -> Double in
             if kind == .tanh { let e = Glibc.exp(-2 * abs(v)); return 4 * e / ((1 + e) * (1 + e)) }
+            if kind == .geluTanh { let g = gelu(v); return g.s + v * 2 * g.ds * g.du }
             let e = Glibc.exp(-abs(v)); return e / ((1 + e) * (1 + e))
         }
         let u = DType.float32.unitRoundoff, tiny = Double(Float.leastNormalMagnitude)
@@ -198,6 +204,17 @@ import Glibc
         // (< 1 ulp), 1 − e ≥ 0.46 (no cancellation), one division: ~3u. tanh′: (1 − t)(1 + t) or
         // 4e/(1 + e)², each a few roundings of t or e: ~4u. sigmoid: exp, 1 + e, one division: ~3u;
         // σ′ = e/(1 + e)²: ~4u. 8u leaves twice that.
+        // GELU: u = c(x + kx³) carries ~3u relative error, which moves σ(2u) by 2σ′(2u)·|u|·3u: the
+        // value's bound is 8u of |f| plus 8u of x·(x·2σ′(2u)·u′) (|u| ≤ |x·u′|). The derivative sums
+        // s and x·2σ′(2u)·u′, which cancel near x ≈ −0.75 (as SiLU′'s do); u's error moves σ′(2u)
+        // by up to 2·3u·|u| relative, and |u| ≤ 4|x| where σ′(2u) is not negligible: 8u·(1 + 4|x|)
+        // of the second term's magnitude, plus 8u of s.
+        if kind == .geluTanh {
+            let g = x32.map(gelu)
+            expectClose(y, yRef, bound: { 8 * u * (abs(yRef[$0]) + abs(x32[$0] * x32[$0] * 2 * g[$0].ds * g[$0].du)) + tiny }, "GELU (tanh)")
+            expectClose(d, dRef, bound: { 8 * u * (g[$0].s + abs(x32[$0] * 2 * g[$0].ds * g[$0].du) * (1 + abs(x32[$0]) * 4)) + tiny }, "GELU (tanh)′")
+            return
+        }
         expectClose(y, yRef, bound: { 8 * u * abs(yRef[$0]) + tiny }, "\(kind)")
         expectClose(d, dRef, bound: { 8 * u * abs(dRef[$0]) + tiny }, "\(kind)′")
     }

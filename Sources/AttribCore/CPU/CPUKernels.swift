@@ -52,9 +52,10 @@ enum CPUKernels<T: CPUScalar> {
             parallelChunks(n, grain: 1 << 13) { r in attrib_gelu_erf_forward_f32(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid, T.self == Float.self {
+        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh, T.self == Float.self {
             let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
-            let f = kind == .silu ? attrib_silu_forward_f32 : kind == .tanh ? attrib_tanh_forward_f32 : attrib_sigmoid_forward_f32
+            let f = kind == .silu ? attrib_silu_forward_f32 : kind == .tanh ? attrib_tanh_forward_f32
+                : kind == .sigmoid ? attrib_sigmoid_forward_f32 : attrib_gelu_tanh_forward_f32
             parallelChunks(n, grain: 1 << 13) { r in f(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
@@ -70,10 +71,11 @@ enum CPUKernels<T: CPUScalar> {
             }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid, T.self == Float.self {
+        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh, T.self == Float.self {
             let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let (xf, dyf, dxf) = (f(x), f(dy), f(dx))
-            let b = kind == .silu ? attrib_silu_backward_f32 : kind == .tanh ? attrib_tanh_backward_f32 : attrib_sigmoid_backward_f32
+            let b = kind == .silu ? attrib_silu_backward_f32 : kind == .tanh ? attrib_tanh_backward_f32
+                : kind == .sigmoid ? attrib_sigmoid_backward_f32 : attrib_gelu_tanh_backward_f32
             parallelChunks(n, grain: 1 << 13) { r in
                 b(xf + r.lowerBound, dyf + r.lowerBound, dxf + r.lowerBound, r.count)
             }
@@ -87,7 +89,7 @@ enum CPUKernels<T: CPUScalar> {
     /// f and f′ together for tanh and sigmoid (ActivationMath.valueAndDerivative; Float32 in C).
     static func activationWithDerivative(_ kind: Activation, _ n: Int, _ x: P, _ y: P, _ d: P) {
         if T.self == Float.self {
-            // Float32: the 8-lane code of the forward and backward (CVecMath/tanh_sigmoid.c).
+            // Float32: the 8-lane code of the forward and backward (CVecMath/logistic.c).
             let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let (xf, yf, df) = (f(x), f(y), f(d))
             let both = kind == .tanh ? attrib_tanh_forward_derivative_f32 : attrib_sigmoid_forward_derivative_f32

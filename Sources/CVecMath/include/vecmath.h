@@ -139,12 +139,14 @@ void attrib_narrow_half(int bfloat16, size_t n, const float *x, uint16_t *y);
 void attrib_gather_rows_half(int bfloat16, size_t n, size_t cols, const int32_t *idx,
                              const uint16_t *table, float *y);
 
-/// Float32 tanh and logistic sigmoid, their backward dx = dy·f′, and f with f′ in one pass
-/// (tanh_sigmoid.c): AVX2 and FMA, 8 lanes from one exp, the same bits from all three forms
-/// wherever a range is split; libm without AVX2.
+/// Float32 tanh, logistic sigmoid and tanh-form GELU, their backward dx = dy·f′, and (tanh,
+/// sigmoid) f with f′ in one pass (logistic.c): AVX2 and FMA, 8 lanes from one exp, the same
+/// bits from every form wherever a range is split; libm without AVX2.
 void attrib_tanh_forward_f32(const float *x, float *y, size_t n);
 void attrib_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 void attrib_tanh_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n);
 void attrib_sigmoid_forward_f32(const float *x, float *y, size_t n);
 void attrib_sigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 void attrib_sigmoid_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n);
+void attrib_gelu_tanh_forward_f32(const float *x, float *y, size_t n);
+void attrib_gelu_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n);

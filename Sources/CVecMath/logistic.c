@@ -1,6 +1,7 @@
-// Tanh and the logistic sigmoid for Float32 with AVX2 and FMA: 8 lanes from one inline exp,
-// value and derivative together, where libm's tanhf and expf were one scalar call per element
-// and the whole cost of IG on a tanh MLP (issue 16: the unlike models). Every element goes
+// The activations built on the logistic function, for Float32 with AVX2 and FMA: tanh, the
+// sigmoid, and GPT-2's (and Gemma's) tanh-form GELU x·σ(2u). 8 lanes from one inline exp,
+// value and derivative together, where libm's tanhf and expf were one scalar call per element:
+// the whole cost of IG on a tanh MLP (issue 16: the unlike models), a seventh of AtP on GPT-2. Every element goes
 // through the 8-lane code, the last partial group through a padded copy, so a result never
 // depends on where a call's range starts or ends, and the forward, the backward (dy·f′) and
 // the fused forward-with-derivative give the same bits. Without AVX2/FMA: libm, as the Swift
@@ -69,10 +70,24 @@ static inline __m256 sigmoid8(__m256 v, __m256 *deriv) {
     return _mm256_blendv_ps(_mm256_div_ps(e, d), _mm256_div_ps(one, d), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
 }
 
-// kind 0: tanh, 1: sigmoid. y, dydx and dx may each be NULL; dx = dy·f′ needs dy.
+// GELU, tanh form: u = √(2/π)(x + 0.044715x³), f = x·σ(2u) (= ½x(1 + tanh u), without its
+// cancellation for x ≪ 0), f′ = σ(2u) + x·2σ′(2u)·u′, u′ = √(2/π)(1 + 3·0.044715x²): the
+// formulas of ActivationMath and Kernels/activation.cl.
+__attribute__((target("avx2,fma")))
+static inline __m256 gelu_tanh8(__m256 v, __m256 *deriv) {
+    const __m256 c = _mm256_set1_ps(0.7978845608028654f), k = _mm256_set1_ps(0.044715f);
+    __m256 x2 = _mm256_mul_ps(v, v);
+    __m256 u = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x2), v, v));
+    __m256 ds, s = sigmoid8(_mm256_add_ps(u, u), &ds);
+    __m256 du = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(3.0f), k), x2, _mm256_set1_ps(1.0f)));
+    *deriv = _mm256_fmadd_ps(_mm256_mul_ps(v, _mm256_add_ps(ds, ds)), du, s);
+    return _mm256_mul_ps(v, s);
+}
+
+// kind 0: tanh, 1: sigmoid, 2: GELU (tanh form). y, dydx and dx may each be NULL; dx = dy·f′ needs dy.
 __attribute__((target("avx2,fma")))
 static inline void group8(int kind, __m256 v, const float *dy, float *y, float *dydx, float *dx) {
-    __m256 g, f = kind == 0 ? tanh8(v, &g) : sigmoid8(v, &g);
+    __m256 g, f = kind == 0 ? tanh8(v, &g) : kind == 1 ? sigmoid8(v, &g) : gelu_tanh8(v, &g);
     if (y) _mm256_storeu_ps(y, f);
     if (dydx) _mm256_storeu_ps(dydx, g);
     if (dx) _mm256_storeu_ps(dx, _mm256_mul_ps(_mm256_loadu_ps(dy), g));
@@ -103,6 +118,11 @@ static void run_scalar(int kind, const float *x, const float *dy, float *y, floa
         if (kind == 0) {
             f = fabsf(x[i]) > 20.0f ? (x[i] > 0 ? 1.0f : -1.0f) : tanhf(x[i]);
             g = (1.0f - f) * (1.0f + f);
+        } else if (kind == 2) {
+            float v = x[i], u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+            float e = expf(-fabsf(2.0f * u)), d = 1.0f + e, s = 2.0f * u >= 0.0f ? 1.0f / d : e / d;
+            f = v * s;
+            g = s + v * 2.0f * (e / (d * d)) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
         } else {
             float e = expf(-fabsf(x[i])), d = 1.0f + e;
             f = x[i] >= 0.0f ? 1.0f / d : e / d;
@@ -127,3 +147,5 @@ void attrib_tanh_forward_derivative_f32(const float *x, float *y, float *dydx, s
 void attrib_sigmoid_forward_f32(const float *x, float *y, size_t n) { run(1, x, NULL, y, NULL, NULL, n); }
 void attrib_sigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(1, x, dy, NULL, NULL, dx, n); }
 void attrib_sigmoid_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) { run(1, x, NULL, y, dydx, NULL, n); }
+void attrib_gelu_tanh_forward_f32(const float *x, float *y, size_t n) { run(2, x, NULL, y, NULL, NULL, n); }
+void attrib_gelu_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(2, x, dy, NULL, NULL, dx, n); }
