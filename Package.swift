@@ -84,7 +84,7 @@ let package = Package(
 if getenv("ATTRIB_FUZZ") != nil {
     package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/Targets/CFuzzDriver"))
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["AttribCore", "CFuzzDriver"], path: "Fuzz/Targets/FuzzSupport"))
-    for name in ["FuzzNPY", "FuzzSafeTensors", "FuzzSequentialModel", "FuzzGPT2Model", "FuzzTokenizer", "FuzzPairs", "FuzzONNX", "FuzzGGUF", "FuzzHFTokenizer"] {
+    for name in ["FuzzNPY", "FuzzSafeTensors", "FuzzSequentialModel", "FuzzGPT2Model", "FuzzTokenizer", "FuzzPairs", "FuzzONNX", "FuzzGGUF", "FuzzHFTokenizer", "FuzzImage"] {
         package.targets.append(.executableTarget(name: name, dependencies: ["Attrib", "FuzzSupport"], path: "Fuzz/Targets/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 time=30
 if [ "${1:-}" = "--time" ]; then time=$2; shift 2; fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzNPY FuzzSafeTensors FuzzSequentialModel FuzzGPT2Model FuzzTokenizer FuzzPairs FuzzONNX FuzzGGUF FuzzHFTokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzNPY FuzzSafeTensors FuzzSequentialModel FuzzGPT2Model FuzzTokenizer FuzzPairs FuzzONNX FuzzGGUF FuzzHFTokenizer FuzzImage)
 scripts/setup.sh >/dev/null
 flags=(-c debug --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
 for t in "${targets[@]}"; do ATTRIB_FUZZ=1 swift build "${flags[@]}" --product "$t" 2>&1 | tail -n 1; done
