@@ -12,26 +12,7 @@
 
 #if defined(__x86_64__) && defined(__GLIBC__)
 #include <immintrin.h>
-
-// exp(x) for x ≤ 0 (NaN kept): the same Cody–Waite reduction and degree-6 fit as vecmath.c's.
-__attribute__((target("avx2,fma")))
-static inline __m256 exp_neg8(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-110.0f), x);
-    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.42860682030941723212e-6f), r);
-    __m256 p = _mm256_set1_ps(1.382940914e-03f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.374779485e-03f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.166835919e-02f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.666642129e-01f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.999999106e-01f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i ki = _mm256_cvtps_epi32(k), k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
+#include "avx2_exp.h"
 
 // tanh and tanh′ = 1 − tanh². Below |x| = 0.3125 the odd Taylor series to x¹¹ (its first
 // dropped term is 3e-9 relative there) and 1 − t² = (1 − t)(1 + t) (no cancellation, t² < 0.1).
@@ -47,7 +28,7 @@ static inline __m256 tanh8(__m256 v, __m256 *deriv) {
     p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.0f / 15.0f));
     p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-1.0f / 3.0f));
     __m256 ts = _mm256_fmadd_ps(_mm256_mul_ps(p, z), v, v);                  // v + v·z·P(z), sign and −0 kept
-    __m256 e = exp_neg8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), a));
+    __m256 e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), a));
     __m256 d = _mm256_add_ps(one, e);
     __m256 tl = _mm256_or_ps(_mm256_div_ps(_mm256_sub_ps(one, e), d), _mm256_and_ps(sign, v));
     __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(0.3125f), _CMP_LT_OQ);
@@ -58,16 +39,12 @@ static inline __m256 tanh8(__m256 v, __m256 *deriv) {
     return t;
 }
 
-// σ and σ′ = σ(1 − σ) from e = exp(−|x|): σ = 1/(1 + e) for x ≥ 0, e/(1 + e) below, and
-// σ′ = e/(1 + e)² (Kernels/activation.cl's forms: no overflow, no cancellation).
+// σ and σ′ = σ(1 − σ) = e/(1 + e)², e = exp(−|x|) (sigmoid8, avx2_exp.h).
 __attribute__((target("avx2,fma")))
-static inline __m256 sigmoid8(__m256 v, __m256 *deriv) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
-    __m256 e = exp_neg8(_mm256_sub_ps(_mm256_setzero_ps(), a));
-    __m256 d = _mm256_add_ps(one, e);
+static inline __m256 sigmoid_d8(__m256 v, __m256 *deriv) {
+    __m256 e, d, s = sigmoid8(v, &e, &d);
     *deriv = _mm256_div_ps(e, _mm256_mul_ps(d, d));
-    return _mm256_blendv_ps(_mm256_div_ps(e, d), _mm256_div_ps(one, d), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+    return s;
 }
 
 // GELU, tanh form: u = √(2/π)(x + 0.044715x³), f = x·σ(2u) (= ½x(1 + tanh u), without its
@@ -78,7 +55,7 @@ static inline __m256 gelu_tanh8(__m256 v, __m256 *deriv) {
     const __m256 c = _mm256_set1_ps(0.7978845608028654f), k = _mm256_set1_ps(0.044715f);
     __m256 x2 = _mm256_mul_ps(v, v);
     __m256 u = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x2), v, v));
-    __m256 ds, s = sigmoid8(_mm256_add_ps(u, u), &ds);
+    __m256 ds, s = sigmoid_d8(_mm256_add_ps(u, u), &ds);
     __m256 du = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(3.0f), k), x2, _mm256_set1_ps(1.0f)));
     *deriv = _mm256_fmadd_ps(_mm256_mul_ps(v, _mm256_add_ps(ds, ds)), du, s);
     return _mm256_mul_ps(v, s);
@@ -87,7 +64,7 @@ static inline __m256 gelu_tanh8(__m256 v, __m256 *deriv) {
 // kind 0: tanh, 1: sigmoid, 2: GELU (tanh form). y, dydx and dx may each be NULL; dx = dy·f′ needs dy.
 __attribute__((target("avx2,fma")))
 static inline void group8(int kind, __m256 v, const float *dy, float *y, float *dydx, float *dx) {
-    __m256 g, f = kind == 0 ? tanh8(v, &g) : kind == 1 ? sigmoid8(v, &g) : gelu_tanh8(v, &g);
+    __m256 g, f = kind == 0 ? tanh8(v, &g) : kind == 1 ? sigmoid_d8(v, &g) : gelu_tanh8(v, &g);
     if (y) _mm256_storeu_ps(y, f);
     if (dydx) _mm256_storeu_ps(dydx, g);
     if (dx) _mm256_storeu_ps(dx, _mm256_mul_ps(_mm256_loadu_ps(dy), g));
