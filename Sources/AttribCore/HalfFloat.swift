@@ -4,11 +4,11 @@ import CVecMath
 /// at 16 bits: DType.bfloat16/.float16) and Float/Double, bit patterns as UInt16. Widening is
 /// exact; narrowing rounds to nearest, ties to even (what PyTorch's `.to(torch.bfloat16)` and
 /// `.half()` do), straight from a Double (never Double → Float → half, which would round
-/// twice); NaN stays NaN (quiet), and Float16 overflows to ±∞ from 65520 on. The array forms
-/// run in C (CVecMath/half.c: F16C where the CPU has it).
+/// twice); NaN stays NaN (quiet), and Float16 overflows to ±∞ from 65520 on. Every conversion
+/// runs in C (CVecMath/half.c), the array forms with F16C where the CPU has it.
 public enum HalfFloat {
     /// IEEE binary16 bits → Float (exact).
-    @inline(__always) public static func f16ToFloat(_ bits: UInt16) -> Float { Float(Float16(bitPattern: bits)) }
+    @inline(__always) public static func f16ToFloat(_ bits: UInt16) -> Float { attrib_half_to_float(bits) }
 
     /// bfloat16 bits → Float (exact: bf16 is the top half of a Float32).
     @inline(__always) public static func bf16ToFloat(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
@@ -37,14 +37,10 @@ public enum HalfFloat {
     }
 
     /// Double → binary16 bits, round to nearest even (overflow gives ±inf).
-    public static func f16Bits(_ x: Double) -> UInt16 { Float16(roundToOddFloat(x)).bitPattern }
+    public static func f16Bits(_ x: Double) -> UInt16 { attrib_float_to_half(roundToOddFloat(x)) }
 
     /// Float → bfloat16 bits, round to nearest even (overflow gives ±inf; NaN stays a quiet NaN).
-    public static func bf16Bits(_ f: Float) -> UInt16 {
-        let b = f.bitPattern
-        if f.isNaN { return UInt16(b >> 16) | 0x0040 }
-        return UInt16((b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-    }
+    public static func bf16Bits(_ f: Float) -> UInt16 { attrib_float_to_bfloat16(f) }
 
     /// Double → bfloat16 bits, round to nearest even.
     public static func bf16Bits(_ x: Double) -> UInt16 { bf16Bits(roundToOddFloat(x)) }

@@ -41,7 +41,7 @@ uint16_t attrib_float_to_half(float f) {
     return (uint16_t)(sign | h);
 }
 
-static inline uint16_t to_bfloat16(float f) {
+uint16_t attrib_float_to_bfloat16(float f) {
     uint32_t b = bits_of(f);
     if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40);
     return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
@@ -78,7 +78,7 @@ void attrib_widen_half(int bfloat16, size_t n, const uint16_t *x, float *y) {
 
 void attrib_narrow_half(int bfloat16, size_t n, const float *x, uint16_t *y) {
     if (bfloat16) {
-        for (size_t i = 0; i < n; ++i) y[i] = to_bfloat16(x[i]);
+        for (size_t i = 0; i < n; ++i) y[i] = attrib_float_to_bfloat16(x[i]);
         return;
     }
 #if defined(__x86_64__)

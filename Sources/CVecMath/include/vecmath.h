@@ -131,6 +131,8 @@ int attrib_softmax_rows_f32(const float *x, float *y, size_t rows, size_t cols, 
 /// quiet; past 65504 ∞), the scalar forms (half.c).
 float attrib_half_to_float(uint16_t h);
 uint16_t attrib_float_to_half(float f);
+/// Float32 → BFloat16 bits (nearest, ties to even; NaN kept quiet; overflow to ∞).
+uint16_t attrib_float_to_bfloat16(float f);
 /// y[i] = x[i] widened to Float32, x BFloat16 (bfloat16 ≠ 0) or Float16 bits: exact.
 void attrib_widen_half(int bfloat16, size_t n, const uint16_t *x, float *y);
 /// y[i] = x[i] rounded to BFloat16 or Float16 bits, to nearest with ties to even.
