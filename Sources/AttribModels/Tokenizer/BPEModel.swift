@@ -25,7 +25,7 @@ struct BPEModel: Sendable {
     /// one-scalar tokens: scalar value → id (the common lookup, without building a String)
     let scalarIDs: [UInt32: Int32]
 
-    struct Failure: Error { let message: String }
+    typealias Failure = TokenModelFailure
 
     /// `merges` as (left, right) token pairs in rank order, or with `ranks` (one per merge)
     /// ranks of their own, which may repeat: equal ranks merge leftmost first, which is how a
@@ -34,22 +34,9 @@ struct BPEModel: Sendable {
     init(vocab: [String: Int32], merges: [(String, String)], ranks: [Int]? = nil, unkToken: String?, fuseUnk: Bool, byteFallback: Bool,
          ignoreMerges: Bool, prefix: String?, suffix: String?) throws(Failure) {
         precondition(ranks == nil || ranks!.count == merges.count, "one rank per merge")
-        var maxID: Int32 = -1
-        for (_, id) in vocab { maxID = max(maxID, id) }
-        // Ids index a table made here: real vocabularies are dense (at most a few holes), so a
-        // far larger id is a broken file, not a reason to allocate millions of entries.
-        guard Int(maxID) < vocab.count + 65536 else {
-            throw Failure(message: "model.vocab: id \(maxID) for \(vocab.count) tokens; the ids must be about 0 to \(vocab.count - 1)")
-        }
-        var tokens = [String?](repeating: nil, count: Int(maxID) + 1)
+        let tokens = try tokensByID(vocab)
         var scalarIDs: [UInt32: Int32] = [:]
         for (token, id) in vocab {
-            if let other = tokens[Int(id)] {
-                // Keep the report stable whatever the dictionary's order.
-                let (a, b) = other < token ? (other, token) : (token, other)
-                throw Failure(message: "model.vocab: tokens \(jsonQuoted(a)) and \(jsonQuoted(b)) have the same id \(id)")
-            }
-            tokens[Int(id)] = token
             var it = token.unicodeScalars.makeIterator()
             if let u = it.next(), it.next() == nil { scalarIDs[u.value] = id }
         }

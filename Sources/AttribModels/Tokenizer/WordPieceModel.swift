@@ -14,22 +14,10 @@ struct WordPieceModel: Sendable {
     let prefix: String
     let maxInputCharsPerWord: Int
 
-    struct Failure: Error { let message: String }
+    typealias Failure = TokenModelFailure
 
     init(vocab: [String: Int32], unkToken: String, prefix: String, maxInputCharsPerWord: Int) throws(Failure) {
-        var maxID: Int32 = -1
-        for (_, id) in vocab { maxID = max(maxID, id) }
-        guard Int(maxID) < vocab.count + 65536 else {
-            throw Failure(message: "model.vocab: id \(maxID) for \(vocab.count) tokens; the ids must be about 0 to \(vocab.count - 1)")
-        }
-        var tokens = [String?](repeating: nil, count: Int(maxID) + 1)
-        for (token, id) in vocab {
-            if let other = tokens[Int(id)] {
-                let (a, b) = other < token ? (other, token) : (token, other)
-                throw Failure(message: "model.vocab: tokens \(jsonQuoted(a)) and \(jsonQuoted(b)) have the same id \(id)")
-            }
-            tokens[Int(id)] = token
-        }
+        let tokens = try tokensByID(vocab)
         guard let unk = vocab[unkToken] else { throw Failure(message: "model.unk_token \(jsonQuoted(unkToken)) is not in model.vocab") }
         guard maxInputCharsPerWord >= 1 else { throw Failure(message: "model.max_input_chars_per_word is \(maxInputCharsPerWord); it must be at least 1") }
         self.vocab = vocab; self.tokens = tokens; unkID = unk
@@ -44,12 +32,13 @@ struct WordPieceModel: Sendable {
         guard word.count <= maxInputCharsPerWord else { out.append(unkID); return }
         var pieces: [Int32] = []
         let prefixBytes = Array(prefix.utf8)
+        let utf8 = word.map { Array(String($0).utf8) }           // each scalar encoded once, not per candidate
         var start = 0
         while start < word.count {
             var end = word.count, found: Int32? = nil
             while start < end {
                 var key = start > 0 ? prefixBytes : []
-                for u in word[start..<end] { key.append(contentsOf: String(u).utf8) }
+                for k in start..<end { key.append(contentsOf: utf8[k]) }
                 if let id = byUTF8[key] { found = id; break }
                 end -= 1
             }
