@@ -45,15 +45,8 @@ extension HFTokenizer {
         guard let pre = Self.ggufPre[preTokenizer] else {
             throw fail("tokenizer.ggml.pre", "\(jsonQuoted(preTokenizer)) is not supported (supported: \(Self.ggufPreTokenizers.joined(separator: ", ")))")
         }
-        guard !tokens.isEmpty, tokens.count < 1 << 24 else { throw fail("tokenizer.ggml.tokens", "\(tokens.count) tokens; expected 1 to \(1 << 24 - 1)") }
-        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
-            throw fail("tokenizer.ggml.token_type", "\(tokenTypes.count) types for \(tokens.count) tokens")
-        }
-        for (key, id) in [("bos_token_id", bos), ("eos_token_id", eos)] {
-            if let id, id < 0 || Int(id) >= tokens.count { throw fail("tokenizer.ggml.\(key)", "\(id) is not an id of the \(tokens.count) tokens") }
-        }
-        if addBOS && bos == nil { throw fail("tokenizer.ggml.add_bos_token", "true, but there is no tokenizer.ggml.bos_token_id") }
-        if addEOS && eos == nil { throw fail("tokenizer.ggml.add_eos_token", "true, but there is no tokenizer.ggml.eos_token_id") }
+        try Self.checkGGUFArrays(tokens: tokens, tokenTypes: tokenTypes, ids: [("bos_token_id", bos), ("eos_token_id", eos)],
+                                 bos: bos, eos: eos, addBOS: addBOS, addEOS: addEOS, source: source)
 
         // A token with a character outside the byte table is spelled by its UTF-8 bytes
         // (as transformers reads these files); control tokens such as <|endoftext|> are
@@ -96,5 +89,22 @@ extension HFTokenizer {
         }
         self.init(source: source, normalizer: nil, preTokenizer: pre, model: .bpe(bpe), decoder: .byteLevel, added: added,
                   prefixIDs: addBOS ? [bos!] : [], suffixIDs: addEOS ? [eos!] : [])
+    }
+
+    /// The checks every GGUF tokenizer's arrays get (byte-level and SentencePiece): 1 to 2²⁴ − 1
+    /// tokens, a type per token if any, each of `ids` (key, id) a token's id, and a BOS/EOS id
+    /// wherever add_bos_token/add_eos_token asks for one. Errors name the file and the key.
+    static func checkGGUFArrays(tokens: [String], tokenTypes: [Int32], ids: [(String, Int32?)], bos: Int32?, eos: Int32?,
+                                addBOS: Bool, addEOS: Bool, source: String) throws {
+        func fail(_ key: String, _ detail: String) -> AttribError { AttribError.io(path: source, detail: "\(key): \(detail)") }
+        guard !tokens.isEmpty, tokens.count < 1 << 24 else { throw fail("tokenizer.ggml.tokens", "\(tokens.count) tokens; expected 1 to \(1 << 24 - 1)") }
+        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
+            throw fail("tokenizer.ggml.token_type", "\(tokenTypes.count) types for \(tokens.count) tokens")
+        }
+        for (key, id) in ids {
+            if let id, id < 0 || Int(id) >= tokens.count { throw fail("tokenizer.ggml.\(key)", "\(id) is not an id of the \(tokens.count) tokens") }
+        }
+        if addBOS && bos == nil { throw fail("tokenizer.ggml.add_bos_token", "true, but there is no tokenizer.ggml.bos_token_id") }
+        if addEOS && eos == nil { throw fail("tokenizer.ggml.add_eos_token", "true, but there is no tokenizer.ggml.eos_token_id") }
     }
 }

@@ -22,19 +22,13 @@ extension HFTokenizer {
                 addSpacePrefix: Bool = true, bos: Int32? = nil, eos: Int32? = nil, addBOS: Bool = true, addEOS: Bool = false,
                 source: String = "GGUF") throws {
         func fail(_ key: String, _ detail: String) -> AttribError { AttribError.io(path: source, detail: "\(key): \(detail)") }
-        guard !tokens.isEmpty, tokens.count < 1 << 24 else { throw fail("tokenizer.ggml.tokens", "\(tokens.count) tokens; expected 1 to \(1 << 24 - 1)") }
         guard scores.count == tokens.count else {
             throw fail("tokenizer.ggml.scores", "\(scores.count) scores for \(tokens.count) tokens (a SentencePiece tokenizer ranks its merges by them)")
         }
         if let bad = scores.firstIndex(where: { !$0.isFinite }) { throw fail("tokenizer.ggml.scores", "score \(bad) is \(scores[bad])") }
-        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
-            throw fail("tokenizer.ggml.token_type", "\(tokenTypes.count) types for \(tokens.count) tokens")
-        }
-        for (key, id) in [("bos_token_id", bos), ("eos_token_id", eos), ("unknown_token_id", unk)] {
-            if let id, id < 0 || Int(id) >= tokens.count { throw fail("tokenizer.ggml.\(key)", "\(id) is not an id of the \(tokens.count) tokens") }
-        }
-        if addBOS && bos == nil { throw fail("tokenizer.ggml.add_bos_token", "true, but there is no tokenizer.ggml.bos_token_id") }
-        if addEOS && eos == nil { throw fail("tokenizer.ggml.add_eos_token", "true, but there is no tokenizer.ggml.eos_token_id") }
+        try Self.checkGGUFArrays(tokens: tokens, tokenTypes: tokenTypes,
+                                 ids: [("bos_token_id", bos), ("eos_token_id", eos), ("unknown_token_id", unk)],
+                                 bos: bos, eos: eos, addBOS: addBOS, addEOS: addEOS, source: source)
         func type(_ id: Int) -> Int32 { tokenTypes.isEmpty ? 1 : tokenTypes[id] }
 
         var vocab: [String: Int32] = [:]
