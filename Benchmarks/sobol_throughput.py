@@ -66,17 +66,24 @@ def main():
     print(f"reference (NumPy + PyTorch {torch.__version__}, {args.threads} threads): {total / args.images:.4f} s per image, "
           f"{passes * args.images / forward:.0f} forward passes/s, {100 * (total - forward) / total:.1f}% outside the forward passes")
     with tempfile.TemporaryDirectory() as tmp:
-        np.save(os.path.join(tmp, "x.npy"), x)
-        np.save(os.path.join(tmp, "t.npy"), labels.astype(np.int32))
-        for device in args.devices.split(","):
-            cmd = [args.attrib, "sobol", "--model", os.path.join(ROOT, "Models", "digits-cnn"), "--inputs", os.path.join(tmp, "x.npy"),
-                   "--targets", os.path.join(tmp, "t.npy"), "--grid", "8", "--designs", "32", "--device", device,
-                   "--out", os.path.join(tmp, device.replace(":", "_")), "--no-heatmaps", "--json"]
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                          env=dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))).stdout)
-            per = r["secondsPerInput"]
-            print(f"attrib {device:9}: {per:.4f} s per image, {r['forwardPassesPerSecond']:.0f} forward passes/s, "
-                  f"{100 * r['outsideForwardShare']:.1f}% outside the forward passes; {total / args.images / per:.2f}x the reference's speed")
+        run_attrib(args, os.path.join(ROOT, "Models", "digits-cnn"), tmp, x, labels, s, n, total / args.images, (4, 0))
+
+
+def run_attrib(args, model_dir, tmp, x, labels, grid, designs, reference_per_image, places):
+    """`attrib sobol` on the same images and targets on each --devices entry; prints its time
+    per image (to places[0] decimals) and forward passes/s (places[1]) beside the reference's."""
+    import numpy as np
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "t.npy"), labels.astype(np.int32))
+    for device in args.devices.split(","):
+        cmd = [args.attrib, "sobol", "--model", model_dir, "--inputs", os.path.join(tmp, "x.npy"),
+               "--targets", os.path.join(tmp, "t.npy"), "--grid", str(grid), "--designs", str(designs), "--device", device,
+               "--out", os.path.join(tmp, device.replace(":", "_")), "--no-heatmaps", "--json"]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                      env=dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))).stdout)
+        per = r["secondsPerInput"]
+        print(f"attrib {device:9}: {per:.{places[0]}f} s per image, {r['forwardPassesPerSecond']:.{places[1]}f} forward passes/s, "
+              f"{100 * r['outsideForwardShare']:.1f}% outside the forward passes; {reference_per_image / per:.2f}x the reference's speed")
 
 
 def resnet18(args):
@@ -110,17 +117,7 @@ def resnet18(args):
           f"{passes * args.images / forward:.1f} forward passes/s, {100 * (total - forward) / total:.1f}% outside the forward passes")
     with tempfile.TemporaryDirectory() as tmp:
         export(model, [3, 224, 224], os.path.join(tmp, "resnet18"), attrib=args.attrib)
-        np.save(os.path.join(tmp, "x.npy"), x)
-        np.save(os.path.join(tmp, "t.npy"), labels.astype(np.int32))
-        for device in args.devices.split(","):
-            cmd = [args.attrib, "sobol", "--model", os.path.join(tmp, "resnet18"), "--inputs", os.path.join(tmp, "x.npy"),
-                   "--targets", os.path.join(tmp, "t.npy"), "--grid", str(s), "--designs", str(n), "--device", device,
-                   "--out", os.path.join(tmp, device.replace(":", "_")), "--no-heatmaps", "--json"]
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                          env=dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))).stdout)
-            per = r["secondsPerInput"]
-            print(f"attrib {device:9}: {per:.2f} s per image, {r['forwardPassesPerSecond']:.1f} forward passes/s, "
-                  f"{100 * r['outsideForwardShare']:.1f}% outside the forward passes; {total / args.images / per:.2f}x the reference's speed")
+        run_attrib(args, os.path.join(tmp, "resnet18"), tmp, x, labels, s, n, total / args.images, (2, 1))
 
 
 if __name__ == "__main__":
