@@ -18,6 +18,16 @@
 #   cpublas    the host's CPU backend: OpenBLAS's kernels as chosen, and SkylakeX;
 #   shared     one GPU shared by 2 processes (--shard 0/2 and 1/2 at once) against 1 process,
 #              IG on digits-cnn, 20000 inputs, m = 64, and the two files compared (cmp);
+#   probe      attrib devices --probe: the tensor-core probe (inline PTX mma.sync through
+#              NVIDIA's OpenCL compiler), its PTX target, and the dense tf32/bf16 peaks;
+#   gemm20     issue 20's GEMM table: attrib tune gemm (NN, NT, 60-s budget), then
+#              Benchmarks/gemm_vs_torch.py (FP32, TF32, BF16 at 1024-8192 beside torch.matmul)
+#              and the sweeps' shapes (M = 64..8192 against 4096x4096 and 768x3072 weights);
+#   igprec     IG on the wide MLP: attrib against IG written directly in PyTorch on CUDA
+#              (and Captum), FP32 against FP32 and TF32 against TF32;
+#   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
+#   gemmtests  the GEMM and precision suites of the Swift tests alone (the tensor-core
+#              kernels against the CPU's product of the rounded operands);
 #   tests      the Swift Testing suite (parity tests on the GPU), in the time left.
 # Logs go to OUTDIR (default $OUT, else /tmp/attrib-gpu), one file per step.
 # BUDGET_S (default 540) is the whole script's time: the test suite gets what is left.
@@ -63,6 +73,20 @@ if ! grep -q "kind            GPU" "$out/devices.txt"; then
   exit 1
 fi
 
+if want probe; then
+  step "Tensor-core probe (inline PTX mma.sync) and peaks"
+  timeout 90 attrib devices --probe 2>&1 | tee "$out/probe.txt"
+fi
+if want gemm20; then
+  step "GEMM: tune NN and NT (60-s budget), then attrib against torch.matmul, FP32/TF32/BF16"
+  { timeout 100 attrib tune gemm --device opencl:0 --variants NN,NT --budget "${TUNE_BUDGET:-60}"
+    PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/gemm_vs_torch.py --attrib "$(command -v attrib)" --device opencl:0 \
+      --sizes "${GEMM_SIZES:-1024,2048,4096,8192}"
+    for p in fp32 tf32; do
+      timeout 60 attrib bench gemm --device opencl:0 --precision $p --seconds 0.2 --check-up-to 0 \
+        --shapes 64x4096x4096,512x4096x4096,8192x4096x4096,64x3072x768,512x3072x768,8192x3072x768,8192x768x3072
+    done; } 2>&1 | tee "$out/gemm20.txt"
+fi
 if want gemm; then
   step "GEMM on the GPU, untuned: rate and error against the CPU backend"
   timeout 120 attrib bench gemm --device opencl --sizes 1024,4096 2>&1 | tee "$out/gemm-untuned.txt"
@@ -112,6 +136,25 @@ fi
 # second), so the extra rounds the script gives short Captum runs would not fit the time limits.
 ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(nproc)" --repeat 3 --max-repeat 3 --batch-mb 4096
          --engine-timeout 60 --attrib "$(command -v attrib)")
+if want igprec; then
+  step "IG on the wide MLP: attrib against direct PyTorch and Captum on CUDA, FP32 and TF32"
+  for p in fp32 tf32; do
+    PYTHONUNBUFFERED=1 timeout 110 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 --models wide-mlp \
+      --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p 2>&1 | tee "$out/ig-$p.txt"
+  done
+fi
+if want precision; then
+  step "What tf32 and bf16 do to each method's result"
+  PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/precision_effect.py --attrib "$(command -v attrib)" --device opencl:0 \
+    2>&1 | tee "$out/precision-effect.txt"
+fi
+if want gemmtests && [ -x .device/tests/AttribPackageTests.xctest ]; then
+  step "Swift tests: GEMM and precision suites on the GPU"
+  ( export LD_LIBRARY_PATH="$root/.device/tests/lib:$LD_LIBRARY_PATH" ATTRIB_SOURCE_ROOT="$root"
+    timeout 150 .device/tests/AttribPackageTests.xctest --testing-library swift-testing --filter "GEMMTests|MatmulPrecisionTests" ) \
+    > "$out/gemmtests.txt" 2>&1
+  echo "exit $?"; grep -E "✘|Test run with" "$out/gemmtests.txt" | tail -25
+fi
 if want throughput; then
   step "IG throughput: attrib on the GPU against Captum on CUDA"
   PYTHONUNBUFFERED=1 timeout 330 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 ${IG_ARGS:-} \

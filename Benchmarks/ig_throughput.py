@@ -231,11 +231,15 @@ def onnx_model(torch, name, path):
     return model, shape
 
 
+# --precision: passed to every attrib run (set by main).
+ENGINE_EXTRA: list = []
+
+
 def run_engine(binary, device, model_dir, x_path, t_path, m, threads, out_dir, timeout=None):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     cmd = [binary, "ig", "--model", model_dir, "--inputs", x_path, "--targets", t_path,
            "--steps", str(m), "--method", "gauss_legendre", "--baseline", "zero",
-           "--device", device, "--json", "--out", out_dir, "--force", "--warmup", "--no-heatmaps"]
+           "--device", device, "--json", "--out", out_dir, "--force", "--warmup", "--no-heatmaps"] + ENGINE_EXTRA
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -258,7 +262,7 @@ def blas_rate(binary, threads, device="cpu") -> float:
     """float32 GFLOP/s of attrib's GEMM on a device at 4096^3, from `attrib bench gemm --json`
     (on "cpu" that is OpenBLAS; on an OpenCL device, Kernels/gemm.cl with its tuned tiles)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
-    p = subprocess.run([binary, "bench", "gemm", "--sizes", "4096", "--device", device, "--json"],
+    p = subprocess.run([binary, "bench", "gemm", "--sizes", "4096", "--device", device, "--json"] + ENGINE_EXTRA,
                        capture_output=True, text=True, env=env, check=True)
     text = p.stdout.strip()
     return float(json.loads(text[text.find("["):])[0]["gflops"])
@@ -363,7 +367,12 @@ def main() -> int:
                     help="time attrib alone on all N inputs of each configuration (no Captum run, no ratio)")
     ap.add_argument("--engine-timeout", type=float, default=None,
                     help="seconds after which one attrib run is stopped and counted as failed")
+    ap.add_argument("--precision", choices=["fp32", "tf32"], default="fp32",
+                    help="matrix-product arithmetic on both sides: fp32, or tf32 (attrib --precision tf32; "
+                         "PyTorch with allow_tf32 for matmul and cuDNN), TF32 against TF32")
     args = ap.parse_args()
+    if args.precision != "fp32":
+        ENGINE_EXTRA.extend(["--precision", args.precision])
 
     models_wanted = [s.strip() for s in args.models.split(",") if s.strip()]
     known = {"digits-cnn", "digits-mlp", "wide-mlp", *UNLIKE, *ONNX_MODELS}
@@ -406,8 +415,9 @@ def main() -> int:
         if not torch.cuda.is_available():
             print("error: --torch-device cuda, but torch sees no CUDA device", file=sys.stderr)
             return 2
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+    print(f"precision: {args.precision} on both sides")
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from export_torch import export, load
 

@@ -45,6 +45,8 @@
 //              go through local memory.
 //   LOCAL_B same for op(B); only honoured with TRANS_B == 0 (with
 //           TRANS_B == 1 B is always staged).                (default 1)
+//   ROUND   operands rounded as staged (--precision without tensor cores):
+//           0 none, 1 TF32, 2 BF16 (see gemm_db.cl); forces LOCAL_A = LOCAL_B = 1.
 //
 // Constraints (every combination satisfying them is valid for any M, N, K):
 //   MWG % MDIMC == 0, NWG % NDIMC == 0
@@ -97,6 +99,17 @@ typedef REAL real;
 #ifndef LOCAL_B
 #define LOCAL_B 1
 #endif
+#ifndef ROUND
+#define ROUND 0
+#endif
+#if ROUND != 0
+// Operand rounding (--precision tf32|bf16 without tensor cores) happens as tiles are
+// staged, so every operand goes through local memory.
+#undef LOCAL_A
+#define LOCAL_A 1
+#undef LOCAL_B
+#define LOCAL_B 1
+#endif
 #if TRANS_B == 1 && LOCAL_B == 0
 // Direct reads of a stored N x K B would be strided across neighbouring
 // work-items (gathers on CPUs, uncoalesced on GPUs): always stage it.
@@ -121,6 +134,23 @@ typedef REAL real;
 #endif
 
 #pragma OPENCL FP_CONTRACT ON
+
+#if ROUND == 0 || defined(USE_FP64)
+#define RND(x) (x)
+#else
+// The rounding a tensor core applies to its operands, on the bits: Inf and NaN pass.
+inline float gemm_round(float x) {
+    uint u = as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+#if ROUND == 1
+    u = (u + 0x1000u) & 0xffffe000u;                       // TF32: nearest, ties away
+#else
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;    // BF16: nearest even
+#endif
+    return as_float(u);
+}
+#define RND(x) gemm_round(x)
+#endif
 
 #define MWI (MWG / MDIMC)          // accumulator rows per work-item
 #define NWI (NWG / NDIMC)          // accumulator columns per work-item
@@ -163,7 +193,7 @@ typedef REAL real;
                              ? ((G) + (gr * (ld) + gs))[e] : (real)0;           \
                 }                                                               \
                 for (int e = 0; e < VW; ++e)                                    \
-                    ((L) + (r * (LR) + s * (LS)))[e * (LS)] = v[e];             \
+                    ((L) + (r * (LR) + s * (LS)))[e * (LS)] = RND(v[e]);             \
             }                                                                   \
         }                                                                       \
     }

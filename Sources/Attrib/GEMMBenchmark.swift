@@ -16,8 +16,11 @@ public struct GEMMMeasurement: Codable, Sendable {
     /// The bound that error should respect: k·u (u the unit round-off), the
     /// worst-case growth of a k-term dot product relative to max |A||B|.
     public var errorBound: Double
-    /// Tile parameters in use (OpenCL).
+    /// Tile parameters in use (OpenCL), or the tensor-core kernel.
     public var parameters: String?
+    /// The arithmetic of the product (--precision), and the peak the share is of:
+    /// FP32 lanes for fp32, the dense tensor-core peak for tf32 and bf16 where known.
+    public var precision: MatmulPrecision = .fp32
 }
 
 public enum GEMMBenchmark {
@@ -62,12 +65,21 @@ public enum GEMMBenchmark {
             for i in r.indices { maxDiff = max(maxDiff, abs(r[i] - d[i])); maxRef = max(maxRef, abs(r[i])) }
             relErr = maxDiff / max(maxRef, .leastNormalMagnitude)
         }
-        let peak = device.info.fp32PeakGFLOPS
+        let precision = dtype == .float32 ? device.matmulPrecision : .fp32
+        let cl = device as? OpenCLDevice
+        let tensorPeak = precision == .fp32 ? nil : cl?.tensorPeakGFLOPS(precision)?.gflops
+        let onTensorCores = precision != .fp32 && cl?.gemmPath(transA: transA, transB: transB).hasPrefix("gemm_mma") == true
+        let peak = onTensorCores ? tensorPeak : device.info.fp32PeakGFLOPS
+        // Rounded operands: each product errs by up to 2u_p relative (u_p the operand
+        // rounding's unit round-off), on top of the k·u of the Float32 sums.
+        let bound = Double(k) * dtype.unitRoundoff + (precision == .fp32 ? 0 : 2 * precision.unitRoundoff)
         return GEMMMeasurement(
             device: device.info.id, deviceName: device.info.name, dtype: dtype, m: m, n: n, k: k,
             repetitions: reps, secondsPerCall: perCall, gflops: gflops,
             peakGFLOPS: peak, peakShare: peak.map { gflops / $0 }, maxRelativeError: relErr,
-            errorBound: Double(k) * dtype.unitRoundoff,
-            parameters: (device as? OpenCLDevice)?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description)
+            errorBound: bound,
+            parameters: dtype == .float32 ? cl?.gemmPath(transA: transA, transB: transB)
+                : cl?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description,
+            precision: precision)
     }
 }

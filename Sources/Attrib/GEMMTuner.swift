@@ -15,14 +15,19 @@ public enum GEMMTuner {
     /// tuning cache. Each candidate is first checked on an awkward shape (edge tiles,
     /// alpha and beta) against the CPU backend; a wrong one is never chosen.
     public static func tune(_ device: OpenCLDevice, size: Int, variant: GEMMVariant,
-                            candidates: [GEMMParameters]? = nil,
+                            candidates: [GEMMParameters]? = nil, budgetSeconds: Double? = nil,
                             progress: (Trial) -> Void = { _ in }) throws -> (best: Trial?, trials: [Trial]) {
         let previous = device.currentGEMMParameters(variant)
         var trials: [Trial] = []
+        let clock = ContinuousClock(), tuningStarted = clock.now
         for p in candidates ?? GEMMParameters.candidates(for: device.info.kind) {
             var trial = Trial(variant: variant, parameters: p)
-            let clock = ContinuousClock(), started = clock.now
-            if let why = p.problem(on: device.info, dtype: variant.dtype) {
+            let started = clock.now
+            // The budget bounds the search: once spent, the remaining candidates are
+            // reported untried (the list puts the likeliest first).
+            if let budgetSeconds, (started - tuningStarted).seconds >= budgetSeconds {
+                trial.problem = "not tried: the tuning budget of \(Int(budgetSeconds)) s was spent"
+            } else if let why = p.problem(on: device.info, dtype: variant.dtype) {
                 trial.problem = why
             } else {
                 do {

@@ -88,6 +88,11 @@ public protocol Device: AnyObject, Sendable {
     func synchronize() throws
 
     func gemm(_ g: GEMMArguments) throws
+    /// The arithmetic of this device's Float32 products (MatmulPrecision); .fp32 unless set.
+    var matmulPrecision: MatmulPrecision { get }
+    /// Sets it for every later Float32 product on this device; throws where the
+    /// device offers only FP32 (the CPU backend).
+    func setMatmulPrecision(_ p: MatmulPrecision) throws
     /// Products run in order, as `gemm` one by one, with the same results bit for bit.
     /// Where they share m and none transposes A, a backend that splits products by rows
     /// of C (the CPU backend) gives each worker all of them for its block of rows, so
@@ -267,6 +272,13 @@ public protocol Device: AnyObject, Sendable {
 }
 
 extension Device {
+    public var matmulPrecision: MatmulPrecision { .fp32 }
+    public func setMatmulPrecision(_ p: MatmulPrecision) throws {
+        guard p == .fp32 else {
+            throw AttribError.invalidArgument(op: "precision \(p.rawValue)",
+                detail: "\(info.summary) computes Float32 products in FP32 only; --precision tf32 and bf16 apply to OpenCL devices")
+        }
+    }
     /// Not offered unless a backend says so.
     public func activationWithDerivative(_ kind: Activation, n: Int, x: BufferView, y: BufferView, derivative: BufferView) throws -> Bool { false }
     public func activationAvgPoolWithDerivative(_ kind: Activation, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,

@@ -12,13 +12,28 @@ extension OpenCLDevice {
     public func gemm(_ g: GEMMArguments) throws {
         try g.validate()
         let (dtype, bufs) = try operands("gemm", [(g.c, 1), (g.a, 1), (g.b, 1)])
-        let p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
-        try launchGEMM(g, dtype: dtype, c: bufs[0], a: bufs[1], b: bufs[2], parameters: p)
+        let precision = dtype == .float32 ? matmulPrecision : .fp32
+        if precision != .fp32, usesTensorCores(precision, transA: g.transA, transB: g.transB) {
+            try launchMMA(g, precision: precision, c: bufs[0], a: bufs[1], b: bufs[2])
+            return
+        }
+        var p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
+        // A grid with fewer work-groups than compute units leaves units idle: a smaller
+        // tile of the same kernel gives them work (short products against wide weights).
+        if info.kind == .gpu, let smaller = p.shrunk(),
+           ((g.m + p.MWG - 1) / p.MWG) * ((g.n + p.NWG - 1) / p.NWG) * g.batch < info.computeUnits,
+           smaller.problem(on: info, dtype: dtype) == nil {
+            p = smaller
+        }
+        try launchGEMM(g, dtype: dtype, c: bufs[0], a: bufs[1], b: bufs[2], parameters: p, round: precision)
     }
 
-    /// Enqueues the GEMM kernel with explicit tile parameters (the tuner calls this).
-    func launchGEMM(_ g: GEMMArguments, dtype: DType, c: CLBuffer, a: CLBuffer, b: CLBuffer, parameters p: GEMMParameters) throws {
-        let defines = p.defines + [("TRANS_A", g.transA ? 1 : 0), ("TRANS_B", g.transB ? 1 : 0)]
+    /// Enqueues the GEMM kernel with explicit tile parameters (the tuner calls this);
+    /// `round` other than .fp32 rounds the operands as they are staged.
+    func launchGEMM(_ g: GEMMArguments, dtype: DType, c: CLBuffer, a: CLBuffer, b: CLBuffer, parameters p: GEMMParameters,
+                    round: MatmulPrecision = .fp32) throws {
+        var defines = p.defines + [("TRANS_A", g.transA ? 1 : 0), ("TRANS_B", g.transB ? 1 : 0)]
+        if round != .fp32 { defines.append(("ROUND", round.roundCode)) }
         let args: [KernelArgument] = [
             .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
             .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
@@ -26,7 +41,7 @@ extension OpenCLDevice {
             .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
         ]
         let global = [(g.n + p.NWG - 1) / p.NWG * p.NDIMC, (g.m + p.MWG - 1) / p.MWG * p.MDIMC, g.batch]
-        try launch(.gemm, "gemm", dtype: dtype, defines: defines, args, global: global, local: [p.NDIMC, p.MDIMC, 1])
+        try launch(p.kernel == 1 ? .gemmDB : .gemm, "gemm", dtype: dtype, defines: defines, args, global: global, local: [p.NDIMC, p.MDIMC, 1])
     }
 
     public func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws {

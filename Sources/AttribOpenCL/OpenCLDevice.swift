@@ -22,6 +22,11 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         var kernels: [String: cl_kernel] = [:]
         /// GEMM tiles per variant: the tuned ones from the cache, else the defaults.
         var gemmParameters: [GEMMVariant: GEMMParameters] = [:]
+        /// The arithmetic of Float32 products (--precision).
+        var precision: MatmulPrecision = .fp32
+        /// The tensor-core probe's result per precision, and the variants whose check passed.
+        var tensorCores: [MatmulPrecision: TensorCoreStatus] = [:]
+        var verifiedMMA: Set<String> = []
     }
     let state = Mutex(State())
 
@@ -56,6 +61,14 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         var wg = 1
         while wg * 2 <= min(256, max(maxWG, 1)) { wg *= 2 }
         reductionGroupSize = wg
+    }
+
+    /// A second handle on the same device with its own context, queue, programs and
+    /// settings (GEMM tiles, --precision): work that must not see another's settings,
+    /// such as tests of one precision beside tests of another. Buffers belong to the
+    /// handle that made them.
+    public func independentHandle() -> OpenCLDevice {
+        OpenCLDevice(id: id, index: Int(info.id.dropFirst("opencl:".count)) ?? 0, platformName: info.platform ?? "")
     }
 
     deinit {

@@ -49,4 +49,28 @@ enum PeakFLOPS {
         default: return nil
         }
     }
+
+    /// Dense tensor-core FLOP per clock per SM with Float32 accumulation (NVIDIA's
+    /// A100 and H100 whitepapers: 312 and 989 TFLOP/s BF16 at 108 SMs × 1410 MHz and
+    /// 132 SMs × 1830 MHz); TF32 runs at half the BF16 rate. nil where not tabled.
+    static func nvidiaTensorFlopsPerClockPerSM(major: Int, minor: Int, _ p: MatmulPrecision) -> Int? {
+        let bf16: Int
+        switch (major, minor) {
+        case (8, 0): bf16 = 2048
+        case (9, 0): bf16 = 4096
+        default: return nil
+        }
+        switch p { case .bf16: return bf16; case .tf32: return bf16 / 2; case .fp32: return nil }
+    }
+}
+
+extension OpenCLDevice {
+    /// The dense tensor-core peak for a precision at the clock the device reports, with
+    /// its basis; nil off the table (then reports give no share of peak).
+    public func tensorPeakGFLOPS(_ p: MatmulPrecision) -> (gflops: Double, basis: String)? {
+        guard let cc = nvidiaComputeCapability, let clock = info.clockMHz,
+              let perClock = PeakFLOPS.nvidiaTensorFlopsPerClockPerSM(major: cc.major, minor: cc.minor, p) else { return nil }
+        return (Double(info.computeUnits * perClock) * Double(clock) / 1000,
+                "\(info.computeUnits) SMs × \(perClock) dense \(p.rawValue) FLOP/clock × \(clock) MHz (compute capability \(cc.major).\(cc.minor))")
+    }
 }

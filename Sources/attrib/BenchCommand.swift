@@ -16,6 +16,8 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Benchmark every device, not just the selected one.") var all = false
     @Flag(help: "Use Float64.") var fp64 = false
     @Option(help: "Seconds of timed calls per measurement (at least).") var seconds = 0.5
+    @Option(help: "Instead of --sizes: products MxNxK, comma-separated, each C = A·Bᵀ with A [M, K] and B [N, K] (a layer's activations times its stored weight, as a sweep's forward runs them), e.g. 64x4096x4096,8192x3072x768.") var shapes: String?
+    @Option(help: "Compare with the CPU backend only up to this size (the reference costs the host seconds at 8192).") var checkUpTo = 4096
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -24,16 +26,26 @@ struct BenchGEMM: ParsableCommand {
         let dtype: DType = fp64 ? .float64 : .float32
         var results: [GEMMMeasurement] = []
         if !json {
-            print("\(pad("device", 10)) \(pad("size", 6)) \(pad("GFLOP/s", 9)) \(pad("of peak", 8)) \(pad("max rel err", 11)) \(pad("bound k·u", 9))  name / parameters")
+            print("\(pad("device", 10)) \(pad("prec", 5)) \(pad("size", 6)) \(pad("GFLOP/s", 9)) \(pad("of peak", 8)) \(pad("max rel err", 11)) \(pad("bound", 9))  name / kernel")
         }
+        // (m, n, k, B transposed): the square sizes, or the --shapes products.
+        let products: [(Int, Int, Int, Bool)] = try shapes.map { list in
+            try list.split(separator: ",").map { item in
+                let d = item.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard d.count == 3, d.allSatisfy({ $0 >= 1 }) else { throw ValidationError("bad product '\(item)' in --shapes; use MxNxK") }
+                return (d[0], d[1], d[2], true)
+            }
+        } ?? sizeList.map { ($0, $0, $0, false) }
         for d in devices where d.supports(dtype) {
-            for s in sizeList {
-                let r = try GEMMBenchmark.measure(on: d, m: s, n: s, k: s, dtype: dtype, minSeconds: seconds)
+            for (m, n, k, tB) in products {
+                let s = m
+                let r = try GEMMBenchmark.measure(on: d, m: m, n: n, k: k, dtype: dtype, transB: tB, minSeconds: seconds,
+                                                  checkAgainstCPU: max(m, n, k) <= checkUpTo)
                 results.append(r)
                 if !json {
                     let share = r.peakShare.map { fixed($0 * 100, 1) + "%" } ?? "unknown"
-                    let err = r.maxRelativeError.map(sci) ?? "reference"
-                    print("\(pad(r.device, 10)) \(pad(String(s), 6)) \(pad(fixed(r.gflops, 1), 9)) \(pad(share, 8)) \(pad(err, 11)) \(pad(sci(r.errorBound), 9))  \(r.deviceName)\(r.parameters.map { " [\($0)]" } ?? "")")
+                    let err = r.maxRelativeError.map(sci) ?? (d is CPUDevice ? "reference" : "unchecked")
+                    print("\(pad(r.device, 10)) \(pad(r.precision.rawValue, 5)) \(pad(tB ? "\(m)x\(n)x\(k)" : String(s), 6)) \(pad(fixed(r.gflops, 1), 9)) \(pad(share, 8)) \(pad(err, 11)) \(pad(sci(r.errorBound), 9))  \(r.deviceName)\(r.parameters.map { " [\($0)]" } ?? "")")
                 }
             }
         }

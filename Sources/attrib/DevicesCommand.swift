@@ -6,6 +6,7 @@ struct DevicesCommand: ParsableCommand {
         commandName: "devices", abstract: "List every OpenCL device and the CPU backend.")
 
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Also build and run the tensor-core probe on each OpenCL device (--precision tf32 and bf16): whether the products run on tensor cores there, and why not where they do not.") var probe = false
 
     struct Listing: Encodable {
         var devices: [DeviceInfo]
@@ -42,6 +43,12 @@ struct DevicesCommand: ParsableCommand {
                 print("  BLAS            \(b.library): \(b.config)")
                 print("  BLAS threads    \(b.threads)")
                 if let w = b.warning { print("  BLAS warning    \(w)") }
+            }
+            if let cl = d as? OpenCLDevice {
+                for p in [MatmulPrecision.tf32, .bf16] {
+                    if let peak = cl.tensorPeakGFLOPS(p) { print("  \(p.rawValue) peak       \(fixed(peak.gflops, 0)) GFLOP/s (\(peak.basis))") }
+                    if probe { print("  \(p.rawValue) products  \(cl.tensorCoreStatus(p))") }
+                }
             }
             print("")
         }

@@ -16,6 +16,7 @@ struct TuneGEMM: ParsableCommand {
     @Option(help: "Size of the square product timed (default: 2048 on GPUs, 1024 elsewhere).") var size: Int?
     @Flag(help: "Tune Float64 instead of Float32.") var fp64 = false
     @Option(help: "Transpose combinations to tune, comma-separated among NN, NT, TN, TT (A then B).") var variants = "NN,NT,TN,TT"
+    @Option(help: "Seconds of search in all, shared evenly by the variants; candidates past a variant's share are reported untried (each is an OpenCL build, seconds on some drivers). Default: no limit.") var budget: Double?
 
     func run() throws {
         guard let device = try global.selectedDevice() as? OpenCLDevice else {
@@ -27,16 +28,17 @@ struct TuneGEMM: ParsableCommand {
             guard s.count == 2, s.allSatisfy({ $0 == "N" || $0 == "T" }) else { throw ValidationError("bad variant '\(s)'; use NN, NT, TN or TT") }
             return GEMMVariant(dtype: dtype, transA: s.first == "T", transB: s.last == "T")
         }
-        print("Tuning GEMM (\(dtype), \(n)×\(n)×\(n)) on \(device.info.summary)")
+        print("Tuning GEMM (\(dtype), \(n)×\(n)×\(n)) on \(device.info.summary)\(budget.map { ", \(fixed($0, 0)) s budget" } ?? "")")
+        let clock = ContinuousClock(), started = clock.now
         for v in chosen {
             let before = try GEMMBenchmark.measure(on: device, m: n, n: n, k: n, dtype: dtype, transA: v.transA, transB: v.transB, minSeconds: 0.3)
             print("\(v.key) before: \(fixed(before.gflops, 1)) GFLOP/s [\(before.parameters ?? "")]")
-            let (best, _) = try GEMMTuner.tune(device, size: n, variant: v) { t in
+            let (best, _) = try GEMMTuner.tune(device, size: n, variant: v, budgetSeconds: budget.map { $0 / Double(chosen.count) }) { t in
                 print("  \(pad(t.gflops.map { fixed($0, 1) + " GFLOP/s" } ?? "rejected", 16)) \(t.parameters)  [\(fixed(t.seconds, 1)) s]\(t.problem.map { "  (\($0))" } ?? "")")
             }
             guard let best else { throw ValidationError("no candidate ran correctly for \(v.key) on \(device.info.summary); the defaults stay in use") }
             print("\(v.key) after:  \(fixed(best.gflops!, 1)) GFLOP/s [\(best.parameters)]  (\(fixed(best.gflops! / before.gflops, 2))× before)")
         }
-        print("stored in \(GEMMTuningCache.path)")
+        print("search took \(fixed((clock.now - started).seconds, 1)) s; stored in \(GEMMTuningCache.path)")
     }
 }

@@ -1,5 +1,6 @@
 import Attrib
 import Testing
+import FoundationEssentials
 
 /// GEMM: parity with OpenBLAS on every OpenCL device, and truth against a
 /// naive Float64 product.
@@ -123,6 +124,28 @@ import Testing
         #expect(!gpu.isEmpty && gpu.allSatisfy { $0.MDIMC * $0.NDIMC > 1 })
         #expect(gpu.count == GEMMParameters.candidates.filter { $0.MDIMC * $0.NDIMC > 1 }.count && gpu.count < cpuDevice.count)
         #expect(gpu.contains(GEMMParameters.defaults(for: .gpu)), "the untuned GPU default is among them")
+    }
+
+    @Test("The tuner's budget bounds its search: once spent, candidates are reported untried and none is chosen from them")
+    func tuningBudget() throws {
+        guard let device = openCLDevices.first else { return }
+        let v = GEMMVariant(dtype: .float32)
+        let saved = device.currentGEMMParameters(v)
+        defer { try? device.setGEMMParameters(saved, for: v) }
+        let some = Array(GEMMParameters.candidates(for: device.info.kind).prefix(2))
+        let (none, spent) = try GEMMTuner.tune(device, size: 64, variant: v, candidates: some, budgetSeconds: 0)
+        #expect(none == nil && spent.count == 2 && spent.allSatisfy { $0.gflops == nil && $0.problem?.contains("budget") == true })
+        #expect(device.currentGEMMParameters(v) == saved, "no winner: the parameters in use stay")
+    }
+
+    @Test("Tuning-cache entries from before gemm_db.cl (no kernel, VWM, VWN) decode as gemm.cl sets")
+    func oldCacheEntries() throws {
+        let old = #"{"MWG":128,"NWG":128,"KWG":16,"MDIMC":16,"NDIMC":16,"VW":4,"PAD":1,"LOCAL_A":1,"LOCAL_B":1}"#
+        let p = try JSONDecoder().decode(GEMMParameters.self, from: Data(old.utf8))
+        #expect(p == GEMMParameters(MWG: 128, NWG: 128, KWG: 16, MDIMC: 16, NDIMC: 16, VW: 4, PAD: 1) && p.kernel == 0)
+        let db = GEMMParameters.candidates[0]
+        #expect(db.kernel == 1)
+        #expect(try JSONDecoder().decode(GEMMParameters.self, from: JSONEncoder().encode(db)) == db)
     }
 
     @Test("Every tuning candidate computes the right product")

@@ -1,0 +1,220 @@
+import AttribCore
+import AttribKernels
+import COpenCL
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Whether this device runs --precision tf32 / bf16 products on tensor cores
+/// (Kernels/gemm_mma.cl, inline PTX mma.sync), and why not where it does not.
+public struct TensorCoreStatus: Sendable, CustomStringConvertible {
+    public var precision: MatmulPrecision
+    public var usable: Bool
+    /// What was checked: the probe's result and the PTX target, or why the tensor
+    /// cores are not used (the portable kernels then round the operands instead).
+    public var detail: String
+    public var description: String { "\(precision.rawValue): \(usable ? "tensor cores (mma.sync)" : "portable kernel, operands rounded") — \(detail)" }
+}
+
+extension OpenCLDevice {
+    /// NVIDIA's compute capability (cl_nv_device_attribute_query), nil on other vendors.
+    var nvidiaComputeCapability: (major: Int, minor: Int)? {
+        guard extensions.contains("cl_nv_device_attribute_query") else { return nil }
+        return (Int(CLInfo.value(id, 0x4000, cl_uint.self)), Int(CLInfo.value(id, 0x4001, cl_uint.self)))
+    }
+
+    public var matmulPrecision: MatmulPrecision { state.withLock { $0.precision } }
+
+    /// Every precision is available: tensor cores where the probe passes, else the
+    /// portable kernels with rounded operands (the same products up to summation order).
+    public func setMatmulPrecision(_ p: MatmulPrecision) throws {
+        state.withLock { $0.precision = p }
+    }
+
+    /// The tensor-core status for a precision, probing on first call: NVIDIA with
+    /// compute capability ≥ 8.0, gemm_mma.cl built, and one mma of the precision
+    /// checked against the host's product of the rounded operands. ATTRIB_TENSOR_CORES=0
+    /// turns them off (to compare the two paths on one GPU).
+    public func tensorCoreStatus(_ p: MatmulPrecision) -> TensorCoreStatus {
+        if p == .fp32 { return TensorCoreStatus(precision: p, usable: false, detail: "FP32 products use the FP32 kernels") }
+        if let s = state.withLock({ $0.tensorCores[p] }) { return s }
+        let s = probeTensorCores(p)
+        state.withLock { $0.tensorCores[p] = s }
+        return s
+    }
+
+    private func probeTensorCores(_ p: MatmulPrecision) -> TensorCoreStatus {
+        func no(_ why: String) -> TensorCoreStatus { TensorCoreStatus(precision: p, usable: false, detail: why) }
+        guard let cc = nvidiaComputeCapability, cc.major >= 8 else {
+            return no("mma.sync needs an NVIDIA GPU of compute capability ≥ 8.0; \(info.name) is "
+                      + (nvidiaComputeCapability.map { "\($0.major).\($0.minor)" } ?? "not NVIDIA"))
+        }
+        if ProcessInfo.processInfo.environment["ATTRIB_TENSOR_CORES"] == "0" { return no("turned off by ATTRIB_TENSOR_CORES=0") }
+        // The probe: one warp, one mma (TF32 m16n8k8 or BF16 m16n8k16), on values whose
+        // rounding matters (a tensor core that truncated instead would differ).
+        let k = p == .tf32 ? 8 : 16
+        var rng = SplitMix64(seed: 11)
+        let a = rng.uniform(16 * k).map { $0 * 3 - 1.5 }, b = rng.uniform(k * 8).map { $0 * 3 - 1.5 }
+        do {
+            let ta = try Tensor(a, shape: [16 * k], dtype: .float32, on: self)
+            let tb = try Tensor(b, shape: [k * 8], dtype: .float32, on: self)
+            let td = try Tensor(shape: [16 * 8], dtype: .float32, on: self)
+            try launch(.gemmMMA, "mma_probe", dtype: .float32, defines: mmaDefines(p, transA: false, transB: false, small: false),
+                       [.buffer(try clBuffer(ta.storage, "mma probe")), .buffer(try clBuffer(tb.storage, "mma probe")),
+                        .buffer(try clBuffer(td.storage, "mma probe"))], global: [32], local: [32])
+            let d = try td.doubles()
+            let ra = try ta.doubles().map { Double(p.round(Float($0))) }, rb = try tb.doubles().map { Double(p.round(Float($0))) }
+            for i in 0..<16 {
+                for j in 0..<8 {
+                    var s = 0.0, sa = 0.0
+                    for q in 0..<k { s += ra[i * k + q] * rb[q * 8 + j]; sa += abs(ra[i * k + q] * rb[q * 8 + j]) }
+                    // Products of rounded operands are exact in Float32; k Float32 additions
+                    // err by at most k·2^−24·Σ|ab|.
+                    if !(abs(d[i * 8 + j] - s) <= Double(k + 1) * 0x1p-24 * sa) {
+                        return no("the probe's mma gave D[\(i), \(j)] = \(d[i * 8 + j]), the rounded operands' product is \(s): layout or rounding differs; not used")
+                    }
+                }
+            }
+            return TensorCoreStatus(precision: p, usable: true,
+                                    detail: "probe passed on compute capability \(cc.major).\(cc.minor)\(ptxSummary(p))")
+        } catch let AttribError.kernelBuildFailed(_, _, options, log) {
+            return no("Kernels/gemm_mma.cl did not build (\(options)): \(log.prefix(600))")
+        } catch {
+            return no("the probe failed: \(error)")
+        }
+    }
+
+    /// ", PTX .version X .target Y, N mma.sync" of the built probe program, read back
+    /// from clGetProgramInfo (NVIDIA's program binaries are PTX text).
+    private func ptxSummary(_ p: MatmulPrecision) -> String {
+        let options = buildOptions(dtype: .float32, defines: mmaDefines(p, transA: false, transB: false, small: false))
+        let key = KernelSource.gemmMMA.rawValue + " " + options
+        guard let program = state.withLock({ $0.programs[key] }) else { return "" }
+        var size = 0
+        guard clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil) == CL_SUCCESS,
+              size > 0 else { return "" }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let ok = bytes.withUnsafeMutableBufferPointer { buf -> Bool in
+            var ptr: UnsafeMutablePointer<UInt8>? = buf.baseAddress
+            return clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARIES), MemoryLayout<UnsafeMutablePointer<UInt8>>.size, &ptr, nil) == CL_SUCCESS
+        }
+        guard ok else { return "" }
+        let text = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        let lines = text.split(separator: "\n").map { String($0).trimmingSpaces }
+        let version = lines.first { $0.hasPrefix(".version") } ?? "", target = lines.first { $0.hasPrefix(".target") } ?? ""
+        let mmas = lines.filter { $0.hasPrefix("mma.sync") }.count
+        return version.isEmpty ? "" : "; PTX \(version) \(target), \(mmas) mma.sync in the program"
+    }
+
+    /// gemm_mma.cl's defines: 128×128 tiles of 8 warps (2×4, 64×32 each), K steps of
+    /// 16 TF32 or 32 BF16 (two local buffers of 40 KiB in all); `small`: 64×64 tiles of
+    /// 4 warps, for grids that would leave SMs idle.
+    func mmaDefines(_ p: MatmulPrecision, transA: Bool, transB: Bool, small: Bool) -> [(String, Int)] {
+        [("PREC", p == .tf32 ? 1 : 2), ("BM", small ? 64 : 128), ("BN", small ? 64 : 128), ("BK", p == .tf32 ? 16 : 32),
+         ("WM", 2), ("WN", small ? 2 : 4), ("TRANS_A", transA ? 1 : 0), ("TRANS_B", transB ? 1 : 0)]
+    }
+
+    /// Enqueues gemm_mma.cl's kernel for g (Float32 operands).
+    func launchMMA(_ g: GEMMArguments, precision p: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer) throws {
+        let tiles = ((g.m + 127) / 128) * ((g.n + 127) / 128) * g.batch
+        let small = tiles < info.computeUnits
+        let defines = mmaDefines(p, transA: g.transA, transB: g.transB, small: small)
+        let bm = small ? 64 : 128, bn = small ? 64 : 128, threads = 32 * 2 * (small ? 2 : 4)
+        let args: [KernelArgument] = [
+            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
+            .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
+            .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
+            .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
+        ]
+        try launch(.gemmMMA, "gemm", dtype: .float32, defines: defines, args,
+                   global: [(g.n + bn - 1) / bn * threads, (g.m + bm - 1) / bm, g.batch], local: [threads, 1, 1])
+    }
+
+    /// Whether the tensor-core kernel for this precision and transpose pair gives the
+    /// rounded operands' product on a 67×45×37 shape with edge tiles, α = 1.5, β = 0.5,
+    /// both tile sizes: checked once per variant before its first use, so a layout
+    /// error can never reach a result. nil when right, else what differs.
+    func verifyMMA(_ p: MatmulPrecision, transA: Bool, transB: Bool) throws -> String? {
+        let (m, n, k) = (67, 45, 37)
+        var rng = SplitMix64(seed: 13)
+        let av = rng.uniform(m * k), bv = rng.uniform(k * n), cv = rng.uniform(m * n)
+        let ta = try Tensor(av, shape: [m * k], dtype: .float32, on: self)
+        let tb = try Tensor(bv, shape: [k * n], dtype: .float32, on: self)
+        let ra = av.map { Double(p.round(Float($0))) }, rb = bv.map { Double(p.round(Float($0))) }
+        let rc = cv.map { Double(Float($0)) }
+        for small in [false, true] {
+            let tc = try Tensor(cv, shape: [m * n], dtype: .float32, on: self)
+            let g = GEMMArguments(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.5,
+                                  a: ta.storage, lda: transA ? m : k, strideA: 0, b: tb.storage, ldb: transB ? k : n, strideB: 0,
+                                  beta: 0.5, c: tc.storage, ldc: n, strideC: 0, batch: 1)
+            let tiles = ((m + 127) / 128) * ((n + 127) / 128)
+            // launchMMA picks the tile size from the grid; force each by the unit count it sees.
+            if small != (tiles < info.computeUnits) { try launchMMAForced(g, precision: p, small: small, tc, ta, tb) }
+            else { try launchMMA(g, precision: p, c: clBuffer(tc.storage, "mma check"), a: clBuffer(ta.storage, "mma check"), b: clBuffer(tb.storage, "mma check")) }
+            let got = try tc.doubles()
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0, sa = 0.0
+                    for q in 0..<k {
+                        let x = ra[transA ? q * m + i : i * k + q] * rb[transB ? j * k + q : q * n + j]
+                        s += x; sa += abs(x)
+                    }
+                    let want = 1.5 * s + 0.5 * rc[i * n + j]
+                    if !(abs(got[i * n + j] - want) <= 2 * Double(k + 2) * 0x1p-24 * (1.5 * sa + 0.5 * abs(rc[i * n + j]))) {
+                        return "\(small ? "64×64" : "128×128") tiles, \(transA ? "T" : "N")\(transB ? "T" : "N"): C[\(i), \(j)] = \(got[i * n + j]), expected \(want)"
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    private func launchMMAForced(_ g: GEMMArguments, precision p: MatmulPrecision, small: Bool, _ c: Tensor, _ a: Tensor, _ b: Tensor) throws {
+        let defines = mmaDefines(p, transA: g.transA, transB: g.transB, small: small)
+        let bm = small ? 64 : 128, bn = small ? 64 : 128, threads = 32 * 2 * (small ? 2 : 4)
+        let args: [KernelArgument] = [
+            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
+            .buffer(try clBuffer(a.storage, "mma check")), .int(0), .int(g.lda), .int(0),
+            .buffer(try clBuffer(b.storage, "mma check")), .int(0), .int(g.ldb), .int(0),
+            .real(g.beta), .buffer(try clBuffer(c.storage, "mma check")), .int(0), .int(g.ldc), .int(0),
+        ]
+        try launch(.gemmMMA, "gemm", dtype: .float32, defines: defines, args,
+                   global: [(g.n + bn - 1) / bn * threads, (g.m + bm - 1) / bm, 1], local: [threads, 1, 1])
+    }
+
+    /// Whether Float32 products of this variant go to the tensor cores now: the
+    /// precision asks for it, the probe passed and this variant's check passed. A
+    /// failed check turns the tensor cores off for the precision, with a warning.
+    func usesTensorCores(_ p: MatmulPrecision, transA: Bool, transB: Bool) -> Bool {
+        guard p != .fp32, tensorCoreStatus(p).usable else { return false }
+        let key = "\(p.rawValue).\(transA ? "T" : "N")\(transB ? "T" : "N")"
+        if state.withLock({ $0.verifiedMMA.contains(key) }) { return true }
+        let problem: String?
+        do { problem = try verifyMMA(p, transA: transA, transB: transB) } catch { problem = "\(error)" }
+        if let problem {
+            let s = TensorCoreStatus(precision: p, usable: false, detail: "the tensor-core GEMM failed its check (\(problem)); not used")
+            state.withLock { $0.tensorCores[p] = s }
+            printWarning("warning: \(info.id): \(s)\n")
+            return false
+        }
+        state.withLock { _ = $0.verifiedMMA.insert(key) }
+        return true
+    }
+
+    /// Which kernel runs a Float32 product of this variant at the current precision, for reports.
+    public func gemmPath(transA: Bool = false, transB: Bool = false) -> String {
+        let p = matmulPrecision
+        if usesTensorCores(p, transA: transA, transB: transB) { return "gemm_mma \(p.rawValue) (mma.sync)" }
+        let params = gemmParameters(GEMMVariant(dtype: .float32, transA: transA, transB: transB))
+        return p == .fp32 ? "\(params)" : "\(params), operands rounded to \(p.rawValue)"
+    }
+}
+
+/// Writes to file descriptor 2 (stderr the FILE* is shared mutable state to Swift 6).
+func printWarning(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
