@@ -70,8 +70,9 @@ def main():
             share = f"{100 * r['gflops'] / peak:.1f}%" if peak else "?"
             tshare = f"{100 * t / peak:.1f}%" if peak else "?"
             err = r.get("maxRelativeError")
+            err = "unchecked" if err is None else f"{err:.2e}"
             print(f"{prec:5} {n:>5} {r['gflops']:>15.1f} {share:>8} {t:>14.1f} {tshare:>13} {r['gflops'] / t:>12.2f}  "
-                  f"{err if err is None else f'{err:.2e}':>11}  {r.get('parameters', '')}", flush=True)
+                  f"{err:>11}  {r.get('parameters', '')}", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@
 #              IG on digits-cnn, 20000 inputs, m = 64, and the two files compared (cmp);
 #   probe      attrib devices --probe: the tensor-core probe (inline PTX mma.sync through
 #              NVIDIA's OpenCL compiler), its PTX target, and the dense tf32/bf16 peaks;
+#   mmatiles   Benchmarks/mma_tiles.sh: gemm_mma.cl's tiles timed at 4096^3 (TF32, BF16); the
+#              fastest of each is exported (ATTRIB_MMA_TILE_TF32, _BF16) for the steps after it;
 #   gemm20     issue 20's GEMM table: attrib tune gemm (NN, NT, 60-s budget), then
 #              Benchmarks/gemm_vs_torch.py (FP32, TF32, BF16 at 1024-8192 beside torch.matmul)
 #              and the sweeps' shapes (M = 64..8192 against 4096x4096 and 768x3072 weights);
@@ -76,6 +78,13 @@ fi
 if want probe; then
   step "Tensor-core probe (inline PTX mma.sync) and peaks"
   timeout 90 attrib devices --probe 2>&1 | tee "$out/probe.txt"
+fi
+if want mmatiles; then
+  step "gemm_mma.cl tiles at 4096^3"
+  Benchmarks/mma_tiles.sh 4096 2>&1 | tee "$out/mma-tiles.txt"
+  t=$(awk '/^fastest tf32/ {print $4}' "$out/mma-tiles.txt"); [ -n "$t" ] && export ATTRIB_MMA_TILE_TF32=$t
+  t=$(awk '/^fastest bf16/ {print $4}' "$out/mma-tiles.txt"); [ -n "$t" ] && export ATTRIB_MMA_TILE_BF16=$t
+  echo "ATTRIB_MMA_TILE_TF32=${ATTRIB_MMA_TILE_TF32:-} ATTRIB_MMA_TILE_BF16=${ATTRIB_MMA_TILE_BF16:-}"
 fi
 if want gemm20; then
   step "GEMM: tune NN and NT (60-s budget), then attrib against torch.matmul, FP32/TF32/BF16"
@@ -138,7 +147,7 @@ ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(np
          --engine-timeout 60 --attrib "$(command -v attrib)")
 if want igprec; then
   step "IG on the wide MLP: attrib against direct PyTorch and Captum on CUDA, FP32 and TF32"
-  for p in fp32 tf32; do
+  for p in ${IG_PRECISIONS:-fp32 tf32}; do
     PYTHONUNBUFFERED=1 timeout 110 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 --models wide-mlp \
       --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p 2>&1 | tee "$out/ig-$p.txt"
   done

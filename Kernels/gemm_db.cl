@@ -184,9 +184,9 @@ void gemm(int M, int N, int K, real alpha,
     C += (long)C_off + batch * (long)strideC;
 
     real acc[MWI][NWI];
-    _Pragma("unroll")
+    #pragma unroll
     for (int i = 0; i < MWI; ++i)
-        _Pragma("unroll")
+        #pragma unroll
         for (int j = 0; j < NWI; ++j) acc[i][j] = (real)0;
 
     const int fullM = (m0 + MWG <= M), fullN = (n0 + NWG <= N);
@@ -211,16 +211,16 @@ void gemm(int M, int N, int K, real alpha,
         }
         __local const real* Al = As + cur * (KWG * LDAS) + ty * VWM;
         __local const real* Bl = Bs + cur * (KWG * LDBS) + tx * VWN;
-        _Pragma("unroll")
+        #pragma unroll
         for (int k = 0; k < KWG; ++k) {
             real a[MWI], b[NWI];
-            _Pragma("unroll")
+            #pragma unroll
             for (int s = 0; s < MWI / VWM; ++s) LLOADM(a + s * VWM, Al + (k * LDAS + s * MDIMC * VWM));
-            _Pragma("unroll")
+            #pragma unroll
             for (int s = 0; s < NWI / VWN; ++s) LLOADN(b + s * VWN, Bl + (k * LDBS + s * NDIMC * VWN));
-            _Pragma("unroll")
+            #pragma unroll
             for (int i = 0; i < MWI; ++i)
-                _Pragma("unroll")
+                #pragma unroll
                 for (int j = 0; j < NWI; ++j) acc[i][j] += a[i] * b[j];
         }
         if (more) {
@@ -235,14 +235,14 @@ void gemm(int M, int N, int K, real alpha,
     }
 
     const int full = fullM && fullN;
-    _Pragma("unroll")
+    #pragma unroll
     for (int i = 0; i < MWI; ++i) {
         const int row = m0 + ((i / VWM) * MDIMC + ty) * VWM + (i % VWM);
-        _Pragma("unroll")
+        #pragma unroll
         for (int sj = 0; sj < NWI / VWN; ++sj) {
             const int col = n0 + (sj * NDIMC + tx) * VWN;
             __global real* Cp = C + ((long)row * ldc + col);
-            _Pragma("unroll")
+            #pragma unroll
             for (int v = 0; v < VWN; ++v) {
                 if (full || (row < M && col + v < N)) {
                     const real r = alpha * acc[i][sj * VWN + v];

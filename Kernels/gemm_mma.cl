@@ -19,7 +19,9 @@
 // tiles are fetched into registers during the current step's products and then
 // stored into the other of two local buffers (one barrier per step).
 //
-// Build options (-D): TRANS_A, TRANS_B (0/1), PREC (1/2), BM, BN, BK, WM, WN.
+// Build options (-D): TRANS_A, TRANS_B (0/1), PREC (1/2), BM, BN, BK, WM, WN, and
+// NBUF: 2 local buffers (the next step stored while this one multiplies, one barrier
+// per step) or 1 (half the local memory, so twice the K step fits: a second barrier).
 // Constraints: BM % (16*WM) == 0, BN % (8*WN) == 0, BK % (8*PREC) == 0,
 //   (BM*BK) % (32*WM*WN*4) == 0, (BN*BK) % (32*WM*WN*4) == 0, BM, BN % 4 == 0.
 // NDRange: local = (32*WM*WN, 1, 1), global = (ceil(N/BN)*32*WM*WN, ceil(M/BM), batch).
@@ -30,6 +32,9 @@
 #define TRANS_B 0
 #endif
 
+#ifndef NBUF
+#define NBUF 2
+#endif
 #define THREADS (32 * WM * WN)
 #define WTM (BM / WM)
 #define WTN (BN / WN)
@@ -137,8 +142,12 @@ void gemm(int M, int N, int K, float alpha,
           __global const float* restrict B, int B_off, int ldb, int strideB,
           float beta, __global float* restrict C, int C_off, int ldc, int strideC)
 {
-    __local elem_t As[2 * BM * LDK];
-    __local elem_t Bs[2 * BN * LDK];
+    // Declared as 32-bit words: fragments are read as words, and a ushort array may be
+    // placed at a 2-byte boundary (NVIDIA did, and the BF16 reads then faulted).
+    __local uint Aw32[(NBUF * BM * LDK * sizeof(elem_t) + 3) / 4];
+    __local uint Bw32[(NBUF * BN * LDK * sizeof(elem_t) + 3) / 4];
+    __local elem_t* As = (__local elem_t*)Aw32;
+    __local elem_t* Bs = (__local elem_t*)Bw32;
 
     const int tid = (int)get_local_id(0);
     const int lane = tid & 31, warp = tid >> 5;
@@ -152,11 +161,11 @@ void gemm(int M, int N, int K, float alpha,
     C += (long)C_off + batch * (long)strideC;
 
     float acc[MT][NT][4];
-    _Pragma("unroll")
+    #pragma unroll
     for (int i = 0; i < MT; ++i)
-        _Pragma("unroll")
+        #pragma unroll
         for (int j = 0; j < NT; ++j)
-            _Pragma("unroll")
+            #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 
     const int fullM = (m0 + BM <= M), fullN = (n0 + BN <= N);
@@ -172,7 +181,7 @@ void gemm(int M, int N, int K, float alpha,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     for (int tile = 0; tile < tiles; ++tile) {
-        const int cur = tile & 1, more = (tile + 1 < tiles);
+        const int cur = (NBUF == 2) ? (tile & 1) : 0, more = (tile + 1 < tiles);
         if (more) {
             const int k1 = (tile + 1) * BK, fullK = (k1 + BK <= K);
             if (fullM && fullK) FETCH_A(k1, 0) else FETCH_A(k1, 1)
@@ -187,31 +196,34 @@ void gemm(int M, int N, int K, float alpha,
         __local const uint* Bw = (__local const uint*)(Bs + cur * BN * LDK) + (wn * WTN + g) * (LDK / 2) + t;
         #define LDW (LDK / 2)
 #endif
-        _Pragma("unroll")
+        #pragma unroll
         for (int kk = 0; kk < BK / KSTEP; ++kk) {
             // Word offset of this K sub-step within a row: 8 TF32 or 16 BF16 = 8 words.
             const int kw = kk * 8;
             uint a[MT][4], b[NT][2];
-            _Pragma("unroll")
+            #pragma unroll
             for (int i = 0; i < MT; ++i) {
                 __local const uint* p = Aw + i * 16 * LDW + kw;
                 a[i][0] = p[0]; a[i][1] = p[8 * LDW]; a[i][2] = p[4]; a[i][3] = p[8 * LDW + 4];
             }
-            _Pragma("unroll")
+            #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 __local const uint* p = Bw + j * 8 * LDW + kw;
                 b[j][0] = p[0]; b[j][1] = p[4];
             }
-            _Pragma("unroll")
+            #pragma unroll
             for (int i = 0; i < MT; ++i)
-                _Pragma("unroll")
+                #pragma unroll
                 for (int j = 0; j < NT; ++j)
                     MMA(acc[i][j], a[i][0], a[i][1], a[i][2], a[i][3], b[j][0], b[j][1]);
         }
         #undef LDW
+#if NBUF == 1
+        barrier(CLK_LOCAL_MEM_FENCE);   // every read of the one buffer before it is refilled
+#endif
         if (more) {
-            __local elem_t* An = As + (1 - cur) * BM * LDK;
-            __local elem_t* Bn = Bs + (1 - cur) * BN * LDK;
+            __local elem_t* An = As + (NBUF == 2 ? 1 - cur : 0) * BM * LDK;
+            __local elem_t* Bn = Bs + (NBUF == 2 ? 1 - cur : 0) * BN * LDK;
             STASH_A(An)
             STASH_B(Bn)
         }
@@ -220,11 +232,11 @@ void gemm(int M, int N, int K, float alpha,
 
     // acc[i][j][e]: row g (+8 for e >= 2), column 2t + (e & 1) of mma tile (i, j).
     const int full = fullM && fullN;
-    _Pragma("unroll")
+    #pragma unroll
     for (int i = 0; i < MT; ++i)
-        _Pragma("unroll")
+        #pragma unroll
         for (int j = 0; j < NT; ++j)
-            _Pragma("unroll")
+            #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 const int row = m0 + wm * WTM + i * 16 + g + (e >> 1) * 8;
                 const int col = n0 + wn * WTN + j * 8 + 2 * t + (e & 1);

@@ -115,3 +115,18 @@ __kernel void col_sum(int rows, int cols,
     else
         y[y_off + c] = beta * y[y_off + c] + acc;
 }
+
+// Split-K's sum: C(i, j) = sum over b < splits of W[b*M*N + i*N + j] (+ beta*C(i, j)),
+// the partial products of K's chunks (alpha already applied). beta == 0 never reads C.
+// Global (ceil(N/64)*64, M), local (64, 1); items past N return.
+__kernel void splitk_sum(int M, int N, int splits, __global const real* restrict W,
+                         real beta, __global real* restrict C, int C_off, int ldc)
+{
+    const int j = (int)get_global_id(0), i = (int)get_global_id(1);
+    if (j >= N || i >= M) return;
+    const long plane = (long)M * N;
+    real s = (real)0;
+    for (int b = 0; b < splits; ++b) s += W[b * plane + (long)i * N + j];
+    __global real* c = C + C_off + (long)i * ldc + j;
+    *c = (beta == (real)0) ? s : s + beta * *c;
+}

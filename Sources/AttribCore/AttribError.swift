@@ -38,7 +38,7 @@ public enum AttribError: Error, CustomStringConvertible, Equatable {
             return "unknown device '\(spec)'. Available devices:\n" + available.map { "  " + $0 }.joined(separator: "\n")
                 + "\nUse auto, cpu, opencl, opencl:N, or a substring of a device name."
         case let .kernelBuildFailed(file, device, options, log):
-            return "OpenCL kernel \(file) failed to build on \(device) (options: \(options)). Build log:\n\(log)"
+            return "OpenCL kernel \(file) failed to build on \(device) (options: \(options)): \(log)"
         case let .openCL(call, code, device): return "OpenCL error \(code) (\(openCLErrorName(code))) from \(call) on \(device)"
         case let .outOfMemory(device, bytes, limit): return "allocation of \(bytes) bytes exceeds the limit of \(limit) bytes on \(device)"
         case let .tooLarge(op, detail): return "\(op): \(detail)"

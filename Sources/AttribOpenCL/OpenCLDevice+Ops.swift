@@ -13,8 +13,15 @@ extension OpenCLDevice {
         try g.validate()
         let (dtype, bufs) = try operands("gemm", [(g.c, 1), (g.a, 1), (g.b, 1)])
         let precision = dtype == .float32 ? matmulPrecision : .fp32
+        if try gemmSplitK(g, dtype: dtype, precision: precision, c: bufs[0], a: bufs[1], b: bufs[2]) { return }
+        try gemmOnePass(g, dtype: dtype, precision: precision, c: bufs[0], a: bufs[1], b: bufs[2])
+    }
+
+    /// One product as one launch: the tensor cores where the precision takes them, else
+    /// the portable kernel with its tuned (or default) tiles.
+    func gemmOnePass(_ g: GEMMArguments, dtype: DType, precision: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer) throws {
         if precision != .fp32, usesTensorCores(precision, transA: g.transA, transB: g.transB) {
-            try launchMMA(g, precision: precision, c: bufs[0], a: bufs[1], b: bufs[2])
+            try launchMMA(g, precision: precision, c: c, a: a, b: b)
             return
         }
         var p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
@@ -25,8 +32,67 @@ extension OpenCLDevice {
            smaller.problem(on: info, dtype: dtype) == nil {
             p = smaller
         }
-        try launchGEMM(g, dtype: dtype, c: bufs[0], a: bufs[1], b: bufs[2], parameters: p, round: precision)
+        try launchGEMM(g, dtype: dtype, c: c, a: a, b: b, parameters: p, round: precision)
     }
+
+    /// Split-K, the GPU rule for short, deep products (a few rows of activations against a
+    /// wide weight, on any graph): where even 64×64 tiles leave compute units idle and K is
+    /// deep, K is cut into chunks whose products run as one batched launch into a workspace,
+    /// then summed (reduce.cl splitk_sum, with β). The chunks' sums run in a different order
+    /// from one pass: the error bound is the same. False where the rule does not apply.
+    func gemmSplitK(_ g: GEMMArguments, dtype: DType, precision: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer) throws -> Bool {
+        let forced = state.withLock { $0.forcedSplitK }
+        guard g.batch == 1, g.m >= 1, g.n >= 1 else { return false }
+        let groups = ((g.m + 63) / 64) * ((g.n + 63) / 64)
+        var splits: Int
+        if let forced { splits = forced } else {
+            guard info.kind == .gpu, groups < info.computeUnits, g.k >= 1024 else { return false }
+            // Enough groups for two per compute unit, chunks of at least 256.
+            splits = min((2 * info.computeUnits + groups - 1) / groups, g.k / 256, 32)
+        }
+        guard splits >= 2, g.k >= splits else { return false }
+        let chunk = ((g.k + splits - 1) / splits + 15) / 16 * 16
+        let full = g.k / chunk, rest = g.k - full * chunk
+        let parts = full + (rest > 0 ? 1 : 0)
+        let plane = g.m * g.n
+        guard parts >= 2, parts * plane * dtype.size <= 256 << 20 else { return false }
+        let w = try splitKWorkspace(count: parts * plane, dtype: dtype)
+        // op(A)'s chunk q starts q·chunk along k: a column offset of a stored M×K, a row offset of K×M.
+        let stepA = g.transA ? chunk * g.lda : chunk, stepB = g.transB ? chunk : chunk * g.ldb
+        let wv = BufferView(w, offset: 0)
+        var head = g
+        head.k = chunk; head.beta = 0; head.batch = full
+        head.strideA = stepA; head.strideB = stepB
+        head.c = wv; head.ldc = g.n; head.strideC = plane
+        try gemmOnePass(head, dtype: dtype, precision: precision, c: w, a: a, b: b)
+        if rest > 0 {
+            var tail = head
+            tail.k = rest; tail.batch = 1
+            tail.a = BufferView(g.a.buffer, offset: g.a.offset + full * stepA)
+            tail.b = BufferView(g.b.buffer, offset: g.b.offset + full * stepB)
+            tail.c = BufferView(w, offset: full * plane)
+            try gemmOnePass(tail, dtype: dtype, precision: precision, c: w, a: a, b: b)
+        }
+        try launch(.reduce, "splitk_sum", dtype: dtype,
+                   [.int(g.m), .int(g.n), .int(parts), .buffer(w), .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc)],
+                   global: [(g.n + 63) / 64 * 64, g.m], local: [64, 1])
+        return true
+    }
+
+    /// The split-K workspace, kept and grown per dtype (products on one queue run in order,
+    /// so one workspace serves them all).
+    private func splitKWorkspace(count: Int, dtype: DType) throws -> CLBuffer {
+        if let w = state.withLock({ s in s.splitKWorkspace[dtype].flatMap { $0.count >= count ? $0 : nil } }) { return w }
+        guard let w = try allocate(count: count, dtype: dtype) as? CLBuffer else {
+            throw AttribError.invalidArgument(op: "gemm", detail: "split-K workspace is not an OpenCL buffer")
+        }
+        state.withLock { $0.splitKWorkspace[dtype] = w }
+        return w
+    }
+
+    /// Forces split-K into this many chunks on every later single product (nil: the GPU rule):
+    /// for tests of the split path on any device, and for timing it.
+    public func setSplitK(_ splits: Int?) { state.withLock { $0.forcedSplitK = splits } }
 
     /// Enqueues the GEMM kernel with explicit tile parameters (the tuner calls this);
     /// `round` other than .fp32 rounds the operands as they are staged.

@@ -30,8 +30,11 @@ extension OpenCLDevice {
         if status != CL_SUCCESS {
             let log = buildLog(program)
             clReleaseProgram(program)
+            // The status always: NVIDIA's compiler can fail with only warnings in the log
+            // (after an earlier kernel faulted, every build in the process does).
             throw AttribError.kernelBuildFailed(file: file, device: info.summary, options: options,
-                                                log: log.isEmpty ? "(no log; clBuildProgram returned \(status) \(openCLErrorName(status)))" : log)
+                                                log: "clBuildProgram returned \(status) (\(openCLErrorName(status)))"
+                                                    + (log.isEmpty ? "; no log" : "; log:\n" + log))
         }
         return program
     }

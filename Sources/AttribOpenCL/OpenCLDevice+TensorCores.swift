@@ -109,28 +109,44 @@ extension OpenCLDevice {
         return version.isEmpty ? "" : "; PTX \(version) \(target), \(mmas) mma.sync in the program"
     }
 
-    /// gemm_mma.cl's defines: 128×128 tiles of 8 warps (2×4, 64×32 each), K steps of
-    /// 16 TF32 or 32 BF16 (two local buffers of 40 KiB in all); `small`: 64×64 tiles of
-    /// 4 warps, for grids that would leave SMs idle.
+    /// gemm_mma.cl's defines for a tile (MMATile) and transpose pair.
     func mmaDefines(_ p: MatmulPrecision, transA: Bool, transB: Bool, small: Bool) -> [(String, Int)] {
-        [("PREC", p == .tf32 ? 1 : 2), ("BM", small ? 64 : 128), ("BN", small ? 64 : 128), ("BK", p == .tf32 ? 16 : 32),
-         ("WM", 2), ("WN", small ? 2 : 4), ("TRANS_A", transA ? 1 : 0), ("TRANS_B", transB ? 1 : 0)]
+        let t = mmaTile(p, small: small)
+        return [("PREC", p == .tf32 ? 1 : 2), ("BM", t.bm), ("BN", t.bn), ("BK", t.bk), ("WM", t.wm), ("WN", t.wn),
+                ("NBUF", t.nbuf), ("TRANS_A", transA ? 1 : 0), ("TRANS_B", transB ? 1 : 0)]
     }
 
-    /// Enqueues gemm_mma.cl's kernel for g (Float32 operands).
-    func launchMMA(_ g: GEMMArguments, precision p: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer) throws {
-        let tiles = ((g.m + 127) / 128) * ((g.n + 127) / 128) * g.batch
-        let small = tiles < info.computeUnits
-        let defines = mmaDefines(p, transA: g.transA, transB: g.transB, small: small)
-        let bm = small ? 64 : 128, bn = small ? 64 : 128, threads = 32 * 2 * (small ? 2 : 4)
+    /// The tile of a precision: MMATile's defaults, or ATTRIB_MMA_TILE_TF32 (_BF16) =
+    /// BM,BN,BK,WM,WN,NBUF for the large tile (to time others on a GPU without a rebuild,
+    /// Benchmarks/mma_tiles.sh; a set that breaks a constraint is refused with a warning).
+    func mmaTile(_ p: MatmulPrecision, small: Bool) -> MMATile {
+        let d = MMATile.defaults(p, small: small)
+        let name = "ATTRIB_MMA_TILE_" + p.rawValue.uppercased()
+        guard !small, let env = ProcessInfo.processInfo.environment[name], !env.isEmpty else { return d }
+        let v = env.split(separator: ",").compactMap { Int($0) }
+        guard v.count == 6 else { return d }
+        let t = MMATile(bm: v[0], bn: v[1], bk: v[2], wm: v[3], wn: v[4], nbuf: v[5])
+        if let why = t.problem(p, localMemoryBytes: info.localMemoryBytes) {
+            printWarning("warning: \(name)=\(env) ignored: \(why)\n")
+            return d
+        }
+        return t
+    }
+
+    /// Enqueues gemm_mma.cl's kernel for g (Float32 operands): the large tile, or the
+    /// small one where the large one's grid would leave SMs idle.
+    func launchMMA(_ g: GEMMArguments, precision p: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer, forceSmall: Bool? = nil) throws {
+        let big = mmaTile(p, small: false)
+        let small = forceSmall ?? (((g.m + big.bm - 1) / big.bm) * ((g.n + big.bn - 1) / big.bn) * g.batch < info.computeUnits)
+        let t = mmaTile(p, small: small)
         let args: [KernelArgument] = [
             .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
             .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
             .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
             .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
         ]
-        try launch(.gemmMMA, "gemm", dtype: .float32, defines: defines, args,
-                   global: [(g.n + bn - 1) / bn * threads, (g.m + bm - 1) / bm, g.batch], local: [threads, 1, 1])
+        try launch(.gemmMMA, "gemm", dtype: .float32, defines: mmaDefines(p, transA: g.transA, transB: g.transB, small: small), args,
+                   global: [(g.n + t.bn - 1) / t.bn * t.threads, (g.m + t.bm - 1) / t.bm, g.batch], local: [t.threads, 1, 1])
     }
 
     /// Whether the tensor-core kernel for this precision and transpose pair gives the
@@ -150,10 +166,8 @@ extension OpenCLDevice {
             let g = GEMMArguments(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.5,
                                   a: ta.storage, lda: transA ? m : k, strideA: 0, b: tb.storage, ldb: transB ? k : n, strideB: 0,
                                   beta: 0.5, c: tc.storage, ldc: n, strideC: 0, batch: 1)
-            let tiles = ((m + 127) / 128) * ((n + 127) / 128)
-            // launchMMA picks the tile size from the grid; force each by the unit count it sees.
-            if small != (tiles < info.computeUnits) { try launchMMAForced(g, precision: p, small: small, tc, ta, tb) }
-            else { try launchMMA(g, precision: p, c: clBuffer(tc.storage, "mma check"), a: clBuffer(ta.storage, "mma check"), b: clBuffer(tb.storage, "mma check")) }
+            try launchMMA(g, precision: p, c: clBuffer(tc.storage, "mma check"), a: clBuffer(ta.storage, "mma check"),
+                          b: clBuffer(tb.storage, "mma check"), forceSmall: small)
             let got = try tc.doubles()
             for i in 0..<m {
                 for j in 0..<n {
@@ -170,19 +184,6 @@ extension OpenCLDevice {
             }
         }
         return nil
-    }
-
-    private func launchMMAForced(_ g: GEMMArguments, precision p: MatmulPrecision, small: Bool, _ c: Tensor, _ a: Tensor, _ b: Tensor) throws {
-        let defines = mmaDefines(p, transA: g.transA, transB: g.transB, small: small)
-        let bm = small ? 64 : 128, bn = small ? 64 : 128, threads = 32 * 2 * (small ? 2 : 4)
-        let args: [KernelArgument] = [
-            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
-            .buffer(try clBuffer(a.storage, "mma check")), .int(0), .int(g.lda), .int(0),
-            .buffer(try clBuffer(b.storage, "mma check")), .int(0), .int(g.ldb), .int(0),
-            .real(g.beta), .buffer(try clBuffer(c.storage, "mma check")), .int(0), .int(g.ldc), .int(0),
-        ]
-        try launch(.gemmMMA, "gemm", dtype: .float32, defines: defines, args,
-                   global: [(g.n + bn - 1) / bn * threads, (g.m + bm - 1) / bm, 1], local: [threads, 1, 1])
     }
 
     /// Whether Float32 products of this variant go to the tensor cores now: the
@@ -207,7 +208,7 @@ extension OpenCLDevice {
     /// Which kernel runs a Float32 product of this variant at the current precision, for reports.
     public func gemmPath(transA: Bool = false, transB: Bool = false) -> String {
         let p = matmulPrecision
-        if usesTensorCores(p, transA: transA, transB: transB) { return "gemm_mma \(p.rawValue) (mma.sync)" }
+        if usesTensorCores(p, transA: transA, transB: transB) { return "gemm_mma \(p.rawValue) (mma.sync) \(mmaTile(p, small: false))" }
         let params = gemmParameters(GEMMVariant(dtype: .float32, transA: transA, transB: transB))
         return p == .fp32 ? "\(params)" : "\(params), operands rounded to \(p.rawValue)"
     }
@@ -217,4 +218,30 @@ extension OpenCLDevice {
 func printWarning(_ s: String) {
     var bytes = Array(s.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// A tile of gemm_mma.cl: BM×BN of C per work-group of WM×WN warps, K steps of BK,
+/// NBUF local buffers.
+struct MMATile: Sendable, CustomStringConvertible {
+    var bm: Int, bn: Int, bk: Int, wm: Int, wn: Int, nbuf: Int
+    var threads: Int { 32 * wm * wn }
+    var description: String { "[BM=\(bm) BN=\(bn) BK=\(bk) WM=\(wm) WN=\(wn) NBUF=\(nbuf)]" }
+
+    /// 128×128 of 8 warps (64×32 each), K steps of 16 TF32 or 32 BF16 in two buffers (40 KiB);
+    /// small: 64×64 of 4 warps (32×32 each).
+    static func defaults(_ p: MatmulPrecision, small: Bool) -> MMATile {
+        MMATile(bm: small ? 64 : 128, bn: small ? 64 : 128, bk: p == .tf32 ? 16 : 32, wm: 2, wn: small ? 2 : 4, nbuf: 2)
+    }
+
+    /// gemm_mma.cl's constraints, and its local memory against the device's.
+    func problem(_ p: MatmulPrecision, localMemoryBytes: Int?) -> String? {
+        let kstep = p == .tf32 ? 8 : 16, elem = p == .tf32 ? 4 : 2, ldk = bk + (p == .tf32 ? 4 : 8)
+        if ![1, 2].contains(nbuf) || wm < 1 || wn < 1 { return "NBUF must be 1 or 2, WM and WN at least 1" }
+        if bm % (16 * wm) != 0 || bn % (8 * wn) != 0 || bk % kstep != 0 { return "BM must be a multiple of 16·WM, BN of 8·WN, BK of \(kstep)" }
+        if (bm * bk) % (threads * 4) != 0 || (bn * bk) % (threads * 4) != 0 { return "each tile must split into 4-vectors over \(threads) items" }
+        if threads > 1024 { return "\(threads) work-items exceed 1024" }
+        let bytes = nbuf * (bm + bn) * ldk * elem
+        if let lm = localMemoryBytes, bytes > lm { return "needs \(bytes) bytes of local memory, the device has \(lm)" }
+        return nil
+    }
 }

@@ -27,6 +27,9 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         /// The tensor-core probe's result per precision, and the variants whose check passed.
         var tensorCores: [MatmulPrecision: TensorCoreStatus] = [:]
         var verifiedMMA: Set<String> = []
+        /// Split-K: the forced chunk count (tests), and the workspace per dtype.
+        var forcedSplitK: Int?
+        var splitKWorkspace: [DType: CLBuffer] = [:]
     }
     let state = Mutex(State())
 

@@ -126,6 +126,21 @@ import FoundationEssentials
         #expect(gpu.contains(GEMMParameters.defaults(for: .gpu)), "the untuned GPU default is among them")
     }
 
+    @Test("Split-K (K cut into chunks, one batched launch, then splitk_sum with β): the one-pass product within its bound, every transpose",
+          arguments: [2, 3, 7])
+    func splitK(_ splits: Int) throws {
+        // A handle of its own: the forced split is a device setting.
+        for device in openCLDevices.map({ $0.independentHandle() }) {
+            device.setSplitK(splits)
+            // K = 70 with 7 chunks of 16: four full chunks and a rest of 6; β ≠ 0 reads C in the sum.
+            for c in [Case(m: 67, n: 45, k: 70, alpha: 1.5, beta: 0.5), Case(m: 33, n: 129, k: 257, tA: true),
+                      Case(m: 5, n: 300, k: 64, tB: true, beta: -1), Case(m: 29, n: 31, k: 70, tA: true, tB: true, padLD: 3, offset: 5)] {
+                let r = try Self.run(c, on: device, dtype: .float32)
+                expectClose(r.got, r.want, bound: Self.bound(c.k, .float32, r.absAB, r.absC), "\(device.id) split \(splits) \(c.testDescription)")
+            }
+        }
+    }
+
     @Test("The tuner's budget bounds its search: once spent, candidates are reported untried and none is chosen from them")
     func tuningBudget() throws {
         guard let device = openCLDevices.first else { return }
