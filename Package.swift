@@ -49,7 +49,7 @@ let package = Package(
                     .embedInCode("activation.cl"), .embedInCode("reduce.cl"),
                     .embedInCode("softmax.cl"), .embedInCode("gather.cl"),
                     .embedInCode("path.cl"),
-                    .embedInCode("conv.cl"), .embedInCode("pool.cl"), .embedInCode("layernorm.cl"),
+                    .embedInCode("conv.cl"), .embedInCode("conv_igemm.cl"), .embedInCode("pool.cl"), .embedInCode("layernorm.cl"),
                     .embedInCode("attention.cl"),
                     .embedInCode("sobol.cl"),
                     .embedInCode("atp.cl"),

@@ -74,7 +74,7 @@ figure for large N where Captum's budget covers only a prefix.
 
 On a GPU host (Benchmarks/gpu_host.sh): --torch-device cuda --devices opencl.
 Captum then runs on CUDA in float32 with TF32 off (attrib's kernels are plain
-FP32), timed with torch.cuda.synchronize() before each clock read. The GEMM
+FP32; --precision tf32 turns TF32 on for both sides, attrib's --precision tf32), timed with torch.cuda.synchronize() before each clock read. The GEMM
 rate printed is then torch's on CUDA, and attrib's own share is of its
 Kernels/gemm.cl rate on that device (`attrib bench gemm --device opencl`).
 
@@ -471,7 +471,7 @@ def main() -> int:
         print(f"threads {args.threads} (torch.set_num_threads; OPENBLAS_NUM_THREADS for attrib), "
               f"budget {args.budget:g} s per configuration and side; torch {torch.__version__}, "
               f"captum {captum.__version__}, numpy {np.__version__}; torch device {tdev}"
-              + (f" ({torch.cuda.get_device_name(0)}, TF32 off)" if tdev.startswith("cuda") else ""))
+              + (f" ({torch.cuda.get_device_name(0)}, TF32 {'on' if args.precision == 'tf32' else 'off'})" if tdev.startswith("cuda") else ""))
         gemm = None
         blas: dict[str, float] = {}
         if "wide-mlp" in models_wanted:

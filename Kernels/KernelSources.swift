@@ -2,7 +2,7 @@
 
 /// OpenCL C source of each kernel family, as compiled at run time.
 public enum KernelSource: String, CaseIterable, Sendable {
-    case gemm, gemmDB = "gemm_db", gemmMMA = "gemm_mma", elementwise, activation, reduce, softmax, gather, path, conv, pool, layernorm, sobol, attention, atp
+    case gemm, gemmDB = "gemm_db", gemmMMA = "gemm_mma", elementwise, convIGEMM = "conv_igemm", activation, reduce, softmax, gather, path, conv, pool, layernorm, sobol, attention, atp
 
     /// The source text, read from the bytes embedded at build time.
     public var text: String {
@@ -11,6 +11,7 @@ public enum KernelSource: String, CaseIterable, Sendable {
         case .gemm: bytes = PackageResources.gemm_cl
         case .gemmDB: bytes = PackageResources.gemm_db_cl
         case .gemmMMA: bytes = PackageResources.gemm_mma_cl
+        case .convIGEMM: bytes = PackageResources.conv_igemm_cl
         case .elementwise: bytes = PackageResources.elementwise_cl
         case .activation: bytes = PackageResources.activation_cl
         case .reduce: bytes = PackageResources.reduce_cl

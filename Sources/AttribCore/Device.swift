@@ -112,6 +112,18 @@ public protocol Device: AnyObject, Sendable {
     /// nothing written, where it is not offered (CPU Float32 has it).
     func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool
+    /// The convolution as one implicit GEMM, where a backend offers it for this geometry
+    /// (OpenCL GPUs): y [n, oc, outH, outW] = conv(x [n, c, h, w], weight [oc, c, kh, kw])
+    /// + bias [oc], the im2col matrix never written. False, with nothing written, where not.
+    /// Whether conv2dImplicitGEMM and its input gradient run for this dtype (callers ask
+    /// before allocating their outputs).
+    func offersImplicitConvolution(dtype: DType) -> Bool
+    func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                            y: BufferView) throws -> Bool
+    /// Its input gradient: dx [n, c, h, w] from dy [n, oc, outH, outW] (the transposed
+    /// convolution), where offered with conv2dImplicitGEMM; false, nothing written, where not.
+    func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                         dx: BufferView) throws -> Bool
     /// Whether conv3x3RowsOuter runs for this dtype (CPU Float32 with AVX2 and FMA).
     func offersConv3x3RowsOuter(dtype: DType) -> Bool
     /// The 3×3, stride-1, padding-1 convolution of n small images held rows-outer, where a
@@ -293,6 +305,11 @@ extension Device {
     public func avgPool2dBackwardTimesPathSum(n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                               dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool { false }
     public func offersConv3x3RowsOuter(dtype: DType) -> Bool { false }
+    public func offersImplicitConvolution(dtype: DType) -> Bool { false }
+    public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                                   y: BufferView) throws -> Bool { false }
+    public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                                dx: BufferView) throws -> Bool { false }
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool { false }
     public func conv3x3GELUAvgPool2RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,

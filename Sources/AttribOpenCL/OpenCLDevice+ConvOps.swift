@@ -1,4 +1,5 @@
 import AttribCore
+import FoundationEssentials
 import AttribKernels
 
 /// The convolution, pooling and layer-norm ops on OpenCL (Kernels/conv.cl,
@@ -15,6 +16,60 @@ extension OpenCLDevice {
     private func poolGeometry(_ g: Window2D) -> [KernelArgument] {
         [.int(g.n), .int(g.c), .int(g.h), .int(g.w), .int(g.kh), .int(g.kw), .int(g.strideH), .int(g.strideW),
          .int(g.outH), .int(g.outW)]
+    }
+
+    /// Implicit-GEMM convolutions run on GPUs (where the im2col matrix costs memory and
+    /// bandwidth), and wherever `setImplicitConvolution(true)` asks (tests on PoCL).
+    public func offersImplicitConvolution(dtype: DType) -> Bool {
+        supports(dtype) && ((info.kind == .gpu && !implicitConvolutionTurnedOff) || state.withLock { $0.implicitConvolution })
+    }
+
+    /// Turns the implicit-GEMM convolutions on for this handle whatever its kind (or back
+    /// to the rule: GPUs only): for tests and timings on CPU OpenCL devices.
+    public func setImplicitConvolution(_ on: Bool) { state.withLock { $0.implicitConvolution = on } }
+
+    public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                                   y: BufferView) throws -> Bool {
+        guard offersImplicitConvolution(dtype: x.buffer.dtype), oc >= 1 else { return false }
+        let op = "conv2d (implicit GEMM)"
+        var operands = [Operand(x, g.inputCount), Operand(weight, oc * g.c * g.kh * g.kw), Operand(y, g.n * oc * g.outH * g.outW)]
+        if let bias { operands.append(Operand(bias, oc)) }
+        let (t, bf) = try checkedOperands(op, operands)
+        try launchImplicitConv(mode: 0, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: x.offset,
+                               bias: bias.map { (bf[3], $0.offset) }, out: bf[2], outOff: y.offset,
+                               m: oc, n: g.n * g.outH * g.outW)
+        return true
+    }
+
+    public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                                dx: BufferView) throws -> Bool {
+        guard offersImplicitConvolution(dtype: dy.buffer.dtype), oc >= 1 else { return false }
+        let op = "conv2d input gradient (implicit GEMM)"
+        let (t, bf) = try checkedOperands(op, [Operand(dy, g.n * oc * g.outH * g.outW), Operand(weight, oc * g.c * g.kh * g.kw),
+                                               Operand(dx, g.inputCount)])
+        try launchImplicitConv(mode: 1, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: dy.offset,
+                               bias: nil, out: bf[2], outOff: dx.offset, m: g.c, n: g.n * g.h * g.w)
+        return true
+    }
+
+    /// conv_igemm.cl's launch: 64×64 tiles of the M×N product, 16×16 items each; operands
+    /// rounded as the Float32 products' precision asks (--precision).
+    private func launchImplicitConv(mode: Int, _ g: Window2D, oc: Int, dtype: DType, weight: CLBuffer, wOff: Int,
+                                    input: CLBuffer, inOff: Int, bias: (CLBuffer, Int)?, out: CLBuffer, outOff: Int,
+                                    m: Int, n: Int) throws {
+        let k = (mode == 0 ? g.c : oc) * g.kh * g.kw
+        guard m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max), m * k <= Int(Int32.max) else {
+            throw AttribError.tooLarge(op: "conv2d (implicit GEMM)", detail: "a product of \(m)×\(n)×\(k) exceeds the kernels' 32-bit indexing; split the batch")
+        }
+        let precision = dtype == .float32 ? matmulPrecision : .fp32
+        var defines = [("MODE", mode)]
+        if precision != .fp32 { defines.append(("ROUND", precision.roundCode)) }
+        let args: [KernelArgument] = [.int(g.n), .int(g.c), .int(g.h), .int(g.w), .int(oc), .int(g.kh), .int(g.kw),
+                                      .int(g.strideH), .int(g.strideW), .int(g.padH), .int(g.padW),
+                                      .int(g.outH), .int(g.outW), .buffer(weight), .int(wOff), .buffer(input), .int(inOff),
+                                      .buffer(bias?.0 ?? weight), .int(bias?.1 ?? 0), .int(bias == nil ? 0 : 1), .buffer(out), .int(outOff)]
+        try launch(.convIGEMM, "conv_igemm", dtype: dtype, defines: defines, args,
+                   global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, 1], local: [16, 16, 1])
     }
 
     public func im2col(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, strideH: Int, strideW: Int,
@@ -138,3 +193,6 @@ extension OpenCLDevice {
                         .buffer(bf[2]), .int(rstd.offset), .buffer(bf[3]), .int(dy.offset), .buffer(bf[4]), .int(dx.offset)], rows: rows)
     }
 }
+
+/// ATTRIB_IMPLICIT_CONV=0: GPUs take im2col + GEMM instead (to compare the two paths).
+private let implicitConvolutionTurnedOff = ProcessInfo.processInfo.environment["ATTRIB_IMPLICIT_CONV"] == "0"

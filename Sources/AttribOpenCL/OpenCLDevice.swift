@@ -30,6 +30,8 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         /// Split-K: the forced chunk count (tests), and the workspace per dtype.
         var forcedSplitK: Int?
         var splitKWorkspace: [DType: CLBuffer] = [:]
+        /// Implicit-GEMM convolutions on a device that is not a GPU (tests).
+        var implicitConvolution = false
     }
     let state = Mutex(State())
 

@@ -107,6 +107,41 @@ extension Tensor {
 
     /// im2col of this [N, C, H, W] batch: [C·kh·kw, N·OH·OW], row ci·kh·kw + ki·kw + kj,
     /// column ni·OH·OW + oy·OW + ox; zero where the window hangs over the padding.
+    /// conv2d of this [N, C, H, W] batch as one implicit GEMM, where the device offers it
+    /// (nil where not): [N, OC, OH, OW], no im2col matrix in memory.
+    public func conv2dImplicit(weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D) throws -> Tensor? {
+        guard device.offersImplicitConvolution(dtype: dtype) else { return nil }
+        let op = "conv2d"
+        try checkCompatible(op, [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []))
+        guard weight.rank == 4, rank == 4, weight.shape[1] == shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
+            throw AttribError.shapeMismatch(op: op, detail: "input \(shape), weight \(weight.shape), bias \(bias?.shape ?? []): expected [N, C, H, W], [OC, C, kh, kw], [OC]")
+        }
+        let g = try window2D(op, kernel: Size2D(weight.shape[2], weight.shape[3]), stride: stride, padding: padding)
+        let y = try Tensor(shape: [g.n, weight.shape[0], g.outH, g.outW], dtype: dtype, on: device)   // [N, OC, OH, OW]
+        guard try device.conv2dImplicitGEMM(g, oc: weight.shape[0], x: storage, weight: weight.storage, bias: bias?.storage,
+                                            y: y.storage) else { return nil }
+        return y
+    }
+
+    /// The input gradient [N, C, H, W] (imageShape) of conv2d for this dy [N, OC, OH, OW],
+    /// as one implicit GEMM where the device offers it (nil where not).
+    public func conv2dInputGradientImplicit(weight: Tensor, imageShape: [Int], stride: Size2D, padding: Size2D) throws -> Tensor? {
+        guard device.offersImplicitConvolution(dtype: dtype) else { return nil }
+        let op = "conv2d backward"
+        try checkCompatible(op, [("weight", weight)])
+        guard imageShape.count == 4, weight.rank == 4, weight.shape[1] == imageShape[1] else {
+            throw AttribError.shapeMismatch(op: op, detail: "image \(imageShape), weight \(weight.shape): expected [N, C, H, W] and [OC, C, kh, kw]")
+        }
+        let g = try Window2D(imageShape: imageShape, op: op, kernel: Size2D(weight.shape[2], weight.shape[3]), stride: stride, padding: padding)
+        guard shape == [g.n, weight.shape[0], g.outH, g.outW] else {
+            throw AttribError.shapeMismatch(op: op, detail: "dy has shape \(shape), expected [\(g.n), \(weight.shape[0]), \(g.outH), \(g.outW)]")
+        }
+        let dx = try Tensor(shape: imageShape, dtype: dtype, on: device)   // [N, C, H, W]
+        guard try device.conv2dInputGradientImplicitGEMM(g, oc: weight.shape[0], dy: storage, weight: weight.storage,
+                                                         dx: dx.storage) else { return nil }
+        return dx
+    }
+
     public func im2col(kernel: Size2D, stride: Size2D = 1, padding: Size2D = 0) throws -> Tensor {
         let op = "im2col"
         try checkCompatible(op, [])

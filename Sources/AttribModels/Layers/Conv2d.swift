@@ -141,6 +141,10 @@ public final class Conv2d: Layer, @unchecked Sendable {
             }
             return (y, Saved(input: x, output: y))
         }
+        // GPUs: one implicit GEMM, no im2col matrix (its memory and bandwidth).
+        if let y = try x.conv2dImplicit(weight: weight, bias: bias, stride: s2, padding: p2) {   // [N, OC, OH, OW]
+            return (y, Saved(input: x, output: y))
+        }
         let cols = try x.im2col(kernel: k2, stride: s2, padding: p2)          // [C·kh·kw, N·OH·OW]
         let yt = try weightMatrix.matmul(cols)                                  // [OC, N·OH·OW]
         if let bias { try yt.addRowBias(bias) }
@@ -158,6 +162,11 @@ public final class Conv2d: Layer, @unchecked Sendable {
             case .whole(_, let backward):
                 return try dy.reshaped([n, dy.count / n]).matmul(backward).reshaped(saved.input.shape)  // [N, C·H·W]
             }
+        }
+        if dy.device.offersImplicitConvolution(dtype: dy.dtype),
+           let dx = try dy.reshaped([n] + outputShape(saved.input.sampleShape))
+               .conv2dInputGradientImplicit(weight: weight, imageShape: saved.input.shape, stride: s2, padding: p2) {
+            return dx                                                           // [N, C, H, W]
         }
         let dyt = try dy.reshaped([n, outChannels, ohw]).transposed01()         // [OC, N, OH·OW]
         let dcols = try weightMatrixTransposed.matmul(dyt.reshaped([outChannels, n * ohw]))       // [C·kh·kw, N·OH·OW]
