@@ -32,6 +32,9 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         var splitKWorkspace: [DType: CLBuffer] = [:]
         /// Implicit-GEMM convolutions on a device that is not a GPU (tests).
         var implicitConvolution = false
+        /// Host copies of uploads still in flight (OpenCLDevice.upload), and their bytes.
+        var staging: [UnsafeMutableRawPointer] = []
+        var stagingBytes = 0
     }
     let state = Mutex(State())
 
@@ -78,6 +81,8 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
 
     deinit {
         state.withLock { s in
+            if let q = s.queue { clFinish(q) }
+            releaseStaging(&s)
             for k in s.kernels.values { clReleaseKernel(k) }
             for p in s.programs.values { clReleaseProgram(p) }
             if let q = s.queue { clReleaseCommandQueue(q) }
@@ -124,6 +129,12 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         }
     }
 
+    /// Uploads do not wait for the queue: the bytes are copied into a staging allocation
+    /// and the write is enqueued behind the work already queued, so an upload between two
+    /// batches (a sweep's upstream gradients) does not drain the device: it keeps working on
+    /// the previous batch while the host prepares the next. Staging memory is freed at the
+    /// next point that waits for the queue (a download, synchronize), when the pending
+    /// bytes pass `stagingLimit`, or, for one upload larger than that, by writing it blocking.
     public func upload(_ bytes: UnsafeRawBufferPointer, to view: BufferView) throws {
         let b = try clBuffer(view, "upload")
         guard bytes.count % b.dtype.size == 0 else {
@@ -133,9 +144,38 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         try state.withLock { s in
             let (_, q) = try contextAndQueue(&s)
-            try check(clEnqueueWriteBuffer(q, b.mem, cl_bool(CL_TRUE), view.offset * b.dtype.size, bytes.count, base, 0, nil, nil),
-                      "clEnqueueWriteBuffer", info.summary)
+            let offset = view.offset * b.dtype.size
+            if bytes.count > Self.stagingLimit {
+                try check(clEnqueueWriteBuffer(q, b.mem, cl_bool(CL_TRUE), offset, bytes.count, base, 0, nil, nil),
+                          "clEnqueueWriteBuffer", info.summary)
+                releaseStaging(&s)   // the queue has drained behind the blocking write
+                return
+            }
+            if s.stagingBytes + bytes.count > Self.stagingLimit {
+                try check(clFinish(q), "clFinish", info.summary)
+                releaseStaging(&s)
+            }
+            let staging = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+            staging.copyMemory(from: base, byteCount: bytes.count)
+            let status = clEnqueueWriteBuffer(q, b.mem, cl_bool(CL_FALSE), offset, bytes.count, staging, 0, nil, nil)
+            guard status == CL_SUCCESS else {
+                staging.deallocate()
+                throw AttribError.openCL(call: "clEnqueueWriteBuffer", code: status, device: info.summary)
+            }
+            s.staging.append(staging)
+            s.stagingBytes += bytes.count
         }
+    }
+
+    /// Pending staging bytes past which an upload first waits for the queue.
+    static let stagingLimit = 256 << 20
+
+    /// Frees the staging allocations of uploads that have completed: call only after a
+    /// blocking command on the (in-order) queue.
+    func releaseStaging(_ s: inout State) {
+        for p in s.staging { p.deallocate() }
+        s.staging.removeAll(keepingCapacity: true)
+        s.stagingBytes = 0
     }
 
     public func download(_ view: BufferView, into bytes: UnsafeMutableRawBufferPointer) throws {
@@ -146,6 +186,7 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
             let (_, q) = try contextAndQueue(&s)
             try check(clEnqueueReadBuffer(q, b.mem, cl_bool(CL_TRUE), view.offset * b.dtype.size, bytes.count, base, 0, nil, nil),
                       "clEnqueueReadBuffer", info.summary)
+            releaseStaging(&s)
         }
     }
 
@@ -153,6 +194,7 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         try state.withLock { s in
             let (_, q) = try contextAndQueue(&s)
             try check(clFinish(q), "clFinish", info.summary)
+            releaseStaging(&s)
         }
     }
 
