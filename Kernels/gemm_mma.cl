@@ -19,7 +19,9 @@
 // tiles are fetched into registers during the current step's products and then
 // stored into the other of two local buffers (one barrier per step).
 //
-// Build options (-D): TRANS_A, TRANS_B (0/1), PREC (1/2), BM, BN, BK, WM, WN, and
+// Build options (-D): TRANS_A, TRANS_B (0/1), PREC (1/2), BM, BN, BK, WM, WN, EMULATE_MMA
+// (defined: the mma's semantics in plain OpenCL C through local memory, so that this
+// file's tiling is tested on any device; see mma_emulated), and
 // NBUF: 2 local buffers (the next step stored while this one multiplies, one barrier
 // per step) or 1 (half the local memory, so twice the K step fits: a second barrier).
 // Constraints: BM % (16*WM) == 0, BN % (8*WN) == 0, BK % (8*PREC) == 0,
@@ -122,13 +124,58 @@ inline elem_t to_elem(float x) {
 #define STASH_B(L) STASH(rb, L, 1, LDK, BN, B_PER_ITEM)
 #endif
 
+#ifdef EMULATE_MMA
+// The mma's semantics without tensor cores, for testing this file's tiling on any OpenCL
+// device (PoCL): each lane puts its fragment elements into its warp's scratch in local
+// memory, and after a barrier computes its four D elements as Float32 sums of exact
+// products. Every work-item reaches every MMA (uniform control flow), so the barriers
+// are legal; the scratch is MMA_SCRATCH floats per warp.
+#define MMA_SCRATCH (16 * KSTEP + KSTEP * 8)
+inline float elem_value_lo(uint r) {
 #if PREC == 1
+    return as_float(r);
+#else
+    return as_float(r << 16);
+#endif
+}
+inline float elem_value_hi(uint r) { return as_float(r & 0xffff0000u); }
+void mma_emulated(float* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, __local float* scratch, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    __local float* As_ = scratch;                  // [16][KSTEP]
+    __local float* Bs_ = scratch + 16 * KSTEP;     // [KSTEP][8]
+#if PREC == 1
+    As_[g * 8 + t] = elem_value_lo(a0); As_[(g + 8) * 8 + t] = elem_value_lo(a1);
+    As_[g * 8 + t + 4] = elem_value_lo(a2); As_[(g + 8) * 8 + t + 4] = elem_value_lo(a3);
+    Bs_[t * 8 + g] = elem_value_lo(b0); Bs_[(t + 4) * 8 + g] = elem_value_lo(b1);
+#else
+    const uint ar[4] = {a0, a1, a2, a3};
+    for (int q = 0; q < 4; ++q) {
+        const int row = g + (q & 1) * 8, col = 2 * t + (q >> 1) * 8;
+        As_[row * 16 + col] = elem_value_lo(ar[q]); As_[row * 16 + col + 1] = elem_value_hi(ar[q]);
+    }
+    Bs_[(2 * t) * 8 + g] = elem_value_lo(b0); Bs_[(2 * t + 1) * 8 + g] = elem_value_hi(b0);
+    Bs_[(2 * t + 8) * 8 + g] = elem_value_lo(b1); Bs_[(2 * t + 9) * 8 + g] = elem_value_hi(b1);
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = 0; e < 4; ++e) {
+        const int row = g + (e >> 1) * 8, col = 2 * t + (e & 1);
+        float sum = d[e];
+        for (int k = 0; k < KSTEP; ++k) sum = fma(As_[row * KSTEP + k], Bs_[k * 8 + col], sum);
+        d[e] = sum;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+#define MMA(d, a0, a1, a2, a3, b0, b1) mma_emulated((d), (a0), (a1), (a2), (a3), (b0), (b1), mma_scratch + (get_local_id(0) >> 5) * MMA_SCRATCH, (int)(get_local_id(0) & 31))
+#define MMA_SCRATCH_DECL(warps) __local float mma_scratch[(warps) * MMA_SCRATCH];
+#elif PREC == 1
+#define MMA_SCRATCH_DECL(warps)
 #define MMA(d, a0, a1, a2, a3, b0, b1)                                           \
     __asm__("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "               \
             "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"               \
             : "+f"((d)[0]), "+f"((d)[1]), "+f"((d)[2]), "+f"((d)[3])             \
             : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
 #else
+#define MMA_SCRATCH_DECL(warps)
 #define MMA(d, a0, a1, a2, a3, b0, b1)                                           \
     __asm__("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "              \
             "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"               \
@@ -148,6 +195,7 @@ void gemm(int M, int N, int K, float alpha,
     __local uint Bw32[(NBUF * BN * LDK * sizeof(elem_t) + 3) / 4];
     __local elem_t* As = (__local elem_t*)Aw32;
     __local elem_t* Bs = (__local elem_t*)Bw32;
+    MMA_SCRATCH_DECL(WM * WN)
 
     const int tid = (int)get_local_id(0);
     const int lane = tid & 31, warp = tid >> 5;
@@ -196,7 +244,11 @@ void gemm(int M, int N, int K, float alpha,
         __local const uint* Bw = (__local const uint*)(Bs + cur * BN * LDK) + (wn * WTN + g) * (LDK / 2) + t;
         #define LDW (LDK / 2)
 #endif
+        #ifdef EMULATE_MMA
+        #pragma unroll 1
+        #else
         #pragma unroll
+        #endif
         for (int kk = 0; kk < BK / KSTEP; ++kk) {
             // Word offset of this K sub-step within a row: 8 TF32 or 16 BF16 = 8 words.
             const int kw = kk * 8;
@@ -211,9 +263,17 @@ void gemm(int M, int N, int K, float alpha,
                 __local const uint* p = Bw + j * 8 * LDW + kw;
                 b[j][0] = p[0]; b[j][1] = p[4];
             }
+            #ifdef EMULATE_MMA
+            #pragma unroll 1
+            #else
             #pragma unroll
+            #endif
             for (int i = 0; i < MT; ++i)
+                #ifdef EMULATE_MMA
+                #pragma unroll 1
+                #else
                 #pragma unroll
+                #endif
                 for (int j = 0; j < NT; ++j)
                     MMA(acc[i][j], a[i][0], a[i][1], a[i][2], a[i][3], b[j][0], b[j][1]);
         }
@@ -255,6 +315,7 @@ __kernel __attribute__((reqd_work_group_size(32, 1, 1)))
 void mma_probe(__global const float* A, __global const float* B, __global float* D)
 {
     const int lane = (int)get_local_id(0), g = lane >> 2, t = lane & 3;
+    MMA_SCRATCH_DECL(1)
     float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #if PREC == 1
     MMA(d, to_elem(A[g * 8 + t]), to_elem(A[(g + 8) * 8 + t]), to_elem(A[g * 8 + t + 4]),

@@ -46,15 +46,45 @@ extension OpenCLDevice {
         return s
     }
 
+    /// Runs gemm_mma.cl with the mma emulated in plain OpenCL C (EMULATE_MMA) on this
+    /// handle, whatever the device: its tiling, fragments, edge tiles and checks then run
+    /// on PoCL in the tests. Never faster; for tests only.
+    public func setTensorCoreEmulation(_ on: Bool) {
+        state.withLock { $0.emulateMMA = on; $0.tensorCores = [:]; $0.verifiedMMA = [] }
+    }
+
+    /// The large tile of a precision for this handle (nil: the default or the environment's):
+    /// tests of other tiles, and timings.
+    public func setMMATile(_ tile: MMATile?, for p: MatmulPrecision) throws {
+        if let tile, let why = tile.problem(p, localMemoryBytes: info.localMemoryBytes) {
+            throw AttribError.invalidArgument(op: "mma tile", detail: "\(tile): \(why)")
+        }
+        state.withLock { $0.mmaTiles[p] = tile; $0.verifiedMMA = $0.verifiedMMA.filter { !$0.hasPrefix(p.rawValue) } }
+    }
+
     private func probeTensorCores(_ p: MatmulPrecision) -> TensorCoreStatus {
         func no(_ why: String) -> TensorCoreStatus { TensorCoreStatus(precision: p, usable: false, detail: why) }
+        let emulated = state.withLock { $0.emulateMMA }
+        if emulated { return probeRun(p, label: "emulated mma (EMULATE_MMA), for tests") }
         guard let cc = nvidiaComputeCapability, cc.major >= 8 else {
             return no("mma.sync needs an NVIDIA GPU of compute capability ≥ 8.0; \(info.name) is "
                       + (nvidiaComputeCapability.map { "\($0.major).\($0.minor)" } ?? "not NVIDIA"))
         }
-        if ProcessInfo.processInfo.environment["ATTRIB_TENSOR_CORES"] == "0" { return no("turned off by ATTRIB_TENSOR_CORES=0") }
-        // The probe: one warp, one mma (TF32 m16n8k8 or BF16 m16n8k16), on values whose
-        // rounding matters (a tensor core that truncated instead would differ).
+        let env = ProcessInfo.processInfo.environment
+        if env["ATTRIB_TENSOR_CORES"] == "0" { return no("turned off by ATTRIB_TENSOR_CORES=0") }
+        // BF16's kernel faulted on an H200 (its tiles, ushort arrays, sat at a 2-byte boundary);
+        // they are 32-bit words now, and until a GPU run confirms it the BF16 tensor cores
+        // stay off unless asked for: a fault ends every later OpenCL call of the process.
+        if p == .bf16, env["ATTRIB_TENSOR_CORES_BF16"] != "1" {
+            return no("BF16 tensor cores are off until a GPU run confirms the kernel (Benchmarks/results/2026-12-04-h200-issue20); ATTRIB_TENSOR_CORES_BF16=1 turns them on")
+        }
+        return probeRun(p, label: "probe passed on compute capability \(cc.major).\(cc.minor)")
+    }
+
+    /// The probe: one warp, one mma (TF32 m16n8k8 or BF16 m16n8k16), on values whose
+    /// rounding matters (a tensor core that truncated instead would differ).
+    private func probeRun(_ p: MatmulPrecision, label: String) -> TensorCoreStatus {
+        func no(_ why: String) -> TensorCoreStatus { TensorCoreStatus(precision: p, usable: false, detail: why) }
         let k = p == .tf32 ? 8 : 16
         var rng = SplitMix64(seed: 11)
         let a = rng.uniform(16 * k).map { $0 * 3 - 1.5 }, b = rng.uniform(k * 8).map { $0 * 3 - 1.5 }
@@ -78,8 +108,7 @@ extension OpenCLDevice {
                     }
                 }
             }
-            return TensorCoreStatus(precision: p, usable: true,
-                                    detail: "probe passed on compute capability \(cc.major).\(cc.minor)\(ptxSummary(p))")
+            return TensorCoreStatus(precision: p, usable: true, detail: label + ptxSummary(p))
         } catch let AttribError.kernelBuildFailed(_, _, options, log) {
             return no("Kernels/gemm_mma.cl did not build (\(options)): \(log.prefix(600))")
         } catch {
@@ -112,8 +141,10 @@ extension OpenCLDevice {
     /// gemm_mma.cl's defines for a tile (MMATile) and transpose pair.
     func mmaDefines(_ p: MatmulPrecision, transA: Bool, transB: Bool, small: Bool) -> [(String, Int)] {
         let t = mmaTile(p, small: small)
-        return [("PREC", p == .tf32 ? 1 : 2), ("BM", t.bm), ("BN", t.bn), ("BK", t.bk), ("WM", t.wm), ("WN", t.wn),
-                ("NBUF", t.nbuf), ("TRANS_A", transA ? 1 : 0), ("TRANS_B", transB ? 1 : 0)]
+        var d = [("PREC", p == .tf32 ? 1 : 2), ("BM", t.bm), ("BN", t.bn), ("BK", t.bk), ("WM", t.wm), ("WN", t.wn),
+                 ("NBUF", t.nbuf), ("TRANS_A", transA ? 1 : 0), ("TRANS_B", transB ? 1 : 0)]
+        if state.withLock({ $0.emulateMMA }) { d.append(("EMULATE_MMA", 1)) }
+        return d
     }
 
     /// The tile of a precision: MMATile's defaults, or ATTRIB_MMA_TILE_TF32 (_BF16) =
@@ -121,6 +152,7 @@ extension OpenCLDevice {
     /// Benchmarks/mma_tiles.sh; a set that breaks a constraint is refused with a warning).
     func mmaTile(_ p: MatmulPrecision, small: Bool) -> MMATile {
         let d = MMATile.defaults(p, small: small)
+        if !small, let set = state.withLock({ $0.mmaTiles[p] }) { return set }
         let name = "ATTRIB_MMA_TILE_" + p.rawValue.uppercased()
         guard !small, let env = ProcessInfo.processInfo.environment[name], !env.isEmpty else { return d }
         let v = env.split(separator: ",").compactMap { Int($0) }
@@ -222,19 +254,22 @@ func printWarning(_ s: String) {
 
 /// A tile of gemm_mma.cl: BM×BN of C per work-group of WM×WN warps, K steps of BK,
 /// NBUF local buffers.
-struct MMATile: Sendable, CustomStringConvertible {
-    var bm: Int, bn: Int, bk: Int, wm: Int, wn: Int, nbuf: Int
+public struct MMATile: Sendable, CustomStringConvertible {
+    public var bm: Int, bn: Int, bk: Int, wm: Int, wn: Int, nbuf: Int
+    public init(bm: Int, bn: Int, bk: Int, wm: Int, wn: Int, nbuf: Int) {
+        self.bm = bm; self.bn = bn; self.bk = bk; self.wm = wm; self.wn = wn; self.nbuf = nbuf
+    }
     var threads: Int { 32 * wm * wn }
-    var description: String { "[BM=\(bm) BN=\(bn) BK=\(bk) WM=\(wm) WN=\(wn) NBUF=\(nbuf)]" }
+    public var description: String { "[BM=\(bm) BN=\(bn) BK=\(bk) WM=\(wm) WN=\(wn) NBUF=\(nbuf)]" }
 
     /// 128×128 of 8 warps (64×32 each), K steps of 16 TF32 or 32 BF16 in two buffers (40 KiB);
     /// small: 64×64 of 4 warps (32×32 each).
-    static func defaults(_ p: MatmulPrecision, small: Bool) -> MMATile {
+    public static func defaults(_ p: MatmulPrecision, small: Bool) -> MMATile {
         MMATile(bm: small ? 64 : 128, bn: small ? 64 : 128, bk: p == .tf32 ? 16 : 32, wm: 2, wn: small ? 2 : 4, nbuf: 2)
     }
 
     /// gemm_mma.cl's constraints, and its local memory against the device's.
-    func problem(_ p: MatmulPrecision, localMemoryBytes: Int?) -> String? {
+    public func problem(_ p: MatmulPrecision, localMemoryBytes: Int?) -> String? {
         let kstep = p == .tf32 ? 8 : 16, elem = p == .tf32 ? 4 : 2, ldk = bk + (p == .tf32 ? 4 : 8)
         if ![1, 2].contains(nbuf) || wm < 1 || wn < 1 { return "NBUF must be 1 or 2, WM and WN at least 1" }
         if bm % (16 * wm) != 0 || bn % (8 * wn) != 0 || bk % kstep != 0 { return "BM must be a multiple of 16·WM, BN of 8·WN, BK of \(kstep)" }

@@ -27,6 +27,9 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         /// The tensor-core probe's result per precision, and the variants whose check passed.
         var tensorCores: [MatmulPrecision: TensorCoreStatus] = [:]
         var verifiedMMA: Set<String> = []
+        /// gemm_mma.cl with the mma emulated (tests), and large tiles set per precision.
+        var emulateMMA = false
+        var mmaTiles: [MatmulPrecision: MMATile] = [:]
         /// Split-K: the forced chunk count (tests), and the workspace per dtype.
         var forcedSplitK: Int?
         var splitKWorkspace: [DType: CLBuffer] = [:]
