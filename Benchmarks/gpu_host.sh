@@ -5,6 +5,11 @@
 # then, on the host, from a copy of the project root holding .device/ (and .whl/
 # with captum's wheel where the host's Python lacks it):
 #   source .device/env.sh && Benchmarks/gpu_host.sh [OUTDIR]
+# Issue 20's next call (about 8 minutes; 8 files come back, the device tool's limit):
+#   source .device/env.sh && STEPS=probe,mmatiles,gemm20,conv,igprec,precision,gemmtests \
+#     TUNE_BUDGET=30 IG_INPUTS=1024 Benchmarks/gpu_host.sh "$OUT"
+# (carry .device and .whl; pack the tests too; dedupe .device/tests/lib against .device/lib
+# with symbolic links if the tree is near the 64 MiB limit).
 # Steps (STEPS, comma-separated; default all), each under its own time limit so
 # one hang cannot eat the lease:
 #   devices    what OpenCL sees (and, when it sees no GPU, why: ICD files, drivers);
@@ -18,7 +23,7 @@
 #   cpublas    the host's CPU backend: OpenBLAS's kernels as chosen, and SkylakeX;
 #   shared     one GPU shared by 2 processes (--shard 0/2 and 1/2 at once) against 1 process,
 #              IG on digits-cnn, 20000 inputs, m = 64, and the two files compared (cmp);
-#   probe      attrib devices --probe: the tensor-core probe (inline PTX mma.sync through
+#   probe      attrib devices --probe (appended to devices.txt): the tensor-core probe (inline PTX mma.sync through
 #              NVIDIA's OpenCL compiler), its PTX target, and the dense tf32/bf16 peaks;
 #   mmatiles   Benchmarks/mma_tiles.sh: gemm_mma.cl's tiles timed at 4096^3 (TF32, BF16); the
 #              fastest of each is exported (ATTRIB_MMA_TILE_TF32, _BF16) for the steps after it;
@@ -27,6 +32,8 @@
 #              and the sweeps' shapes (M = 64..8192 against 4096x4096 and 768x3072 weights);
 #   igprec     IG on the wide MLP: attrib against IG written directly in PyTorch on CUDA
 #              (and Captum), FP32 against FP32 and TF32 against TF32;
+#   conv       IG on ResNet-50 (N = 16, m = 32): implicit-GEMM convolutions against im2col,
+#              beside PyTorch on CUDA;
 #   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
 #   gemmtests  the GEMM and precision suites of the Swift tests alone (the tensor-core
 #              kernels against the CPU's product of the rounded operands);
@@ -79,7 +86,7 @@ fi
 
 if want probe; then
   step "Tensor-core probe (inline PTX mma.sync) and peaks"
-  timeout 90 attrib devices --probe 2>&1 | tee "$out/probe.txt"
+  timeout 90 attrib devices --probe 2>&1 | tee -a "$out/devices.txt"
 fi
 if want mmatiles; then
   step "gemm_mma.cl tiles at 4096^3"
@@ -151,8 +158,18 @@ if want igprec; then
   step "IG on the wide MLP: attrib against direct PyTorch and Captum on CUDA, FP32 and TF32"
   for p in ${IG_PRECISIONS:-fp32 tf32}; do
     PYTHONUNBUFFERED=1 timeout 110 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 --models wide-mlp \
-      --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p 2>&1 | tee "$out/ig-$p.txt"
-  done
+      --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p 2>&1
+  done | tee "$out/ig-wide-mlp.txt"
+fi
+if want conv; then
+  # ResNet-50 (torchvision, random weights, through ONNX): convolutions as implicit GEMMs
+  # (the GPU default) against im2col + GEMM (ATTRIB_IMPLICIT_CONV=0), beside PyTorch on CUDA.
+  step "IG on ResNet-50: implicit-GEMM convolutions, then im2col, against PyTorch on CUDA"
+  for mode in 1 0; do
+    echo "ATTRIB_IMPLICIT_CONV=$mode"
+    ATTRIB_IMPLICIT_CONV=$mode PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
+      --models resnet50 --inputs 16 --steps 32 2>&1
+  done | tee "$out/ig-resnet50.txt"
 fi
 if want precision; then
   step "What tf32 and bf16 do to each method's result"
@@ -162,7 +179,8 @@ fi
 if want gemmtests && [ -x .device/tests/AttribPackageTests.xctest ]; then
   step "Swift tests: GEMM and precision suites on the GPU"
   ( export LD_LIBRARY_PATH="$root/.device/tests/lib:$LD_LIBRARY_PATH" ATTRIB_SOURCE_ROOT="$root"
-    timeout 150 .device/tests/AttribPackageTests.xctest --testing-library swift-testing --filter "GEMMTests|MatmulPrecisionTests" ) \
+    timeout 240 .device/tests/AttribPackageTests.xctest --testing-library swift-testing \
+      --filter "GEMMTests|MatmulPrecisionTests|ConvImplicitGEMMTests|AsyncUploadTests" ) \
     > "$out/gemmtests.txt" 2>&1
   echo "exit $?"; grep -E "✘|Test run with" "$out/gemmtests.txt" | tail -25
 fi
