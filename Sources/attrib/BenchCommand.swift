@@ -22,7 +22,16 @@ struct BenchGEMM: ParsableCommand {
 
     func run() throws {
         let sizeList = try parseList(sizes, "--sizes")
-        let devices = all ? Devices.all : [try global.selectedDevice()]
+        var devices = all ? Devices.all : [try global.selectedDevice()]
+        if all && global.precision != .fp32 {
+            // --precision on every device that has it; the others are named and left out.
+            devices = devices.filter { d in
+                do { try d.setMatmulPrecision(global.precision); return true } catch {
+                    if !json { print("\(d.info.id): left out: \(error)") }
+                    return false
+                }
+            }
+        }
         let dtype: DType = fp64 ? .float64 : .float32
         var results: [GEMMMeasurement] = []
         if !json {

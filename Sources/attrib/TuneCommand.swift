@@ -18,6 +18,12 @@ struct TuneGEMM: ParsableCommand {
     @Option(help: "Transpose combinations to tune, comma-separated among NN, NT, TN, TT (A then B).") var variants = "NN,NT,TN,TT"
     @Option(help: "Seconds of search in all, shared evenly by the variants; candidates past a variant's share are reported untried (each is an OpenCL build, seconds on some drivers). Default: no limit.") var budget: Double?
 
+    func validate() throws {
+        guard global.precision == .fp32 else {
+            throw ValidationError("tune gemm times the FP32 kernels' tiles; --precision \(global.precision.rawValue) does not apply (Benchmarks/mma_tiles.sh times the tensor-core tiles)")
+        }
+    }
+
     func run() throws {
         guard let device = try global.selectedDevice() as? OpenCLDevice else {
             throw ValidationError("tune gemm needs an OpenCL device (the CPU backend uses OpenBLAS); pass --device opencl or opencl:N")
