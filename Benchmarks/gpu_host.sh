@@ -8,6 +8,8 @@
 # Issue 20's next call (about 8 minutes; 8 files come back, the device tool's limit):
 #   source .device/env.sh && STEPS=probe,mmatiles,gemm20,conv,igprec,precision,gemmtests \
 #     TUNE_BUDGET=30 IG_INPUTS=1024 Benchmarks/gpu_host.sh "$OUT"
+# Issue 16's GPU table (models unlike the bundled ones, attrib against Captum and IG written
+# directly in PyTorch on CUDA; one file, ig-unlike.txt): STEPS=unlike (about 4 minutes).
 # (carry .device and .whl; pack the tests too; dedupe .device/tests/lib against .device/lib
 # with symbolic links if the tree is near the 64 MiB limit).
 # Steps (STEPS, comma-separated; default all), each under its own time limit so
@@ -34,6 +36,8 @@
 #              (and Captum), FP32 against FP32 and TF32 against TF32;
 #   conv       IG on ResNet-50 (N = 16, m = 32): implicit-GEMM convolutions against im2col,
 #              beside PyTorch on CUDA;
+#   unlike     issue 16's GPU table: IG (N = 64 and 1024, m = 64) on relu-cnn, tanh-mlp, s2-cnn,
+#              res-mlp and ResNet-18, attrib against Captum and direct PyTorch on CUDA;
 #   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
 #   gemmtests  the GEMM and precision suites of the Swift tests alone (the tensor-core
 #              kernels against the CPU's product of the rounded operands);
@@ -170,6 +174,11 @@ if want conv; then
     ATTRIB_IMPLICIT_CONV=$mode PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
       --models resnet50 --inputs 16 --steps 32 2>&1
   done | tee "$out/ig-resnet50.txt"
+fi
+if want unlike; then
+  step "IG on models unlike the bundled ones: attrib on the GPU against Captum and direct PyTorch on CUDA"
+  PYTHONUNBUFFERED=1 timeout 300 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 \
+    --models relu-cnn,tanh-mlp,s2-cnn,res-mlp,resnet18 --inputs 64,1024 --steps 64 2>&1 | tee "$out/ig-unlike.txt"
 fi
 if want precision; then
   step "What tf32 and bf16 do to each method's result"
