@@ -25,7 +25,9 @@ public enum KernelSource: String, CaseIterable, Sendable {
         case .sobol: bytes = PackageResources.sobol_cl
         case .atp: bytes = PackageResources.atp_cl
         }
-        return String(decoding: bytes, as: UTF8.self)
+        // The products' kernels share the operand rounding of --precision (operand_round.cl).
+        let prelude: [UInt8] = [.gemm, .gemmDB, .gemmMMA, .convIGEMM].contains(self) ? PackageResources.operand_round_cl : []
+        return String(decoding: prelude + bytes, as: UTF8.self)
     }
 
     /// The file name in Kernels/, for error messages.

@@ -33,26 +33,6 @@ typedef REAL real;
 #define MODE 0
 #endif
 #pragma OPENCL FP_CONTRACT ON
-#ifndef ROUND
-#define ROUND 0
-#endif
-#if ROUND == 0 || defined(USE_FP64)
-#define RND(x) (x)
-#else
-// --precision tf32 / bf16 on a device without tensor cores: the operands rounded as
-// staged (gemm_db.cl's rounding).
-inline float conv_round(float x) {
-    uint u = as_uint(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-#if ROUND == 1
-    u = (u + 0x1000u) & 0xffffe000u;
-#else
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-#endif
-    return as_float(u);
-}
-#define RND(x) conv_round(x)
-#endif
 
 #define TM 64
 #define TN 64

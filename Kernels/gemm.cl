@@ -46,7 +46,8 @@
 //   LOCAL_B same for op(B); only honoured with TRANS_B == 0 (with
 //           TRANS_B == 1 B is always staged).                (default 1)
 //   ROUND   operands rounded as staged (--precision without tensor cores):
-//           0 none, 1 TF32, 2 BF16 (see gemm_db.cl); forces LOCAL_A = LOCAL_B = 1.
+//           0 none, 1 TF32, 2 BF16 (operand_round.cl, prepended to this file);
+//           forces LOCAL_A = LOCAL_B = 1.
 //
 // Constraints (every combination satisfying them is valid for any M, N, K):
 //   MWG % MDIMC == 0, NWG % NDIMC == 0
@@ -99,9 +100,6 @@ typedef REAL real;
 #ifndef LOCAL_B
 #define LOCAL_B 1
 #endif
-#ifndef ROUND
-#define ROUND 0
-#endif
 #if ROUND != 0
 // Operand rounding (--precision tf32|bf16 without tensor cores) happens as tiles are
 // staged, so every operand goes through local memory.
@@ -135,22 +133,6 @@ typedef REAL real;
 
 #pragma OPENCL FP_CONTRACT ON
 
-#if ROUND == 0 || defined(USE_FP64)
-#define RND(x) (x)
-#else
-// The rounding a tensor core applies to its operands, on the bits: Inf and NaN pass.
-inline float gemm_round(float x) {
-    uint u = as_uint(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-#if ROUND == 1
-    u = (u + 0x1000u) & 0xffffe000u;                       // TF32: nearest, ties away
-#else
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;    // BF16: nearest even
-#endif
-    return as_float(u);
-}
-#define RND(x) gemm_round(x)
-#endif
 
 #define MWI (MWG / MDIMC)          // accumulator rows per work-item
 #define NWI (NWG / NDIMC)          // accumulator columns per work-item

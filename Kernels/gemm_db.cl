@@ -35,7 +35,8 @@
 //           vector reads aligned
 //   ROUND   operand rounding before the product (--precision on devices without
 //           tensor cores): 0 none, 1 TF32 (10-bit mantissa, nearest, ties away,
-//           as PTX cvt.rna.tf32.f32), 2 BF16 (7-bit mantissa, nearest even)
+//           as PTX cvt.rna.tf32.f32), 2 BF16 (7-bit mantissa, nearest even);
+//           RND is defined by operand_round.cl, prepended to this file
 // Constraints (checked by GEMMParameters.problem):
 //   MWG % (MDIMC*VWM) == 0, NWG % (NDIMC*VWN) == 0, PAD % VWM == 0, PAD % VWN == 0
 //   (MWG*KWG) % (MDIMC*NDIMC*VW) == 0, (NWG*KWG) % (MDIMC*NDIMC*VW) == 0
@@ -53,9 +54,6 @@ typedef REAL real;
 #endif
 #ifndef TRANS_B
 #define TRANS_B 0
-#endif
-#ifndef ROUND
-#define ROUND 0
 #endif
 
 #if (MWG % (MDIMC * VWM)) != 0 || (NWG % (NDIMC * VWN)) != 0
@@ -96,22 +94,6 @@ typedef REAL real;
 #define LLOADN(dst, p) CAT(vstore, VWN)(CAT(vload, VWN)(0, (p)), 0, (dst))
 #endif
 
-#if ROUND == 0 || defined(USE_FP64)
-#define RND(x) (x)
-#else
-// The rounding a tensor core applies to its operands, on the bits: Inf and NaN pass.
-inline float gemm_round(float x) {
-    uint u = as_uint(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-#if ROUND == 1
-    u = (u + 0x1000u) & 0xffffe000u;                       // TF32: nearest, ties away
-#else
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;    // BF16: nearest even
-#endif
-    return as_float(u);
-}
-#define RND(x) gemm_round(x)
-#endif
 
 // Fetches this item's share of an R x S tile (rows r0.., columns s0.. of the
 // row-major G, valid rows < rmax and columns < smax; outside is 0) into regs:

@@ -52,20 +52,13 @@
 typedef uint elem_t;
 #define LDK (BK + 4)
 #define KSTEP 8
-inline elem_t to_elem(float x) {
-    uint u = as_uint(x);
-    return ((u & 0x7f800000u) == 0x7f800000u) ? u : ((u + 0x1000u) & 0xffffe000u);
-}
+inline elem_t to_elem(float x) { return as_uint(round_tf32(x)); }
 #else
 // Two BF16 per 32-bit word; row length BK + 8 halves = BK/2 + 4 words.
 typedef ushort elem_t;
 #define LDK (BK + 8)
 #define KSTEP 16
-inline elem_t to_elem(float x) {
-    uint u = as_uint(x);
-    if ((u & 0x7f800000u) != 0x7f800000u) u += 0x7fffu + ((u >> 16) & 1u);
-    return (ushort)(u >> 16);
-}
+inline elem_t to_elem(float x) { return (ushort)(as_uint(round_bf16(x)) >> 16); }
 #endif
 
 #if (BM % (16 * WM)) != 0 || (BN % (8 * WN)) != 0 || (BK % KSTEP) != 0
@@ -167,17 +160,15 @@ void mma_emulated(float* d, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1
 }
 #define MMA(d, a0, a1, a2, a3, b0, b1) mma_emulated((d), (a0), (a1), (a2), (a3), (b0), (b1), mma_scratch + (get_local_id(0) >> 5) * MMA_SCRATCH, (int)(get_local_id(0) & 31))
 #define MMA_SCRATCH_DECL(warps) __local float mma_scratch[(warps) * MMA_SCRATCH];
-#elif PREC == 1
-#define MMA_SCRATCH_DECL(warps)
-#define MMA(d, a0, a1, a2, a3, b0, b1)                                           \
-    __asm__("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "               \
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"               \
-            : "+f"((d)[0]), "+f"((d)[1]), "+f"((d)[2]), "+f"((d)[3])             \
-            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
 #else
 #define MMA_SCRATCH_DECL(warps)
+#if PREC == 1
+#define MMA_SHAPE "m16n8k8.row.col.f32.tf32.tf32.f32"
+#else
+#define MMA_SHAPE "m16n8k16.row.col.f32.bf16.bf16.f32"
+#endif
 #define MMA(d, a0, a1, a2, a3, b0, b1)                                           \
-    __asm__("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "              \
+    __asm__("mma.sync.aligned." MMA_SHAPE " "                                    \
             "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"               \
             : "+f"((d)[0]), "+f"((d)[1]), "+f"((d)[2]), "+f"((d)[3])             \
             : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
