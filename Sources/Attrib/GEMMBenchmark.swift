@@ -68,7 +68,8 @@ public enum GEMMBenchmark {
         let precision = dtype == .float32 ? device.matmulPrecision : .fp32
         let cl = device as? OpenCLDevice
         let tensorPeak = precision == .fp32 ? nil : cl?.tensorPeakGFLOPS(precision)?.gflops
-        let onTensorCores = precision != .fp32 && cl?.gemmPath(transA: transA, transB: transB).hasPrefix("gemm_mma") == true
+        let path = dtype == .float32 ? cl?.gemmPath(transA: transA, transB: transB) : nil
+        let onTensorCores = precision != .fp32 && path?.hasPrefix("gemm_mma") == true
         let peak = onTensorCores ? tensorPeak : device.info.fp32PeakGFLOPS
         // Rounded operands: each product errs by up to 2u_p relative (u_p the operand
         // rounding's unit round-off), on top of the k·u of the Float32 sums.
@@ -78,8 +79,7 @@ public enum GEMMBenchmark {
             repetitions: reps, secondsPerCall: perCall, gflops: gflops,
             peakGFLOPS: peak, peakShare: peak.map { gflops / $0 }, maxRelativeError: relErr,
             errorBound: bound,
-            parameters: dtype == .float32 ? cl?.gemmPath(transA: transA, transB: transB)
-                : cl?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description,
+            parameters: path ?? cl?.currentGEMMParameters(GEMMVariant(dtype: dtype, transA: transA, transB: transB)).description,
             precision: precision)
     }
 }

@@ -100,14 +100,17 @@ extension OpenCLDevice {
                     round: MatmulPrecision = .fp32) throws {
         var defines = p.defines + [("TRANS_A", g.transA ? 1 : 0), ("TRANS_B", g.transB ? 1 : 0)]
         if round != .fp32 { defines.append(("ROUND", round.roundCode)) }
-        let args: [KernelArgument] = [
-            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
-            .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
-            .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
-            .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
-        ]
         let global = [(g.n + p.NWG - 1) / p.NWG * p.NDIMC, (g.m + p.MWG - 1) / p.MWG * p.MDIMC, g.batch]
-        try launch(p.kernel == 1 ? .gemmDB : .gemm, "gemm", dtype: dtype, defines: defines, args, global: global, local: [p.NDIMC, p.MDIMC, 1])
+        try launch(p.kernel == 1 ? .gemmDB : .gemm, "gemm", dtype: dtype, defines: defines, gemmKernelArguments(g, c: c, a: a, b: b),
+                   global: global, local: [p.NDIMC, p.MDIMC, 1])
+    }
+
+    /// The argument list every GEMM kernel takes (gemm.cl, gemm_db.cl, gemm_mma.cl).
+    func gemmKernelArguments(_ g: GEMMArguments, c: CLBuffer, a: CLBuffer, b: CLBuffer) -> [KernelArgument] {
+        [.int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
+         .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
+         .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
+         .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC)]
     }
 
     public func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws {

@@ -57,11 +57,14 @@ extension OpenCLDevice {
         }
     }
 
+    /// The key of a family's built program in State.programs.
+    static func programKey(_ family: KernelSource, options: String) -> String { family.rawValue + " " + options }
+
     /// A kernel of a family's program for this dtype and defines, built on first use.
     func kernel(_ s: inout State, _ family: KernelSource, _ name: String, dtype: DType,
                 defines: [(String, Int)]) throws -> cl_kernel {
         let options = buildOptions(dtype: dtype, defines: defines)
-        let programKey = family.rawValue + " " + options
+        let programKey = Self.programKey(family, options: options)
         let kernelKey = programKey + " " + name
         if let k = s.kernels[kernelKey] { return k }
         let program: cl_program

@@ -2,11 +2,6 @@ import AttribCore
 import AttribKernels
 import COpenCL
 import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Whether this device runs --precision tf32 / bf16 products on tensor cores
 /// (Kernels/gemm_mma.cl, inline PTX mma.sync), and why not where it does not.
@@ -119,8 +114,7 @@ extension OpenCLDevice {
     /// ", PTX .version X .target Y, N mma.sync" of the built probe program, read back
     /// from clGetProgramInfo (NVIDIA's program binaries are PTX text).
     private func ptxSummary(_ p: MatmulPrecision) -> String {
-        let options = buildOptions(dtype: .float32, defines: mmaDefines(p, transA: false, transB: false, small: false))
-        let key = KernelSource.gemmMMA.rawValue + " " + options
+        let key = Self.programKey(.gemmMMA, options: buildOptions(dtype: .float32, defines: mmaDefines(p, transA: false, transB: false, small: false)))
         guard let program = state.withLock({ $0.programs[key] }) else { return "" }
         var size = 0
         guard clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil) == CL_SUCCESS,
@@ -154,12 +148,13 @@ extension OpenCLDevice {
         let d = MMATile.defaults(p, small: small)
         if !small, let set = state.withLock({ $0.mmaTiles[p] }) { return set }
         let name = "ATTRIB_MMA_TILE_" + p.rawValue.uppercased()
-        guard !small, let env = ProcessInfo.processInfo.environment[name], !env.isEmpty else { return d }
+        // Read once per process: this runs on every product.
+        guard !small, let env = mmaTileEnvironment[name], !env.isEmpty else { return d }
         let v = env.split(separator: ",").compactMap { Int($0) }
         guard v.count == 6 else { return d }
         let t = MMATile(bm: v[0], bn: v[1], bk: v[2], wm: v[3], wn: v[4], nbuf: v[5])
         if let why = t.problem(p, localMemoryBytes: info.localMemoryBytes) {
-            printWarning("warning: \(name)=\(env) ignored: \(why)\n")
+            writeStandardError("warning: \(name)=\(env) ignored: \(why)\n")
             return d
         }
         return t
@@ -171,13 +166,8 @@ extension OpenCLDevice {
         let big = mmaTile(p, small: false)
         let small = forceSmall ?? (((g.m + big.bm - 1) / big.bm) * ((g.n + big.bn - 1) / big.bn) * g.batch < info.computeUnits)
         let t = mmaTile(p, small: small)
-        let args: [KernelArgument] = [
-            .int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
-            .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
-            .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
-            .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC),
-        ]
-        try launch(.gemmMMA, "gemm", dtype: .float32, defines: mmaDefines(p, transA: g.transA, transB: g.transB, small: small), args,
+        try launch(.gemmMMA, "gemm", dtype: .float32, defines: mmaDefines(p, transA: g.transA, transB: g.transB, small: small),
+                   gemmKernelArguments(g, c: c, a: a, b: b),
                    global: [(g.n + t.bn - 1) / t.bn * t.threads, (g.m + t.bm - 1) / t.bm, g.batch], local: [t.threads, 1, 1])
     }
 
@@ -230,7 +220,7 @@ extension OpenCLDevice {
         if let problem {
             let s = TensorCoreStatus(precision: p, usable: false, detail: "the tensor-core GEMM failed its check (\(problem)); not used")
             state.withLock { $0.tensorCores[p] = s }
-            printWarning("warning: \(info.id): \(s)\n")
+            writeStandardError("warning: \(info.id): \(s)\n")
             return false
         }
         state.withLock { _ = $0.verifiedMMA.insert(key) }
@@ -246,11 +236,6 @@ extension OpenCLDevice {
     }
 }
 
-/// Writes to file descriptor 2 (stderr the FILE* is shared mutable state to Swift 6).
-func printWarning(_ s: String) {
-    var bytes = Array(s.utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
-}
 
 /// A tile of gemm_mma.cl: BM×BN of C per work-group of WM×WN warps, K steps of BK,
 /// NBUF local buffers.
@@ -280,3 +265,6 @@ public struct MMATile: Sendable, CustomStringConvertible {
         return nil
     }
 }
+
+/// ATTRIB_MMA_TILE_TF32 and _BF16 as the process started (mmaTile runs on every product).
+private let mmaTileEnvironment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("ATTRIB_MMA_TILE_") }

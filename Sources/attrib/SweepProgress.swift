@@ -58,8 +58,3 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-/// Writes to file descriptor 2 directly (stderr the FILE* is shared mutable state to Swift 6).
-func writeStandardError(_ s: String) {
-    var bytes = Array(s.utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
-}
