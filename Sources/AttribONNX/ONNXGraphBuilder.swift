@@ -125,6 +125,11 @@ struct ONNXGraphBuilder {
 
     mutating func add(_ n: Onnx_NodeProto) throws {
         guard n.domain.isEmpty || n.domain == "ai.onnx" else { throw unsupported(n) }
+        // Every op makes a value: its first output names it (FuzzONNX: a Conv node without
+        // outputs reached n.output[0] and trapped).
+        guard let first = n.output.first, !first.isEmpty else {
+            throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)) has no output")
+        }
         var a = ONNXAttributes(n, file: file)
         let x = n.input.first ?? ""
         func sampleShape(_ v: String) throws -> [Int] {

@@ -37,4 +37,12 @@ import Testing
             expectAttribError([dir + "/config.json", fragment]) { _ = try DecoderConfig.read(dir + "/config.json") }
         }
     }
+
+    /// FuzzONNX: a Conv node with no output name trapped on n.output[0] (index out of range)
+    /// while the graph was built. Every node's first output is now checked before its op.
+    @Test("an ONNX node without an output: a clear error naming the file and the node (FuzzONNX trap)")
+    func nodeWithoutOutput() {
+        let path = fixturePath("onnx/fuzz-node-without-output.onnx")
+        expectAttribError([path, "has no output"]) { _ = try ONNXModel.load(path, on: cpu) }
+    }
 }
