@@ -44,7 +44,8 @@ let package = Package(
         .target(name: "AttribKernels", path: "Kernels",
                 exclude: ["README.md"],
                 resources: [
-                    .embedInCode("operand_round.cl"), .embedInCode("gemm.cl"), .embedInCode("gemm_db.cl"), .embedInCode("gemm_mma.cl"),
+                    .embedInCode("activation_math.cl"), .embedInCode("operand_round.cl"), .embedInCode("gemm_epilogue.cl"),
+                    .embedInCode("gemm.cl"), .embedInCode("gemm_db.cl"), .embedInCode("gemm_mma.cl"),
                     .embedInCode("elementwise.cl"),
                     .embedInCode("activation.cl"), .embedInCode("reduce.cl"),
                     .embedInCode("softmax.cl"), .embedInCode("gather.cl"),

@@ -17,6 +17,23 @@ cl_uint, cl_int, size_t = ctypes.c_uint32, ctypes.c_int32, ctypes.c_size_t
 vp = ctypes.c_void_p
 
 
+# What attrib prepends to each kernel file (Kernels/KernelSources.swift's `prelude`).
+PRELUDES = {
+    "activation.cl": ["activation_math.cl"],
+    "conv_igemm.cl": ["activation_math.cl", "operand_round.cl"],
+    "gemm.cl": ["activation_math.cl", "operand_round.cl", "gemm_epilogue.cl"],
+    "gemm_db.cl": ["activation_math.cl", "operand_round.cl", "gemm_epilogue.cl"],
+    "gemm_mma.cl": ["activation_math.cl", "operand_round.cl", "gemm_epilogue.cl"],
+}
+
+
+def with_prelude(path):
+    """The file's source as attrib builds it: its preludes from the same folder, then it."""
+    import os
+    folder, name = os.path.split(path)
+    return "".join(open(os.path.join(folder, p)).read() for p in PRELUDES.get(name, [])) + open(path).read()
+
+
 def device():
     n = cl_uint()
     lib.clGetPlatformIDs(0, None, ctypes.byref(n))
@@ -45,7 +62,7 @@ def main(args):
     ctx = vp(lib.clCreateContext(None, 1, ctypes.byref(dev), None, None, ctypes.byref(err)))
     lib.clCreateProgramWithSource.restype = vp
     for path, opts in zip(args[0::2], args[1::2]):
-        src = open(path).read()
+        src = with_prelude(path)
         while opts.startswith("s/"):
             edit, _, opts = opts.partition("; ")
             _, old, new, _ = edit.split("/")

@@ -33,14 +33,15 @@
 #              Benchmarks/gemm_vs_torch.py (FP32, TF32, BF16 at 1024-8192 beside torch.matmul)
 #              and the sweeps' shapes (M = 64..8192 against 4096x4096 and 768x3072 weights);
 #   igprec     IG on the wide MLP: attrib against IG written directly in PyTorch on CUDA
-#              (and Captum), FP32 against FP32 and TF32 against TF32;
+#              (and Captum), FP32 against FP32 and TF32 against TF32; then attrib alone with
+#              the fused GEMM epilogues off (ATTRIB_FUSED_EPILOGUE=0);
 #   conv       IG on ResNet-50 (N = 16, m = 32): implicit-GEMM convolutions against im2col,
 #              beside PyTorch on CUDA;
 #   unlike     issue 16's GPU table: IG (N = 64 and 1024, m = 64) on relu-cnn, tanh-mlp, s2-cnn,
 #              res-mlp and ResNet-18, attrib against Captum and direct PyTorch on CUDA;
 #   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
-#   gemmtests  the GEMM and precision suites of the Swift tests alone (the tensor-core
-#              kernels against the CPU's product of the rounded operands);
+#   gemmtests  the GEMM, precision and fused-epilogue suites of the Swift tests alone (the
+#              tensor-core kernels against the CPU's product of the rounded operands);
 #   tests      the Swift Testing suite (parity tests on the GPU), in the time left.
 # Logs go to OUTDIR (default $OUT, else /tmp/attrib-gpu), one file per step.
 # BUDGET_S (default 540) is the whole script's time: the test suite gets what is left.
@@ -160,9 +161,15 @@ ig_args=(--torch-device "${TORCH_DEVICE:-cuda}" --devices opencl --threads "$(np
          --engine-timeout 60 --attrib "$(command -v attrib)")
 if want igprec; then
   step "IG on the wide MLP: attrib against direct PyTorch and Captum on CUDA, FP32 and TF32"
+  # Then attrib alone with the fused GEMM epilogues off (ATTRIB_FUSED_EPILOGUE=0): what the
+  # fusion of bias, activation and f′ into the products, and of dy ⊙ f′ into the backward's
+  # operand, gives on the same build.
   for p in ${IG_PRECISIONS:-fp32 tf32}; do
     PYTHONUNBUFFERED=1 timeout 110 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 --models wide-mlp \
       --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p 2>&1
+    echo "ATTRIB_FUSED_EPILOGUE=0, $p:"
+    ATTRIB_FUSED_EPILOGUE=0 PYTHONUNBUFFERED=1 timeout 60 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 2 \
+      --models wide-mlp --inputs "${IG_INPUTS:-64,1024}" --steps 64 --precision $p --engine-only 2>&1
   done | tee "$out/ig-wide-mlp.txt"
 fi
 if want conv; then
@@ -189,7 +196,7 @@ if want gemmtests && [ -x .device/tests/AttribPackageTests.xctest ]; then
   step "Swift tests: GEMM and precision suites on the GPU"
   ( export LD_LIBRARY_PATH="$root/.device/tests/lib:$LD_LIBRARY_PATH" ATTRIB_SOURCE_ROOT="$root"
     timeout 240 .device/tests/AttribPackageTests.xctest --testing-library swift-testing \
-      --filter "GEMMTests|MatmulPrecisionTests|ConvImplicitGEMMTests|AsyncUploadTests" ) \
+      --filter "GEMMTests|MatmulPrecisionTests|FusedGEMMTests|ConvImplicitGEMMTests|AsyncUploadTests" ) \
     > "$out/gemmtests.txt" 2>&1
   echo "exit $?"; grep -E "✘|Test run with" "$out/gemmtests.txt" | tail -25
 fi

@@ -25,9 +25,21 @@ public enum KernelSource: String, CaseIterable, Sendable {
         case .sobol: bytes = PackageResources.sobol_cl
         case .atp: bytes = PackageResources.atp_cl
         }
-        // The products' kernels share the operand rounding of --precision (operand_round.cl).
-        let prelude: [UInt8] = [.gemm, .gemmDB, .gemmMMA, .convIGEMM].contains(self) ? PackageResources.operand_round_cl : []
         return String(decoding: prelude + bytes, as: UTF8.self)
+    }
+
+    /// What is prepended to the file: `real` and the activations (activation_math.cl) where
+    /// a kernel computes f or f′; the products' kernels also share the operand rounding of
+    /// --precision (operand_round.cl), and the three GEMMs the fused epilogue
+    /// (gemm_epilogue.cl). One definition each, so fused and separate kernels agree.
+    private var prelude: [UInt8] {
+        switch self {
+        case .activation: return PackageResources.activation_math_cl
+        case .convIGEMM: return PackageResources.activation_math_cl + PackageResources.operand_round_cl
+        case .gemm, .gemmDB, .gemmMMA:
+            return PackageResources.activation_math_cl + PackageResources.operand_round_cl + PackageResources.gemm_epilogue_cl
+        default: return []
+        }
     }
 
     /// The file name in Kernels/, for error messages.

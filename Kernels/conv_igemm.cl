@@ -25,10 +25,8 @@
 // columns j (output pixels), so stride-1 rows of the image are read coalesced.
 // ROUND (0, 1, 2): operands rounded to TF32 or BF16 as staged (--precision), as gemm_db.cl.
 // NDRange: local (16, 16, 1), global (ceil(N/64)*16, ceil(M/64)*16, 1).
-#ifdef USE_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-typedef REAL real;
+// `real` and RND come from the files prepended to this one (activation_math.cl,
+// operand_round.cl).
 #ifndef MODE
 #define MODE 0
 #endif

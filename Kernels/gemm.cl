@@ -62,10 +62,8 @@
 // NDRange (exact; the kernel has reqd_work_group_size(NDIMC, MDIMC, 1)):
 //   local  = (NDIMC, MDIMC, 1)
 //   global = (ceil(N/NWG)*NDIMC, ceil(M/MWG)*MDIMC, batch)
-#ifdef USE_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-typedef REAL real;
+// `real`, act_f/act_df, RND and the fused epilogue (FUSED, EPI_*, MASK_A) come from the
+// files prepended to this one: activation_math.cl, operand_round.cl, gemm_epilogue.cl.
 
 #ifndef TRANS_A
 #define TRANS_A 0
@@ -100,7 +98,9 @@ typedef REAL real;
 #ifndef LOCAL_B
 #define LOCAL_B 1
 #endif
-#if ROUND != 0
+#if ROUND != 0 || MASK_A
+// Operand rounding and the multiplier of A (MASK_A) are applied as tiles are staged, so
+// every operand goes through local memory.
 // Operand rounding (--precision tf32|bf16 without tensor cores) happens as tiles are
 // staged, so every operand goes through local memory.
 #undef LOCAL_A
@@ -157,7 +157,7 @@ typedef REAL real;
 // R, S, LR, LS, CHECK are compile-time constants; CHECK == 0 (tile fully
 // inside the matrix) drops every bounds check. A macro, so that each of the
 // four loaders below is fully specialized without relying on inlining.
-#define LOAD_TILE(G, ld, r0, s0, rmax, smax, L, LR, LS, R, S, CHECK)            \
+#define LOAD_TILE(G, ld, r0, s0, rmax, smax, L, LR, LS, R, S, CHECK, MUL)       \
     {                                                                           \
         for (int it = 0; it < ((R) * ((S) / VW) + WGS - 1) / WGS; ++it) {       \
             const int idx = tid + it * WGS;                                     \
@@ -169,10 +169,12 @@ typedef REAL real;
                 real v[VW];                                                     \
                 if (!(CHECK) || (gr < (rmax) && gs + VW <= (smax))) {           \
                     LOADV(v, (G) + (gr * (ld) + gs));                           \
+                    for (int e = 0; e < VW; ++e)                                \
+                        v[e] = MUL(v[e], gr * (ld) + gs + e);                   \
                 } else {                                                        \
                     for (int e = 0; e < VW; ++e)                                \
                         v[e] = (gr < (rmax) && gs + e < (smax))                 \
-                             ? ((G) + (gr * (ld) + gs))[e] : (real)0;           \
+                             ? MUL(((G) + (gr * (ld) + gs))[e], gr * (ld) + gs + e) : (real)0; \
                 }                                                               \
                 for (int e = 0; e < VW; ++e)                                    \
                     ((L) + (r * (LR) + s * (LS)))[e * (LS)] = RND(v[e]);             \
@@ -183,19 +185,19 @@ typedef REAL real;
 // op(A) tile (rows m0.., k0..) -> As[k*LDAS + m]
 #if TRANS_A == 0
 // stored M x K, contiguous along k
-#define LOAD_A(CHECK) LOAD_TILE(A, lda, m0, k0, M, K, As, 1, LDAS, MWG, KWG, CHECK)
+#define LOAD_A(CHECK) LOAD_TILE(A, lda, m0, k0, M, K, As, 1, LDAS, MWG, KWG, CHECK, MUL_A)
 #else
 // stored K x M, contiguous along m
-#define LOAD_A(CHECK) LOAD_TILE(A, lda, k0, m0, K, M, As, LDAS, 1, KWG, MWG, CHECK)
+#define LOAD_A(CHECK) LOAD_TILE(A, lda, k0, m0, K, M, As, LDAS, 1, KWG, MWG, CHECK, MUL_A)
 #endif
 
 // op(B) tile (k0.., columns n0..) -> Bs[k*LDBS + n]
 #if TRANS_B == 0
 // stored K x N, contiguous along n
-#define LOAD_B(CHECK) LOAD_TILE(B, ldb, k0, n0, K, N, Bs, LDBS, 1, KWG, NWG, CHECK)
+#define LOAD_B(CHECK) LOAD_TILE(B, ldb, k0, n0, K, N, Bs, LDBS, 1, KWG, NWG, CHECK, MUL_B)
 #else
 // stored N x K, contiguous along k
-#define LOAD_B(CHECK) LOAD_TILE(B, ldb, n0, k0, N, K, Bs, 1, LDBS, NWG, KWG, CHECK)
+#define LOAD_B(CHECK) LOAD_TILE(B, ldb, n0, k0, N, K, Bs, 1, LDBS, NWG, KWG, CHECK, MUL_B)
 #endif
 
 // Operand fetch for the direct (LOCAL_x == 0) path on interior tiles:
@@ -222,7 +224,8 @@ __kernel __attribute__((reqd_work_group_size(NDIMC, MDIMC, 1)))
 void gemm(int M, int N, int K, real alpha,
           __global const real* restrict A, int A_off, int lda, int strideA,
           __global const real* restrict B, int B_off, int ldb, int strideB,
-          real beta, __global real* restrict C, int C_off, int ldc, int strideC)
+          real beta, __global real* restrict C, int C_off, int ldc, int strideC
+          GEMM_FUSED_ARGS)
 {
     __local real As[KWG * LDAS];
     __local real Bs[KWG * LDBS];
@@ -237,6 +240,7 @@ void gemm(int M, int N, int K, real alpha,
     A += (long)A_off + batch * (long)strideA;
     B += (long)B_off + batch * (long)strideB;
     C += (long)C_off + batch * (long)strideC;
+    GEMM_FUSED_OFFSETS
 
     __local const real* Al = As + ty;   // this item's first row / column
     __local const real* Bl = Bs + tx;
@@ -325,7 +329,7 @@ void gemm(int M, int N, int K, real alpha,
         for (int j = 0; j < NWI; ++j) {
             const int col = n0 + tx + j * NDIMC;
             if (full || (row < M && col < N)) {
-                if (beta == (real)0) Crow[j * NDIMC] = alpha * acc[i][j];
+                if (beta == (real)0) Crow[j * NDIMC] = EPILOGUE(alpha * acc[i][j], col, (long)row * ldc + col);
                 else Crow[j * NDIMC] = alpha * acc[i][j] + beta * Crow[j * NDIMC];
             }
         }

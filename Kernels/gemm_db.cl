@@ -44,10 +44,8 @@
 //   2*KWG*(MWG+PAD + NWG+PAD)*sizeof(real) <= local memory
 //
 // NDRange: local = (NDIMC, MDIMC, 1), global = (ceil(N/NWG)*NDIMC, ceil(M/MWG)*MDIMC, batch)
-#ifdef USE_FP64
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#endif
-typedef REAL real;
+// `real`, RND and the fused epilogue come from the files prepended to this one
+// (activation_math.cl, operand_round.cl, gemm_epilogue.cl).
 
 #ifndef TRANS_A
 #define TRANS_A 0
@@ -98,7 +96,7 @@ typedef REAL real;
 // Fetches this item's share of an R x S tile (rows r0.., columns s0.. of the
 // row-major G, valid rows < rmax and columns < smax; outside is 0) into regs:
 // vector `it` covers row idx / (S/VW), columns (idx % (S/VW))*VW.., idx = tid + it*WGS.
-#define FETCH(G, ld, r0, s0, rmax, smax, regs, R, S, PER, CHECK)                \
+#define FETCH(G, ld, r0, s0, rmax, smax, regs, R, S, PER, CHECK, MUL)           \
     {                                                                            \
         _Pragma("unroll")                                                        \
         for (int it = 0; it < (PER); ++it) {                                     \
@@ -108,11 +106,14 @@ typedef REAL real;
             const int gr = (r0) + r, gs = (s0) + s;                              \
             if (!(CHECK) || (gr < (rmax) && gs + VW <= (smax))) {                \
                 GLOADV((regs) + it * VW, (G) + (gr * (ld) + gs));                \
+                _Pragma("unroll")                                                \
+                for (int e = 0; e < VW; ++e)                                     \
+                    (regs)[it * VW + e] = MUL((regs)[it * VW + e], gr * (ld) + gs + e); \
             } else {                                                             \
                 _Pragma("unroll")                                                \
                 for (int e = 0; e < VW; ++e)                                     \
                     (regs)[it * VW + e] = (gr < (rmax) && gs + e < (smax))       \
-                        ? ((G) + (gr * (ld) + gs))[e] : (real)0;                 \
+                        ? MUL(((G) + (gr * (ld) + gs))[e], gr * (ld) + gs + e) : (real)0; \
             }                                                                    \
         }                                                                        \
     }
@@ -132,17 +133,17 @@ typedef REAL real;
 
 // op(A) tile (m0.., k0..) -> As[k*LDAS + m]; op(B) tile (k0.., n0..) -> Bs[k*LDBS + n]
 #if TRANS_A == 0
-#define FETCH_A(k0, CHECK) FETCH(A, lda, m0, k0, M, K, ra, MWG, KWG, A_PER_ITEM, CHECK)
+#define FETCH_A(k0, CHECK) FETCH(A, lda, m0, k0, M, K, ra, MWG, KWG, A_PER_ITEM, CHECK, MUL_A)
 #define STASH_A(L) STASH(ra, L, 1, LDAS, KWG, A_PER_ITEM)
 #else
-#define FETCH_A(k0, CHECK) FETCH(A, lda, k0, m0, K, M, ra, KWG, MWG, A_PER_ITEM, CHECK)
+#define FETCH_A(k0, CHECK) FETCH(A, lda, k0, m0, K, M, ra, KWG, MWG, A_PER_ITEM, CHECK, MUL_A)
 #define STASH_A(L) STASH(ra, L, LDAS, 1, MWG, A_PER_ITEM)
 #endif
 #if TRANS_B == 0
-#define FETCH_B(k0, CHECK) FETCH(B, ldb, k0, n0, K, N, rb, KWG, NWG, B_PER_ITEM, CHECK)
+#define FETCH_B(k0, CHECK) FETCH(B, ldb, k0, n0, K, N, rb, KWG, NWG, B_PER_ITEM, CHECK, MUL_B)
 #define STASH_B(L) STASH(rb, L, LDBS, 1, NWG, B_PER_ITEM)
 #else
-#define FETCH_B(k0, CHECK) FETCH(B, ldb, n0, k0, N, K, rb, NWG, KWG, B_PER_ITEM, CHECK)
+#define FETCH_B(k0, CHECK) FETCH(B, ldb, n0, k0, N, K, rb, NWG, KWG, B_PER_ITEM, CHECK, MUL_B)
 #define STASH_B(L) STASH(rb, L, 1, LDBS, KWG, B_PER_ITEM)
 #endif
 
@@ -150,7 +151,8 @@ __kernel __attribute__((reqd_work_group_size(NDIMC, MDIMC, 1)))
 void gemm(int M, int N, int K, real alpha,
           __global const real* restrict A, int A_off, int lda, int strideA,
           __global const real* restrict B, int B_off, int ldb, int strideB,
-          real beta, __global real* restrict C, int C_off, int ldc, int strideC)
+          real beta, __global real* restrict C, int C_off, int ldc, int strideC
+          GEMM_FUSED_ARGS)
 {
     __local real As[2 * KWG * LDAS];
     __local real Bs[2 * KWG * LDBS];
@@ -164,6 +166,7 @@ void gemm(int M, int N, int K, real alpha,
     A += (long)A_off + batch * (long)strideA;
     B += (long)B_off + batch * (long)strideB;
     C += (long)C_off + batch * (long)strideC;
+    GEMM_FUSED_OFFSETS
 
     real acc[MWI][NWI];
     #pragma unroll
@@ -228,7 +231,7 @@ void gemm(int M, int N, int K, real alpha,
             for (int v = 0; v < VWN; ++v) {
                 if (full || (row < M && col + v < N)) {
                     const real r = alpha * acc[i][sj * VWN + v];
-                    Cp[v] = (beta == (real)0) ? r : r + beta * Cp[v];
+                    Cp[v] = (beta == (real)0) ? EPILOGUE(r, col + v, (long)row * ldc + col + v) : r + beta * Cp[v];
                 }
             }
         }

@@ -70,7 +70,7 @@ inline elem_t to_elem(float x) { return (ushort)(as_uint(round_bf16(x)) >> 16); 
 
 // Fetches this item's share of an R x S tile of the row-major G (rows r0..,
 // columns s0.., valid < rmax, smax; outside is 0) as 4-vectors.
-#define FETCH(G, ld, r0, s0, rmax, smax, regs, S, PER, CHECK)                   \
+#define FETCH(G, ld, r0, s0, rmax, smax, regs, S, PER, CHECK, MUL)              \
     {                                                                            \
         _Pragma("unroll")                                                        \
         for (int it = 0; it < (PER); ++it) {                                     \
@@ -80,11 +80,14 @@ inline elem_t to_elem(float x) { return (ushort)(as_uint(round_bf16(x)) >> 16); 
             const int gr = (r0) + r, gs = (s0) + s;                              \
             if (!(CHECK) || (gr < (rmax) && gs + VW <= (smax))) {                \
                 vstore4(vload4(0, (G) + ((long)gr * (ld) + gs)), 0, (regs) + it * VW); \
+                _Pragma("unroll")                                                \
+                for (int e = 0; e < VW; ++e)                                     \
+                    (regs)[it * VW + e] = MUL((regs)[it * VW + e], (long)gr * (ld) + gs + e); \
             } else {                                                             \
                 _Pragma("unroll")                                                \
                 for (int e = 0; e < VW; ++e)                                     \
                     (regs)[it * VW + e] = (gr < (rmax) && gs + e < (smax))       \
-                        ? ((G) + ((long)gr * (ld) + gs))[e] : 0.0f;              \
+                        ? MUL(((G) + ((long)gr * (ld) + gs))[e], (long)gr * (ld) + gs + e) : 0.0f; \
             }                                                                    \
         }                                                                        \
     }
@@ -103,17 +106,17 @@ inline elem_t to_elem(float x) { return (ushort)(as_uint(round_bf16(x)) >> 16); 
     }
 
 #if TRANS_A == 0   // A stored M x K: rows are m
-#define FETCH_A(k0, CHECK) FETCH(A, lda, m0, k0, M, K, ra, BK, A_PER_ITEM, CHECK)
+#define FETCH_A(k0, CHECK) FETCH(A, lda, m0, k0, M, K, ra, BK, A_PER_ITEM, CHECK, MUL_A)
 #define STASH_A(L) STASH(ra, L, LDK, 1, BK, A_PER_ITEM)
 #else              // A stored K x M: rows are k
-#define FETCH_A(k0, CHECK) FETCH(A, lda, k0, m0, K, M, ra, BM, A_PER_ITEM, CHECK)
+#define FETCH_A(k0, CHECK) FETCH(A, lda, k0, m0, K, M, ra, BM, A_PER_ITEM, CHECK, MUL_A)
 #define STASH_A(L) STASH(ra, L, 1, LDK, BM, A_PER_ITEM)
 #endif
 #if TRANS_B == 1   // B stored N x K: rows are n
-#define FETCH_B(k0, CHECK) FETCH(B, ldb, n0, k0, N, K, rb, BK, B_PER_ITEM, CHECK)
+#define FETCH_B(k0, CHECK) FETCH(B, ldb, n0, k0, N, K, rb, BK, B_PER_ITEM, CHECK, MUL_B)
 #define STASH_B(L) STASH(rb, L, LDK, 1, BK, B_PER_ITEM)
 #else              // B stored K x N: rows are k
-#define FETCH_B(k0, CHECK) FETCH(B, ldb, k0, n0, K, N, rb, BN, B_PER_ITEM, CHECK)
+#define FETCH_B(k0, CHECK) FETCH(B, ldb, k0, n0, K, N, rb, BN, B_PER_ITEM, CHECK, MUL_B)
 #define STASH_B(L) STASH(rb, L, 1, LDK, BN, B_PER_ITEM)
 #endif
 
@@ -178,7 +181,8 @@ __kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
 void gemm(int M, int N, int K, float alpha,
           __global const float* restrict A, int A_off, int lda, int strideA,
           __global const float* restrict B, int B_off, int ldb, int strideB,
-          float beta, __global float* restrict C, int C_off, int ldc, int strideC)
+          float beta, __global float* restrict C, int C_off, int ldc, int strideC
+          GEMM_FUSED_ARGS)
 {
     // Declared as 32-bit words: fragments are read as words, and a ushort array may be
     // placed at a 2-byte boundary (NVIDIA did, and the BF16 reads then faulted).
@@ -198,6 +202,7 @@ void gemm(int M, int N, int K, float alpha,
     A += (long)A_off + batch * (long)strideA;
     B += (long)B_off + batch * (long)strideB;
     C += (long)C_off + batch * (long)strideC;
+    GEMM_FUSED_OFFSETS
 
     float acc[MT][NT][4];
     #pragma unroll
@@ -294,7 +299,7 @@ void gemm(int M, int N, int K, float alpha,
                 if (full || (row < M && col < N)) {
                     __global float* Cp = C + ((long)row * ldc + col);
                     const float r = alpha * acc[i][j][e];
-                    *Cp = (beta == 0.0f) ? r : r + beta * *Cp;
+                    *Cp = (beta == 0.0f) ? EPILOGUE(r, col, (long)row * ldc + col) : r + beta * *Cp;
                 }
             }
 }

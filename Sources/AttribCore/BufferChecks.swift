@@ -28,6 +28,27 @@ extension GEMMArguments {
         }
         try a.require((batch - 1) * strideA + (ar - 1) * lda + ac, op, "A")
         try b.require((batch - 1) * strideB + (br - 1) * ldb + bc, op, "B")
-        try c.require((batch - 1) * strideC + (m - 1) * ldc + n, op, "C")
+        try c.require(extentC, op, "C")
+    }
+
+    /// Elements of A's buffer the product reads from its offset on (a view laid out as A
+    /// must hold as many).
+    public var extentA: Int { (batch - 1) * strideA + ((transA ? k : m) - 1) * lda + (transA ? m : k) }
+    /// Elements of C's buffer the product writes from its offset on.
+    public var extentC: Int { (batch - 1) * strideC + (m - 1) * ldc + n }
+
+    /// Checks the epilogue's views against the product: β = 0, a bias of n, a derivative
+    /// laid out as C and only with an activation, a multiplier laid out as A.
+    public func validate(_ e: GEMMEpilogue) throws {
+        let op = "gemm epilogue"
+        guard beta == 0 else {
+            throw AttribError.invalidArgument(op: op, detail: "beta = \(beta); a fused epilogue overwrites C (beta must be 0)")
+        }
+        if e.derivative != nil, e.activation == nil {
+            throw AttribError.invalidArgument(op: op, detail: "a derivative output needs an activation")
+        }
+        try e.bias?.require(n, op, "bias")
+        try e.derivative?.require(extentC, op, "derivative")
+        try e.multiplierA?.require(extentA, op, "multiplier of A")
     }
 }

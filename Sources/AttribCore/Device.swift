@@ -41,6 +41,26 @@ public struct GEMMArguments: @unchecked Sendable {
     }
 }
 
+/// What a product does besides C = α·op(A)·op(B) (β must be 0), where a backend fuses it
+/// into the product (OpenCL): a sweep's layer y = f(x·Wᵀ + b) in one pass, keeping f′ for
+/// the backward, and that backward's product (dy ⊙ f′)·W with the multiply done as the
+/// operand is read. Nothing is written between the product and the epilogue.
+public struct GEMMEpilogue: @unchecked Sendable {
+    /// [n], added to every row of C.
+    public var bias: BufferView?
+    /// f applied after the bias: C = f(z), z = α·op(A)·op(B) + bias.
+    public var activation: Activation?
+    /// f′(z), laid out as C (ldc, strideC); needs `activation`.
+    public var derivative: BufferView?
+    /// op(A) read as A ⊙ multiplier, the multiplier laid out as A (lda, strideA).
+    public var multiplierA: BufferView?
+    public init(bias: BufferView? = nil, activation: Activation? = nil, derivative: BufferView? = nil, multiplierA: BufferView? = nil) {
+        self.bias = bias; self.activation = activation; self.derivative = derivative; self.multiplierA = multiplierA
+    }
+    /// Whether it does anything at all.
+    public var isEmpty: Bool { bias == nil && activation == nil && derivative == nil && multiplierA == nil }
+}
+
 public enum BinaryOp: String, Sendable, CaseIterable { case add, sub, mul }
 
 /// Activations with a forward and a backward. The backward takes the
@@ -98,6 +118,13 @@ public protocol Device: AnyObject, Sendable {
     /// of C (the CPU backend) gives each worker all of them for its block of rows, so
     /// they meet the workers once, not once each (a banded convolution's bands).
     func gemmSequence(_ gs: [GEMMArguments]) throws
+    /// The product with its epilogue fused (GEMMEpilogue), β = 0: bitwise the product, then
+    /// biasAdd, then activation and its derivative, with op(A) formed as A ⊙ multiplier
+    /// first, where α = 1. False, with nothing written, where the backend does not fuse
+    /// this combination; callers then run the ops apart.
+    func gemmFused(_ g: GEMMArguments, _ epilogue: GEMMEpilogue) throws -> Bool
+    /// Whether gemmFused fuses products of this dtype: graphs fuse their layers for it.
+    func fusesGEMMEpilogues(dtype: DType) -> Bool
     /// The IG path fused into an activation + tiling average pooling, where a backend
     /// offers it (CPU Float32 GELU): for rows (i, k) of n inputs × m steps, z = base_i +
     /// alphas_k·(x_i − base_i) (as pathInterpolate), then pooled = avgPool(f(z)) and
@@ -299,6 +326,8 @@ extension Device {
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
     public func gemmSequence(_ gs: [GEMMArguments]) throws { for g in gs { try gemm(g) } }
+    public func gemmFused(_ g: GEMMArguments, _ epilogue: GEMMEpilogue) throws -> Bool { false }
+    public func fusesGEMMEpilogues(dtype: DType) -> Bool { false }
     public func pathActivationAvgPoolWithDerivative(_ kind: Activation, n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                                     x: BufferView, base: BufferView, baseStride: Int, alphas: BufferView,
                                                     pooled: BufferView, derivative: BufferView) throws -> Bool { false }

@@ -18,10 +18,11 @@ extension OpenCLDevice {
     }
 
     /// One product as one launch: the tensor cores where the precision takes them, else
-    /// the portable kernel with its tuned (or default) tiles.
-    func gemmOnePass(_ g: GEMMArguments, dtype: DType, precision: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer) throws {
+    /// the portable kernel with its tuned (or default) tiles; `fused` adds an epilogue.
+    func gemmOnePass(_ g: GEMMArguments, dtype: DType, precision: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer,
+                     fused: FusedEpilogue? = nil) throws {
         if precision != .fp32, usesTensorCores(precision, transA: g.transA, transB: g.transB) {
-            try launchMMA(g, precision: precision, c: c, a: a, b: b)
+            try launchMMA(g, precision: precision, c: c, a: a, b: b, fused: fused)
             return
         }
         var p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
@@ -32,7 +33,7 @@ extension OpenCLDevice {
            smaller.problem(on: info, dtype: dtype) == nil {
             p = smaller
         }
-        try launchGEMM(g, dtype: dtype, c: c, a: a, b: b, parameters: p, round: precision)
+        try launchGEMM(g, dtype: dtype, c: c, a: a, b: b, parameters: p, round: precision, fused: fused)
     }
 
     /// Split-K, the GPU rule for short, deep products (a few rows of activations against a
@@ -97,20 +98,21 @@ extension OpenCLDevice {
     /// Enqueues the GEMM kernel with explicit tile parameters (the tuner calls this);
     /// `round` other than .fp32 rounds the operands as they are staged.
     func launchGEMM(_ g: GEMMArguments, dtype: DType, c: CLBuffer, a: CLBuffer, b: CLBuffer, parameters p: GEMMParameters,
-                    round: MatmulPrecision = .fp32) throws {
+                    round: MatmulPrecision = .fp32, fused: FusedEpilogue? = nil) throws {
         var defines = p.defines + [("TRANS_A", g.transA ? 1 : 0), ("TRANS_B", g.transB ? 1 : 0)]
         if round != .fp32 { defines.append(("ROUND", round.roundCode)) }
         let global = [(g.n + p.NWG - 1) / p.NWG * p.NDIMC, (g.m + p.MWG - 1) / p.MWG * p.MDIMC, g.batch]
-        try launch(p.kernel == 1 ? .gemmDB : .gemm, "gemm", dtype: dtype, defines: defines, gemmKernelArguments(g, c: c, a: a, b: b),
-                   global: global, local: [p.NDIMC, p.MDIMC, 1])
+        try launch(p.kernel == 1 ? .gemmDB : .gemm, "gemm", dtype: dtype, defines: defines + (fused?.defines ?? []),
+                   gemmKernelArguments(g, c: c, a: a, b: b, fused: fused), global: global, local: [p.NDIMC, p.MDIMC, 1])
     }
 
-    /// The argument list every GEMM kernel takes (gemm.cl, gemm_db.cl, gemm_mma.cl).
-    func gemmKernelArguments(_ g: GEMMArguments, c: CLBuffer, a: CLBuffer, b: CLBuffer) -> [KernelArgument] {
+    /// The argument list every GEMM kernel takes (gemm.cl, gemm_db.cl, gemm_mma.cl), and
+    /// a fused epilogue's six after it (gemm_epilogue.cl).
+    func gemmKernelArguments(_ g: GEMMArguments, c: CLBuffer, a: CLBuffer, b: CLBuffer, fused: FusedEpilogue? = nil) -> [KernelArgument] {
         [.int(g.m), .int(g.n), .int(g.k), .real(g.alpha),
          .buffer(a), .int(g.a.offset), .int(g.lda), .int(g.strideA),
          .buffer(b), .int(g.b.offset), .int(g.ldb), .int(g.strideB),
-         .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC)]
+         .real(g.beta), .buffer(c), .int(g.c.offset), .int(g.ldc), .int(g.strideC)] + (fused?.arguments ?? [])
     }
 
     public func binary(_ op: BinaryOp, n: Int, a: BufferView, b: BufferView, y: BufferView) throws {

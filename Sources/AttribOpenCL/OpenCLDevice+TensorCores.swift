@@ -162,12 +162,14 @@ extension OpenCLDevice {
 
     /// Enqueues gemm_mma.cl's kernel for g (Float32 operands): the large tile, or the
     /// small one where the large one's grid would leave SMs idle.
-    func launchMMA(_ g: GEMMArguments, precision p: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer, forceSmall: Bool? = nil) throws {
+    func launchMMA(_ g: GEMMArguments, precision p: MatmulPrecision, c: CLBuffer, a: CLBuffer, b: CLBuffer, forceSmall: Bool? = nil,
+                   fused: FusedEpilogue? = nil) throws {
         let big = mmaTile(p, small: false)
         let small = forceSmall ?? (((g.m + big.bm - 1) / big.bm) * ((g.n + big.bn - 1) / big.bn) * g.batch < info.computeUnits)
         let t = mmaTile(p, small: small)
-        try launch(.gemmMMA, "gemm", dtype: .float32, defines: mmaDefines(p, transA: g.transA, transB: g.transB, small: small),
-                   gemmKernelArguments(g, c: c, a: a, b: b),
+        try launch(.gemmMMA, "gemm", dtype: .float32,
+                   defines: mmaDefines(p, transA: g.transA, transB: g.transB, small: small) + (fused?.defines ?? []),
+                   gemmKernelArguments(g, c: c, a: a, b: b, fused: fused),
                    global: [(g.n + t.bn - 1) / t.bn * t.threads, (g.m + t.bm - 1) / t.bm, g.batch], local: [t.threads, 1, 1])
     }
 

@@ -35,6 +35,8 @@ public final class OpenCLDevice: Device, @unchecked Sendable {
         var splitKWorkspace: [DType: CLBuffer] = [:]
         /// Implicit-GEMM convolutions on a device that is not a GPU (tests).
         var implicitConvolution = false
+        /// Whether gemmFused fuses (ATTRIB_FUSED_EPILOGUE=0 turns it off, for timing both).
+        var fusedEpilogues = OpenCLDevice.fusedEpiloguesByDefault
         /// Host copies of uploads still in flight (OpenCLDevice.upload), and their bytes.
         var staging: [UnsafeMutableRawPointer] = []
         var stagingBytes = 0

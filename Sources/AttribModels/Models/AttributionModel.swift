@@ -80,6 +80,6 @@ public final class GraphModel: AttributionModel, @unchecked Sendable {
         inputShape = input.type.shape; outputShape = out.shape
         self.labels = labels; self.device = device; self.dtype = dtype; self.source = source
         forwardExecutor = GraphExecutor(graph)
-        sweepExecutor = GraphExecutor(try graph.fusingActivationPools())
+        sweepExecutor = GraphExecutor(try graph.forSweeps(on: device, dtype: dtype))
     }
 }

@@ -34,7 +34,7 @@ public final class Sequential: @unchecked Sendable {
         self.labels = labels; self.device = device; self.dtype = dtype
         let graph = try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype)
         forwardExecutor = GraphExecutor(graph)
-        sweepExecutor = GraphExecutor(try graph.fusingActivationPools())
+        sweepExecutor = GraphExecutor(try graph.forSweeps(on: device, dtype: dtype))
     }
 
     /// Checks a batch against the model: same device and dtype, and each sample holding
