@@ -46,6 +46,14 @@ extension OpenCLDevice {
                       ("EPI_D", e.derivative == nil ? 0 : 1), ("MASK_A", e.multiplierA == nil ? 0 : 1)],
             arguments: arguments)
         let precision = dtype == .float32 ? matmulPrecision : .fp32
+        // The multiplier of A rides along where A is staged through local memory anyway (GPU
+        // tiles, rounding, tensor cores); tiles that read A straight from global memory (CPU
+        // devices' defaults) would lose more than the separate multiply costs: declined there.
+        // (--precision tf32/bf16 stages every operand.)
+        if e.multiplierA != nil, precision == .fp32 {
+            let p = gemmParameters(GEMMVariant(dtype: dtype, transA: g.transA, transB: g.transB))
+            if p.kernel == 0, p.LOCAL_A == 0 { return false }
+        }
         try gemmOnePass(g, dtype: dtype, precision: precision, c: bufs[0], a: bufs[1], b: bufs[2], fused: fused)
         return true
     }
