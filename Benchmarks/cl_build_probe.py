@@ -20,6 +20,7 @@ vp = ctypes.c_void_p
 # What attrib prepends to each kernel file (Kernels/KernelSources.swift's `prelude`).
 PRELUDES = {
     "activation.cl": ["activation_math.cl"],
+    "path.cl": ["activation_math.cl"],
     "conv_igemm.cl": ["activation_math.cl", "operand_round.cl"],
     "gemm.cl": ["activation_math.cl", "operand_round.cl", "gemm_epilogue.cl"],
     "gemm_db.cl": ["activation_math.cl", "operand_round.cl", "gemm_epilogue.cl"],

@@ -34,7 +34,7 @@ public enum KernelSource: String, CaseIterable, Sendable {
     /// (gemm_epilogue.cl). One definition each, so fused and separate kernels agree.
     private var prelude: [UInt8] {
         switch self {
-        case .activation: return PackageResources.activation_math_cl
+        case .activation, .path: return PackageResources.activation_math_cl
         case .convIGEMM: return PackageResources.activation_math_cl + PackageResources.operand_round_cl
         case .gemm, .gemmDB, .gemmMMA:
             return PackageResources.activation_math_cl + PackageResources.operand_round_cl + PackageResources.gemm_epilogue_cl

@@ -208,6 +208,15 @@ public protocol Device: AnyObject, Sendable {
                          alphas: BufferView, y: BufferView) throws
     /// y[i·d + j] = Σ_k w_k g[(i·m + k)·d + j].
     func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws
+    /// The path and the activation after it in one pass, where a backend offers it: for rows
+    /// (i, k), z = b + α_k(x_i − b) as pathInterpolate, y = f(z) and derivative = f′(z), z
+    /// never written. Bitwise pathInterpolate, then the activation layer's forward, and f′
+    /// as its backward applies it. False, with nothing written, where it is not offered.
+    func pathActivationWithDerivative(_ kind: Activation, n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                      alphas: BufferView, y: BufferView, derivative: BufferView) throws -> Bool
+    /// y[i·d + j] = Σ_k w_k (g ⊙ multiplier)[(i·m + k)·d + j], the product never written:
+    /// bitwise binary(.mul) then pathWeightedSum. False, with nothing written, where not offered.
+    func pathWeightedSumTimes(n: Int, m: Int, d: Int, g: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool
 
     // MARK: convolution, pooling, layer norm (Ops/Conv.swift, Pool.swift, LayerNorm.swift)
     // Images are NCHW, row-major. OH = (H + 2·padH − kh)/strideH + 1 (floor), OW
@@ -328,6 +337,9 @@ extension Device {
     public func gemmSequence(_ gs: [GEMMArguments]) throws { for g in gs { try gemm(g) } }
     public func gemmFused(_ g: GEMMArguments, _ epilogue: GEMMEpilogue) throws -> Bool { false }
     public func fusesGEMMEpilogues(dtype: DType) -> Bool { false }
+    public func pathActivationWithDerivative(_ kind: Activation, n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                             alphas: BufferView, y: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func pathWeightedSumTimes(n: Int, m: Int, d: Int, g: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool { false }
     public func pathActivationAvgPoolWithDerivative(_ kind: Activation, n: Int, m: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                                     x: BufferView, base: BufferView, baseStride: Int, alphas: BufferView,
                                                     pooled: BufferView, derivative: BufferView) throws -> Bool { false }

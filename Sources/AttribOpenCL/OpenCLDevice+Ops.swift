@@ -245,6 +245,25 @@ extension OpenCLDevice {
                       .buffer(bf[3]), .int(alphas.offset), .buffer(bf[0]), .int(y.offset)], n: n * m * d)
     }
 
+    public func pathActivationWithDerivative(_ kind: Activation, n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                             alphas: BufferView, y: BufferView, derivative: BufferView) throws -> Bool {
+        let (t, bf) = try operands("pathActivationWithDerivative",
+                                   [(y, n * m * d), (x, n * d), (base, (n - 1) * baseStride + d), (alphas, m), (derivative, n * m * d)])
+        try launch1D(.path, "path_activation", dtype: t,
+                     [.int(n), .int(m), .int(d), .int(Int(kind.rawValue)), .buffer(bf[1]), .int(x.offset), .buffer(bf[2]), .int(base.offset),
+                      .int(baseStride), .buffer(bf[3]), .int(alphas.offset), .buffer(bf[0]), .int(y.offset), .buffer(bf[4]), .int(derivative.offset)],
+                     n: n * m * d)
+        return true
+    }
+
+    public func pathWeightedSumTimes(n: Int, m: Int, d: Int, g: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool {
+        let (t, bf) = try operands("pathWeightedSumTimes", [(y, n * d), (g, n * m * d), (multiplier, n * m * d), (weights, m)])
+        try launch1D(.path, "path_weighted_sum_times", dtype: t,
+                     [.int(n), .int(m), .int(d), .buffer(bf[1]), .int(g.offset), .buffer(bf[2]), .int(multiplier.offset),
+                      .buffer(bf[3]), .int(weights.offset), .buffer(bf[0]), .int(y.offset)], n: n * d)
+        return true
+    }
+
     public func pathWeightedSum(n: Int, m: Int, d: Int, g: BufferView, weights: BufferView, y: BufferView) throws {
         let (t, bf) = try operands("pathWeightedSum", [(y, n * d), (g, n * m * d), (weights, m)])
         try launch1D(.path, "path_weighted_sum", dtype: t,

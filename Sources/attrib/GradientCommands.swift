@@ -41,6 +41,7 @@ struct IGCommand: ParsableCommand {
     @Option(help: "Path-weighted IG (PS-IG) with baselines sampled along the path: uniform or beta:A,B.") var pathDensity: String?
     @Flag(help: "Do not fuse the first affine layer (for comparison; same numbers, slower).") var noFuse = false
     @Flag(help: "Run a small CNN's path in batches layer by layer, not each input's whole path in one op (for comparison; bitwise the same attributions, slower).") var noWholePath = false
+    @Flag(help: "Build the path before the activation it meets first and apply f′ apart, instead of inside one pass each (for comparison; bitwise the same attributions, slower).") var noPathActivation = false
     @Option(help: "NoiseTunnel: noisy copies per input (0: none).") var ntSamples = 0
     @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
     @Option(help: "NoiseTunnel: smoothgrad, smoothgrad_sq or vargrad.") var ntType = "smoothgrad"
@@ -67,6 +68,7 @@ struct IGCommand: ParsableCommand {
         let (l, contexts) = try options.loadSweep()
         var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         ig.wholePath = !noWholePath
+        ig.fusePathActivation = !noPathActivation
         let base = try parseBaseline(baseline, seed: options.seed, model: l.model)
         let rowsPerInput = steps * max(1, ntSamples)
         if warmup && !mergeOnlyMode {

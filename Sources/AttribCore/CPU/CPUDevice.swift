@@ -294,6 +294,30 @@ public final class CPUDevice: Device, @unchecked Sendable {
         try withScalar(y, op) { try run($0) }
     }
 
+    public func pathActivationWithDerivative(_ kind: Activation, n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,
+                                             alphas: BufferView, y: BufferView, derivative: BufferView) throws -> Bool {
+        let op = "pathActivationWithDerivative"
+        var done = false
+        func run<T: CPUScalar>(_: T.Type) throws {
+            done = CPUKernels.pathActivationWithDerivative(kind, n, m, d, try pointer(T.self, x, op, n * d),
+                                                           try pointer(T.self, base, op, (n - 1) * baseStride + d), baseStride,
+                                                           try pointer(T.self, alphas, op, m), try pointer(T.self, y, op, n * m * d),
+                                                           try pointer(T.self, derivative, op, n * m * d))
+        }
+        try withScalar(y, op) { try run($0) }
+        return done
+    }
+
+    public func pathWeightedSumTimes(n: Int, m: Int, d: Int, g: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool {
+        let op = "pathWeightedSumTimes"
+        func run<T: CPUScalar>(_: T.Type) throws {
+            CPUKernels.pathWeightedSum(n, m, d, try pointer(T.self, g, op, n * m * d), try pointer(T.self, weights, op, m), try pointer(T.self, y, op, n * d),
+                                       times: try pointer(T.self, multiplier, op, n * m * d))
+        }
+        try withScalar(y, op) { try run($0) }
+        return true
+    }
+
     // MARK: helpers
 
     func buffer(_ view: BufferView, _ op: String) throws -> CPUBuffer {

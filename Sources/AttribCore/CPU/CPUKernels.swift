@@ -193,7 +193,9 @@ enum CPUKernels<T: CPUScalar> {
     /// y[i, j] = Σₖ w[k]·g[i, k, j], k ascending from 0 for every element. The loop runs
     /// over runs of j within one input, step by step, so the inner loop is contiguous
     /// (vectorised) instead of striding over the steps; the sum order is unchanged.
-    static func pathWeightedSum(_ n: Int, _ m: Int, _ d: Int, _ g: P, _ w: P, _ y: P) {
+    /// With `times`: Σₖ w[k]·(g ⊙ times)[i, k, j], each product rounded before it is weighted,
+    /// as multiplying first would (Swift contracts no multiply-add, so the bits are those).
+    static func pathWeightedSum(_ n: Int, _ m: Int, _ d: Int, _ g: P, _ w: P, _ y: P, times: P? = nil) {
         parallelChunks(n * d, grain: max(1, (1 << 15) / m)) { r in
             var e = r.lowerBound
             while e < r.upperBound {
@@ -202,10 +204,57 @@ enum CPUKernels<T: CPUScalar> {
                 for j in 0..<len { yr[j] = 0 }
                 for k in 0..<m {
                     let wk = w[k], gr = g + (i * m + k) * d + j0
-                    for j in 0..<len { yr[j] += wk * gr[j] }
+                    if let times {
+                        let tr = times + (i * m + k) * d + j0
+                        for j in 0..<len { yr[j] += wk * (gr[j] * tr[j]) }
+                    } else {
+                        for j in 0..<len { yr[j] += wk * gr[j] }
+                    }
                 }
                 e += len
             }
         }
+    }
+
+    /// pathInterpolate, then f and f′ of each row from a row-sized scratch (the path is never
+    /// written), each through the routine the activation layer apart uses for this kind and
+    /// type, so the bits are the same: the 8-lane value-and-derivative kernels for Float32
+    /// tanh, sigmoid and GELU (erf), whose results do not depend on where a range starts;
+    /// valueAndDerivative for Float64 tanh and sigmoid (activationWithDerivative's); the
+    /// scalar f and f′ (activation and activationBackward's) for the others. False for
+    /// Float32 SiLU and tanh-GELU, whose 8-lane forward and backward are separate kernels.
+    static func pathActivationWithDerivative(_ kind: Activation, _ n: Int, _ m: Int, _ d: Int, _ x: P, _ base: P, _ baseStride: Int,
+                                             _ alpha: P, _ y: P, _ deriv: P) -> Bool {
+        let both: ((UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)?
+        if T.self == Float.self {
+            switch kind {
+            case .tanh: both = { attrib_tanh_forward_derivative_f32($0, $1, $2, $3) }
+            case .sigmoid: both = { attrib_sigmoid_forward_derivative_f32($0, $1, $2, $3) }
+            case .geluErf: both = { attrib_gelu_erf_forward_derivative_f32($0, $1, $2, $3) }
+            case .silu, .geluTanh: return false
+            default: both = nil
+            }
+        } else {
+            both = nil
+        }
+        let pairwise = T.self != Float.self && (kind == .tanh || kind == .sigmoid)
+        let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+        parallelChunks(n * m, grain: max(1, (1 << 14) / d)) { r in
+            let z = P.allocate(capacity: d)           // one row of the path, [d]
+            defer { z.deallocate() }
+            for row in r {
+                let i = row / m, a = alpha[row % m]
+                let xr = x + i * d, br = base + i * baseStride, yr = y + row * d, dr = deriv + row * d
+                for j in 0..<d { z[j] = br[j] + a * (xr[j] - br[j]) }
+                if let both {
+                    both(f(z), f(yr), f(dr), d)
+                } else if pairwise {
+                    for j in 0..<d { let (v, g) = ActivationMath<T>.valueAndDerivative(kind, z[j])!; yr[j] = v; dr[j] = g }
+                } else {
+                    for j in 0..<d { yr[j] = ActivationMath<T>.forward(kind, z[j]); dr[j] = ActivationMath<T>.derivative(kind, z[j]) }
+                }
+            }
+        }
+        return true
     }
 }

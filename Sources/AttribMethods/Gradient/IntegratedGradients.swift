@@ -30,6 +30,11 @@ public struct IntegratedGradients: Sendable {
     /// Rows (inputs × steps) per chunk of a whole-path sweep, between which progress is
     /// reported and Ctrl-C is seen; memory does not depend on it. About 0.1 s on 2 cores.
     public var wholeChunkRows = 1 << 15
+    /// Where the path's first op is an activation (`pathActivation`), build the path inside
+    /// it and fold f′ into the step-weighted sum (Device.pathActivationWithDerivative and
+    /// pathWeightedSumTimes): the path and the gradient before f′ are never written. The
+    /// same attributions, bitwise; off, for comparison and timing.
+    public var fusePathActivation = true
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -51,6 +56,19 @@ public struct IntegratedGradients: Sendable {
     func sequentialLayer(_ model: any AttributionModel, _ f: FirstAffine?) -> (Sequential, Int)? {
         guard let seq = model as? Sequential, let f, let i = Int(f.output), i == f.node else { return nil }
         return (seq, i)
+    }
+
+    /// The activation the path meets first and the value it writes, where fusing is on and
+    /// the sweep graph reads the path's value (the input, or the first affine layer's output)
+    /// by one activation node alone whose output is not the graph's: a rule on any graph (an
+    /// MLP's Linear → tanh, a CNN's Conv → ReLU), not on a model's shape.
+    public func pathActivation(_ model: any AttributionModel) -> (kind: Activation, output: String)? {
+        guard fusePathActivation else { return nil }
+        let graph = model.sweepExecutor.graph, cut = fused(model)?.output ?? model.inputName
+        let readers = graph.nodes.filter { $0.inputs.contains(cut) }
+        guard readers.count == 1, let n = readers.first, n.inputs == [cut], !graph.outputs.contains(cut),
+              let act = (n.op as? LayerOp)?.layer as? ActivationLayer, !graph.outputs.contains(n.output) else { return nil }
+        return (act.kind, n.output)
     }
 
     /// The device batches a sweep on this model runs in.
@@ -171,6 +189,7 @@ public struct IntegratedGradients: Sendable {
         // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
         var pathMeans = [Double](repeating: 0, count: n * tCount)
 
+        let pathAct = rowsOuter ? nil : pathActivation(model)
         let plan0 = whole ? wholeChunks(n: n) : chunks(n: n, m: mRun, rows: batchRows)
         var completed = 0, rowsDone = 0, interrupted = false
         for c in plan0 {
@@ -192,7 +211,18 @@ public struct IntegratedGradients: Sendable {
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
             // Elsewhere the graph runs from the cut.
             let trace = rowsOuter ? try seq!.traceRowsOuter(pathFrom: xs, baselines: bs, alphas: steps, layers: layers) : nil
-            let run = rowsOuter ? nil : try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
+            // Where the path meets an activation first and the device fuses them, the graph runs
+            // from the activation's output, and f′ waits for the step-weighted sum.
+            var feed = cut, fPrime: Tensor?
+            var run: GraphExecutor.Run?
+            if !rowsOuter {
+                if let pa = pathAct, let (a, d) = try xs.pathActivatedWithDerivative(pa.kind, baselines: bs, alphas: steps) {
+                    feed = pa.output; fPrime = d
+                    run = try exec.forward([feed: a], gradientsFor: [feed])
+                } else {
+                    run = try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
+                }
+            }
             let result = try trace?.output ?? run![output]!
             if c.steps.upperBound > m {
                 // The end steps' outputs (on the CPU backend, where reading them is a copy).
@@ -210,6 +240,7 @@ public struct IntegratedGradients: Sendable {
                                                   firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
                 let up = try upstream.reshaped(result.shape), w = try weightT.rows(c.steps)
                 let partial = try trace.map { try seq!.pathGradientSum($0, upstream: up, layers: layers, weights: w) }
+                    ?? fPrime.map { try exec.backward(run!, upstream: [output: up], wrt: [feed])[feed]!.pathWeightedSum(weights: w, times: $0) }
                     ?? exec.backward(run!, upstream: [output: up], wrt: [cut])[cut]!.pathWeightedSum(weights: w)
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
