@@ -6,6 +6,7 @@
 // from 0, rows then columns, then divided by kh·kw (or multiplied by its exact
 // reciprocal when kh·kw is a power of two: the same rounding).
 #include "vecmath.h"
+#include <math.h>
 #include "cpu_features.h"
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
@@ -226,5 +227,60 @@ void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, floa
         const float *mp = m + p * hw;
         attrib_avgpool_tiled_backward_f32(dy + p * ohw, out, g, h, w, kh, kw);
         for (size_t i = 0; i < g * hw; i++) out[i] = out[i] * mp[i];
+    }
+}
+
+// Max pooling over tiled windows (stride = kernel), the layout of most CNNs' 2x2 pools:
+// one plane at a time, indices kept in registers, where the general kernel (Swift,
+// CPUKernels.maxPool2d) divides per line and its backward gathers per pixel from the
+// windows covering it. The same rule as the general kernel: a value wins where it is
+// greater than the running maximum or is NaN, starting from -inf at the window's first
+// position, so values and argmax are bitwise the same.
+void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
+                                      size_t h, size_t w, size_t kh, size_t kw) {
+    size_t oh = h / kh, ow = w / kw;
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * h * w;
+        float *yp = y + p * oh * ow;
+        int32_t *ap = argmax + p * oh * ow;
+        for (size_t oy = 0; oy < oh; oy++) {
+            for (size_t ox = 0; ox < ow; ox++) {
+                size_t first = oy * kh * w + ox * kw, idx = first;
+                float m = -INFINITY;
+                for (size_t ky = 0; ky < kh; ky++) {
+                    size_t row = first + ky * w;
+                    for (size_t kx = 0; kx < kw; kx++) {
+                        float v = xp[row + kx];
+                        if (v > m || v != v) { m = v; idx = row + kx; }
+                    }
+                }
+                yp[oy * ow + ox] = m;
+                ap[oy * ow + ox] = (int32_t)idx;
+            }
+        }
+    }
+}
+
+// Its backward: windows do not overlap, so each pixel is the maximum of at most one
+// window and the gather's sum has one term: 0 + dy (a -0 gradient becomes +0, as the
+// gather's sum from 0 makes it). Pixels no window's maximum (and trailing rows and
+// columns no window reaches) get 0. An argmax outside its window is skipped, so a
+// corrupted index cannot write outside the plane.
+void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
+                                       size_t h, size_t w, size_t kh, size_t kw) {
+    size_t oh = h / kh, ow = w / kw;
+    for (size_t p = 0; p < planes; p++) {
+        const float *dyp = dy + p * oh * ow;
+        const int32_t *ap = argmax + p * oh * ow;
+        float *xp = dx + p * h * w;
+        for (size_t i = 0; i < h * w; i++) xp[i] = 0.0f;
+        for (size_t oy = 0; oy < oh; oy++) {
+            for (size_t ox = 0; ox < ow; ox++) {
+                int32_t a = ap[oy * ow + ox];
+                size_t iy = (size_t)a / w, ix = (size_t)a % w;
+                if (a < 0 || iy / kh != oy || ix / kw != ox || iy >= oh * kh || ix >= ow * kw) continue;
+                xp[a] = 0.0f + dyp[oy * ow + ox];
+            }
+        }
     }
 }

@@ -139,6 +139,15 @@ extension CPUKernels {
 
     static func maxPool2d(_ g: Window2D, _ x: P, _ y: P, _ argmax: I) {
         let (oh, ow) = (g.outH, g.outW)
+        if T.self == Float.self && g.strideH == g.kh && g.strideW == g.kw {
+            // Tiled windows in Float32: CVecMath/pool.c, a plane at a time (bitwise this loop's).
+            let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (g.h * g.w))) { r in
+                attrib_maxpool_tiled_forward_f32(xf + r.lowerBound * g.h * g.w, yf + r.lowerBound * oh * ow, argmax + r.lowerBound * oh * ow,
+                                                 r.count, g.h, g.w, g.kh, g.kw)
+            }
+            return
+        }
         parallelChunks(g.n * g.c * oh, grain: max(1, (1 << 14) / (ow * g.kh * g.kw))) { r in
             for line in r {                       // line = plane·OH + oy
                 let oy = line % oh, plane = line / oh
@@ -162,6 +171,16 @@ extension CPUKernels {
 
     static func maxPool2dBackward(_ g: Window2D, _ dy: P, _ argmax: I, _ dx: P) {
         let (oh, ow) = (g.outH, g.outW)
+        if T.self == Float.self && g.strideH == g.kh && g.strideW == g.kw {
+            // Tiled windows: each pixel in at most one window, so a scatter of dy is the
+            // gather's one-term sum (CVecMath/pool.c, bitwise this loop's).
+            let (dyf, dxf) = (UnsafeMutableRawPointer(dy).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (g.h * g.w))) { r in
+                attrib_maxpool_tiled_backward_f32(dyf + r.lowerBound * oh * ow, argmax + r.lowerBound * oh * ow, dxf + r.lowerBound * g.h * g.w,
+                                                  r.count, g.h, g.w, g.kh, g.kw)
+            }
+            return
+        }
         parallelChunks(g.n * g.c * g.h, grain: max(1, (1 << 13) / g.w)) { r in
             for line in r {                       // line = plane·H + iy
                 let iy = line % g.h, plane = line / g.h

@@ -26,6 +26,13 @@ void attrib_avgpool_tiled_forward_f32(const float *x, float *y, size_t planes, s
 void attrib_avgpool_tiled_backward_f32(const float *dy, float *dx, size_t planes, size_t h, size_t w,
                                         size_t kh, size_t kw);
 
+/// Max pooling with stride = kernel over `planes` planes: y and argmax (iy·w + ix in the
+/// plane) bitwise CPUKernels.maxPool2d's; its backward overwrites dx as the gather does.
+void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
+                                      size_t h, size_t w, size_t kh, size_t kw);
+void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
+                                       size_t h, size_t w, size_t kh, size_t kw);
+
 /// Largest plane (h·w floats) the fused GELU + pooling forward takes.
 #define ATTRIB_FUSED_PLANE_MAX 4096
 /// pooled = avgPool(GELU(x)) with stride = kernel, and dydx = GELU′(x), without
