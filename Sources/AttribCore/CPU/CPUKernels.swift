@@ -52,10 +52,10 @@ enum CPUKernels<T: CPUScalar> {
             parallelChunks(n, grain: 1 << 13) { r in attrib_gelu_erf_forward_f32(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh, T.self == Float.self {
+        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh || kind == .relu, T.self == Float.self {
             let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
             let f = kind == .silu ? attrib_silu_forward_f32 : kind == .tanh ? attrib_tanh_forward_f32
-                : kind == .sigmoid ? attrib_sigmoid_forward_f32 : attrib_gelu_tanh_forward_f32
+                : kind == .sigmoid ? attrib_sigmoid_forward_f32 : kind == .relu ? attrib_relu_forward_f32 : attrib_gelu_tanh_forward_f32
             parallelChunks(n, grain: 1 << 13) { r in f(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
@@ -71,11 +71,11 @@ enum CPUKernels<T: CPUScalar> {
             }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh, T.self == Float.self {
+        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh || kind == .relu, T.self == Float.self {
             let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let (xf, dyf, dxf) = (f(x), f(dy), f(dx))
             let b = kind == .silu ? attrib_silu_backward_f32 : kind == .tanh ? attrib_tanh_backward_f32
-                : kind == .sigmoid ? attrib_sigmoid_backward_f32 : attrib_gelu_tanh_backward_f32
+                : kind == .sigmoid ? attrib_sigmoid_backward_f32 : kind == .relu ? attrib_relu_backward_f32 : attrib_gelu_tanh_backward_f32
             parallelChunks(n, grain: 1 << 13) { r in
                 b(xf + r.lowerBound, dyf + r.lowerBound, dxf + r.lowerBound, r.count)
             }

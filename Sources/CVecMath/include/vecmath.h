@@ -18,6 +18,11 @@ void attrib_gelu_erf_forward_derivative_f32(const float *x, float *y, float *dyd
 void attrib_silu_forward_f32(const float *x, float *y, size_t n);
 void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 
+/// ReLU as ActivationMath's scalar rule, in loops the compiler vectorises: y = x < 0 ? 0 : x
+/// (NaN passes), and dx = dy · (x > 0 ? 1 : 0) (so an infinite dy at x ≤ 0 gives NaN, as apart).
+void attrib_relu_forward_f32(const float *x, float *y, size_t n);
+void attrib_relu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward
 /// and get 0 backward), over `planes` consecutive planes.
