@@ -164,16 +164,32 @@ import Testing
 
     @Test("batch plans from the graph: the bundled models' bytes per row as the layer-by-layer estimate gave them, and any graph plans")
     func chunkPlans() throws {
-        // Float32 bytes per row of each start layer, as ChunkPlan computed them from the layers
-        // before it read the graph (so the bundled models' batches are unchanged).
-        let expected = ["digits-mlp": [5200, 4688, 4432, 2896, 1616, 848], "digits-cnn": [60240, 58960, 46672, 34384, 14928, 8784, 2640, 1616]]
-        let forward = ["digits-mlp": 2344, "digits-cnn": 37928]
-        for (name, bytes) in expected {
+        // Float32 bytes written per row from each start layer (`touched`), as ChunkPlan computed
+        // them from the layers before it read the graph: the CPU backend sizes batches to its
+        // cache by these, so the bundled models' batches are unchanged.
+        let touched = ["digits-mlp": [5200, 4688, 4432, 2896, 1616, 848], "digits-cnn": [60240, 58960, 46672, 34384, 14928, 8784, 2640, 1616]]
+        // The peaks the memory budget is divided by. From the input of the CNN, the first
+        // convolution's im2col workspace (1·9·8·8 elements and its gradient: 4,608 bytes) no
+        // longer adds to the second's, the larger, which alone counts, now with that
+        // convolution's output transposed beside it (2 × 32·4·4 elements: 4,096 bytes):
+        // 60,240 − 4,608 + 4,096 = 59,728, and +4,096 from every cut before the second
+        // convolution. After it, nothing changes.
+        let peak = ["digits-mlp": [5200, 4688, 4432, 2896, 1616, 848], "digits-cnn": [59728, 63056, 50768, 38480, 14928, 8784, 2640, 1616]]
+        // Forward only: the fed input twice, and the values alive at the worst node with its
+        // output and workspace (every value is freed after its last reader).
+        let forward = ["digits-mlp": (peak: 1536, touched: 2344), "digits-cnn": (peak: 24064, touched: 37928)]
+        for (name, bytes) in peak {
             let m = try Sequential.load(fixturePath("../../Models/" + name), on: cpu)
             let cuts: [String?] = [nil] + (0..<(m.layers.count - 1)).map { String($0) }
-            let perRow: [Int] = cuts.map { ChunkPlan.make(for: m, cut: $0, budget: 1 << 30).bytesPerRow }
-            #expect(perRow == bytes, "\(name)")
-            #expect(SobolAttribution.forwardPlan(for: m, budget: 1 << 30).bytesPerRow == forward[name], "\(name) forward")
+            let plans = cuts.map { ChunkPlan.make(for: m, cut: $0, budget: 1 << 30) }
+            #expect(plans.map(\.bytesPerRow) == bytes, "\(name)")
+            // Without a budget, the rows the cache allows for the bytes written: as before.
+            for ((cut, t), p) in zip(zip(cuts, touched[name]!), bytes) {
+                #expect(ChunkPlan.make(for: m, cut: cut).rows == ChunkPlan.cacheSized((1 << 30) / p, bytesPerRow: t, on: cpu), "\(name) cut \(cut ?? "input") rows")
+            }
+            let f = forward[name]!
+            #expect(SobolAttribution.forwardPlan(for: m, budget: 1 << 30).bytesPerRow == f.peak, "\(name) forward")
+            #expect(SobolAttribution.forwardPlan(for: m).rows == ChunkPlan.cacheSized((1 << 30) / f.peak, bytesPerRow: f.touched, on: cpu), "\(name) forward rows")
         }
         // A graph no layer chain can express: GPT-2 at T = 7 and T = 14 tokens. Its attention
         // patterns grow as T², so doubling T more than doubles a row.
@@ -186,13 +202,16 @@ import Testing
     @Test("memory: a forward-only run keeps no inner value; elements per row from the graph")
     func memoryPlan() throws {
         let g = try Self.residualMLP()
-        // Per row: x 6, h1 8, a1 8, h2 6, r 6, y 3 values. Forward: 2 per start value and each
-        // node's output: 12 + 31 = 43. Backward: 3 per start value, 2 per output, and Tanh's
-        // kept f′ (8): 18 + 62 + 8 = 88. The largest single value is 8.
-        #expect(g.rowElements(backward: false) == (43, 8))
-        #expect(g.rowElements(backward: true) == (88, 8))
+        // Per row: x 6, h1 8, a1 8, h2 6, r 6, y 3 values. Forward: 2 per start value, and the
+        // values alive at the worst node: at the Tanh, h1 (read by it) and a1, 16 (h1 is freed
+        // before fc2, a1 before the add): 12 + 16 = 28; every output written: 12 + 31 = 43.
+        // Backward: 3 per start value, 2 per output, and Tanh's kept f′ (8): 18 + 62 + 8 = 88,
+        // all kept until the backward. The largest single value is 8.
+        #expect(g.rowElements(backward: false) == (28, 8, 43))
+        #expect(g.rowElements(backward: true) == (88, 8, 88))
         // From the cut at a1: fc2, skip and head only (the skip's other input x not counted).
-        #expect(g.rowElements(from: ["a1"], backward: true) == (3 * 8 + 2 * (6 + 6 + 3), 8))
+        let fromA1 = 3 * 8 + 2 * (6 + 6 + 3)
+        #expect(g.rowElements(from: ["a1"], backward: true) == (fromA1, 8, fromA1))
         let run = try GraphExecutor(g).forward(["x": Tensor(randomValues(12, seed: 1), shape: [2, 6], on: cpu)])
         #expect(Set(run.values.keys) == ["y"], "a forward-only run returns the outputs and keeps no inner value")
     }

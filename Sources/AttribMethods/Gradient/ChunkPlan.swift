@@ -40,7 +40,7 @@ public struct ChunkPlan: Sendable, Codable {
     public static func make(for graph: Graph, from start: Set<String>? = nil, backward: Bool, on device: any Device,
                             dtype: DType, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
         let info = device.info, size = dtype.size
-        let (perRow, largest) = graph.rowElements(from: start, backward: backward)
+        let (perRow, largest, touched) = graph.rowElements(from: start, backward: backward)
         let bytes = perRow * size
         let defaultBudget: Int = device is CPUDevice ? 1 << 30 : info.globalMemoryBytes / 2
         let total: Int = budget ?? defaultBudget
@@ -48,7 +48,8 @@ public struct ChunkPlan: Sendable, Codable {
         rows = min(rows, max(1, Int(Double(info.maxAllocationBytes) * 0.9) / max(largest * size, 1)))
         // The OpenCL kernels index with 32-bit ints.
         rows = min(rows, Int(Int32.max) / max(largest, 1))
-        if budget == nil { rows = cacheSized(rows, bytesPerRow: bytes, on: device) }
+        // The cache holds what a batch writes, not just its peak.
+        if budget == nil { rows = cacheSized(rows, bytesPerRow: touched * size, on: device) }
         if let cap { rows = min(rows, max(1, cap)) }
         return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
     }
