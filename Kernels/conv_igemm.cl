@@ -24,11 +24,34 @@
 // products (as gemm_db.cl). Gathers run with neighbouring items on neighbouring
 // columns j (output pixels), so stride-1 rows of the image are read coalesced.
 // ROUND (0, 1, 2): operands rounded to TF32 or BF16 as staged (--precision), as gemm_db.cl.
+// CONV_FUSED 1 (a sweep's Conv -> activation, as gemm_epilogue.cl does for products) appends
+//   __global real* D, int D_off, __global const real* MB, int MB_off
+// and, MODE 0: CONV_ACT k >= 0 stores y = f_k(z), z = the sum + bias, and D = f'_k(z) (laid
+// out as y) where CONV_D is 1; MODE 1: CONV_MASK 1 reads dy as dy (.) MB (MB laid out as dy),
+// the backward's dy (.) f' never written. Unused arguments may be any buffer. Bitwise the
+// kernel without them followed by act_forward / act_backward, or preceded by ew_mul.
 // NDRange: local (16, 16, 1), global (ceil(N/64)*16, ceil(M/64)*16, 1).
 // `real` and RND come from the files prepended to this one (activation_math.cl,
 // operand_round.cl).
 #ifndef MODE
 #define MODE 0
+#endif
+#ifndef CONV_FUSED
+#define CONV_FUSED 0
+#endif
+#ifndef CONV_ACT
+#define CONV_ACT -1
+#endif
+#ifndef CONV_D
+#define CONV_D 0
+#endif
+#ifndef CONV_MASK
+#define CONV_MASK 0
+#endif
+#if CONV_FUSED
+#define CONV_FUSED_ARGS , __global real* restrict D, int D_off, __global const real* restrict MB, int MB_off
+#else
+#define CONV_FUSED_ARGS
 #endif
 #pragma OPENCL FP_CONTRACT ON
 
@@ -44,7 +67,8 @@ void conv_igemm(int n, int c, int h, int w, int oc, int kh, int kw,
                 __global const real* restrict Wt, int W_off,
                 __global const real* restrict X, int X_off,
                 __global const real* restrict bias, int bias_off, int has_bias,
-                __global real* restrict Y, int Y_off)
+                __global real* restrict Y, int Y_off
+                CONV_FUSED_ARGS)
 {
     __local real As[2 * TK * LDT];   // As[k][m]
     __local real Bs[2 * TK * LDT];   // Bs[k][j]
@@ -71,6 +95,9 @@ void conv_igemm(int n, int c, int h, int w, int oc, int kh, int kw,
 #else
     const int hh = pix / w, ww = pix % w;
     __global const real* dyimg = X + (long)img * oc * oh * ow;
+#if CONV_MASK
+    __global const real* mbimg = MB + MB_off + (long)img * oc * oh * ow;
+#endif
 #endif
     // A: element e = tid + i*256 of a 64 x 16 tile is (m = e / 16, k = e % 16).
     const int ml = tid / 16, ka = tid % 16;          // ml + 16*i: this item's m rows
@@ -112,8 +139,13 @@ void conv_igemm(int n, int c, int h, int w, int oc, int kh, int kw,
         const int pn = hh + ph - r, qn = ww + pw - s;                                     \
         if (pn >= 0 && qn >= 0 && pn % sh == 0 && qn % sw == 0) {                         \
             const int pp = pn / sh, qq = qn / sw;                                         \
-            if (pp < oh && qq < ow) u = dyimg[((long)o * oh + pp) * ow + qq];             \
+            if (pp < oh && qq < ow) u = DY_AT(((long)o * oh + pp) * ow + qq);            \
         }
+#if CONV_MASK
+#define DY_AT(i) (dyimg[i] * mbimg[i])
+#else
+#define DY_AT(i) dyimg[i]
+#endif
 #endif
 #define STASH(buf)                                                                        \
     {                                                                                     \
@@ -163,10 +195,17 @@ void conv_igemm(int n, int c, int h, int w, int oc, int kh, int kw,
             const int m = m0 + ty * 4 + i;
             if (m >= M) continue;
             real v = acc[i][jj];
+            const long at = ((long)im * M + m) * plane + px;
 #if MODE == 0
             if (has_bias) v += bias[bias_off + m];
+#if CONV_D
+            D[D_off + at] = act_df(CONV_ACT, v);
 #endif
-            Y[((long)im * M + m) * plane + px] = v;
+#if CONV_ACT >= 0
+            v = act_f(CONV_ACT, v);
+#endif
+#endif
+            Y[at] = v;
         }
     }
 }

@@ -151,6 +151,15 @@ public protocol Device: AnyObject, Sendable {
     /// convolution), where offered with conv2dImplicitGEMM; false, nothing written, where not.
     func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
                                          dx: BufferView) throws -> Bool
+    /// conv2dImplicitGEMM with the activation after it in the same kernel (as gemmFused):
+    /// y = f(z), derivative = f′(z), z = the convolution + bias, never written. Bitwise the
+    /// ops apart. False, nothing written, where not offered (callers run them apart).
+    func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                            activation: Activation, y: BufferView, derivative: BufferView) throws -> Bool
+    /// conv2dInputGradientImplicitGEMM of dy ⊙ multiplier (multiplier laid out as dy), the
+    /// product never written; bitwise binary(.mul) first. False, nothing written, where not.
+    func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView, weight: BufferView,
+                                         dx: BufferView) throws -> Bool
     /// Whether conv3x3RowsOuter runs for this dtype (CPU Float32 with AVX2 and FMA).
     func offersConv3x3RowsOuter(dtype: DType) -> Bool
     /// The 3×3, stride-1, padding-1 convolution of n small images held rows-outer, where a
@@ -350,6 +359,10 @@ extension Device {
     public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView) throws -> Bool { false }
     public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                                dx: BufferView) throws -> Bool { false }
+    public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                                   activation: Activation, y: BufferView, derivative: BufferView) throws -> Bool { false }
+    public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView, weight: BufferView,
                                                 dx: BufferView) throws -> Bool { false }
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool { false }

@@ -52,22 +52,56 @@ extension OpenCLDevice {
         return true
     }
 
+    /// The activation fused into the convolution's store, f′ kept (CONV_FUSED, where the
+    /// device fuses products' epilogues).
+    public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                                   activation: Activation, y: BufferView, derivative: BufferView) throws -> Bool {
+        guard offersImplicitConvolution(dtype: x.buffer.dtype), fusesGEMMEpilogues(dtype: x.buffer.dtype), oc >= 1 else { return false }
+        let op = "conv2d + \(activation) (implicit GEMM)"
+        let count = g.n * oc * g.outH * g.outW
+        var operands = [Operand(x, g.inputCount), Operand(weight, oc * g.c * g.kh * g.kw), Operand(y, count), Operand(derivative, count)]
+        if let bias { operands.append(Operand(bias, oc)) }
+        let (t, bf) = try checkedOperands(op, operands)
+        try launchImplicitConv(mode: 0, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: x.offset,
+                               bias: bias.map { (bf[4], $0.offset) }, out: bf[2], outOff: y.offset, m: oc, n: g.n * g.outH * g.outW,
+                               fused: ([("CONV_FUSED", 1), ("CONV_ACT", Int(activation.rawValue)), ("CONV_D", 1)],
+                                       [.buffer(bf[3]), .int(derivative.offset), .buffer(bf[3]), .int(0)]))
+        return true
+    }
+
+    /// The input gradient of dy ⊙ multiplier, the multiply done as dy is gathered (CONV_MASK).
+    public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView, weight: BufferView,
+                                                dx: BufferView) throws -> Bool {
+        guard offersImplicitConvolution(dtype: dy.buffer.dtype), fusesGEMMEpilogues(dtype: dy.buffer.dtype), oc >= 1 else { return false }
+        let op = "conv2d input gradient ⊙ multiplier (implicit GEMM)"
+        let count = g.n * oc * g.outH * g.outW
+        let (t, bf) = try checkedOperands(op, [Operand(dy, count), Operand(weight, oc * g.c * g.kh * g.kw), Operand(dx, g.inputCount),
+                                               Operand(multiplier, count)])
+        try launchImplicitConv(mode: 1, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: dy.offset,
+                               bias: nil, out: bf[2], outOff: dx.offset, m: g.c, n: g.n * g.h * g.w,
+                               fused: ([("CONV_FUSED", 1), ("CONV_MASK", 1)],
+                                       [.buffer(bf[2]), .int(0), .buffer(bf[3]), .int(multiplier.offset)]))
+        return true
+    }
+
     /// conv_igemm.cl's launch: 64×64 tiles of the M×N product, 16×16 items each; operands
-    /// rounded as the Float32 products' precision asks (--precision).
+    /// rounded as the Float32 products' precision asks (--precision); `fused`: the -D values
+    /// and four arguments of CONV_FUSED.
     private func launchImplicitConv(mode: Int, _ g: Window2D, oc: Int, dtype: DType, weight: CLBuffer, wOff: Int,
                                     input: CLBuffer, inOff: Int, bias: (CLBuffer, Int)?, out: CLBuffer, outOff: Int,
-                                    m: Int, n: Int) throws {
+                                    m: Int, n: Int, fused: ([(String, Int)], [KernelArgument])? = nil) throws {
         let k = (mode == 0 ? g.c : oc) * g.kh * g.kw
         guard m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max), m * k <= Int(Int32.max) else {
             throw AttribError.tooLarge(op: "conv2d (implicit GEMM)", detail: "a product of \(m)×\(n)×\(k) exceeds the kernels' 32-bit indexing; split the batch")
         }
         let precision = dtype == .float32 ? matmulPrecision : .fp32
-        var defines = [("MODE", mode)]
+        var defines = [("MODE", mode)] + (fused?.0 ?? [])
         if precision != .fp32 { defines.append(("ROUND", precision.roundCode)) }
         let args: [KernelArgument] = [.int(g.n), .int(g.c), .int(g.h), .int(g.w), .int(oc), .int(g.kh), .int(g.kw),
                                       .int(g.strideH), .int(g.strideW), .int(g.padH), .int(g.padW),
                                       .int(g.outH), .int(g.outW), .buffer(weight), .int(wOff), .buffer(input), .int(inOff),
                                       .buffer(bias?.0 ?? weight), .int(bias?.1 ?? 0), .int(bias == nil ? 0 : 1), .buffer(out), .int(outOff)]
+                                      + (fused?.1 ?? [])
         try launch(.convIGEMM, "conv_igemm", dtype: dtype, defines: defines, args,
                    global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, 1], local: [16, 16, 1])
     }

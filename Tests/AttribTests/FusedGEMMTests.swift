@@ -150,6 +150,71 @@ import Testing
         }
     }
 
+    /// Convolutions of the implicit-GEMM kernel: stride 2 with padding, 1×1, 5×5 stride 2 (x [N, C, H, W], OC, k, stride, pad).
+    static let convolutions: [(x: [Int], oc: Int, k: Int, s: Int, p: Int)] = [([2, 3, 9, 11], 5, 3, 2, 1), ([2, 6, 7, 7], 4, 1, 1, 0), ([1, 3, 12, 10], 6, 5, 2, 2)]
+
+    @Test("conv_igemm.cl with the activation and f′ in its store, and its input gradient of dy ⊙ f′, bitwise the ops apart, every activation, on every OpenCL device")
+    func convolutionEpilogue() throws {
+        for device in openCLDevices.map({ $0.independentHandle() }) {
+            device.setImplicitConvolution(true)
+            for dtype in dtypes(device) {
+                for (ci, c) in Self.convolutions.enumerated() {
+                    let x = try Tensor(randomValues(c.x.reduce(1, *), seed: 21, -2, 2), shape: c.x, dtype: dtype, on: device)
+                    let w = try Tensor(randomValues(c.oc * c.x[1] * c.k * c.k, seed: 22), shape: [c.oc, c.x[1], c.k, c.k], dtype: dtype, on: device)
+                    let b = try Tensor(randomValues(c.oc, seed: 23), shape: [c.oc], dtype: dtype, on: device)
+                    let (s, p) = (Size2D(c.s, c.s), Size2D(c.p, c.p))
+                    // Every activation on the first geometry; ReLU and tanh on the others (each a build).
+                    let kinds: [Activation] = ci == 0 && dtype == .float32 ? Activation.allCases : [.relu, .tanh]
+                    for kind in kinds {
+                        let label = "\(device.id) \(dtype) \(kind) conv x\(c.x) k\(c.k) s\(c.s) p\(c.p)"
+                        guard let (y, d) = try x.conv2dImplicitActivated(weight: w, bias: b, stride: s, padding: p, activation: kind) else {
+                            Issue.record("\(label): declined"); continue
+                        }
+                        let z = try #require(try x.conv2dImplicit(weight: w, bias: b, stride: s, padding: p))
+                        let layer = ActivationLayer(kind)
+                        let (want, saved) = try layer.forward(z)
+                        let ones = try Tensor([Double](repeating: 1, count: z.count), shape: z.shape, dtype: dtype, on: device)
+                        expectEqual(try y.doubles(), try want.doubles(), label + " y")
+                        expectEqual(try d.doubles(), try layer.backward(ones, saved).doubles(), label + " f′")
+                        // The backward's operand: dy ⊙ f′ gathered, against multiplying first.
+                        let dy = try Tensor(randomValues(z.count, seed: 24), shape: z.shape, dtype: dtype, on: device)
+                        let got = try #require(try dy.conv2dInputGradientImplicit(weight: w, imageShape: c.x, stride: s, padding: p, multiplier: d))
+                        let apart = try #require(try dy.multiplying(d).conv2dInputGradientImplicit(weight: w, imageShape: c.x, stride: s, padding: p))
+                        expectEqual(try got.doubles(), try apart.doubles(), label + " dx of dy ⊙ f′")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("Conv → activation pairs of a sweep graph fuse where convolutions run as implicit GEMMs; the op takes the fused path, and IG is bitwise the pairs apart")
+    func convolutionGraphRule() throws {
+        let dir = fixturePath("unlike/relu-cnn")
+        let x = try NPY.read(dir + "/inputs.npy").doubles()
+        let targets = try NPY.read(dir + "/targets.npy").int32s().map { [Int($0)] }
+        for device in openCLDevices.map({ $0.independentHandle() }) {
+            device.setImplicitConvolution(true)
+            let model = try Sequential.load(dir, on: device)
+            // One implicit GEMM per convolution, not the small-image dense maps.
+            for case let conv as Conv2d in model.layers { conv.unrollSmallImages = false }
+            let kinds = model.sweepExecutor.graph.nodes.map(\.op.kind)
+            #expect(kinds.filter { $0 == "ConvActivation" }.count == 1, "\(device.id): sweep graph \(kinds) (the first convolution is IG's cut)")
+            let op = try #require(model.sweepExecutor.graph.nodes.first { $0.op.kind == "ConvActivation" }?.op)
+            let input = try Tensor(randomValues(2 * 16 * 4 * 4, seed: 25), shape: [2, 16, 4, 4], dtype: model.dtype, on: device)
+            #expect(try op.forward([input]).saved.layer == nil, "\(device.id): the fused op ran its layers apart")
+            func ig() throws -> AttributionResult {
+                try IntegratedGradients(rule: .gaussLegendre, steps: 16).attribute(model, inputs: x, count: targets.count, baseline: .zero, targets: targets)
+            }
+            let fused = try ig()
+            device.setFusedEpilogues(false)
+            let apart = try ig()
+            device.setFusedEpilogues(true)
+            expectEqual(fused.attributions, apart.attributions, "\(device.id) relu-cnn IG, fused vs apart")
+            let captum = try NPY.read(dir + "/ig.npy").doubles()
+            #expect(GradientMethodTests.rel(fused.attributions, captum) <= GradientMethodTests.tolerance(.float32), "\(device.id) relu-cnn IG vs Captum")
+        }
+    }
+
     // MARK: helpers
 
     /// The case's operands: A and B as GEMMTests lays them out (no padding or offset), and a bias.

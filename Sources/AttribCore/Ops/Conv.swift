@@ -123,9 +123,29 @@ extension Tensor {
         return y
     }
 
+    /// (f(conv2d + bias), f′ there) of this [N, C, H, W] batch, both [N, OC, OH, OW], from one
+    /// implicit GEMM with the activation in its store, where the device fuses it (nil where not).
+    public func conv2dImplicitActivated(weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D,
+                                        activation: Activation) throws -> (y: Tensor, derivative: Tensor)? {
+        guard device.offersImplicitConvolution(dtype: dtype), device.fusesGEMMEpilogues(dtype: dtype) else { return nil }
+        let op = "conv2d + \(activation)"
+        try checkCompatible(op, [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []))
+        guard weight.rank == 4, rank == 4, weight.shape[1] == shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
+            throw AttribError.shapeMismatch(op: op, detail: "input \(shape), weight \(weight.shape), bias \(bias?.shape ?? []): expected [N, C, H, W], [OC, C, kh, kw], [OC]")
+        }
+        let g = try window2D(op, kernel: Size2D(weight.shape[2], weight.shape[3]), stride: stride, padding: padding)
+        let y = try Tensor(shape: [g.n, weight.shape[0], g.outH, g.outW], dtype: dtype, on: device)   // [N, OC, OH, OW]
+        let d = try Tensor(shape: y.shape, dtype: dtype, on: device)                                   // every element written
+        guard try device.conv2dImplicitGEMM(g, oc: weight.shape[0], x: storage, weight: weight.storage, bias: bias?.storage,
+                                            activation: activation, y: y.storage, derivative: d.storage) else { return nil }
+        return (y, d)
+    }
+
     /// The input gradient [N, C, H, W] (imageShape) of conv2d for this dy [N, OC, OH, OW],
-    /// as one implicit GEMM where the device offers it (nil where not).
-    public func conv2dInputGradientImplicit(weight: Tensor, imageShape: [Int], stride: Size2D, padding: Size2D) throws -> Tensor? {
+    /// as one implicit GEMM where the device offers it (nil where not); with `multiplier`
+    /// (dy's shape), for dy ⊙ multiplier, never written.
+    public func conv2dInputGradientImplicit(weight: Tensor, imageShape: [Int], stride: Size2D, padding: Size2D,
+                                            multiplier: Tensor? = nil) throws -> Tensor? {
         guard device.offersImplicitConvolution(dtype: dtype) else { return nil }
         let op = "conv2d backward"
         try checkCompatible(op, [("weight", weight)])
@@ -137,6 +157,13 @@ extension Tensor {
             throw AttribError.shapeMismatch(op: op, detail: "dy has shape \(shape), expected [\(g.n), \(weight.shape[0]), \(g.outH), \(g.outW)]")
         }
         let dx = try Tensor(shape: imageShape, dtype: dtype, on: device)   // [N, C, H, W]
+        if let multiplier {
+            try checkCompatible(op, [("multiplier", multiplier)])
+            try checkSameShape(op, "multiplier", multiplier)
+            guard try device.conv2dInputGradientImplicitGEMM(g, oc: weight.shape[0], dy: storage, multiplier: multiplier.storage,
+                                                             weight: weight.storage, dx: dx.storage) else { return nil }
+            return dx
+        }
         guard try device.conv2dInputGradientImplicitGEMM(g, oc: weight.shape[0], dy: storage, weight: weight.storage,
                                                          dx: dx.storage) else { return nil }
         return dx
