@@ -36,7 +36,7 @@
 #              (and Captum), FP32 against FP32 and TF32 against TF32; then attrib alone with
 #              the fused GEMM epilogues off (ATTRIB_FUSED_EPILOGUE=0);
 #   conv       IG on ResNet-50 (N = 16, m = 32): implicit-GEMM convolutions against im2col,
-#              beside PyTorch on CUDA;
+#              beside PyTorch on CUDA, then without the fused Conv -> ReLU epilogues;
 #   unlike     issue 16's GPU table: IG (N = 64 and 1024, m = 64) on relu-cnn, tanh-mlp, s2-cnn,
 #              res-mlp and ResNet-18, attrib against Captum and direct PyTorch on CUDA;
 #   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
@@ -176,11 +176,16 @@ if want conv; then
   # ResNet-50 (torchvision, random weights, through ONNX): convolutions as implicit GEMMs
   # (the GPU default) against im2col + GEMM (ATTRIB_IMPLICIT_CONV=0), beside PyTorch on CUDA.
   step "IG on ResNet-50: implicit-GEMM convolutions, then im2col, against PyTorch on CUDA"
-  for mode in 1 0; do
-    echo "ATTRIB_IMPLICIT_CONV=$mode"
-    ATTRIB_IMPLICIT_CONV=$mode PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
-      --models resnet50 --inputs 16 --steps 32 2>&1
-  done | tee "$out/ig-resnet50.txt"
+  # Then attrib alone with the implicit GEMMs' fused activations off (ATTRIB_FUSED_EPILOGUE=0).
+  { for mode in 1 0; do
+      echo "ATTRIB_IMPLICIT_CONV=$mode"
+      ATTRIB_IMPLICIT_CONV=$mode PYTHONUNBUFFERED=1 timeout 150 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
+        --models resnet50 --inputs 16 --steps 32 2>&1
+    done
+    echo "ATTRIB_IMPLICIT_CONV=1 ATTRIB_FUSED_EPILOGUE=0"
+    ATTRIB_FUSED_EPILOGUE=0 PYTHONUNBUFFERED=1 timeout 90 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
+      --models resnet50 --inputs 16 --steps 32 --engine-only 2>&1
+  } | tee "$out/ig-resnet50.txt"
 fi
 if want unlike; then
   step "IG on models unlike the bundled ones: attrib on the GPU against Captum and direct PyTorch on CUDA"
