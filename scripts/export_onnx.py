@@ -66,6 +66,57 @@ def check(model: torch.nn.Module, input_shape: Sequence[int], out_dir: str, attr
     return err
 
 
+class BatchFirstAttention(torch.nn.Module):
+    """nn.MultiheadAttention (batch_first=True, no masks, inference) written batch-first
+    throughout, with the module's own parameters. Why: PyTorch's own forward moves the batch
+    axis (it transposes to [L, N, E] and folds the heads into the batch), which the TorchScript
+    exporter writes as it is, and attrib's graph keeps the batch axis first in every value.
+    The same function: `export` checks the written file against the original module."""
+
+    def __init__(self, mha: torch.nn.MultiheadAttention):
+        super().__init__()
+        self.mha = mha
+        self.heads = mha.num_heads
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if key_padding_mask is not None or attn_mask is not None or is_causal:
+            raise ValueError("BatchFirstAttention: masks are not supported")
+        m = self.mha
+        e, h = m.embed_dim, self.heads
+        d = e // h
+        w, b = m.in_proj_weight, m.in_proj_bias
+        if w is None:
+            raise ValueError("BatchFirstAttention: separate q/k/v projection weights are not supported")
+        def project(x, i):
+            y = x @ w[i * e:(i + 1) * e].t()
+            return y if b is None else y + b[i * e:(i + 1) * e]
+        n, lq, lk = query.shape[0], query.shape[1], key.shape[1]
+        q = project(query, 0).reshape(n, lq, h, d).transpose(1, 2)            # [N, H, Lq, d]
+        k = project(key, 1).reshape(n, lk, h, d).permute(0, 2, 3, 1)          # [N, H, d, Lk]
+        v = project(value, 2).reshape(n, lk, h, d).transpose(1, 2)            # [N, H, Lk, d]
+        a = torch.softmax((q @ k) * (1.0 / d ** 0.5), dim=-1)                 # [N, H, Lq, Lk]
+        o = (a @ v).transpose(1, 2).reshape(n, lq, e)                         # [N, Lq, E]
+        o = o @ m.out_proj.weight.t()
+        if m.out_proj.bias is not None:
+            o = o + m.out_proj.bias
+        return o, None
+
+
+def batch_first_attention(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose batch-first nn.MultiheadAttention modules are BatchFirstAttention
+    (the model itself is not changed); `model` where it has none."""
+    import copy
+    if not any(isinstance(m, torch.nn.MultiheadAttention) and m.batch_first for m in model.modules()):
+        return model
+    out = copy.deepcopy(model)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.MultiheadAttention) and child.batch_first:
+                setattr(parent, name, BatchFirstAttention(child))
+    return out
+
+
 def export(model: torch.nn.Module, input_shape: Sequence[int], out_dir: str, labels: Sequence[str] | None = None,
            mean: Sequence[float] | None = None, std: Sequence[float] | None = None, attrib: str | None = None,
            check_with_attrib: bool = True) -> dict:
@@ -81,8 +132,10 @@ def export(model: torch.nn.Module, input_shape: Sequence[int], out_dir: str, lab
     with torch.no_grad():
         out = model(torch.zeros([2] + shape))
     classes = int(np.prod(out.shape[1:]))
-    torch.onnx.export(model, (torch.zeros([2] + shape),), path, input_names=["input"], output_names=["logits"],
-                      opset_version=17, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    # Attention written batch-first (torchvision's ViT); the check below compares with `model` itself.
+    torch.onnx.export(batch_first_attention(model), (torch.zeros([2] + shape),), path, input_names=["input"],
+                      output_names=["logits"], opset_version=17, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      dynamo=False)
     info = {"model": path, "input_shape": shape, "classes": classes}
     if labels is not None:
         labels = [str(s) for s in labels]

@@ -270,7 +270,9 @@ struct ONNXGraphBuilder {
         case "Transpose":
             let rank = try sampleShape(x).count + 1
             let perm = try a.ints("perm", default: Array((0..<rank).reversed()))
-            guard perm.first == 0 else { throw a.error("perm \(perm) moves the batch dimension") }
+            guard perm.first == 0 else {
+                throw a.error("perm \(perm) moves the batch dimension, which every value keeps first; PyTorch's nn.MultiheadAttention writes such transposes (torchvision's ViT): export the model with scripts/export_onnx.py, which writes its attention batch-first")
+            }
             try emit(n, TransposeGraphOp(perm.dropFirst().map { $0 - 1 }), inputs: [x])
         case "Concat":
             let axis = try a.int("axis")

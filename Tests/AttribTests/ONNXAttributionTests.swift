@@ -12,7 +12,7 @@ import Testing
     static func array(_ name: String, _ file: String) throws -> [Double] { try NPY.read(fixturePath("onnx/\(name)/\(file).npy")).doubles() }
 
     @Test("IG on the ONNX file matches Captum's on the PyTorch model (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds), on every device",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit"])
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
     func igAgainstCaptum(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
         let ig = try Self.array(name, "ig"), delta = try Self.array(name, "ig_delta")
@@ -37,7 +37,7 @@ import Testing
         #expect(GradientMethodTests.rel(a.attributions, b.attributions) < 1e-12)
     }
 
-    @Test("the signed gradient on the ONNX file is PyTorch's input gradient (Float64: ONNXTests' bound)", arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit"])
+    @Test("the signed gradient on the ONNX file is PyTorch's input gradient (Float64: ONNXTests' bound)", arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
     func saliency(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
         let model = try ONNXModel.attributionModel(at: Self.path(name), on: cpu, dtype: .float64)

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test("logits and input gradients match PyTorch (Float64 1e-10, 1e-6 for exporter-folded files; Float32 1e-5: a few layers of ≤ 64-term sums)",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit"])
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
     func againstPyTorch(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { Int($0) }
         let (logits, grads) = (try Self.array(name, "logits"), try Self.array(name, "input_grads"))
@@ -48,6 +48,13 @@ import Testing
             #expect(GradientMethodTests.rel(out, logits) <= tol, "\(name) logits on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
             let g = try Self.gradients(exec, run, targets: targets, wrt: "input").doubles()
             #expect(GradientMethodTests.rel(g, grads) <= tol, "\(name) input gradients on \(device.id) \(dtype): \(GradientMethodTests.rel(g, grads))")
+        }
+    }
+
+    @Test("torchvision's ViT as torch.onnx.export writes it (attention moving the batch axis) is refused, naming the node and the export that works")
+    func batchMovingAttention() throws {
+        expectAttribError(["tvvit/raw/model.onnx", "self_attention/Transpose", "perm [1, 0, 2] moves the batch dimension", "scripts/export_onnx.py"]) {
+            _ = try ONNXModel.load(fixturePath("onnx/tvvit/raw/model.onnx"), on: cpu)
         }
     }
 

@@ -44,6 +44,33 @@ class ExportONNXTests(unittest.TestCase):
             self.assertEqual(json.load(open(os.path.join(d, "labels.json"))), ["a", "b", "c", "d"])
             self.assertEqual(json.load(open(os.path.join(d, "preprocessing.json")))["size"], [12, 12])
 
+    def test_batch_first_attention(self):
+        # The same function as nn.MultiheadAttention(batch_first=True), self- and cross-attention.
+        torch.manual_seed(1)
+        mha = nn.MultiheadAttention(12, 3, batch_first=True).eval()
+        bfa = export_onnx.BatchFirstAttention(mha)
+        q, kv = torch.randn(2, 5, 12), torch.randn(2, 7, 12)
+        with torch.no_grad():
+            for a, b in ((q, q), (q, kv)):
+                want, _ = mha(a, b, b, need_weights=False)
+                got, _ = bfa(a, b, b, need_weights=False)
+                self.assertLess(float((got - want).abs().max()), 1e-5)
+            with self.assertRaisesRegex(ValueError, "masks"):
+                bfa(q, q, q, attn_mask=torch.zeros(5, 5))
+
+    def test_torchvision_vit(self):
+        # torchvision's ViT, whose attention moves the batch axis as PyTorch computes it: written
+        # batch-first, loaded by attrib and checked against the original module.
+        import torchvision
+        torch.manual_seed(2)
+        m = torchvision.models.vision_transformer.VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=2,
+                                                                   hidden_dim=8, mlp_dim=16, num_classes=3).eval()
+        nn.init.normal_(m.heads.head.weight)          # torchvision starts it at zero
+        with tempfile.TemporaryDirectory() as d:
+            info = export_onnx.export(m, [3, 16, 16], d)
+            self.assertLess(info["max_relative_difference"], 1e-4)
+        self.assertTrue(any(isinstance(x, nn.MultiheadAttention) for x in m.modules()), "the model itself is unchanged")
+
     def test_refusals(self):
         m = Residual().eval()
         with tempfile.TemporaryDirectory() as d:
