@@ -37,6 +37,7 @@
 #              the fused GEMM epilogues off (ATTRIB_FUSED_EPILOGUE=0);
 #   conv       IG on ResNet-50 (N = 16, m = 32): implicit-GEMM convolutions against im2col,
 #              beside PyTorch on CUDA, then without the fused Conv -> ReLU epilogues;
+#   vit        issue 17's ViT-B/16 (torchvision, N = 16, m = 32) against PyTorch on CUDA;
 #   unlike     issue 16's GPU table: IG (N = 64 and 1024, m = 64) on relu-cnn, tanh-mlp, s2-cnn,
 #              res-mlp and ResNet-18, attrib against Captum and direct PyTorch on CUDA;
 #   precision  Benchmarks/precision_effect.py: what tf32 and bf16 do to each method's result;
@@ -186,6 +187,12 @@ if want conv; then
     ATTRIB_FUSED_EPILOGUE=0 PYTHONUNBUFFERED=1 timeout 90 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
       --models resnet50 --inputs 16 --steps 32 --engine-only 2>&1
   } | tee "$out/ig-resnet50.txt"
+fi
+if want vit; then
+  # Issue 17's ViT-B/16 (torchvision's, exported as scripts/export_onnx.py exports it) against PyTorch on CUDA.
+  step "IG on ViT-B/16 (torchvision): attrib on the GPU against Captum and direct PyTorch on CUDA"
+  PYTHONUNBUFFERED=1 timeout 200 python3 Benchmarks/ig_throughput.py "${ig_args[@]}" --budget 4 \
+    --models tv-vit-b16 --inputs 16 --steps 32 2>&1 | tee "$out/ig-vit-b16.txt"
 fi
 if want unlike; then
   step "IG on models unlike the bundled ones: attrib on the GPU against Captum and direct PyTorch on CUDA"

@@ -45,7 +45,8 @@ convolutions, Sigmoid, global average pooling as an average pooling over the
 whole plane). Through ONNX files (graphs the Sequential format cannot hold): res-mlp (a
 residual MLP, 64 -> 64 Tanh -> 64, + x, ReLU -> 10) and resnet18 (torchvision's, random
 weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same), vit-tiny and vit-b16 (Hugging Face's
-ViTForImageClassification at DeiT-tiny's and ViT-B/16's sizes, random weights, the same inputs). Inputs 1, 64, 1024 (digits: the test
+ViTForImageClassification at DeiT-tiny's and ViT-B/16's sizes, random weights, the same inputs), tv-vit-b16
+(torchvision's vit_b_16, exported as scripts/export_onnx.py exports it). Inputs 1, 64, 1024 (digits: the test
 inputs repeated; wide MLP: seeded U[0,1) of shape [N, 784]); m = 64, 512.
 
 Time budget: big configurations take far too long on a few cores (1024 inputs
@@ -191,7 +192,7 @@ UNLIKE = ("relu-cnn", "tanh-mlp", "s2-cnn")
 # Graphs the Sequential format cannot hold, through ONNX (torch.onnx.export, the TorchScript
 # exporter, opset 17, a dynamic batch): attrib reads the .onnx file, Captum and the direct
 # PyTorch side run the module it came from.
-ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "vit-tiny", "vit-b16")
+ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "vit-tiny", "vit-b16", "tv-vit-b16")
 
 
 def onnx_model(torch, name, path):
@@ -224,9 +225,16 @@ def onnx_model(torch, name, path):
             def forward(self, x):
                 return self.vit(pixel_values=x).logits
         model, shape = Logits().eval(), [3, 224, 224]
+    elif name == "tv-vit-b16":                # torchvision's vit_b_16, random weights (its zero head drawn N(0, 0.02²))
+        import torchvision
+        model, shape = torchvision.models.vit_b_16(weights=None).eval(), [3, 224, 224]
+        nn.init.normal_(model.heads.head.weight, std=0.02)
     else:
         raise ValueError(name)
-    torch.onnx.export(model, (torch.zeros([2] + shape),), path, input_names=["input"], output_names=["logits"],
+    # Written as scripts/export_onnx.py writes it: nn.MultiheadAttention batch-first (torchvision's ViT).
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from export_onnx import batch_first_attention
+    torch.onnx.export(batch_first_attention(model), (torch.zeros([2] + shape),), path, input_names=["input"], output_names=["logits"],
                       opset_version=17, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
     return model, shape
 
