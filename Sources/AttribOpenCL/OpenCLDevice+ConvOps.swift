@@ -31,24 +31,14 @@ extension OpenCLDevice {
     public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView) throws -> Bool {
         guard offersImplicitConvolution(dtype: x.buffer.dtype), oc >= 1 else { return false }
-        let op = "conv2d (implicit GEMM)"
-        var operands = [Operand(x, g.inputCount), Operand(weight, oc * g.c * g.kh * g.kw), Operand(y, g.n * oc * g.outH * g.outW)]
-        if let bias { operands.append(Operand(bias, oc)) }
-        let (t, bf) = try checkedOperands(op, operands)
-        try launchImplicitConv(mode: 0, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: x.offset,
-                               bias: bias.map { (bf[3], $0.offset) }, out: bf[2], outOff: y.offset,
-                               m: oc, n: g.n * g.outH * g.outW)
+        try implicitConvolution(g, oc: oc, x: x, weight: weight, bias: bias, y: y, activation: nil)
         return true
     }
 
     public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
                                                 dx: BufferView) throws -> Bool {
         guard offersImplicitConvolution(dtype: dy.buffer.dtype), oc >= 1 else { return false }
-        let op = "conv2d input gradient (implicit GEMM)"
-        let (t, bf) = try checkedOperands(op, [Operand(dy, g.n * oc * g.outH * g.outW), Operand(weight, oc * g.c * g.kh * g.kw),
-                                               Operand(dx, g.inputCount)])
-        try launchImplicitConv(mode: 1, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: dy.offset,
-                               bias: nil, out: bf[2], outOff: dx.offset, m: g.c, n: g.n * g.h * g.w)
+        try implicitInputGradient(g, oc: oc, dy: dy, multiplier: nil, weight: weight, dx: dx)
         return true
     }
 
@@ -57,15 +47,7 @@ extension OpenCLDevice {
     public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    activation: Activation, y: BufferView, derivative: BufferView) throws -> Bool {
         guard offersImplicitConvolution(dtype: x.buffer.dtype), fusesGEMMEpilogues(dtype: x.buffer.dtype), oc >= 1 else { return false }
-        let op = "conv2d + \(activation) (implicit GEMM)"
-        let count = g.n * oc * g.outH * g.outW
-        var operands = [Operand(x, g.inputCount), Operand(weight, oc * g.c * g.kh * g.kw), Operand(y, count), Operand(derivative, count)]
-        if let bias { operands.append(Operand(bias, oc)) }
-        let (t, bf) = try checkedOperands(op, operands)
-        try launchImplicitConv(mode: 0, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: x.offset,
-                               bias: bias.map { (bf[4], $0.offset) }, out: bf[2], outOff: y.offset, m: oc, n: g.n * g.outH * g.outW,
-                               fused: ([("CONV_FUSED", 1), ("CONV_ACT", Int(activation.rawValue)), ("CONV_D", 1)],
-                                       [.buffer(bf[3]), .int(derivative.offset), .buffer(bf[3]), .int(0)]))
+        try implicitConvolution(g, oc: oc, x: x, weight: weight, bias: bias, y: y, activation: (activation, derivative))
         return true
     }
 
@@ -73,15 +55,40 @@ extension OpenCLDevice {
     public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView, weight: BufferView,
                                                 dx: BufferView) throws -> Bool {
         guard offersImplicitConvolution(dtype: dy.buffer.dtype), fusesGEMMEpilogues(dtype: dy.buffer.dtype), oc >= 1 else { return false }
-        let op = "conv2d input gradient ⊙ multiplier (implicit GEMM)"
-        let count = g.n * oc * g.outH * g.outW
-        let (t, bf) = try checkedOperands(op, [Operand(dy, count), Operand(weight, oc * g.c * g.kh * g.kw), Operand(dx, g.inputCount),
-                                               Operand(multiplier, count)])
-        try launchImplicitConv(mode: 1, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: dy.offset,
-                               bias: nil, out: bf[2], outOff: dx.offset, m: g.c, n: g.n * g.h * g.w,
-                               fused: ([("CONV_FUSED", 1), ("CONV_MASK", 1)],
-                                       [.buffer(bf[2]), .int(0), .buffer(bf[3]), .int(multiplier.offset)]))
+        try implicitInputGradient(g, oc: oc, dy: dy, multiplier: multiplier, weight: weight, dx: dx)
         return true
+    }
+
+    /// MODE 0, with the activation and its f′ output where given.
+    private func implicitConvolution(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?, y: BufferView,
+                                     activation: (kind: Activation, derivative: BufferView)?) throws {
+        let count = g.n * oc * g.outH * g.outW
+        var operands = [Operand(x, g.inputCount), Operand(weight, oc * g.c * g.kh * g.kw), Operand(y, count)]
+        if let bias { operands.append(Operand(bias, oc)) }
+        if let a = activation { operands.append(Operand(a.derivative, count)) }
+        let (t, bf) = try checkedOperands(activation.map { "conv2d + \($0.kind) (implicit GEMM)" } ?? "conv2d (implicit GEMM)", operands)
+        let fused = activation.map { a in
+            ([("CONV_FUSED", 1), ("CONV_ACT", Int(a.kind.rawValue)), ("CONV_D", 1)],
+             [KernelArgument.buffer(bf.last!), .int(a.derivative.offset), .buffer(bf.last!), .int(0)])
+        }
+        try launchImplicitConv(mode: 0, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: x.offset,
+                               bias: bias.map { (bf[3], $0.offset) }, out: bf[2], outOff: y.offset, m: oc, n: g.n * g.outH * g.outW,
+                               fused: fused)
+    }
+
+    /// MODE 1, gathering dy ⊙ multiplier where given.
+    private func implicitInputGradient(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView?, weight: BufferView,
+                                       dx: BufferView) throws {
+        let count = g.n * oc * g.outH * g.outW
+        var operands = [Operand(dy, count), Operand(weight, oc * g.c * g.kh * g.kw), Operand(dx, g.inputCount)]
+        if let multiplier { operands.append(Operand(multiplier, count)) }
+        let (t, bf) = try checkedOperands(multiplier == nil ? "conv2d input gradient (implicit GEMM)"
+                                                            : "conv2d input gradient ⊙ multiplier (implicit GEMM)", operands)
+        let fused = multiplier.map { v in
+            ([("CONV_FUSED", 1), ("CONV_MASK", 1)], [KernelArgument.buffer(bf[2]), .int(0), .buffer(bf[3]), .int(v.offset)])
+        }
+        try launchImplicitConv(mode: 1, g, oc: oc, dtype: t, weight: bf[1], wOff: weight.offset, input: bf[0], inOff: dy.offset,
+                               bias: nil, out: bf[2], outOff: dx.offset, m: g.c, n: g.n * g.h * g.w, fused: fused)
     }
 
     /// conv_igemm.cl's launch: 64×64 tiles of the M×N product, 16×16 items each; operands

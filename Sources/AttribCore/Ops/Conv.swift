@@ -105,19 +105,11 @@ extension Tensor {
         return try Window2D(imageShape: shape, op: op, kernel: kernel, stride: stride, padding: padding)
     }
 
-    /// im2col of this [N, C, H, W] batch: [C·kh·kw, N·OH·OW], row ci·kh·kw + ki·kw + kj,
-    /// column ni·OH·OW + oy·OW + ox; zero where the window hangs over the padding.
     /// conv2d of this [N, C, H, W] batch as one implicit GEMM, where the device offers it
     /// (nil where not): [N, OC, OH, OW], no im2col matrix in memory.
     public func conv2dImplicit(weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D) throws -> Tensor? {
         guard device.offersImplicitConvolution(dtype: dtype) else { return nil }
-        let op = "conv2d"
-        try checkCompatible(op, [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []))
-        guard weight.rank == 4, rank == 4, weight.shape[1] == shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
-            throw AttribError.shapeMismatch(op: op, detail: "input \(shape), weight \(weight.shape), bias \(bias?.shape ?? []): expected [N, C, H, W], [OC, C, kh, kw], [OC]")
-        }
-        let g = try window2D(op, kernel: Size2D(weight.shape[2], weight.shape[3]), stride: stride, padding: padding)
-        let y = try Tensor(shape: [g.n, weight.shape[0], g.outH, g.outW], dtype: dtype, on: device)   // [N, OC, OH, OW]
+        let (g, y) = try implicitConvolution("conv2d", weight: weight, bias: bias, stride: stride, padding: padding)
         guard try device.conv2dImplicitGEMM(g, oc: weight.shape[0], x: storage, weight: weight.storage, bias: bias?.storage,
                                             y: y.storage) else { return nil }
         return y
@@ -128,17 +120,23 @@ extension Tensor {
     public func conv2dImplicitActivated(weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D,
                                         activation: Activation) throws -> (y: Tensor, derivative: Tensor)? {
         guard device.offersImplicitConvolution(dtype: dtype), device.fusesGEMMEpilogues(dtype: dtype) else { return nil }
-        let op = "conv2d + \(activation)"
+        let (g, y) = try implicitConvolution("conv2d + \(activation)", weight: weight, bias: bias, stride: stride, padding: padding)
+        let d = try Tensor(shape: y.shape, dtype: dtype, on: device)                                   // every element written
+        guard try device.conv2dImplicitGEMM(g, oc: weight.shape[0], x: storage, weight: weight.storage, bias: bias?.storage,
+                                            activation: activation, y: y.storage, derivative: d.storage) else { return nil }
+        return (y, d)
+    }
+
+    /// The checked geometry of an implicit-GEMM convolution of this batch and its output
+    /// [N, OC, OH, OW] (allocated, every element written by the kernel).
+    private func implicitConvolution(_ op: String, weight: Tensor, bias: Tensor?, stride: Size2D,
+                                     padding: Size2D) throws -> (Window2D, Tensor) {
         try checkCompatible(op, [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []))
         guard weight.rank == 4, rank == 4, weight.shape[1] == shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
             throw AttribError.shapeMismatch(op: op, detail: "input \(shape), weight \(weight.shape), bias \(bias?.shape ?? []): expected [N, C, H, W], [OC, C, kh, kw], [OC]")
         }
         let g = try window2D(op, kernel: Size2D(weight.shape[2], weight.shape[3]), stride: stride, padding: padding)
-        let y = try Tensor(shape: [g.n, weight.shape[0], g.outH, g.outW], dtype: dtype, on: device)   // [N, OC, OH, OW]
-        let d = try Tensor(shape: y.shape, dtype: dtype, on: device)                                   // every element written
-        guard try device.conv2dImplicitGEMM(g, oc: weight.shape[0], x: storage, weight: weight.storage, bias: bias?.storage,
-                                            activation: activation, y: y.storage, derivative: d.storage) else { return nil }
-        return (y, d)
+        return (g, try Tensor(shape: [g.n, weight.shape[0], g.outH, g.outW], dtype: dtype, on: device))
     }
 
     /// The input gradient [N, C, H, W] (imageShape) of conv2d for this dy [N, OC, OH, OW],
@@ -169,6 +167,8 @@ extension Tensor {
         return dx
     }
 
+    /// im2col of this [N, C, H, W] batch: [C·kh·kw, N·OH·OW], row ci·kh·kw + ki·kw + kj,
+    /// column ni·OH·OW + oy·OW + ox; zero where the window hangs over the padding.
     public func im2col(kernel: Size2D, stride: Size2D = 1, padding: Size2D = 0) throws -> Tensor {
         let op = "im2col"
         try checkCompatible(op, [])

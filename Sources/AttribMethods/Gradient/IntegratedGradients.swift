@@ -223,7 +223,7 @@ public struct IntegratedGradients: Sendable {
                     run = try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
                 }
             }
-            let result = try trace?.output ?? run![output]!
+            let result = trace?.output ?? run![output]!
             if c.steps.upperBound > m {
                 // The end steps' outputs (on the CPU backend, where reading them is a copy).
                 let out = try result.reshaped([c.rows, classes]).doubles()

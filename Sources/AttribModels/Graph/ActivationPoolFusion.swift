@@ -45,21 +45,10 @@ extension Graph {
     /// or one of `keep` (values a caller hooks). The fused node keeps the pooling's name and
     /// output value; the activation's value no longer exists.
     public func fusingActivationPools(keeping keep: Set<String> = []) throws -> Graph {
-        var readers: [String: Int] = [:]
-        for n in nodes { for v in n.inputs { readers[v, default: 0] += 1 } }
-        let byOutput = Dictionary(uniqueKeysWithValues: nodes.map { ($0.output, $0) })
-        var fusedAway = Set<String>()
-        var rewritten: [GraphNode] = []
-        for n in nodes {
-            if let pool = (n.op as? LayerOp)?.layer as? Pool2d, pool.isTilingAverage,
-               let a = byOutput[n.inputs[0]], let act = (a.op as? LayerOp)?.layer as? ActivationLayer,
-               readers[a.output] == 1, !keep.contains(a.output), !outputs.contains(a.output), types[a.inputs[0]]!.shape.count == 3 {
-                fusedAway.insert(a.output)
-                rewritten.append(GraphNode(n.name, ActivationAvgPoolGraphOp(act, pool), inputs: a.inputs, output: n.output))
-            } else {
-                rewritten.append(n)
-            }
+        try fusingPairs(keeping: keep) { a, n in
+            guard let pool = (n.op as? LayerOp)?.layer as? Pool2d, pool.isTilingAverage,
+                  let act = (a.op as? LayerOp)?.layer as? ActivationLayer, types[a.inputs[0]]!.shape.count == 3 else { return nil }
+            return ActivationAvgPoolGraphOp(act, pool)
         }
-        return try Graph(inputs: inputs, nodes: rewritten.filter { !fusedAway.contains($0.output) }, outputs: outputs)
     }
 }

@@ -1,140 +1,118 @@
 import AttribCore
 
-/// A Linear followed by an activation, as one op: where the device fuses a product's
-/// epilogue (OpenCL, Device.gemmFused), the forward is one launch that adds the bias,
-/// applies f and keeps f′(z), z never written; the backward is one launch of (dy ⊙ f′)·W,
-/// the multiply done as the product reads its operand. Elsewhere the two layers run
-/// apart. Both ways give the same values bit for bit (FusedGEMMTests). Made by
-/// `Graph.fusingLinearActivations` for every graph with the pattern: MLP blocks, a
-/// transformer encoder's feed-forward, an ONNX Gemm → Relu.
-public struct LinearActivationGraphOp: GraphOp, @unchecked Sendable {
-    public let linear: Linear
-    public let activation: ActivationLayer
-    init(_ linear: Linear, _ activation: ActivationLayer) { self.linear = linear; self.activation = activation }
-    public var kind: String { "LinearActivation" }
-    public var description: String { "\(linear.description) → \(activation.description)" }
-    public var arity: Int { 1 }
-
-    public func outputType(_ inputs: [ValueType]) throws -> ValueType {
-        try LayerOp(activation).outputType([try LayerOp(linear).outputType(inputs)])
-    }
-
-    public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
-        let x = inputs[0], rows = x.count / linear.inFeatures
-        let outShape = [x.batchSize] + (try linear.outputShape(x.sampleShape))
-        if let wT = linear.weightTransposed,
-           let (y, d) = try x.reshaped([rows, linear.inFeatures]).matmulBiasActivated(wT, bias: linear.bias, activation: activation.kind) {
-            // [rows, out] each; the backward needs f′ and the input's shape, not the input.
-            return (try y.reshaped(outShape), OpSaved(tensors: [d], shapes: [x.shape]))
-        }
-        let (z, sl) = try linear.forward(x)
-        let (y, sa) = try activation.forward(z)
-        return (y, OpSaved(layer: sl, shapes: [x.shape], pair: sa))
-    }
-
-    public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
-        guard needed[0] else { return [nil] }
-        guard saved.layer == nil, let d = saved.tensors.first else {
-            return [try linear.backward(try activation.backward(dy, saved.pair!), saved.layer!)]
-        }
-        let dz = try dy.reshaped(d.shape)                                   // [rows, out]
-        // [rows, out] ⊙ [rows, out] · [out, in] → [rows, in]
-        let dx = try dz.multipliedMatmul(d, linear.weight) ?? dz.multiplying(d).matmul(linear.weight)
-        return [try dx.reshaped(saved.shapes[0])]
-    }
-
-    /// f′(z), the output's size (the input is not kept).
-    public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int { output.count }
+/// A layer followed by an activation, as one op: where the device fuses the activation into
+/// the layer's product (OpenCL: Device.gemmFused, and the implicit-GEMM convolution with an
+/// activation), the forward is one launch that adds the bias, applies f and keeps f′(z), z
+/// never written, and the backward is one launch that forms dy ⊙ f′ as it reads its operand.
+/// Elsewhere the two layers run apart. Both ways give the same values bit for bit
+/// (FusedGEMMTests). Each op says only how its layer fuses; running apart, the shape rule
+/// and the memory plan are here once.
+protocol LayerActivationGraphOp: GraphOp {
+    var first: any Layer { get }
+    var activation: ActivationLayer { get }
+    /// (f(z), f′(z)) of the fused pass, y shaped as the op's output; nil where the device
+    /// does not fuse (the layers then run apart).
+    func fusedForward(_ x: Tensor) throws -> (y: Tensor, derivative: Tensor)?
+    /// The input gradient, of the input's shape, from dy and the f′ `fusedForward` kept.
+    func fusedBackward(_ dy: Tensor, derivative d: Tensor, inputShape: [Int]) throws -> Tensor
 }
 
-/// A Conv2d followed by an activation, as one op, where the device fuses the activation
-/// into its implicit-GEMM convolution (OpenCL GPUs; Device.conv2dImplicitGEMM with an
-/// activation): one launch adds the bias, applies f and keeps f′, the convolution's output
-/// never written; the backward gathers dy ⊙ f′ as its operand. Elsewhere the two layers run
-/// apart; bitwise the same either way (FusedGEMMTests). ResNets' Conv → ReLU (after
-/// BatchNormalization folded), MobileNets' Conv → HardSwish.
-public struct ConvActivationGraphOp: GraphOp, @unchecked Sendable {
-    public let conv: Conv2d
-    public let activation: ActivationLayer
-    init(_ conv: Conv2d, _ activation: ActivationLayer) { self.conv = conv; self.activation = activation }
-    public var kind: String { "ConvActivation" }
-    public var description: String { "\(conv.description) → \(activation.description)" }
+extension LayerActivationGraphOp {
+    public var description: String { "\(first.description) → \(activation.description)" }
     public var arity: Int { 1 }
 
     public func outputType(_ inputs: [ValueType]) throws -> ValueType {
-        try LayerOp(activation).outputType([try LayerOp(conv).outputType(inputs)])
+        try LayerOp(activation).outputType([try LayerOp(first).outputType(inputs)])
     }
 
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let x = inputs[0]
-        // Only where the layer itself would run one implicit GEMM (not its small-image map).
-        if x.rank == 4, try conv.unrolledMap(input: x.sampleShape, output: conv.outputShape(x.sampleShape)) == nil,
-           let (y, d) = try x.conv2dImplicitActivated(weight: conv.weight, bias: conv.bias, stride: conv.s2, padding: conv.p2,
-                                                      activation: activation.kind) {
+        if let (y, d) = try fusedForward(x) {
             return (y, OpSaved(tensors: [d], shapes: [x.shape]))   // f′ and the input's shape, not the input
         }
-        let (z, sc) = try conv.forward(x)
-        let (y, sa) = try activation.forward(z)
-        return (y, OpSaved(layer: sc, shapes: [x.shape], pair: sa))
+        let (z, s1) = try first.forward(x)
+        let (y, s2) = try activation.forward(z)
+        return (y, OpSaved(layer: s1, shapes: [x.shape], pair: s2))
     }
 
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
         guard needed[0] else { return [nil] }
         guard saved.layer == nil, let d = saved.tensors.first else {
-            return [try conv.backward(try activation.backward(dy, saved.pair!), saved.layer!)]
+            return [try first.backward(try activation.backward(dy, saved.pair!), saved.layer!)]
         }
-        let image = saved.shapes[0]
-        if let dx = try dy.conv2dInputGradientImplicit(weight: conv.weight, imageShape: image, stride: conv.s2, padding: conv.p2, multiplier: d)
-            ?? dy.multiplying(d).conv2dInputGradientImplicit(weight: conv.weight, imageShape: image, stride: conv.s2, padding: conv.p2) {
-            return [dx]
-        }
-        throw AttribError.invalidArgument(op: description, detail: "\(dy.device.info.id) ran the forward as an implicit GEMM but declines its backward")
+        return [try fusedBackward(dy, derivative: d, inputShape: saved.shapes[0])]
     }
 
     /// f′(z), the output's size (the input is not kept).
     public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int { output.count }
 }
 
+/// Linear → activation (MLP blocks, a transformer encoder's feed-forward, an ONNX Gemm →
+/// Relu), made by `Graph.fusingLinearActivations`.
+public struct LinearActivationGraphOp: LayerActivationGraphOp, @unchecked Sendable {
+    public let linear: Linear
+    public let activation: ActivationLayer
+    init(_ linear: Linear, _ activation: ActivationLayer) { self.linear = linear; self.activation = activation }
+    var first: any Layer { linear }
+    public var kind: String { "LinearActivation" }
+
+    func fusedForward(_ x: Tensor) throws -> (y: Tensor, derivative: Tensor)? {
+        guard let wT = linear.weightTransposed,
+              let (y, d) = try x.reshaped([x.count / linear.inFeatures, linear.inFeatures])
+                  .matmulBiasActivated(wT, bias: linear.bias, activation: activation.kind) else { return nil }
+        return (try y.reshaped([x.batchSize] + linear.outputShape(x.sampleShape)), d)   // d stays [rows, out]
+    }
+
+    func fusedBackward(_ dy: Tensor, derivative d: Tensor, inputShape: [Int]) throws -> Tensor {
+        let dz = try dy.reshaped(d.shape)                                   // [rows, out]
+        // [rows, out] ⊙ [rows, out] · [out, in] → [rows, in]
+        let dx = try dz.multipliedMatmul(d, linear.weight) ?? dz.multiplying(d).matmul(linear.weight)
+        return try dx.reshaped(inputShape)
+    }
+}
+
+/// Conv2d → activation (ResNets' Conv → ReLU once BatchNormalization is folded, MobileNets'
+/// Conv → HardSwish), made by `Graph.fusingConvActivations`, where the device runs
+/// convolutions as implicit GEMMs.
+public struct ConvActivationGraphOp: LayerActivationGraphOp, @unchecked Sendable {
+    public let conv: Conv2d
+    public let activation: ActivationLayer
+    init(_ conv: Conv2d, _ activation: ActivationLayer) { self.conv = conv; self.activation = activation }
+    var first: any Layer { conv }
+    public var kind: String { "ConvActivation" }
+
+    func fusedForward(_ x: Tensor) throws -> (y: Tensor, derivative: Tensor)? {
+        // Only where the layer itself would run one implicit GEMM (not its small-image map).
+        guard x.rank == 4, try conv.unrolledMap(input: x.sampleShape, output: conv.outputShape(x.sampleShape)) == nil else { return nil }
+        return try x.conv2dImplicitActivated(weight: conv.weight, bias: conv.bias, stride: conv.s2, padding: conv.p2, activation: activation.kind)
+    }
+
+    func fusedBackward(_ dy: Tensor, derivative d: Tensor, inputShape: [Int]) throws -> Tensor {
+        if let dx = try dy.conv2dInputGradientImplicit(weight: conv.weight, imageShape: inputShape, stride: conv.s2, padding: conv.p2, multiplier: d)
+            ?? dy.multiplying(d).conv2dInputGradientImplicit(weight: conv.weight, imageShape: inputShape, stride: conv.s2, padding: conv.p2) {
+            return dx
+        }
+        throw AttribError.invalidArgument(op: description, detail: "\(dy.device.info.id) ran the forward as an implicit GEMM but declines its backward")
+    }
+}
+
 extension Graph {
-    /// The graph with every Conv2d → activation pair fused into one node, on the same
-    /// conditions as `fusingLinearActivations`.
-    public func fusingConvActivations(keeping keep: Set<String> = []) throws -> Graph {
-        try fusingPairs(keeping: keep) { first, act in
-            guard let conv = first as? Conv2d else { return nil }
-            return ConvActivationGraphOp(conv, act)
-        }
-    }
-
-    /// Every `first` → activation pair where `make` gives a fused op for the first layer, the
-    /// first's output read by the activation alone and neither a graph output nor in `keep`.
-    func fusingPairs(keeping keep: Set<String>, _ make: (any Layer, ActivationLayer) -> (any GraphOp)?) throws -> Graph {
-        var readers: [String: Int] = [:]
-        for n in nodes { for v in n.inputs { readers[v, default: 0] += 1 } }
-        let byOutput = Dictionary(uniqueKeysWithValues: nodes.map { ($0.output, $0) })
-        var fusedAway = Set<String>()
-        var rewritten: [GraphNode] = []
-        for n in nodes {
-            if let act = (n.op as? LayerOp)?.layer as? ActivationLayer,
-               let l = byOutput[n.inputs[0]], let first = (l.op as? LayerOp)?.layer, let op = make(first, act),
-               readers[l.output] == 1, !keep.contains(l.output), !outputs.contains(l.output) {
-                fusedAway.insert(l.output)
-                rewritten.append(GraphNode(n.name, op, inputs: l.inputs, output: n.output))
-            } else {
-                rewritten.append(n)
-            }
-        }
-        return try Graph(inputs: inputs, nodes: rewritten.filter { !fusedAway.contains($0.output) }, outputs: outputs)
-    }
-
-    /// The graph with every Linear → activation pair fused into one node, where the
-    /// Linear's output is read by the activation alone and is neither a graph output nor
-    /// one of `keep` (values a caller hooks or cuts at, such as IG's first affine layer),
-    /// and its weight is a Float32/Float64 matrix (16-bit weights widen in blocks,
-    /// Linear+HalfWeight). The fused node keeps the activation's name and output value.
+    /// The graph with every Linear → activation pair fused into one node (`fusingPairs`'s
+    /// conditions), where the Linear's weight is a Float32/Float64 matrix (16-bit weights widen
+    /// in blocks, Linear+HalfWeight). The fused node keeps the activation's name and output.
     public func fusingLinearActivations(keeping keep: Set<String> = []) throws -> Graph {
-        try fusingPairs(keeping: keep) { first, act in
-            guard let linear = first as? Linear, !linear.weight.dtype.isStorageOnly else { return nil }
+        try fusingPairs(keeping: keep) { l, n in
+            guard let act = (n.op as? LayerOp)?.layer as? ActivationLayer, let linear = (l.op as? LayerOp)?.layer as? Linear,
+                  !linear.weight.dtype.isStorageOnly else { return nil }
             return LinearActivationGraphOp(linear, act)
+        }
+    }
+
+    /// The graph with every Conv2d → activation pair fused into one node, likewise.
+    public func fusingConvActivations(keeping keep: Set<String> = []) throws -> Graph {
+        try fusingPairs(keeping: keep) { c, n in
+            guard let act = (n.op as? LayerOp)?.layer as? ActivationLayer, let conv = (c.op as? LayerOp)?.layer as? Conv2d else { return nil }
+            return ConvActivationGraphOp(conv, act)
         }
     }
 
