@@ -241,33 +241,12 @@ void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, floa
 // sweep. (v > m) | (v != v): greater, or NaN.
 #define MAX_STEP(m, idx, v, q) do { int t_ = ((v) > (m)) | ((v) != (v)); (m) = t_ ? (v) : (m); (idx) = t_ ? (q) : (idx); } while (0)
 
-// 2x2: the first element needs no test (from -inf, the rule takes it or keeps -inf with
-// the window's first position, which is the same value and index).
-static void maxpool_forward_2x2(const float *x, float *y, int32_t *argmax, size_t planes, size_t h, size_t w) {
-    size_t oh = h / 2, ow = w / 2;
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * h * w;
-        float *yp = y + p * oh * ow;
-        int32_t *ap = argmax + p * oh * ow;
-        for (size_t oy = 0; oy < oh; oy++) {
-            const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
-            int32_t base = (int32_t)(2 * oy * w);
-            for (size_t ox = 0; ox < ow; ox++) {
-                float m = r0[2 * ox];
-                int32_t i = base + (int32_t)(2 * ox);
-                MAX_STEP(m, i, r0[2 * ox + 1], base + (int32_t)(2 * ox + 1));
-                MAX_STEP(m, i, r1[2 * ox], base + (int32_t)(w + 2 * ox));
-                MAX_STEP(m, i, r1[2 * ox + 1], base + (int32_t)(w + 2 * ox + 1));
-                yp[oy * ow + ox] = m;
-                ap[oy * ow + ox] = i;
-            }
-        }
-    }
-}
-
-void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
-                                      size_t h, size_t w, size_t kh, size_t kw) {
-    if (kh == 2 && kw == 2) { maxpool_forward_2x2(x, y, argmax, planes, h, w); return; }
+// One body for every window size; `static inline` and called with the constants 2, 2 for
+// the common 2x2 pool, so the compiler unrolls that case, as a hand-written copy would.
+// The window starts from its first element with no test: from -inf, the rule takes it or
+// keeps -inf with the window's first position, which is the same value and index.
+static inline void maxpool_forward(const float *x, float *y, int32_t *argmax, size_t planes,
+                                   size_t h, size_t w, size_t kh, size_t kw) {
     size_t oh = h / kh, ow = w / kw;
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * h * w;
@@ -276,13 +255,10 @@ void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax,
         for (size_t oy = 0; oy < oh; oy++) {
             for (size_t ox = 0; ox < ow; ox++) {
                 size_t first = oy * kh * w + ox * kw, idx = first;
-                float m = -INFINITY;
+                float m = xp[first];
                 for (size_t ky = 0; ky < kh; ky++) {
                     size_t row = first + ky * w;
-                    for (size_t kx = 0; kx < kw; kx++) {
-                        float v = xp[row + kx];
-                        MAX_STEP(m, idx, v, row + kx);
-                    }
+                    for (size_t kx = ky == 0 ? 1 : 0; kx < kw; kx++) MAX_STEP(m, idx, xp[row + kx], row + kx);
                 }
                 yp[oy * ow + ox] = m;
                 ap[oy * ow + ox] = (int32_t)idx;
@@ -291,34 +267,20 @@ void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax,
     }
 }
 
+void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
+                                      size_t h, size_t w, size_t kh, size_t kw) {
+    if (kh == 2 && kw == 2) maxpool_forward(x, y, argmax, planes, h, w, 2, 2);
+    else maxpool_forward(x, y, argmax, planes, h, w, kh, kw);
+}
+
 // Its backward: windows do not overlap, so each pixel is the maximum of at most one
 // window and the gather's sum has one term: 0 + dy (a -0 gradient becomes +0, as the
 // gather's sum from 0 makes it). Pixels no window's maximum (and trailing rows and
-// columns no window reaches) get 0. An argmax outside its window is skipped, so a
-// corrupted index cannot write outside the plane.
-// 2x2: an index is in its window when its offset from the window's first element is
-// 0, 1, w or w + 1 (no division per output).
-static void maxpool_backward_2x2(const float *dy, const int32_t *argmax, float *dx, size_t planes, size_t h, size_t w) {
-    size_t oh = h / 2, ow = w / 2;
-    long lw = (long)w;
-    for (size_t p = 0; p < planes; p++) {
-        const float *dyp = dy + p * oh * ow;
-        const int32_t *ap = argmax + p * oh * ow;
-        float *xp = dx + p * h * w;
-        for (size_t i = 0; i < h * w; i++) xp[i] = 0.0f;
-        for (size_t oy = 0; oy < oh; oy++) {
-            long first = (long)(2 * oy * w);
-            for (size_t ox = 0; ox < ow; ox++) {
-                long a = ap[oy * ow + ox], d = a - (first + 2 * (long)ox);
-                if (d == 0 || d == 1 || d == lw || d == lw + 1) xp[a] = 0.0f + dyp[oy * ow + ox];
-            }
-        }
-    }
-}
-
-void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
-                                       size_t h, size_t w, size_t kh, size_t kw) {
-    if (kh == 2 && kw == 2) { maxpool_backward_2x2(dy, argmax, dx, planes, h, w); return; }
+// columns no window reaches) get 0. An argmax that is none of its window's positions is
+// skipped (compared with each, no division), so a corrupted index cannot write outside
+// the plane. Specialised for 2x2 as the forward is.
+static inline void maxpool_backward(const float *dy, const int32_t *argmax, float *dx, size_t planes,
+                                    size_t h, size_t w, size_t kh, size_t kw) {
     size_t oh = h / kh, ow = w / kw;
     for (size_t p = 0; p < planes; p++) {
         const float *dyp = dy + p * oh * ow;
@@ -327,11 +289,18 @@ void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, f
         for (size_t i = 0; i < h * w; i++) xp[i] = 0.0f;
         for (size_t oy = 0; oy < oh; oy++) {
             for (size_t ox = 0; ox < ow; ox++) {
-                int32_t a = ap[oy * ow + ox];
-                size_t iy = (size_t)a / w, ix = (size_t)a % w;
-                if (a < 0 || iy / kh != oy || ix / kw != ox || iy >= oh * kh || ix >= ow * kw) continue;
-                xp[a] = 0.0f + dyp[oy * ow + ox];
+                long a = ap[oy * ow + ox], first = (long)(oy * kh * w + ox * kw);
+                int inside = 0;
+                for (size_t ky = 0; ky < kh; ky++)
+                    for (size_t kx = 0; kx < kw; kx++) inside |= a == first + (long)(ky * w + kx);
+                if (inside) xp[a] = 0.0f + dyp[oy * ow + ox];
             }
         }
     }
+}
+
+void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
+                                       size_t h, size_t w, size_t kh, size_t kw) {
+    if (kh == 2 && kw == 2) maxpool_backward(dy, argmax, dx, planes, h, w, 2, 2);
+    else maxpool_backward(dy, argmax, dx, planes, h, w, kh, kw);
 }
