@@ -69,9 +69,11 @@ def check(model: torch.nn.Module, input_shape: Sequence[int], out_dir: str, attr
 class BatchFirstAttention(torch.nn.Module):
     """nn.MultiheadAttention (batch_first=True, no masks, inference) written batch-first
     throughout, with the module's own parameters. Why: PyTorch's own forward moves the batch
-    axis (it transposes to [L, N, E] and folds the heads into the batch), which the TorchScript
-    exporter writes as it is, and attrib's graph keeps the batch axis first in every value.
-    The same function: `export` checks the written file against the original module."""
+    axis (it transposes to [L, N, E] and folds the heads into the batch), which the exporters
+    write as it is. attrib follows the moved axis (its graph keeps the batch first in every
+    value), but each of those transposes is then a copy within every sample; written batch-first,
+    the attention has none of them. The same function: `export` checks the written file against
+    the original module."""
 
     def __init__(self, mha: torch.nn.MultiheadAttention):
         super().__init__()

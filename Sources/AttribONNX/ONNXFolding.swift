@@ -27,9 +27,10 @@ extension ONNXGraphBuilder {
         let ins = n.input.map { $0.isEmpty ? nil : constants[$0] }
         if n.opType == "Shape" {
             let full: [Int], coef: [Double]
-            if let t = types[n.input[0]] {
-                // [N] + the per-sample shape, as start..<end (opset 15).
-                full = [0] + t.shape; coef = [1.0] + [Double](repeating: 0, count: t.shape.count)
+            if let d = onnxDims(n.input[0]) {
+                // [N] + the per-sample shape, or where the file moved the batch its ONNX dims
+                // (ONNXBatchLayout.swift); start..<end (opset 15).
+                full = d.values; coef = d.batch.map(Double.init)
             } else if let c = constants[n.input[0]] {
                 full = c.batchedFirst ? [0] + c.dims.dropFirst() : c.dims
                 coef = (c.batchedFirst ? [1.0] : []) + [Double](repeating: 0, count: c.dims.count - (c.batchedFirst ? 1 : 0))
@@ -187,6 +188,8 @@ extension ONNXGraphBuilder {
            c.contains(where: { $0.batchedFirst && $0.dims.count == out.dims.count }) {
             out.batchedFirst = true
         }
+        // Entries that no longer depend on N (a slice of a shape past its batch entry) are plain.
+        if out.batch?.allSatisfy({ $0 == 0 }) ?? false { out.batch = nil }
         constants[n.output[0]] = out
         return true
     }

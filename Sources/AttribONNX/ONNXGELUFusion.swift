@@ -3,7 +3,7 @@ import AttribModels
 
 extension ONNXGraphBuilder {
     /// The exact GELU as exporters write it, x·½·(1 + erf(x/√2)) in five elementwise nodes
-    /// (Div or Mul by √2, Erf, Add 1, Mul by x, Mul by ½, the ½ on either side), becomes one
+    /// (Div or Mul by √2, Erf, Add 1, then Mul by x and by ½ in any of the exporters' orders), becomes one
     /// GELU activation: one pass over the values instead of five, and the CPU backend's
     /// vectorised erfc for both GELU and its derivative. A rule on any graph, matched by the
     /// ops and their constants, not by names; each intermediate value must have one reader.
@@ -26,8 +26,17 @@ extension ONNXGraphBuilder {
             guard ((nd.op as? LayerOp)?.layer as? ActivationLayer)?.kind == .erf, let u = nd.inputs.first, single(u),
                   let d = producer[u], scalar(d, .mul, 0.5.squareRoot()) else { continue }
             let x = nodes[d].inputs[0]
-            guard let a = only(nd.output), scalar(a, .add, 1), let m = only(nodes[a].output), nodes[m].op is BinaryGraphOp,
-                  (nodes[m].op as! BinaryGraphOp).op == .mul else { continue }
+            guard let a = only(nd.output), scalar(a, .add, 1) else { continue }
+            // x·(½·(1 + erf)): the dynamo exporter's order.
+            if let h = only(nodes[a].output), scalar(h, .mul, 0.5), let m = only(nodes[h].output),
+               (nodes[m].op as? BinaryGraphOp)?.op == .mul, nodes[m].inputs.contains(x), nodes[m].inputs.contains(nodes[h].output) {
+                let drop = [d, e, a, h, m]
+                guard drop.allSatisfy({ !remove.contains($0) }) else { continue }
+                remove.formUnion(drop)
+                replace[m] = GraphNode(nodes[e].name + "/gelu", LayerOp(ActivationLayer(.geluErf)), inputs: [x], output: nodes[m].output)
+                continue
+            }
+            guard let m = only(nodes[a].output), nodes[m].op is BinaryGraphOp, (nodes[m].op as! BinaryGraphOp).op == .mul else { continue }
             let other = nodes[m].inputs.first { $0 != nodes[a].output } ?? ""
             var drop: [Int] = [d, e, a, m]
             let out: String

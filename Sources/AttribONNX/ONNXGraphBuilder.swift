@@ -20,6 +20,11 @@ struct ONNXGraphBuilder {
     var linearProducts: [String: Int] = [:]
     /// Nodes that add, subtract or multiply by one scalar, by output: (op, scalar), for the GELU rewrite.
     var scalarNodes: [String: (op: BinaryOp, value: Double)] = [:]
+    /// Values whose batch dimension the file has moved from first (ONNXBatchLayout.swift).
+    var layouts: [String: BatchLayout] = [:]
+    /// Whether an input's batch dimension is symbolic (a dynamic batch): then a Reshape entry
+    /// of -1 with no Shape arithmetic holds N (the dynamo exporter's [L, -1, 3, E]).
+    var symbolicBatch = false
 
     init(file: String, opset: Int, device: any Device, dtype: DType) {
         self.file = file; self.opset = opset; self.device = device; self.dtype = dtype
@@ -36,6 +41,7 @@ struct ONNXGraphBuilder {
             guard dims.count >= 2 else {
                 throw AttribError.io(path: file, detail: "graph input '\(v.name)' has rank \(dims.count); the engine needs a batch dimension first and at least one more")
             }
+            if case .dimValue? = dims[0].value {} else { symbolicBatch = true }
             var shape: [Int] = []
             for (i, d) in dims.enumerated().dropFirst() {
                 guard case .dimValue(let dv)? = d.value, dv >= 1, dv <= Int64(Int32.max) else {
@@ -60,6 +66,9 @@ struct ONNXGraphBuilder {
         let outputs = g.output.map(\.name)
         for o in outputs where types[o] == nil {
             throw AttribError.io(path: file, detail: "graph output '\(o)' is produced by no node the engine ran")
+        }
+        for o in outputs where layout(o) != .first {
+            throw AttribError.io(path: file, detail: "graph output '\(o)' has its batch dimension \(layout(o)); outputs must hold it first")
         }
         do { return try Graph(inputs: inputs, nodes: nodes, outputs: outputs) } catch {
             throw AttribError.io(path: file, detail: "\(error)")
@@ -139,6 +148,14 @@ struct ONNXGraphBuilder {
         func activation(_ k: Activation) throws { try emit(n, LayerOp(ActivationLayer(k)), inputs: [x]) }
         // Shape arithmetic and all-constant ops become constants (ONNXFolding.swift).
         if try fold(n) { return }
+        // A value whose batch the file moved: only the ops that follow it may read it, and the
+        // output of an op that keeps the layout (elementwise, last-axis) has the input's.
+        let values = n.input.filter { !$0.isEmpty && constants[$0] == nil && types[$0] != nil }
+        if let moved = values.first(where: { layout($0) != .first }), !Self.layoutAware.contains(n.opType) {
+            throw movedBatchError(n, moved, "\(n.opType) is not one of those")
+        }
+        let inLayout = values.first.map(layout) ?? .first
+        defer { if inLayout != .first, layouts[first] == nil, types[first] != nil, !["Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather"].contains(n.opType) { layouts[first] = inLayout } }
         switch n.opType {
         case "Constant":
             guard n.attribute.count == 1, n.attribute[0].name == "value", n.attribute[0].type == .tensor else {
@@ -169,7 +186,9 @@ struct ONNXGraphBuilder {
         case "LayerNormalization":
             let s = try sampleShape(x)
             let axis = try a.int("axis", default: -1)
-            guard axis == -1 || axis == s.count else { throw a.error("axis = \(axis): only the last axis is supported") }
+            let rank = try onnxRank(x)
+            guard axis == -1 || axis == rank - 1 else { throw a.error("axis = \(axis): only the last axis is supported") }
+            guard layout(x).lastAxisIsPlain(sampleRank: s.count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
             _ = try a.int("stash_type", default: 1)
             guard n.output.count == 1 || n.output.dropFirst().allSatisfy({ $0.isEmpty || (readers[$0] ?? 0) == 0 }) else {
                 throw a.error("its Mean or InvStdDev output is read; only the normalized output is supported")
@@ -193,16 +212,19 @@ struct ONNXGraphBuilder {
             }
             // A value indexed by a constant along a per-sample axis (a ViT's class token: x[:, 0]).
             guard let idx = constants[n.input[1]], idx.batch == nil, idx.count == 1 else { throw a.error("only a constant index into a value is supported (embeddings come with the text models)") }
-            let s = try sampleShape(x), rank = s.count + 1
-            let axis = try a.int("axis", default: 0), ax = axis < 0 ? axis + rank : axis
-            guard ax >= 1, ax < rank else { throw a.error("axis \(axis) is the batch dimension") }
-            let i = Int(idx.values[0]), j = i < 0 ? i + s[ax - 1] : i
-            guard j >= 0, j < s[ax - 1] else { throw a.error("index \(i) out of range for dimension \(s[ax - 1])") }
+            // (Also a moved batch's value: in_proj's [3, L, N, E] split into q, k and v.)
+            let s = try sampleShape(x), l = layout(x), groups = l.axes(sampleRank: s.count)
+            let axis = try a.int("axis", default: 0), ax = axis < 0 ? axis + groups.count : axis
+            guard ax >= 0, ax < groups.count else { throw a.error("axis \(axis) out of range for rank \(groups.count)") }
+            guard groups[ax].count == 1, let p = groups[ax].first, p >= 0 else { throw a.error("axis \(axis) holds the batch dimension") }
+            let i = Int(idx.values[0]), j = i < 0 ? i + s[p] : i
+            guard j >= 0, j < s[p] else { throw a.error("index \(i) out of range for dimension \(s[p])") }
             let sliced = n.output[0] + "/slice"
-            try emit(n, SliceGraphOp(axis: ax - 1, start: j, end: j + 1), inputs: [x], output: sliced)
-            var target = s
-            if idx.dims.isEmpty { target.remove(at: ax - 1) } else { target[ax - 1] = 1 }
+            try emit(n, SliceGraphOp(axis: p, start: j, end: j + 1), inputs: [x], output: sliced)
+            var target = s, result = l
+            if idx.dims.isEmpty { target.remove(at: p); if p < l.at { result.at -= 1 } } else { target[p] = 1 }
             try emit(n, ReshapeGraphOp(target.isEmpty ? [1] : target), inputs: [sliced])
+            if result != .first { layouts[n.output[0]] = result }
         case "Slice":
             let s = try sampleShape(x), rank = s.count + 1
             let starts = try constant(n.input[1], n).values, ends = try constant(n.input[2], n).values
@@ -259,21 +281,32 @@ struct ONNXGraphBuilder {
             case let s: throw a.error("approximate = \(s); none and tanh are supported")
             }
         case "Softmax", "LogSoftmax":
-            let rank = try sampleShape(x).count + 1
+            let rank = try onnxRank(x)
             let axis = try a.int("axis", default: -1)
             guard axis == -1 || axis == rank - 1 else { throw a.error("axis = \(axis): only the last axis (of rank \(rank)) is supported") }
+            guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
             try emit(n, LayerOp(SoftmaxLayer(log: n.opType == "LogSoftmax")), inputs: [x])
         case "Flatten":
             guard try a.int("axis", default: 1) == 1 else { throw a.error("axis must be 1 (flatten each sample)") }
             try emit(n, LayerOp(Flatten()), inputs: [x])
         case "GlobalAveragePool": try emit(n, GlobalAvgPoolGraphOp(), inputs: [x])
-        case "Transpose":
-            let rank = try sampleShape(x).count + 1
-            let perm = try a.ints("perm", default: Array((0..<rank).reversed()))
-            guard perm.first == 0 else {
-                throw a.error("perm \(perm) moves the batch dimension, which every value keeps first; PyTorch's nn.MultiheadAttention writes such transposes (torchvision's ViT): export the model with scripts/export_onnx.py, which writes its attention batch-first")
+        case "ReduceMean":
+            // The dynamo exporter's adaptive_avg_pool2d(x, 1): the mean over an image's H and W.
+            let axes = opset >= 18 ? (n.input.count > 1 && !n.input[1].isEmpty ? try constant(n.input[1], n).values.map { Int($0) } : [])
+                                   : try a.ints("axes", default: [])
+            let keep = try a.int("keepdims", default: 1) == 1
+            _ = try a.int("noop_with_empty_axes", default: 0)
+            let s = try sampleShape(x)
+            guard s.count == 3, Set(axes.map { $0 < 0 ? $0 + 4 : $0 }) == [2, 3] else {
+                throw a.error("axes \(axes) of a value of per-sample shape \(s); the mean over an image's H and W ([N, C, H, W], axes 2 and 3) is supported")
             }
-            try emit(n, TransposeGraphOp(perm.dropFirst().map { $0 - 1 }), inputs: [x])
+            if keep { try emit(n, GlobalAvgPoolGraphOp(), inputs: [x]); break }
+            try emit(n, GlobalAvgPoolGraphOp(), inputs: [x], output: n.output[0] + "/pooled")
+            try emit(n, ReshapeGraphOp([s[0]]), inputs: [n.output[0] + "/pooled"])
+        case "Transpose":
+            // Moving the batch (nn.MultiheadAttention's [L, N, E]) is followed as a layout.
+            let rank = try onnxRank(x)
+            try transpose(n, x, perm: try a.ints("perm", default: Array((0..<rank).reversed())))
         case "Concat":
             let axis = try a.int("axis")
             // Constant inputs (a class token) are repeated over the batch, from a value input.
@@ -292,9 +325,39 @@ struct ONNXGraphBuilder {
                 inputs.append(name)
             }
             try emit(n, ConcatGraphOp(axis: ax - 1, count: inputs.count), inputs: inputs)
+        case "Unsqueeze", "Squeeze":
+            // Of a value (constants are folded): a reshape, which may leave the batch elsewhere.
+            guard let (values, batch) = onnxDims(x) else { throw a.error("reads '\(x)', which no earlier node produces") }
+            let axes = n.input.count > 1 && !n.input[1].isEmpty ? try constant(n.input[1], n).values.map { Int($0) } : []
+            var dims = Array(zip(values, batch)).map { (value: $0.0, batch: $0.1) }
+            if n.opType == "Unsqueeze" {
+                let r = dims.count + axes.count
+                let at = axes.map { $0 < 0 ? $0 + r : $0 }.sorted()
+                guard !at.isEmpty, at.allSatisfy({ $0 >= 0 && $0 < r }), Set(at).count == at.count else { throw a.error("axes \(axes) for a result of rank \(r)") }
+                for ax in at { dims.insert((1, 0), at: ax) }
+            } else {
+                let r = dims.count
+                let drop = axes.isEmpty ? Set(dims.indices.filter { dims[$0] == (1, 0) }) : Set(axes.map { $0 < 0 ? $0 + r : $0 })
+                guard drop.allSatisfy({ $0 >= 0 && $0 < r && dims[$0] == (1, 0) }) else {
+                    throw a.error("axes \(axes) of '\(x)' (dims \(dims.map { $0.batch == 0 ? String($0.value) : "N" })): only axes of size 1 other than the batch can go")
+                }
+                dims = dims.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+            }
+            try reshape(n, x, to: dims)
         case "Reshape":
             _ = try a.int("allowzero", default: 0)
             let shape = try constant(n.input[1], n)
+            // The batch placed anywhere but first, or merged with other axes, or a value whose
+            // batch has moved: the layout rule. A -1 that is not first and one sample's worth
+            // after it holds N where the batch is dynamic and no entry was computed from it.
+            let movesBatch = (shape.batch ?? []).enumerated().contains(where: { $0.element != 0 && ($0.offset != 0 || $0.element != 1) })
+            let freeHoldsN = symbolicBatch && shape.batch == nil && shape.values.firstIndex(of: -1).map { free in
+                free != 0 || shape.values.dropFirst().reduce(1, *) != Double(types[x]?.shape.reduce(1, *) ?? 0)
+            } ?? false
+            if layout(x) != .first || movesBatch || freeHoldsN {
+                try reshape(n, x, to: try resolvedShape(shape, of: x, n))
+                break
+            }
             // The batch size N, folded from Shape, is the first entry: 0 copies it.
             let target = try shape.values.indices.map { i -> Int in
                 let b = shape.batch?[i] ?? 0
@@ -317,6 +380,9 @@ struct ONNXGraphBuilder {
             case (nil, nil):
                 guard n.opType != "Div" else { throw a.error("division of two values is not supported") }
                 let (ls, rs) = (try sampleShape(l), try sampleShape(r))
+                guard layout(l) == layout(r), layout(l) == .first || ls == rs else {
+                    throw movedBatchError(n, layout(l) != .first ? l : r, "the two operands hold the batch differently (\(layout(l)), \(layout(r))) or differ in shape")
+                }
                 // A gate broadcast over trailing dimensions (squeeze-and-excitation).
                 if n.opType == "Mul", BroadcastMulGraphOp.leading(ls, rs) != nil {
                     try emit(n, BroadcastMulGraphOp(), inputs: [l, r])
@@ -338,7 +404,7 @@ struct ONNXGraphBuilder {
                     linearProducts[v] = nil
                     break
                 }
-                var values = try broadcast(c, to: try sampleShape(v), n)
+                var values = try broadcast(try alongBatch(c, v, n), to: try sampleShape(v), n)
                 if n.opType == "Div" {
                     guard lc == nil else { throw a.error("a constant divided by a value is not supported") }
                     values = values.map { 1 / $0 }
@@ -351,6 +417,7 @@ struct ONNXGraphBuilder {
             }
         case "MatMul":
             if let w = constants[n.input[1]] {
+                guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
                 guard w.dims.count == 2 else { throw a.error("constant operand of dims \(w.dims); [in, out] is supported") }
                 let (k, m) = (w.dims[0], w.dims[1])
                 var wt = [Double](repeating: 0, count: k * m)       // [out, in]
@@ -358,11 +425,15 @@ struct ONNXGraphBuilder {
                 linearProducts[n.output[0]] = nodes.count
                 try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [m, k], dtype: dtype, on: device), bias: nil)), inputs: [x])
             } else {
+                if let moved = n.input.prefix(2).first(where: { layout($0) != .first }) {
+                    throw movedBatchError(n, moved, "a product of two values needs the batch first in both")
+                }
                 try emit(n, MatMulGraphOp(), inputs: [n.input[0], n.input[1]])
             }
         case "Gemm":
             let (alpha, beta) = (try a.float("alpha", default: 1), try a.float("beta", default: 1))
             guard try a.int("transA", default: 0) == 0 else { throw a.error("transA = 1 is not supported") }
+            guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
             let transB = try a.int("transB", default: 0) == 1
             let w = try constant(n.input[1], n)
             guard w.dims.count == 2 else { throw a.error("B has dims \(w.dims); a matrix is needed") }

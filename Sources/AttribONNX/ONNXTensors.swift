@@ -49,8 +49,10 @@ extension ONNXConstant {
         case .double?: v = raw.isEmpty ? t.doubleData : try fromRaw(Double.self) { $0 }
         case .int64?: v = raw.isEmpty ? t.int64Data.map(Double.init) : try fromRaw(Int64.self) { Double($0) }
         case .int32?: v = raw.isEmpty ? t.int32Data.map(Double.init) : try fromRaw(Int32.self) { Double($0) }
+        // A mask (the dynamo exporter's attention mask, folded at load): 1 and 0.
+        case .bool?: v = raw.isEmpty ? t.int32Data.map { $0 != 0 ? 1 : 0 } : try fromRaw(UInt8.self) { $0 != 0 ? 1 : 0 }
         default:
-            throw AttribError.io(path: file, detail: "tensor '\(name)' has element type \(type.map { "\($0)" } ?? String(t.dataType)); float, double, int32 and int64 are supported")
+            throw AttribError.io(path: file, detail: "tensor '\(name)' has element type \(type.map { "\($0)" } ?? String(t.dataType)); float, double, int32, int64 and bool are supported")
         }
         guard v.count == count else {
             throw AttribError.io(path: file, detail: "tensor '\(name)' holds \(v.count) values for dims \(t.dims) (\(count) elements)")

@@ -12,16 +12,19 @@ import Testing
     static func array(_ name: String, _ file: String) throws -> [Double] { try NPY.read(fixturePath("onnx/\(name)/\(file).npy")).doubles() }
 
     @Test("IG on the ONNX file matches Captum's on the PyTorch model (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds), on every device",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
-    func igAgainstCaptum(_ name: String) throws {
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit",
+                      // The other exports of the same modules (ONNXTests): the same references.
+                      "tvvit/raw", "tvvit/dynamo", "tinyresnet/dynamo", "tinymobilenet/dynamo"])
+    func igAgainstCaptum(_ file: String) throws {
+        let name = String(file.split(separator: "/")[0])
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
         let ig = try Self.array(name, "ig"), delta = try Self.array(name, "ig_delta")
         for (device, dtype) in GradientMethodTests.configurations {
-            let model = try ONNXModel.attributionModel(at: Self.path(name), on: device, dtype: dtype)
+            let model = try ONNXModel.attributionModel(at: Self.path(file), on: device, dtype: dtype)
             let tol = GradientMethodTests.tolerance(dtype)
             let r = try IntegratedGradients(rule: .gaussLegendre, steps: 16).attribute(model, inputs: x, count: targets.count,
                                                                                       baseline: .zero, targets: targets)
-            #expect(GradientMethodTests.rel(r.attributions, ig) <= tol, "\(name) IG on \(device.id) \(dtype): \(GradientMethodTests.rel(r.attributions, ig))")
+            #expect(GradientMethodTests.rel(r.attributions, ig) <= tol, "\(file) IG on \(device.id) \(dtype): \(GradientMethodTests.rel(r.attributions, ig))")
             #expect(r.fused == (name != "resmlp"), "\(name): fused first layer \(r.fused)")
             for i in targets.indices { #expect(abs(r.deltas![i] - delta[i]) <= tol * 10, "\(name) delta \(i) on \(device.id) \(dtype)") }
         }

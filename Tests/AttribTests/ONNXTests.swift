@@ -16,11 +16,11 @@ import Testing
     }
 
     /// Float64 against PyTorch's float64: 1e-10, except for files the exporter constant-folded
-    /// (meta.json): their convolution weights are w·γ/√(σ² + ε) rounded to float32 (relative error
+    /// (meta.json; the dynamo exporter's optimizer always folds BatchNormalization): their convolution weights are w·γ/√(σ² + ε) rounded to float32 (relative error
     /// ≤ u₃₂ ≈ 6e-8 each), while PyTorch's float64 reference folds nothing; a few such layers
     /// stay within 1e-6.
-    static func float64Tolerance(_ name: String) throws -> Double {
-        try meta(name)["exporter_constant_folding"] as? Bool == true ? 1e-6 : 1e-10
+    static func float64Tolerance(_ name: String, file: String = "model.onnx") throws -> Double {
+        try meta(name)["exporter_constant_folding"] as? Bool == true || file.hasPrefix("dynamo/") ? 1e-6 : 1e-10
     }
 
     /// ∂F_target/∂(value) for every row: a one-hot upstream at the logits.
@@ -34,27 +34,64 @@ import Testing
 
     @Test("logits and input gradients match PyTorch (Float64 1e-10, 1e-6 for exporter-folded files; Float32 1e-5: a few layers of ≤ 64-term sums)",
           arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
-    func againstPyTorch(_ name: String) throws {
+    func againstPyTorch(_ name: String) throws { try Self.checkAgainstPyTorch(name, file: "model.onnx") }
+
+    /// torch.onnx.export(dynamo=True)'s files of the same modules: no Shape arithmetic around
+    /// the batch (a Reshape's -1 holds it), ReduceMean for adaptive pooling, a bool mask, weights
+    /// as external data; torchvision's ViT with its attention moving the batch axis.
+    @Test("the same models as the dynamo exporter writes them: logits and input gradients match PyTorch (the same bounds)",
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
+    func dynamoExporter(_ name: String) throws { try Self.checkAgainstPyTorch(name, file: "dynamo/model.onnx") }
+
+    static func checkAgainstPyTorch(_ name: String, file: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { Int($0) }
         let (logits, grads) = (try Self.array(name, "logits"), try Self.array(name, "input_grads"))
         for (device, dtype) in GradientMethodTests.configurations {
-            let model = try ONNXModel.load(fixturePath("onnx/\(name)/model.onnx"), on: device, dtype: dtype)
+            let model = try ONNXModel.load(fixturePath("onnx/\(name)/\(file)"), on: device, dtype: dtype)
             #expect(!model.graph.nodes.contains { $0.op.kind == "BatchNormalization" })
             let exec = GraphExecutor(model.graph)
             let shape = [targets.count] + model.graph.inputs[0].type.shape
             let run = try exec.forward(["input": Tensor(x, shape: shape, dtype: dtype, on: device)], gradientsFor: ["input"])
-            let tol = dtype == .float64 ? try Self.float64Tolerance(name) : 1e-5
+            let tol = dtype == .float64 ? try Self.float64Tolerance(name, file: file) : 1e-5
             let out = try run["logits"]!.doubles()
-            #expect(GradientMethodTests.rel(out, logits) <= tol, "\(name) logits on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
+            #expect(GradientMethodTests.rel(out, logits) <= tol, "\(name)/\(file) logits on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
             let g = try Self.gradients(exec, run, targets: targets, wrt: "input").doubles()
-            #expect(GradientMethodTests.rel(g, grads) <= tol, "\(name) input gradients on \(device.id) \(dtype): \(GradientMethodTests.rel(g, grads))")
+            #expect(GradientMethodTests.rel(g, grads) <= tol, "\(name)/\(file) input gradients on \(device.id) \(dtype): \(GradientMethodTests.rel(g, grads))")
         }
     }
 
-    @Test("torchvision's ViT as torch.onnx.export writes it (attention moving the batch axis) is refused, naming the node and the export that works")
+    /// nn.MultiheadAttention computes on [L, N, E] and folds the heads into the batch; the
+    /// builder follows the moved batch (ONNXBatchLayout.swift), so the graph keeps it first and
+    /// the file gives PyTorch's numbers.
+    @Test("torchvision's ViT as the TorchScript exporter writes it (attention moving the batch axis): logits and input gradients match PyTorch")
     func batchMovingAttention() throws {
-        expectAttribError(["tvvit/raw/model.onnx", "self_attention/Transpose", "perm [1, 0, 2] moves the batch dimension", "scripts/export_onnx.py"]) {
-            _ = try ONNXModel.load(fixturePath("onnx/tvvit/raw/model.onnx"), on: cpu)
+        try Self.checkAgainstPyTorch("tvvit", file: "raw/model.onnx")
+        // Every value of the graph holds the batch first: its transposes act within a sample.
+        let g = try ONNXModel.load(fixturePath("onnx/tvvit/raw/model.onnx"), on: cpu).graph
+        #expect(g.nodes.contains { $0.op is TransposeGraphOp }, "the attention's per-sample transposes are there")
+    }
+
+    @Test("a moved batch that reaches an op which cannot follow it, or an output, is an error naming the node and the layout")
+    func movedBatchErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-onnx-moved-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let raw = try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/tvvit/raw/model.onnx"))))
+        let t = raw.graph.node.firstIndex { $0.opType == "Transpose" && $0.name.contains("self_attention") }!
+        let moved = raw.graph.node[t].output[0]
+        // The [L, N, E] value as the graph's output.
+        var m = raw
+        m.graph.output[0].name = moved
+        try Data(m.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: dir + "/out.onnx"))
+        expectAttribError([dir + "/out.onnx", "graph output '\(moved)'", "batch dimension at ONNX axis 1"]) { _ = try ONNXModel.load(dir + "/out.onnx", on: cpu) }
+        // An op the layout rule does not cover reading it: the in-projection's MatMul made a Sqrt.
+        m = raw
+        let p = m.graph.node.firstIndex { $0.opType == "MatMul" && $0.input.first == moved }!
+        m.graph.node[p].opType = "Sqrt"
+        m.graph.node[p].input = [moved]
+        try Data(m.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: dir + "/op.onnx"))
+        expectAttribError([dir + "/op.onnx", "node '\(m.graph.node[p].name)' (Sqrt) reads '\(moved)'", "at ONNX axis 1", "Sqrt is not one of those"]) {
+            _ = try ONNXModel.load(dir + "/op.onnx", on: cpu)
         }
     }
 

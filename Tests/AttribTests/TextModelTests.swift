@@ -9,36 +9,40 @@ import Testing
 /// layer IG on the embeddings' output against Captum's LayerIntegratedGradients.
 @Suite struct TextModelTests {
     static func array(_ file: String) throws -> NPYArray { try NPY.read(fixturePath("onnx/tinybert/\(file).npy")) }
-    static var layer: String {
-        get throws {
-            let data = try Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/tinybert/meta.json")))
-            return (try JSONSerialization.jsonObject(with: data) as! [String: Any])["layer"] as! String
-        }
+    static var layer: String { get throws { try layer(of: "model.onnx") } }
+    /// The embeddings' output in each export (meta.json): the TorchScript exporter's, dynamo's.
+    static func layer(of file: String) throws -> String {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturePath("onnx/tinybert/meta.json")))
+        return (try JSONSerialization.jsonObject(with: data) as! [String: Any])[file == "model.onnx" ? "layer" : "dynamo_layer"] as! String
     }
+    /// The TorchScript exporter's file and torch.onnx.export(dynamo=True)'s.
+    static let files = ["model.onnx", "dynamo/model.onnx"]
 
-    @Test("logits against PyTorch (Float64 1e-6: the exporter folded constants in float32; Float32 1e-5), on every device")
-    func logits() throws {
+    @Test("logits against PyTorch (Float64 1e-6: the exporter folded constants in float32; Float32 1e-5), on every device", arguments: files)
+    func logits(_ file: String) throws {
         let ids = try Self.array("ids").int32s(), logits = try Self.array("logits").doubles()
         for (device, dtype) in GradientMethodTests.configurations {
-            let m = try ONNXModel.load(fixturePath("onnx/tinybert/model.onnx"), on: device, dtype: dtype)
+            let m = try ONNXModel.load(fixturePath("onnx/tinybert/\(file)"), on: device, dtype: dtype)
             #expect(m.graph.inputs.count == 1 && m.graph.inputs[0].type.dtype == .int32, "the ids are the one input; the rest folded")
             // Rewrites: the exact GELU's five nodes are one GELU; MatMul + Add is a biased Linear.
             #expect(!m.graph.nodes.contains { ($0.op as? LayerOp).map { ($0.layer as? ActivationLayer)?.kind == .erf } ?? false })
             #expect(m.graph.nodes.filter { ($0.op as? LayerOp).map { ($0.layer as? ActivationLayer)?.kind == .geluErf } ?? false }.count == 2)
-            #expect(!m.graph.nodes.contains { (($0.op as? LayerOp)?.layer as? Linear)?.bias == nil && ($0.op as? LayerOp)?.layer is Linear })
+            // (The dynamo exporter drops the pooler's all-zero bias: a Linear without one, and no Add after it.)
+            let biasless = Set(m.graph.nodes.filter { (($0.op as? LayerOp)?.layer as? Linear)?.bias == nil && ($0.op as? LayerOp)?.layer is Linear }.map(\.output))
+            #expect(!m.graph.nodes.contains { ($0.op as? ConstantBinaryGraphOp)?.op == .add && $0.inputs.contains(where: biasless.contains) })
             let out = try GraphExecutor(m.graph).forward(["input_ids": Tensor(indices: ids, shape: [4, 16], on: device)])["logits"]!.doubles()
             let tol = dtype == .float64 ? 1e-6 : 1e-5
-            #expect(GradientMethodTests.rel(out, logits) <= tol, "\(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
+            #expect(GradientMethodTests.rel(out, logits) <= tol, "\(file) on \(device.id) \(dtype): \(GradientMethodTests.rel(out, logits))")
         }
     }
 
-    @Test("layer IG on the embeddings' output against Captum's LayerIntegratedGradients (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds), on every device")
-    func layerIG() throws {
+    @Test("layer IG on the embeddings' output against Captum's LayerIntegratedGradients (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds), on every device", arguments: files)
+    func layerIG(_ file: String) throws {
         let ids = try Self.array("ids").int32s(), targets = try Self.array("targets").int32s().map(Int.init)
         let lig = try Self.array("lig").doubles(), delta = try Self.array("lig_delta").doubles()
-        let layer = try Self.layer
+        let layer = try Self.layer(of: file)
         for (device, dtype) in GradientMethodTests.configurations {
-            let m = try ONNXModel.load(fixturePath("onnx/tinybert/model.onnx"), on: device, dtype: dtype)
+            let m = try ONNXModel.load(fixturePath("onnx/tinybert/\(file)"), on: device, dtype: dtype)
             let r = try LayerIntegratedGradients(rule: .gaussLegendre, steps: 16, batchRows: 24)
                 .attribute(GraphExecutor(m.graph), input: "input_ids", layer: layer, output: "logits", ids: ids,
                            baselineIDs: [Int32](repeating: 0, count: ids.count), count: 4, targets: targets, device: device)

@@ -30,7 +30,12 @@ against onnxruntime (float32):
             the batch axis as PyTorch computes it, so it is exported as scripts/export_onnx.py
             exports it (BatchFirstAttention, the same function with the same parameters); the
             references come from the original module. The same inputs and export as tinyresnet.
-            tvvit/raw/model.onnx is the module exported directly, which the engine refuses.
+            tvvit/raw/model.onnx is the module exported directly by the TorchScript exporter:
+            the engine follows its moved batch axis (ONNXBatchLayout.swift).
+
+Every directory also holds dynamo/model.onnx (+ model.onnx.data): the same module exported by
+torch.onnx.export(dynamo=True) (opset 18, a dynamic batch dimension, weights as external data),
+checked against onnxruntime like model.onnx; the references are the same.
 
 Each directory: model.onnx; inputs.npy (the first 4 digits test inputs), targets.npy (labels);
 logits.npy [4, 10]; input_grads.npy (d logit[target] / d input) [4, ...]; meta.json with
@@ -193,6 +198,14 @@ def export(model: nn.Module, x: torch.Tensor, out: str, fold: bool = False) -> o
     return onnx.load(path)
 
 
+def dynamo_export(model: nn.Module, x: torch.Tensor, out: str) -> None:
+    """torch.onnx.export's other exporter (torch.export, then onnxscript): no Shape arithmetic
+    around the batch (a -1 in Reshape holds it), ReduceMean for adaptive pooling, bool masks."""
+    os.makedirs(out, exist_ok=True)
+    torch.onnx.export(model, (x,), os.path.join(out, "model.onnx"), input_names=["input"], output_names=["logits"],
+                      opset_version=18, dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True)
+
+
 def input_grads(model, x, t):
     x = x.clone().requires_grad_(True)
     g, = torch.autograd.grad(model(x).gather(1, t.view(-1, 1)).sum(), x)
@@ -218,10 +231,10 @@ def main() -> None:
         os.makedirs(out, exist_ok=True)
         fold = name.startswith("tiny") or name == "tvvit"
         if name == "tvvit":
-            # The model as torch.onnx.export writes it, attention moving the batch axis: the
-            # engine refuses it, naming the fix (ONNXTests).
+            # The model as torch.onnx.export writes it, attention moving the batch axis.
             os.makedirs(os.path.join(out, "raw"), exist_ok=True)
             export(model, torch.from_numpy(xs), os.path.join(out, "raw"), fold=True)
+        dynamo_export(model, torch.from_numpy(xs), os.path.join(out, "dynamo"))
         proto = export(batch_first_attention(model), torch.from_numpy(xs), out, fold=fold)
         m64 = model.double()
         for p in m64.parameters():
@@ -232,6 +245,9 @@ def main() -> None:
         rt = ort.InferenceSession(os.path.join(out, "model.onnx")).run(None, {"input": xs})[0]
         ort_err = float(np.abs(rt - logits.numpy()).max() / np.abs(logits.numpy()).max())
         assert ort_err < 1e-5, (name, ort_err)
+        rt = ort.InferenceSession(os.path.join(out, "dynamo", "model.onnx")).run(None, {"input": xs})[0]
+        ort_dynamo = float(np.abs(rt - logits.numpy()).max() / np.abs(logits.numpy()).max())
+        assert ort_dynamo < 1e-5, (name, ort_dynamo)
         np.save(os.path.join(out, "inputs.npy"), xs)
         np.save(os.path.join(out, "targets.npy"), t.astype(np.int32))
         np.save(os.path.join(out, "logits.npy"), logits.numpy())
@@ -240,7 +256,7 @@ def main() -> None:
                                                        return_convergence_delta=True)
         np.save(os.path.join(out, "ig.npy"), ig.numpy())
         np.save(os.path.join(out, "ig_delta.npy"), delta.numpy())
-        meta = {"onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node}),
+        meta = {"onnxruntime_max_relative_difference": ort_err, "dynamo_onnxruntime_max_relative_difference": ort_dynamo, "ops": sorted({n.op_type for n in proto.graph.node}),
                 "exporter_constant_folding": fold}
         if name == "resmlp":
             tanh = next(n.output[0] for n in proto.graph.node if n.op_type == "Tanh")

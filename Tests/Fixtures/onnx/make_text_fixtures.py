@@ -14,6 +14,8 @@ References, in float64 on the PyTorch model (its float32 weights cast exactly):
   lig_delta.npy  [4]: its convergence deltas
   meta.json      the ONNX value name of the embeddings' output (the layer), onnxruntime's
                  largest relative difference to the float64 logits
+  dynamo/        the same model exported by torch.onnx.export(dynamo=True) (opset 18, dynamic
+                 batch, weights as external data); meta.json names its embeddings' output too
   vocab.txt      100 made-up tokens ([PAD], [UNK], [CLS], [SEP], [MASK], then w5 … w99), so that
                  `attrib layer-ig` shows tokens beside their scores
 
@@ -56,6 +58,12 @@ def main():
                       dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, do_constant_folding=True)
     proto = onnx.load(path)
     layer = next(n.output[0] for n in proto.graph.node if n.op_type == "LayerNormalization" and "embeddings" in n.name)
+    # The other exporter names nodes by op: the embeddings' LayerNorm is the graph's first.
+    os.makedirs(os.path.join(HERE, "dynamo"), exist_ok=True)
+    dpath = os.path.join(HERE, "dynamo", "model.onnx")
+    torch.onnx.export(model, (torch.from_numpy(ids),), dpath, input_names=["input_ids"], output_names=["logits"], opset_version=18,
+                      dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True)
+    dynamo_layer = next(n.output[0] for n in onnx.load(dpath).graph.node if n.op_type == "LayerNormalization")
     m64 = model.double()
     x = torch.from_numpy(ids)
     with torch.no_grad():
@@ -63,6 +71,9 @@ def main():
     rt = ort.InferenceSession(path).run(None, {"input_ids": ids})[0]
     ort_err = float(np.abs(rt - logits.numpy()).max() / np.abs(logits.numpy()).max())
     assert ort_err < 1e-5, ort_err
+    rt = ort.InferenceSession(dpath).run(None, {"input_ids": ids})[0]
+    ort_dynamo = float(np.abs(rt - logits.numpy()).max() / np.abs(logits.numpy()).max())
+    assert ort_dynamo < 1e-5, ort_dynamo
     t = logits.argmax(1)
     lig = LayerIntegratedGradients(m64, m64.bert.bert.embeddings)
     a, delta = lig.attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=16, method="gausslegendre", return_convergence_delta=True)
@@ -73,7 +84,8 @@ def main():
     np.save(os.path.join(HERE, "lig_delta.npy"), delta.numpy())
     with open(os.path.join(HERE, "vocab.txt"), "w") as f:
         f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(5, 100)]) + "\n")
-    meta = {"layer": layer, "onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node}),
+    meta = {"layer": layer, "dynamo_layer": dynamo_layer, "dynamo_onnxruntime_max_relative_difference": ort_dynamo,
+            "onnxruntime_max_relative_difference": ort_err, "ops": sorted({n.op_type for n in proto.graph.node}),
             "exporter_constant_folding": True}
     with open(os.path.join(HERE, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)
