@@ -7,6 +7,7 @@
 // reciprocal when kh·kw is a power of two: the same rounding).
 #include "vecmath.h"
 #include <math.h>
+#include <string.h>
 #include "cpu_features.h"
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
@@ -267,8 +268,117 @@ static inline void maxpool_forward(const float *x, float *y, int32_t *argmax, si
     }
 }
 
+#ifdef POOL_AVX2
+// 2x2 windows, eight at a time, the same rule in the same order (first, right, below,
+// below-right) with compares and blends: bitwise the scalar kernel's values and indices.
+// Windows run in output order across rows and planes (a ReLU CNN's planes are 8x8 and 4x4,
+// where a row holds 4 or 2 windows), each window's two top and two bottom values loaded as
+// 64-bit pairs. Even and odd columns then come apart by in-lane shuffles, which leave the
+// windows in the order 0 1 4 5 | 2 3 6 7; one 64-bit permute restores it.
+
+__attribute__((target("avx2")))
+static inline __m256 in_order(__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+
+static inline long long pair_at(const float *p) { long long v; memcpy(&v, p, sizeof v); return v; }
+
+// The windows in output order: where the current one starts (its top-left element's offset
+// in x and in its plane), advanced without a division.
+typedef struct { size_t ow, oh, w, plane, ox, oy, p; } windows2x2;
+static inline void window_start(windows2x2 *g, size_t *at, long *local) {
+    *local = (long)(2 * g->oy * g->w + 2 * g->ox);
+    *at = g->p * g->plane + (size_t)*local;
+    if (++g->ox == g->ow) { g->ox = 0; if (++g->oy == g->oh) { g->oy = 0; g->p++; } }
+}
+
+__attribute__((target("avx2")))
+static void maxpool2x2_forward_avx2(const float *x, float *y, int32_t *argmax, size_t planes, size_t h, size_t w) {
+    windows2x2 g = { w / 2, h / 2, w, h * w, 0, 0, 0 };
+    size_t total = planes * g.oh * g.ow, k = 0;
+    const __m256 right = _mm256_castsi256_ps(_mm256_set1_epi32(1)), below = _mm256_castsi256_ps(_mm256_set1_epi32((int)w)),
+                 diagonal = _mm256_castsi256_ps(_mm256_set1_epi32((int)w + 1));
+    for (; k + 8 <= total; k += 8) {
+        size_t at[8]; long local[8];
+        for (int i = 0; i < 8; i++) window_start(&g, &at[i], &local[i]);
+        __m256 t0 = _mm256_castsi256_ps(_mm256_set_epi64x(pair_at(x + at[3]), pair_at(x + at[2]), pair_at(x + at[1]), pair_at(x + at[0])));
+        __m256 t1 = _mm256_castsi256_ps(_mm256_set_epi64x(pair_at(x + at[7]), pair_at(x + at[6]), pair_at(x + at[5]), pair_at(x + at[4])));
+        __m256 b0 = _mm256_castsi256_ps(_mm256_set_epi64x(pair_at(x + at[3] + w), pair_at(x + at[2] + w), pair_at(x + at[1] + w), pair_at(x + at[0] + w)));
+        __m256 b1 = _mm256_castsi256_ps(_mm256_set_epi64x(pair_at(x + at[7] + w), pair_at(x + at[6] + w), pair_at(x + at[5] + w), pair_at(x + at[4] + w)));
+        __m256 m = _mm256_shuffle_ps(t0, t1, 0x88), off = _mm256_setzero_ps();
+        const __m256 steps[3] = { _mm256_shuffle_ps(t0, t1, 0xDD), _mm256_shuffle_ps(b0, b1, 0x88), _mm256_shuffle_ps(b0, b1, 0xDD) };
+        const __m256 offsets[3] = { right, below, diagonal };
+        for (int s = 0; s < 3; s++) {
+            __m256 v = steps[s];
+            __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            m = _mm256_blendv_ps(m, v, t);
+            off = _mm256_blendv_ps(off, offsets[s], t);
+        }
+        _mm256_storeu_ps(y + k, in_order(m));
+        __m256i base = _mm256_setr_epi32((int)local[0], (int)local[1], (int)local[2], (int)local[3], (int)local[4], (int)local[5], (int)local[6], (int)local[7]);
+        _mm256_storeu_si256((__m256i *)(argmax + k), _mm256_add_epi32(base, _mm256_castps_si256(in_order(off))));
+    }
+    for (; k < total; k++) {
+        size_t at; long local;
+        window_start(&g, &at, &local);
+        const float *r0 = x + at, *r1 = r0 + w;
+        size_t idx = 0;
+        float m = r0[0];
+        MAX_STEP(m, idx, r0[1], 1);
+        MAX_STEP(m, idx, r1[0], w);
+        MAX_STEP(m, idx, r1[1], w + 1);
+        y[k] = m;
+        argmax[k] = (int32_t)(local + (long)idx);
+    }
+}
+
+// Its backward: each of a window's four positions gets 0 + dy where it is the window's
+// argmax, else 0, so nothing is cleared first; rows and columns no window covers get 0. An
+// index that is none of its window's positions writes only zeros, as in the scalar kernel.
+__attribute__((target("avx2")))
+static void maxpool2x2_backward_avx2(const float *dy, const int32_t *argmax, float *dx, size_t planes, size_t h, size_t w) {
+    windows2x2 g = { w / 2, h / 2, w, h * w, 0, 0, 0 };
+    size_t total = planes * g.oh * g.ow, k = 0;
+    const __m256i right = _mm256_set1_epi32(1), below = _mm256_set1_epi32((int)w), diagonal = _mm256_set1_epi32((int)w + 1);
+    const __m256 zero = _mm256_setzero_ps();
+    for (; k + 8 <= total; k += 8) {
+        size_t at[8]; long local[8];
+        for (int i = 0; i < 8; i++) window_start(&g, &at[i], &local[i]);
+        __m256 v = _mm256_add_ps(zero, _mm256_loadu_ps(dy + k));
+        __m256i base = _mm256_setr_epi32((int)local[0], (int)local[1], (int)local[2], (int)local[3], (int)local[4], (int)local[5], (int)local[6], (int)local[7]);
+        __m256i off = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(argmax + k)), base);
+        __m256 p00 = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, _mm256_setzero_si256())));
+        __m256 p01 = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, right)));
+        __m256 p10 = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, below)));
+        __m256 p11 = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, diagonal)));
+        // Per window its top pair (p00, p01) and bottom pair (p10, p11), in lanes 0 1 | 4 5 and 2 3 | 6 7.
+        __m256 tlo = _mm256_unpacklo_ps(p00, p01), thi = _mm256_unpackhi_ps(p00, p01);
+        __m256 blo = _mm256_unpacklo_ps(p10, p11), bhi = _mm256_unpackhi_ps(p10, p11);
+        float top[16], bottom[16];
+        _mm256_storeu_ps(top, _mm256_permute2f128_ps(tlo, thi, 0x20)); _mm256_storeu_ps(top + 8, _mm256_permute2f128_ps(tlo, thi, 0x31));
+        _mm256_storeu_ps(bottom, _mm256_permute2f128_ps(blo, bhi, 0x20)); _mm256_storeu_ps(bottom + 8, _mm256_permute2f128_ps(blo, bhi, 0x31));
+        for (int i = 0; i < 8; i++) { memcpy(dx + at[i], top + 2 * i, 8); memcpy(dx + at[i] + w, bottom + 2 * i, 8); }
+    }
+    for (; k < total; k++) {
+        size_t at; long local;
+        window_start(&g, &at, &local);
+        long off = (long)argmax[k] - local;
+        float v = 0.0f + dy[k];
+        dx[at] = off == 0 ? v : 0.0f; dx[at + 1] = off == 1 ? v : 0.0f;
+        dx[at + w] = off == (long)w ? v : 0.0f; dx[at + w + 1] = off == (long)w + 1 ? v : 0.0f;
+    }
+    if (h % 2 == 0 && w % 2 == 0) return;
+    for (size_t p = 0; p < planes; p++) {                // an odd last column or row
+        float *xp = dx + p * h * w;
+        if (w % 2) for (size_t iy = 0; iy < 2 * g.oh; iy++) xp[iy * w + w - 1] = 0.0f;
+        for (size_t i = 2 * g.oh * w; i < h * w; i++) xp[i] = 0.0f;
+    }
+}
+#endif
+
 void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
                                       size_t h, size_t w, size_t kh, size_t kw) {
+#ifdef POOL_AVX2
+    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cpu_has_avx2()) { maxpool2x2_forward_avx2(x, y, argmax, planes, h, w); return; }
+#endif
     if (kh == 2 && kw == 2) maxpool_forward(x, y, argmax, planes, h, w, 2, 2);
     else maxpool_forward(x, y, argmax, planes, h, w, kh, kw);
 }
@@ -301,6 +411,9 @@ static inline void maxpool_backward(const float *dy, const int32_t *argmax, floa
 
 void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
                                        size_t h, size_t w, size_t kh, size_t kw) {
+#ifdef POOL_AVX2
+    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cpu_has_avx2()) { maxpool2x2_backward_avx2(dy, argmax, dx, planes, h, w); return; }
+#endif
     if (kh == 2 && kw == 2) maxpool_backward(dy, argmax, dx, planes, h, w, 2, 2);
     else maxpool_backward(dy, argmax, dx, planes, h, w, kh, kw);
 }

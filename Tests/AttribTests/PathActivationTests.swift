@@ -20,10 +20,13 @@ import Testing
             for dtype in dtypes(device) {
                 // d = 37: rows that are not whole 8-lane groups; one baseline per input and one shared.
                 let (n, m, d) = (3, 5, 37)
-                let x = try Tensor(randomValues(n * d, seed: 1, -3, 3), shape: [n, d], dtype: dtype, on: device)
+                // Every fifth feature 0 in the input and the baselines: a path exactly at 0 there, where
+                // ReLU's f′ (0, not 1) and every kink are decided.
+                func zeroed(_ v: [Double]) -> [Double] { v.enumerated().map { $0.offset % d % 5 == 0 ? 0 : $0.element } }
+                let x = try Tensor(zeroed(randomValues(n * d, seed: 1, -3, 3)), shape: [n, d], dtype: dtype, on: device)
                 let alphas = try Tensor(randomValues(m, seed: 2, 0, 1), shape: [m], dtype: dtype, on: device)
                 for baseRows in [n, 1] {
-                    let base = try Tensor(randomValues(baseRows * d, seed: 3, -3, 3), shape: [baseRows, d], dtype: dtype, on: device)
+                    let base = try Tensor(zeroed(randomValues(baseRows * d, seed: 3, -3, 3)), shape: [baseRows, d], dtype: dtype, on: device)
                     let label = "\(device.info.id) \(dtype) \(kind) baselines \(baseRows)"
                     guard let (y, fp) = try x.pathActivatedWithDerivative(kind, baselines: base, alphas: alphas) else {
                         // Only the CPU backend's Float32 SiLU and tanh-GELU decline (separate 8-lane kernels).

@@ -231,6 +231,7 @@ enum CPUKernels<T: CPUScalar> {
             case .tanh: both = { attrib_tanh_forward_derivative_f32($0, $1, $2, $3) }
             case .sigmoid: both = { attrib_sigmoid_forward_derivative_f32($0, $1, $2, $3) }
             case .geluErf: both = { attrib_gelu_erf_forward_derivative_f32($0, $1, $2, $3) }
+            case .relu: both = { attrib_relu_forward_derivative_f32($0, $1, $2, $3) }
             case .silu, .geluTanh: return false
             default: both = nil
             }

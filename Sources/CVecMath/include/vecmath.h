@@ -22,6 +22,7 @@ void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t
 /// (NaN passes), and dx = dy · (x > 0 ? 1 : 0) (so an infinite dy at x ≤ 0 gives NaN, as apart).
 void attrib_relu_forward_f32(const float *x, float *y, size_t n);
 void attrib_relu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+void attrib_relu_forward_derivative_f32(const float *x, float *y, float *d, size_t n);
 
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward
