@@ -49,16 +49,20 @@ final class CPUBufferPool: Sendable {
         return Self.fresh(bytes)
     }
 
-    /// Blocks of at least this many bytes are 2 MiB-aligned and advised for transparent huge
-    /// pages: a transformer's batch touches gigabytes of fresh activations, and 4 KiB faults
-    /// made the kernel's share (sys time) as large as the work on BERT-base (16 s of 21 s).
+    /// Blocks of at least this many bytes are 2 MiB-aligned, and advised for transparent huge
+    /// pages where ATTRIB_HUGE_PAGES=1. Off by default: which is faster depends on the host. On
+    /// the KVM development VM (THP "madvise", no compaction stalls) the advice doubled layer IG on
+    /// BERT-base with one batch of fresh activations (1 input, m = 16: 9.9–10.8 s against
+    /// 5.3 s, sys time 11–13 s against 3 s), and left a steady sweep unchanged (ViT-B/16 IG,
+    /// 1 row per batch: 4.5 s either way); an earlier build there had measured the opposite.
     static let hugeThreshold = 4 << 20
+    static let hugePages = getenv("ATTRIB_HUGE_PAGES").map { String(cString: $0) == "1" } ?? false
 
     static func fresh(_ bytes: Int) -> UnsafeMutableRawPointer {
         guard bytes >= hugeThreshold else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment) }
         let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
         #if canImport(Glibc)
-        _ = madvise(p, (bytes + 4095) & ~4095, MADV_HUGEPAGE)       // advice only: ignored where THP is off
+        if hugePages { _ = madvise(p, (bytes + 4095) & ~4095, MADV_HUGEPAGE) }       // advice only: ignored where THP is off
         #endif
         return p
     }
