@@ -19,6 +19,12 @@ from torch import nn  # noqa: E402
 
 import export_onnx  # noqa: E402
 
+try:                    # torchvision is optional: only the torchvision-ViT test needs it
+    import torchvision  # noqa: F401
+    HAVE_TORCHVISION = True
+except ImportError:
+    HAVE_TORCHVISION = False
+
 
 class Residual(nn.Module):
     def __init__(self):
@@ -58,10 +64,10 @@ class ExportONNXTests(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "masks"):
                 bfa(q, q, q, attn_mask=torch.zeros(5, 5))
 
+    @unittest.skipUnless(HAVE_TORCHVISION, "torchvision is not installed (pip install torchvision): NOT run")
     def test_torchvision_vit(self):
         # torchvision's ViT, whose attention moves the batch axis as PyTorch computes it: written
         # batch-first, loaded by attrib and checked against the original module.
-        import torchvision
         torch.manual_seed(2)
         m = torchvision.models.vision_transformer.VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=2,
                                                                    hidden_dim=8, mlp_dim=16, num_classes=3).eval()
