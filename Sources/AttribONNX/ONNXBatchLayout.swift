@@ -163,6 +163,6 @@ extension ONNXGraphBuilder {
             throw movedBatchError(n, v, "a constant of dims \(c.dims) varies along the batch's axis")
         }
         dims.replaceSubrange(l.batchAxis...l.batchAxis, with: [Int](repeating: 1, count: l.before + l.after))
-        return ONNXConstant(dims: dims, values: c.values)
+        return c.reshaped(dims)
     }
 }

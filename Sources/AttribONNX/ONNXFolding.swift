@@ -67,11 +67,11 @@ extension ONNXGraphBuilder {
             guard c[0].batch == nil else { throw a.error("a condition that depends on the batch size") }
             let dims = try broadcastDims([c[0].dims, c[1].dims, c[2].dims], n)
             let (k, x, y) = (c[0].expanded(to: dims), c[1].expanded(to: dims), c[2].expanded(to: dims))
-            var v = [Double](repeating: 0, count: k.values.count), b: [Double]? = (x.batch != nil || y.batch != nil) ? v : nil
+            let (kv, xv, yv) = (k.values, x.values, y.values)     // each read once (see ONNXConstant.values)
+            var v = [Double](repeating: 0, count: kv.count), b: [Double]? = (x.batch != nil || y.batch != nil) ? v : nil
             for i in v.indices {
-                let pick = k.values[i] != 0 ? x : y
-                v[i] = pick.values[i]
-                b?[i] = pick.batch?[i] ?? 0
+                v[i] = kv[i] != 0 ? xv[i] : yv[i]
+                b?[i] = (kv[i] != 0 ? x : y).batch?[i] ?? 0
             }
             out = ONNXConstant(dims: dims, values: v, batch: b)
         case "Unsqueeze", "Squeeze":
@@ -85,17 +85,18 @@ extension ONNXGraphBuilder {
                 let drop = axes.isEmpty ? Set(dims.indices.filter { dims[$0] == 1 }) : Set(axes.map { $0 < 0 ? $0 + r : $0 })
                 dims = dims.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
             }
-            out = ONNXConstant(dims: dims, values: c[0].values, batch: c[0].batch)
+            out = c[0].reshaped(dims)
         case "Concat":
             let axis = try a.int("axis")
             guard c.allSatisfy({ $0.dims.count == c[0].dims.count }), !c[0].dims.isEmpty else { throw a.error("constants of different ranks") }
             let r = c[0].dims.count, ax = axis < 0 ? axis + r : axis
             let outer = c[0].dims[..<ax].reduce(1, *), inner = c[0].dims[(ax + 1)...].reduce(1, *)
             var v: [Double] = [], b: [Double]? = c.contains { $0.batch != nil } ? [] : nil
+            let parts = c.map(\.values)
             for o in 0..<outer {
-                for t in c {
+                for (t, tv) in zip(c, parts) {
                     let w = t.dims[ax] * inner
-                    v += t.values[(o * w)..<((o + 1) * w)]
+                    v += tv[(o * w)..<((o + 1) * w)]
                     b? += t.batch.map { Array($0[(o * w)..<((o + 1) * w)]) } ?? [Double](repeating: 0, count: w)
                 }
             }
@@ -108,12 +109,13 @@ extension ONNXGraphBuilder {
             guard r >= 1, ax >= 0, ax < r else { throw a.error("axis \(axis) of a constant of dims \(c[0].dims)") }
             let outer = c[0].dims[..<ax].reduce(1, *), dim = c[0].dims[ax], inner = c[0].dims[(ax + 1)...].reduce(1, *)
             var v: [Double] = [], b: [Double]? = c[0].batch == nil ? nil : []
+            let (table, indices) = (c[0].values, c[1].values.map { Int($0) })
             for o in 0..<outer {
-                for i in c[1].values.map({ Int($0) }) {
+                for i in indices {
                     let j = i < 0 ? i + dim : i
                     guard j >= 0, j < dim else { throw a.error("index \(i) out of range for dimension \(dim)") }
                     let at = (o * dim + j) * inner
-                    v += c[0].values[at..<(at + inner)]
+                    v += table[at..<(at + inner)]
                     b? += c[0].batch![at..<(at + inner)]
                 }
             }
@@ -125,16 +127,17 @@ extension ONNXGraphBuilder {
             let r = d.dims.count, axis = try a.int("axis", default: 0), ax = axis < 0 ? axis + r : axis
             guard d.batch == nil, idx.dims.count == r, ax >= 0, ax < r else { throw a.error("data of dims \(d.dims), indices of dims \(idx.dims), axis \(axis)") }
             var v = [Double](repeating: 0, count: idx.count)
+            let (dv, iv) = (d.values, idx.values)
             var index = [Int](repeating: 0, count: r)
             for k in 0..<idx.count {
                 var src = 0
                 for i in 0..<r {
-                    var j = i == ax ? Int(idx.values[k]) : index[i]
+                    var j = i == ax ? Int(iv[k]) : index[i]
                     if i == ax && j < 0 { j += d.dims[i] }
                     guard j >= 0, j < d.dims[i] else { throw a.error("index \(j) out of range for dimension \(d.dims[i])") }
                     src = src * d.dims[i] + j
                 }
-                v[k] = d.values[src]
+                v[k] = dv[src]
                 var i = r - 1
                 while i >= 0 { index[i] += 1; if index[i] < idx.dims[i] { break }; index[i] = 0; i -= 1 }
             }
@@ -156,7 +159,7 @@ extension ONNXGraphBuilder {
             for i in target.indices where c[1].values[i] == 0 && c[1].batch?[i] ?? 0 == 0 { target[i] = c[0].dims[i] }
             if let m = target.firstIndex(of: -1) { target[m] = c[0].count / max(1, target.enumerated().filter { $0.offset != m }.map(\.element).reduce(1, *)) }
             guard target.reduce(1, *) == c[0].count else { throw a.error("shape \(target) for a constant of dims \(c[0].dims)") }
-            out = ONNXConstant(dims: target, values: c[0].values, batch: c[0].batch)     // row-major order kept
+            out = c[0].reshaped(target)     // row-major order kept
         case "Slice":
             let t = c[0]
             guard t.batch == nil || t.dims.count == 1 else { throw a.error("a batch-dependent constant sliced") }
@@ -225,10 +228,11 @@ extension ONNXGraphBuilder {
         let dims = try broadcastDims([x.dims, y.dims], n)
         let (p, q) = (x.expanded(to: dims), y.expanded(to: dims))
         let symbolic = p.batch != nil || q.batch != nil
-        var v = [Double](repeating: 0, count: p.values.count), b = [Double](repeating: 0, count: v.count)
+        let (pv, qv) = (p.values, q.values)
+        var v = [Double](repeating: 0, count: pv.count), b = [Double](repeating: 0, count: v.count)
         func fail(_ why: String) -> AttribError { .io(path: file, detail: "node '\(n.name)' (\(op)): \(why) depends on the batch size") }
         for i in v.indices {
-            let (a, ab, c, cb) = (p.values[i], p.batch?[i] ?? 0, q.values[i], q.batch?[i] ?? 0)
+            let (a, ab, c, cb) = (pv[i], p.batch?[i] ?? 0, qv[i], q.batch?[i] ?? 0)
             switch op {
             case "Add": v[i] = a + c; b[i] = ab + cb
             case "Sub": v[i] = a - c; b[i] = ab - cb
@@ -269,10 +273,11 @@ extension ONNXGraphBuilder {
     func gather(_ t: ONNXConstant, axis ax: Int, _ idx: [Int]) throws -> ONNXConstant {
         let outer = t.dims[..<ax].reduce(1, *), dim = t.dims[ax], inner = t.dims[(ax + 1)...].reduce(1, *)
         var v: [Double] = [], b: [Double]? = t.batch == nil ? nil : []
+        let tv = t.values
         for o in 0..<outer {
             for j in idx {
                 let at = (o * dim + j) * inner
-                v += t.values[at..<(at + inner)]
+                v += tv[at..<(at + inner)]
                 b? += t.batch![at..<(at + inner)]
             }
         }
@@ -302,6 +307,7 @@ extension ONNXConstant {
         let total = dims.reduce(1, *)
         var v = [Double](repeating: 0, count: total), b: [Double]? = batch == nil ? nil : v
         var index = [Int](repeating: 0, count: r)
+        let values = self.values                 // once (see ONNXConstant.values)
         for k in 0..<total {
             var src = 0
             for i in 0..<r { src = src * own[i] + (own[i] == 1 ? 0 : index[i]) }

@@ -109,12 +109,13 @@ struct ONNXGraphBuilder {
             throw AttribError.io(path: file, detail: "node '\(n.name)' (\(n.opType)): constant of dims \(c.dims) does not broadcast to the per-sample shape \(shape)")
         }
         let total = shape.reduce(1, *)
+        let values = c.values                    // once: a Float32 constant widens on each read
         var out = [Double](repeating: 0, count: total)
         var index = [Int](repeating: 0, count: shape.count)
         for k in 0..<total {
             var src = 0
             for (i, d) in dims.enumerated() { src = src * d + (d == 1 ? 0 : index[i]) }
-            out[k] = c.values[src]
+            out[k] = values[src]
             var i = shape.count - 1
             while i >= 0 { index[i] += 1; if index[i] < shape[i] { break }; index[i] = 0; i -= 1 }
         }
@@ -419,11 +420,9 @@ struct ONNXGraphBuilder {
             if let w = constants[n.input[1]] {
                 guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
                 guard w.dims.count == 2 else { throw a.error("constant operand of dims \(w.dims); [in, out] is supported") }
-                let (k, m) = (w.dims[0], w.dims[1])
-                var wt = [Double](repeating: 0, count: k * m)       // [out, in]
-                for i in 0..<k { for j in 0..<m { wt[j * k + i] = w.values[i * m + j] } }
+                let wt = w.transposed2D()                           // [in, out] → Linear's [out, in]
                 linearProducts[n.output[0]] = nodes.count
-                try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [m, k], dtype: dtype, on: device), bias: nil)), inputs: [x])
+                try emit(n, LayerOp(try Linear(weight: wt.tensor(dtype: dtype, on: device), bias: nil)), inputs: [x])
             } else {
                 if let moved = n.input.prefix(2).first(where: { layout($0) != .first }) {
                     throw movedBatchError(n, moved, "a product of two values needs the batch first in both")
@@ -438,14 +437,14 @@ struct ONNXGraphBuilder {
             let w = try constant(n.input[1], n)
             guard w.dims.count == 2 else { throw a.error("B has dims \(w.dims); a matrix is needed") }
             let (out, inn) = transB ? (w.dims[0], w.dims[1]) : (w.dims[1], w.dims[0])
-            var wt = [Double](repeating: 0, count: out * inn)        // [out, in], times alpha
-            for o in 0..<out { for i in 0..<inn { wt[o * inn + i] = alpha * (transB ? w.values[o * inn + i] : w.values[i * out + o]) } }
+            // [out, in], times alpha (transB = 1 already stores it [out, in]).
+            let wt = transB ? (alpha == 1 ? w : ONNXConstant(dims: w.dims, values: w.values.map { alpha * $0 })) : w.transposed2D(scale: alpha)
             var bias: Tensor?
             if n.input.count > 2, !n.input[2].isEmpty {
                 let c = try constant(n.input[2], n)
                 bias = try Tensor(try broadcast(c, to: [out], n).map { beta * $0 }, shape: [out], dtype: dtype, on: device)
             }
-            try emit(n, LayerOp(try Linear(weight: Tensor(wt, shape: [out, inn], dtype: dtype, on: device), bias: bias)), inputs: [x])
+            try emit(n, LayerOp(try Linear(weight: wt.tensor([out, inn], dtype: dtype, on: device), bias: bias)), inputs: [x])
         case "Conv":
             let w = try constant(n.input[1], n)
             guard w.dims.count == 4 else { throw a.error("weight of dims \(w.dims); 2-D convolutions are supported") }

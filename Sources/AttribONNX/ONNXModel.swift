@@ -27,13 +27,7 @@ public struct ONNXModel: Sendable {
     ]
 
     public static func load(_ path: String, on device: any Device, dtype: DType = .float32) throws -> ONNXModel {
-        guard let data = readFileData(path) else {
-            throw AttribError.io(path: path, detail: "cannot read the ONNX file (missing or unreadable)")
-        }
-        let model: Onnx_ModelProto
-        do { model = try Onnx_ModelProto(serializedBytes: data) } catch {
-            throw AttribError.io(path: path, detail: "not a readable ONNX model (protobuf: \(error))")
-        }
+        let model = try parse(path)
         guard model.hasGraph else { throw AttribError.io(path: path, detail: "the model holds no graph") }
         var opset: Int?
         for o in model.opsetImport {
@@ -46,5 +40,16 @@ public struct ONNXModel: Sendable {
         var builder = ONNXGraphBuilder(file: path, opset: opset, device: device, dtype: dtype)
         let graph = try builder.build(model.graph)
         return ONNXModel(graph: graph, path: path, opset: opset)
+    }
+
+    /// The file's ModelProto. Its own function so that the file's bytes are released once
+    /// parsed: the tensors keep their own copies (a model's size less at the peak of a load).
+    private static func parse(_ path: String) throws -> Onnx_ModelProto {
+        guard let data = readFileData(path) else {
+            throw AttribError.io(path: path, detail: "cannot read the ONNX file (missing or unreadable)")
+        }
+        do { return try Onnx_ModelProto(serializedBytes: data) } catch {
+            throw AttribError.io(path: path, detail: "not a readable ONNX model (protobuf: \(error))")
+        }
     }
 }

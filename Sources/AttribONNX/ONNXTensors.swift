@@ -5,15 +5,96 @@ import AttribModels
 
 /// A constant of an ONNX file (an initializer or a Constant node's value) on the host.
 struct ONNXConstant {
+    /// Float32 weights are kept as they came, never widened: as the file's little-endian bytes
+    /// (sharing the protobuf's buffer, no copy) or as a Float array made at load (a transposed
+    /// weight). Widened to Double, BERT-base's 438 MB file peaked at 2.7 GB resident.
+    enum Storage {
+        case doubles([Double])          // int64 shapes and indices, double data, folded arithmetic
+        case floats([Float])
+        case float32LE(Data)            // 4·count bytes, checked at load
+    }
     let dims: [Int]
-    let values: [Double]
+    private let storage: Storage
     /// Per entry, the coefficient of the batch size N in its value (entry = batch·N + value):
     /// shape arithmetic folded at load around a dynamic batch dimension. nil: a plain constant.
     var batch: [Double]? = nil
     /// The first dimension (of size 1 here) stands for the batch: the same values for every
     /// sample (ConstantOfShape([N, T]), Expand to [N, …]). Shape reads it as N.
     var batchedFirst = false
-    var count: Int { values.count }
+
+    init(dims: [Int], values: [Double], batch: [Double]? = nil) {
+        self.dims = dims
+        storage = .doubles(values)
+        self.batch = batch
+    }
+
+    init(dims: [Int], storage: Storage) {
+        self.dims = dims
+        self.storage = storage
+    }
+
+    /// The entries as Double (exact for Float32 data). A Float32 constant is widened on every
+    /// read: read it once into a local, never per entry in a loop.
+    var values: [Double] {
+        switch storage {
+        case .doubles(let v): return v
+        case .floats(let v): return v.map(Double.init)
+        case .float32LE(let d): return Self.decode(d).map(Double.init)
+        }
+    }
+
+    /// The entries as Float32 (rounded where they were not Float32 data).
+    var floatValues: [Float] {
+        switch storage {
+        case .doubles(let v): return v.map(Float.init)
+        case .floats(let v): return v
+        case .float32LE(let d): return Self.decode(d)
+        }
+    }
+
+    var count: Int {
+        switch storage {
+        case .doubles(let v): return v.count
+        case .floats(let v): return v.count
+        case .float32LE(let d): return d.count / 4
+        }
+    }
+
+    var isFloat32: Bool { if case .doubles = storage { return false } else { return true } }
+
+    static func decode(_ d: Data) -> [Float] {
+        let n = d.count / 4
+        return [Float](unsafeUninitializedCapacity: n) { out, k in
+            d.withUnsafeBytes { b in
+                for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            }
+            k = n
+        }
+    }
+
+    /// The same entries under other dims (row-major order kept; Reshape, Squeeze, a batch
+    /// dimension dropped), in the same storage.
+    func reshaped(_ newDims: [Int]) -> ONNXConstant {
+        var c = ONNXConstant(dims: newDims, storage: storage)
+        c.batch = batch
+        return c
+    }
+
+    /// A 2-D constant [r, c] as [c, r] (a MatMul or Gemm weight to Linear's [out, in]), scaled
+    /// by `alpha`, in the same storage.
+    func transposed2D(scale alpha: Double = 1) -> ONNXConstant {
+        let (r, c) = (dims[0], dims[1])
+        func t<T: BinaryFloatingPoint>(_ v: [T], _ a: T) -> [T] {
+            [T](unsafeUninitializedCapacity: r * c) { out, n in
+                v.withUnsafeBufferPointer { src in
+                    for i in 0..<r { for j in 0..<c { out[j * r + i] = a * src[i * c + j] } }
+                }
+                n = r * c
+            }
+        }
+        if isFloat32, Double(Float(alpha)) == alpha { return ONNXConstant(dims: [c, r], storage: .floats(t(floatValues, Float(alpha)))) }
+        return ONNXConstant(dims: [c, r], values: t(values, alpha))
+    }
 }
 
 extension ONNXConstant {
@@ -34,7 +115,6 @@ extension ONNXConstant {
             guard !o, p <= 1 << 31 else { throw AttribError.io(path: file, detail: "tensor '\(name)' of dims \(t.dims) is too large") }
             count = p
         }
-        dims = t.dims.map(Int.init)
         let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType))
         let raw = t.dataLocation == .external ? try Self.externalBytes(t, name: name, file: file) : t.rawData
         func fromRaw<T>(_: T.Type, _ convert: (T) -> Double) throws -> [Double] {
@@ -43,9 +123,39 @@ extension ONNXConstant {
             }
             return raw.withUnsafeBytes { b in (0..<count).map { convert(b.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) } }
         }
+        if type == .float {
+            // Float32 weights stay Float32 (see Storage): the raw bytes as they are, or the
+            // typed field; every entry checked finite.
+            let storage: Storage
+            if raw.isEmpty {
+                guard t.floatData.count == count else {
+                    throw AttribError.io(path: file, detail: "tensor '\(name)' holds \(t.floatData.count) values for dims \(t.dims) (\(count) elements)")
+                }
+                storage = .floats(t.floatData)
+            } else {
+                guard raw.count == count * 4 else {
+                    throw AttribError.io(path: file, detail: "tensor '\(name)' has \(raw.count) raw bytes for \(count) elements of Float")
+                }
+                storage = .float32LE(raw)
+            }
+            let c = ONNXConstant(dims: t.dims.map(Int.init), storage: storage)
+            let bad: Int? = {
+                switch storage {
+                case .floats(let f): return f.firstIndex { !$0.isFinite }
+                default: return raw.withUnsafeBytes { b in
+                    // exponent bits all ones: ±inf or NaN
+                    (0..<count).first { b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian & 0x7f80_0000 == 0x7f80_0000 }
+                }
+                }
+            }()
+            if let bad {
+                throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(c.floatValues[bad])) at element \(bad)")
+            }
+            self = c
+            return
+        }
         let v: [Double]
         switch type {
-        case .float?: v = raw.isEmpty ? t.floatData.map(Double.init) : try fromRaw(Float.self) { Double($0) }
         case .double?: v = raw.isEmpty ? t.doubleData : try fromRaw(Double.self) { $0 }
         case .int64?: v = raw.isEmpty ? t.int64Data.map(Double.init) : try fromRaw(Int64.self) { Double($0) }
         case .int32?: v = raw.isEmpty ? t.int32Data.map(Double.init) : try fromRaw(Int32.self) { Double($0) }
@@ -57,11 +167,10 @@ extension ONNXConstant {
         guard v.count == count else {
             throw AttribError.io(path: file, detail: "tensor '\(name)' holds \(v.count) values for dims \(t.dims) (\(count) elements)")
         }
-        if type == .float || type == .double, let bad = v.firstIndex(where: { !$0.isFinite }) {
+        if type == .double, let bad = v.firstIndex(where: { !$0.isFinite }) {
             throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(v[bad])) at element \(bad)")
         }
-        values = v
-        batch = nil
+        self.init(dims: t.dims.map(Int.init), values: v)
     }
 
     /// The bytes of an external tensor: `location` relative to the model's directory (an
@@ -95,6 +204,16 @@ extension ONNXConstant {
 
     /// As a device tensor of `dtype` with `shape` (default: its own dims).
     func tensor(_ shape: [Int]? = nil, dtype: DType, on device: any Device) throws -> Tensor {
-        try Tensor(values, shape: shape ?? (dims.isEmpty ? [1] : dims), dtype: dtype, on: device)
+        let shape = shape ?? (dims.isEmpty ? [1] : dims)
+        switch storage {
+        case .float32LE(let d) where dtype == .float32:
+            // The file's bytes straight to the device (Float32 little-endian, as every host here).
+            let t = try Tensor(shape: shape, dtype: .float32, on: device)
+            guard shape.reduce(1, *) == count else { return try Tensor(floatValues, shape: shape, storedAs: dtype, on: device) }  // its error
+            try d.withUnsafeBytes { try device.upload($0, to: t.storage) }
+            return t
+        case .floats, .float32LE: return try Tensor(floatValues, shape: shape, storedAs: dtype, on: device)
+        case .doubles(let v): return try Tensor(v, shape: shape, dtype: dtype, on: device)
+        }
     }
 }
