@@ -10,8 +10,10 @@ public struct BLASInfo: Sendable, Codable, Equatable {
     public var threads: Int
     /// Set when the library's kernels do not suit this CPU (see `HostSIMD.blasCoreWarning`).
     public var warning: String?
-    public init(library: String, config: String, threads: Int, warning: String? = nil) {
-        self.library = library; self.config = config; self.threads = threads; self.warning = warning
+    /// The kernel set in use and how it was chosen (`OpenBLASCore.description`).
+    public var core: String?
+    public init(library: String, config: String, threads: Int, warning: String? = nil, core: String? = nil) {
+        self.library = library; self.config = config; self.threads = threads; self.warning = warning; self.core = core
     }
 }
 

@@ -14,6 +14,12 @@ struct AttribCommand: ParsableCommand {
         subcommands: [DevicesCommand.self, PredictCommand.self, IGCommand.self, LayerIGCommand.self, SaliencyCommand.self, SmoothGradCommand.self,
                       ExpectedGradientsCommand.self, SobolCommand.self, EvaluateCommand.self, SensitivityCommand.self, ExperimentCommand.self, BenchCommand.self, TuneCommand.self,
                       PatchCommand.self, AtPCommand.self, AtPStarCommand.self, CompareCommand.self, MergeCommand.self])
+
+    static func main() {
+        // Before anything else: OpenBLAS's kernels can only be chosen at load (see OpenBLASCore).
+        OpenBLASCore.reexecWithFittingCore()
+        main(nil)
+    }
 }
 
 /// Options every command that computes takes.

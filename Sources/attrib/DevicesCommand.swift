@@ -42,6 +42,7 @@ struct DevicesCommand: ParsableCommand {
             if let b = i.blas {
                 print("  BLAS            \(b.library): \(b.config)")
                 print("  BLAS threads    \(b.threads)")
+                if let c = b.core { print("  BLAS kernels    \(c)") }
                 if let w = b.warning { print("  BLAS warning    \(w)") }
             }
             if let cl = d as? OpenCLDevice {

@@ -38,13 +38,13 @@ func attribBinary() throws -> String {
 
 /// Runs attrib with `args` in the project root on the CPU device; stdout and stderr go
 /// through files (a pipe that fills would block the child).
-func runAttrib(_ args: [String], environment extra: [String: String] = [:]) throws -> CLIRun {
-    try runProcess(try attribBinary(), args, environment: extra)
+func runAttrib(_ args: [String], environment extra: [String: String] = [:], unsetting: [String] = []) throws -> CLIRun {
+    try runProcess(try attribBinary(), args, environment: extra, unsetting: unsetting)
 }
 
 /// Runs `executable` (a path, or a name looked up on PATH) with `args` in the project root, with
-/// ATTRIB_DEVICE=cpu and `extra` added to the environment.
-func runProcess(_ executable: String, _ args: [String], environment extra: [String: String] = [:]) throws -> CLIRun {
+/// ATTRIB_DEVICE=cpu and `extra` added to the environment, and the variables `unsetting` removed.
+func runProcess(_ executable: String, _ args: [String], environment extra: [String: String] = [:], unsetting: [String] = []) throws -> CLIRun {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("attrib-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: tmp) }
@@ -58,6 +58,7 @@ func runProcess(_ executable: String, _ args: [String], environment extra: [Stri
     var env = ProcessInfo.processInfo.environment
     env["ATTRIB_DEVICE"] = "cpu"
     env.merge(extra) { _, b in b }
+    for k in unsetting { env[k] = nil }
     p.environment = env
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)

@@ -59,7 +59,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
             globalMemoryBytes: host.memoryBytes, maxAllocationBytes: host.memoryBytes,
             fp64: true,
             blas: BLASInfo(library: "OpenBLAS", config: config, threads: CPUDevice.threadCount,
-                           warning: HostSIMD.blasCoreWarning(core: String(cString: openblas_get_corename()), flags: host.flags)),
+                           warning: HostSIMD.blasCoreWarning(core: OpenBLASCore.name, flags: host.flags), core: OpenBLASCore.description),
             fp32PeakGFLOPS: peak?.gflops, peakBasis: peak?.basis ?? "unknown: clock or SIMD width not reported")
     }
 

@@ -69,16 +69,24 @@ public enum HostSIMD {
     /// OpenBLAS cores (as `openblas_get_corename` names them) whose kernels use AVX2 FMA.
     static let avx2BLASCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids", "excavator"]
 
-    /// A warning when OpenBLAS's runtime dispatch chose kernels older than the CPU:
-    /// an OpenBLAS that does not know a CPU model (0.3.21 on the Xeons of a GPU host
-    /// seen here, reporting "Prescott") falls back to SSE kernels several times slower.
-    /// OPENBLAS_CORETYPE, read when the library loads, overrides the choice. nil when
-    /// the kernels fit or the CPU has no AVX2.
-    public static func blasCoreWarning(core: String, flags: Set<String>) -> String? {
+    /// The OPENBLAS_CORETYPE whose kernels fit a CPU with these flags, where OpenBLAS's runtime
+    /// dispatch chose older ones; nil when they fit or the CPU has no AVX2. An OpenBLAS that does
+    /// not know a CPU model falls back to SSE3 kernels ("Prescott"): Debian 12's 0.3.21 does so
+    /// on the Xeons of the GPU hosts and of the development VM seen here, where its products ran
+    /// at 72 GFLOP/s against 334 with SkylakeX's (1024³, 2 threads). SkylakeX needs the AVX-512
+    /// subsets its kernels use; Haswell's need AVX2 and FMA.
+    public static func fittingBLASCore(core: String, flags: Set<String>) -> String? {
         guard flags.contains("avx2"), flags.contains("fma"), !avx2BLASCores.contains(core.lowercased()) else { return nil }
-        let suggest = flags.contains("avx512f") ? "SkylakeX" : "Haswell"
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"].allSatisfy(flags.contains) ? "SkylakeX" : "Haswell"
+    }
+
+    /// A warning when OpenBLAS's kernels do not fit the CPU (see `fittingBLASCore`), naming the
+    /// OPENBLAS_CORETYPE that does: it is read when the library loads, so it must be set before
+    /// the process starts (the attrib CLI does so itself: `OpenBLASCore.reexecWithFittingCore`).
+    public static func blasCoreWarning(core: String, flags: Set<String>) -> String? {
+        guard let fit = fittingBLASCore(core: core, flags: flags) else { return nil }
         return "OpenBLAS runs its \(core) kernels on a CPU with \(flags.contains("avx512f") ? "AVX-512" : "AVX2"), "
-            + "so CPU products run several times slower than they can; set OPENBLAS_CORETYPE=\(suggest) before starting attrib"
+            + "so CPU products run several times slower than they can; set OPENBLAS_CORETYPE=\(fit) before the process starts"
     }
 }
 
