@@ -68,7 +68,9 @@ import Testing
     func linearLayer() throws {
         let (inF, outF) = (528, 544)
         let w = randomValues(outF * inF, seed: 94), bias = randomValues(outF, seed: 95)
-        let layer = try Linear(weight: Tensor(w, shape: [outF, inF], dtype: .float32, on: cpu), bias: Tensor(bias, shape: [outF], dtype: .float32, on: cpu))
+        // packFewRows: true on every host (the CPU's own rule leaves it off where OpenBLAS runs AVX-512 kernels).
+        let layer = try Linear(weight: Tensor(w, shape: [outF, inF], dtype: .float32, on: cpu), bias: Tensor(bias, shape: [outF], dtype: .float32, on: cpu),
+                               packFewRows: true)
         let rows = 200, few = 66                                   // 200 rows run through OpenBLAS, their first 66 alone through the packed weight
         let x = randomValues(rows * inF, seed: 96), dy = randomValues(rows * outF, seed: 97)
         // With AVX2 and FMA the layer keeps Wᵀ packed instead of plain; either way one copy.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CVecMath
 import Synchronization
 
@@ -15,6 +18,21 @@ extension CPUDevice {
     /// which packs B on every call: measured on 4096 × 4096 (2 threads, median of 16 paired
     /// rounds), 1.55× OpenBLAS at 6 rows, 1.27× at 30, 1.19× at 66, 1.03× at 128.
     public static var smallRowsLimit: Int { 128 }
+
+    /// Whether layers should run their few-row products on packed operands (Linear does where
+    /// this holds). The kernel is AVX2 (8 lanes): it beat OpenBLAS's AVX2 kernels above, but
+    /// where OpenBLAS runs AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids) their 16
+    /// lanes win, so there it is not preferred: AtP on a GPT-2-small shape (T = 64, 3 pairs,
+    /// Emerald Rapids VM, SkylakeX kernels) took 272 ms a pair with it and 244 ms without.
+    /// ATTRIB_SMALL_ROWS=0 or 1 overrides the rule (for A/B runs). The kernel itself still runs
+    /// wherever AVX2 and FMA are present (packForSmallRows, gemmSmallRows).
+    public static let smallRowsPreferred: Bool = {
+        if let v = getenv("ATTRIB_SMALL_ROWS") { return String(cString: v) != "0" }
+        return !avx512BLASCores.contains(OpenBLASCore.name.lowercased())
+    }()
+
+    /// OpenBLAS cores whose SGEMM kernels use AVX-512.
+    static let avx512BLASCores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
 
     /// b [k, n] (Float32, row-major) packed for `gemmSmallRows`, or nil where that does not
     /// run (another dtype, n not a multiple of 16, no AVX2 and FMA). Costs one pass over b.

@@ -35,7 +35,14 @@ public final class Linear: Layer, @unchecked Sendable {
     /// packed W saves 3–5 ms of OpenBLAS's; a process that keeps calling recovers it.
     public static var smallRowsPackAfter: Int { 32 }
 
-    public init(weight: Tensor, bias: Tensor?) throws {
+    /// Whether this layer runs few-row products on its weight packed (where `packsWide`).
+    private let packFewRows: Bool
+
+    /// `packFewRows`: run few-row products on a packed weight where the layer is wide, the
+    /// CPU's rule by default (`CPUDevice.smallRowsPreferred`); the tests pass true to hold the
+    /// packed path to OpenBLAS's on every host.
+    public init(weight: Tensor, bias: Tensor?, packFewRows: Bool? = nil) throws {
+        self.packFewRows = packFewRows ?? CPUDevice.smallRowsPreferred
         guard weight.rank == 2 else {
             throw AttribError.shapeMismatch(op: "Linear", detail: "weight has shape \(weight.shape), expected [out, in]")
         }
@@ -50,7 +57,7 @@ public final class Linear: Layer, @unchecked Sendable {
                 throw AttribError.shapeMismatch(op: "Linear", detail: "bias is \(b.dtype); a \(weight.dtype) weight computes in float32, so the bias must be float32")
             }
             forwardPacked = nil; weightTransposed = nil
-        } else if Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
+        } else if self.packFewRows, Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
            let packed = try cpu.packTransposedForSmallRows(weight.storage, k: inFeatures, n: outFeatures) {
             forwardPacked = packed; weightTransposed = nil
         } else {
@@ -108,7 +115,7 @@ public final class Linear: Layer, @unchecked Sendable {
     /// call, a fifth of a 66-row product's time. From the `smallRowsPackAfter`th such product
     /// on; nil (OpenBLAS) before it and elsewhere.
     private func smallRowsBackward(_ dy: Tensor, rows: Int) throws -> Tensor? {
-        guard rows <= CPUDevice.smallRowsLimit, Self.packsWide(weight), dy.dtype == .float32,
+        guard rows <= CPUDevice.smallRowsLimit, packFewRows, Self.packsWide(weight), dy.dtype == .float32,
               let cpu = weight.device as? CPUDevice else { return nil }
         let packed: SmallRowsOperand? = try backwardRows.withLock { state in
             switch state {
