@@ -18,6 +18,7 @@
 // spatial axes and its channel axes swapped, which the caller builds once.
 #include "vecmath.h"
 #include "lanes.h"
+#include "lanes16.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,11 +79,37 @@ int attrib_conv3x3_supported(void) {
 #endif
 }
 
+// The widest tile attrib_conv3x3_rows_outer_f32 may use: 16 (AVX-512 where present) or 8.
+// The tests narrow it to compare the two widths bit for bit.
+static int max_lanes = 16;
+void attrib_conv3x3_set_max_lanes(int lanes) { max_lanes = lanes >= 16 ? 16 : 8; }
+int attrib_conv3x3_lanes(void) {
+#if defined(__x86_64__)
+    return max_lanes >= 16 && cpu_has_avx512f() ? 16 : 8;
+#else
+    return 8;
+#endif
+}
+
 int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const float *bias, float *y,
                                   size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
 #if defined(__x86_64__)
     if (!cpu_has_avx2_fma() || c == 0 || h == 0 || w == 0 || oc == 0) return 0;
     const size_t din = h * c * w, dout = h * oc * w;
+    if (attrib_conv3x3_lanes() == 16) {
+        // 64-byte aligned for the 512-bit loads and stores; the byte count a multiple of it.
+        float *xt = aligned_alloc(64, (din + dout) * 16 * sizeof(float));
+        if (!xt) return 0;
+        float *yt = xt + din * 16;
+        for (size_t i = i0; i < i1; i += 16) {
+            const size_t lanes = i1 - i < 16 ? i1 - i : 16;
+            to_lanes16(x + i * din, lanes, din, xt);
+            conv_tile16(xt, yt, weight, bias, c, h, w, oc);
+            from_lanes16(yt, lanes, dout, y + i * dout);
+        }
+        free(xt);
+        return 1;
+    }
     // One input tile and one output tile, 32-byte aligned for the lanes' loads and stores.
     float *xt = aligned_alloc(32, (din + dout) * 8 * sizeof(float));
     if (!xt) return 0;

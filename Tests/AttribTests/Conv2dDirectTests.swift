@@ -26,6 +26,29 @@ import Testing
         return { 2 * Double(terms + 1) * u * mag[$0] }
     }
 
+    /// On an AVX-512 CPU the op runs tiles of 16 images (lanes16.h); each lane sums in the same
+    /// order as the 8-lane tiles, so the two give the same bits. (Where there is no AVX-512 both
+    /// runs take 8-lane tiles, and the test says so.)
+    @Test("16-image tiles (AVX-512) give bitwise the images of 8-image tiles, on every edge case")
+    func tileWidths() throws {
+        guard cpu.offersConv3x3RowsOuter(dtype: .float32) else { return }
+        #expect(CPUDevice.conv3x3TileLanes == (HostSIMD.fp32FlopsPerCycle()?.flops == 64 ? 16 : 8))
+        for (k, (g, oc)) in (Self.opCases + [(Self.case3x3(37, 16, 8, 8), 16)]).enumerated() {
+            let seed = UInt64(700 + 10 * k)
+            let xr = try Tensor(randomValues(g.n * g.h * g.c * g.w, seed: seed, -2, 2), shape: [g.n, g.h, g.c, g.w], dtype: .float32, on: cpu)
+            let wt = try Tensor(randomValues(oc * g.c * 9, seed: seed + 1), shape: [oc, g.c, 3, 3], dtype: .float32, on: cpu)
+            let b = try Tensor(randomValues(oc, seed: seed + 2), shape: [oc], dtype: .float32, on: cpu)
+            func run(lanes: Int) throws -> [UInt32] {
+                CPUDevice.capConv3x3TileLanes(lanes)
+                defer { CPUDevice.capConv3x3TileLanes(16) }
+                let y = try Tensor(shape: [g.n, g.h, oc, g.w], dtype: .float32, on: cpu)
+                #expect(try cpu.conv3x3RowsOuter(n: g.n, c: g.c, h: g.h, w: g.w, oc: oc, x: xr.storage, weight: wt.storage, bias: b.storage, y: y.storage))
+                return try y.doubles().map { Float($0).bitPattern }
+            }
+            #expect(try run(lanes: 16) == run(lanes: 8), "\(g.testDescription) oc \(oc)")
+        }
+    }
+
     @Test("conv3x3RowsOuter equals the naive convolution, with and without bias, and gives bitwise the same images however the batch is split")
     func opMatchesNaive() throws {
         #expect(cpu.offersConv3x3RowsOuter(dtype: .float32) == HostSIMD.hasAVX2FMA, "offered with AVX2 and FMA")

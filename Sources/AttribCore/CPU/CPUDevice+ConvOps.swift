@@ -159,6 +159,12 @@ extension CPUDevice {
         dtype == .float32 && attrib_conv3x3_supported() != 0
     }
 
+    /// Images per tile of conv3x3RowsOuter: 16 with AVX-512, else 8. The outputs do not
+    /// depend on it (the same sums in every lane).
+    public static var conv3x3TileLanes: Int { Int(attrib_conv3x3_lanes()) }
+    /// Caps the tile at 8 images (`lanes` < 16) or lifts the cap: for the tests that compare widths.
+    public static func capConv3x3TileLanes(_ lanes: Int) { attrib_conv3x3_set_max_lanes(Int32(lanes)) }
+
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool {
         let op = "conv3x3RowsOuter"
@@ -166,7 +172,7 @@ extension CPUDevice {
         try requireConvExtents(op, n: n, c: c, h: h, w: w, oc: oc)
         let xp = try pointer(Float.self, x, op, n * h * c * w), wp = try pointer(Float.self, weight, op, oc * c * 9)
         let bp = try bias.map { try pointer(Float.self, $0, op, oc) }, yp = try pointer(Float.self, y, op, n * h * oc * w)
-        try inTiles(op, n: n, h: h, w: w, c: max(c, oc)) { attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, $0, $1, c, h, w, oc) }
+        try inTiles(op, n: n, h: h, w: w, c: max(c, oc), lanes: Int(attrib_conv3x3_lanes())) { attrib_conv3x3_rows_outer_f32(xp, wp, bp, yp, $0, $1, c, h, w, oc) }
         return true
     }
 
@@ -205,11 +211,12 @@ extension CPUDevice {
     /// Runs body(i0, i1) over images [0, n) in chunks of whole tiles of 8 (one image per
     /// lane), so that no tile is split and each image's sums are those of any other
     /// grouping; an error names the op where a chunk could not allocate its tiles.
-    private func inTiles(_ op: String, n: Int, h: Int, w: Int, c: Int, _ body: (Int, Int) -> Int32) throws {
-        let tiles = (n + 7) / 8
+    /// `body(i0, i1)` over chunks of whole tiles of `lanes` images (the kernel's tile width).
+    private func inTiles(_ op: String, n: Int, h: Int, w: Int, c: Int, lanes: Int = 8, _ body: (Int, Int) -> Int32) throws {
+        let tiles = (n + lanes - 1) / lanes
         let failed = Atomic<Bool>(false)
-        parallelChunks(tiles, grain: max(1, 2048 / (h * w * c))) { r in
-            if body(r.lowerBound * 8, min(n, r.upperBound * 8)) == 0 { failed.store(true, ordering: .relaxed) }
+        parallelChunks(tiles, grain: max(1, 2048 * 8 / lanes / (h * w * c))) { r in
+            if body(r.lowerBound * lanes, min(n, r.upperBound * lanes)) == 0 { failed.store(true, ordering: .relaxed) }
         }
         if failed.load(ordering: .relaxed) {
             throw AttribError.invalidArgument(op: op, detail: "\(info.id) could not allocate the lanes of \(n) images of \(h)×\(w)")

@@ -75,6 +75,11 @@ int attrib_avgpool_tiled_backward_mul_pathsum_f32(const float *dy, const float *
 /// 0, with nothing written, without AVX2 and FMA (or on a failed allocation).
 /// 1 where attrib_conv3x3_rows_outer_f32 runs (x86-64 with AVX2 and FMA), else 0.
 int attrib_conv3x3_supported(void);
+/// The tile width attrib_conv3x3_rows_outer_f32 runs: 16 images (AVX-512) or 8 (AVX2). The
+/// sums are the same in either: the outputs do not depend on it.
+int attrib_conv3x3_lanes(void);
+/// Caps that width at 8 (lanes < 16) or lets it be 16 again: for the tests that compare them.
+void attrib_conv3x3_set_max_lanes(int lanes);
 int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const float *bias, float *y,
                                   size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc);
 
