@@ -15,7 +15,7 @@
 //
 // The arithmetic is that of the ops apart (conv3x3.c, vecmath.c, pathpool.c, pool.c), in
 // the same order: the path as b + α·(x − b), three roundings (no FMA contraction, hence
-// the pragma below); each convolution's sums as conv_tile's; GELU as vecmath.c's; each
+// the pragma below); each convolution's sums as conv_tile8's; GELU as vecmath.c's; each
 // pooling window as ((((0 + x00) + x01) + x10) + x11)·¼, its backward as ((0 + g)·¼)·f′;
 // and Σ_k w_k·g_k as y = 0, then y += w_k·g_k for k ascending. So the sums are bitwise
 // those of the layer-by-layer sweep, wherever an input's steps are not split between
@@ -122,7 +122,7 @@ static int path_sum_avx2(const float *zx, const float *zb, size_t zb_stride, siz
             pool2_lanes(t0, in[0], h0, c0, w0);
             for (size_t s = 0; s < ns; s++) {
                 const size_t dout = st[s].h * st[s].oc * st[s].w;
-                conv_tile(in[s], y[s], st[s].weight, st[s].bias, st[s].c, st[s].h, st[s].w, st[s].oc);
+                conv_tile8(in[s], y[s], st[s].weight, st[s].bias, st[s].c, st[s].h, st[s].w, st[s].oc);
                 attrib_gelu_erf_forward_derivative_f32(y[s], y[s], f[s], dout * 8);
                 if (s < L) pool2_lanes(y[s], in[s + 1], st[s].h, st[s].oc, st[s].w);
             }
@@ -131,7 +131,7 @@ static int path_sum_avx2(const float *zx, const float *zb, size_t zb_stride, siz
                 broadcast_lanes(head + (size_t)targets[i * tcount + t] * dlast, ga, dlast);
                 for (size_t s = ns; s-- > 0;) {
                     unpool2_mul_lanes(ga, f[s], z, st[s].h, st[s].oc, st[s].w);
-                    conv_tile(z, gb, st[s].flipped, NULL, st[s].oc, st[s].h, st[s].w, st[s].c);
+                    conv_tile8(z, gb, st[s].flipped, NULL, st[s].oc, st[s].h, st[s].w, st[s].c);
                     float *swap = ga; ga = gb; gb = swap;
                 }
                 unpool2_mul_lanes(ga, f0, t0, h0, c0, w0);

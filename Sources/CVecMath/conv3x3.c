@@ -18,7 +18,6 @@
 // spatial axes and its channel axes swapped, which the caller builds once.
 #include "vecmath.h"
 #include "lanes.h"
-#include "lanes16.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,12 +31,12 @@ int attrib_conv3x3_gelu_avgpool2_rows_outer_f32(const float *x, const float *wei
     float *yt = xt + din * 8, *dt = yt + dout * 8, *pt = dt + dout * 8;
     for (size_t i = i0; i < i1; i += 8) {
         const size_t lanes = tile_lanes(i, i1);
-        to_lanes(x + i * din, lanes, din, xt);
-        conv_tile(xt, yt, weight, bias, c, h, w, oc);
+        to_lanes8(x + i * din, lanes, din, xt);
+        conv_tile8(xt, yt, weight, bias, c, h, w, oc);
         attrib_gelu_erf_forward_derivative_f32(yt, yt, dt, dout * 8);   // elementwise: the lanes do not matter
         pool2_lanes(yt, pt, h, oc, w);
-        from_lanes(pt, lanes, dpool, pooled + i * dpool);
-        from_lanes(dt, lanes, dout, dydx + i * dout);
+        from_lanes8(pt, lanes, dpool, pooled + i * dpool);
+        from_lanes8(dt, lanes, dout, dydx + i * dout);
     }
     free(xt);
     return 1;
@@ -57,11 +56,11 @@ int attrib_avgpool2_mul_conv3x3_backward_rows_outer_f32(const float *g, const fl
     float *mt = gt + dpool * 8, *zt = mt + dout * 8, *xt = zt + dout * 8;
     for (size_t i = i0; i < i1; i += 8) {
         const size_t lanes = tile_lanes(i, i1);
-        to_lanes(g + i * dpool, lanes, dpool, gt);
-        to_lanes(m + i * dout, lanes, dout, mt);
+        to_lanes8(g + i * dpool, lanes, dpool, gt);
+        to_lanes8(m + i * dout, lanes, dout, mt);
         unpool2_mul_lanes(gt, mt, zt, h, oc, w);
-        conv_tile(zt, xt, flipped, NULL, oc, h, w, c);
-        from_lanes(xt, lanes, din, dx + i * din);
+        conv_tile8(zt, xt, flipped, NULL, oc, h, w, c);
+        from_lanes8(xt, lanes, din, dx + i * din);
     }
     free(gt);
     return 1;
@@ -80,12 +79,13 @@ int attrib_conv3x3_supported(void) {
 }
 
 // The widest tile attrib_conv3x3_rows_outer_f32 may use: 16 (AVX-512 where present) or 8.
-// The tests narrow it to compare the two widths bit for bit.
+// The tests narrow it to compare the two widths bit for bit (while other tests run
+// convolutions on other threads: hence the atomic reads and writes).
 static int max_lanes = 16;
-void attrib_conv3x3_set_max_lanes(int lanes) { max_lanes = lanes >= 16 ? 16 : 8; }
+void attrib_conv3x3_set_max_lanes(int lanes) { __atomic_store_n(&max_lanes, lanes >= 16 ? 16 : 8, __ATOMIC_RELAXED); }
 int attrib_conv3x3_lanes(void) {
 #if defined(__x86_64__)
-    return max_lanes >= 16 && cpu_has_avx512f() ? 16 : 8;
+    return __atomic_load_n(&max_lanes, __ATOMIC_RELAXED) >= 16 && cpu_has_avx512f() ? 16 : 8;
 #else
     return 8;
 #endif
@@ -95,33 +95,8 @@ int attrib_conv3x3_rows_outer_f32(const float *x, const float *weight, const flo
                                   size_t i0, size_t i1, size_t c, size_t h, size_t w, size_t oc) {
 #if defined(__x86_64__)
     if (!cpu_has_avx2_fma() || c == 0 || h == 0 || w == 0 || oc == 0) return 0;
-    const size_t din = h * c * w, dout = h * oc * w;
-    if (attrib_conv3x3_lanes() == 16) {
-        // 64-byte aligned for the 512-bit loads and stores; the byte count a multiple of it.
-        float *xt = aligned_alloc(64, (din + dout) * 16 * sizeof(float));
-        if (!xt) return 0;
-        float *yt = xt + din * 16;
-        for (size_t i = i0; i < i1; i += 16) {
-            const size_t lanes = i1 - i < 16 ? i1 - i : 16;
-            to_lanes16(x + i * din, lanes, din, xt);
-            conv_tile16(xt, yt, weight, bias, c, h, w, oc);
-            from_lanes16(yt, lanes, dout, y + i * dout);
-        }
-        free(xt);
-        return 1;
-    }
-    // One input tile and one output tile, 32-byte aligned for the lanes' loads and stores.
-    float *xt = aligned_alloc(32, (din + dout) * 8 * sizeof(float));
-    if (!xt) return 0;
-    float *yt = xt + din * 8;
-    for (size_t i = i0; i < i1; i += 8) {
-        const size_t lanes = tile_lanes(i, i1);
-        to_lanes(x + i * din, lanes, din, xt);
-        conv_tile(xt, yt, weight, bias, c, h, w, oc);
-        from_lanes(yt, lanes, dout, y + i * dout);
-    }
-    free(xt);
-    return 1;
+    return attrib_conv3x3_lanes() == 16 ? conv_rows_outer16(x, weight, bias, y, i0, i1, c, h, w, oc)
+                                        : conv_rows_outer8(x, weight, bias, y, i0, i1, c, h, w, oc);
 #else
     (void)x; (void)weight; (void)bias; (void)y; (void)i0; (void)i1; (void)c; (void)h; (void)w; (void)oc;
     return 0;

@@ -1,83 +1,18 @@
 // The lanes of a tile: 8 small images (or 8 steps of one IG path) side by side, one per
-// AVX2 lane, each element [..][8]. The direct 3×3 convolution, the 2×2 pooling and the
-// transposes in and out, shared by conv3x3.c (op by op) and cnn_path.c (a whole IG path).
+// AVX2 lane, each element [..][8] (16 per AVX-512 lane for conv3x3.c's op). The direct 3×3
+// convolution (conv_lanes_body.h, for both widths: conv_tile8, conv_tile16, …), the 2×2
+// pooling and the transposes in and out, shared by conv3x3.c (op by op) and cnn_path.c (a
+// whole IG path).
 // Every function is static: each file that includes this gets its own copy, inlined
 // where it is called.
 #ifndef ATTRIB_LANES_H
 #define ATTRIB_LANES_H
 #include <stddef.h>
+#include <stdlib.h>
 #include "cpu_features.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-// One output block: NO output channels (o, o + 1) × NX output columns from ox0, on output
-// row oy, summed over kernel rows [kh0, kh1). LEFT: the block starts at column 0 (no tap at
-// ix = ox0 − 1); RIGHT: it ends at column W (no tap at ix = ox0 + NX). Every argument in
-// capitals is a constant at each call site, so each copy is straight-line code with its
-// accumulators in registers and no test per tap.
-__attribute__((target("avx2,fma"), always_inline))
-static inline void conv_block(const float *restrict xt, float *restrict yt, const float *restrict wt,
-                              const float *restrict bias, size_t c, size_t w, size_t oc,
-                              size_t oy, size_t kh0, size_t kh1, size_t o, size_t ox0,
-                              const int NO, const int NX, const int LEFT, const int RIGHT) {
-    __m256 acc[2][4];
-#pragma clang loop unroll(full)
-    for (int a = 0; a < 2; a++) {
-        __m256 b0 = bias && a < NO ? _mm256_set1_ps(bias[o + a]) : _mm256_setzero_ps();
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++) acc[a][j] = b0;
-    }
-    for (size_t kh = kh0; kh < kh1; kh++) {
-        const size_t iy = oy + kh - 1;
-        for (size_t ic = 0; ic < c; ic++) {
-            const float *xr = xt + ((iy * c + ic) * w + ox0) * 8;     // lanes of input column ox0
-            const float *w0 = wt + ((o * c + ic) * 3 + kh) * 3, *w1 = w0 + c * 9;
-#pragma clang loop unroll(full)
-            for (int kw = 0; kw < 3; kw++) {
-                const __m256 b0 = _mm256_broadcast_ss(w0 + kw);
-                const __m256 b1 = NO > 1 ? _mm256_broadcast_ss(w1 + kw) : b0;
-#pragma clang loop unroll(full)
-                for (int j = 0; j < 4; j++) {
-                    const int r = j + kw - 1;                            // input column ox0 + r
-                    if (j >= NX || (LEFT && r < 0) || (RIGHT && r >= NX)) continue;
-                    const __m256 xv = _mm256_load_ps(xr + r * 8);
-                    acc[0][j] = _mm256_fmadd_ps(b0, xv, acc[0][j]);
-                    if (NO > 1) acc[1][j] = _mm256_fmadd_ps(b1, xv, acc[1][j]);
-                }
-            }
-        }
-    }
-#pragma clang loop unroll(full)
-    for (int a = 0; a < 2; a++)
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++)
-            if (a < NO && j < NX) _mm256_store_ps(yt + ((oy * oc + o + a) * w + ox0 + j) * 8, acc[a][j]);
-}
-
-#define CONV_BLOCK(NO, NX, L, R) conv_block(xt, yt, wt, bias, c, w, oc, oy, kh0, kh1, o, ox0, NO, NX, L, R)
-#define CONV_BLOCK_LR(NO, NX) \
-    (left ? (right ? CONV_BLOCK(NO, NX, 1, 1) : CONV_BLOCK(NO, NX, 1, 0)) \
-          : (right ? CONV_BLOCK(NO, NX, 0, 1) : CONV_BLOCK(NO, NX, 0, 0)))
-#define CONV_BLOCK_X(NO) \
-    switch (nx) { case 1: CONV_BLOCK_LR(NO, 1); break; case 2: CONV_BLOCK_LR(NO, 2); break; \
-                  case 3: CONV_BLOCK_LR(NO, 3); break; default: CONV_BLOCK_LR(NO, 4); break; }
-
-// yt [H][OC][W][8] from xt [H][C][W][8].
-__attribute__((target("avx2,fma")))
-static void conv_tile(const float *restrict xt, float *restrict yt, const float *restrict wt, const float *restrict bias,
-                      size_t c, size_t h, size_t w, size_t oc) {
-    for (size_t oy = 0; oy < h; oy++) {
-        const size_t kh0 = oy == 0 ? 1 : 0, kh1 = oy + 1 < h ? 3 : 2;   // rows iy = oy + kh − 1 inside the image
-        for (size_t o = 0; o < oc; o += 2) {
-            for (size_t ox0 = 0; ox0 < w; ox0 += 4) {
-                const size_t nx = w - ox0 < 4 ? w - ox0 : 4;
-                const int left = ox0 == 0, right = ox0 + nx == w;
-                if (o + 1 < oc) { CONV_BLOCK_X(2) } else { CONV_BLOCK_X(1) }
-            }
-        }
-    }
-}
 
 // The 8×8 block transpose: rows r[0..7] of 8 floats in, columns out.
 __attribute__((target("avx2")))
@@ -96,37 +31,47 @@ static inline void transpose8(__m256 r[8]) {
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-// t [d][8] from `lanes` rows of d floats, row stride d; the lanes after `lanes` are 0.
-__attribute__((target("avx2")))
-static void to_lanes(const float *x, size_t lanes, size_t d, float *restrict t) {
-    size_t e = 0;
-    if (lanes == 8) {
-        for (; e + 8 <= d; e += 8) {
-            __m256 r[8];
-            for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(x + l * d + e);
-            transpose8(r);
-            for (int k = 0; k < 8; k++) _mm256_store_ps(t + (e + k) * 8, r[k]);
-        }
-    }
-    for (; e < d; e++)
-        for (size_t l = 0; l < 8; l++) t[e * 8 + l] = l < lanes ? x[l * d + e] : 0.0f;
-}
+#define LN 8
+#define SUF 8
+#define VEC __m256
+#define V_TARGET "avx2,fma"
+#define V_LOAD _mm256_load_ps
+#define V_STORE _mm256_store_ps
+#define V_SET1 _mm256_set1_ps
+#define V_ZERO _mm256_setzero_ps
+#define V_FMA _mm256_fmadd_ps
+#include "conv_lanes_body.h"
+#undef LN
+#undef SUF
+#undef VEC
+#undef V_TARGET
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA
 
-// `lanes` rows of d floats, row stride d, from t [d][8].
-__attribute__((target("avx2")))
-static void from_lanes(const float *restrict t, size_t lanes, size_t d, float *y) {
-    size_t e = 0;
-    if (lanes == 8) {
-        for (; e + 8 <= d; e += 8) {
-            __m256 r[8];
-            for (int k = 0; k < 8; k++) r[k] = _mm256_load_ps(t + (e + k) * 8);
-            transpose8(r);
-            for (int l = 0; l < 8; l++) _mm256_storeu_ps(y + l * d + e, r[l]);
-        }
-    }
-    for (; e < d; e++)
-        for (size_t l = 0; l < lanes; l++) y[l * d + e] = t[e * 8 + l];
-}
+// 16 images per tile, one per AVX-512 lane (conv3x3.c where the CPU has AVX-512 Foundation):
+// on such a CPU the 8-lane tiles use half of each FMA.
+#define LN 16
+#define SUF 16
+#define VEC __m512
+#define V_TARGET "avx512f"
+#define V_LOAD _mm512_load_ps
+#define V_STORE _mm512_store_ps
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#define V_FMA _mm512_fmadd_ps
+#include "conv_lanes_body.h"
+#undef LN
+#undef SUF
+#undef VEC
+#undef V_TARGET
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA
 
 #endif
 
