@@ -206,13 +206,12 @@ extension ONNXConstant {
     func tensor(_ shape: [Int]? = nil, dtype: DType, on device: any Device) throws -> Tensor {
         let shape = shape ?? (dims.isEmpty ? [1] : dims)
         switch storage {
-        case .float32LE(let d) where dtype == .float32:
+        case .float32LE(let d) where dtype == .float32 && shape.reduce(1, *) == count:
             // The file's bytes straight to the device (Float32 little-endian, as every host here).
             let t = try Tensor(shape: shape, dtype: .float32, on: device)
-            guard shape.reduce(1, *) == count else { return try Tensor(floatValues, shape: shape, storedAs: dtype, on: device) }  // its error
             try d.withUnsafeBytes { try device.upload($0, to: t.storage) }
             return t
-        case .floats, .float32LE: return try Tensor(floatValues, shape: shape, storedAs: dtype, on: device)
+        case .floats, .float32LE: return try Tensor(floatValues, shape: shape, storedAs: dtype, on: device)   // (a count that does not fit the shape: Tensor's error)
         case .doubles(let v): return try Tensor(v, shape: shape, dtype: dtype, on: device)
         }
     }

@@ -28,11 +28,8 @@ extension CPUDevice {
     /// wherever AVX2 and FMA are present (packForSmallRows, gemmSmallRows).
     public static let smallRowsPreferred: Bool = {
         if let v = getenv("ATTRIB_SMALL_ROWS") { return String(cString: v) != "0" }
-        return !avx512BLASCores.contains(OpenBLASCore.name.lowercased())
+        return !HostSIMD.avx512BLASCores.contains(OpenBLASCore.name.lowercased())
     }()
-
-    /// OpenBLAS cores whose SGEMM kernels use AVX-512.
-    static let avx512BLASCores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
 
     /// b [k, n] (Float32, row-major) packed for `gemmSmallRows`, or nil where that does not
     /// run (another dtype, n not a multiple of 16, no AVX2 and FMA). Costs one pass over b.

@@ -67,7 +67,9 @@ public enum HostSIMD {
     }
 
     /// OpenBLAS cores (as `openblas_get_corename` names them) whose kernels use AVX2 FMA.
-    static let avx2BLASCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids", "excavator"]
+    static let avx2BLASCores: Set<String> = avx512BLASCores.union(["haswell", "zen", "excavator"])
+    /// Those of them whose SGEMM kernels use AVX-512.
+    static let avx512BLASCores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
 
     /// The OPENBLAS_CORETYPE whose kernels fit a CPU with these flags, where OpenBLAS's runtime
     /// dispatch chose older ones; nil when they fit or the CPU has no AVX2. An OpenBLAS that does
