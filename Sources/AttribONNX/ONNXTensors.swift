@@ -117,10 +117,13 @@ extension ONNXConstant {
         }
         let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType))
         let raw = t.dataLocation == .external ? try Self.externalBytes(t, name: name, file: file) : t.rawData
-        func fromRaw<T>(_: T.Type, _ convert: (T) -> Double) throws -> [Double] {
+        func checkRawSize<T>(_: T.Type) throws {
             guard raw.count == count * MemoryLayout<T>.size else {
                 throw AttribError.io(path: file, detail: "tensor '\(name)' has \(raw.count) raw bytes for \(count) elements of \(T.self)")
             }
+        }
+        func fromRaw<T>(_: T.Type, _ convert: (T) -> Double) throws -> [Double] {
+            try checkRawSize(T.self)
             return raw.withUnsafeBytes { b in (0..<count).map { convert(b.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) } }
         }
         if type == .float {
@@ -133,21 +136,17 @@ extension ONNXConstant {
                 }
                 storage = .floats(t.floatData)
             } else {
-                guard raw.count == count * 4 else {
-                    throw AttribError.io(path: file, detail: "tensor '\(name)' has \(raw.count) raw bytes for \(count) elements of Float")
-                }
+                try checkRawSize(Float.self)
                 storage = .float32LE(raw)
             }
             let c = ONNXConstant(dims: t.dims.map(Int.init), storage: storage)
-            let bad: Int? = {
-                switch storage {
-                case .floats(let f): return f.firstIndex { !$0.isFinite }
-                default: return raw.withUnsafeBytes { b in
-                    // exponent bits all ones: ±inf or NaN
-                    (0..<count).first { b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian & 0x7f80_0000 == 0x7f80_0000 }
-                }
-                }
-            }()
+            let bad: Int?
+            switch storage {
+            case .floats(let f): bad = f.firstIndex { !$0.isFinite }
+            default: bad = raw.withUnsafeBytes { b in
+                (0..<count).first { !Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))).isFinite }
+            }
+            }
             if let bad {
                 throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(c.floatValues[bad])) at element \(bad)")
             }
