@@ -2,10 +2,14 @@
 // backward, one thread, and prints a hash of the values, indices and gradients, so that two
 // versions of pool.c can be compared for speed and for bitwise-equal results:
 //
-//   clang -O2 -ISources/CVecMath/include -ISources/CVecMath Benchmarks/pool_kernel_bench.c Sources/CVecMath/pool.c -o /tmp/pool_new
-//   git show c5fd692:Sources/CVecMath/pool.c > /tmp/pool_old.c && cp Sources/CVecMath/*.h /tmp/ &&
+//   clang -O2 -ISources/CVecMath/include -ISources/CVecMath Benchmarks/pool_kernel_bench.c Sources/CVecMath/pool.c \
+//     Sources/CVecMath/maxpool_avx512.c -o /tmp/pool_new
+//   git show 0b328c3:Sources/CVecMath/pool.c > /tmp/pool_old.c && cp Sources/CVecMath/*.h /tmp/ &&
 //     clang -O2 -ISources/CVecMath/include -I/tmp Benchmarks/pool_kernel_bench.c /tmp/pool_old.c -o /tmp/pool_old
-//   for s in "8192 8 8" "16384 4 4" "64 224 224"; do /tmp/pool_old $s 50; /tmp/pool_new $s 50; done
+//   for s in "8192 8 8" "16384 4 4" "512 8 8" "64 224 224"; do /tmp/pool_old $s 50; /tmp/pool_new $s 50; done
+//
+// (0b328c3 is the last pool.c with AVX2 kernels only; an older pool.c needs no
+// maxpool_avx512.c.)
 //
 // Arguments: planes H W repetitions [ties]: random values in [-0.5, 0.5), or with "ties"
 // every seventh value repeated and one NaN (the rule's ties and NaN).

@@ -14,7 +14,7 @@ static inline int cpu_has_avx2_fma(void) {
     return cached;
 }
 
-// AVX-512 Foundation (the 16-lane tiles of lanes16.h). The compiler's check reads the OS's
+// AVX-512 Foundation (the 16-lane convolution tiles, the 16-window max pooling). The compiler's check reads the OS's
 // XCR0 too, so it is 0 where the kernel does not save the 512-bit state.
 static inline int cpu_has_avx512f(void) {
     static int cached = -1;

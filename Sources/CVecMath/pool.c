@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "cpu_features.h"
+#include "maxpool_avx512.h"
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
 
@@ -374,10 +375,21 @@ static void maxpool2x2_backward_avx2(const float *dy, const int32_t *argmax, flo
 }
 #endif
 
+// The widest 2x2 max-pooling kernel that may run: 16 lanes (AVX-512, maxpool_avx512.c), 8
+// (AVX2) or 1 (the scalar loop). The tests narrow it to compare the three bit for bit, while
+// other tests pool on other threads: hence the atomic reads and writes.
+static int maxpool_max_lanes = 16;
+void attrib_maxpool_set_max_lanes(int lanes) {
+    __atomic_store_n(&maxpool_max_lanes, lanes >= 16 ? 16 : lanes >= 8 ? 8 : 1, __ATOMIC_RELAXED);
+}
+static int maxpool_cap(void) { return __atomic_load_n(&maxpool_max_lanes, __ATOMIC_RELAXED); }
+
 void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes,
                                       size_t h, size_t w, size_t kh, size_t kw) {
+    int cap = maxpool_cap();
+    if (kh == 2 && kw == 2 && cap >= 16 && attrib_maxpool2x2_forward_avx512(x, y, argmax, planes, h, w)) return;
 #ifdef POOL_AVX2
-    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cpu_has_avx2()) { maxpool2x2_forward_avx2(x, y, argmax, planes, h, w); return; }
+    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cap >= 8 && cpu_has_avx2()) { maxpool2x2_forward_avx2(x, y, argmax, planes, h, w); return; }
 #endif
     if (kh == 2 && kw == 2) maxpool_forward(x, y, argmax, planes, h, w, 2, 2);
     else maxpool_forward(x, y, argmax, planes, h, w, kh, kw);
@@ -411,8 +423,10 @@ static inline void maxpool_backward(const float *dy, const int32_t *argmax, floa
 
 void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
                                        size_t h, size_t w, size_t kh, size_t kw) {
+    int cap = maxpool_cap();
+    if (kh == 2 && kw == 2 && cap >= 16 && attrib_maxpool2x2_backward_avx512(dy, argmax, dx, planes, h, w)) return;
 #ifdef POOL_AVX2
-    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cpu_has_avx2()) { maxpool2x2_backward_avx2(dy, argmax, dx, planes, h, w); return; }
+    if (kh == 2 && kw == 2 && h >= 2 && w >= 2 && cap >= 8 && cpu_has_avx2()) { maxpool2x2_backward_avx2(dy, argmax, dx, planes, h, w); return; }
 #endif
     if (kh == 2 && kw == 2) maxpool_backward(dy, argmax, dx, planes, h, w, 2, 2);
     else maxpool_backward(dy, argmax, dx, planes, h, w, kh, kw);

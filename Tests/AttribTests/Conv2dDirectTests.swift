@@ -26,7 +26,7 @@ import Testing
         return { 2 * Double(terms + 1) * u * mag[$0] }
     }
 
-    /// On an AVX-512 CPU the op runs tiles of 16 images (lanes16.h); each lane sums in the same
+    /// On an AVX-512 CPU the op runs tiles of 16 images (conv_lanes_body.h at 16 lanes); each lane sums in the same
     /// order as the 8-lane tiles, so the two give the same bits. (Where there is no AVX-512 both
     /// runs take 8-lane tiles, and the test says so.)
     @Test("16-image tiles (AVX-512) give bitwise the images of 8-image tiles, on every edge case")

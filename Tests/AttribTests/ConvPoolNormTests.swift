@@ -303,6 +303,65 @@ import Testing
         }
     }
 
+    /// 2×2 max pooling with stride 2 on the CPU (CVecMath): 16 windows a step with AVX-512
+    /// (narrow planes, w a power of two ≤ 32 and h even, by a fixed 64-float pattern; wide
+    /// planes, w ≥ 16, a row pair at a time with masked ends), 8 with AVX2, and the scalar loop.
+    /// The shapes reach each layout, its remainders (windows past the last full 16, odd last
+    /// rows and columns) and the widths that fall back.
+    static let maxPool2x2Cases: [Case] = [
+        Case(3, 5, 8, 8, k: (2, 2), s: (2, 2)), Case(5, 7, 4, 4, k: (2, 2), s: (2, 2)), Case(3, 3, 2, 2, k: (2, 2), s: (2, 2)),
+        Case(2, 3, 6, 16, k: (2, 2), s: (2, 2)), Case(1, 3, 4, 32, k: (2, 2), s: (2, 2)), Case(3, 1, 10, 2, k: (2, 2), s: (2, 2)),
+        Case(2, 3, 7, 40, k: (2, 2), s: (2, 2)), Case(1, 2, 5, 71, k: (2, 2), s: (2, 2)), Case(1, 2, 3, 16, k: (2, 2), s: (2, 2)),
+        Case(2, 2, 4, 33, k: (2, 2), s: (2, 2)), Case(2, 3, 6, 6, k: (2, 2), s: (2, 2)), Case(2, 2, 5, 14, k: (2, 2), s: (2, 2)),
+    ]
+
+    /// Every width follows the same rule in the same order, so values, argmax and gradients must
+    /// be the same bits at each cap (on a CPU without AVX-512 or AVX2 the wider caps run the
+    /// narrower kernels and agree trivially), and the values and argmax equal the reference's.
+    /// The backward also takes a corrupted argmax (indices outside their window, negative, past
+    /// the plane), which every width must skip, writing zeros, as the reference scatter below does.
+    @Test("2×2 max pooling: the 16-lane, 8-lane and scalar CPU kernels give the same bits", arguments: maxPool2x2Cases)
+    func maxPool2x2Widths(_ g: Case) throws {
+        let random = Self.f32(randomValues(g.n * g.c * g.h * g.w, seed: 111))
+        let ties = random.map { ($0 * 4).rounded() / 4 }
+        var nan = random
+        nan[min(g.h * g.w + 1, nan.count - 1)] = .nan; nan[3] = .nan
+        let dy = Self.f32(randomValues(g.n * g.c * g.oh * g.ow, seed: 112)).enumerated().map { $0.offset % 5 == 0 ? -0.0 : $0.element }
+        var rng = SplitMix64(seed: 113)
+        let corrupt = rng.uniform(dy.count, -3, Double(g.h * g.w + 3)).map { Int32($0.rounded(.down)) }
+        let up = try Tensor(dy, shape: [g.n, g.c, g.oh, g.ow], dtype: .float32, on: cpu)
+        func bits(_ t: Tensor) throws -> [UInt32] { try t.doubles().map { Float($0).bitPattern } }
+        for (name, x) in [("random", random), ("ties", ties), ("NaN", nan)] {
+            let xt = try Tensor(x, shape: g.shape, dtype: .float32, on: cpu)
+            var results: [(y: [UInt32], arg: [Int32], dx: [UInt32], dxCorrupt: [UInt32])] = []
+            for lanes in [16, 8, 1] {
+                CPUDevice.capMaxPoolLanes(lanes)
+                defer { CPUDevice.capMaxPoolLanes(16) }
+                let (y, arg) = try xt.maxPool2d(kernel: g.kernel, stride: g.stride)
+                let dx = try up.maxPool2dBackward(argmax: arg, inputShape: g.shape, kernel: g.kernel, stride: g.stride)
+                let bad = try Tensor(indices: corrupt, shape: arg.shape, on: cpu)
+                let dxBad = try up.maxPool2dBackward(argmax: bad, inputShape: g.shape, kernel: g.kernel, stride: g.stride)
+                results.append((try bits(y), try arg.int32s(), try bits(dx), try bits(dxBad)))
+            }
+            let what = "\(name) \(g.testDescription)"
+            let (yRef, argRef) = Self.refMaxPool(x, g)
+            #expect(results[0].y == yRef.map { Float($0).bitPattern } && results[0].arg == argRef, "\(what): 16 lanes vs the reference")
+            // The scatter with windows skipping indices not theirs; 0 + dy turns −0 into +0.
+            var dxRef = [Float](repeating: 0, count: x.count)
+            for plane in 0..<(g.n * g.c) { for oy in 0..<g.oh { for ox in 0..<g.ow {
+                let o = (plane * g.oh + oy) * g.ow + ox, a = Int(corrupt[o])
+                let inside = [0, 1, g.w, g.w + 1].contains(a - (2 * oy * g.w + 2 * ox))
+                if inside { dxRef[plane * g.h * g.w + a] = 0 + Float(dy[o]) }
+            } } }
+            #expect(results[0].dxCorrupt == dxRef.map(\.bitPattern), "\(what): corrupted argmax, 16 lanes vs the reference")
+            for (k, lanes) in [8, 1].enumerated() {
+                let r = results[k + 1]
+                #expect(r.y == results[0].y && r.arg == results[0].arg, "\(what): forward, \(lanes) lanes vs 16")
+                #expect(r.dx == results[0].dx && r.dxCorrupt == results[0].dxCorrupt, "\(what): backward, \(lanes) lanes vs 16")
+            }
+        }
+    }
+
     @Test("pooling backward vs central finite differences in Float64")
     func poolingFiniteDifferences() throws {
         for g in [Case(1, 2, 5, 7, k: (3, 3), s: (2, 2)), Case(1, 2, 5, 7, k: (2, 3), s: (1, 1)), Case(1, 1, 5, 7, k: (2, 2), s: (2, 2))] {

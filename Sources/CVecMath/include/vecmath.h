@@ -38,6 +38,9 @@ void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax,
                                       size_t h, size_t w, size_t kh, size_t kw);
 void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
                                        size_t h, size_t w, size_t kh, size_t kw);
+/// Caps the 2x2 max-pooling kernels' width: 16 (AVX-512 where present, the default), 8
+/// (AVX2) or 1 (scalar). Every width gives the same bits; the tests compare them.
+void attrib_maxpool_set_max_lanes(int lanes);
 
 /// Largest plane (h·w floats) the fused GELU + pooling forward takes.
 #define ATTRIB_FUSED_PLANE_MAX 4096
