@@ -74,7 +74,7 @@ import Testing
         }
     }
 
-    @Test("buffer pool: a freed block is reused for the same size, the cache stays under its capacity, and a miss past it drains the cache")
+    @Test("buffer pool: a freed block is reused for the same size; past its capacity the least recently used sizes are freed, only as many blocks as needed")
     func bufferPool() {
         let pool = CPUBufferPool(capacity: 1 << 20)
         let a = pool.take(4096)
@@ -83,15 +83,25 @@ import Testing
         let b = pool.take(4096)
         #expect(a == b, "same-size block reused")
         #expect(pool.cachedBytes == 0)
-        let big = pool.take(1 << 19), big2 = pool.take(1 << 19), big3 = pool.take(1 << 19)
-        pool.give(big, 1 << 19); pool.give(big2, 1 << 19)
-        #expect(pool.cachedBytes == 1 << 20)
-        pool.give(big3, 1 << 19)                                 // over capacity: freed, not cached
-        #expect(pool.cachedBytes == 1 << 20)
-        let other = pool.take(3000)                              // a miss that would pass capacity drains
-        #expect(pool.cachedBytes == 0)
-        pool.give(other, 3000); pool.give(b, 4096)
-        #expect(pool.cachedBytes == 7096)
+        let quarter = 1 << 18
+        let q = (0..<3).map { _ in pool.take(quarter) }
+        let half = pool.take(2 * quarter)
+        for p in q { pool.give(p, quarter) }                     // 3/4 MiB cached, the quarters last used
+        pool.give(half, 2 * quarter)                             // a quarter over capacity: the half is newest, so one quarter goes
+        #expect(pool.cachedBytes == 2 * quarter + 2 * quarter)
+        #expect(pool.take(2 * quarter) == half, "the block just given back is kept")
+        #expect(pool.cachedBytes == 2 * quarter)
+        pool.give(half, 2 * quarter)
+        let huge = pool.take(2 << 20)                            // larger than the capacity: evicts nothing, freed when given back
+        pool.give(huge, 2 << 20)
+        #expect(pool.cachedBytes == 4 * quarter)
+        // A miss that would pass the capacity frees the least recently used size first (the
+        // quarter: the half was taken since), and no more than it needs.
+        let other = pool.take(2 * quarter - 4096)
+        #expect(pool.cachedBytes == 2 * quarter)
+        pool.give(other, 2 * quarter - 4096); pool.give(b, 4096)
+        #expect(pool.cachedBytes == 4 * quarter)
+        #expect(pool.take(2 * quarter) == half, "the half survived both")
         pool.trim()
         #expect(pool.cachedBytes == 0)
     }

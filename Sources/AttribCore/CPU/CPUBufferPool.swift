@@ -11,22 +11,26 @@ import Synchronization
 /// about a tenth of an IG sweep on the digits CNN. Reusing the blocks makes a
 /// steady-state sweep allocation-free.
 ///
-/// Bound: at most `capacity` bytes wait here: an eighth of the memory available at start, at
-/// most 4 GiB, at least 256 MiB. A transformer's batch holds gigabytes of activations (BERT-base,
-/// 32 rows of 128 tokens); with 256 MiB each batch faulted its memory in afresh, and the kernel
-/// zeroing pages took a third of the time (layer IG on BERT-base, 4 inputs, m = 32: 54.2 s
-/// with 256 MiB, 47.7 s with 4 GiB). A buffer that does not fit is
-/// freed at once, and a miss that would push the cache past the capacity
-/// first frees everything cached (the sweep has moved on to other sizes), so
-/// memory in use never exceeds live buffers + capacity.
+/// Bound: at most `capacity` bytes wait here: half the memory available at start, at least
+/// 256 MiB. A transformer's batch holds gigabytes of activations and frees them in its backward
+/// while it allocates gradients of the same sizes. When the cache is full, the sizes used least
+/// recently are freed, a block at a time, until the new block fits: the sizes a sweep is using
+/// stay, those it has moved on from go. (The pool this replaced, capped at 4 GiB, dropped
+/// everything at the first miss past its capacity; on BERT-base it then faulted each batch's
+/// memory in afresh, and the kernel zeroing pages took half the time: layer IG, 4 inputs, m = 32,
+/// batches of 32 rows: 45.5 s, 34 s of it in the kernel.) Memory in use never exceeds live buffers
+/// + capacity, and in a steady sweep the cached blocks are the ones its next batch takes.
 final class CPUBufferPool: Sendable {
-    static let shared = CPUBufferPool(capacity: min(4 << 30, max(256 << 20, (HostMemory.availableBytes() ?? 0) / 8)))
+    static let shared = CPUBufferPool(capacity: max(256 << 20, (HostMemory.availableBytes() ?? 0) / 2))
 
     let capacity: Int
     /// Blocks are held as addresses: a raw pointer is not Sendable, so it cannot
     /// cross into the mutex's state.
     private struct State {
         var free: [Int: [UInt]] = [:]
+        /// When each size was last taken or given (a counter of those calls).
+        var lastUse: [Int: UInt64] = [:]
+        var clock: UInt64 = 0
         var cachedBytes = 0
     }
     private let state = Mutex(State())
@@ -37,12 +41,16 @@ final class CPUBufferPool: Sendable {
     /// A block of `bytes` bytes (64-byte aligned), reused when one of that size is cached.
     func take(_ bytes: Int) -> UnsafeMutableRawPointer {
         let reused: UInt? = state.withLock { s in
+            s.clock += 1
+            s.lastUse[bytes] = s.clock
             if var list = s.free[bytes], let p = list.popLast() {
                 s.free[bytes] = list.isEmpty ? nil : list
                 s.cachedBytes -= bytes
                 return p
             }
-            if s.cachedBytes + bytes > capacity { Self.drain(&s) }
+            // A miss: the fresh block joins the cache when freed, so make room for it now
+            // (unless it never will: a block larger than the capacity is freed when given back).
+            if bytes <= capacity { Self.evict(&s, toFit: bytes, capacity: capacity) }
             return nil
         }
         if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return p }
@@ -67,11 +75,15 @@ final class CPUBufferPool: Sendable {
         return p
     }
 
-    /// Returns a block from `take` for reuse, or frees it when the cache is full.
+    /// Returns a block from `take` for reuse, freeing the least recently used sizes' blocks as
+    /// needed to keep it; a block larger than the whole capacity is freed at once.
     func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
         let address = UInt(bitPattern: p)
         let kept: Bool = state.withLock { s in
-            guard s.cachedBytes + bytes <= capacity else { return false }
+            guard bytes <= capacity else { return false }
+            s.clock += 1
+            s.lastUse[bytes] = s.clock
+            Self.evict(&s, toFit: bytes, capacity: capacity)
             s.free[bytes, default: []].append(address)
             s.cachedBytes += bytes
             return true
@@ -89,5 +101,15 @@ final class CPUBufferPool: Sendable {
         for (_, list) in s.free { for a in list { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() } }
         s.free = [:]
         s.cachedBytes = 0
+    }
+
+    /// Frees cached blocks, those of the least recently used size first, until `bytes` more fit.
+    private static func evict(_ s: inout State, toFit bytes: Int, capacity: Int) {
+        while s.cachedBytes + bytes > capacity, let size = s.free.keys.min(by: { s.lastUse[$0, default: 0] < s.lastUse[$1, default: 0] }) {
+            var list = s.free[size]!
+            UnsafeMutableRawPointer(bitPattern: list.removeLast())?.deallocate()
+            s.free[size] = list.isEmpty ? nil : list
+            s.cachedBytes -= size
+        }
     }
 }
