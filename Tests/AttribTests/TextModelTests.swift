@@ -55,6 +55,27 @@ import Testing
         }
     }
 
+    /// Without a cap the batches come from the memory plan: a budget of three rows' activations
+    /// gives batches of three (the 64 path rows in 22 batches), and
+    /// the same attributions as Captum's.
+    @Test("layer IG sizes its batches from the memory plan: a budget of three rows runs three at a time, with Captum's attributions")
+    func layerIGPlanned() throws {
+        let ids = try Self.array("ids").int32s(), targets = try Self.array("targets").int32s().map(Int.init)
+        let lig = try Self.array("lig").doubles()
+        let m = try ONNXModel.load(fixturePath("onnx/tinybert/model.onnx"), on: cpu, dtype: .float64)
+        let free = LayerIntegratedGradients(rule: .gaussLegendre, steps: 16)
+        let perRow = free.plans(for: m.graph, input: "input_ids", dtype: .float64, on: cpu).path.bytesPerRow
+        #expect(perRow > 0)
+        let lig3 = LayerIntegratedGradients(rule: .gaussLegendre, steps: 16, memoryBudget: 3 * perRow + perRow / 2)
+        let r = try lig3.attribute(GraphExecutor(m.graph), input: "input_ids", layer: try Self.layer, output: "logits", ids: ids,
+                                   baselineIDs: [Int32](repeating: 0, count: ids.count), count: 4, targets: targets, device: cpu)
+        #expect(r.plan.rows == 3 && r.rowsEvaluated == 64)
+        #expect(lig3.plans(for: m.graph, input: "input_ids", dtype: .float64, on: cpu).forward.rows >= 3)
+        #expect(GradientMethodTests.rel(r.attributions, lig) <= GradientMethodTests.tolerance(.float64), "\(GradientMethodTests.rel(r.attributions, lig))")
+        // A cap below the plan wins.
+        #expect(LayerIntegratedGradients(steps: 16, batchRows: 2).plans(for: m.graph, input: "input_ids", dtype: .float64, on: cpu).path.rows == 2)
+    }
+
     @Test("layer IG refuses a value the graph does not have, an input that is not one, and bad targets")
     func badArguments() throws {
         let m = try ONNXModel.load(fixturePath("onnx/tinybert/model.onnx"), on: cpu, dtype: .float64)
@@ -74,6 +95,7 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let s = try r.json()
         #expect(s["layer"] as? String == (try Self.layer))
+        #expect((s["rowsPerBatch"] as? Int ?? 0) >= 1 && (s["bytesPerRow"] as? Int ?? 0) > 0, "the memory plan is reported")
         let scores = try NPY.read(d + "/a/token_scores.npy").doubles(), lig = try Self.array("lig").doubles()
         let captum = (0..<64).map { t in lig[(t * 32)..<((t + 1) * 32)].reduce(0, +) }
         // Float32 through the model: GradientMethodTests' 1e-4 of the largest score.

@@ -14,11 +14,22 @@ import FoundationEssentials
 public struct LayerIntegratedGradients: Sendable {
     public var rule: IntegrationRule
     public var steps: Int
-    /// Rows (input × step) per device batch.
-    public var batchRows: Int
+    /// A cap on rows (input × step) per device batch; nil: as many as the memory plan allows.
+    public var batchRows: Int?
+    /// The device memory a batch may take (nil: ChunkPlan's default for the device).
+    public var memoryBudget: Int?
 
-    public init(rule: IntegrationRule = .gaussLegendre, steps: Int = 64, batchRows: Int = 256) {
-        self.rule = rule; self.steps = steps; self.batchRows = max(1, batchRows)
+    public init(rule: IntegrationRule = .gaussLegendre, steps: Int = 64, batchRows: Int? = nil, memoryBudget: Int? = nil) {
+        self.rule = rule; self.steps = steps; self.batchRows = batchRows.map { max(1, $0) }; self.memoryBudget = memoryBudget
+    }
+
+    /// Rows per batch for the path (a forward and a backward to the layer) and for the forward
+    /// passes alone, from the graph's activations per row (ChunkPlan), capped by `batchRows`. A
+    /// transformer's rows are large (BERT-base at T = 128: about 180 MB each with its backward),
+    /// so a fixed count would run out of memory on a long input or a small host.
+    public func plans(for graph: Graph, input: String, dtype: DType, on device: any Device) -> (path: ChunkPlan, forward: ChunkPlan) {
+        (ChunkPlan.make(for: graph, from: [input], backward: true, on: device, dtype: dtype, cap: batchRows, budget: memoryBudget),
+         ChunkPlan.make(for: graph, from: [input], backward: false, on: device, dtype: dtype, cap: batchRows, budget: memoryBudget))
     }
 
     public struct Result: Sendable {
@@ -31,6 +42,8 @@ public struct LayerIntegratedGradients: Sendable {
         public var deltas: [Double]
         public var rowsEvaluated: Int
         public var seconds: Double
+        /// The batches the path ran in.
+        public var plan: ChunkPlan
     }
 
     /// `ids` [n] + the input's per-sample shape (token ids as Int32); `baselineIDs` the same shape
@@ -55,10 +68,17 @@ public struct LayerIntegratedGradients: Sendable {
         }
         let (alphas, weights) = try rule.nodes(steps)
         let dtype = vType.dtype
+        let (plan, forwardPlan) = plans(for: g, input: input, dtype: dtype, on: device)
+        // The layer's value and the outputs of every input, in batches of the forward plan.
         func run(_ x: [Int32]) throws -> (v: [Double], f: [Double]) {
-            let r = try exec.forward([input: Tensor(indices: x, shape: [x.count / per] + inType.shape, on: device)], outputs: [output],
-                                     hooks: .init(capture: [layer]))
-            return (try r[layer]!.doubles(), try r[output]!.doubles())
+            var v: [Double] = [], f: [Double] = []
+            for lo in stride(from: 0, to: n, by: forwardPlan.rows) {
+                let rows = min(forwardPlan.rows, n - lo)
+                let r = try exec.forward([input: Tensor(indices: Array(x[(lo * per)..<((lo + rows) * per)]), shape: [rows] + inType.shape, on: device)],
+                                         outputs: [output], hooks: .init(capture: [layer]))
+                v += try r[layer]!.doubles(); f += try r[output]!.doubles()
+            }
+            return (v, f)
         }
         let (v, fx) = try run(ids), (vb, fb) = try run(baselineIDs)
         var sums = [Double](repeating: 0, count: n * d)
@@ -66,7 +86,7 @@ public struct LayerIntegratedGradients: Sendable {
         var done = 0, rows = 0
         while done < total {
             if control.shouldStop() { throw AttribError.invalidArgument(op: "layer IG", detail: "interrupted") }
-            let r = min(batchRows, total - done)
+            let r = min(plan.rows, total - done)
             var path = [Double](repeating: 0, count: r * d), rowIDs = [Int32](repeating: 0, count: r * per)
             var up = [Double](repeating: 0, count: r * classes)
             for k in 0..<r {
@@ -95,6 +115,6 @@ public struct LayerIntegratedGradients: Sendable {
             a[(i * d)..<((i + 1) * d)].reduce(0, +) - (fx[i * classes + targets[i]] - fb[i * classes + targets[i]])
         }
         return Result(attributions: a, shape: [n] + vType.shape, tokenScores: scores, tokenShape: [n] + vType.shape.dropLast(),
-                      deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds)
+                      deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds, plan: plan)
     }
 }
