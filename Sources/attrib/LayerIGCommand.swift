@@ -19,29 +19,41 @@ struct LayerIGCommand: ParsableCommand {
     @Option(help: "Target class for every input, or 'predicted' (default).") var target = "predicted"
     @Option(help: "Integration steps m.") var steps = 64
     @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
-    @Option(help: "Cap on rows (input × step) per device batch (batches are otherwise sized from device memory: a BERT-base row at 128 tokens takes about 180 MB with its backward).") var batch: Int?
     @Option(help: "Output directory (default out/layer-ig).") var out: String?
-    @Flag(help: "Overwrite an --out directory that already holds results.") var force = false
-    @Flag(help: "Print the summary as JSON.") var json = false
+    /// --batch (a cap on rows per device batch, which are otherwise sized from device memory: a
+    /// BERT-base row at 128 tokens takes about 180 MB with its backward), --limit, --resume,
+    /// --chunk, --shard, --force, --json, --quiet.
+    @OptionGroup var sweep: SweepOptions
 
     func validate() throws {
         guard IntegrationRule(name: method) != nil else { throw ValidationError("unknown --method '\(method)'") }
-        guard steps >= 1, (batch ?? 1) >= 1 else { throw ValidationError("--steps and --batch must be at least 1") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if target != "predicted", Int(target) == nil { throw ValidationError("--target must be a class index or 'predicted'") }
         if [inputs != nil, tokens != nil, !texts.isEmpty].filter({ $0 }).count != 1 {
             throw ValidationError("give one of --inputs IDS.npy, --tokens or --text")
         }
     }
 
+    /// A sweep (ShardedSweep) over units of inputs: several devices and processes share it,
+    /// each unit is saved as it finishes, Ctrl-C keeps the finished ones and --resume runs the
+    /// rest. Text models are large (BERT-base: about 5 input·steps a second on 2 cores), so a
+    /// long sweep needs all three.
     func run() throws {
         let dir = out ?? "out/layer-ig"
-        try OutputDirectory.prepare(dir, explicit: out != nil, force: force || out == nil)
-        let device = try global.selectedDevice()
-        guard ONNXModel.isONNX(model) else { throw ValidationError("layer-ig takes an ONNX model (a .onnx file or a directory with model.onnx)") }
-        guard let m = try TokenModel.load(model, on: device) else {
-            let g = try ONNXModel.load(ONNXModel.file(at: model), on: device, dtype: .float32).graph
-            throw AttribError.io(path: ONNXModel.file(at: model), detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
+        if !sweep.resume, !mergeOnlyMode, !FileManager.default.fileExists(atPath: dir + "/.attrib-sweep/run.json") {
+            try OutputDirectory.prepare(dir, explicit: out != nil, force: sweep.force || out == nil)
         }
+        guard ONNXModel.isONNX(model) else { throw ValidationError("layer-ig takes an ONNX model (a .onnx file or a directory with model.onnx)") }
+        let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: sweep.shard)
+        let devices = try global.selectedDevices(launch: launch)
+        let models = try devices.map { d -> TokenModel in
+            guard let m = try TokenModel.load(model, on: d) else {
+                let g = try ONNXModel.load(ONNXModel.file(at: model), on: d, dtype: .float32).graph
+                throw AttribError.io(path: ONNXModel.file(at: model), detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
+            }
+            return m
+        }
+        let m = models[0]
         let per = m.perInput, shape = m.shape
         guard let layer = layer ?? m.graph.embeddingOutput() else {
             throw AttribError.io(path: m.file, detail: "no embedding reads the input; give --layer with the name of the value to attribute at")
@@ -60,58 +72,101 @@ struct LayerIGCommand: ParsableCommand {
             }
         }
         if !texts.isEmpty { ids = try encodeTexts(per: per) }
-        let n = ids.count / per
+        var n = ids.count / per
+        if let limit = sweep.batching.limit, limit < n { n = limit; ids = Array(ids.prefix(n * per)) }
         guard n >= 1 else { throw ValidationError("no inputs") }
-        let classes = m.classes
-        let targets: [Int]
-        if let t = Int(target) {
-            guard t >= 0, t < classes else { throw ValidationError("--target \(t) is not one of the model's \(classes) classes") }
-            targets = Array(repeating: t, count: n)
-        } else {
-            let logits = try m.logits(ids, rows: n, on: device)
-            targets = (0..<n).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
+        let classes = m.classes, fixedTarget = Int(target)
+        if let t = fixedTarget, t < 0 || t >= classes { throw ValidationError("--target \(t) is not one of the model's \(classes) classes") }
+        let lig = try LayerIntegratedGradients(rule: IntegrationRule(name: method)!, steps: steps, batchRows: sweep.batching.batch)
+        let d = m.graph.types[layer]?.count ?? 1
+        var files = ["model": model]
+        if let p = inputs { files["inputs"] = p }
+        let s = try ShardedSweep(command: "layer-ig", out: dir, explicitOut: out != nil, options: sweep, items: n,
+                                 unitSize: WorkUnits.defaultSize(rowsPerItem: steps, valuesPerItem: d),
+                                 files: files, contentChecked: ["--model", "--inputs"])
+        installInterruptHandler()
+        let workers = zip(devices, models).map { device, tm in
+            SweepWorker(device: device.info.summary) { range, control in
+                let unitIDs = Array(ids[(range.lowerBound * per)..<(range.upperBound * per)])
+                let targets: [Int]
+                if let t = fixedTarget {
+                    targets = Array(repeating: t, count: range.count)
+                } else {
+                    let rows = lig.plans(for: tm.graph, input: tm.input, dtype: .float32, on: device).forward.rows
+                    let logits = try tm.logits(unitIDs, rows: rows, on: device)
+                    targets = (0..<range.count).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
+                }
+                let r = try lig.attribute(tm.exec, input: tm.input, layer: layer, output: tm.output, ids: unitIDs,
+                                          baselineIDs: [Int32](repeating: baselineToken, count: unitIDs.count),
+                                          count: range.count, targets: targets, device: device, control: control)
+                var o = UnitOutput(items: r.completedInputs, interrupted: r.interrupted, rowsEvaluated: r.rowsEvaluated)
+                o.arrays["attributions"] = .float32(r.attributions.map { Float($0) }, shape: r.shape)
+                o.arrays["token_scores"] = .float64(r.tokenScores, shape: r.tokenShape)
+                o.arrays["deltas"] = .float64(r.deltas, shape: [r.completedInputs])
+                o.arrays["targets"] = .int32(targets.prefix(r.completedInputs).map { Int32($0) }, shape: [r.completedInputs])
+                o.meta["plan"] = .array([.int(r.plan.rows), .int(r.plan.bytesPerRow), .int(r.plan.budgetBytes)])
+                o.meta["seconds"] = .double(r.seconds)
+                return o
+            }
         }
-        let r = try LayerIntegratedGradients(rule: IntegrationRule(name: method)!, steps: steps, batchRows: batch)
-            .attribute(m.exec, input: m.input, layer: layer, output: m.output, ids: ids, baselineIDs: [Int32](repeating: baselineToken, count: ids.count),
-                       count: n, targets: targets, device: device)
-        try NPY.write(r.attributions.map { Float($0) }, shape: r.shape, to: dir + "/attributions.npy")
-        try NPY.write(r.tokenScores, shape: r.tokenShape, to: dir + "/token_scores.npy")
+        let outcome = try s.execute(workers: workers)
+        guard let units = outcome.units else { s.reportUnassembled(outcome, json: sweep.json); return }
+        guard !units.isEmpty, let a = LoadedUnit.concatenated(units, "attributions"), let sc = LoadedUnit.concatenated(units, "token_scores"),
+              let dl = LoadedUnit.concatenated(units, "deltas"), let tg = LoadedUnit.concatenated(units, "targets") else {
+            throw AttribError.io(path: s.dir.root, detail: outcome.interrupted ? "interrupted before any input was finished; nothing to save" : "the sweep's units hold no attributions")
+        }
+        let done = tg.shape[0], targets = tg.values.map { Int($0) }, deltas = dl.values, scores = sc.values
+        let plan = units[0].meta["plan"]?.array?.compactMap(\.int) ?? [0, 0, 0]
+        let seconds = ShardedSweep.wallSeconds(outcome.stats)
+        try NPY.write(a.values.map { Float($0) }, shape: a.shape, to: dir + "/attributions.npy")
+        try NPY.write(scores, shape: sc.shape, to: dir + "/token_scores.npy")
         let vocab = try TokenVocabulary.load(directory: ONNXModel.directory(at: model))
         let labels = try ONNXModel.attributionLabels(at: model)
-        let perInput = r.tokenScores.count / n
+        let perInput = scores.count / max(done, 1)
         var entries: [JSONValue] = []
-        for i in 0..<n {
+        for i in 0..<done {
             let row = (0..<perInput).map { j -> JSONValue in
                 let id = Int(ids[i * per + j])
-                var o: [String: JSONValue] = ["id": .int(id), "score": .double(r.tokenScores[i * perInput + j])]
+                var o: [String: JSONValue] = ["id": .int(id), "score": .double(scores[i * perInput + j])]
                 if let t = vocab?[id] { o["token"] = .string(t) }
                 return .object(o)
             }
-            entries.append(.object(["input": .int(i), "target": .int(targets[i]), "delta": .double(r.deltas[i]), "tokens": .array(row)]))
+            entries.append(.object(["input": .int(i), "target": .int(targets[i]), "delta": .double(deltas[i]), "tokens": .array(row)]))
         }
-        let summary: [String: JSONValue] = [
-            "method": .string("layer-ig"), "model": .string(model), "device": .string(device.info.summary), "layer": .string(layer),
-            "baselineToken": .int(Int(baselineToken)), "steps": .int(steps), "rule": .string(method), "inputs": .int(n),
-            "seconds": .double(r.seconds), "maxAbsDelta": .double(r.deltas.map(abs).max() ?? 0),
-            "rowsPerBatch": .int(r.plan.rows), "bytesPerRow": .int(r.plan.bytesPerRow), "memoryBudgetBytes": .int(r.plan.budgetBytes),
+        var summary: [String: JSONValue] = [
+            "method": .string("layer-ig"), "model": .string(model), "device": .string(devices.map(\.info.summary).joined(separator: "; ")), "layer": .string(layer),
+            "baselineToken": .int(Int(baselineToken)), "steps": .int(steps), "rule": .string(method), "inputs": .int(done),
+            "interrupted": .bool(outcome.interrupted), "completedInputs": .int(done), "inputsRequested": .int(n),
+            "seconds": .double(seconds), "maxAbsDelta": .double(deltas.map(abs).max() ?? 0),
+            "rowsPerBatch": .int(plan[0]), "bytesPerRow": .int(plan[1]), "memoryBudgetBytes": .int(plan[2]),
             "scores": .string("per token: the attribution summed over the layer's last axis"), "perInput": .array(entries),
             "files": .array([.string(dir + "/attributions.npy"), .string(dir + "/token_scores.npy"), .string(dir + "/summary.json")]),
         ]
+        summary.merge(AttributionOptions.sweepSummary(s)) { a, _ in a }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(summary)
         try OutputDirectory.write(data, to: dir + "/summary.json")
-        if json { print(String(decoding: data, as: UTF8.self)); return }
-        print("layer-ig at \(layer) on \(device.info.summary): \(n) input(s), \(steps) steps, \(fixed(r.seconds, 2)) s; max |delta| = \(sci(r.deltas.map(abs).max() ?? 0))")
-        print("batches of \(r.plan.rows) rows (about \(r.plan.bytesPerRow >> 20) MiB each, budget \(r.plan.budgetBytes >> 20) MiB)")
-        for i in 0..<min(n, 5) {
+        if !outcome.interrupted { try s.finish() }
+        // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
+        defer {
+            if outcome.interrupted {
+                writeStandardError("the finished units are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
+                AttributionOptions.exitInterrupted()
+            }
+        }
+        if sweep.json { print(String(decoding: data, as: UTF8.self)); return }
+        print("layer-ig at \(layer) on \(devices.map(\.info.summary).joined(separator: "; ")): \(done) input(s), \(steps) steps, \(fixed(seconds, 2)) s; max |delta| = \(sci(deltas.map(abs).max() ?? 0))")
+        print("batches of \(plan[0]) rows (about \(plan[1] >> 20) MiB each, budget \(plan[2] >> 20) MiB)")
+        if outcome.interrupted { print("interrupted: \(done) of \(n) inputs finished") }
+        for i in 0..<min(done, 5) {
             print("input \(i), target \(AttributionOptions.className(targets[i], labels)):")
             for j in 0..<perInput {
                 let id = Int(ids[i * per + j])
-                print("  \(pad(String(j), 4)) \(pad(vocab?[id] ?? "#\(id)", 16)) \(sci(r.tokenScores[i * perInput + j]))")
+                print("  \(pad(String(j), 4)) \(pad(vocab?[id] ?? "#\(id)", 16)) \(sci(scores[i * perInput + j]))")
             }
         }
-        if n > 5 { print("… \(n - 5) more inputs in summary.json") }
+        if done > 5 { print("… \(done - 5) more inputs in summary.json") }
         for f in ["attributions.npy", "token_scores.npy", "summary.json"] { print("  wrote \(dir)/\(f)") }
     }
 

@@ -1,6 +1,7 @@
 import Attrib
 import AttribONNX
 import Foundation
+import Synchronization
 import Testing
 
 /// A Hugging Face text classifier exported to ONNX (Tests/Fixtures/onnx/tinybert, made by
@@ -74,6 +75,15 @@ import Testing
         #expect(GradientMethodTests.rel(r.attributions, lig) <= GradientMethodTests.tolerance(.float64), "\(GradientMethodTests.rel(r.attributions, lig))")
         // A cap below the plan wins.
         #expect(LayerIntegratedGradients(steps: 16, batchRows: 2).plans(for: m.graph, input: "input_ids", dtype: .float64, on: cpu).path.rows == 2)
+        // Stopped after 7 batches of 3 (21 rows: input 0's 16 steps and 5 of input 1's), the
+        // result holds input 0 alone, as the whole run has it.
+        let batches = Mutex(0)
+        let control = SweepControl(progress: { _, _ in batches.withLock { $0 += 1 } }, shouldStop: { batches.withLock { $0 >= 7 } })
+        let part = try lig3.attribute(GraphExecutor(m.graph), input: "input_ids", layer: try Self.layer, output: "logits", ids: ids,
+                                      baselineIDs: [Int32](repeating: 0, count: ids.count), count: 4, targets: targets, device: cpu, control: control)
+        #expect(part.interrupted && part.completedInputs == 1 && part.rowsEvaluated == 21)
+        #expect(part.shape == [1, 16, 32] && part.attributions == Array(r.attributions.prefix(16 * 32)) && part.deltas == [r.deltas[0]])
+        #expect(!r.interrupted && r.completedInputs == 4)
     }
 
     @Test("layer IG refuses a value the graph does not have, an input that is not one, and bad targets")
@@ -112,6 +122,42 @@ import Testing
         #expect(image.status != 0 && image.stderr.contains("token-id"), "\(image.stderr)")
         let short = try runAttrib(["layer-ig", "--model", fixturePath("onnx/tinybert"), "--tokens", "1,2,3", "--out", d + "/e"])
         #expect(short.status != 0 && short.stderr.contains("takes 16"), "\(short.stderr)")
+    }
+
+    /// layer-ig runs as the other sweeps do (ShardedSweep): units of inputs that processes share
+    /// and that --resume completes. Units of one input, so each shard and the partial run hold some.
+    @Test("attrib layer-ig is a sweep: two shards, and a partial run then --resume, give one process's files bitwise; --limit takes the first inputs")
+    func sweep() throws {
+        let d = try cliTempDir("layerig-sweep")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let args = ["layer-ig", "--model", fixturePath("onnx/tinybert"), "--inputs", fixturePath("onnx/tinybert/ids.npy"), "--steps", "8",
+                    "--chunk", "1", "--quiet", "--device", "cpu"]
+        func bytes(_ p: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: p)) }
+        let one = try runAttrib(args + ["--out", d + "/one"])
+        #expect(one.status == 0, "\(one.stderr)")
+        for k in 0..<2 {
+            let r = try runAttrib(args + ["--out", d + "/two", "--shard", "\(k)/2"])
+            #expect(r.status == 0, "shard \(k): \(r.stderr)")
+        }
+        // A partial run (the first shard's units), then the rest by --resume in one process.
+        let part = try runAttrib(args + ["--out", d + "/resumed", "--shard", "0/2"])
+        #expect(part.status == 0 && !FileManager.default.fileExists(atPath: d + "/resumed/attributions.npy"), "\(part.stderr)")
+        let resumed = try runAttrib(args + ["--out", d + "/resumed", "--resume", "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let s = try resumed.json()
+        #expect(s["attempts"] as? Int == 2 && (s["ranks"] as? [[String: Any]])?.last?["units"] as? Int == 2, "the resume ran the 2 missing units: \(s["ranks"] ?? "")")
+        for f in ["attributions.npy", "token_scores.npy"] {
+            #expect(try bytes(d + "/one/" + f) == bytes(d + "/two/" + f), "two shards: \(f)")
+            #expect(try bytes(d + "/one/" + f) == bytes(d + "/resumed/" + f), "resumed: \(f)")
+        }
+        let changed = try runAttrib(args.map { $0 == "8" ? "4" : $0 } + ["--out", d + "/resumed2", "--shard", "0/2"])
+        #expect(changed.status == 0)
+        let refused = try runAttrib(args + ["--out", d + "/resumed2", "--resume"])
+        #expect(refused.status != 0 && refused.stderr.contains("--steps"), "a resume with other steps is refused, naming them: \(refused.stderr)")
+        let two = try runAttrib(args + ["--out", d + "/limit", "--limit", "2"])
+        #expect(two.status == 0, "\(two.stderr)")
+        let whole = try NPY.read(d + "/one/attributions.npy"), first = try NPY.read(d + "/limit/attributions.npy")
+        #expect(first.shape == [2, 16, 32] && (try first.doubles()) == Array(try whole.doubles().prefix(2 * 16 * 32)))
     }
 
     @Test("attrib layer-ig --text: tokenized with the directory's vocab.txt as BERT's ([CLS] text [SEP], lowercased), padded with [PAD]: the same scores as those ids given with --tokens; too long a text is an error naming the lengths")

@@ -44,6 +44,10 @@ public struct LayerIntegratedGradients: Sendable {
         public var seconds: Double
         /// The batches the path ran in.
         public var plan: ChunkPlan
+        /// Inputs whose every step ran: all of them, unless the control stopped the sweep (then
+        /// the arrays hold these first inputs only).
+        public var completedInputs: Int
+        public var interrupted: Bool
     }
 
     /// `ids` [n] + the input's per-sample shape (token ids as Int32); `baselineIDs` the same shape
@@ -84,8 +88,9 @@ public struct LayerIntegratedGradients: Sendable {
         var sums = [Double](repeating: 0, count: n * d)
         let m = alphas.count, total = n * m
         var done = 0, rows = 0
+        var interrupted = false
         while done < total {
-            if control.shouldStop() { throw AttribError.invalidArgument(op: "layer IG", detail: "interrupted") }
+            if control.shouldStop() { interrupted = true; break }
             let r = min(plan.rows, total - done)
             var path = [Double](repeating: 0, count: r * d), rowIDs = [Int32](repeating: 0, count: r * per)
             var up = [Double](repeating: 0, count: r * classes)
@@ -107,14 +112,17 @@ public struct LayerIntegratedGradients: Sendable {
             done += r; rows += r
             control.progress(done, total)
         }
-        var a = [Double](repeating: 0, count: n * d)
-        for i in 0..<(n * d) { a[i] = (v[i] - vb[i]) * sums[i] }
+        // Interrupted, the inputs whose every step ran (rows go input by input).
+        let c = done / m
+        var a = [Double](repeating: 0, count: c * d)
+        for i in 0..<(c * d) { a[i] = (v[i] - vb[i]) * sums[i] }
         let last = vType.shape.last ?? 1, tokens = d / last
-        let scores = (0..<(n * tokens)).map { t in a[(t * last)..<((t + 1) * last)].reduce(0, +) }
-        let deltas = (0..<n).map { i in
+        let scores = (0..<(c * tokens)).map { t in a[(t * last)..<((t + 1) * last)].reduce(0, +) }
+        let deltas = (0..<c).map { i in
             a[(i * d)..<((i + 1) * d)].reduce(0, +) - (fx[i * classes + targets[i]] - fb[i * classes + targets[i]])
         }
-        return Result(attributions: a, shape: [n] + vType.shape, tokenScores: scores, tokenShape: [n] + vType.shape.dropLast(),
-                      deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds, plan: plan)
+        return Result(attributions: a, shape: [c] + vType.shape, tokenScores: scores, tokenShape: [c] + vType.shape.dropLast(),
+                      deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds, plan: plan,
+                      completedInputs: c, interrupted: interrupted)
     }
 }
