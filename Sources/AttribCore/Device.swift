@@ -278,9 +278,11 @@ public protocol Device: AnyObject, Sendable {
     func layerNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, beta: BufferView,
                    y: BufferView, mean: BufferView, rstd: BufferView) throws
     /// With x̂ = (x − μ)·rstd and g = dy ⊙ γ: dx = rstd·(g − mean_c(g) − x̂·mean_c(g ⊙ x̂)),
-    /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy (rows in order). Overwrites dx, dgamma, dbeta.
+    /// dgamma[c] = Σ_r dy·x̂, dbeta[c] = Σ_r dy (rows in order). Overwrites dx, and dgamma and
+    /// dbeta where given: an attribution's backward needs dx alone, and the parameters' sums,
+    /// a pass down each column, cost as much again.
     func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
-                           rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws
+                           rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView?, dbeta: BufferView?) throws
     /// RMSNorm per row of x [rows, cols]: rstd = 1/√(Σx²/cols + eps), y = x·rstd·γ; writes rstd[rows].
     func rmsNorm(rows: Int, cols: Int, eps: Double, x: BufferView, gamma: BufferView, y: BufferView, rstd: BufferView) throws
     /// With x̂ = x·rstd and g = dy ⊙ γ: dx = rstd·(g − x̂·mean_c(g ⊙ x̂)). Overwrites dx.

@@ -411,7 +411,7 @@ struct ONNXGraphBuilder {
                     values = values.map { 1 / $0 }
                 }
                 let t = try Tensor(values, shape: try sampleShape(v), dtype: dtype, on: device)
-                try emit(n, ConstantBinaryGraphOp(op, t, constantFirst: lc != nil && op == .sub), inputs: [v])
+                try emit(n, ConstantBinaryGraphOp(op, t, constantFirst: lc != nil && op == .sub, uniform: c.count == 1 ? values[0] : nil), inputs: [v])
                 if c.count == 1, !(lc != nil && op == .sub) { scalarNodes[n.output[0]] = (op, values[0]) }
             case (.some, .some):
                 throw a.error("both operands are constants (a shape computation the engine does not fold yet)")

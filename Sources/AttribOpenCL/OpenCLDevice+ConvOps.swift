@@ -201,15 +201,17 @@ extension OpenCLDevice {
     }
 
     public func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
-                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws {
+                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView?, dbeta: BufferView?) throws {
         let op = "layerNormBackward", n = rows * cols
         try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
+        let params = dgamma.flatMap { g in dbeta.map { (g, $0) } }
         let (t, bf) = try checkedOperands(op, [Operand(x, n), Operand(gamma, cols), Operand(mean, rows), Operand(rstd, rows),
-                                               Operand(dy, n), Operand(dx, n), Operand(dgamma, cols), Operand(dbeta, cols)])
+                                               Operand(dy, n), Operand(dx, n)] + (params.map { [Operand($0.0, cols), Operand($0.1, cols)] } ?? []))
         try launchRows(.layernorm, "layer_norm_backward_dx", dtype: t,
                        [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(gamma.offset),
                         .buffer(bf[2]), .int(mean.offset), .buffer(bf[3]), .int(rstd.offset), .buffer(bf[4]), .int(dy.offset),
                         .buffer(bf[5]), .int(dx.offset)], rows: rows)
+        guard let (dgamma, dbeta) = params else { return }
         try launch1D(.layernorm, "layer_norm_backward_params", dtype: t,
                      [.int(rows), .int(cols), .buffer(bf[0]), .int(x.offset), .buffer(bf[2]), .int(mean.offset),
                       .buffer(bf[3]), .int(rstd.offset), .buffer(bf[4]), .int(dy.offset), .buffer(bf[6]), .int(dgamma.offset),

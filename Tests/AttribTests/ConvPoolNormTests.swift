@@ -518,6 +518,13 @@ import Testing
                     mean: try Tensor(fwd.mean, shape: [rows], dtype: dtype, on: device),
                     rstd: try Tensor(fwd.rstd, shape: [rows], dtype: dtype, on: device))
                 let got = (try dx.doubles(), try dgamma.doubles(), try dbeta.doubles())
+                // dx alone (an attribution's backward: no parameter sums): the same kernel, the same bits.
+                let dxOnly = try Tensor(x, shape: [rows, cols], dtype: dtype, on: device).layerNormInputGradient(
+                    upstream: try Tensor(dy, shape: [rows, cols], dtype: dtype, on: device),
+                    gamma: try Tensor(gamma, shape: [cols], dtype: dtype, on: device),
+                    mean: try Tensor(fwd.mean, shape: [rows], dtype: dtype, on: device),
+                    rstd: try Tensor(fwd.rstd, shape: [rows], dtype: dtype, on: device))
+                expectEqual(try dxOnly.doubles(), got.0, "\(what) layerNormInputGradient vs layerNormBackward's dx")
                 expectClose(got.0, ref.dx, bound: dxBound, "\(what) layerNorm dx")
                 expectClose(got.1, ref.dgamma, bound: { dgB[$0] }, "\(what) layerNorm dgamma")
                 expectClose(got.2, ref.dbeta, bound: { dbB[$0] }, "\(what) layerNorm dbeta")

@@ -241,7 +241,7 @@ extension CPUDevice {
     }
 
     public func layerNormBackward(rows: Int, cols: Int, x: BufferView, gamma: BufferView, mean: BufferView,
-                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView, dbeta: BufferView) throws {
+                                  rstd: BufferView, dy: BufferView, dx: BufferView, dgamma: BufferView?, dbeta: BufferView?) throws {
         let op = "layerNormBackward", n = rows * cols
         try AttribError.requirePositive(op, ["rows": rows, "cols": cols])
         func run<T: CPUScalar>(_: T.Type) throws {
@@ -249,8 +249,10 @@ extension CPUDevice {
             let dyp = try pointer(T.self, dy, op, n)
             CPUKernels.layerNormBackwardInput(rows, cols, xp, try pointer(T.self, gamma, op, cols), mp, rp, dyp,
                                               try pointer(T.self, dx, op, n))
-            CPUKernels.layerNormBackwardParameters(rows, cols, xp, mp, rp, dyp, try pointer(T.self, dgamma, op, cols),
-                                                   try pointer(T.self, dbeta, op, cols))
+            if let dgamma, let dbeta {
+                CPUKernels.layerNormBackwardParameters(rows, cols, xp, mp, rp, dyp, try pointer(T.self, dgamma, op, cols),
+                                                       try pointer(T.self, dbeta, op, cols))
+            }
         }
         try withScalar(dx, op) { try run($0) }
     }

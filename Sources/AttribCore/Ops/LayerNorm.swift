@@ -26,6 +26,24 @@ extension Tensor {
     /// mean and rstd: (dx of self's shape, dgamma [cols], dbeta [cols]).
     public func layerNormBackward(upstream dy: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor) throws
         -> (dx: Tensor, dgamma: Tensor, dbeta: Tensor) {
+        let (rows, cols) = try checkLayerNormBackward(upstream: dy, gamma: gamma, mean: mean, rstd: rstd)
+        let dx = try like(shape), dgamma = try like([cols]), dbeta = try like([cols])
+        try device.layerNormBackward(rows: rows, cols: cols, x: storage, gamma: gamma.storage, mean: mean.storage,
+                                     rstd: rstd.storage, dy: dy.storage, dx: dx.storage, dgamma: dgamma.storage, dbeta: dbeta.storage)
+        return (dx, dgamma, dbeta)
+    }
+
+    /// dx of layerNormBackward alone: what an attribution's backward needs (its parameters get
+    /// no gradient), without the parameters' column sums. The same dx.
+    public func layerNormInputGradient(upstream dy: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor) throws -> Tensor {
+        let (rows, cols) = try checkLayerNormBackward(upstream: dy, gamma: gamma, mean: mean, rstd: rstd)
+        let dx = try like(shape)
+        try device.layerNormBackward(rows: rows, cols: cols, x: storage, gamma: gamma.storage, mean: mean.storage,
+                                     rstd: rstd.storage, dy: dy.storage, dx: dx.storage, dgamma: nil, dbeta: nil)
+        return dx
+    }
+
+    private func checkLayerNormBackward(upstream dy: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor) throws -> (rows: Int, cols: Int) {
         let op = "layerNormBackward"
         try checkCompatible(op, [("upstream gradient", dy), ("gamma", gamma), ("mean", mean), ("rstd", rstd)])
         try checkSameShape(op, "upstream gradient", dy)
@@ -35,10 +53,7 @@ extension Tensor {
         for (name, t) in [("mean", mean), ("rstd", rstd)] where t.shape != statsShape {
             throw AttribError.shapeMismatch(op: op, detail: "\(name) has shape \(t.shape), expected \(statsShape) (one per row of \(shape))")
         }
-        let dx = try like(shape), dgamma = try like([cols]), dbeta = try like([cols])
-        try device.layerNormBackward(rows: rows, cols: cols, x: storage, gamma: gamma.storage, mean: mean.storage,
-                                     rstd: rstd.storage, dy: dy.storage, dx: dx.storage, dgamma: dgamma.storage, dbeta: dbeta.storage)
-        return (dx, dgamma, dbeta)
+        return (rows, cols)
     }
 
     private func checkParameter(_ op: String, _ name: String, _ t: Tensor, _ cols: Int) throws {

@@ -261,6 +261,6 @@ public final class LayerNormLayer: Layer, @unchecked Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let cols = gamma.count, rows = dy.count / cols
         let x = try saved.input.reshaped([rows, cols])
-        return try x.layerNormBackward(upstream: dy.reshaped([rows, cols]), gamma: gamma, mean: saved.extra[0], rstd: saved.extra[1]).dx.reshaped(saved.input.shape)
+        return try x.layerNormInputGradient(upstream: dy.reshaped([rows, cols]), gamma: gamma, mean: saved.extra[0], rstd: saved.extra[1]).reshaped(saved.input.shape)
     }
 }
