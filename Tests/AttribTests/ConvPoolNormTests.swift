@@ -313,6 +313,11 @@ import Testing
         Case(2, 3, 6, 16, k: (2, 2), s: (2, 2)), Case(1, 3, 4, 32, k: (2, 2), s: (2, 2)), Case(3, 1, 10, 2, k: (2, 2), s: (2, 2)),
         Case(2, 3, 7, 40, k: (2, 2), s: (2, 2)), Case(1, 2, 5, 71, k: (2, 2), s: (2, 2)), Case(1, 2, 3, 16, k: (2, 2), s: (2, 2)),
         Case(2, 2, 4, 33, k: (2, 2), s: (2, 2)), Case(2, 3, 6, 6, k: (2, 2), s: (2, 2)), Case(2, 2, 5, 14, k: (2, 2), s: (2, 2)),
+        // Overlapping windows (maxpool_general.c: 16 outputs a step at column strides 1 and 2,
+        // masked at a row's end; other strides scalar): a ResNet stem's 3×3 stride 2, and others.
+        Case(2, 3, 13, 17, k: (3, 3), s: (2, 2)), Case(1, 2, 9, 70, k: (3, 3), s: (2, 2)), Case(2, 2, 7, 40, k: (3, 3), s: (1, 1)),
+        Case(2, 2, 9, 11, k: (2, 3), s: (1, 2)), Case(1, 3, 8, 37, k: (3, 2), s: (2, 1)), Case(2, 2, 10, 20, k: (3, 3), s: (3, 3)),
+        Case(1, 2, 6, 50, k: (2, 3), s: (2, 3)),
     ]
 
     /// Every width follows the same rule in the same order, so values, argmax and gradients must
@@ -320,7 +325,7 @@ import Testing
     /// narrower kernels and agree trivially), and the values and argmax equal the reference's.
     /// The backward also takes a corrupted argmax (indices outside their window, negative, past
     /// the plane), which every width must skip, writing zeros, as the reference scatter below does.
-    @Test("2×2 max pooling: the 16-lane, 8-lane and scalar CPU kernels give the same bits", arguments: maxPool2x2Cases)
+    @Test("max pooling: the 16-lane, 8-lane and scalar CPU kernels give the same bits, tiled and overlapping windows", arguments: maxPool2x2Cases)
     func maxPool2x2Widths(_ g: Case) throws {
         let random = Self.f32(randomValues(g.n * g.c * g.h * g.w, seed: 111))
         let ties = random.map { ($0 * 4).rounded() / 4 }
@@ -346,12 +351,14 @@ import Testing
             let what = "\(name) \(g.testDescription)"
             let (yRef, argRef) = Self.refMaxPool(x, g)
             #expect(results[0].y == yRef.map { Float($0).bitPattern } && results[0].arg == argRef, "\(what): 16 lanes vs the reference")
-            // The scatter with windows skipping indices not theirs; 0 + dy turns −0 into +0.
+            // The scatter from 0 in (oy, ox) order, windows skipping indices not theirs (0 + dy
+            // turns −0 into +0).
             var dxRef = [Float](repeating: 0, count: x.count)
             for plane in 0..<(g.n * g.c) { for oy in 0..<g.oh { for ox in 0..<g.ow {
                 let o = (plane * g.oh + oy) * g.ow + ox, a = Int(corrupt[o])
-                let inside = [0, 1, g.w, g.w + 1].contains(a - (2 * oy * g.w + 2 * ox))
-                if inside { dxRef[plane * g.h * g.w + a] = 0 + Float(dy[o]) }
+                let (iy, ix) = a >= 0 ? (a / g.w, a % g.w) : (-1, -1)
+                let inside = a >= 0 && a < g.h * g.w && (oy * g.sh..<(oy * g.sh + g.kh)).contains(iy) && (ox * g.sw..<(ox * g.sw + g.kw)).contains(ix)
+                if inside { dxRef[plane * g.h * g.w + a] += Float(dy[o]) }
             } } }
             #expect(results[0].dxCorrupt == dxRef.map(\.bitPattern), "\(what): corrupted argmax, 16 lanes vs the reference")
             for (k, lanes) in [8, 1].enumerated() {

@@ -165,10 +165,13 @@ extension CPUDevice {
     /// Caps the tile at 8 images (`lanes` < 16) or lifts the cap: for the tests that compare widths.
     public static func capConv3x3TileLanes(_ lanes: Int) { attrib_conv3x3_set_max_lanes(Int32(lanes)) }
 
-    /// Caps the 2×2 max-pooling kernels (stride 2, Float32) at `lanes`: 16 (AVX-512 where the
-    /// CPU has it; the default), 8 (AVX2) or 1 (the scalar loop). Each width gives the same
-    /// values, indices and gradients; the tests compare them.
-    public static func capMaxPoolLanes(_ lanes: Int) { attrib_maxpool_set_max_lanes(Int32(lanes)) }
+    /// Caps the Float32 max-pooling kernels at `lanes`: 16 (AVX-512 where the CPU has it; the
+    /// default), 8 (AVX2: the 2×2 kernel; the general one runs scalar) or 1 (the scalar loops).
+    /// Each width gives the same values, indices and gradients; the tests compare them.
+    public static func capMaxPoolLanes(_ lanes: Int) {
+        attrib_maxpool_set_max_lanes(Int32(lanes))
+        attrib_maxpool_general_set_max_lanes(Int32(lanes))
+    }
 
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool {

@@ -148,6 +148,15 @@ extension CPUKernels {
             }
             return
         }
+        if T.self == Float.self {
+            // Any window and stride in C (CVecMath/maxpool_general.c, bitwise this loop's), a plane at a time.
+            let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (oh * ow * g.kh * g.kw))) { r in
+                attrib_maxpool_forward_f32(xf + r.lowerBound * g.h * g.w, yf + r.lowerBound * oh * ow, argmax + r.lowerBound * oh * ow,
+                                           r.count, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW)
+            }
+            return
+        }
         parallelChunks(g.n * g.c * oh, grain: max(1, (1 << 14) / (ow * g.kh * g.kw))) { r in
             for line in r {                       // line = plane·OH + oy
                 let oy = line % oh, plane = line / oh
@@ -178,6 +187,15 @@ extension CPUKernels {
             parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (g.h * g.w))) { r in
                 attrib_maxpool_tiled_backward_f32(dyf + r.lowerBound * oh * ow, argmax + r.lowerBound * oh * ow, dxf + r.lowerBound * g.h * g.w,
                                                   r.count, g.h, g.w, g.kh, g.kw)
+            }
+            return
+        }
+        if T.self == Float.self {
+            // The gather as a scatter in the same order (CVecMath/maxpool_general.c, bitwise this loop's).
+            let (dyf, dxf) = (UnsafeMutableRawPointer(dy).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+            parallelChunks(g.n * g.c, grain: max(1, (1 << 14) / (g.h * g.w))) { r in
+                attrib_maxpool_backward_f32(dyf + r.lowerBound * oh * ow, argmax + r.lowerBound * oh * ow, dxf + r.lowerBound * g.h * g.w,
+                                            r.count, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW)
             }
             return
         }

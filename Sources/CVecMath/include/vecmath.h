@@ -38,6 +38,15 @@ void attrib_maxpool_tiled_forward_f32(const float *x, float *y, int32_t *argmax,
                                       size_t h, size_t w, size_t kh, size_t kw);
 void attrib_maxpool_tiled_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes,
                                        size_t h, size_t w, size_t kh, size_t kw);
+/// Max pooling with any kh × kw window and sh × sw stride (windows may overlap) over `planes`
+/// planes, no padding: y and argmax bitwise CPUKernels.maxPool2d's general loop (maxpool_general.c).
+void attrib_maxpool_forward_f32(const float *x, float *y, int32_t *argmax, size_t planes, size_t h, size_t w,
+                                size_t kh, size_t kw, size_t sh, size_t sw);
+/// Its backward: dx overwritten with the gather's sums (each window's dy at its argmax).
+void attrib_maxpool_backward_f32(const float *dy, const int32_t *argmax, float *dx, size_t planes, size_t h, size_t w,
+                                 size_t kh, size_t kw, size_t sh, size_t sw);
+/// Caps the general kernel at 16 lanes (AVX-512, the default) or 1 (scalar), for the tests.
+void attrib_maxpool_general_set_max_lanes(int lanes);
 /// Caps the 2x2 max-pooling kernels' width: 16 (AVX-512 where present, the default), 8
 /// (AVX2) or 1 (scalar). Every width gives the same bits; the tests compare them.
 void attrib_maxpool_set_max_lanes(int lanes);
