@@ -81,13 +81,18 @@ struct ONNXConstant {
     }
 
     /// A 2-D constant [r, c] as [c, r] (a MatMul or Gemm weight to Linear's [out, in]), scaled
-    /// by `alpha`, in the same storage.
+    /// by `alpha`, in the same storage. In 32 × 32 tiles: a row of the output reads a column of
+    /// the input, and untiled each read missed the cache (ViT-B/16's load spent 0.8 s here).
     func transposed2D(scale alpha: Double = 1) -> ONNXConstant {
         let (r, c) = (dims[0], dims[1])
         func t<T: BinaryFloatingPoint>(_ v: [T], _ a: T) -> [T] {
             [T](unsafeUninitializedCapacity: r * c) { out, n in
                 v.withUnsafeBufferPointer { src in
-                    for i in 0..<r { for j in 0..<c { out[j * r + i] = a * src[i * c + j] } }
+                    for i0 in stride(from: 0, to: r, by: 32) {
+                        for j0 in stride(from: 0, to: c, by: 32) {
+                            for i in i0..<min(i0 + 32, r) { for j in j0..<min(j0 + 32, c) { out[j * r + i] = a * src[i * c + j] } }
+                        }
+                    }
                 }
                 n = r * c
             }

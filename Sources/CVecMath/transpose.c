@@ -34,3 +34,25 @@ void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t
         }
     }
 }
+
+// [a, b, c] → [b, a, c] on Float32, output rows j in [j0, j1) (y[j, i, :] = x[i, j, :]): a
+// 2-D transpose when c = 1 (a Linear's stored weight turned into the product's operand, at
+// load), in 32 × 32 tiles so that both sides stay in cache lines; rows of c > 1 copied whole.
+// The Swift loop copied each c-element row with a memmove call: one call per float when
+// c = 1 (ViT-B/16's load spent more in it than in reading the file).
+void attrib_transpose01_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t j0, size_t j1) {
+    if (c > 1) {
+        for (size_t j = j0; j < j1; j++)
+            for (size_t i = 0; i < a; i++) memcpy(y + (j * a + i) * c, x + (i * b + j) * c, c * sizeof(float));
+        return;
+    }
+    const size_t T = 32;
+    for (size_t jt = j0; jt < j1; jt += T) {
+        size_t je = jt + T < j1 ? jt + T : j1;
+        for (size_t it = 0; it < a; it += T) {
+            size_t ie = it + T < a ? it + T : a;
+            for (size_t j = jt; j < je; j++)
+                for (size_t i = it; i < ie; i++) y[j * a + i] = x[i * b + j];
+        }
+    }
+}

@@ -186,7 +186,7 @@ import Testing
         } }
     }
 
-    @Test("transpose01 and the row bias: exact, both backends", arguments: [(1, 1, 1), (3, 7, 1), (4, 2, 99), (2, 33, 17)])
+    @Test("transpose01 and the row bias: exact, both backends", arguments: [(1, 1, 1), (3, 7, 1), (4, 2, 99), (2, 33, 17), (70, 45, 1), (33, 40, 2)])
     func transposeAndRowBias(_ dims: (Int, Int, Int)) throws {
         let (a, b, c) = dims
         let x = Self.f32(randomValues(a * b * c, seed: 103)), bias = Self.f32(randomValues(a, seed: 104))

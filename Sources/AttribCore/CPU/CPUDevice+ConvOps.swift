@@ -27,6 +27,14 @@ extension CPUDevice {
     public func transpose01(a: Int, b: Int, c: Int, x: BufferView, y: BufferView) throws {
         let op = "transpose01"
         try AttribError.requirePositive(op, ["a": a, "b": b, "c": c])
+        if try buffer(y, op).dtype == .float32 {
+            // In C (CVecMath/transpose.c): tiles where c = 1, whole rows otherwise; the same copies.
+            let xp = try pointer(Float.self, x, op, a * b * c), yp = try pointer(Float.self, y, op, a * b * c)
+            parallelChunks(b, grain: max(1, (1 << 15) / (a * c))) { r in
+                attrib_transpose01_f32(xp, yp, a, b, c, r.lowerBound, r.upperBound)
+            }
+            return
+        }
         func run<T: CPUScalar>(_: T.Type) throws {
             CPUKernels.transpose01(a, b, c, try pointer(T.self, x, op, a * b * c), try pointer(T.self, y, op, a * b * c))
         }

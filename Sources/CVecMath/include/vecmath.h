@@ -63,6 +63,8 @@ void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, floa
                                            size_t h, size_t w, size_t kh, size_t kw);
 /// y = x with dimensions 1 and 2 swapped: [a, b, c, d] → [a, c, b, d].
 void attrib_transpose12_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t d);
+/// y = x with dimensions 0 and 1 swapped, [a, b, c] → [b, a, c], output rows j0 ..< j1 only.
+void attrib_transpose01_f32(const float *x, float *y, size_t a, size_t b, size_t c, size_t j0, size_t j1);
 
 /// The IG path fused into GELU + tiling average pooling (pathpool.c). For rows r in
 /// [r0, r1) of an inputs × steps batch, row r = (i, k) = (r / steps, r % steps):
