@@ -91,22 +91,27 @@ extension CPUKernels {
                     }
                     continue
                 }
-                for ix in 0..<g.w {
-                    var s: T = 0
-                    for ki in 0..<g.kh {
-                        let ty = iy + g.padH - ki
-                        if ty < 0 || ty % g.strideH != 0 { continue }
-                        let oy = ty / g.strideH
-                        if oy >= g.outH { continue }
-                        for kj in 0..<g.kw {
-                            let tx = ix + g.padW - kj
-                            if tx < 0 || tx % g.strideW != 0 { continue }
-                            let ox = tx / g.strideW
-                            if ox >= g.outW { continue }
-                            s += cols[((ci * g.kh + ki) * g.kw + kj) * ncols + ni * ohw + oy * g.outW + ox]
-                        }
+                // Other strides: each (ki, kj) reaches the columns ix = ox·sw − pw + kj, so the
+                // loop runs over those outputs with no division or remainder per element (they
+                // made this a tenth of ResNet-50's IG). Every element sums its terms from 0 in
+                // (ki, kj) order, as before: bitwise the same.
+                for ix in 0..<g.w { xl[ix] = 0 }
+                for ki in 0..<g.kh {
+                    let ty = iy + g.padH - ki
+                    if ty < 0 || ty % g.strideH != 0 { continue }
+                    let oy = ty / g.strideH
+                    if oy >= g.outH { continue }
+                    for kj in 0..<g.kw {
+                        // ox from the first with ix = ox·sw − pw + kj ≥ 0 to the last with ix < w
+                        // (none where kj is past the padded row's end).
+                        let last = g.w - 1 + g.padW - kj
+                        if last < 0 { continue }
+                        let ox0 = max(0, (g.padW - kj + g.strideW - 1) / g.strideW)
+                        let ox1 = min(g.outW, last / g.strideW + 1)
+                        if ox0 >= ox1 { continue }
+                        let src = cols + ((ci * g.kh + ki) * g.kw + kj) * ncols + ni * ohw + oy * g.outW
+                        for ox in ox0..<ox1 { xl[ox * g.strideW - g.padW + kj] += src[ox] }
                     }
-                    xl[ix] = s
                 }
             }
         }
@@ -124,8 +129,14 @@ extension CPUKernels {
 
     /// y[r, c] += bias[r].
     static func rowBiasAdd(_ rows: Int, _ cols: Int, _ bias: P, _ y: P) {
+        // By runs within a row: a division per element made this 8% of ResNet-50's IG.
         parallelChunks(rows * cols) { r in
-            for e in r { y[e] += bias[e / cols] }
+            var e = r.lowerBound
+            while e < r.upperBound {
+                let row = e / cols, end = min(r.upperBound, (row + 1) * cols), b = bias[row]
+                for i in e..<end { y[i] += b }
+                e = end
+            }
         }
     }
 
