@@ -141,6 +141,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
             }
             return (y, Saved(input: x, output: y))
         }
+        if let y = try forwardPointwise(x) { return (y, Saved(input: x, output: y)) }            // [N, OC, H, W]
         // GPUs: one implicit GEMM, no im2col matrix (its memory and bandwidth).
         if let y = try x.conv2dImplicit(weight: weight, bias: bias, stride: s2, padding: p2) {   // [N, OC, OH, OW]
             return (y, Saved(input: x, output: y))
@@ -163,6 +164,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
                 return try dy.reshaped([n, dy.count / n]).matmul(backward).reshaped(saved.input.shape)  // [N, C·H·W]
             }
         }
+        if let dx = try backwardPointwise(dy, inputShape: saved.input.shape) { return dx }        // [N, C, H, W]
         if dy.device.offersImplicitConvolution(dtype: dy.dtype),
            let dx = try dy.reshaped([n] + outputShape(saved.input.sampleShape))
                .conv2dInputGradientImplicit(weight: weight, imageShape: saved.input.shape, stride: s2, padding: p2) {
