@@ -4,7 +4,7 @@
 //   LN      8 (AVX2) or 16 (AVX-512)           SUF     the names' suffix (8, 16)
 //   VEC     __m256 or __m512                   V_TARGET the target attribute ("avx2,fma", "avx512f")
 //   V_LOAD, V_STORE, V_SET1, V_ZERO, V_FMA     the aligned load and store, broadcast, zero, FMA
-// and undefines them after. No include guard: that is the point.
+// and this file undefines them at its end. No include guard: that is the point.
 //
 // Order of the sum, per output and the same in every lane and at every width: the bias (or
 // 0), then kernel rows kh ascending, input channels ascending, kernel columns kw ascending,
@@ -144,3 +144,13 @@ static inline int NAME(conv_rows_outer)(const float *x, const float *weight, con
 #undef NAME
 #undef LANES_CAT
 #undef LANES_CAT_
+// The parameters too, so that lanes.h defines the next width's afresh.
+#undef LN
+#undef SUF
+#undef VEC
+#undef V_TARGET
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA

@@ -41,15 +41,6 @@ static inline void transpose8(__m256 r[8]) {
 #define V_ZERO _mm256_setzero_ps
 #define V_FMA _mm256_fmadd_ps
 #include "conv_lanes_body.h"
-#undef LN
-#undef SUF
-#undef VEC
-#undef V_TARGET
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ZERO
-#undef V_FMA
 
 // 16 images per tile, one per AVX-512 lane (conv3x3.c where the CPU has AVX-512 Foundation):
 // on such a CPU the 8-lane tiles use half of each FMA.
@@ -63,15 +54,6 @@ static inline void transpose8(__m256 r[8]) {
 #define V_ZERO _mm512_setzero_ps
 #define V_FMA _mm512_fmadd_ps
 #include "conv_lanes_body.h"
-#undef LN
-#undef SUF
-#undef VEC
-#undef V_TARGET
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ZERO
-#undef V_FMA
 
 #endif
 

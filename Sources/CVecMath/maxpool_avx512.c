@@ -16,6 +16,7 @@
 // kernel runs.
 #include "maxpool_avx512.h"
 #include "cpu_features.h"
+#include "maxpool_rule.h"
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -23,26 +24,16 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-// One step of the rule for 16 windows: v wins where v > m or v is NaN.
-AVX512 static inline void max_step(__m512 *m, __m512i *pos, __m512 v, int offset) {
-    __mmask16 t = _mm512_cmp_ps_mask(v, *m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    *m = _mm512_mask_blend_ps(t, *m, v);
-    *pos = _mm512_mask_blend_epi32(t, *pos, _mm512_set1_epi32(offset));
-}
-
-// The scalar rule for one window at `at` (top-left in x), for the blocks' remainders.
+// The scalar rule (maxpool_rule.h) for one window at `at` (top-left in x), for the blocks' remainders.
 static inline void window_scalar(const float *x, size_t at, size_t w, long local, float *y, int32_t *argmax) {
-    const float v[4] = { x[at], x[at + 1], x[at + w], x[at + w + 1] };
-    const long off[4] = { 0, 1, (long)w, (long)w + 1 };
-    float m = v[0];
-    long idx = 0;
-    for (int s = 1; s < 4; s++) {
-        int t = (v[s] > m) | (v[s] != v[s]);
-        m = t ? v[s] : m;
-        idx = t ? off[s] : idx;
-    }
+    const float *r0 = x + at, *r1 = r0 + w;
+    size_t idx = 0;
+    float m = r0[0];
+    MAX_STEP(m, idx, r0[1], 1);
+    MAX_STEP(m, idx, r1[0], w);
+    MAX_STEP(m, idx, r1[1], w + 1);
     *y = m;
-    *argmax = (int32_t)(local + idx);
+    *argmax = (int32_t)(local + (long)idx);
 }
 
 // MARK: narrow planes, 16 windows in 64 floats
@@ -86,9 +77,9 @@ AVX512 static void forward_narrow(const float *x, float *y, int32_t *argmax, siz
         __m512 z0 = _mm512_loadu_ps(b), z1 = _mm512_loadu_ps(b + 16), z2 = _mm512_loadu_ps(b + 32), z3 = _mm512_loadu_ps(b + 48);
         __m512 m = pick(z0, z1, z2, z3, tl);
         __m512i pos = _mm512_setzero_si512();
-        max_step(&m, &pos, pick(z0, z1, z2, z3, tr), 1);
-        max_step(&m, &pos, pick(z0, z1, z2, z3, bl), (int)w);
-        max_step(&m, &pos, pick(z0, z1, z2, z3, br), (int)w + 1);
+        maxpool_step16(&m, &pos, pick(z0, z1, z2, z3, tr), 1);
+        maxpool_step16(&m, &pos, pick(z0, z1, z2, z3, bl), (int)w);
+        maxpool_step16(&m, &pos, pick(z0, z1, z2, z3, br), (int)w + 1);
         _mm512_storeu_ps(y + k, m);
         _mm512_storeu_si512(argmax + k, _mm512_add_epi32(plane_local(r, per, p), pos));
         for (r += 16; r >= per; r -= per) {}
@@ -175,9 +166,9 @@ AVX512 static void forward_wide(const float *x, float *y, int32_t *argmax, size_
                 __m512 d0 = _mm512_maskz_loadu_ps(lo, d), d1 = _mm512_maskz_loadu_ps(hi, d + 16);
                 __m512 m = _mm512_permutex2var_ps(t0, even, t1);
                 __m512i pos = _mm512_setzero_si512();
-                max_step(&m, &pos, _mm512_permutex2var_ps(t0, odd, t1), 1);
-                max_step(&m, &pos, _mm512_permutex2var_ps(d0, even, d1), (int)w);
-                max_step(&m, &pos, _mm512_permutex2var_ps(d0, odd, d1), (int)w + 1);
+                maxpool_step16(&m, &pos, _mm512_permutex2var_ps(t0, odd, t1), 1);
+                maxpool_step16(&m, &pos, _mm512_permutex2var_ps(d0, even, d1), (int)w);
+                maxpool_step16(&m, &pos, _mm512_permutex2var_ps(d0, odd, d1), (int)w + 1);
                 __m512i local = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * oy * w + 2 * ox)), iota2);
                 _mm512_mask_storeu_ps(yl + ox, out, m);
                 _mm512_mask_storeu_epi32(al + ox, out, _mm512_add_epi32(local, pos));

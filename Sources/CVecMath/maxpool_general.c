@@ -8,10 +8,10 @@
 // position's 16 values are one load (stride 1) or the even lanes of two (stride 2).
 #include "vecmath.h"
 #include "cpu_features.h"
+#include "maxpool_rule.h"
 #include <math.h>
 #include <string.h>
 
-#define MAX_STEP(m, idx, v, q) do { int t_ = ((v) > (m)) | ((v) != (v)); (m) = t_ ? (v) : (m); (idx) = t_ ? (q) : (idx); } while (0)
 
 static void forward_row_scalar(const float *xp, float *yl, int32_t *al, size_t oy, size_t ox0, size_t ox1,
                                size_t w, size_t kh, size_t kw, size_t sh, size_t sw) {
@@ -45,9 +45,7 @@ AVX512 static inline void forward_16(const float *xp, float *yl, int32_t *al, si
             if (sw == 1) v = _mm512_maskz_loadu_ps(out, row + kx);
             else v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps((__mmask16)span, row + kx), even,
                                             _mm512_maskz_loadu_ps((__mmask16)(span >> 16), row + kx + 16));
-            __mmask16 t = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            m = _mm512_mask_blend_ps(t, m, v);
-            pos = _mm512_mask_blend_epi32(t, pos, _mm512_set1_epi32((int)(ky * w + kx)));
+            maxpool_step16(&m, &pos, v, (int)(ky * w + kx));
         }
     }
     __m512i first = _mm512_add_epi32(_mm512_set1_epi32((int)(oy * sh * w + ox0 * sw)),

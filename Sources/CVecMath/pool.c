@@ -10,6 +10,7 @@
 #include <string.h>
 #include "cpu_features.h"
 #include "maxpool_avx512.h"
+#include "maxpool_rule.h"
 
 static inline float scale(float s, float div, float inv, int exact) { return exact ? s * inv : s / div; }
 
@@ -238,10 +239,7 @@ void attrib_avgpool_tiled_backward_mul_f32(const float *dy, const float *m, floa
 // windows covering it. The same rule as the general kernel: a value wins where it is
 // greater than the running maximum or is NaN, starting from -inf at the window's first
 // position, so values and argmax are bitwise the same.
-// One step of the rule, as selects rather than branches: on random data a branch per
-// comparison is mispredicted half the time, which made this pass a third of a ReLU CNN's
-// sweep. (v > m) | (v != v): greater, or NaN.
-#define MAX_STEP(m, idx, v, q) do { int t_ = ((v) > (m)) | ((v) != (v)); (m) = t_ ? (v) : (m); (idx) = t_ ? (q) : (idx); } while (0)
+// One step of the rule: MAX_STEP (maxpool_rule.h).
 
 // One body for every window size; `static inline` and called with the constants 2, 2 for
 // the common 2x2 pool, so the compiler unrolls that case, as a hand-written copy would.

@@ -252,19 +252,12 @@ struct AttributionOptions: ParsableArguments {
         if workPerRow == "steps" { summary["inputStepsPerSecond"] = summary["rowsPerSecond"] }
         if let d = r.deltas, !d.isEmpty { summary["maxAbsDelta"] = .double(d.map(abs).max()!) }
         for (k, v) in extra { summary[k] = v }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(summary)
+        let data = try prettyJSON(summary)
         try OutputDirectory.write(data, to: dir + "/summary.json")
         // The sweep is complete once its final files are written (an interrupted one stays open for --resume).
         if !r.interrupted { try s?.finish() }
         // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
-        defer {
-            if r.interrupted {
-                writeStandardError("the finished units are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
-                Self.exitInterrupted()
-            }
-        }
+        defer { if r.interrupted { Self.exitInterrupted(saved: "units", in: dir) } }
         if json { print(String(decoding: data, as: UTF8.self)); return }
         print("\(method) on \(l.device.info.summary): \(r.completedInputs)/\(l.n) inputs in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.rowsEvaluated) / max(r.seconds, 1e-9), 0)) \(workPerRow == "inputs" ? "inputs" : "input·\(workPerRow)")/s)\(r.interrupted ? "  [interrupted]" : "")")
         if let d = r.deltas, !d.isEmpty { print("max |delta| = \(sci(d.map(abs).max()!))") }
@@ -283,6 +276,13 @@ struct AttributionOptions: ParsableArguments {
     }
 
     static func exitInterrupted() -> Never { AttribCommand.exit(withError: ExitCode(130)) }
+
+    /// Says where an interrupted sweep's finished `what` (units, pairs) are and how to go on,
+    /// then exits as Ctrl-C does.
+    static func exitInterrupted(saved what: String, in dir: String) -> Never {
+        writeStandardError("the finished \(what) are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
+        exitInterrupted()
+    }
 
     /// [C, H, W] with C = 1 or 3, or [H, W]: shapes a heatmap can be drawn over.
     func heatmapShape(_ s: [Int]) -> [Int]? {

@@ -4,11 +4,16 @@ import FoundationEssentials
 import Glibc
 #endif
 
-/// Prints a value as pretty, key-sorted JSON on standard output.
-func printJSON<T: Encodable>(_ value: T) throws {
+/// A value as pretty, key-sorted JSON: every summary.json and curves.json, and --json output.
+func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    return try encoder.encode(value)
+}
+
+/// Prints a value as pretty, key-sorted JSON on standard output.
+func printJSON<T: Encodable>(_ value: T) throws {
+    print(String(decoding: try prettyJSON(value), as: UTF8.self))
 }
 
 /// A byte count in GiB or MiB.

@@ -143,18 +143,11 @@ struct LayerIGCommand: ParsableCommand {
             "files": .array([.string(dir + "/attributions.npy"), .string(dir + "/token_scores.npy"), .string(dir + "/summary.json")]),
         ]
         summary.merge(AttributionOptions.sweepSummary(s)) { a, _ in a }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(summary)
+        let data = try prettyJSON(summary)
         try OutputDirectory.write(data, to: dir + "/summary.json")
         if !outcome.interrupted { try s.finish() }
         // An interrupted sweep saved what it finished, and exits as Ctrl-C does (130) so scripts notice.
-        defer {
-            if outcome.interrupted {
-                writeStandardError("the finished units are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
-                AttributionOptions.exitInterrupted()
-            }
-        }
+        defer { if outcome.interrupted { AttributionOptions.exitInterrupted(saved: "units", in: dir) } }
         if sweep.json { print(String(decoding: data, as: UTF8.self)); return }
         print("layer-ig at \(layer) on \(devices.map(\.info.summary).joined(separator: "; ")): \(done) input(s), \(steps) steps, \(fixed(seconds, 2)) s; max |delta| = \(sci(deltas.map(abs).max() ?? 0))")
         print("batches of \(plan[0]) rows (about \(plan[1] >> 20) MiB each, budget \(plan[2] >> 20) MiB)")

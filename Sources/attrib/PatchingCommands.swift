@@ -377,17 +377,10 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         summary["speedup"] = .double(ex / (seconds / Double(finishedJobs.count)))
     }
     summary.merge(AttributionOptions.sweepSummary(sweep)) { a, _ in a }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(summary)
+    let data = try prettyJSON(summary)
     try OutputDirectory.write(data, to: dir + "/summary.json")
     if !outcome.interrupted { try sweep.finish() }
-    defer {
-        if outcome.interrupted {
-            writeStandardError("the finished pairs are saved in \(dir)/.attrib-sweep: the same command with --resume runs only what is missing\n")
-            AttributionOptions.exitInterrupted()
-        }
-    }
+    defer { if outcome.interrupted { AttributionOptions.exitInterrupted(saved: "pairs", in: dir) } }
     if o.json { print(String(decoding: data, as: UTF8.self)); return }
     print("\(finishedJobs.count) pair(s), \(shape.reduce(1, *)) \(g.rawValue) nodes: \(fixed(seconds / Double(finishedJobs.count), 3)) s per pair")
     if !rhos.isEmpty {

@@ -178,9 +178,7 @@ struct EvaluateCommand: ParsableCommand {
                                            "better": .string(k == .deletion ? "lower AUC" : "higher AUC"), "maps": .array(entries)]
         if let sweep { fields.merge(AttributionOptions.sweepSummary(sweep)) { a, _ in a } }
         let summary: JSONValue = .object(fields)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try OutputDirectory.write(try encoder.encode(summary), to: dir + "/curves.json")
+        try OutputDirectory.write(try prettyJSON(summary), to: dir + "/curves.json")
         let what = k == .deletion ? "fraction of pixels deleted (most attributed first)" : "fraction of pixels inserted (most attributed first)"
         let plot = LinePlot.render(series, title: "\(k.rawValue) curves, mean over \(n) inputs (\(k == .deletion ? "lower" : "higher") is better)",
                                    xLabel: what, yLabel: "p(target)")
