@@ -164,10 +164,11 @@ struct PairOutcome: Codable {
 /// Runs a method on one pair.
 func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderModel, device: any Device, tok: (any PromptTokenizer)?, job: PatchingOptions.Job,
                granularity g: ComponentGranularity, compare: Bool, verify: Int, samples: Int, seed: UInt64, timeExact: Int, noQK: Bool,
-               gradDrop: GradDropRule?) throws -> PairOutcome {
+               gradDrop: GradDropRule?, batched: ComponentScores? = nil) throws -> PairOutcome {
     let scores: ComponentScores
     do {
         switch method {
+        case _ where batched != nil: scores = batched!
         case .patch:
             var only: [Int]? = nil
             if let spec = o.layers {
@@ -280,10 +281,19 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         SweepWorker(device: d.info.summary) { range, control in
             var out = UnitOutput(items: 0)
             var outcomes: [JSONValue] = []
+            // AtP runs a unit's pairs as batches (AtP.estimate(pairs:)); where a batch fails, its
+            // pairs run one at a time below, so the error names the pair.
+            var batched: [Int: ComponentScores] = [:]
+            if method == .atp, range.count > 1, !control.shouldStop() {
+                let unit = Array(range)
+                if let all = try? AtP.estimate(m, pairs: unit.map { jobs[$0].pair }, metrics: unit.map { jobs[$0].metric }, granularity: g, batchSize: o.batch) {
+                    for (k, s) in zip(unit, all) { batched[k] = s }
+                }
+            }
             for k in range {
                 if control.shouldStop() { out.interrupted = true; break }
                 let p = try patchPair(method, o, model: m, device: d, tok: tok, job: jobs[k], granularity: g, compare: compare, verify: verify,
-                                      samples: samples, seed: seed, timeExact: timeExact, noQK: noQK, gradDrop: gradDrop)
+                                      samples: samples, seed: seed, timeExact: timeExact, noQK: noQK, gradDrop: gradDrop, batched: batched[k])
                 out.arrays["scores_\(k)"] = .float64(p.scores, shape: p.shape)
                 var q = p
                 q.scores = []

@@ -136,6 +136,53 @@ import Testing
         return out
     }
 
+    @Test("AtP of many pairs in batches gives each pair its own estimate, on every device; the batches are runs of one length and stackable metrics")
+    func atpBatched() throws {
+        // Six pairs: five of 8 tokens (one with a log-probability metric, one with a custom
+        // metric that cannot stack) and one of 6 tokens between them.
+        var pairs: [PromptPair] = [], metrics: [TokenMetric] = []
+        for k in 0..<4 {
+            var c = Self.clean, r = Self.corrupt
+            c[3] = Int32(3 + 5 * k); r[6] = Int32(20 + k)
+            pairs.append(PromptPair(clean: c, corrupt: r))
+            metrics.append(.logitDifference(target: [3 + k], contrast: [11 + 2 * k]))
+        }
+        pairs.insert(PromptPair(clean: Array(Self.clean.prefix(6)), corrupt: Array(Self.corrupt.prefix(6))), at: 2)
+        metrics.insert(.logitDifference(target: [5], contrast: [9]), at: 2)
+        pairs.append(PromptPair(clean: Self.clean, corrupt: Self.corrupt)); metrics.append(.logProbability(token: [4]))
+        let plan = AtP.batches(pairs: pairs, metrics: metrics, batchSize: { _ in 3 })
+        #expect(plan == [0..<2, 2..<3, 3..<5, 5..<6], "\(plan)")
+        // A log-probability metric does not stack with logit differences; two of them do.
+        #expect(TokenMetric.stacked([metrics[0], metrics[5]]) == nil)
+        #expect(TokenMetric.stacked([.logProbability(token: [1]), .logProbability(token: [2])]) != nil)
+        #expect(TokenMetric.stacked([.custom({ ($0, $0) }), .custom({ ($0, $0) })]) == nil)
+        // Float64 on the CPU: the products of a batch round as the single prompt's within a few
+        // ulps of the largest term (1e-12 of the largest score). Float32 on OpenCL against the
+        // CPU: the parity bound of openCLMatchesCPU (2e-4 of the largest score).
+        let devices: [any Device] = [cpu] + openCLDevices
+        for device in devices {
+            let model = try DecoderModel.load(Self.dir, on: device, dtype: device === cpu ? .float64 : .float32)
+            for g in [ComponentGranularity.heads, .neuronPositions] {
+                let batched = try AtP.estimate(model, pairs: pairs, metrics: metrics, granularity: g, batchSize: 3)
+                #expect(batched.count == pairs.count)
+                for (k, b) in batched.enumerated() {
+                    let one = try AtP.estimate(model, pair: pairs[k], metric: metrics[k], granularity: g)
+                    let scale = max(one.scores.map(abs).max() ?? 1, 1e-3)
+                    expectClose(b.scores, one.scores, bound: { _ in (device === cpu ? 1e-12 : 2e-4) * scale }, "\(device.id) \(g.rawValue) pair \(k)")
+                    #expect(abs(b.cleanMetric - one.cleanMetric) <= 1e-4 * max(1, abs(one.cleanMetric)))
+                    #expect(abs(b.corruptMetric - one.corruptMetric) <= 1e-4 * max(1, abs(one.corruptMetric)))
+                    #expect(b.nodes.tokens == pairs[k].clean.count)
+                }
+                // Different pairs give different scores: a batch that gave every prompt row 0's
+                // gradient would fail above, this guards against a fixture where they coincide.
+                #expect(batched[0].scores != batched[1].scores)
+            }
+        }
+        // Pairs and metrics of different counts are refused.
+        let model = try DecoderModel.load(Self.dir, on: cpu)
+        #expect(throws: AttribError.self) { try AtP.estimate(model, pairs: pairs, metrics: Array(metrics.dropLast()), granularity: .heads) }
+    }
+
     @Test("QK-fix key kernel equals the direct O(T³) recomputation, stays finite for |Δ| up to 1e4, and matches methods.md's formula")
     func keyKernel() throws {
         let n = 3, t = 9

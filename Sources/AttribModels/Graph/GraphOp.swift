@@ -98,11 +98,18 @@ public struct LayerOp: GraphOp, @unchecked Sendable {
 
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let (y, s) = try layer.forward(inputs[0])
+        // A linear layer's input gradient needs only its input's shape: keeping x and y would
+        // hold them to the backward for nothing.
+        if layer is Linear { return (y, OpSaved(shapes: [inputs[0].shape])) }
         return (y, OpSaved(layer: s))
     }
 
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
-        guard needed[0], !(layer is Embedding), let s = saved.layer else { return [nil] }
+        guard needed[0], !(layer is Embedding) else { return [nil] }
+        if let linear = layer as? Linear, saved.layer == nil, let shape = saved.shapes.first {
+            return [try linear.inputGradient(dy, inputShape: shape)]
+        }
+        guard let s = saved.layer else { return [nil] }
         return [try layer.backward(dy, s)]
     }
 

@@ -11,6 +11,24 @@ public enum TokenMetric: Sendable {
     /// Any function of the logits ([B, T, V] or [B, 1, V]): values [B] and ∂L/∂logits (the logits' shape).
     case custom(@Sendable (Tensor) throws -> (values: Tensor, gradient: Tensor))
 
+    /// One metric for a batch made of `metrics`' prompts in order, each metric naming one prompt's
+    /// tokens; nil when they are not all of one kind with one token each (a custom metric, or
+    /// a list meant for several prompts).
+    public static func stacked(_ metrics: [TokenMetric]) -> TokenMetric? {
+        var targets: [Int] = [], contrasts: [Int] = [], tokens: [Int] = []
+        for m in metrics {
+            switch m {
+            case let .logitDifference(t, c) where t.count == 1 && c.count == 1 && tokens.isEmpty:
+                targets.append(t[0]); contrasts.append(c[0])
+            case let .logProbability(t) where t.count == 1 && targets.isEmpty:
+                tokens.append(t[0])
+            default: return nil
+            }
+        }
+        if !targets.isEmpty { return .logitDifference(target: targets, contrast: contrasts) }
+        return tokens.isEmpty ? nil : .logProbability(token: tokens)
+    }
+
     /// The values [B] (on the host) and ∂L/∂logits (on the device, the logits' shape).
     public func evaluate(_ logits: Tensor) throws -> (values: [Double], gradient: Tensor) {
         let op = "TokenMetric"
