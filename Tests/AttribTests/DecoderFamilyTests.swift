@@ -245,6 +245,37 @@ import Testing
         #expect(Self.err(a, b) <= 1e-5, "\(a) vs \(b)")
     }
 
+    @Test("GradDrop from a block's output gradient (backwardBelow) equals the full backward with the block's contributions stopped, every family and layer")
+    func gradDropBelow() throws {
+        for family in Self.families {
+            var c = try DecoderConfig.read(Self.root + "/" + family + "/config.json")
+            c.nLayer = 4
+            let model = try DecoderModel.random(c, seed: 5, on: cpu, dtype: .float64)
+            let tokens: [[Int32]] = [[1, 5, 9, 2, 7, 3], [4, 4, 8, 1, 6, 2]]
+            let metric = TokenMetric.logitDifference(target: [3, 6], contrast: [2, 9])
+            let run = try model.forward(tokens, keepForBackward: true, logitPositions: .last)
+            let (_, upstream) = try metric.evaluate(run.logits)
+            let kinds = c.hookKinds.filter { $0 != .residPost }
+            let all = Set((0..<4).flatMap { l in kinds.map { HookPoint($0, layer: l) } })
+            let plain = try model.backward(run, upstream: upstream, nodes: Set((1..<4).map { HookPoint(.residPost, layer: $0) })).nodes
+            for d in 1..<4 {
+                let below = all.filter { $0.layer < d }
+                let full = try model.backward(run, upstream: upstream, nodes: below, gradDrop: [d]).nodes
+                let fast = try model.backwardBelow(run, layer: d, residualGradient: plain[HookPoint(.residPost, layer: d)]!, nodes: below)
+                for p in below {
+                    let a = try fast[p]!.doubles(), b = try full[p]!.doubles()
+                    // Float64, the same products in the same order below d: equal to rounding.
+                    #expect(Self.err(a, b) <= 1e-12, "\(family) drop \(d) \(p)")
+                }
+                // Dropping changes the gradients below (else the check above proves nothing).
+                let undropped = try model.backward(run, upstream: upstream, nodes: below).nodes
+                #expect(try below.contains { try undropped[$0]!.doubles() != full[$0]!.doubles() }, "\(family) drop \(d)")
+            }
+            #expect(throws: AttribError.self) { try model.backwardBelow(run, layer: 2, residualGradient: plain[HookPoint(.residPost, layer: 2)]!, nodes: [HookPoint(.attnZ, layer: 2)]) }
+            #expect(throws: AttribError.self) { try model.backwardBelow(run, layer: 0, residualGradient: plain[HookPoint(.residPost, layer: 1)]!, nodes: []) }
+        }
+    }
+
     @Test("random-weight decoders (bench lm --random): any family's config, finite logits, the same weights on every build")
     func randomWeights() throws {
         for family in Self.families {

@@ -28,7 +28,8 @@ import AttribModels
 /// unchanged, so ĉ_l = ĉ with no extra pass; l = m cuts the node's own outflow (the model zeroes the
 /// gradient of every node inside the dropped block), so ĉ_m = 0, which is why the paper divides by
 /// L − 1, not L; only l > m needs the dropped backward. Hence L − 1 extra backwards (l = 1…L−1) for
-/// all nodes. With one layer GradDrop is skipped (score = |ĉ|). GradDrop scores are magnitudes;
+/// all nodes, and each runs only the l layers below the dropped one, from the plain backward's
+/// gradient at block l's output (`DecoderModel.backwardBelow`): together about L/2 backwards. With one layer GradDrop is skipped (score = |ĉ|). GradDrop scores are magnitudes;
 /// `signed` keeps the estimate without GradDrop.
 ///
 /// How the ĉ_l become a score is `GradDropRule`: the paper's mean, or (the default) that mean
@@ -76,7 +77,11 @@ public struct AtPStar: Sendable {
                   : try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g)
         }
         let per = nodes.perLayer
-        let plain = try model.backward(run, upstream: upstream, nodes: gradPoints).nodes
+        // With GradDrop, the plain backward also keeps each block's output gradient, from which
+        // each GradDrop pass runs only the layers below its dropped block (backwardBelow).
+        let dropping = gradDrop != nil && nl > 1
+        let residPoints = dropping ? Set((1..<nl).map { HookPoint(.residPost, layer: $0) }) : []
+        let plain = try model.backward(run, upstream: upstream, nodes: gradPoints.union(residPoints)).nodes
         var signed = [Double](repeating: 0, count: nodes.count)
         for l in 0..<nl { signed.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, plain)) }
         var backwards = 1
@@ -88,7 +93,8 @@ public struct AtPStar: Sendable {
                 // Layers above the dropped one: unchanged gradients. The dropped layer: 0.
                 if drop + 1 < nl { est.replaceSubrange((drop + 1) * per..<nl * per, with: signed[(drop + 1) * per..<nl * per]) }
                 if drop > 0 {
-                    let g = try model.backward(run, upstream: upstream, nodes: gradPoints, gradDrop: [drop]).nodes
+                    let g = try model.backwardBelow(run, layer: drop, residualGradient: plain[HookPoint(.residPost, layer: drop)]!,
+                                                    nodes: gradPoints.filter { $0.layer < drop })
                     backwards += 1
                     for l in 0..<drop { est.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, g)) }
                 }

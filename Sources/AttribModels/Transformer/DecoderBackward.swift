@@ -44,4 +44,29 @@ extension DecoderModel {
         for (name, point) in names { grads[point] = g[name]! }
         return DecoderGradients(embeddings: g[embeddingsValue]!, nodes: grads)
     }
+
+    /// GradDrop at layer d, for the nodes below it, from the plain backward's ∂L/∂resid_post_d
+    /// (`residualGradient`, [B, T, D]): with block d's two contributions stopped, block d
+    /// passes its output's gradient straight to its input (∂L/∂resid_pre_d = ∂L/∂resid_post_d,
+    /// for the parallel residual too), and nothing above d changes. So the backward starts at
+    /// resid_pre_d and runs the d layers below it, where `backward(gradDrop: [d])` runs all of
+    /// them: AtP*'s L − 1 GradDrop passes cost about L/2 backwards instead of L − 1.
+    /// Every node must be below layer d.
+    public func backwardBelow(_ run: DecoderRun, layer d: Int, residualGradient: Tensor, nodes: Set<HookPoint>) throws -> [HookPoint: Tensor] {
+        let op = "DecoderModel.backwardBelow"
+        guard let (exec, graphRun) = run.graph else {
+            throw AttribError.invalidArgument(op: op, detail: "the run was made without keepForBackward: true")
+        }
+        guard (1..<config.nLayer).contains(d) else {
+            throw AttribError.indexOutOfRange(op: op, detail: "layer \(d): GradDrop below a layer needs 1 ≤ d < \(config.nLayer)")
+        }
+        if let bad = nodes.first(where: { $0.layer >= d }) {
+            throw AttribError.invalidArgument(op: op, detail: "\(bad) is not below layer \(d)")
+        }
+        let names = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
+        let g = try exec.backward(graphRun, upstream: [HookPoint(.residPre, layer: d).name: residualGradient], wrt: Set(names.keys))
+        var grads: [HookPoint: Tensor] = [:]
+        for (name, point) in names { grads[point] = g[name]! }
+        return grads
+    }
 }
