@@ -281,13 +281,19 @@ func runPatching(_ method: PatchingMethod, _ o: PatchingOptions, compare: Bool =
         SweepWorker(device: d.info.summary) { range, control in
             var out = UnitOutput(items: 0)
             var outcomes: [JSONValue] = []
-            // AtP runs a unit's pairs as batches (AtP.estimate(pairs:)); where a batch fails, its
+            // AtP and AtP* run a unit's pairs as batches (AtP.batches); where a batch fails, its
             // pairs run one at a time below, so the error names the pair.
             var batched: [Int: ComponentScores] = [:]
-            if method == .atp, range.count > 1, !control.shouldStop() {
+            if method != .patch, !compare, verify == 0, range.count > 1, !control.shouldStop() {
                 let unit = Array(range)
-                if let all = try? AtP.estimate(m, pairs: unit.map { jobs[$0].pair }, metrics: unit.map { jobs[$0].metric }, granularity: g, batchSize: o.batch) {
-                    for (k, s) in zip(unit, all) { batched[k] = s }
+                let pairs = unit.map { jobs[$0].pair }, metrics = unit.map { jobs[$0].metric }
+                let plan = AtP.batches(pairs: pairs, metrics: metrics, batchSize: { o.batch ?? m.gradientBatchRows(tokens: $0) })
+                for r in plan where r.count > 1 {
+                    let stacked = TokenMetric.stacked(Array(metrics[r]))!
+                    let scores: [ComponentScores]? = method == .atp
+                        ? try? AtP.estimate(m, pairs: Array(pairs[r]), metrics: Array(metrics[r]), granularity: g, batchSize: r.count)
+                        : try? AtPStar(qkFix: !noQK, gradDrop: gradDrop).estimate(m, pairs: Array(pairs[r]), metric: stacked, granularity: g).map(\.scores)
+                    for (k, s) in zip(r, scores ?? []) { batched[unit[k]] = s }
                 }
             }
             for k in range {

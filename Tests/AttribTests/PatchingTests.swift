@@ -183,6 +183,47 @@ import Testing
         #expect(throws: AttribError.self) { try AtP.estimate(model, pairs: pairs, metrics: Array(metrics.dropLast()), granularity: .heads) }
     }
 
+    @Test("AtP* of a batch of pairs gives each pair its own result (scores, signed, per-drop), every granularity and device")
+    func atpStarBatched() throws {
+        var pairs: [PromptPair] = [], targets: [Int] = [], contrasts: [Int] = []
+        for k in 0..<3 {
+            var c = Self.clean, r = Self.corrupt
+            c[4] = Int32(9 + 7 * k); r[2] = Int32(30 + 3 * k)
+            pairs.append(PromptPair(clean: c, corrupt: r)); targets.append(3 + k); contrasts.append(11 - k)
+        }
+        let stacked = TokenMetric.logitDifference(target: targets, contrast: contrasts)
+        let devices: [any Device] = [cpu] + openCLDevices
+        for device in devices {
+            let model = try DecoderModel.load(Self.dir, on: device, dtype: device === cpu ? .float64 : .float32)
+            for g in ComponentGranularity.allCases {
+                for star in [AtPStar(), AtPStar(qkFix: false, gradDrop: true), AtPStar(gradDrop: false)] {
+                    let batched = try star.estimate(model, pairs: pairs, metric: stacked, granularity: g)
+                    #expect(batched.count == pairs.count)
+                    for (k, b) in batched.enumerated() {
+                        let one = try star.estimate(model, pair: pairs[k], metric: .logitDifference(target: [targets[k]], contrast: [contrasts[k]]), granularity: g)
+                        // Float64 on the CPU: a batch's products round as one prompt's, within
+                        // a few ulps (1e-12 of the largest score); Float32 on OpenCL: the
+                        // parity bound of openCLMatchesCPU (2e-4).
+                        let bound = device === cpu ? 1e-12 : 2e-4
+                        let scale = max(one.signed.map(abs).max() ?? 1, 1e-3)
+                        let what = "\(device.id) \(g.rawValue) qk \(star.qkFix) gd \(star.gradDrop != nil) pair \(k)"
+                        expectClose(b.scores.scores, one.scores.scores, bound: { _ in bound * scale }, what)
+                        expectClose(b.signed, one.signed, bound: { _ in bound * scale }, what + " signed")
+                        #expect(b.perDrop.count == one.perDrop.count, "\(what)")
+                        for (x, y) in zip(b.perDrop, one.perDrop) { expectClose(x, y, bound: { _ in bound * scale }, what + " per drop") }
+                        #expect(b.scores.backwardPasses == one.scores.backwardPasses)
+                    }
+                    #expect(batched[0].signed != batched[1].signed)
+                }
+            }
+        }
+        let model = try DecoderModel.load(Self.dir, on: cpu)
+        expectAttribError(["one length"]) {
+            _ = try AtPStar().estimate(model, pairs: [pairs[0], PromptPair(clean: Array(Self.clean.prefix(5)), corrupt: Array(Self.corrupt.prefix(5)))],
+                                       metric: .logitDifference(target: [3, 4], contrast: [11, 10]), granularity: .heads)
+        }
+    }
+
     @Test("QK-fix key kernel equals the direct O(T³) recomputation, stays finite for |Δ| up to 1e4, and matches methods.md's formula")
     func keyKernel() throws {
         let n = 3, t = 9

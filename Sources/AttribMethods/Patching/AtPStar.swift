@@ -52,10 +52,24 @@ public struct AtPStar: Sendable {
 
     public func estimate(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric,
                          granularity: ComponentGranularity) throws -> Result {
+        try estimate(model, pairs: [pair], metric: metric, granularity: granularity)[0]
+    }
+
+    /// AtP* of a batch of pairs of one length, `metric` naming one token per prompt
+    /// (`TokenMetric.stacked`): one corrupt forward, one clean forward, one plain backward and
+    /// the GradDrop backwards, each of all the prompts at once; each prompt's gradients are its
+    /// own metric's (no prompt attends to another). Each pair's result is what it gets alone, up
+    /// to the products' rounding; its seconds are the batch's over its size.
+    public func estimate(_ model: DecoderModel, pairs: [PromptPair], metric: TokenMetric,
+                         granularity: ComponentGranularity) throws -> [Result] {
         let start = ContinuousClock.now
-        try pair.check(for: model, "AtPStar")
-        let c = model.config, nl = c.nLayer
-        let nodes = try ComponentNodeSet(granularity, config: c, tokens: pair.clean.count)
+        guard let first = pairs.first else { return [] }
+        for p in pairs { try p.check(for: model, "AtPStar") }
+        if let other = pairs.first(where: { $0.clean.count != first.clean.count }) {
+            throw AttribError.shapeMismatch(op: "AtPStar", detail: "a batch of pairs of \(first.clean.count) and \(other.clean.count) tokens: a batch needs one length")
+        }
+        let c = model.config, nl = c.nLayer, batch = pairs.count
+        let nodes = try ComponentNodeSet(granularity, config: c, tokens: first.clean.count)
         let useQK = qkFix && granularity == .headPositions
         // The QK fix reads the scores' own q and k: after RoPE where the model has it.
         let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
@@ -63,18 +77,29 @@ public struct AtPStar: Sendable {
             ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
         let cachePoints: Set<HookPoint> = useQK
             ? Set((0..<nl).flatMap { l in [qKind, kKind, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
-        let corrupt = try model.forward([pair.corrupt], cache: cachePoints, logitPositions: .last)
-        let corruptValue = try metric.evaluate(corrupt.logits).values[0]
-        let run = try model.forward([pair.clean], cache: cachePoints, keepForBackward: true, logitPositions: .last)
+        let corrupt = try model.forward(pairs.map(\.corrupt), cache: cachePoints, logitPositions: .last)   // cache [B, …]
+        let corruptValues = try metric.evaluate(corrupt.logits).values
+        let run = try model.forward(pairs.map(\.clean), cache: cachePoints, keepForBackward: true, logitPositions: .last)
         let (values, upstream) = try metric.evaluate(run.logits)
+        /// Prompt b's slice of batched values, [1, …] views.
+        func row(_ m: [HookPoint: Tensor], _ b: Int) throws -> [HookPoint: Tensor] {
+            if batch == 1 { return m }
+            var out: [HookPoint: Tensor] = [:]
+            for (p, v) in m { out[p] = try v.rows(b..<b + 1) }
+            return out
+        }
         let deltaPoints = useQK ? Set((0..<nl).map { HookPoint(.attnV, layer: $0) }) : nodes.hookPoints
-        let deltas = try PatchingHost.deltas(clean: run.cache, corrupt: corrupt.cache, points: deltaPoints)
-        let prep = useQK ? try (0..<nl).map { try QKLayer(model, layer: $0, clean: run.cache, corrupt: corrupt.cache) } : []
+        var deltas: [[HookPoint: [Double]]] = [], prep: [[QKLayer]] = []
+        for b in 0..<batch {
+            let (clean, corr) = (try row(run.cache, b), try row(corrupt.cache, b))
+            deltas.append(try PatchingHost.deltas(clean: clean, corrupt: corr, points: deltaPoints))
+            prep.append(useQK ? try (0..<nl).map { try QKLayer(model, layer: $0, clean: clean, corrupt: corr) } : [])
+        }
 
-        /// The estimate of the nodes of layer l with gradients `g`.
-        func layerEstimate(_ l: Int, _ g: [HookPoint: Tensor]) throws -> [Double] {
-            useQK ? try prep[l].estimate(nodes, gradients: g, deltaV: deltas[HookPoint(.attnV, layer: l)]!)
-                  : try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g)
+        /// The estimate of prompt b's nodes of layer l with its gradients `g`.
+        func layerEstimate(_ b: Int, _ l: Int, _ g: [HookPoint: Tensor]) throws -> [Double] {
+            useQK ? try prep[b][l].estimate(nodes, gradients: g, deltaV: deltas[b][HookPoint(.attnV, layer: l)]!)
+                  : try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas[b], gradients: g)
         }
         let per = nodes.perLayer
         // With GradDrop, the plain backward also keeps each block's output gradient, from which
@@ -82,30 +107,41 @@ public struct AtPStar: Sendable {
         let dropping = gradDrop != nil && nl > 1
         let residPoints = dropping ? Set((1..<nl).map { HookPoint(.residPost, layer: $0) }) : []
         let plain = try model.backward(run, upstream: upstream, nodes: gradPoints.union(residPoints)).nodes
-        var signed = [Double](repeating: 0, count: nodes.count)
-        for l in 0..<nl { signed.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, plain)) }
+        var signed = [[Double]](repeating: [Double](repeating: 0, count: nodes.count), count: batch)
+        for b in 0..<batch {
+            let g = try row(plain, b)
+            for l in 0..<nl { signed[b].replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(b, l, g)) }
+        }
         var backwards = 1
-        var scores = signed.map(abs)
-        var perDrop: [[Double]] = []
+        var scores = signed.map { $0.map(abs) }
+        var perDrop = [[[Double]]](repeating: [], count: batch)
         if let rule = gradDrop, nl > 1 {
             for drop in 0..<nl {
-                var est = [Double](repeating: 0, count: nodes.count)
+                var est = [[Double]](repeating: [Double](repeating: 0, count: nodes.count), count: batch)
                 // Layers above the dropped one: unchanged gradients. The dropped layer: 0.
-                if drop + 1 < nl { est.replaceSubrange((drop + 1) * per..<nl * per, with: signed[(drop + 1) * per..<nl * per]) }
+                if drop + 1 < nl {
+                    for b in 0..<batch { est[b].replaceSubrange((drop + 1) * per..<nl * per, with: signed[b][(drop + 1) * per..<nl * per]) }
+                }
                 if drop > 0 {
                     let g = try model.backwardBelow(run, layer: drop, residualGradient: plain[HookPoint(.residPost, layer: drop)]!,
                                                     nodes: gradPoints.filter { $0.layer < drop })
                     backwards += 1
-                    for l in 0..<drop { est.replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(l, g)) }
+                    for b in 0..<batch {
+                        let gb = try row(g, b)
+                        for l in 0..<drop { est[b].replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(b, l, gb)) }
+                    }
                 }
-                perDrop.append(est)
+                for b in 0..<batch { perDrop[b].append(est[b]) }
             }
-            scores = rule.scores(signed: signed, perDrop: perDrop)
+            for b in 0..<batch { scores[b] = rule.scores(signed: signed[b], perDrop: perDrop[b]) }
         }
         let name = (qkFix ? "atp*" : "atp+gd") + (gradDrop.map { "-" + $0.rawValue } ?? "-nogd")
-        return Result(scores: ComponentScores(method: name, nodes: nodes, scores: scores, cleanMetric: values[0], corruptMetric: corruptValue,
-                                              forwardRows: 2, backwardPasses: backwards, seconds: secondsSince(start)),
-                      signed: signed, perDrop: perDrop)
+        let seconds = secondsSince(start) / Double(batch)
+        return (0..<batch).map { b in
+            Result(scores: ComponentScores(method: name, nodes: nodes, scores: scores[b], cleanMetric: values[b], corruptMetric: corruptValues[b],
+                                           forwardRows: 2, backwardPasses: backwards, seconds: seconds),
+                   signed: signed[b], perDrop: perDrop[b])
+        }
     }
 }
 
