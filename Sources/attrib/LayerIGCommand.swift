@@ -88,22 +88,16 @@ struct LayerIGCommand: ParsableCommand {
         let workers = zip(devices, models).map { device, tm in
             SweepWorker(device: device.info.summary) { range, control in
                 let unitIDs = Array(ids[(range.lowerBound * per)..<(range.upperBound * per)])
-                let targets: [Int]
-                if let t = fixedTarget {
-                    targets = Array(repeating: t, count: range.count)
-                } else {
-                    let rows = lig.plans(for: tm.graph, input: tm.input, dtype: .float32, on: device).forward.rows
-                    let logits = try tm.logits(unitIDs, rows: rows, on: device)
-                    targets = (0..<range.count).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
-                }
+                // Without --target, each input's top class, from the forward the path runs anyway.
                 let r = try lig.attribute(tm.exec, input: tm.input, layer: layer, output: tm.output, ids: unitIDs,
                                           baselineIDs: [Int32](repeating: baselineToken, count: unitIDs.count),
-                                          count: range.count, targets: targets, device: device, control: control)
+                                          count: range.count, targets: fixedTarget.map { Array(repeating: $0, count: range.count) },
+                                          device: device, control: control)
                 var o = UnitOutput(items: r.completedInputs, interrupted: r.interrupted, rowsEvaluated: r.rowsEvaluated)
                 o.arrays["attributions"] = .float32(r.attributions.map { Float($0) }, shape: r.shape)
                 o.arrays["token_scores"] = .float64(r.tokenScores, shape: r.tokenShape)
                 o.arrays["deltas"] = .float64(r.deltas, shape: [r.completedInputs])
-                o.arrays["targets"] = .int32(targets.prefix(r.completedInputs).map { Int32($0) }, shape: [r.completedInputs])
+                o.arrays["targets"] = .int32(r.targets.map { Int32($0) }, shape: [r.completedInputs])
                 o.meta["plan"] = .array([.int(r.plan.rows), .int(r.plan.bytesPerRow), .int(r.plan.budgetBytes)])
                 o.meta["seconds"] = .double(r.seconds)
                 return o

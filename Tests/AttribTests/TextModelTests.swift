@@ -53,6 +53,20 @@ import Testing
             for i in 0..<4 { #expect(abs(r.deltas[i] - delta[i]) <= tol * 10, "delta \(i) on \(device.id) \(dtype): \(r.deltas[i]) vs \(delta[i])") }
             // A token's score is its row summed over the hidden dimension.
             #expect(abs(r.tokenScores[5] - lig[(5 * 32)..<(6 * 32)].reduce(0, +)) <= tol * 10)
+            #expect(r.targets == targets)
+            // No targets: each input's top logit, and the attributions for those targets.
+            let exec = GraphExecutor(m.graph)
+            let logits = try exec.forward(["input_ids": Tensor(indices: ids, shape: [4, 16], on: device)], outputs: ["logits"])["logits"]!.doubles()
+            let classes = logits.count / 4
+            let top = (0..<4).map { i in (0..<classes).max { logits[i * classes + $0] < logits[i * classes + $1] }! }
+            let p = try LayerIntegratedGradients(rule: .gaussLegendre, steps: 16, batchRows: 24)
+                .attribute(exec, input: "input_ids", layer: layer, output: "logits", ids: ids,
+                           baselineIDs: [Int32](repeating: 0, count: ids.count), count: 4, targets: nil, device: device)
+            #expect(p.targets == top, "\(device.id) \(dtype)")
+            let q = try LayerIntegratedGradients(rule: .gaussLegendre, steps: 16, batchRows: 24)
+                .attribute(exec, input: "input_ids", layer: layer, output: "logits", ids: ids,
+                           baselineIDs: [Int32](repeating: 0, count: ids.count), count: 4, targets: top, device: device)
+            #expect(p.attributions == q.attributions)
         }
     }
 

@@ -48,12 +48,15 @@ public struct LayerIntegratedGradients: Sendable {
         /// the arrays hold these first inputs only).
         public var completedInputs: Int
         public var interrupted: Bool
+        /// The class attributed for each input: the ones given, or each input's top output.
+        public var targets: [Int] = []
     }
 
     /// `ids` [n] + the input's per-sample shape (token ids as Int32); `baselineIDs` the same shape
-    /// (one baseline per input); `targets` one class per input.
+    /// (one baseline per input); `targets` one class per input, or nil for each input's top output
+    /// (read from the forward the path needs anyway, so predicting costs no extra pass).
     public func attribute(_ exec: GraphExecutor, input: String, layer: String, output: String, ids: [Int32], baselineIDs: [Int32],
-                          count n: Int, targets: [Int], device: any Device, control: SweepControl = SweepControl()) throws -> Result {
+                          count n: Int, targets given: [Int]?, device: any Device, control: SweepControl = SweepControl()) throws -> Result {
         let clock = ContinuousClock(), start = clock.now
         let g = exec.graph
         guard let inType = g.types[input], g.inputs.contains(where: { $0.name == input }) else {
@@ -64,11 +67,11 @@ public struct LayerIntegratedGradients: Sendable {
         }
         guard let outType = g.types[output] else { throw AttribError.invalidArgument(op: "layer IG", detail: "'\(output)' is not a value of the graph") }
         let per = inType.count, d = vType.count, classes = outType.count
-        guard n >= 1, ids.count == n * per, baselineIDs.count == n * per, targets.count == n else {
-            throw AttribError.shapeMismatch(op: "layer IG", detail: "\(ids.count) ids and \(baselineIDs.count) baseline ids for \(n) inputs of \(inType.shape), \(targets.count) targets")
+        guard n >= 1, ids.count == n * per, baselineIDs.count == n * per, given == nil || given!.count == n else {
+            throw AttribError.shapeMismatch(op: "layer IG", detail: "\(ids.count) ids and \(baselineIDs.count) baseline ids for \(n) inputs of \(inType.shape), \(given?.count ?? n) targets")
         }
-        if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= classes }) {
-            throw AttribError.invalidArgument(op: "layer IG", detail: "target \(targets[bad]) of input \(bad) is not one of the \(classes) outputs")
+        if let given, let bad = given.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw AttribError.invalidArgument(op: "layer IG", detail: "target \(given[bad]) of input \(bad) is not one of the \(classes) outputs")
         }
         let (alphas, weights) = try rule.nodes(steps)
         let dtype = vType.dtype
@@ -85,6 +88,8 @@ public struct LayerIntegratedGradients: Sendable {
             return (v, f)
         }
         let (v, fx) = try run(ids), (vb, fb) = try run(baselineIDs)
+        // The first of the largest outputs where none is given.
+        let targets = given ?? (0..<n).map { i in (0..<classes).max { fx[i * classes + $0] < fx[i * classes + $1] }! }
         var sums = [Double](repeating: 0, count: n * d)
         let m = alphas.count, total = n * m
         var done = 0, rows = 0
@@ -123,6 +128,6 @@ public struct LayerIntegratedGradients: Sendable {
         }
         return Result(attributions: a, shape: [c] + vType.shape, tokenScores: scores, tokenShape: [c] + vType.shape.dropLast(),
                       deltas: deltas, rowsEvaluated: rows, seconds: (clock.now - start).seconds, plan: plan,
-                      completedInputs: c, interrupted: interrupted)
+                      completedInputs: c, interrupted: interrupted, targets: Array(targets.prefix(c)))
     }
 }
