@@ -85,11 +85,15 @@ struct LayerIGCommand: ParsableCommand {
                                  unitSize: WorkUnits.defaultSize(rowsPerItem: steps, valuesPerItem: d),
                                  files: files, contentChecked: ["--model", "--inputs"])
         installInterruptHandler()
-        let workers = zip(devices, models).map { device, tm in
-            SweepWorker(device: device.info.summary) { range, control in
+        // The path runs on the graph with its slices moved early (a classifier's last block
+        // then computes the [CLS] row only), the attributed layer kept.
+        let execs = try models.map { GraphExecutor(try $0.graph.selectingRowsEarly(keeping: [layer])) }
+        let workers = devices.indices.map { k in
+            let device = devices[k], tm = models[k], exec = execs[k]
+            return SweepWorker(device: device.info.summary) { range, control in
                 let unitIDs = Array(ids[(range.lowerBound * per)..<(range.upperBound * per)])
                 // Without --target, each input's top class, from the forward the path runs anyway.
-                let r = try lig.attribute(tm.exec, input: tm.input, layer: layer, output: tm.output, ids: unitIDs,
+                let r = try lig.attribute(exec, input: tm.input, layer: layer, output: tm.output, ids: unitIDs,
                                           baselineIDs: [Int32](repeating: baselineToken, count: unitIDs.count),
                                           count: range.count, targets: fixedTarget.map { Array(repeating: $0, count: range.count) },
                                           device: device, control: control)
