@@ -20,7 +20,8 @@ struct TokenModel {
         let g = try ONNXModel.load(file, on: device, dtype: .float32).graph
         guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else { return nil }
         let shape = g.inputs[0].type.shape
-        return TokenModel(file: file, graph: g, exec: GraphExecutor(g), input: g.inputs[0].name, shape: shape,
+        // Forwards on the graph with its slices moved early (the last block on the [CLS] row).
+        return TokenModel(file: file, graph: g, exec: GraphExecutor(try g.selectingRowsEarly()), input: g.inputs[0].name, shape: shape,
                           perInput: shape.reduce(1, *), output: g.outputs[0], classes: g.types[g.outputs[0]]!.count)
     }
 

@@ -79,7 +79,9 @@ public final class GraphModel: AttributionModel, @unchecked Sendable {
         }
         inputShape = input.type.shape; outputShape = out.shape
         self.labels = labels; self.device = device; self.dtype = dtype; self.source = source
-        forwardExecutor = GraphExecutor(graph)
+        // Forwards (predict, Sobol, deletion curves, IG's ends) on the graph with its slices
+        // moved early, the first affine layer's output (IG's cut, fed directly) kept.
+        forwardExecutor = GraphExecutor(try graph.selectingRowsEarly(keeping: Set(graph.firstAffine().map { [$0.output] } ?? [])))
         sweepExecutor = GraphExecutor(try graph.forSweeps(on: device, dtype: dtype))
     }
 }
