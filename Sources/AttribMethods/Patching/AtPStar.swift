@@ -79,7 +79,12 @@ public struct AtPStar: Sendable {
             ? Set((0..<nl).flatMap { l in [qKind, kKind, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
         let corrupt = try model.forward(pairs.map(\.corrupt), cache: cachePoints, logitPositions: .last)   // cache [B, …]
         let corruptValues = try metric.evaluate(corrupt.logits).values
-        let run = try model.forward(pairs.map(\.clean), cache: cachePoints, keepForBackward: true, logitPositions: .last)
+        // The backwards below ask for gradPoints and, with GradDrop, the blocks' outputs, and
+        // start at the blocks' inputs.
+        let backwardPoints = gradDrop == nil ? gradPoints
+            : gradPoints.union((1..<max(1, nl)).flatMap { [HookPoint(.residPost, layer: $0), HookPoint(.residPre, layer: $0)] })
+        let run = try model.forward(pairs.map(\.clean), cache: cachePoints, keepForBackward: true, logitPositions: .last,
+                                    gradientNodes: backwardPoints)
         let (values, upstream) = try metric.evaluate(run.logits)
         /// Prompt b's slice of batched values, [1, …] views.
         func row(_ m: [HookPoint: Tensor], _ b: Int) throws -> [HookPoint: Tensor] {

@@ -37,8 +37,13 @@ extension DecoderModel {
     ///   a constant: in a backward its own gradient is reported, and none flows through it.
     /// - keepForBackward: keep what `backward` needs (each op's saved state).
     /// - logitPositions: all positions or only the last.
+    /// - gradientNodes: with keepForBackward, the hook points a later backward may ask for
+    ///   (nil: every one). With the last position only, the graph then computes the last
+    ///   block's rows past the last of these, the cached and the patched points only where the
+    ///   logits read them (`Graph.selectingRowsEarly`): the last position's.
     public func forward(_ tokens: [[Int32]], cache: Set<HookPoint> = [], patches: [ActivationPatch] = [],
-                        keepForBackward: Bool = false, logitPositions: LogitPositions = .all) throws -> DecoderRun {
+                        keepForBackward: Bool = false, logitPositions: LogitPositions = .all,
+                        gradientNodes: Set<HookPoint>? = nil) throws -> DecoderRun {
         let (bsz, t, ids) = try checkTokens(tokens)
         let c = config
         if let bad = cache.first(where: { !(0..<c.nLayer).contains($0.layer) }) {
@@ -73,10 +78,13 @@ extension DecoderModel {
                 return out
             })
         }
-        let exec = try executor(tokens: t, lastPositionOnly: logitPositions == .last)
         let names = Dictionary(uniqueKeysWithValues: cache.map { ($0.name, $0) })
-        let wrt: Set<String>? = keepForBackward
-            ? Set((0..<c.nLayer).flatMap { l in c.hookKinds.map { HookPoint($0, layer: l).name } } + [embeddingsValue]) : nil
+        let gradientPoints = gradientNodes ?? Set((0..<c.nLayer).flatMap { l in c.hookKinds.map { HookPoint($0, layer: l) } })
+        let wrt: Set<String>? = keepForBackward ? Set(gradientPoints.map(\.name) + [embeddingsValue]) : nil
+        // Values the run reads by name: what the graph must compute whole.
+        let named: Set<String>? = keepForBackward && gradientNodes == nil ? nil
+            : Set(names.keys).union(modify.keys).union(wrt ?? []).union([embeddingsValue])
+        let exec = try executor(tokens: t, lastPositionOnly: logitPositions == .last, keeping: named)
         let run = try exec.forward(["tokens": Tensor(indices: ids, shape: [bsz, t], on: device)],
                                    hooks: .init(capture: Set(names.keys), modify: modify), gradientsFor: wrt)
         var cached: [HookPoint: Tensor] = [:]

@@ -114,10 +114,14 @@ extension DecoderModel {
     }
 
     /// The executor of the graph for prompts of `tokens` tokens, made once per length.
-    func executor(tokens t: Int, lastPositionOnly: Bool) throws -> GraphExecutor {
-        let key = GraphKey(tokens: t, last: lastPositionOnly)
+    /// - keeping: with the last position only, the values a run reads by name; the others'
+    ///   rows past them are left out (`Graph.selectingRowsEarly`). nil: every value whole.
+    func executor(tokens t: Int, lastPositionOnly: Bool, keeping: Set<String>? = nil) throws -> GraphExecutor {
+        let keep = lastPositionOnly ? keeping : nil
+        let key = GraphKey(tokens: t, last: lastPositionOnly, keeping: keep)
         if let e = graphs.withLock({ $0[key] }) { return e }
-        let e = GraphExecutor(try graph(tokens: t, lastPositionOnly: lastPositionOnly))
+        let whole = try graph(tokens: t, lastPositionOnly: lastPositionOnly)
+        let e = GraphExecutor(try keep.map { try whole.selectingRowsEarly(keeping: $0) } ?? whole)
         graphs.withLock { $0[key] = e }
         return e
     }

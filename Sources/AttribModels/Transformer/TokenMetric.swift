@@ -100,7 +100,7 @@ extension DecoderModel {
     /// One forward (caching `nodes`) and one backward of `metric` to `nodes`, with GradDrop of `gradDrop`.
     public func gradients(_ tokens: [[Int32]], metric: TokenMetric, nodes: Set<HookPoint> = [], gradDrop: Set<Int> = [],
                           logitPositions: LogitPositions = .last) throws -> MetricGradients {
-        let run = try forward(tokens, cache: nodes, keepForBackward: true, logitPositions: logitPositions)
+        let run = try forward(tokens, cache: nodes, keepForBackward: true, logitPositions: logitPositions, gradientNodes: nodes)
         let (values, upstream) = try metric.evaluate(run.logits)
         return MetricGradients(values: values, run: run, gradients: try backward(run, upstream: upstream, nodes: nodes, gradDrop: gradDrop))
     }
