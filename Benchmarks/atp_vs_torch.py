@@ -40,7 +40,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def torch_atp(torch, model, clean, corrupt, a, b):
-    """Head scores [L, H] of one pair and the seconds it took."""
+    """Head scores [L, H] of one pair (clean, corrupt [1, T]; answers a, b) and the seconds it took:
+    the batched form below with a batch of one."""
+    scores, secs = torch_atp_batched(torch, model, clean, corrupt, torch.tensor([a]), torch.tensor([b]))
+    return scores[0], secs
+
+
+def torch_atp_batched(torch, model, clean, corrupt, a, b):
+    """Head scores [B, L, H] of a batch of pairs (clean, corrupt [B, T]; answers a, b [B]) and the
+    seconds it took: one corrupt forward of B prompts, one clean forward and one backward of the
+    metrics' sum, whose gradient at each prompt's z is that prompt's own (no prompt attends to
+    another)."""
     cfg = model.config
     L, H, D = cfg.n_layer, cfg.n_head, cfg.n_embd
     store = {}
@@ -55,43 +65,6 @@ def torch_atp(torch, model, clean, corrupt, a, b):
 
     # The weights are frozen, so on the clean run the token embeddings are made a leaf that
     # requires grad: every z then carries a gradient (retain_grad), through every path.
-    def leaf(module, args, out):
-        return out.detach().requires_grad_(True) if torch.is_grad_enabled() else out
-
-    handles = [model.transformer.h[l].attn.c_proj.register_forward_pre_hook(hook(l)) for l in range(L)]
-    handles.append(model.transformer.wte.register_forward_hook(leaf))
-    try:
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            model(corrupt)
-        zc = {l: store[l].detach() for l in range(L)}
-        logits = model(clean).logits
-        metric = logits[0, -1, a] - logits[0, -1, b]
-        metric.backward()
-        scores = torch.stack([((zc[l] - store[l]) * store[l].grad).view(-1, H, D // H).sum(dim=(0, 2)) for l in range(L)])
-        secs = time.perf_counter() - t0
-    finally:
-        for h in handles:
-            h.remove()
-    return scores.detach(), secs
-
-
-def torch_atp_batched(torch, model, clean, corrupt, a, b):
-    """The same for a batch of pairs (clean, corrupt [B, T]; a, b [B]): one corrupt forward of B
-    prompts, one clean forward and one backward of the metrics' sum, whose gradient at each
-    prompt's z is that prompt's own (no prompt attends to another). Scores [B, L, H]."""
-    cfg = model.config
-    L, H, D = cfg.n_layer, cfg.n_head, cfg.n_embd
-    store = {}
-
-    def hook(l):
-        def f(module, args):
-            z = args[0]
-            if z.requires_grad:
-                z.retain_grad()
-            store[l] = z
-        return f
-
     def leaf(module, args, out):
         return out.detach().requires_grad_(True) if torch.is_grad_enabled() else out
 

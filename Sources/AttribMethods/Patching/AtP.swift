@@ -8,21 +8,7 @@ import AttribModels
 public enum AtP {
     public static func estimate(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric,
                                 granularity: ComponentGranularity) throws -> ComponentScores {
-        let start = ContinuousClock.now
-        try pair.check(for: model, "AtP")
-        let nodes = try ComponentNodeSet(granularity, config: model.config, tokens: pair.clean.count)
-        let points = nodes.hookPoints
-        let corrupt = try model.forward([pair.corrupt], cache: points, logitPositions: .last)
-        let corruptValue = try metric.evaluate(corrupt.logits).values[0]
-        let g = try model.gradients([pair.clean], metric: metric, nodes: points)
-        var scores = [Double](repeating: 0, count: nodes.count)
-        let deltas = try PatchingHost.deltas(clean: g.run.cache, corrupt: corrupt.cache, points: points)
-        for l in 0..<model.config.nLayer {
-            let part = try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g.gradients.nodes)
-            scores.replaceSubrange(l * nodes.perLayer..<(l + 1) * nodes.perLayer, with: part)
-        }
-        return ComponentScores(method: "atp", nodes: nodes, scores: scores, cleanMetric: g.values[0], corruptMetric: corruptValue,
-                               forwardRows: 2, backwardPasses: 1, seconds: secondsSince(start))
+        try batch(model, pairs: [pair], metric: metric, granularity: granularity)[0]
     }
 
     /// AtP of many pairs, batched: consecutive pairs of one length whose metrics stack (one
@@ -40,11 +26,9 @@ public enum AtP {
         }
         var out: [ComponentScores] = []
         for r in batches(pairs: pairs, metrics: metrics, batchSize: { batchSize ?? model.gradientBatchRows(tokens: $0) }) {
-            if r.count == 1 {
-                out.append(try estimate(model, pair: pairs[r.lowerBound], metric: metrics[r.lowerBound], granularity: granularity))
-            } else {
-                out += try batch(model, pairs: Array(pairs[r]), metric: TokenMetric.stacked(Array(metrics[r]))!, granularity: granularity)
-            }
+            // One pair keeps its own metric (a custom one stacks with nothing).
+            let metric = r.count == 1 ? metrics[r.lowerBound] : TokenMetric.stacked(Array(metrics[r]))!
+            out += try batch(model, pairs: Array(pairs[r]), metric: metric, granularity: granularity)
         }
         return out
     }
@@ -64,7 +48,8 @@ public enum AtP {
         return out
     }
 
-    /// One batch of `estimate(pairs:)`: pairs of one length, their metrics stacked into `metric`.
+    /// One batch of `estimate(pairs:)` (of one pair for `estimate(pair:)`): pairs of one length,
+    /// their metrics stacked into `metric`.
     static func batch(_ model: DecoderModel, pairs: [PromptPair], metric: TokenMetric, granularity: ComponentGranularity) throws -> [ComponentScores] {
         let start = ContinuousClock.now
         for p in pairs { try p.check(for: model, "AtP") }
