@@ -93,18 +93,25 @@ public struct AtPStar: Sendable {
             for (p, v) in m { out[p] = try v.rows(b..<b + 1) }
             return out
         }
-        let deltaPoints = useQK ? Set((0..<nl).map { HookPoint(.attnV, layer: $0) }) : nodes.hookPoints
-        var deltas: [[HookPoint: [Double]]] = [], prep: [[QKLayer]] = []
-        for b in 0..<batch {
-            let (clean, corr) = (try row(run.cache, b), try row(corrupt.cache, b))
-            deltas.append(try PatchingHost.deltas(clean: clean, corrupt: corr, points: deltaPoints))
-            prep.append(useQK ? try (0..<nl).map { try QKLayer(model, layer: $0, clean: clean, corrupt: corr) } : [])
+        // Without the QK fix every node's estimate is Δ·∂L/∂n, contracted on the device for the whole
+        // batch; the QK fix's pieces are per prompt (row views) and read Δv on the host.
+        let deltas = useQK ? [:] : try PatchingHost.deltaTensors(clean: run.cache, corrupt: corrupt.cache, points: nodes.hookPoints)
+        var deltaV: [[HookPoint: [Double]]] = [], prep: [[QKLayer]] = []
+        if useQK {
+            let vPoints = Set((0..<nl).map { HookPoint(.attnV, layer: $0) })
+            for b in 0..<batch {
+                let (clean, corr) = (try row(run.cache, b), try row(corrupt.cache, b))
+                deltaV.append(try PatchingHost.deltas(clean: clean, corrupt: corr, points: vPoints))
+                prep.append(try (0..<nl).map { try QKLayer(model, layer: $0, clean: clean, corrupt: corr) })
+            }
         }
 
-        /// The estimate of prompt b's nodes of layer l with its gradients `g`.
-        func layerEstimate(_ b: Int, _ l: Int, _ g: [HookPoint: Tensor]) throws -> [Double] {
-            useQK ? try prep[b][l].estimate(nodes, gradients: g, deltaV: deltas[b][HookPoint(.attnV, layer: l)]!)
-                  : try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas[b], gradients: g)
+        /// Every prompt's estimates of the nodes of layer l with the batch's gradients `g`, [B][perLayer].
+        func layerEstimates(_ l: Int, _ g: [HookPoint: Tensor]) throws -> [[Double]] {
+            guard useQK else { return try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g) }
+            return try (0..<batch).map { b in
+                try prep[b][l].estimate(nodes, gradients: try row(g, b), deltaV: deltaV[b][HookPoint(.attnV, layer: l)]!)
+            }
         }
         let per = nodes.perLayer
         // With GradDrop, the plain backward also keeps each block's output gradient, from which
@@ -113,9 +120,9 @@ public struct AtPStar: Sendable {
         let residPoints = dropping ? Set((1..<nl).map { HookPoint(.residPost, layer: $0) }) : []
         let plain = try model.backward(run, upstream: upstream, nodes: gradPoints.union(residPoints)).nodes
         var signed = [[Double]](repeating: [Double](repeating: 0, count: nodes.count), count: batch)
-        for b in 0..<batch {
-            let g = try row(plain, b)
-            for l in 0..<nl { signed[b].replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(b, l, g)) }
+        for l in 0..<nl {
+            let e = try layerEstimates(l, plain)
+            for b in 0..<batch { signed[b].replaceSubrange(l * per..<(l + 1) * per, with: e[b]) }
         }
         var backwards = 1
         var scores = signed.map { $0.map(abs) }
@@ -131,9 +138,9 @@ public struct AtPStar: Sendable {
                     let g = try model.backwardBelow(run, layer: drop, residualGradient: plain[HookPoint(.residPost, layer: drop)]!,
                                                     nodes: gradPoints.filter { $0.layer < drop })
                     backwards += 1
-                    for b in 0..<batch {
-                        let gb = try row(g, b)
-                        for l in 0..<drop { est[b].replaceSubrange(l * per..<(l + 1) * per, with: try layerEstimate(b, l, gb)) }
+                    for l in 0..<drop {
+                        let e = try layerEstimates(l, g)
+                        for b in 0..<batch { est[b].replaceSubrange(l * per..<(l + 1) * per, with: e[b]) }
                     }
                 }
                 for b in 0..<batch { perDrop[b].append(est[b]) }
