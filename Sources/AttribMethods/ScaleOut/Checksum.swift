@@ -24,7 +24,11 @@ public enum Checksum {
         defer { close(fd) }
         var crc: uLong = CZlib.crc32(0, nil, 0)
         var total = 0
-        var buf = [UInt8](repeating: 0, count: 1 << 22)
+        // A unit's files are often a few kilobytes: a buffer of the file's size (at most 4 MiB),
+        // not 4 MiB zeroed for each (on the digits MLP that zeroing was 6% of an IG sweep).
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? Int(st.st_size) : 1 << 22
+        var buf = [UInt8](repeating: 0, count: max(4096, min(1 << 22, size + 1)))
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; throw AttribError.io(path: path, detail: "read failed: \(String(cString: strerror(errno)))") }
