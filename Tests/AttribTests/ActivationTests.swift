@@ -240,3 +240,36 @@ import Glibc
         }
     }
 }
+
+/// The Float32 activations' 16-lane (AVX-512F) and 8-lane (AVX2 + FMA) code: the same formulas in
+/// the same order, so the same bits wherever both run. A sweep's results then do not depend on
+/// which CPU of a cluster computed them, and the parity bounds above hold for both.
+@Suite(.serialized) struct ActivationLaneTests {
+    @Test("CPU Float32 activations at 16 and 8 lanes: bitwise the same values, derivatives and input gradients",
+          arguments: [Activation.tanh, .sigmoid, .geluTanh, .geluErf, .silu])
+    func widths(_ kind: Activation) throws {
+        // Both tails, the branch points (|x| = 0.3125 for tanh), signed zeros, tiny and
+        // non-finite values; a length that leaves a partial group at either width.
+        var v = randomValues(4096 + 13, seed: 57, -12, 12) + randomValues(64, seed: 58, -0.4, 0.4)
+        v += [0, -0.0, 1e-30, -1e-30, 1e-40, 0.3125, -0.3125, 20, -20, 40, -40, 88, -88, 200, -200,
+              .infinity, -.infinity, .nan]
+        let x = try Tensor(v, shape: [v.count], dtype: .float32, on: cpu)
+        let dy = try Tensor(randomValues(v.count, seed: 59, -2, 2), shape: [v.count], dtype: .float32, on: cpu)
+        func run(_ lanes: Int) throws -> (Int, [[UInt64]]) {
+            CPUDevice.capActivationLanes(lanes)
+            defer { CPUDevice.capActivationLanes(16) }
+            var out = [try x.activated(kind).doubles(), try x.activationBackward(kind, upstream: dy).doubles()]
+            if let (y, d) = try x.activatedWithDerivative(kind) { out += [try y.doubles(), try d.doubles()] }
+            return (CPUDevice.activationLanes, out.map { $0.map(\.bitPattern) })
+        }
+        let (w16, a) = try run(16), (w8, b) = try run(8)
+        #expect(w8 == 8 || w8 == 1)
+        #expect(a.count == b.count)
+        for (k, (p, q)) in zip(a, b).enumerated() {
+            let first = p.indices.first { p[$0] != q[$0] }
+            #expect(first == nil, "\(kind) output \(k): \(w16) lanes against \(w8) differ first at x = \(first.map { v[$0] } ?? 0)")
+        }
+        // Where the CPU has no AVX-512 both runs took the 8-lane code: say so rather than pass silently.
+        if w16 != 16 { print("ActivationLaneTests: this CPU runs \(w16) lanes at most; 16 against 8 not compared") }
+    }
+}

@@ -181,6 +181,13 @@ extension CPUDevice {
         attrib_maxpool_general_set_max_lanes(Int32(lanes))
     }
 
+    /// Caps the Float32 activations' vector width (tanh, sigmoid, both GELUs, SiLU): 16 (AVX-512F
+    /// where the CPU has it; the default), 8 (AVX2 + FMA) or 1 (libm, as ActivationMath). 16 and
+    /// 8 give the same bits; the tests compare them.
+    public static func capActivationLanes(_ lanes: Int) { attrib_activation_set_max_lanes(Int32(lanes)) }
+    /// The width the Float32 activations run at: 16, 8 or 1.
+    public static var activationLanes: Int { Int(attrib_activation_lanes()) }
+
     public func conv3x3RowsOuter(n: Int, c: Int, h: Int, w: Int, oc: Int, x: BufferView, weight: BufferView,
                                  bias: BufferView?, y: BufferView) throws -> Bool {
         let op = "conv3x3RowsOuter"

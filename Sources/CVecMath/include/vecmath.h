@@ -184,3 +184,10 @@ void attrib_sigmoid_backward_f32(const float *x, const float *dy, float *dx, siz
 void attrib_sigmoid_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n);
 void attrib_gelu_tanh_forward_f32(const float *x, float *y, size_t n);
 void attrib_gelu_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+
+/// Caps the vector activations' width (tanh, sigmoid, both GELUs, SiLU): 16 (AVX-512F where
+/// present, the default), 8 (AVX2 + FMA) or 1 (libm). 16 and 8 give the same bits; the tests
+/// compare them.
+void attrib_activation_set_max_lanes(int lanes);
+/// The width the vector activations run at now: 16, 8 or 1.
+int attrib_activation_lanes(void);
