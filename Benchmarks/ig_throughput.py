@@ -35,6 +35,11 @@ target outputs summed, so one backward gives every row's gradient), the
 Gauss-Legendre weights applied and summed on the tensor. Timed in the same
 rounds as Captum and attrib; its ratio is printed beside Captum's.
 
+Limit (CPU, models whose only weighted layers are Linear: the MLPs): the input·steps/s of IG
+doing nothing but the products no engine can skip (product_limit: the hidden layers' forward
+and input-gradient products, at the faster of torch's and OpenBLAS's rate for those shapes),
+printed with each side's share of it and the most any engine could gain over direct PyTorch.
+
 Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
 with seeded random weights, exported with scripts/export_torch.py to a temp
 dir so both sides use the same weights. Models unlike the bundled ones, with
@@ -292,6 +297,48 @@ def gemm_rate(torch, device="cpu") -> float:
     return 2 * 1024 * 4096 * 4096 / best / 1e9
 
 
+def product_limit(torch, binary, model, threads, rows=4096):
+    """For a model whose only weighted layers are nn.Linear (the MLPs): the input·steps/s at
+    which IG would run if it did nothing but the products no engine can skip, or None.
+    Those are the hidden layers' (every Linear but the first, whose IG path is affine in alpha
+    and summed over the steps before its one product per input, and the last, whose input
+    gradient for one target is a row of its weight): x·Wᵀ forward and dy·W backward per row,
+    each timed at `rows` rows with torch (MKL) and with attrib's OpenBLAS (`attrib bench gemm
+    --shapes`), the faster of the two. Elementwise work, which no engine skips either, is left
+    out, so this bounds every engine from above."""
+    weighted = [m for m in model.modules() if not list(m.children()) and any(True for _ in m.parameters())]
+    if not weighted or not all(isinstance(m, torch.nn.Linear) for m in weighted):
+        return None
+    hidden = weighted[1:-1]
+    if not hidden:
+        return None
+    torch_secs = 0.0
+    shapes = []
+    for lin in hidden:
+        o, i = lin.weight.shape
+        w = lin.weight.detach()
+        x, dy = torch.rand(rows, i), torch.rand(rows, o)
+        for a, b in ((x, w.t()), (dy, w)):
+            a @ b
+            best = float("inf")
+            for _ in range(20):
+                t0 = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t0)
+            torch_secs += best
+        shapes += [f"{rows}x{o}x{i}", f"{rows}x{i}x{o}"]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    p = subprocess.run([binary, "bench", "gemm", "--device", "cpu", "--shapes", ",".join(shapes), "--json"],
+                       capture_output=True, text=True, env=env, check=True)
+    text = p.stdout.strip()
+    blas_secs = sum(2 * r["m"] * r["n"] * r["k"] / (r["gflops"] * 1e9) for r in json.loads(text[text.find("["):]))
+    secs = min(torch_secs, blas_secs)
+    flops = sum(4 * lin.weight.shape[0] * lin.weight.shape[1] for lin in hidden)
+    return rows / secs, (f"{len(hidden)} hidden product(s), {flops / 1e3:.0f} kFLOP per input·step, "
+                         f"{rows} rows: torch {flops * rows / torch_secs / 1e9:.0f}, "
+                         f"OpenBLAS {flops * rows / blas_secs / 1e9:.0f} GFLOP/s")
+
+
 def wide_mlp(torch):
     """The wide MLP 784-4096-4096-10 with ReLUs, weights drawn after torch.manual_seed(0)."""
     torch.manual_seed(0)
@@ -502,6 +549,9 @@ def main() -> int:
             batch_rows = max(1, int(args.batch_mb * 2**20 // bpr))
             print(f"== {label}: Captum internal_batch_size = max(timed inputs, {batch_rows}) "
                   f"(~{bpr / 1024:.1f} KiB activations+grads per row, <= {args.batch_mb:g} MB per internal batch)")
+            limit = product_limit(torch, binary, model, args.threads) if tdev == "cpu" and binary else None
+            if limit:
+                print(f"   limit: {limit[0]:12.1f} input·steps/s doing only the products no engine skips ({limit[1]})")
             for n_inputs in inputs_list:
                 for m in steps_list:
                     if args.engine_only:
@@ -580,6 +630,9 @@ def main() -> int:
                         if name == "wide-mlp":
                             line += flops_text(e_rate, gemm, dev, blas)
                         print(line, flush=True)
+                        if limit and dev == "cpu":
+                            print(f"      of the limit: attrib {100 * e_rate / limit[0]:5.1f}%, torch direct {100 * d_rate / limit[0]:5.1f}%; "
+                                  f"the most any engine could be over torch direct here: {limit[0] / d_rate:5.2f}x", flush=True)
             print()
         if gemm is not None:
             print(f"GEMM rate re-measured at the end: {gemm_rate(torch, tdev):.1f} GFLOP/s "
