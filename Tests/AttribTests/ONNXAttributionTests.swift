@@ -6,7 +6,7 @@ import Testing
 /// The attribution methods on ONNX files (issue 16's "methods take any graph", issue 17's
 /// `--model x.onnx`): IG against Captum on the PyTorch model the file came from, saliency
 /// against PyTorch's input gradients, the fused first affine layer found on any graph by rule
-/// (Conv-first CNNs fuse; the residual MLP, whose input feeds two nodes, cannot), and the CLI.
+/// (Conv-first CNNs fuse; so does the residual MLP, whose skip add reads the input too), and the CLI.
 @Suite struct ONNXAttributionTests {
     static func path(_ name: String) -> String { fixturePath("onnx/\(name)/model.onnx") }
     static func array(_ name: String, _ file: String) throws -> [Double] { try NPY.read(fixturePath("onnx/\(name)/\(file).npy")).doubles() }
@@ -25,7 +25,7 @@ import Testing
             let r = try IntegratedGradients(rule: .gaussLegendre, steps: 16).attribute(model, inputs: x, count: targets.count,
                                                                                       baseline: .zero, targets: targets)
             #expect(GradientMethodTests.rel(r.attributions, ig) <= tol, "\(file) IG on \(device.id) \(dtype): \(GradientMethodTests.rel(r.attributions, ig))")
-            #expect(r.fused == (name != "resmlp"), "\(name): fused first layer \(r.fused)")
+            #expect(r.fused, "\(name): fused first layer \(r.fused)")
             for i in targets.indices { #expect(abs(r.deltas![i] - delta[i]) <= tol * 10, "\(name) delta \(i) on \(device.id) \(dtype)") }
         }
     }
@@ -40,6 +40,21 @@ import Testing
         #expect(GradientMethodTests.rel(a.attributions, b.attributions) < 1e-12)
     }
 
+    @Test("fused and unfused IG agree on the residual MLP, whose skip add reads the input beside the first Linear (Float64, to rounding)")
+    func fusedWithSideReaders() throws {
+        let x = try Self.array("resmlp", "inputs"), targets = try Self.array("resmlp", "targets").map { [Int($0)] }
+        let model = try ONNXModel.attributionModel(at: Self.path("resmlp"), on: cpu, dtype: .float64)
+        #expect(model.forwardExecutor.graph.firstAffine()?.sideReaders == true)
+        for baseline in [Baseline.zero, .constant(0.3)] {
+            let a = try IntegratedGradients(steps: 24).attribute(model, inputs: x, count: 4, baseline: baseline, targets: targets)
+            let b = try IntegratedGradients(steps: 24, fuseFirstLayer: false).attribute(model, inputs: x, count: 4, baseline: baseline, targets: targets)
+            #expect(a.fused && !b.fused)
+            // The skip add's share: without it the attributions miss the input's direct path.
+            #expect(GradientMethodTests.rel(a.attributions, b.attributions) < 1e-12, "\(GradientMethodTests.rel(a.attributions, b.attributions))")
+            for i in 0..<4 { #expect(abs(a.deltas![i] - b.deltas![i]) < 1e-12) }
+        }
+    }
+
     @Test("the signed gradient on the ONNX file is PyTorch's input gradient (Float64: ONNXTests' bound)", arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
     func saliency(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
@@ -49,14 +64,16 @@ import Testing
         #expect(err < (try ONNXTests.float64Tolerance(name)), "\(name): \(err)")
     }
 
-    @Test("Graph.firstAffine: through Flatten and Reshape to the first Linear/Conv2d; none where the input or a value on the way is read twice or is an output")
+    @Test("Graph.firstAffine: through Flatten and Reshape to the first Linear/Conv2d; the input's other readers are side readers; none where a value on the way is read twice or is an output")
     func firstAffineRule() throws {
         let mlp = try Sequential.load(fixturePath("../../Models/digits-mlp"), on: cpu)
         let f = try #require(mlp.forwardExecutor.graph.firstAffine())
         #expect(f.layer is Linear && f.output == "1" && f.layerInput == "0", "digits-mlp: Flatten then Linear")
         #expect(try ONNXModel.attributionModel(at: Self.path("bncnn"), on: cpu).forwardExecutor.graph.firstAffine()?.layer is Conv2d)
-        #expect(try ONNXModel.attributionModel(at: Self.path("resmlp"), on: cpu).forwardExecutor.graph.firstAffine() == nil,
-                "the skip connection reads the input too")
+        #expect(f.sideReaders == false)
+        let res = try #require(try ONNXModel.attributionModel(at: Self.path("resmlp"), on: cpu).forwardExecutor.graph.firstAffine(),
+                               "the skip add reads the input too: a side reader, not a reason to decline")
+        #expect(res.layer is Linear && res.sideReaders)
         // A Flatten whose output is also a graph output cannot be cut past.
         let lin = try Linear(weight: Tensor(randomValues(12, seed: 1), shape: [3, 4], on: cpu), bias: nil)
         let g = try Graph(inputs: [("x", ValueType([2, 2], .float32))],

@@ -12,7 +12,9 @@ import AttribModels
 /// (through any Flatten or Reshape; `Graph.firstAffine`, a rule on any graph), pre-activations are affine in α, z(α) = z' + α(z − z'), so the
 /// first layer runs twice per input instead of m times, the path is built in z,
 /// and the input gradient is (x − x') ⊙ L₁ᵀ(Σₖ wₖ δₖ): one backward product for
-/// all steps. The same numbers as the unfused path, to rounding.
+/// all steps. The same numbers as the unfused path, to rounding. Where the input has other
+/// readers too (a skip add of x), they read the interpolated input on every step, and their
+/// step-weighted input gradient is added to that product's.
 public struct IntegratedGradients: Sendable {
     public var rule: IntegrationRule = .gaussLegendre
     public var steps: Int = 64
@@ -51,10 +53,16 @@ public struct IntegratedGradients: Sendable {
         fuseFirstLayer ? model.forwardExecutor.graph.firstAffine() : nil
     }
 
+    /// The values a sweep's batches are fed: the cut, and the input too where it has side readers.
+    func feeds(_ model: any AttributionModel) -> Set<String> {
+        guard let f = fused(model) else { return [model.inputName] }
+        return f.sideReaders ? [f.output, model.inputName] : [f.output]
+    }
+
     /// The fused layer's index in a Sequential (its graph's node i is layer i): the key of the
     /// CPU backend's rows-outer and whole-path CNN sweeps, which are Sequential's alone.
     func sequentialLayer(_ model: any AttributionModel, _ f: FirstAffine?) -> (Sequential, Int)? {
-        guard let seq = model as? Sequential, let f, let i = Int(f.output), i == f.node else { return nil }
+        guard let seq = model as? Sequential, let f, !f.sideReaders, let i = Int(f.output), i == f.node else { return nil }
         return (seq, i)
     }
 
@@ -73,7 +81,8 @@ public struct IntegratedGradients: Sendable {
 
     /// The device batches a sweep on this model runs in.
     public func plan(for model: any AttributionModel) -> ChunkPlan {
-        ChunkPlan.make(for: model, cut: fused(model)?.output, cap: batchCap, budget: memoryBudget)
+        ChunkPlan.make(for: model.forwardExecutor.graph, from: feeds(model), backward: true, on: model.device, dtype: model.dtype,
+                       cap: batchCap, budget: memoryBudget)
     }
 
     /// How many inputs the first device batch of a sweep over n inputs holds.
@@ -147,6 +156,8 @@ public struct IntegratedGradients: Sendable {
         // the first affine layer's output.
         let exec = model.sweepExecutor, output = exec.graph.outputs[0], inputName = model.inputName
         let cut = fused?.output ?? inputName
+        // The input's other readers (a skip add of x) read the interpolated input on every step.
+        let side = fused?.sideReaders ?? false
         let plan = plan(for: model)
         let xT = try Tensor(x, shape: [n] + model.inputShape, dtype: dtype, on: device)
         let bT = try Tensor(bAll, shape: [n] + model.inputShape, dtype: dtype, on: device)
@@ -186,6 +197,8 @@ public struct IntegratedGradients: Sendable {
         if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
+        // The side readers' step-weighted input gradients, [n] + input shape per target.
+        let sideAccumulators = side ? try (0..<tCount).map { _ in try Tensor.zeros([n] + model.inputShape, dtype: dtype, on: device) } : []
         // Σₖ wₖ p(αₖ) F(γ(αₖ)) per input and target, for the path-weighted delta.
         var pathMeans = [Double](repeating: 0, count: n * tCount)
 
@@ -216,12 +229,15 @@ public struct IntegratedGradients: Sendable {
             var feed = cut, fPrime: Tensor?
             var run: GraphExecutor.Run?
             if !rowsOuter {
+                var feeds: [String: Tensor] = [:]
+                if side { feeds[inputName] = try xT.rows(c.inputs).pathInterpolated(baselines: bT.rows(c.inputs), alphas: steps) }
                 if let pa = pathAct, let (a, d) = try xs.pathActivatedWithDerivative(pa.kind, baselines: bs, alphas: steps) {
                     feed = pa.output; fPrime = d
-                    run = try exec.forward([feed: a], gradientsFor: [feed])
+                    feeds[feed] = a
                 } else {
-                    run = try exec.forward([cut: xs.pathInterpolated(baselines: bs, alphas: steps)], gradientsFor: [cut])
+                    feeds[cut] = try xs.pathInterpolated(baselines: bs, alphas: steps)
                 }
+                run = try exec.forward(feeds, gradientsFor: side ? [feed, inputName] : [feed])
             }
             let result = trace?.output ?? run![output]!
             if c.steps.upperBound > m {
@@ -239,9 +255,13 @@ public struct IntegratedGradients: Sendable {
                 let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
                                                   firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
                 let up = try upstream.reshaped(result.shape), w = try weightT.rows(c.steps)
-                let partial = try trace.map { try seq!.pathGradientSum($0, upstream: up, layers: layers, weights: w) }
-                    ?? fPrime.map { try exec.backward(run!, upstream: [output: up], wrt: [feed])[feed]!.pathWeightedSum(weights: w, times: $0) }
-                    ?? exec.backward(run!, upstream: [output: up], wrt: [cut])[cut]!.pathWeightedSum(weights: w)
+                let partial: Tensor
+                if let trace { partial = try seq!.pathGradientSum(trace, upstream: up, layers: layers, weights: w) }
+                else {
+                    let grads = try exec.backward(run!, upstream: [output: up], wrt: side ? [feed, inputName] : [feed])
+                    partial = try fPrime.map { try grads[feed]!.pathWeightedSum(weights: w, times: $0) } ?? grads[feed]!.pathWeightedSum(weights: w)
+                    if side { try sideAccumulators[t].rows(c.inputs).axpy(1, grads[inputName]!.pathWeightedSum(weights: w)) }
+                }
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
                     // F along the path, for E_β[F(b)] in the delta (small: one value per row).
@@ -275,6 +295,7 @@ public struct IntegratedGradients: Sendable {
                 let layerInput = exec.graph.types[f.layerInput]!.shape
                 g = try f.layer.backward(g, Saved(input: try diff.reshaped([completed] + layerInput), output: g))
                 g = try g.reshaped(diff.shape)
+                if side { try g.axpy(1, sideAccumulators[t].rows(done)) }
             }
             attributions.append(try diff.multiplying(g).doubles())
         }
@@ -292,8 +313,9 @@ public struct IntegratedGradients: Sendable {
             let layers = start0..<(seq?.layers.count ?? 0)
             // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
             let forward = model.forwardExecutor
-            let out = try (banded ? seq!.traceRowsOuter(ends, layers: layers).output
-                           : forward.forward([cut: rowsOuter ? ends.transposed12() : ends])[output]!).doubles()
+            var feeds = [cut: try rowsOuter ? ends.transposed12() : ends]
+            if side { feeds[inputName] = try Self.stacked(xT, bT, rows: r) }
+            let out = try (banded ? seq!.traceRowsOuter(ends, layers: layers).output : forward.forward(feeds)[output]!).doubles()
             fx += out[0..<k * classes]
             fb += out[k * classes..<2 * k * classes]
         }

@@ -6,6 +6,11 @@
 /// steps is one backward product (IntegratedGradients). A rule on the graph, so it holds for
 /// every model whose input goes straight into an affine layer: Sequential MLPs and CNNs,
 /// ONNX ResNets (Conv first), MLPs exported with Flatten → Gemm.
+///
+/// The input itself may have other readers besides the chain (a residual MLP's skip add of
+/// x): those read the interpolated input on every step, the affine layer still runs on the
+/// two ends, and the input gradient is the affine layer's one backward product plus the
+/// other readers' step-weighted gradient (`sideReaders`).
 public struct FirstAffine: Sendable {
     /// The affine node's index in `Graph.nodes`.
     public let node: Int
@@ -14,6 +19,8 @@ public struct FirstAffine: Sendable {
     /// the cut where the path lives.
     public let layerInput: String
     public let output: String
+    /// Whether nodes other than the chain to the affine layer read the graph's input.
+    public let sideReaders: Bool
 }
 
 extension Graph {
@@ -21,18 +28,33 @@ extension Graph {
         guard inputs.count == 1 else { return nil }
         var readers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() { for v in Set(n.inputs) { readers[v, default: []].append(i) } }
-        var v = inputs[0].name
-        while true {
-            guard !outputs.contains(v), let r = readers[v], r.count == 1 else { return nil }
-            let n = nodes[r[0]]
-            guard n.inputs == [v] else { return nil }
-            if let l = (n.op as? LayerOp)?.layer {
-                if l is Flatten { v = n.output; continue }
-                if l is Linear || l is Conv2d { return FirstAffine(node: r[0], layer: l, layerInput: v, output: n.output) }
-                return nil
+        let input = inputs[0].name
+        guard !outputs.contains(input), let first = readers[input] else { return nil }
+        // The chain may start at any one reader of the input; the input's other readers are side readers.
+        for start in first {
+            if let f = chain(from: input, through: start, readers: readers) {
+                return FirstAffine(node: f.node, layer: f.layer, layerInput: f.layerInput, output: f.output, sideReaders: first.count > 1)
             }
-            if n.op is ReshapeGraphOp { v = n.output; continue }
-            return nil
+        }
+        return nil
+    }
+
+    /// The affine layer reached from value v through node i and then shape-only nodes, each
+    /// value after v read by that one node alone.
+    private func chain(from v: String, through i: Int, readers: [String: [Int]]) -> (node: Int, layer: any Layer, layerInput: String, output: String)? {
+        var v = v, i = i
+        while true {
+            let n = nodes[i]
+            guard n.inputs == [v] else { return nil }
+            let isShape: Bool
+            if let l = (n.op as? LayerOp)?.layer {
+                if l is Linear || l is Conv2d { return (i, l, v, n.output) }
+                isShape = l is Flatten
+            } else {
+                isShape = n.op is ReshapeGraphOp
+            }
+            guard isShape, !outputs.contains(n.output), let r = readers[n.output], r.count == 1 else { return nil }
+            v = n.output; i = r[0]
         }
     }
 }
