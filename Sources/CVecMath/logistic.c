@@ -36,11 +36,11 @@ static void run(int kind, const float *x, const float *dy, float *y, float *dydx
     if (!attrib_act_run(kind, x, dy, y, dydx, dx, n)) run_scalar(kind, x, dy, y, dydx, dx, n);
 }
 
-void attrib_tanh_forward_f32(const float *x, float *y, size_t n) { run(0, x, NULL, y, NULL, NULL, n); }
-void attrib_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(0, x, dy, NULL, NULL, dx, n); }
-void attrib_tanh_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) { run(0, x, NULL, y, dydx, NULL, n); }
-void attrib_sigmoid_forward_f32(const float *x, float *y, size_t n) { run(1, x, NULL, y, NULL, NULL, n); }
-void attrib_sigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(1, x, dy, NULL, NULL, dx, n); }
-void attrib_sigmoid_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) { run(1, x, NULL, y, dydx, NULL, n); }
-void attrib_gelu_tanh_forward_f32(const float *x, float *y, size_t n) { run(2, x, NULL, y, NULL, NULL, n); }
-void attrib_gelu_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(2, x, dy, NULL, NULL, dx, n); }
+void attrib_tanh_forward_f32(const float *x, float *y, size_t n) { run(ATTRIB_ACT_TANH, x, NULL, y, NULL, NULL, n); }
+void attrib_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(ATTRIB_ACT_TANH, x, dy, NULL, NULL, dx, n); }
+void attrib_tanh_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) { run(ATTRIB_ACT_TANH, x, NULL, y, dydx, NULL, n); }
+void attrib_sigmoid_forward_f32(const float *x, float *y, size_t n) { run(ATTRIB_ACT_SIGMOID, x, NULL, y, NULL, NULL, n); }
+void attrib_sigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(ATTRIB_ACT_SIGMOID, x, dy, NULL, NULL, dx, n); }
+void attrib_sigmoid_forward_derivative_f32(const float *x, float *y, float *dydx, size_t n) { run(ATTRIB_ACT_SIGMOID, x, NULL, y, dydx, NULL, n); }
+void attrib_gelu_tanh_forward_f32(const float *x, float *y, size_t n) { run(ATTRIB_ACT_GELU_TANH, x, NULL, y, NULL, NULL, n); }
+void attrib_gelu_tanh_backward_f32(const float *x, const float *dy, float *dx, size_t n) { run(ATTRIB_ACT_GELU_TANH, x, dy, NULL, NULL, dx, n); }
