@@ -40,6 +40,25 @@ import Testing
 
     /// FuzzONNX: a Conv node with no output name trapped on n.output[0] (index out of range)
     /// while the graph was built. Every node's first output is now checked before its op.
+    /// FuzzImage (out-of-memory): a 332-byte JPEG whose header claims 52,807 × 35,152 gray pixels
+    /// made the reader allocate 5.6 GB (RGB) before its data failed to decode. The PNG fixture
+    /// claims 20,000 × 20,000 RGB in 65 bytes: its IHDR (correct CRC), an empty IDAT and IEND,
+    /// written with Python's zlib and struct. Both are now refused from their size before any
+    /// pixel buffer is made; the real images beside them still load.
+    @Test("image headers claiming more pixels than their file can hold are refused before allocating (FuzzImage out-of-memory)")
+    func imageHeaderClaimsTooMuch() throws {
+        for (file, dims) in [("fuzz-claims-52807x35152.jpg", "52807×35152"), ("fuzz-claims-20000x20000.png", "20000×20000")] {
+            let path = fixturePath("images/" + file)
+            for format in [PNGImage.PixelFormat.rgb, .gray] {
+                expectAttribError([path, dims, "the file is malformed"]) { _ = try ImageFile.read(path: path, format: format) }
+            }
+        }
+        for real in ["images/jpeg/inputs/c420.jpg", "images/inputs/a.png"] {
+            let img = try ImageFile.read(path: fixturePath(real), format: .rgb)
+            #expect(img.pixels.count == img.width * img.height * 3)
+        }
+    }
+
     @Test("an ONNX node without an output: a clear error naming the file and the node (FuzzONNX trap)")
     func nodeWithoutOutput() {
         let path = fixturePath("onnx/fuzz-node-without-output.onnx")

@@ -84,12 +84,9 @@ public enum PNGImage {
             throw AttribError.io(path: path, detail: "cannot read PNG: \(message.isEmpty ? "libpng reported an error" : message)")
         }
         let width = Int(image.width), height = Int(image.height)
-        let (rowBytes, o1) = width.multipliedReportingOverflow(by: format.channels)
-        let (total, o2) = rowBytes.multipliedReportingOverflow(by: height)
-        guard !o1, !o2, rowBytes <= Int(Int32.max), total <= 1 << 34 else {
-            png_image_free(&image)
-            throw AttribError.tooLarge(op: "PNGImage.read", detail: "\(path) is a \(width)×\(height) image, too large to load")
-        }
+        let rowBytes: Int, total: Int
+        do { (rowBytes, total) = try DecodedImageSize.check(width: width, height: height, channels: format.channels, path: path, op: "PNGImage.read") }
+        catch { png_image_free(&image); throw error }
         image.format = format.pngFormat
         var pixels = [UInt8](repeating: 0, count: total)
         let ok = pixels.withUnsafeMutableBytes { buf in

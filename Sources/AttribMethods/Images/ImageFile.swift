@@ -39,11 +39,7 @@ public enum ImageFile {
         }
         guard header == 0 else { throw failure("header") }
         let (width, height) = (Int(w), Int(ht))
-        let (row, o1) = width.multipliedReportingOverflow(by: format.channels)
-        let (total, o2) = row.multipliedReportingOverflow(by: height)
-        guard width >= 1, height >= 1, !o1, !o2, row <= Int(Int32.max), total <= 1 << 34 else {
-            throw AttribError.tooLarge(op: "ImageFile.read", detail: "\(path) is a \(width)×\(height) image, too large to load")
-        }
+        let (row, total) = try DecodedImageSize.check(width: width, height: height, channels: format.channels, path: path, op: "ImageFile.read")
         var pixels = [UInt8](repeating: 0, count: total)
         let pf = format == .rgb ? TJPF_RGB : TJPF_GRAY
         let ok = bytes.withUnsafeBufferPointer { b in
