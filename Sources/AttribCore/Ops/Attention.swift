@@ -1,6 +1,7 @@
 // The pieces of causal multi-head attention on Tensors:
 //   transposed12()   [B, T, H, dh] ↔ [B, H, T, dh]
-//   causalSoftmax()  scores [n, T, T] → probabilities, entry (t, s) = 0 for s > t
+//   causalSoftmax()  scores [n, T, T] (or [n, S, T]: the last S queries) → probabilities,
+//                    entry (t, s) = 0 for s > t
 //                    (−∞ added above the diagonal with biasAdd, then the row softmax);
 //                    its backward is softmaxBackward (masked probabilities are 0, so
 //                    their score gradients are 0 too)
@@ -25,32 +26,46 @@ extension Tensor {
     /// With a sliding `window` w, also −∞ where s ≤ t − w (a query sees its w latest keys,
     /// itself included: Mistral's and Qwen2's sliding-window attention).
     public static func causalMask(_ t: Int, window: Int? = nil, dtype: DType = .float32, on device: any Device) throws -> Tensor {
-        guard t >= 1 else { throw AttribError.invalidArgument(op: "causalMask", detail: "sequence length \(t); must be at least 1") }
-        if let window, window < 1 { throw AttribError.invalidArgument(op: "causalMask", detail: "sliding window \(window); must be at least 1") }
-        var m = [Double](repeating: 0, count: t * t)
-        for i in 0..<t {
-            for j in 0..<t where j > i || (window.map { j <= i - $0 } ?? false) { m[i * t + j] = -.infinity }
-        }
-        return try Tensor(m, shape: [t * t], dtype: dtype, on: device)
+        try causalMask(queries: t, keys: t, window: window, dtype: dtype, on: device)
     }
 
-    /// Row softmax of scores [n, T, T] with the causal mask: out[·, t, s] = exp(x_ts)/Σ_{s' ≤ t} exp(x_ts')
-    /// for s ≤ t, exactly 0 for s > t. `mask` is `causalMask(T)` (made here when nil).
+    /// The causal mask of the scores of the last `queries` positions of `keys`, [S·T]: query i
+    /// sits at position T − S + i and sees the keys up to it (within the `window`). A run that
+    /// takes a shared prefix's keys and values from another run computes these rows only.
+    public static func causalMask(queries s: Int, keys t: Int, window: Int? = nil, dtype: DType = .float32,
+                                  on device: any Device) throws -> Tensor {
+        guard t >= 1, s >= 1, s <= t else {
+            throw AttribError.invalidArgument(op: "causalMask", detail: "\(s) queries of \(t) keys; needs 1 ≤ queries ≤ keys")
+        }
+        if let window, window < 1 { throw AttribError.invalidArgument(op: "causalMask", detail: "sliding window \(window); must be at least 1") }
+        var m = [Double](repeating: 0, count: s * t)
+        for i in 0..<s {
+            let q = t - s + i                                                   // the query's position
+            for j in 0..<t where j > q || (window.map { j <= q - $0 } ?? false) { m[i * t + j] = -.infinity }
+        }
+        return try Tensor(m, shape: [s * t], dtype: dtype, on: device)
+    }
+
+    /// Row softmax of scores [n, S, T] with the causal mask, the S queries being the last S of
+    /// the T positions (S = T: the whole square): out[·, i, s] = exp(x_is)/Σ_{s' ≤ q} exp(x_is')
+    /// for s ≤ q = T − S + i, exactly 0 above. `mask` is `causalMask(queries: S, keys: T)`
+    /// (made here when nil). A row's masked entries are −∞ before the softmax, so a row of the
+    /// rectangle is bitwise the same row of the square.
     public func causalSoftmax(mask: Tensor? = nil) throws -> Tensor {
         let op = "causalSoftmax"
         try checkCompatible(op, mask.map { [("mask", $0)] } ?? [])
-        guard rank == 3, shape[1] == shape[2] else {
-            throw AttribError.shapeMismatch(op: op, detail: "scores have shape \(shape), expected [n, T, T]")
+        guard rank == 3, shape[1] <= shape[2], shape[1] >= 1 else {
+            throw AttribError.shapeMismatch(op: op, detail: "scores have shape \(shape), expected [n, S, T] with 1 ≤ S ≤ T")
         }
-        let t = shape[1]
-        let m = try mask ?? Tensor.causalMask(t, dtype: dtype, on: device)
-        guard m.shape == [t * t] else {
-            throw AttribError.shapeMismatch(op: op, detail: "mask has shape \(m.shape), expected [\(t * t)] for scores \(shape)")
+        let s = shape[1], t = shape[2]
+        let m = try mask ?? Tensor.causalMask(queries: s, keys: t, dtype: dtype, on: device)
+        guard m.shape == [s * t] else {
+            throw AttribError.shapeMismatch(op: op, detail: "mask has shape \(m.shape), expected [\(s * t)] for scores \(shape)")
         }
         let out = try like(shape)
         try device.copy(n: count, x: storage, y: out.storage)
-        try device.biasAdd(rows: shape[0], cols: t * t, bias: m.storage, y: out.storage)
-        try device.softmax(log: false, rows: shape[0] * t, cols: t, x: out.storage, y: out.storage)
+        try device.biasAdd(rows: shape[0], cols: s * t, bias: m.storage, y: out.storage)
+        try device.softmax(log: false, rows: shape[0] * s, cols: t, x: out.storage, y: out.storage)
         return out
     }
 

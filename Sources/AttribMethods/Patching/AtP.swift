@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AttribCore
 import AttribModels
 
@@ -19,8 +22,10 @@ public enum AtP {
     /// rate. The scores are `estimate(pair:)`'s up to the products' rounding; each pair's seconds
     /// are its batch's over its size.
     /// - batchSize: prompts per batch; nil sizes it from memory (`DecoderModel.gradientBatchRows`).
+    /// - sharePrefix: run each batch's corrupt prompts from their first difference from the
+    ///   clean ones (`SharedPrefix`); false runs them whole (for comparison).
     public static func estimate(_ model: DecoderModel, pairs: [PromptPair], metrics: [TokenMetric], granularity: ComponentGranularity,
-                                batchSize: Int? = nil) throws -> [ComponentScores] {
+                                batchSize: Int? = nil, sharePrefix: Bool = sharesPrefix) throws -> [ComponentScores] {
         guard pairs.count == metrics.count else {
             throw AttribError.invalidArgument(op: "AtP", detail: "\(pairs.count) pairs but \(metrics.count) metrics")
         }
@@ -28,10 +33,14 @@ public enum AtP {
         for r in batches(pairs: pairs, metrics: metrics, batchSize: { batchSize ?? model.gradientBatchRows(tokens: $0) }) {
             // One pair keeps its own metric (a custom one stacks with nothing).
             let metric = r.count == 1 ? metrics[r.lowerBound] : TokenMetric.stacked(Array(metrics[r]))!
-            out += try batch(model, pairs: Array(pairs[r]), metric: metric, granularity: granularity)
+            out += try batch(model, pairs: Array(pairs[r]), metric: metric, granularity: granularity, sharePrefix: sharePrefix)
         }
         return out
     }
+
+    /// Whether the corrupt runs share the clean runs' prefix by default: yes, unless
+    /// ATTRIB_SHARED_PREFIX=0 (for A/B runs of the whole command).
+    public static let sharesPrefix: Bool = getenv("ATTRIB_SHARED_PREFIX").map { String(cString: $0) != "0" } ?? true
 
     /// How `estimate(pairs:)` groups pairs: runs of consecutive pairs of one length whose metrics
     /// stack, each at most `batchSize(tokens)` long (at least 1).
@@ -50,23 +59,38 @@ public enum AtP {
 
     /// One batch of `estimate(pairs:)` (of one pair for `estimate(pair:)`): pairs of one length,
     /// their metrics stacked into `metric`.
-    static func batch(_ model: DecoderModel, pairs: [PromptPair], metric: TokenMetric, granularity: ComponentGranularity) throws -> [ComponentScores] {
+    /// The clean run goes first: where the corrupt prompts share a prefix with the clean ones
+    /// (`SharedPrefix.commonLength`, the batch's shortest), the corrupt run computes only the
+    /// positions after it, from the clean run's keys and values, and its Δ there is exactly 0.
+    static func batch(_ model: DecoderModel, pairs: [PromptPair], metric: TokenMetric, granularity: ComponentGranularity,
+                      sharePrefix: Bool = sharesPrefix) throws -> [ComponentScores] {
         let start = ContinuousClock.now
         for p in pairs { try p.check(for: model, "AtP") }
         let nodes = try ComponentNodeSet(granularity, config: model.config, tokens: pairs[0].clean.count)
         let points = nodes.hookPoints
-        let corrupt = try model.forward(pairs.map(\.corrupt), cache: points, logitPositions: .last)   // cache [B, T, …]
+        let clean = pairs.map(\.clean), corruptTokens = pairs.map(\.corrupt)
+        let shared = sharePrefix ? SharedPrefix.commonLength(corruptTokens, clean) : 0
+        // The clean forward and backward in a scope of their own, so the run's saved state is
+        // freed before the corrupt run: only its cache and the gradients stay.
+        let (cleanValues, cleanCache, gradients) = try { () throws -> ([Double], [HookPoint: Tensor], [HookPoint: Tensor]) in
+            let run = try model.forward(clean, cache: shared > 0 ? points.union(model.keyValuePoints) : points, keepForBackward: true,
+                                        logitPositions: .last, gradientNodes: points)
+            let (values, upstream) = try metric.evaluate(run.logits)
+            return (values, run.cache, try model.backward(run, upstream: upstream, nodes: points).nodes)
+        }()
+        let corrupt = shared > 0
+            ? try model.forward(corruptTokens, cache: points, sharing: SharedPrefix(length: shared, tokens: clean, cache: cleanCache))
+            : try model.forward(corruptTokens, cache: points, logitPositions: .last)                   // cache [B, T, …]
         let corruptValues = try metric.evaluate(corrupt.logits).values
-        let g = try model.gradients(pairs.map(\.clean), metric: metric, nodes: points)
-        let deltas = try PatchingHost.deltaTensors(clean: g.run.cache, corrupt: corrupt.cache, points: points)
+        let deltas = try PatchingHost.deltaTensors(clean: cleanCache, corrupt: corrupt.cache, points: points)
         var scores = [[Double]](repeating: [Double](repeating: 0, count: nodes.count), count: pairs.count)
         for l in 0..<model.config.nLayer {
-            let part = try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: g.gradients.nodes)
+            let part = try PatchingHost.firstOrder(nodes, layer: l, deltas: deltas, gradients: gradients)
             for b in pairs.indices { scores[b].replaceSubrange(l * nodes.perLayer..<(l + 1) * nodes.perLayer, with: part[b]) }
         }
         let seconds = secondsSince(start) / Double(pairs.count)
         return pairs.indices.map { b in
-            ComponentScores(method: "atp", nodes: nodes, scores: scores[b], cleanMetric: g.values[b], corruptMetric: corruptValues[b],
+            ComponentScores(method: "atp", nodes: nodes, scores: scores[b], cleanMetric: cleanValues[b], corruptMetric: corruptValues[b],
                             forwardRows: 2, backwardPasses: 1, seconds: seconds)
         }
     }

@@ -38,6 +38,9 @@ public struct AtPStar: Sendable {
     public var qkFix: Bool
     /// nil: no GradDrop (score = |ĉ|, the QK-fixed AtP magnitude).
     public var gradDrop: GradDropRule?
+    /// Run the corrupt prompts from their first difference from the clean ones, on the clean
+    /// run's keys and values for the shared prefix (`SharedPrefix`; AtP's rule); false runs them whole.
+    public var sharePrefix = AtP.sharesPrefix
     public init(qkFix: Bool = true, gradDrop: GradDropRule? = .default) { self.qkFix = qkFix; self.gradDrop = gradDrop }
     public init(qkFix: Bool = true, gradDrop: Bool) { self.init(qkFix: qkFix, gradDrop: gradDrop ? .default : nil) }
 
@@ -77,15 +80,20 @@ public struct AtPStar: Sendable {
             ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
         let cachePoints: Set<HookPoint> = useQK
             ? Set((0..<nl).flatMap { l in [qKind, kKind, .attnV, .attnPattern].map { HookPoint($0, layer: l) } }) : nodes.hookPoints
-        let corrupt = try model.forward(pairs.map(\.corrupt), cache: cachePoints, logitPositions: .last)   // cache [B, …]
-        let corruptValues = try metric.evaluate(corrupt.logits).values
+        let clean = pairs.map(\.clean), corruptTokens = pairs.map(\.corrupt)
+        let shared = sharePrefix ? SharedPrefix.commonLength(corruptTokens, clean) : 0
         // The backwards below ask for gradPoints and, with GradDrop, the blocks' outputs, and
         // start at the blocks' inputs.
         let backwardPoints = gradDrop == nil ? gradPoints
             : gradPoints.union((1..<max(1, nl)).flatMap { [HookPoint(.residPost, layer: $0), HookPoint(.residPre, layer: $0)] })
-        let run = try model.forward(pairs.map(\.clean), cache: cachePoints, keepForBackward: true, logitPositions: .last,
-                                    gradientNodes: backwardPoints)
+        let run = try model.forward(clean, cache: shared > 0 ? cachePoints.union(model.keyValuePoints) : cachePoints,
+                                    keepForBackward: true, logitPositions: .last, gradientNodes: backwardPoints)
         let (values, upstream) = try metric.evaluate(run.logits)
+        // The corrupt run after the clean one, from the prefix they share where they do.
+        let corrupt = shared > 0
+            ? try model.forward(corruptTokens, cache: cachePoints, sharing: SharedPrefix(length: shared, tokens: clean, cache: run.cache))
+            : try model.forward(corruptTokens, cache: cachePoints, logitPositions: .last)   // cache [B, …]
+        let corruptValues = try metric.evaluate(corrupt.logits).values
         /// Prompt b's slice of batched values, [1, …] views.
         func row(_ m: [HookPoint: Tensor], _ b: Int) throws -> [HookPoint: Tensor] {
             if batch == 1 { return m }

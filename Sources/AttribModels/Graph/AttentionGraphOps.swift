@@ -27,6 +27,8 @@ public struct ScaleGraphOp: GraphOp {
 /// score gradients are 0 too).
 ///
 /// With a sliding `window` w, entries with s ≤ t − w are masked too (Mistral).
+/// Scores [..., S, T] with S < T are the last S queries of T positions (a run that takes a
+/// shared prefix's keys and values from another run): query i sits at position T − S + i.
 public struct CausalSoftmaxGraphOp: GraphOp {
     public let window: Int?
     public init(window: Int? = nil) { self.window = window }
@@ -35,14 +37,15 @@ public struct CausalSoftmaxGraphOp: GraphOp {
     public var arity: Int { 1 }
     public func outputType(_ inputs: [ValueType]) throws -> ValueType {
         let s = inputs[0].shape
-        guard s.count >= 2, s[s.count - 1] == s[s.count - 2], inputs[0].dtype.isFloatingPoint else {
-            throw AttribError.shapeMismatch(op: kind, detail: "scores are \(inputs[0]); expected [..., T, T] floating")
+        guard s.count >= 2, s[s.count - 2] >= 1, s[s.count - 2] <= s[s.count - 1], inputs[0].dtype.isFloatingPoint else {
+            throw AttribError.shapeMismatch(op: kind, detail: "scores are \(inputs[0]); expected [..., S, T] floating, 1 ≤ S ≤ T")
         }
         return inputs[0]
     }
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let x = inputs[0]
-        let mask = try window.map { try Tensor.causalMask(x.shape[x.rank - 1], window: $0, dtype: x.dtype, on: x.device) }
+        let (q, k) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
+        let mask = q == k && window == nil ? nil : try Tensor.causalMask(queries: q, keys: k, window: window, dtype: x.dtype, on: x.device)
         let y = try MatMulGraphOp.stack(x).causalSoftmax(mask: mask).reshaped(x.shape)
         return (y, OpSaved(tensors: [y]))
     }

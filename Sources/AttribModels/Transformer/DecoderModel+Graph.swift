@@ -16,11 +16,24 @@ extension DecoderModel {
     /// key/value head are consecutive, so q [H, T, d_h] read as [H_kv, (H/H_kv)·T, d_h] times
     /// kᵀ [H_kv, d_h, T] is the scores [H, T, T] in place (and the pattern times v likewise);
     /// the products' backward sums the shared heads' gradients.
-    public func graph(tokens t: Int, lastPositionOnly: Bool = false) throws -> Graph {
+    ///
+    /// - prefix: p > 0 builds the graph of the last S = T − p positions of prompts whose first
+    ///   p tokens another run has computed: "tokens" is then [S], and per layer
+    ///   "blocks.l.attn.k_source" and "v_source" ([T, H_kv, d_h], that run's keys after RoPE and
+    ///   values) give the prefix's keys and values, which join the S new ones before the
+    ///   scores ([H, S, T]). Causal attention makes the first p positions' values depend on the
+    ///   first p tokens only, so the S positions' values are those of the whole prompt's graph:
+    ///   every op is per position except the scores and the pattern's product, which read the
+    ///   same T keys and values. Hook values are then [S, …] (the pattern [H, S, T]).
+    public func graph(tokens t: Int, lastPositionOnly: Bool = false, prefix p: Int = 0) throws -> Graph {
         let c = config, h = c.nHead, hkv = c.nKVHead, dh = c.headDim, rep = c.queriesPerKVHead
         guard t >= 1, t <= c.nPositions else {
             throw AttribError.invalidArgument(op: "DecoderModel.graph", detail: "\(t) tokens; the model takes 1 to \(c.nPositions) (n_positions)")
         }
+        guard p >= 0, p < t else {
+            throw AttribError.invalidArgument(op: "DecoderModel.graph", detail: "a shared prefix of \(p) of \(t) tokens; it must leave at least one position to compute")
+        }
+        let s = t - p                                                                    // the positions this graph computes
         var nodes: [GraphNode] = []
         @discardableResult
         func add(_ output: String, _ op: any GraphOp, _ inputs: String...) -> String {
@@ -30,15 +43,15 @@ extension DecoderModel {
         // RoPE tables [T, r/2] for this length, shared by every layer.
         var rotary: RotaryGraphOp?
         if case let .rotary(r) = c.positions {
-            let (cs, sn) = r.tables(tokens: t, float32: dtype == .float32)
-            rotary = RotaryGraphOp(cos: try Tensor(cs, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
-                                   sin: try Tensor(sn, shape: [t, r.dimensions / 2], dtype: dtype, on: device),
+            let (cs, sn) = r.tables(tokens: t, float32: dtype == .float32), half = r.dimensions / 2   // [T, r/2]: rows p..<T used
+            rotary = RotaryGraphOp(cos: try Tensor(Array(cs[(p * half)...]), shape: [s, half], dtype: dtype, on: device),
+                                   sin: try Tensor(Array(sn[(p * half)...]), shape: [s, half], dtype: dtype, on: device),
                                    dimensions: r.dimensions)
         }
-        let embed = add("hook_embed", LayerOp(embedding), "tokens")                    // [T, D]
+        let embed = add("hook_embed", LayerOp(embedding), "tokens")                    // [S, D]
         var resid: String
         if let wpe {
-            resid = add(embeddingsValue, ConstantBinaryGraphOp(.add, try wpe.rows(0..<t)), embed)
+            resid = add(embeddingsValue, ConstantBinaryGraphOp(.add, try wpe.rows(p..<t)), embed)
         } else if let scale = c.embeddingScale {
             // Gemma: ·√D, a float32 buffer in transformers (so Float32(√D) in every dtype).
             resid = add(embeddingsValue, ScaleGraphOp(Double(Float(scale))), embed)
@@ -51,39 +64,47 @@ extension DecoderModel {
             let ln1 = add("blocks.\(l).ln1.hook_normalized", blk.norm1, pre)
             func project(_ kind: HookKind, _ projection: Linear, heads: Int) -> String {
                 let flat = add("blocks.\(l).attn.\(kind == .attnQ ? "q" : kind == .attnK ? "k" : "v")_flat",
-                               LayerOp(projection), ln1)                              // [T, heads·d_h]
-                return add(name(kind), ReshapeGraphOp([t, heads, dh]), flat)          // [T, heads, d_h]
+                               LayerOp(projection), ln1)                              // [S, heads·d_h]
+                return add(name(kind), ReshapeGraphOp([s, heads, dh]), flat)          // [S, heads, d_h]
             }
             var q = project(.attnQ, blk.q, heads: h), k = project(.attnK, blk.k, heads: hkv)
-            let v = project(.attnV, blk.v, heads: hkv)
+            var v = project(.attnV, blk.v, heads: hkv)
             if let rotary {
                 q = add("blocks.\(l).attn.hook_rot_q", rotary, q)
                 k = add("blocks.\(l).attn.hook_rot_k", rotary, k)
             }
-            let qh = add("blocks.\(l).attn.q_by_head", TransposeGraphOp([1, 0, 2]), q)   // [H, T, d_h]
+            if p > 0 {
+                // The prefix's keys and values from the source run, then the S new ones: [T, H_kv, d_h].
+                for (which, own) in [("k", k), ("v", v)] {
+                    let prefixed = add("blocks.\(l).attn.\(which)_prefix", SliceGraphOp(axis: 0, start: 0, end: p), "blocks.\(l).attn.\(which)_source")
+                    let all = add("blocks.\(l).attn.\(which)_all", ConcatGraphOp(axis: 0, count: 2), prefixed, own)
+                    if which == "k" { k = all } else { v = all }
+                }
+            }
+            let qh = add("blocks.\(l).attn.q_by_head", TransposeGraphOp([1, 0, 2]), q)   // [H, S, d_h]
             let kh = add("blocks.\(l).attn.k_by_head", TransposeGraphOp([1, 0, 2]), k)   // [H_kv, T, d_h]
             let vh = add("blocks.\(l).attn.v_by_head", TransposeGraphOp([1, 0, 2]), v)   // [H_kv, T, d_h]
             let scores: String
             if rep > 1 {
-                let qg = add("blocks.\(l).attn.q_grouped", ReshapeGraphOp([hkv, rep * t, dh]), qh)
-                let raw = add("blocks.\(l).attn.scores_grouped", MatMulGraphOp(transposeB: true), qg, kh)  // [H_kv, rep·T, T]
-                let heads = add("blocks.\(l).attn.scores_raw", ReshapeGraphOp([h, t, t]), raw)
+                let qg = add("blocks.\(l).attn.q_grouped", ReshapeGraphOp([hkv, rep * s, dh]), qh)
+                let raw = add("blocks.\(l).attn.scores_grouped", MatMulGraphOp(transposeB: true), qg, kh)  // [H_kv, rep·S, T]
+                let heads = add("blocks.\(l).attn.scores_raw", ReshapeGraphOp([h, s, t]), raw)
                 scores = add("blocks.\(l).attn.hook_attn_scores", ScaleGraphOp(c.attentionScale), heads)
             } else {
-                let raw = add("blocks.\(l).attn.scores_raw", MatMulGraphOp(transposeB: true), qh, kh)     // [H, T, T]
+                let raw = add("blocks.\(l).attn.scores_raw", MatMulGraphOp(transposeB: true), qh, kh)     // [H, S, T]
                 scores = add("blocks.\(l).attn.hook_attn_scores", ScaleGraphOp(c.attentionScale), raw)
             }
-            let pattern = add(name(.attnPattern), CausalSoftmaxGraphOp(window: c.slidingWindow(layer: l)), scores)   // [H, T, T]
+            let pattern = add(name(.attnPattern), CausalSoftmaxGraphOp(window: c.slidingWindow(layer: l)), scores)   // [H, S, T]
             let zh: String
             if rep > 1 {
-                let pg = add("blocks.\(l).attn.pattern_grouped", ReshapeGraphOp([hkv, rep * t, t]), pattern)
-                let zg = add("blocks.\(l).attn.z_grouped", MatMulGraphOp(), pg, vh)                      // [H_kv, rep·T, d_h]
-                zh = add("blocks.\(l).attn.z_by_head", ReshapeGraphOp([h, t, dh]), zg)
+                let pg = add("blocks.\(l).attn.pattern_grouped", ReshapeGraphOp([hkv, rep * s, t]), pattern)
+                let zg = add("blocks.\(l).attn.z_grouped", MatMulGraphOp(), pg, vh)                      // [H_kv, rep·S, d_h]
+                zh = add("blocks.\(l).attn.z_by_head", ReshapeGraphOp([h, s, dh]), zg)
             } else {
-                zh = add("blocks.\(l).attn.z_by_head", MatMulGraphOp(), pattern, vh)                      // [H, T, d_h]
+                zh = add("blocks.\(l).attn.z_by_head", MatMulGraphOp(), pattern, vh)                      // [H, S, d_h]
             }
-            let z = add(name(.attnZ), TransposeGraphOp([1, 0, 2]), zh)                                   // [T, H, d_h]
-            let zFlat = add("blocks.\(l).attn.z_flat", ReshapeGraphOp([t, h * dh]), z)
+            let z = add(name(.attnZ), TransposeGraphOp([1, 0, 2]), zh)                                   // [S, H, d_h]
+            let zFlat = add("blocks.\(l).attn.z_flat", ReshapeGraphOp([s, h * dh]), z)
             let attnOut = add(name(.attnOut), LayerOp(blk.o), zFlat)                                     // [T, D]
             // Sequential: the MLP reads resid_mid; parallel (GPT-NeoX): both read resid_pre.
             let mid = c.parallelResidual ? pre : add(name(.residMid), BinaryGraphOp(.add), pre, attnOut)
@@ -107,20 +128,24 @@ extension DecoderModel {
             }
         }
         // The final norm is per position, so taking the last position first is exact.
-        if lastPositionOnly { resid = add("last_position", SliceGraphOp(axis: 0, start: t - 1, end: t), resid) }
+        if lastPositionOnly { resid = add("last_position", SliceGraphOp(axis: 0, start: s - 1, end: s), resid) }
         let normalized = add("ln_final.hook_normalized", finalNorm, resid)
         add("logits", LayerOp(unembedding), normalized)                                  // [T, V]
-        return try Graph(inputs: [("tokens", ValueType([t], .int32))], nodes: nodes, outputs: ["logits"])
+        let sources = p == 0 ? [] : (0..<c.nLayer).flatMap { l in
+            ["k", "v"].map { ("blocks.\(l).attn.\($0)_source", ValueType([t, hkv, dh], dtype)) }
+        }
+        return try Graph(inputs: [("tokens", ValueType([s], .int32))] + sources, nodes: nodes, outputs: ["logits"])
     }
 
     /// The executor of the graph for prompts of `tokens` tokens, made once per length.
     /// - keeping: with the last position only, the values a run reads by name; the others'
     ///   rows past them are left out (`Graph.selectingRowsEarly`). nil: every value whole.
-    func executor(tokens t: Int, lastPositionOnly: Bool, keeping: Set<String>? = nil) throws -> GraphExecutor {
+    /// - prefix: the shared prefix's length (see `graph`).
+    func executor(tokens t: Int, lastPositionOnly: Bool, keeping: Set<String>? = nil, prefix: Int = 0) throws -> GraphExecutor {
         let keep = lastPositionOnly ? keeping : nil
-        let key = GraphKey(tokens: t, last: lastPositionOnly, keeping: keep)
+        let key = GraphKey(tokens: t, last: lastPositionOnly, keeping: keep, prefix: prefix)
         if let e = graphs.withLock({ $0[key] }) { return e }
-        let whole = try graph(tokens: t, lastPositionOnly: lastPositionOnly)
+        let whole = try graph(tokens: t, lastPositionOnly: lastPositionOnly, prefix: prefix)
         let e = GraphExecutor(try keep.map { try whole.selectingRowsEarly(keeping: $0) } ?? whole)
         graphs.withLock { $0[key] = e }
         return e

@@ -43,7 +43,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// The graphs of the prompt lengths used so far, by (T, last position only): each shares
     /// the layers above, so a new length costs no weight copy.
     let graphs = Mutex<[GraphKey: GraphExecutor]>([:])
-    struct GraphKey: Hashable { let tokens: Int, last: Bool, keeping: Set<String>? }
+    struct GraphKey: Hashable { let tokens: Int, last: Bool, keeping: Set<String>?, prefix: Int }
 
     convenience init(config: DecoderConfig, device: any Device, dtype: DType, blocks: [Block], wte: Tensor, wpe: Tensor?,
                      finalNorm: any GraphOp, unembedding: Tensor? = nil) throws {
