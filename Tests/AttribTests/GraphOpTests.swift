@@ -27,6 +27,9 @@ import Testing
         Case(name: "MatMul q·kᵀ", shapes: [[2, 3, 4], [2, 5, 4]], op: { MatMulGraphOp(transposeB: true) }, terms: 5),
         Case(name: "Scale", shapes: [[3, 4]]) { ScaleGraphOp(0.35) },
         Case(name: "CausalSoftmax", shapes: [[2, 5, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),
+        Case(name: "CausalSoftmax of the last 3 of 5 queries", shapes: [[2, 3, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),
+        Case(name: "CausalSoftmax of the last 3 of 6 queries, window 2", shapes: [[2, 3, 6]], op: { CausalSoftmaxGraphOp(window: 2) }, terms: 2),
+        Case(name: "SharedPrefix: 2 of a source's 5 positions before 3 own", shapes: [[5, 2, 3], [3, 2, 3]]) { SharedPrefixGraphOp(prefix: 2) },
         Case(name: "GlobalAveragePool", shapes: [[3, 4, 5]], op: { GlobalAvgPoolGraphOp() }, terms: 20),
         Case(name: "Mul", shapes: [[3, 4], [3, 4]]) { BinaryGraphOp(.mul) },
         Case(name: "Sub", shapes: [[3, 4], [3, 4]]) { BinaryGraphOp(.sub) },
@@ -124,7 +127,10 @@ import Testing
         #expect(message(SliceGraphOp(axis: 0, start: 2, end: 5), [ValueType([4], f)]).contains("2..<5 does not fit axis 0 of size 4"))
         #expect(message(ConcatGraphOp(axis: 0, count: 2), [ValueType([2, 3], f), ValueType([2, 4], f)]).contains("only axis 0 may differ"))
         #expect(message(MatMulGraphOp(), [ValueType([2, 3], f), ValueType([4, 5], f)]).contains("K = 3 and 4"))
-        #expect(message(CausalSoftmaxGraphOp(), [ValueType([3, 4], f)]).contains("[..., T, T]"))
+        // More queries than keys (S > T); S ≤ T is the last S queries of a shared-prefix run.
+        #expect(message(CausalSoftmaxGraphOp(), [ValueType([4, 3], f)]).contains("1 ≤ S ≤ T"))
+        #expect(message(SharedPrefixGraphOp(prefix: 5), [ValueType([4, 2, 8], f), ValueType([3, 2, 8], f)]).contains("[≥ 5]"))
+        #expect(message(SharedPrefixGraphOp(prefix: 2), [ValueType([4, 2, 8], f), ValueType([3, 2, 4], f)]).contains("trailing shape"))
         #expect(message(ReshapeGraphOp([5, -1]), [ValueType([3, 4], f)]).contains("not a multiple of 5"))
         #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4, 5], f), ValueType([1, 4, 1], f)]).contains("leading dimensions"))
         #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4], f), ValueType([3, 4], f)]).contains("leading dimensions"))

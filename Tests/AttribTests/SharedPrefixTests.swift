@@ -132,6 +132,52 @@ import Testing
         }
     }
 
+    @Test("Patched rows from a one-prompt shared prefix equal the whole patched forward: slices before, across and after the prefix, the pattern's queries, every device")
+    func patchedRows() throws {
+        for device in [cpu as any Device] + openCLDevices {
+            let dtype: DType = device === cpu ? .float64 : .float32
+            let model = try DecoderModel.load(PatchingTests.dir, on: device, dtype: dtype)
+            let clean = PatchingTests.clean, t = clean.count, p = 4
+            var corrupt = clean
+            corrupt[p] = 30; corrupt[t - 1] = 44
+            let points = Set((0..<2).flatMap { l in model.config.hookKinds.map { HookPoint($0, layer: l) } })
+            let source = try model.forward([clean], cache: points.union(model.keyValuePoints), logitPositions: .last)
+            let prefix = SharedPrefix(length: p, tokens: [clean], cache: source.cache)
+            let corruptRun = try model.forward([corrupt], cache: points, sharing: prefix)
+            let slices: [NodeSlice] = [
+                NodeSlice(HookPoint(.attnZ, layer: 0), head: 1),                           // every position: clipped to p…
+                NodeSlice(HookPoint(.attnZ, layer: 1), head: 0, position: p + 1),
+                NodeSlice(HookPoint(.mlpPost, layer: 0), position: 1, index: 3),            // below p: no change
+                NodeSlice(HookPoint(.mlpPost, layer: 1), position: t - 1),
+                NodeSlice(HookPoint(.attnPattern, layer: 1), head: 2),                      // every query of a head
+                NodeSlice(HookPoint(.attnPattern, layer: 0), head: 1, position: p + 2, index: 1),
+                NodeSlice(HookPoint(.attnV, layer: 0), position: p),
+                NodeSlice(HookPoint(.residPre, layer: 1)),
+            ]
+            let patches = slices.enumerated().map { r, n in ActivationPatch(row: r, node: n, source: corruptRun.cache[n.point]!) }
+            let rows = Array(repeating: clean, count: slices.count)
+            let shared = try model.forward(rows, cache: [HookPoint(.attnZ, layer: 1)], sharing: prefix, patches: patches)
+            let whole = try model.forward(rows, cache: [HookPoint(.attnZ, layer: 1)], patches: patches, logitPositions: .last)
+            let e = Self.err(try shared.logits.doubles(), try whole.logits.doubles())
+            #expect(e <= Self.bound(dtype), "\(device.info.id) patched logits: \(e)")
+            let z = Self.err(try shared.cache[HookPoint(.attnZ, layer: 1)]!.doubles(), try whole.cache[HookPoint(.attnZ, layer: 1)]!.doubles())
+            #expect(z <= Self.bound(dtype), "\(device.info.id) patched z: \(z)")
+            // The patches changed the rows: the logits are not all the clean prompt's.
+            let cleanLogits = try source.logits.doubles(), v = cleanLogits.count
+            let got = try shared.logits.doubles()
+            #expect((0..<slices.count).contains { r in Self.err(Array(got[r * v..<(r + 1) * v]), cleanLogits) > 1e-3 })
+            // Exact patching of every node, from the prefix and whole.
+            let pair = PromptPair(clean: clean, corrupt: corrupt)
+            for g in [ComponentGranularity.heads, .headPositions, .neuronPositions] {
+                let a = try ActivationPatching.effects(model, pair: pair, metric: PatchingTests.metric, granularity: g, sharePrefix: true)
+                let b = try ActivationPatching.effects(model, pair: pair, metric: PatchingTests.metric, granularity: g, sharePrefix: false)
+                let scale = max(b.scores.map(abs).max() ?? 1, 1e-3)
+                expectClose(a.scores, b.scores, bound: { _ in Self.bound(dtype) * scale }, "\(device.info.id) exact \(g.rawValue)")
+                #expect(abs(a.corruptMetric - b.corruptMetric) <= Self.bound(dtype) * max(1, abs(b.corruptMetric)))
+            }
+        }
+    }
+
     @Test("The common prefix of two batches; bad shared prefixes are refused, naming the prompt, position or hook point")
     func badPrefixes() throws {
         #expect(SharedPrefix.commonLength([[1, 2, 3, 4]], [[1, 2, 3, 4]]) == 3)        // at least the last position is computed

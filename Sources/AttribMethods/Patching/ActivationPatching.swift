@@ -6,10 +6,17 @@ import AttribModels
 /// Rows of a device batch are the clean prompt with one node's slices patched each, so N nodes
 /// cost ⌈N / batchSize⌉ batched forwards of `batchSize` rows, plus one clean and one corrupt forward.
 /// Without a batch size, the rows that fit a quarter of the device's memory (DecoderModel.patchingBatchRows).
+///
+/// Where the corrupt prompt agrees with the clean one on its first p tokens, every run's values
+/// there are the clean run's (causal attention; a patch there copies the same values), so the
+/// corrupt run and every patched run compute only the positions from p on, on the clean run's
+/// keys and values (`DecoderModel.forward(_:cache:sharing:patches:)`).
 public enum ActivationPatching {
     /// The effects of every node (or of the nodes `only`, in that order) of `granularity`.
+    /// - sharePrefix: run the corrupt and patched prompts from the first difference (see above);
+    ///   false runs them whole (for comparison).
     public static func effects(_ model: DecoderModel, pair: PromptPair, metric: TokenMetric, granularity: ComponentGranularity,
-                               only: [Int]? = nil, batchSize: Int? = nil) throws -> ComponentScores {
+                               only: [Int]? = nil, batchSize: Int? = nil, sharePrefix: Bool = AtP.sharesPrefix) throws -> ComponentScores {
         let start = ContinuousClock.now
         let op = "ActivationPatching"
         try pair.check(for: model, op)
@@ -20,11 +27,21 @@ public enum ActivationPatching {
         if let bad = indices.first(where: { !(0..<nodes.count).contains($0) }) {
             throw AttribError.indexOutOfRange(op: op, detail: "node \(bad) of \(nodes.count) \(granularity.rawValue) nodes")
         }
-        let corrupt = try model.forward([pair.corrupt], cache: nodes.hookPoints, logitPositions: .last)
+        let shared = sharePrefix ? SharedPrefix.commonLength([pair.corrupt], [pair.clean]) : 0
+        var prefix: SharedPrefix?
+        let base: Double, corrupt: DecoderRun
+        if shared > 0 {
+            let clean = try model.forward([pair.clean], cache: nodes.hookPoints.union(model.keyValuePoints), logitPositions: .last)
+            base = try metric.evaluate(clean.logits).values[0]
+            prefix = SharedPrefix(length: shared, tokens: [pair.clean], cache: clean.cache)
+            corrupt = try model.forward([pair.corrupt], cache: nodes.hookPoints, sharing: prefix!)
+        } else {
+            base = try metric.evaluate(model.forward([pair.clean], logitPositions: .last).logits).values[0]
+            corrupt = try model.forward([pair.corrupt], cache: nodes.hookPoints, logitPositions: .last)
+        }
         let corruptValue = try metric.evaluate(corrupt.logits).values[0]
-        let base = try metric.evaluate(model.forward([pair.clean], logitPositions: .last).logits).values[0]
         let found = try patchedValues(model, clean: pair.clean, metric: metric, groups: indices.map { nodes.slices($0) },
-                                      source: corrupt.cache, batchSize: batchSize).map { $0 - base }
+                                      source: corrupt.cache, batchSize: batchSize, sharing: prefix).map { $0 - base }
         var scores = [Double](repeating: only == nil ? 0 : .nan, count: nodes.count)
         for (k, i) in indices.enumerated() { scores[i] = found[k] }
         return ComponentScores(method: "patch", nodes: nodes, scores: scores, cleanMetric: base, corruptMetric: corruptValue,
@@ -33,8 +50,11 @@ public enum ActivationPatching {
 
     /// The metric of the clean prompt with each group of slices patched from `source` (row 0),
     /// `batchSize` groups per batched forward.
+    /// - sharing: the clean prompt's run as a shared prefix (one prompt, its keys and values):
+    ///   the patched rows then compute only the positions after it, and `source` must agree
+    ///   with it below (a corrupt run made with the same prefix does).
     public static func patchedValues(_ model: DecoderModel, clean: [Int32], metric: TokenMetric, groups: [[NodeSlice]],
-                                     source: [HookPoint: Tensor], batchSize: Int? = nil) throws -> [Double] {
+                                     source: [HookPoint: Tensor], batchSize: Int? = nil, sharing: SharedPrefix? = nil) throws -> [Double] {
         let batchSize = max(1, batchSize ?? model.patchingBatchRows(tokens: clean.count))
         var out: [Double] = []
         out.reserveCapacity(groups.count)
@@ -50,7 +70,9 @@ public enum ActivationPatching {
                     patches.append(ActivationPatch(row: r, node: s, source: src, sourceRow: 0))
                 }
             }
-            let run = try model.forward(Array(repeating: clean, count: chunk.count), patches: patches, logitPositions: .last)
+            let rows = Array(repeating: clean, count: chunk.count)
+            let run = try sharing.map { try model.forward(rows, cache: [], sharing: $0, patches: patches) }
+                ?? model.forward(rows, patches: patches, logitPositions: .last)
             out += try metric.evaluate(run.logits).values
             start += chunk.count
         }

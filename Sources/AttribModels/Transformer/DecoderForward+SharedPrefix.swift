@@ -42,29 +42,37 @@ extension DecoderModel {
     }
 
     /// A forward pass of prompts [B][T] that share their first `prefix.length` tokens with the
-    /// source run's rows: the graph computes only the T − p positions after them, reading the
-    /// prefix's keys and values from the source (`graph(prefix:)`), and the cache returns the
-    /// whole [B] + shape of each point, its first p positions (queries, for the pattern) the
-    /// source's. Forward only, logits of the last position only, no patches. The values are
-    /// those of `forward(_:cache:logitPositions: .last)` up to the rounding of products with
-    /// fewer rows.
-    public func forward(_ tokens: [[Int32]], cache: Set<HookPoint>, sharing prefix: SharedPrefix) throws -> DecoderRun {
+    /// source run's rows (or, where the source is one prompt, all with it): the graph computes
+    /// only the T − p positions after them, reading the prefix's keys and values from the source
+    /// (`graph(prefix:)`), and the cache returns the whole [B] + shape of each point, its first p
+    /// positions (queries, for the pattern) the source's. Forward only, logits of the last
+    /// position only. The values are those of `forward(_:cache:logitPositions: .last)` up to the
+    /// rounding of products with fewer rows.
+    /// - patches: as `forward(_:patches:)`, applied from position p on (the pattern: its queries
+    ///   from p on). Below p every value is the source's, so a patch source must agree with it
+    ///   there, as a run made with the same shared prefix does (its first p positions are copies).
+    public func forward(_ tokens: [[Int32]], cache: Set<HookPoint>, sharing prefix: SharedPrefix,
+                        patches: [ActivationPatch] = []) throws -> DecoderRun {
         let op = "DecoderModel.forward(sharing:)"
         let (bsz, t, _) = try checkTokens(tokens)
         let p = prefix.length
         guard p >= 1, p < t else {
             throw AttribError.invalidArgument(op: op, detail: "a shared prefix of \(p) of \(t) tokens; it must be 1 to \(t - 1)")
         }
-        guard prefix.tokens.count == bsz, prefix.tokens.allSatisfy({ $0.count == t }) else {
-            throw AttribError.shapeMismatch(op: op, detail: "the source run has \(prefix.tokens.count) prompts of \(prefix.tokens.first?.count ?? 0) tokens; this batch \(bsz) of \(t)")
+        // One source prompt for the whole batch, or one per prompt.
+        let one = prefix.tokens.count == 1
+        guard one || prefix.tokens.count == bsz, prefix.tokens.allSatisfy({ $0.count == t }) else {
+            throw AttribError.shapeMismatch(op: op, detail: "the source run has \(prefix.tokens.count) prompts of \(prefix.tokens.first?.count ?? 0) tokens; this batch \(bsz) of \(t) (a source of one prompt serves any batch)")
         }
-        if let b = tokens.indices.first(where: { tokens[$0][0..<p] != prefix.tokens[$0][0..<p] }) {
-            let at = (0..<p).first { tokens[b][$0] != prefix.tokens[b][$0] }!
-            throw AttribError.invalidArgument(op: op, detail: "prompt \(b) differs from the source's at position \(at), inside the shared prefix of \(p) tokens")
+        for b in tokens.indices {
+            let src = prefix.tokens[one ? 0 : b]
+            if let at = (0..<p).first(where: { tokens[b][$0] != src[$0] }) {
+                throw AttribError.invalidArgument(op: op, detail: "prompt \(b) differs from the source's at position \(at), inside the shared prefix of \(p) tokens")
+            }
         }
-        let needed = keyValuePoints.union(cache)
-        for point in needed {
-            let want = point.shape(batch: bsz, tokens: t, config: config)
+        let sourceRows = one ? 1 : bsz
+        for point in keyValuePoints.union(cache) {
+            let want = point.shape(batch: sourceRows, tokens: t, config: config)
             guard let v = prefix.cache[point] else {
                 throw AttribError.invalidArgument(op: op, detail: "the source run cached no \(point.name), which a run sharing its prefix reads")
             }
@@ -72,28 +80,85 @@ extension DecoderModel {
                 throw AttribError.shapeMismatch(op: op, detail: "the source's \(point.name) is \(v.shape) \(v.dtype) on \(v.device.info.id); expected \(want) \(dtype) on \(device.info.id)")
             }
         }
+        for patch in patches { try checkPatch(patch, batch: bsz, tokens: t) }
         let s = t - p
-        let ids = tokens.flatMap { $0[p...] }
-        var feeds = ["tokens": try Tensor(indices: ids, shape: [bsz, s], on: device)]
+        var feeds = ["tokens": try Tensor(indices: tokens.flatMap { $0[p...] }, shape: [bsz, s], on: device)]
         let kKind: HookKind = config.isRotary ? .attnRotK : .attnK
-        for l in 0..<config.nLayer {
-            feeds["blocks.\(l).attn.k_source"] = prefix.cache[HookPoint(kKind, layer: l)]!
-            feeds["blocks.\(l).attn.v_source"] = prefix.cache[HookPoint(.attnV, layer: l)]!
+        func kv(_ l: Int) -> (k: Tensor, v: Tensor) {
+            (prefix.cache[HookPoint(kKind, layer: l)]!, prefix.cache[HookPoint(.attnV, layer: l)]!)
         }
         let names = Dictionary(uniqueKeysWithValues: cache.map { ($0.name, $0) })
-        let exec = try executor(tokens: t, lastPositionOnly: true, keeping: Set(names.keys), prefix: p)
-        let run = try exec.forward(feeds, hooks: .init(capture: Set(names.keys)))
+        var byPoint: [HookPoint: [ActivationPatch]] = [:]
+        for patch in patches { byPoint[patch.node.point, default: []].append(patch) }
+        var modify: [String: GraphExecutor.ValueHook] = [:]
+        for (point, ps) in byPoint {
+            let boxes = try ps.compactMap { patch in try suffixBox(patch, tokens: t, prefix: p) }
+            modify[point.name] = GraphExecutor.ValueHook(forward: { a in
+                let patched = try Tensor(shape: a.shape, dtype: a.dtype, on: a.device)   // a copy: a may be read elsewhere
+                try a.copy(into: patched)
+                for (patch, box) in boxes {
+                    try patched.copyBox(box.n, from: patch.source, sourceOffset: box.sourceOffset, sourceStrides: box.sourceStrides,
+                                        offset: box.offset, strides: box.strides)
+                }
+                return patched
+            })
+        }
+        let exec: GraphExecutor
+        if one {
+            // The source's rows as constants of a graph made for this call.
+            let source = try (0..<config.nLayer).map { l in
+                let (k, v) = kv(l)
+                return (k: try k.reshaped(Array(k.shape.dropFirst())), v: try v.reshaped(Array(v.shape.dropFirst())))
+            }
+            let whole = try graph(tokens: t, lastPositionOnly: true, prefix: p, prefixSource: source)
+            exec = GraphExecutor(try whole.selectingRowsEarly(keeping: Set(names.keys).union(modify.keys)))
+        } else {
+            for l in 0..<config.nLayer {
+                feeds["blocks.\(l).attn.k_source"] = kv(l).k
+                feeds["blocks.\(l).attn.v_source"] = kv(l).v
+            }
+            exec = try executor(tokens: t, lastPositionOnly: true, keeping: Set(names.keys).union(modify.keys), prefix: p)
+        }
+        let run = try exec.forward(feeds, hooks: .init(capture: Set(names.keys), modify: modify))
         var merged: [HookPoint: Tensor] = [:]
         for (name, point) in names { merged[point] = try joined(prefix.cache[point]!, run[name]!, point: point, prefix: p, tokens: t) }
         return DecoderRun(logits: run["logits"]!, cache: merged, batch: bsz, length: t, logitPositions: .last, graph: nil)
     }
 
-    /// The source's values of `point` [B] + shape at T with the suffix run's [B] + shape at S =
-    /// T − p written over its last S positions (the pattern: its last S queries of each head).
+    /// Where a patch lands in the shortened run's value of its point ([S, …] per row; the
+    /// pattern [H, S, T]): its box clipped to the positions (queries) from p on, with the offsets
+    /// and strides in the source's [T, …] row and in the shortened row. nil where the whole box
+    /// lies below p.
+    func suffixBox(_ patch: ActivationPatch, tokens t: Int, prefix p: Int) throws
+        -> (ActivationPatch, (n: (Int, Int, Int), sourceOffset: Int, sourceStrides: (Int, Int), offset: Int, strides: (Int, Int)))? {
+        let (n, offset, strides) = try patch.node.box(tokens: t, config: config)
+        let s = t - p
+        let sourceRow = patch.source.count / patch.source.shape[0]
+        let targetRow = sourceRow / t * s                                      // a row of the shortened value
+        let base = patch.sourceRow * sourceRow, row = patch.row * targetRow
+        if patch.node.point.kind == .attnPattern {
+            // [H, T, T] → [H, S, T]: axis 1 holds the queries.
+            let head = offset / (t * t), q0 = offset % (t * t) / t, key = offset % t
+            let lo = max(q0, p), count = q0 + n.1 - lo
+            guard count > 0 else { return nil }
+            return (patch, ((n.0, count, n.2), base + head * t * t + lo * t + key, strides,
+                            row + head * s * t + (lo - p) * t + key, (s * t, t)))
+        }
+        // [T, …] → [S, …]: axis 0 holds the positions, `strides.0` values each.
+        let inner = strides.0, q0 = offset / inner, rest = offset % inner
+        let lo = max(q0, p), count = q0 + n.0 - lo
+        guard count > 0 else { return nil }
+        return (patch, ((count, n.1, n.2), base + lo * inner + rest, strides, row + (lo - p) * inner + rest, strides))
+    }
+
+    /// The source's values of `point` [1 or B] + shape at T with the shortened run's [B] + shape
+    /// at S = T − p written over its last S positions (the pattern: its last S queries of each head).
     private func joined(_ source: Tensor, _ suffix: Tensor, point: HookPoint, prefix p: Int, tokens t: Int) throws -> Tensor {
-        let out = try Tensor(shape: source.shape, dtype: source.dtype, on: source.device)   // every element written below
-        try source.copy(into: out)
-        let s = t - p, b = source.shape[0]
+        let b = suffix.shape[0], s = t - p
+        let out = try Tensor(shape: [b] + source.shape.dropFirst(), dtype: source.dtype, on: source.device)   // every element written below
+        let rowSize = source.count / source.shape[0]
+        if source.shape[0] == b { try source.copy(into: out) }
+        else { try out.copyBox((b, 1, rowSize), from: source, sourceOffset: 0, sourceStrides: (0, 0), offset: 0, strides: (rowSize, 0)) }
         let row = point.rowShape(tokens: t, config: config)
         // Blocks of positions: per prompt (per prompt and head for the pattern), `inner` values a position.
         let (blocks, inner) = point.kind == .attnPattern ? (b * row[0], t) : (b, row.dropFirst().reduce(1, *))

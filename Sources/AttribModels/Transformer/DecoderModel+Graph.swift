@@ -25,7 +25,10 @@ extension DecoderModel {
     ///   first p tokens only, so the S positions' values are those of the whole prompt's graph:
     ///   every op is per position except the scores and the pattern's product, which read the
     ///   same T keys and values. Hook values are then [S, …] (the pattern [H, S, T]).
-    public func graph(tokens t: Int, lastPositionOnly: Bool = false, prefix p: Int = 0) throws -> Graph {
+    /// - prefixSource: with a prefix, one source for every row instead of the inputs: per layer
+    ///   its keys (after RoPE) and values [T, H_kv, d_h], held by the graph as constants.
+    public func graph(tokens t: Int, lastPositionOnly: Bool = false, prefix p: Int = 0,
+                      prefixSource: [(k: Tensor, v: Tensor)]? = nil) throws -> Graph {
         let c = config, h = c.nHead, hkv = c.nKVHead, dh = c.headDim, rep = c.queriesPerKVHead
         guard t >= 1, t <= c.nPositions else {
             throw AttribError.invalidArgument(op: "DecoderModel.graph", detail: "\(t) tokens; the model takes 1 to \(c.nPositions) (n_positions)")
@@ -76,8 +79,12 @@ extension DecoderModel {
             if p > 0 {
                 // The prefix's keys and values from the source run, then the S new ones: [T, H_kv, d_h].
                 for (which, own) in [("k", k), ("v", v)] {
-                    let prefixed = add("blocks.\(l).attn.\(which)_prefix", SliceGraphOp(axis: 0, start: 0, end: p), "blocks.\(l).attn.\(which)_source")
-                    let all = add("blocks.\(l).attn.\(which)_all", ConcatGraphOp(axis: 0, count: 2), prefixed, own)
+                    let all: String
+                    if let src = prefixSource {
+                        all = add("blocks.\(l).attn.\(which)_all", SharedPrefixGraphOp(prefix: p, constant: which == "k" ? src[l].k : src[l].v), own)
+                    } else {
+                        all = add("blocks.\(l).attn.\(which)_all", SharedPrefixGraphOp(prefix: p), "blocks.\(l).attn.\(which)_source", own)
+                    }
                     if which == "k" { k = all } else { v = all }
                 }
             }
@@ -131,7 +138,7 @@ extension DecoderModel {
         if lastPositionOnly { resid = add("last_position", SliceGraphOp(axis: 0, start: s - 1, end: s), resid) }
         let normalized = add("ln_final.hook_normalized", finalNorm, resid)
         add("logits", LayerOp(unembedding), normalized)                                  // [T, V]
-        let sources = p == 0 ? [] : (0..<c.nLayer).flatMap { l in
+        let sources = p == 0 || prefixSource != nil ? [] : (0..<c.nLayer).flatMap { l in
             ["k", "v"].map { ("blocks.\(l).attn.\($0)_source", ValueType([t, hkv, dh], dtype)) }
         }
         return try Graph(inputs: [("tokens", ValueType([s], .int32))] + sources, nodes: nodes, outputs: ["logits"])
