@@ -193,7 +193,7 @@ func patchPair(_ method: PatchingMethod, _ o: PatchingOptions, model: DecoderMod
                           exactSeconds: 0, rho: nil, recall: nil, compareK: 0, extrapolated: nil)
     var entry: [String: JSONValue] = ["label": .string(job.label), "tokens": .int(job.pair.clean.count), "seconds": .double(scores.seconds),
                                       "cleanMetric": .double(scores.cleanMetric), "corruptMetric": .double(scores.corruptMetric),
-                                      "backwardPasses": .int(scores.backwardPasses)]
+                                      "backwardPasses": .int(scores.backwardPasses), "sharedPrefix": .int(scores.sharedPrefix)]
     let order = scores.ranking()
     entry["top"] = .array(order.prefix(o.top).map { .object(["node": .string(scores.nodes[$0].description), "score": .double(scores.scores[$0])]) })
     var compareLines: [String] = []

@@ -113,6 +113,10 @@ import Testing
         func tokens(_ j: [String: Any]) -> Int? { (j["perPair"] as! [[String: Any]])[0]["tokens"] as? Int }
         func top(_ j: [String: Any]) -> [String] { ((j["perPair"] as! [[String: Any]])[0]["top"] as! [[String: Any]]).map { "\($0["node"]!) \($0["score"]!)" } }
         #expect(tokens(with) == 14 && tokens(without) == 13 && tokens(explicit) == 14)
+        // The prompts differ at the 6th character's token: the corrupt run took the tokens before it
+        // from the clean run (BOS included where prepended), and says so.
+        func shared(_ j: [String: Any]) -> Int? { (j["perPair"] as! [[String: Any]])[0]["sharedPrefix"] as? Int }
+        #expect(shared(with) == 6 && shared(without) == 5, "\(String(describing: shared(with))) \(String(describing: shared(without)))")
         #expect(top(with) == top(explicit), "BOS is not prepended twice")
         #expect(with["bosPrepended"] as? Bool == true && without["bosPrepended"] as? Bool == false)
     }

@@ -45,7 +45,7 @@ public enum ActivationPatching {
         var scores = [Double](repeating: only == nil ? 0 : .nan, count: nodes.count)
         for (k, i) in indices.enumerated() { scores[i] = found[k] }
         return ComponentScores(method: "patch", nodes: nodes, scores: scores, cleanMetric: base, corruptMetric: corruptValue,
-                               forwardRows: indices.count + 2, backwardPasses: 0, seconds: secondsSince(start))
+                               forwardRows: indices.count + 2, backwardPasses: 0, seconds: secondsSince(start), sharedPrefix: shared)
     }
 
     /// The metric of the clean prompt with each group of slices patched from `source` (row 0),

@@ -91,7 +91,7 @@ public enum AtP {
         let seconds = secondsSince(start) / Double(pairs.count)
         return pairs.indices.map { b in
             ComponentScores(method: "atp", nodes: nodes, scores: scores[b], cleanMetric: cleanValues[b], corruptMetric: corruptValues[b],
-                            forwardRows: 2, backwardPasses: 1, seconds: seconds)
+                            forwardRows: 2, backwardPasses: 1, seconds: seconds, sharedPrefix: shared)
         }
     }
 }

@@ -159,7 +159,7 @@ public struct AtPStar: Sendable {
         let seconds = secondsSince(start) / Double(batch)
         return (0..<batch).map { b in
             Result(scores: ComponentScores(method: name, nodes: nodes, scores: scores[b], cleanMetric: values[b], corruptMetric: corruptValues[b],
-                                           forwardRows: 2, backwardPasses: backwards, seconds: seconds),
+                                           forwardRows: 2, backwardPasses: backwards, seconds: seconds, sharedPrefix: shared),
                    signed: signed[b], perDrop: perDrop[b])
         }
     }

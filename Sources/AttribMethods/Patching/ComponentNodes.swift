@@ -143,6 +143,9 @@ public struct ComponentScores: Sendable {
     /// Forward and backward passes run (a batched forward of B rows counts B).
     public let forwardRows: Int, backwardPasses: Int
     public let seconds: Double
+    /// The first tokens the corrupt (and patched) runs took from the clean run instead of
+    /// computing them (`SharedPrefix`): 0 where they ran whole.
+    public var sharedPrefix: Int = 0
 
     /// Node indices by decreasing |score| (ties by index).
     /// Nodes by |score| descending (ties: lower index first); nodes not scored (NaN: exact
