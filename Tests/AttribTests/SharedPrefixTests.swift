@@ -14,6 +14,20 @@ import Testing
     /// round to about K·2⁻²⁴ ≈ 1.5e-5 of the largest term per product, through two blocks: 1e-4.
     static func bound(_ dtype: DType) -> Double { dtype == .float64 ? 1e-12 : 1e-4 }
 
+    /// The model at `dir` on every device: Float64 on the CPU, Float32 on each OpenCL device.
+    static func onEveryDevice(_ dir: String) throws -> [DecoderModel] {
+        try ([cpu as any Device] + openCLDevices).map { try DecoderModel.load(dir, on: $0, dtype: $0 === cpu ? .float64 : .float32) }
+    }
+
+    /// Pairs whose corrupt prompt i is clean prompt i with its token at `firsts[i]` changed.
+    static func pairs(_ clean: [[Int32]], differingAt firsts: [Int], vocabulary v: Int) -> [PromptPair] {
+        clean.enumerated().map { i, c in
+            var r = c
+            r[firsts[i]] = (r[firsts[i]] + 1) % Int32(v)
+            return PromptPair(clean: c, corrupt: r)
+        }
+    }
+
     /// Every hook point of every layer, and the corrupt prompts: prompt 0 changed at positions
     /// p and T − 1, prompt 1 at p + 1, so the batch shares exactly p tokens.
     static func setup(_ model: DecoderModel, _ clean: [[Int32]], prefix p: Int) -> (points: Set<HookPoint>, corrupt: [[Int32]]) {
@@ -50,10 +64,8 @@ import Testing
         for family in DecoderFamilyTests.families {
             let clean = try DecoderFamilyTests.tokens(DecoderFamilyTests.reference(family), "tokens_clean")   // [2, 10]
             let t = clean[0].count
-            for device in [cpu as any Device] + openCLDevices {
-                let dtype: DType = device === cpu ? .float64 : .float32
-                let model = try DecoderModel.load(root + "/" + family, on: device, dtype: dtype)
-                for p in [1, t / 2, t - 2] { try Self.check(model, clean: clean, prefix: p, "\(family) \(device.info.id) \(dtype)") }
+            for model in try Self.onEveryDevice(root + "/" + family) {
+                for p in [1, t / 2, t - 2] { try Self.check(model, clean: clean, prefix: p, "\(family) \(model.device.info.id) \(model.dtype)") }
             }
         }
         // GPT-2 (learned positions) on the tiny fixture, Float32 on the CPU too.
@@ -70,17 +82,10 @@ import Testing
             let clean: [[Int32]] = name == "gpt2" ? [PatchingTests.clean, PatchingTests.clean.reversed(), PatchingTests.clean]
                 : try DecoderFamilyTests.tokens(DecoderFamilyTests.reference("llama"), "tokens_clean")   // [2, 10]
             let t = clean[0].count
-            for device in [cpu as any Device] + openCLDevices {
-                let dtype: DType = device === cpu ? .float64 : .float32
-                let model = try DecoderModel.load(dir, on: device, dtype: dtype)
-                let v = Int32(model.config.vocabSize)
+            for model in try Self.onEveryDevice(dir) {
+                let dtype = model.dtype, device = model.device
                 // Pairs that differ first at 2, at T − 1, at T/2 (GPT-2's third): one batch shares 2 tokens.
-                let firsts = [2, t - 1, t / 2]
-                let pairs = clean.enumerated().map { i, c in
-                    var r = c
-                    r[firsts[i]] = (r[firsts[i]] + 1) % v
-                    return PromptPair(clean: c, corrupt: r)
-                }
+                let pairs = Self.pairs(clean, differingAt: [2, t - 1, t / 2], vocabulary: model.config.vocabSize)
                 let metrics = pairs.indices.map { TokenMetric.logitDifference(target: [3 + $0], contrast: [11]) }
                 for g in [ComponentGranularity.heads, .neurons] {
                     let shared = try AtP.estimate(model, pairs: pairs, metrics: metrics, granularity: g, batchSize: 3, sharePrefix: true)
@@ -105,15 +110,9 @@ import Testing
             let clean: [[Int32]] = name == "gpt2" ? [PatchingTests.clean, PatchingTests.clean.reversed()]
                 : try DecoderFamilyTests.tokens(DecoderFamilyTests.reference("gpt_neox"), "tokens_clean")   // [2, 10]
             let t = clean[0].count
-            for device in [cpu as any Device] + openCLDevices {
-                let dtype: DType = device === cpu ? .float64 : .float32
-                let model = try DecoderModel.load(dir, on: device, dtype: dtype)
-                let v = Int32(model.config.vocabSize)
-                let pairs = clean.enumerated().map { i, c in
-                    var r = c
-                    r[i == 0 ? t / 2 : t - 2] = (r[i == 0 ? t / 2 : t - 2] + 1) % v
-                    return PromptPair(clean: c, corrupt: r)
-                }
+            for model in try Self.onEveryDevice(dir) {
+                let dtype = model.dtype, device = model.device
+                let pairs = Self.pairs(clean, differingAt: [t / 2, t - 2], vocabulary: model.config.vocabSize)
                 let metric = TokenMetric.logitDifference(target: [3, 4], contrast: [11, 12])
                 for g in [ComponentGranularity.heads, .headPositions] {
                     var on = AtPStar(), off = AtPStar()
@@ -134,9 +133,8 @@ import Testing
 
     @Test("Patched rows from a one-prompt shared prefix equal the whole patched forward: slices before, across and after the prefix, the pattern's queries, every device")
     func patchedRows() throws {
-        for device in [cpu as any Device] + openCLDevices {
-            let dtype: DType = device === cpu ? .float64 : .float32
-            let model = try DecoderModel.load(PatchingTests.dir, on: device, dtype: dtype)
+        for model in try Self.onEveryDevice(PatchingTests.dir) {
+            let dtype = model.dtype, device = model.device
             let clean = PatchingTests.clean, t = clean.count, p = 4
             var corrupt = clean
             corrupt[p] = 30; corrupt[t - 1] = 44

@@ -75,7 +75,7 @@ public struct AtPStar: Sendable {
         let nodes = try ComponentNodeSet(granularity, config: c, tokens: first.clean.count)
         let useQK = qkFix && granularity == .headPositions
         // The QK fix reads the scores' own q and k: after RoPE where the model has it.
-        let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
+        let qKind = c.scoreQueryKind, kKind = c.scoreKeyKind
         let gradPoints: Set<HookPoint> = useQK
             ? Set((0..<nl).flatMap { [HookPoint(.attnPattern, layer: $0), HookPoint(.attnV, layer: $0)] }) : nodes.hookPoints
         let cachePoints: Set<HookPoint> = useQK
@@ -176,7 +176,7 @@ struct QKLayer {
 
     init(_ model: DecoderModel, layer l: Int, clean: [HookPoint: Tensor], corrupt: [HookPoint: Tensor]) throws {
         let c = model.config, h = c.nHead, dh = c.headDim
-        let qKind: HookKind = c.isRotary ? .attnRotQ : .attnQ, kKind: HookKind = c.isRotary ? .attnRotK : .attnK
+        let qKind = c.scoreQueryKind, kKind = c.scoreKeyKind
         let t = clean[HookPoint(qKind, layer: l)]!.shape[1]
         if let w = c.slidingWindow(layer: l), w < t {
             throw AttribError.invalidArgument(op: "AtPStar", detail: "layer \(l) attends over a sliding window of \(w) tokens, shorter than the prompt (\(t)): the QK fix's key effects assume full causal rows (use --no-qk-fix or prompts of at most \(w) tokens)")

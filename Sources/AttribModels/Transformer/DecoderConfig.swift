@@ -122,6 +122,10 @@ public struct DecoderConfig: Sendable, Equatable {
         }
     }
     public var isRotary: Bool { if case .rotary = positions { return true } else { return false } }
+    /// The hook kinds of the queries and keys the attention scores are made of: after RoPE
+    /// where the model has it.
+    public var scoreQueryKind: HookKind { isRotary ? .attnRotQ : .attnQ }
+    public var scoreKeyKind: HookKind { isRotary ? .attnRotK : .attnK }
 
     /// A GPT-2 configuration (the original initialiser; every other family comes from its reader).
     public init(nLayer: Int, nHead: Int, nEmbd: Int, nPositions: Int, vocabSize: Int,

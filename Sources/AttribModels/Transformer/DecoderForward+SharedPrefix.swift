@@ -37,8 +37,7 @@ extension DecoderModel {
     /// The points whose values a shared prefix's source run must cache: per layer, the keys
     /// the scores read (after RoPE where the model has it) and the values.
     public var keyValuePoints: Set<HookPoint> {
-        let k: HookKind = config.isRotary ? .attnRotK : .attnK
-        return Set((0..<config.nLayer).flatMap { [HookPoint(k, layer: $0), HookPoint(.attnV, layer: $0)] })
+        Set((0..<config.nLayer).flatMap { [HookPoint(config.scoreKeyKind, layer: $0), HookPoint(.attnV, layer: $0)] })
     }
 
     /// A forward pass of prompts [B][T] that share their first `prefix.length` tokens with the
@@ -83,25 +82,16 @@ extension DecoderModel {
         for patch in patches { try checkPatch(patch, batch: bsz, tokens: t) }
         let s = t - p
         var feeds = ["tokens": try Tensor(indices: tokens.flatMap { $0[p...] }, shape: [bsz, s], on: device)]
-        let kKind: HookKind = config.isRotary ? .attnRotK : .attnK
         func kv(_ l: Int) -> (k: Tensor, v: Tensor) {
-            (prefix.cache[HookPoint(kKind, layer: l)]!, prefix.cache[HookPoint(.attnV, layer: l)]!)
+            (prefix.cache[HookPoint(config.scoreKeyKind, layer: l)]!, prefix.cache[HookPoint(.attnV, layer: l)]!)
         }
         let names = Dictionary(uniqueKeysWithValues: cache.map { ($0.name, $0) })
         var byPoint: [HookPoint: [ActivationPatch]] = [:]
         for patch in patches { byPoint[patch.node.point, default: []].append(patch) }
         var modify: [String: GraphExecutor.ValueHook] = [:]
         for (point, ps) in byPoint {
-            let boxes = try ps.compactMap { patch in try suffixBox(patch, tokens: t, prefix: p) }
-            modify[point.name] = GraphExecutor.ValueHook(forward: { a in
-                let patched = try Tensor(shape: a.shape, dtype: a.dtype, on: a.device)   // a copy: a may be read elsewhere
-                try a.copy(into: patched)
-                for (patch, box) in boxes {
-                    try patched.copyBox(box.n, from: patch.source, sourceOffset: box.sourceOffset, sourceStrides: box.sourceStrides,
-                                        offset: box.offset, strides: box.strides)
-                }
-                return patched
-            })
+            let boxes = try ps.compactMap { try patchBox($0, tokens: t, prefix: p) }
+            modify[point.name] = GraphExecutor.ValueHook(forward: { a in try Self.patched(a, boxes) })
         }
         let exec: GraphExecutor
         if one {
@@ -123,32 +113,6 @@ extension DecoderModel {
         var merged: [HookPoint: Tensor] = [:]
         for (name, point) in names { merged[point] = try joined(prefix.cache[point]!, run[name]!, point: point, prefix: p, tokens: t) }
         return DecoderRun(logits: run["logits"]!, cache: merged, batch: bsz, length: t, logitPositions: .last, graph: nil)
-    }
-
-    /// Where a patch lands in the shortened run's value of its point ([S, …] per row; the
-    /// pattern [H, S, T]): its box clipped to the positions (queries) from p on, with the offsets
-    /// and strides in the source's [T, …] row and in the shortened row. nil where the whole box
-    /// lies below p.
-    func suffixBox(_ patch: ActivationPatch, tokens t: Int, prefix p: Int) throws
-        -> (ActivationPatch, (n: (Int, Int, Int), sourceOffset: Int, sourceStrides: (Int, Int), offset: Int, strides: (Int, Int)))? {
-        let (n, offset, strides) = try patch.node.box(tokens: t, config: config)
-        let s = t - p
-        let sourceRow = patch.source.count / patch.source.shape[0]
-        let targetRow = sourceRow / t * s                                      // a row of the shortened value
-        let base = patch.sourceRow * sourceRow, row = patch.row * targetRow
-        if patch.node.point.kind == .attnPattern {
-            // [H, T, T] → [H, S, T]: axis 1 holds the queries.
-            let head = offset / (t * t), q0 = offset % (t * t) / t, key = offset % t
-            let lo = max(q0, p), count = q0 + n.1 - lo
-            guard count > 0 else { return nil }
-            return (patch, ((n.0, count, n.2), base + head * t * t + lo * t + key, strides,
-                            row + head * s * t + (lo - p) * t + key, (s * t, t)))
-        }
-        // [T, …] → [S, …]: axis 0 holds the positions, `strides.0` values each.
-        let inner = strides.0, q0 = offset / inner, rest = offset % inner
-        let lo = max(q0, p), count = q0 + n.0 - lo
-        guard count > 0 else { return nil }
-        return (patch, ((count, n.1, n.2), base + lo * inner + rest, strides, row + (lo - p) * inner + rest, strides))
     }
 
     /// The source's values of `point` [1 or B] + shape at T with the shortened run's [B] + shape

@@ -60,20 +60,13 @@ extension DecoderModel {
         }
         var modify: [String: GraphExecutor.ValueHook] = [:]
         for (point, ps) in byPoint {
-            let model = self
-            modify[point.name] = GraphExecutor.ValueHook(forward: { a in
-                let patched = try Tensor(shape: a.shape, dtype: a.dtype, on: a.device)   // a copy: a may be read elsewhere
-                try a.copy(into: patched)
-                for p in ps { try model.applyPatch(p, to: patched, tokens: t) }
-                return patched
-            }, backward: { g in
+            let boxes = try ps.compactMap { try patchBox($0, tokens: t) }
+            modify[point.name] = GraphExecutor.ValueHook(forward: { a in try Self.patched(a, boxes) }, backward: { g in
                 let out = try Tensor(shape: g.shape, dtype: g.dtype, on: g.device)
                 try g.copy(into: out)
-                let zeros = try Tensor.zeros([1] + Array(g.shape.dropFirst()), dtype: g.dtype, on: g.device)
-                let rowSize = out.count / g.shape[0]
-                for p in ps {
-                    let (n, offset, strides) = try p.node.box(tokens: t, config: c)
-                    try out.copyBox(n, from: zeros, sourceOffset: offset, sourceStrides: strides, offset: p.row * rowSize + offset, strides: strides)
+                let zeros = try Tensor.zeros([Array(g.shape.dropFirst()).reduce(1, *)], dtype: g.dtype, on: g.device)   // a row's worth
+                for box in boxes {
+                    try out.copyBox(box.n, from: zeros, sourceOffset: 0, sourceStrides: (0, 0), offset: box.offset, strides: box.strides)
                 }
                 return out
             })
@@ -114,11 +107,49 @@ extension DecoderModel {
         }
     }
 
-    /// target[row] box ← source[sourceRow] box; target has the node's full shape [B] + row shape.
-    func applyPatch(_ p: ActivationPatch, to target: Tensor, tokens t: Int) throws {
-        let (n, offset, strides) = try p.node.box(tokens: t, config: config)
-        let rowSize = target.count / target.shape[0]
-        try target.copyBox(n, from: p.source, sourceOffset: p.sourceRow * rowSize + offset, sourceStrides: strides,
-                           offset: p.row * rowSize + offset, strides: strides)
+    /// Where a patch's values come from and go: its node's box in row `sourceRow` of the source
+    /// ([N] + the point's shape at T) and in row `row` of the value it patches. A run of the
+    /// positions from `prefix` on (`forward(_:cache:sharing:patches:)`) holds [S, …] per row
+    /// (the pattern [H, S, T]), S = T − prefix: the box is clipped to the positions (queries)
+    /// from `prefix` on, and nil where it lies wholly below.
+    func patchBox(_ patch: ActivationPatch, tokens t: Int, prefix p: Int = 0) throws -> PatchBox? {
+        let (n, offset, strides) = try patch.node.box(tokens: t, config: config)
+        let s = t - p
+        let sourceRow = patch.source.count / patch.source.shape[0]
+        let targetRow = sourceRow / t * s                                      // a row of the patched value
+        let base = patch.sourceRow * sourceRow, row = patch.row * targetRow
+        if patch.node.point.kind == .attnPattern {
+            // [H, T, T] → [H, S, T]: axis 1 holds the queries.
+            let head = offset / (t * t), q0 = offset % (t * t) / t, key = offset % t
+            let lo = max(q0, p), count = q0 + n.1 - lo
+            guard count > 0 else { return nil }
+            return PatchBox(source: patch.source, n: (n.0, count, n.2), sourceOffset: base + head * t * t + lo * t + key,
+                            sourceStrides: strides, offset: row + head * s * t + (lo - p) * t + key, strides: (s * t, t))
+        }
+        // [T, …] → [S, …]: axis 0 holds the positions, `strides.0` values each.
+        let inner = strides.0, q0 = offset / inner, rest = offset % inner
+        let lo = max(q0, p), count = q0 + n.0 - lo
+        guard count > 0 else { return nil }
+        return PatchBox(source: patch.source, n: (count, n.1, n.2), sourceOffset: base + lo * inner + rest, sourceStrides: strides,
+                        offset: row + (lo - p) * inner + rest, strides: strides)
     }
+
+    /// A copy of `a` (which other nodes may read) with each box's values from its source.
+    static func patched(_ a: Tensor, _ boxes: [PatchBox]) throws -> Tensor {
+        let out = try Tensor(shape: a.shape, dtype: a.dtype, on: a.device)   // every element written below
+        try a.copy(into: out)
+        for b in boxes {
+            try out.copyBox(b.n, from: b.source, sourceOffset: b.sourceOffset, sourceStrides: b.sourceStrides, offset: b.offset, strides: b.strides)
+        }
+        return out
+    }
+}
+
+/// One patch as a box copy (`DecoderModel.patchBox`): `n` values from `source` at `sourceOffset`
+/// with `sourceStrides`, into the patched value at `offset` with `strides` (flat indices).
+struct PatchBox: @unchecked Sendable {
+    let source: Tensor
+    let n: (Int, Int, Int)
+    let sourceOffset: Int, sourceStrides: (Int, Int)
+    let offset: Int, strides: (Int, Int)
 }
