@@ -71,6 +71,19 @@ their share of a measured float32 GEMM rate (torch a @ b, 1024x4096 by
 4096x4096, same process and threads) and, for attrib's CPU backend, of the
 rate of its own BLAS (`attrib bench gemm --sizes 4096`, same threads).
 
+For every other model: the products one (input, step) row of plain IG needs, counted by
+torch's FlopCounterMode over one forward and one backward to the input with frozen weights
+(useful_flops), each side's rate in useful GFLOP/s as a share of torch's GEMM rate and of
+OpenBLAS's (`attrib bench gemm --sizes 4096`), and the most an engine doing that work could
+be over direct PyTorch on this host: all of it at the faster of the two GEMM rates.
+(attrib's fused first affine layer skips that layer's per-step share, so its "useful" rate
+counts work it did not do.)
+
+Peak memory: each side's peak resident memory. attrib's is its process's (the summary's
+peakResidentBytes); Captum's and direct PyTorch's are this process's over their last run,
+from the kernel's VmHWM reset before it (/proc/self/clear_refs), printed with how much that
+peak is above what the process held before the run (the model, torch and the inputs).
+
     python3 Benchmarks/ig_throughput.py [--threads 2] [--budget 20] [--devices cpu,opencl]
         [--models digits-cnn,digits-mlp,wide-mlp] [--inputs 1,64,1024] [--steps 64,512]
         [--attrib .build/release/attrib] [--captum-only] [--torch-device cuda] [--engine-timeout S]
@@ -339,6 +352,62 @@ def product_limit(torch, binary, model, threads, rows=4096):
                          f"OpenBLAS {flops * rows / blas_secs / 1e9:.0f} GFLOP/s")
 
 
+def useful_flops(torch, model, shape) -> int:
+    """FLOPs of the products one (input, step) row of plain IG needs: one forward and one
+    backward to the input with the weights frozen, counted by torch's FlopCounterMode as the
+    direct PyTorch side runs them (convolutions, linear layers, attention's matmuls; elementwise
+    work is not counted). An engine that fuses the first affine layer (attrib) skips that
+    layer's share per step, so its 'useful' rate counts work it did not have to do."""
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.zeros([1] + list(shape), requires_grad=True)
+    with FlopCounterMode(display=False) as fc:
+        y = model(x)
+        y.reshape(1, -1)[:, 0].sum().backward()     # x alone requires a gradient
+    return int(fc.get_total_flops())
+
+
+def status_bytes(field):
+    """A memory figure of this process from /proc/self/status (VmHWM, VmRSS), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+PEAK_START = {"rss": None}
+
+
+def peak_reset() -> None:
+    """Resets this process's peak resident memory (VmHWM) to what is resident now (Linux), and
+    notes that figure: a torch side's peak is printed with what the process held before it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    PEAK_START["rss"] = status_bytes("VmRSS")
+
+
+def peak_bytes():
+    """(peak resident bytes since the last peak_reset, resident bytes at that reset), or None."""
+    peak = status_bytes("VmHWM")
+    return None if peak is None else (peak, PEAK_START["rss"])
+
+
+def gib(b) -> str:
+    """A peak figure: bytes, or (peak, resident before) as 'peak (+ growth)'."""
+    if b is None:
+        return "?"
+    if isinstance(b, tuple):
+        peak, start = b
+        return f"{peak / 2**30:.2f} GiB" + (f" (+{(peak - start) / 2**30:.2f} over the process before it)" if start else "")
+    return f"{b / 2**30:.2f} GiB"
+
+
 def wide_mlp(torch):
     """The wide MLP 784-4096-4096-10 with ReLUs, weights drawn after torch.manual_seed(0)."""
     torch.manual_seed(0)
@@ -372,6 +441,15 @@ def flops_text(rate, gemm, dev=None, blas=None) -> str:
     if dev is not None and dev in blas:
         own = "OpenBLAS" if dev == "cpu" else "its own"
         text += f" = {100 * gf / blas[dev]:5.1f}% of {own} GEMM"
+    return text
+
+
+def useful_text(rate, flops, gemm, blas, dev=None) -> str:
+    """Useful GFLOP/s at `rate` input·steps/s, as shares of torch's and OpenBLAS's GEMM rates."""
+    gf = rate * flops / 1e9
+    text = f"  {gf:7.1f} useful GFLOP/s = {100 * gf / gemm:5.1f}% of torch's GEMM"
+    if dev is not None and dev in blas:
+        text += f" = {100 * gf / blas[dev]:5.1f}% of {'OpenBLAS' if dev == 'cpu' else 'its own'} GEMM"
     return text
 
 
@@ -552,6 +630,23 @@ def main() -> int:
             limit = product_limit(torch, binary, model, args.threads) if tdev == "cpu" and binary else None
             if limit:
                 print(f"   limit: {limit[0]:12.1f} input·steps/s doing only the products no engine skips ({limit[1]})")
+            # Every other model: its useful FLOPs per input·step, each side's rate in GFLOP/s as a
+            # share of the GEMM rates, and the input·steps/s at which those FLOPs would run at the
+            # faster GEMM's rate: no engine that does them all can be faster on this host.
+            flops = None
+            if name != "wide-mlp":
+                flops = useful_flops(torch, model.cpu(), input_shape)
+                model.to(tdev)
+                if gemm is None:
+                    gemm = gemm_rate(torch, tdev)
+                    print(f"   measured GEMM rate (torch float32 a @ b, 1024x4096x4096): {gemm:.1f} GFLOP/s")
+                for dev in devices:
+                    if dev not in blas:
+                        blas[dev] = blas_rate(binary, args.threads, dev)
+                        print(f"   measured GEMM rate of attrib on {dev} (`attrib bench gemm --sizes 4096`): {blas[dev]:.1f} GFLOP/s")
+                best = max([gemm] + list(blas.values()))
+                print(f"   useful work: {flops / 1e6:.3f} MFLOP per input·step (forward + backward to the input, "
+                      f"torch's FlopCounterMode); at {best:.1f} GFLOP/s, the faster GEMM here: {best * 1e9 / flops:.2f} input·steps/s")
             for n_inputs in inputs_list:
                 for m in steps_list:
                     if args.engine_only:
@@ -561,8 +656,15 @@ def main() -> int:
                     t_all = torch.from_numpy(ts[:n_inputs].astype(np.int64)).to(tdev)
                     # Calibration on 1 input (one full IG run; also the warm-up), then on a
                     # quarter of the budget's worth of inputs, then the timed prefix.
-                    run = lambda k: captum_ig(torch, IntegratedGradients, model,
-                                              x_all[:k], t_all[:k], m, batch_rows, tdev)
+                    # Peak resident memory of this process over the last run of each torch side
+                    # (VmHWM reset before each run; the last Captum run is on the timed prefix).
+                    peaks = {"captum": None, "direct": None}
+
+                    def run(k):
+                        peak_reset()
+                        out = captum_ig(torch, IntegratedGradients, model, x_all[:k], t_all[:k], m, batch_rows, tdev)
+                        peaks["captum"] = peak_bytes()
+                        return out
                     t1, _ = run(1)
                     n = 1
                     secs, b = run(1) if t1 < args.budget / 2 else (t1, max(batch_rows, 1))
@@ -598,7 +700,9 @@ def main() -> int:
                                                               args.engine_timeout))
                             except (RuntimeError, OSError, json.JSONDecodeError) as e:
                                 failed[dev] = str(e)
+                        peak_reset()
                         direct.append(direct_ig(torch, model, x_all[:n], t_all[:n], m, b, tdev))
+                        peaks["direct"] = peak_bytes()
                         if rnd < rounds - 1:
                             times.append(run(n)[0])
                     secs = statistics.median(times)
@@ -607,12 +711,19 @@ def main() -> int:
                             f"({secs:6.2f} s, B={b}, {rounds} rounds)")
                     if name == "wide-mlp":
                         line += flops_text(c_rate, gemm)
+                    elif flops:
+                        line += useful_text(c_rate, flops, gemm, blas)
+                    if peaks["captum"]:
+                        line += f"  peak RSS {gib(peaks['captum'])}"
                     print(line, flush=True)
                     d_secs = statistics.median(direct)
                     d_rate = n * m / d_secs
                     line = f"      torch direct      {d_rate:12.1f} ({d_secs:6.2f} s)  ratio torch/Captum {d_rate / c_rate:6.2f}x"
                     if name == "wide-mlp":
                         line += flops_text(d_rate, gemm)
+                    elif flops:
+                        line += useful_text(d_rate, flops, gemm, blas)
+                    line += f"  peak RSS {gib(peaks['direct'])}"
                     print(line, flush=True)
                     for dev in devices:
                         if dev in failed:
@@ -629,7 +740,15 @@ def main() -> int:
                                 f"attrib/torch direct {e_rate / d_rate:6.2f}x (paired {paired_d:6.2f}x)")
                         if name == "wide-mlp":
                             line += flops_text(e_rate, gemm, dev, blas)
+                        elif flops:
+                            line += useful_text(e_rate, flops, gemm, blas, dev)
+                        line += f"  peak RSS {gib(r.get('peakResidentBytes'))}"
                         print(line, flush=True)
+                        if flops and dev == "cpu" and not limit:
+                            best = max([gemm] + list(blas.values()))
+                            print(f"      at the faster GEMM's rate: torch direct {100 * d_rate * flops / 1e9 / best:5.1f}%, "
+                                  f"attrib {100 * e_rate * flops / 1e9 / best:5.1f}%; the most an engine doing this work could be "
+                                  f"over torch direct here: {best * 1e9 / flops / d_rate:5.2f}x", flush=True)
                         if limit and dev == "cpu":
                             print(f"      of the limit: attrib {100 * e_rate / limit[0]:5.1f}%, torch direct {100 * d_rate / limit[0]:5.1f}%; "
                                   f"the most any engine could be over torch direct here: {limit[0] / d_rate:5.2f}x", flush=True)

@@ -22,8 +22,12 @@ default, its planned batches, unless --attrib-batch rows gives it R too. (On the
 development VM, BERT-base at T = 128: 32 rows a batch touch about 6 GB of fresh memory, whose page
 faults took a third of attrib's time; its plan chose 3 rows, 1.5x faster.) Rates are input·steps/s; the ratios are the
 figures. Useful GFLOP/s assume 2·(multiply-adds) per forward plus the same for the backward to
-the layer (no weight gradients), from the model's sizes, and are printed beside the host's GEMM
-rate (`attrib bench gemm --device cpu --sizes 2048`).
+the layer (no weight gradients), from the model's sizes, and are printed as a share of OpenBLAS's
+GEMM rate (`attrib bench gemm --sizes 4096`), beside torch's (a @ b, 1024x4096x4096); the last
+line is the most an engine doing that work could be over direct PyTorch: all of it at the faster
+GEMM rate. Peak RSS: attrib's process (its summary's peakResidentBytes); Captum's and direct
+PyTorch's, this process's over their run (VmHWM reset before each), with the growth over what
+the process held before it.
 
 Usage: python3 Benchmarks/layer_ig_throughput.py [--size base|small] [--inputs 16] [--tokens 128]
        [--steps 32] [--rows 32] [--threads 2] [--attrib .build/release/attrib] [--attrib-batch plan|rows]
@@ -42,6 +46,8 @@ from captum.attr import LayerIntegratedGradients
 from transformers import BertConfig, BertForSequenceClassification
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The GEMM rates and peak-memory readers of the IG benchmark (same directory).
+from ig_throughput import blas_rate, gemm_rate, gib, peak_bytes, peak_reset  # noqa: E402
 
 
 class Logits(torch.nn.Module):
@@ -121,15 +127,19 @@ def main():
         np.save(os.path.join(tmp, "ids.npy"), ids.numpy().astype(np.int32))
         rows_total = a.inputs * a.steps
         flop = 2 * 2 * macs_per_row(config, a.tokens) * rows_total
-        results = {}
+        results, peaks = {}, {}
+        peak_reset()
         t = time.perf_counter()
         lig = LayerIntegratedGradients(model, model.bert.bert.embeddings)
         ref = lig.attribute(ids, baselines=torch.zeros_like(ids), target=target, n_steps=a.steps, method="gausslegendre",
                             internal_batch_size=a.rows)
         results["Captum"] = time.perf_counter() - t
+        peaks["Captum"] = peak_bytes()
+        peak_reset()
         t = time.perf_counter()
         mine = direct(model, ids, target, a.steps, a.rows)
         results["torch direct"] = time.perf_counter() - t
+        peaks["torch direct"] = peak_bytes()
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads))
         cmd = [a.attrib, "layer-ig", "--model", mdir, "--inputs", os.path.join(tmp, "ids.npy"), "--target", str(target),
                "--steps", str(a.steps), "--device", "cpu", "--json", "--out", os.path.join(tmp, "out"), "--force"]
@@ -145,13 +155,23 @@ def main():
               f"Captum and torch direct: {a.rows}")
         results["attrib (method)"] = s["seconds"]
         results["attrib (process)"] = wall
+        peaks["attrib (method)"] = peaks["attrib (process)"] = s.get("peakResidentBytes")
         ours = np.load(os.path.join(tmp, "out", "attributions.npy"))
         err_direct = float((mine - ref).abs().max() / ref.abs().max())
         err_attrib = float(np.abs(ours - ref.numpy()).max() / ref.abs().max())
     print(f"agreement with Captum (max |diff| / max |Captum|): torch direct {err_direct:.1e}, attrib {err_attrib:.1e}")
-    print(f"{'side':<18} {'seconds':>8} {'input·steps/s':>14} {'useful GFLOP/s':>15} {'vs Captum':>10} {'vs direct':>10}")
+    # The limit: every useful FLOP at the faster of the two GEMM rates measured here.
+    torch_gemm, blas = gemm_rate(torch), blas_rate(a.attrib, a.threads)
+    best = max(torch_gemm, blas)
+    print(f"GEMM rates: torch {torch_gemm:.1f} GFLOP/s (1024x4096x4096), OpenBLAS {blas:.1f} (`attrib bench gemm --sizes 4096`); "
+          f"useful work {flop / rows_total / 1e9:.2f} GFLOP per input·step")
+    print(f"{'side':<18} {'seconds':>8} {'input·steps/s':>14} {'useful GFLOP/s':>15} {'% OpenBLAS':>10} {'vs Captum':>10} {'vs direct':>10}  peak RSS")
     for k, v in results.items():
-        print(f"{k:<18} {v:8.2f} {rows_total / v:14.2f} {flop / v / 1e9:15.1f} {results['Captum'] / v:9.2f}x {results['torch direct'] / v:9.2f}x")
+        print(f"{k:<18} {v:8.2f} {rows_total / v:14.2f} {flop / v / 1e9:15.1f} {100 * flop / v / 1e9 / blas:9.1f}% "
+              f"{results['Captum'] / v:9.2f}x {results['torch direct'] / v:9.2f}x  {gib(peaks.get(k))}")
+    d = results["torch direct"]
+    print(f"the most an engine doing this work could be over torch direct here (all of it at {best:.1f} GFLOP/s): "
+          f"{best * 1e9 * d / flop:.2f}x")
 
 
 if __name__ == "__main__":

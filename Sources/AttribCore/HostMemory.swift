@@ -28,6 +28,18 @@ public enum HostMemory {
         return best
     }
 
+    /// The process's peak resident memory so far (the kernel's VmHWM), or nil where it cannot
+    /// be read. On the CPU backend every tensor lives there, so it is what a sweep took of the
+    /// host's memory at its worst; summaries report it beside the memory plan's estimate.
+    public static func peakResidentBytes() -> Int? {
+        guard let text = readSmallFile("/proc/self/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+
     /// Throws `tooLarge` naming `path` when `bytes` more would not fit in what is available.
     /// A margin of a quarter is kept for the copies and the device tensors that follow.
     public static func require(_ bytes: Int, for path: String, _ what: String) throws {

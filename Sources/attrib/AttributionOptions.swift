@@ -183,11 +183,16 @@ struct AttributionOptions: ParsableArguments {
         return files
     }
 
-    /// What a sweep adds to summary.json: its units and each rank's throughput.
+    /// What a sweep adds to summary.json: its units, each rank's throughput, and this process's
+    /// peak resident memory (`peakResidentBytes`).
     static func sweepSummary(_ s: ShardedSweep) -> [String: JSONValue] {
         let stats = s.dir.stats()
-        return ["units": .int(s.units.count), "unitSize": .int(s.units.unitSize), "attempts": .int(s.run?.attempt ?? 1),
-                "ranks": ShardedSweep.rankSummary(stats), "processes": .int(Set(stats.filter { $0.attempt == s.run?.attempt }.map(\.rank)).count)]
+        var fields: [String: JSONValue] = [
+            "units": .int(s.units.count), "unitSize": .int(s.units.unitSize), "attempts": .int(s.run?.attempt ?? 1),
+            "ranks": ShardedSweep.rankSummary(stats), "processes": .int(Set(stats.filter { $0.attempt == s.run?.attempt }.map(\.rank)).count)]
+        // This process's peak resident memory (model, inputs, and on the CPU backend every batch).
+        if let peak = HostMemory.peakResidentBytes() { fields["peakResidentBytes"] = .int(peak) }
+        return fields
     }
 
     /// Writes attributions.npy, deltas.npy (when given), heatmaps and summary.json; prints the summary.

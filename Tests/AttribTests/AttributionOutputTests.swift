@@ -17,6 +17,10 @@ import Testing
         let targets = s["targets"] as! [[Int]]
         #expect(targets.count == 3 && targets.allSatisfy { $0.count == 1 })
         #expect(s["targetRule"] as? String == "predicted (argmax)")
+        // The process's peak resident memory in bytes: the binary, OpenBLAS and the model hold
+        // tens of MB (a kB figure taken for bytes would be tens of thousands).
+        let peak = s["peakResidentBytes"] as? Int ?? 0
+        #expect(peak >= 16 << 20 && peak < 64 << 30, "peakResidentBytes \(peak)")
         let npy = try NPY.read(dir + "/targets.npy")
         let ids = try npy.int32s().map(Int.init)
         #expect(npy.shape == [3, 1] && ids == targets.map { $0[0] })
