@@ -37,6 +37,12 @@ public struct IntegratedGradients: Sendable {
     /// pathWeightedSumTimes): the path and the gradient before f′ are never written. The
     /// same attributions, bitwise; off, for comparison and timing.
     public var fusePathActivation = true
+    /// On the CPU backend with several threads, run each batch of the graph path as one share
+    /// of its inputs per thread, each share through the whole graph on its own thread
+    /// (`CPUDevice.eachTile`), where the batch holds whole inputs, at least one per thread. The
+    /// same attributions to rounding (the products run over other blocks of rows); off, every
+    /// op of a batch is split over the threads.
+    public var threadTiles = true
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -125,6 +131,34 @@ public struct IntegratedGradients: Sendable {
         return (2, (rows / steps) * (steps + 2))
     }
 
+    /// Whether a sweep's Sequential CNN runs its convolutions by bands rows-outer, and whether
+    /// its path is held rows-outer (banded, or for the whole-path op); both false on the graph path.
+    func layouts(_ model: any AttributionModel, whole: Bool) -> (banded: Bool, rowsOuter: Bool) {
+        guard let (seq, f) = sequentialLayer(model, fused(model)), rowsOuter else { return (false, false) }
+        let banded = seq.rowsOuterSpan(from: f + 1) != nil
+        return (banded, whole || banded)
+    }
+
+    /// Whether a sweep over n inputs runs its batches in thread tiles (`threadTiles`), as its
+    /// first batch does.
+    public func runsInThreadTiles(_ model: any AttributionModel, count n: Int) -> Bool {
+        guard steps >= 1, n >= 1, !runsWhole(model, count: n), !layouts(model, whole: false).rowsOuter else { return false }
+        let b = batching(on: model.device, rows: plan(for: model).rows)
+        guard let first = chunks(n: n, m: steps + b.ends, rows: b.rows).first else { return false }
+        return tiles(of: first, steps: steps + b.ends, on: model.device).count > 1
+    }
+
+    /// The tiles a batch of the graph path runs as: its inputs cut into one contiguous share
+    /// per thread where `threadTiles` applies, else the batch whole.
+    func tiles(of c: Chunk, steps mRun: Int, on device: any Device) -> [Chunk] {
+        let threads = device.info.blas?.threads ?? 1
+        guard threadTiles, device is CPUDevice, threads > 1, c.completesInputs, c.steps == 0..<mRun, c.inputs.count >= threads else { return [c] }
+        let per = (c.inputs.count + threads - 1) / threads
+        return stride(from: c.inputs.lowerBound, to: c.inputs.upperBound, by: per).map {
+            Chunk(inputs: $0..<min(c.inputs.upperBound, $0 + per), steps: c.steps, completesInputs: true)
+        }
+    }
+
     /// [a rows r; b rows r], [2·r.count, …]: both ends of a block of inputs for one pass.
     static func stacked(_ a: Tensor, _ b: Tensor, rows r: Range<Int>) throws -> Tensor {
         let k = r.count
@@ -192,8 +226,7 @@ public struct IntegratedGradients: Sendable {
         // transpose per input here and one per input at the end, none per batch.
         // The whole path takes it rows-outer too, whether or not its convolutions run by bands.
         let seq = seqFused?.0
-        let banded = seq != nil && self.rowsOuter && seq!.rowsOuterSpan(from: start0) != nil
-        let rowsOuter = seq != nil && self.rowsOuter && (whole || banded)
+        let (banded, rowsOuter) = layouts(model, whole: whole)
         if rowsOuter { pathX = try pathX.transposed12(); pathB = try pathB.transposed12() }
         let pathShape = Array(pathX.shape.dropFirst())
         let accumulators = try (0..<tCount).map { _ in try Tensor.zeros([n] + pathShape, dtype: dtype, on: device) }
@@ -204,22 +237,13 @@ public struct IntegratedGradients: Sendable {
 
         let pathAct = rowsOuter ? nil : pathActivation(model)
         let plan0 = whole ? wholeChunks(n: n) : chunks(n: n, m: mRun, rows: batchRows)
-        var completed = 0, rowsDone = 0, interrupted = false
-        for c in plan0 {
-            if control.shouldStop() { interrupted = true; break }
-            if whole {
-                // Each input's whole path in one op; the chunk only paces progress and Ctrl-C.
-                guard try seq!.igPathGradientSum(pathFrom: pathX.rows(c.inputs), baselines: pathB.rows(c.inputs), alphas: alphaT,
-                                                  weights: weightT, targets: Array(targets[c.inputs]), from: start0,
-                                                  into: accumulators.map { try $0.rows(c.inputs) }) else {
-                    throw AttribError.invalidArgument(op: "IntegratedGradients", detail: "\(device.info.id) declined the whole-path op it had offered for \(seq!.layers[start0...].map(\.description).joined(separator: " → "))")
-                }
-                rowsDone += c.inputs.count * m
-                completed = c.inputs.upperBound
-                control.progress(rowsDone, n * m)
-                continue
-            }
-            let layers = start0..<(seq?.layers.count ?? 0), (xs, bs, steps) = (try pathX.rows(c.inputs), try pathB.rows(c.inputs), try alphaT.rows(c.steps))
+        let (pathXs, pathBs) = (pathX, pathB)
+        /// One batch: its forward and backward, its gradients summed into the accumulators' rows
+        /// of its inputs; what it adds elsewhere comes back (the ends' outputs, the path means),
+        /// so that batches of disjoint inputs can run at once (thread tiles).
+        func runBatch(_ c: Chunk) throws -> BatchOutcome {
+            var outcome = BatchOutcome()
+            let layers = start0..<(seq?.layers.count ?? 0), (xs, bs, steps) = (try pathXs.rows(c.inputs), try pathBs.rows(c.inputs), try alphaT.rows(c.steps))
             // Rows-outer, the path is built inside the first fused pass and the steps summed
             // inside the last one where the device offers it (the CPU backend, Float32 GELU).
             // Elsewhere the graph runs from the cut.
@@ -245,9 +269,7 @@ public struct IntegratedGradients: Sendable {
                 let out = try result.reshaped([c.rows, classes]).doubles()
                 for (k, i) in c.inputs.enumerated() {
                     for (s, step) in c.steps.enumerated() where step >= m {
-                        let row = out[((k * c.steps.count + s) * classes)..<((k * c.steps.count + s + 1) * classes)]
-                        if step == m { fx.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
-                        else { fb.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
+                        outcome.ends.append((i, step == m, Array(out[((k * c.steps.count + s) * classes)..<((k * c.steps.count + s + 1) * classes)])))
                     }
                 }
             }
@@ -269,10 +291,36 @@ public struct IntegratedGradients: Sendable {
                     let f: [Double] = try selected.reshaped([c.rows, classes]).reduceRows(RowReduction.sum).doubles()
                     for (k, i) in c.inputs.enumerated() {
                         for (s, step) in c.steps.enumerated() where step < m {
-                            pathMeans[i * tCount + t] += baseWeights[step] * p.density(alphas[step]) * f[k * c.steps.count + s]
+                            outcome.means.append((i * tCount + t, baseWeights[step] * p.density(alphas[step]) * f[k * c.steps.count + s]))
                         }
                     }
                 }
+            }
+            return outcome
+        }
+        var completed = 0, rowsDone = 0, interrupted = false
+        for c in plan0 {
+            if control.shouldStop() { interrupted = true; break }
+            if whole {
+                // Each input's whole path in one op; the chunk only paces progress and Ctrl-C.
+                guard try seq!.igPathGradientSum(pathFrom: pathX.rows(c.inputs), baselines: pathB.rows(c.inputs), alphas: alphaT,
+                                                  weights: weightT, targets: Array(targets[c.inputs]), from: start0,
+                                                  into: accumulators.map { try $0.rows(c.inputs) }) else {
+                    throw AttribError.invalidArgument(op: "IntegratedGradients", detail: "\(device.info.id) declined the whole-path op it had offered for \(seq!.layers[start0...].map(\.description).joined(separator: " → "))")
+                }
+                rowsDone += c.inputs.count * m
+                completed = c.inputs.upperBound
+                control.progress(rowsDone, n * m)
+                continue
+            }
+            let tiles = rowsOuter ? [c] : self.tiles(of: c, steps: mRun, on: device)
+            let outcomes = tiles.count > 1 ? try CPUDevice.eachTile(tiles.count) { try runBatch(tiles[$0]) } : [try runBatch(c)]
+            for o in outcomes {
+                for (i, isX, row) in o.ends {
+                    if isX { fx.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
+                    else { fb.replaceSubrange((i * classes)..<((i + 1) * classes), with: row) }
+                }
+                for (k, v) in o.means { pathMeans[k] += v }
             }
             rowsDone += c.inputs.count * max(0, min(c.steps.upperBound, m) - c.steps.lowerBound)   // path rows only
             if c.completesInputs { completed = c.inputs.upperBound }
@@ -334,4 +382,12 @@ public struct IntegratedGradients: Sendable {
                                  interrupted: interrupted, plan: plan, seconds: (clock.now - start).seconds,
                                  rowsEvaluated: rowsDone, fused: fused != nil)
     }
+}
+
+/// What one batch of an IG sweep adds besides its accumulator rows (`attribute`'s runBatch).
+struct BatchOutcome: Sendable {
+    /// The end steps' outputs: the input, whether the row is its α = 1 end (else the baseline's), the row.
+    var ends: [(Int, Bool, [Double])] = []
+    /// Terms of the path-weighted delta's means: the index into them, the term.
+    var means: [(Int, Double)] = []
 }
