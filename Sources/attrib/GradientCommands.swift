@@ -70,7 +70,7 @@ struct IGCommand: ParsableCommand {
         var ig = IntegratedGradients(rule: rule, steps: steps, density: density, fuseFirstLayer: !noFuse, batchCap: options.batch)
         ig.wholePath = !noWholePath
         ig.fusePathActivation = !noPathActivation
-        ig.threadTiles = !noThreadTiles
+        if noThreadTiles { ig.threadTiles = false }
         let base = try parseBaseline(baseline, seed: options.seed, model: l.model)
         let rowsPerInput = steps * max(1, ntSamples)
         if warmup && !mergeOnlyMode {

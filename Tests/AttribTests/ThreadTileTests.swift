@@ -1,4 +1,5 @@
 @testable import AttribCore
+@testable import AttribMethods
 import Attrib
 import AttribONNX
 import Glibc
@@ -75,6 +76,34 @@ import Testing
             try compare(mlp, inputs: x, count: n, targets: one, dtype: dtype, "tanh-mlp PS-IG \(dtype)", density: .beta(2, 5))
             let res = try ONNXModel.attributionModel(at: fixturePath("onnx/resmlp/model.onnx"), on: cpu, dtype: dtype)
             try compare(res, inputs: x, count: n, targets: one, dtype: dtype, "resmlp \(dtype)")
+        }
+    }
+
+    @Test("The sampling methods' sweep (SmoothGrad, Expected Gradients, Gradient × Input) in thread tiles equals it with every op split: sums of multiplied gradients and of squares")
+    func sampleSweep() throws {
+        let (n, samples) = (7, 5)
+        for dtype in [DType.float32, .float64] {
+            let mlp = try Sequential.load(fixturePath("unlike/tanh-mlp"), on: cpu, dtype: dtype)
+            let res = try ONNXModel.attributionModel(at: fixturePath("onnx/resmlp/model.onnx"), on: cpu, dtype: dtype)
+            for (name, model) in [("tanh-mlp", mlp as any AttributionModel), ("resmlp", res)] {
+                let points = randomValues(n * samples * 64, seed: 21, 0, 1), scales = randomValues(n * samples * 64, seed: 22)
+                func rows(_ v: [Double]) -> (Chunk) throws -> [Double] { { c in Array(v[c.inputs.lowerBound * samples * 64..<c.inputs.upperBound * samples * 64]) } }
+                var sweep = SampleSweep(model: model, n: n, samples: samples, targets: (0..<n).map { [$0 % 10, 9 - $0 % 10] },
+                                        plan: ChunkPlan.make(for: model), control: SweepControl(), points: rows(points),
+                                        multipliers: rows(scales), weights: randomValues(samples, seed: 23, 0, 1), squares: true)
+                #expect(threadTiles(chunks(n: n, m: samples, rows: sweep.plan.rows)[0], steps: samples, on: cpu).count == min(Self.threads, n))
+                let tiled = try sweep.run()
+                sweep.threadTiles = false
+                let split = try sweep.run()
+                #expect(tiled.completed == n && split.completed == n)
+                for t in 0..<2 {
+                    for (a, b, what) in [(tiled.sums[t], split.sums[t], "sums"), (tiled.squareSums![t], split.squareSums![t], "squares")] {
+                        let want = try b.doubles(), scale = want.map(abs).max() ?? 0
+                        #expect(scale > 0)
+                        expectClose(try a.doubles(), want, bound: { _ in (dtype == .float32 ? 1e-5 : 1e-12) * scale }, "\(name) \(dtype) target \(t) \(what)")
+                    }
+                }
+            }
         }
     }
 

@@ -42,7 +42,7 @@ public struct IntegratedGradients: Sendable {
     /// (`CPUDevice.eachTile`), where the batch holds whole inputs, at least one per thread. The
     /// same attributions to rounding (the products run over other blocks of rows); off, every
     /// op of a batch is split over the threads.
-    public var threadTiles = true
+    public var threadTiles = threadTilesByDefault
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -151,12 +151,7 @@ public struct IntegratedGradients: Sendable {
     /// The tiles a batch of the graph path runs as: its inputs cut into one contiguous share
     /// per thread where `threadTiles` applies, else the batch whole.
     func tiles(of c: Chunk, steps mRun: Int, on device: any Device) -> [Chunk] {
-        let threads = device.info.blas?.threads ?? 1
-        guard threadTiles, device is CPUDevice, threads > 1, c.completesInputs, c.steps == 0..<mRun, c.inputs.count >= threads else { return [c] }
-        let per = (c.inputs.count + threads - 1) / threads
-        return stride(from: c.inputs.lowerBound, to: c.inputs.upperBound, by: per).map {
-            Chunk(inputs: $0..<min(c.inputs.upperBound, $0 + per), steps: c.steps, completesInputs: true)
-        }
+        threadTiles ? AttribMethods.threadTiles(c, steps: mRun, on: device) : [c]
     }
 
     /// [a rows r; b rows r], [2·r.count, …]: both ends of a block of inputs for one pass.

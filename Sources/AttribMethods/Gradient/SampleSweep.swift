@@ -20,6 +20,9 @@ struct SampleSweep {
     /// cₖ per sample.
     var weights: [Double]
     var squares = false
+    /// Run batches in thread tiles where they apply (`threadTiles`); off, every op is split
+    /// over the threads. The same sums to rounding.
+    var threadTiles = threadTilesByDefault
 
     struct Output {
         var sums: [Tensor]            // per target, [n] + input shape
@@ -37,11 +40,11 @@ struct SampleSweep {
         let weightT = try Tensor(weights, shape: [samples], dtype: dtype, on: device)
         var completed = 0, rows = 0, interrupted = false
         let exec = model.sweepExecutor, outputName = exec.graph.outputs[0]
-        for c in chunks(n: n, m: samples, rows: plan.rows) {
-            if control.shouldStop() { interrupted = true; break }
+        let inputName = model.inputName
+        /// One batch, its sums added into the rows of its inputs.
+        func batch(_ c: Chunk) throws {
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
             let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
-            let inputName = model.inputName
             let run = try exec.forward([inputName: x], gradientsFor: [inputName])
             let output = run[outputName]!
             for t in 0..<tCount {
@@ -51,6 +54,11 @@ struct SampleSweep {
                 try sums[t].rows(c.inputs).axpy(1, (mult.map { try $0.multiplying(g) } ?? g).pathWeightedSum(weights: w))
                 if let sq { try sq[t].rows(c.inputs).axpy(1, g.multiplying(g).pathWeightedSum(weights: w)) }
             }
+        }
+        for c in chunks(n: n, m: samples, rows: plan.rows) {
+            if control.shouldStop() { interrupted = true; break }
+            let tiles = self.threadTiles ? AttribMethods.threadTiles(c, steps: samples, on: device) : [c]
+            if tiles.count > 1 { _ = try CPUDevice.eachTile(tiles.count) { try batch(tiles[$0]) } } else { try batch(c) }
             rows += c.rows
             if c.completesInputs { completed = c.inputs.upperBound }
             control.progress(rows, n * samples)

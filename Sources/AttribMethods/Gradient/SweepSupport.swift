@@ -35,6 +35,23 @@ func chunkRows(_ c: Chunk, d: Int, _ f: (Int, Int, Int) -> Double) -> [Double] {
 
 /// Splits n inputs × m steps into chunks of at most `rows` rows: whole inputs
 /// while m fits, else one input at a time with its steps split.
+/// Whether gradient sweeps run their batches in thread tiles by default: yes, unless
+/// ATTRIB_THREAD_TILES=0 (for A/B runs of any sweep command; `attrib ig --no-thread-tiles`
+/// turns IG's off alone).
+public let threadTilesByDefault: Bool = getenv("ATTRIB_THREAD_TILES").map { String(cString: $0) != "0" } ?? true
+
+/// The thread tiles a batch runs as (CPUDevice.eachTile): its inputs cut into one contiguous
+/// share per thread, on the CPU backend with several threads, where the batch holds every step
+/// of its inputs and at least one input per thread; else the batch whole.
+func threadTiles(_ c: Chunk, steps m: Int, on device: any Device) -> [Chunk] {
+    let threads = device.info.blas?.threads ?? 1
+    guard device is CPUDevice, threads > 1, c.completesInputs, c.steps == 0..<m, c.inputs.count >= threads else { return [c] }
+    let per = (c.inputs.count + threads - 1) / threads
+    return stride(from: c.inputs.lowerBound, to: c.inputs.upperBound, by: per).map {
+        Chunk(inputs: $0..<min(c.inputs.upperBound, $0 + per), steps: c.steps, completesInputs: true)
+    }
+}
+
 func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
     var out: [Chunk] = []
     // Chunks of equal size (the last at most one input or step smaller): every batch
