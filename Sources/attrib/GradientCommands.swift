@@ -42,6 +42,7 @@ struct IGCommand: ParsableCommand {
     @Flag(help: "Do not fuse the first affine layer (for comparison; same numbers, slower).") var noFuse = false
     @Flag(help: "Run a small CNN's path in batches layer by layer, not each input's whole path in one op (for comparison; bitwise the same attributions, slower).") var noWholePath = false
     @Flag(help: "Build the path before the activation it meets first and apply f′ apart, instead of inside one pass each (for comparison; bitwise the same attributions, slower).") var noPathActivation = false
+    @Flag(help: "Run the model's Linear head forward and back on every step instead of taking the targets' weight rows as the gradient at its input (for comparison; bitwise the same attributions).") var noHeadRows = false
     @Flag(help: "On the CPU, split every op of a batch over the threads instead of running each thread's share of the batch's inputs through the whole model (for comparison; the same attributions to rounding).") var noThreadTiles = false
     @Option(help: "NoiseTunnel: noisy copies per input (0: none).") var ntSamples = 0
     @Option(help: "NoiseTunnel: σ of the Gaussian noise (absolute).") var ntStdev = 0.1
@@ -71,6 +72,7 @@ struct IGCommand: ParsableCommand {
         ig.wholePath = !noWholePath
         ig.fusePathActivation = !noPathActivation
         if noThreadTiles { ig.threadTiles = false }
+        if noHeadRows { ig.gatherHead = false }
         let base = try parseBaseline(baseline, seed: options.seed, model: l.model)
         let rowsPerInput = steps * max(1, ntSamples)
         if warmup && !mergeOnlyMode {
@@ -110,6 +112,7 @@ struct IGCommand: ParsableCommand {
             "steps": .int(steps), "rule": .string(rule.rawValue), "baseline": .string(base.description),
             "pathDensity": .string(density?.description ?? "none"), "wholePath": .bool(ig.runsWhole(l.model, count: min(l.n, swept.sweep.units.unitSize))),
             "threadTiles": .bool(ig.runsInThreadTiles(l.model, count: min(l.n, swept.sweep.units.unitSize))),
+            "headRows": .bool(ig.head(l.model) != nil),
         ]
         extra.merge(AttributionOptions.sweepSummary(swept.sweep)) { a, _ in a }
         try options.write(r, method: name, loaded: swept.loaded, extra: extra, sweep: swept.sweep)

@@ -43,6 +43,11 @@ public struct IntegratedGradients: Sendable {
     /// same attributions to rounding (the products run over other blocks of rows); off, every
     /// op of a batch is split over the threads.
     public var threadTiles = threadTilesByDefault
+    /// Where the sweep graph ends in a Linear head (`Graph.linearHead`), stop the forward at
+    /// its input and take the upstream gradient there as the targets' weight rows; the head
+    /// runs on the end steps' rows alone, for F(x) and F(x′). Bitwise the same attributions;
+    /// off, the head runs forward and back on every row (for comparison).
+    public var gatherHead = true
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).
@@ -139,6 +144,16 @@ public struct IntegratedGradients: Sendable {
         return (banded, whole || banded)
     }
 
+    /// The sweep graph's Linear head where a sweep takes it as weight rows (`gatherHead`): plain
+    /// IG on the graph path, the head's input computed by the graph from what the batches feed.
+    public func head(_ model: any AttributionModel) -> LinearHead? {
+        let graph = model.sweepExecutor.graph
+        guard gatherHead, density == nil, !layouts(model, whole: runsWhole(model, count: Int.max)).rowsOuter,
+              let h = graph.linearHead(), graph.producer[h.input] != nil, h.linear.outFeatures == model.outputCount else { return nil }
+        let fed = feeds(model).union(pathActivation(model).map { [$0.output] } ?? [])
+        return fed.contains(h.input) ? nil : h
+    }
+
     /// Whether a sweep over n inputs runs its batches in thread tiles (`threadTiles`), as its
     /// first batch does.
     public func runsInThreadTiles(_ model: any AttributionModel, count n: Int) -> Bool {
@@ -231,6 +246,14 @@ public struct IntegratedGradients: Sendable {
         var pathMeans = [Double](repeating: 0, count: n * tCount)
 
         let pathAct = rowsOuter ? nil : pathActivation(model)
+        // The head as weight rows (`gatherHead`): the table is the head's weight with a row of
+        // zeros after it, [classes + 1, in], the upstream of the end steps, which carry no gradient.
+        let head = rowsOuter ? nil : self.head(model)
+        let headTable: Tensor? = try head.map { h in
+            let table = try Tensor.zeros([classes + 1, h.linear.inFeatures], dtype: h.linear.weight.dtype, on: device)
+            try h.linear.weight.copy(into: table.rows(0..<classes))
+            return table
+        }
         let plan0 = whole ? wholeChunks(n: n) : chunks(n: n, m: mRun, rows: batchRows)
         let (pathXs, pathBs) = (pathX, pathB)
         /// One batch: its forward and backward, its gradients summed into the accumulators' rows
@@ -256,33 +279,53 @@ public struct IntegratedGradients: Sendable {
                 } else {
                     feeds[cut] = try xs.pathInterpolated(baselines: bs, alphas: steps)
                 }
-                run = try exec.forward(feeds, gradientsFor: side ? [feed, inputName] : [feed])
+                run = try exec.forward(feeds, outputs: head.map { [$0.input] }, gradientsFor: side ? [feed, inputName] : [feed])
             }
-            let result = trace?.output ?? run![output]!
+            // The outputs, or with the head as weight rows its input, [rows, in].
+            let result = trace?.output ?? run![head?.input ?? output]!
             if c.steps.upperBound > m {
-                // The end steps' outputs (on the CPU backend, where reading them is a copy).
-                let out = try result.reshaped([c.rows, classes]).doubles()
+                // The end steps' outputs (on the CPU backend, where reading them is a copy); the
+                // head, where it is taken as weight rows, runs on those rows alone.
+                var endRows: [(row: Int, input: Int, step: Int)] = []
                 for (k, i) in c.inputs.enumerated() {
-                    for (s, step) in c.steps.enumerated() where step >= m {
-                        outcome.ends.append((i, step == m, Array(out[((k * c.steps.count + s) * classes)..<((k * c.steps.count + s + 1) * classes)])))
-                    }
+                    for (s, step) in c.steps.enumerated() where step >= m { endRows.append((k * c.steps.count + s, i, step)) }
                 }
+                let out: [Double]
+                if let head {
+                    out = try head.linear.forward(result.gatherRows(IndexTensor(endRows.map { Int32($0.row) }, on: device))).y.doubles()
+                } else {
+                    let all = try result.reshaped([c.rows, classes]).doubles()
+                    out = endRows.flatMap { all[($0.row * classes)..<(($0.row + 1) * classes)] }
+                }
+                for (j, e) in endRows.enumerated() { outcome.ends.append((e.input, e.step == m, Array(out[(j * classes)..<((j + 1) * classes)]))) }
             }
             for t in 0..<tCount {
-                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
+                // The upstream gradient: one-hot at the outputs, or the targets' weight rows at the
+                // head's input (the zero row for the end steps).
+                var upstream: Tensor?, up: Tensor
+                if let headTable {
+                    var index = [Int32](repeating: Int32(classes), count: c.rows)
+                    for (k, i) in c.inputs.enumerated() {
+                        for (s, step) in c.steps.enumerated() where step < m { index[k * c.steps.count + s] = Int32(targets[i][t]) }
+                    }
+                    up = try headTable.gatherRows(IndexTensor(index, on: device))
+                } else {
+                    upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes,
                                                   firstStep: c.steps.lowerBound, liveSteps: m, dtype: dtype, device: device)
-                let up = try upstream.reshaped(result.shape), w = try weightT.rows(c.steps)
+                    up = try upstream!.reshaped(result.shape)
+                }
+                let w = try weightT.rows(c.steps)
                 let partial: Tensor
                 if let trace { partial = try seq!.pathGradientSum(trace, upstream: up, layers: layers, weights: w) }
                 else {
-                    let grads = try exec.backward(run!, upstream: [output: up], wrt: side ? [feed, inputName] : [feed])
+                    let grads = try exec.backward(run!, upstream: [head?.input ?? output: up], wrt: side ? [feed, inputName] : [feed])
                     partial = try fPrime.map { try grads[feed]!.pathWeightedSum(weights: w, times: $0) } ?? grads[feed]!.pathWeightedSum(weights: w)
                     if side { try sideAccumulators[t].rows(c.inputs).axpy(1, grads[inputName]!.pathWeightedSum(weights: w)) }
                 }
                 try accumulators[t].rows(c.inputs).axpy(1, partial)
                 if let p = density {
                     // F along the path, for E_β[F(b)] in the delta (small: one value per row).
-                    let selected: Tensor = try result.multiplying(upstream.reshaped(result.shape))
+                    let selected: Tensor = try result.multiplying(upstream!.reshaped(result.shape))   // no head rows with a density
                     let f: [Double] = try selected.reshaped([c.rows, classes]).reduceRows(RowReduction.sum).doubles()
                     for (k, i) in c.inputs.enumerated() {
                         for (s, step) in c.steps.enumerated() where step < m {
