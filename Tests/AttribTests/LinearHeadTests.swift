@@ -1,4 +1,5 @@
 import Attrib
+@testable import AttribMethods
 import AttribONNX
 import Testing
 
@@ -40,6 +41,29 @@ import Testing
                             .doubles().map(abs).max()!
                         expectClose(rows.deltas ?? [], full.deltas ?? [], bound: { _ in (dtype == .float32 ? 1e-5 : 1e-12) * scale }, what + " deltas")
                         #expect((rows.deltas ?? []).count == n * targets[0].count)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("The sampling methods' sweep with the head as weight rows: bitwise its sums with the head run forward and back, on every device")
+    func sampleSweep() throws {
+        let (n, samples) = (5, 3)
+        let points = randomValues(n * samples * 64, seed: 51, 0, 1)
+        for device in [cpu as any Device] + openCLDevices {
+            for dtype in dtypes(device) {
+                for (name, model) in try Self.models(on: device, dtype) {
+                    var sweep = SampleSweep(model: model, n: n, samples: samples, targets: (0..<n).map { [$0 % 10, 3] },
+                                            plan: ChunkPlan.make(for: model), control: SweepControl(), points: { c in
+                                                Array(points[c.inputs.lowerBound * samples * 64..<c.inputs.upperBound * samples * 64]) },
+                                            weights: [0.5, 0.25, 0.25], squares: true)
+                    let rows = try sweep.run()
+                    sweep.gatherHead = false
+                    let full = try sweep.run()
+                    for t in 0..<2 {
+                        expectEqual(try rows.sums[t].doubles(), try full.sums[t].doubles(), "\(name) \(device.info.id) \(dtype) target \(t)")
+                        expectEqual(try rows.squareSums![t].doubles(), try full.squareSums![t].doubles(), "\(name) \(device.info.id) \(dtype) squares \(t)")
                     }
                 }
             }

@@ -47,7 +47,7 @@ public struct IntegratedGradients: Sendable {
     /// its input and take the upstream gradient there as the targets' weight rows; the head
     /// runs on the end steps' rows alone, for F(x) and F(x′). Bitwise the same attributions;
     /// off, the head runs forward and back on every row (for comparison).
-    public var gatherHead = true
+    public var gatherHead = headRowsByDefault
     /// A cap on rows per device batch (the CLI's --batch).
     public var batchCap: Int? = nil
     /// Device memory to size batches from (default: see ChunkPlan).

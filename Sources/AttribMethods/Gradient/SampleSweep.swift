@@ -23,6 +23,10 @@ struct SampleSweep {
     /// Run batches in thread tiles where they apply (`threadTiles`); off, every op is split
     /// over the threads. The same sums to rounding.
     var threadTiles = threadTilesByDefault
+    /// Take the graph's Linear head as its weight rows (`Graph.linearHead`, as IG does): the
+    /// forward stops at its input, where the upstream gradient is the targets' rows. Bitwise the
+    /// same gradients; off, the head runs forward and back.
+    var gatherHead = headRowsByDefault
 
     struct Output {
         var sums: [Tensor]            // per target, [n] + input shape
@@ -41,15 +45,24 @@ struct SampleSweep {
         var completed = 0, rows = 0, interrupted = false
         let exec = model.sweepExecutor, outputName = exec.graph.outputs[0]
         let inputName = model.inputName
+        let head = gatherHead ? exec.graph.linearHead().flatMap { $0.input == inputName || $0.linear.outFeatures != classes ? nil : $0 } : nil
         /// One batch, its sums added into the rows of its inputs.
         func batch(_ c: Chunk) throws {
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)
             let mult = try multipliers.map { try Tensor(try $0(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device) }
-            let run = try exec.forward([inputName: x], gradientsFor: [inputName])
-            let output = run[outputName]!
+            let run = try exec.forward([inputName: x], outputs: head.map { [$0.input] }, gradientsFor: [inputName])
             for t in 0..<tCount {
-                let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
-                let g = try exec.backward(run, upstream: [outputName: upstream.reshaped(output.shape)], wrt: [inputName])[inputName]!
+                let g: Tensor
+                if let head {
+                    // Each row's target's weight row, [rows, in], at the head's input.
+                    let index = c.inputs.flatMap { i in [Int32](repeating: Int32(targets[i][t]), count: c.steps.count) }
+                    let up = try head.linear.weight.gatherRows(IndexTensor(index, on: device))
+                    g = try exec.backward(run, upstream: [head.input: up], wrt: [inputName])[inputName]!
+                } else {
+                    let output = run[outputName]!
+                    let upstream = try oneHotUpstream(targets, target: t, inputs: c.inputs, perInput: c.steps.count, classes: classes, dtype: dtype, device: device)
+                    g = try exec.backward(run, upstream: [outputName: upstream.reshaped(output.shape)], wrt: [inputName])[inputName]!
+                }
                 let w = try weightT.rows(c.steps)
                 try sums[t].rows(c.inputs).axpy(1, (mult.map { try $0.multiplying(g) } ?? g).pathWeightedSum(weights: w))
                 if let sq { try sq[t].rows(c.inputs).axpy(1, g.multiplying(g).pathWeightedSum(weights: w)) }

@@ -40,6 +40,10 @@ func chunkRows(_ c: Chunk, d: Int, _ f: (Int, Int, Int) -> Double) -> [Double] {
 /// turns IG's off alone).
 public let threadTilesByDefault: Bool = getenv("ATTRIB_THREAD_TILES").map { String(cString: $0) != "0" } ?? true
 
+/// Whether gradient sweeps take a Linear head as its weight rows by default (Graph.linearHead):
+/// yes, unless ATTRIB_HEAD_ROWS=0 (for A/B runs; `attrib ig --no-head-rows` turns IG's off alone).
+public let headRowsByDefault: Bool = getenv("ATTRIB_HEAD_ROWS").map { String(cString: $0) != "0" } ?? true
+
 /// The thread tiles a batch runs as (CPUDevice.eachTile): its inputs cut into one contiguous
 /// share per thread, on the CPU backend with several threads, where the batch holds every step
 /// of its inputs and at least one input per thread; else the batch whole.
