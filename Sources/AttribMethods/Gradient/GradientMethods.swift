@@ -32,30 +32,51 @@ public enum GradientMethods {
     /// Noise for SmoothGrad-like methods: drawn from a seed, or given as [n, samples] + input shape.
     public enum Noise: Sendable {
         case gaussian(sigma: Double, seed: UInt64)
+        /// The seeded stream from its element `first` on: a unit's share of a sweep's noise
+        /// (`forInputs`), drawn where it is used.
+        case gaussianFrom(sigma: Double, seed: UInt64, first: Int)
         case given([Double])
 
-        func values(n: Int, samples: Int, d: Int) throws -> [Double] {
+        /// σ, the seed and the first element of a seeded stream; nil for given values.
+        private var stream: (sigma: Double, seed: UInt64, first: Int)? {
             switch self {
-            case let .gaussian(sigma, seed):
-                var rng = SplitMix64(seed: seed)
-                return gaussianDraws(n * samples * d, sigma: sigma, &rng)
-            case .given(let v):
-                guard v.count == n * samples * d else {
-                    throw AttribError.shapeMismatch(op: "noise", detail: "\(v.count) noise values for \(n) inputs × \(samples) samples × \(d) values")
-                }
-                return v
+            case let .gaussian(sigma, seed): return (sigma, seed, 0)
+            case let .gaussianFrom(sigma, seed, first): return (sigma, seed, first)
+            case .given: return nil
             }
+        }
+
+        func values(n: Int, samples: Int, d: Int) throws -> [Double] {
+            if let g = stream { return gaussianDraws(n * samples * d, sigma: g.sigma, seed: g.seed, from: g.first) }
+            guard case .given(let v) = self, v.count == n * samples * d else {
+                throw AttribError.shapeMismatch(op: "noise", detail: "\(count ?? 0) noise values for \(n) inputs × \(samples) samples × \(d) values")
+            }
+            return v
+        }
+
+        /// How many values were given (nil for a seeded stream).
+        var count: Int? { if case .given(let v) = self { return v.count } else { return nil } }
+
+        /// The noise of one chunk's rows, [c.rows, d] in the chunk's order, as `values` lays out
+        /// the whole sweep's: a Gaussian's draws for those rows alone (its stream skipped to
+        /// them), or those rows of the given values. A sweep then holds a batch's noise at a
+        /// time, drawn by the thread that builds the batch (thread tiles draw in parallel), not
+        /// all of it up front on one.
+        func rows(_ c: Chunk, samples: Int, d: Int) -> [Double] {
+            if let g = stream {
+                if c.steps == 0..<samples { return gaussianDraws(c.rows * d, sigma: g.sigma, seed: g.seed, from: g.first + c.inputs.lowerBound * samples * d) }
+                return c.inputs.flatMap { i in gaussianDraws(c.steps.count * d, sigma: g.sigma, seed: g.seed, from: g.first + (i * samples + c.steps.lowerBound) * d) }
+            }
+            guard case .given(let v) = self else { return [] }
+            return c.inputs.flatMap { i in v[((i * samples + c.steps.lowerBound) * d)..<((i * samples + c.steps.upperBound) * d)] }
         }
 
         /// The noise of inputs `r` of a sweep, as the whole sweep would draw it for them: a unit
         /// of a sharded or resumed sweep gets the same numbers as a one-process run.
         public func forInputs(_ r: Range<Int>, samples: Int, d: Int) -> Noise {
-            switch self {
-            case let .gaussian(sigma, seed):
-                return .given(gaussianDraws(r.count * samples * d, sigma: sigma, seed: seed, from: r.lowerBound * samples * d))
-            case .given(let v):
-                return .given(Array(v[(r.lowerBound * samples * d)..<(r.upperBound * samples * d)]))
-            }
+            if let g = stream { return .gaussianFrom(sigma: g.sigma, seed: g.seed, first: g.first + r.lowerBound * samples * d) }
+            guard case .given(let v) = self else { return self }
+            return .given(Array(v[(r.lowerBound * samples * d)..<(r.upperBound * samples * d)]))
         }
     }
 
@@ -69,10 +90,12 @@ public enum GradientMethods {
         _ = try checkTargets(targets, n: n, model: model)
         guard samples >= 1 else { throw AttribError.invalidArgument(op: "smoothgrad", detail: "samples must be ≥ 1, got \(samples)") }
         let d = model.inputSize
-        let eps = try noise.values(n: n, samples: samples, d: d)
+        if case .given(let v) = noise, v.count != n * samples * d {
+            throw AttribError.shapeMismatch(op: "noise", detail: "\(v.count) noise values for \(n) inputs × \(samples) samples × \(d) values")
+        }
         let plan = ChunkPlan.make(for: model, cap: batchCap)
         let sweep = SampleSweep(model: model, n: n, samples: samples, targets: targets, plan: plan, control: control,
-                                points: { c in noisyRows(x, eps, c, samples: samples, d: d) },
+                                points: { c in noisyRows(x, noise.rows(c, samples: samples, d: d), c, d: d) },
                                 weights: Array(repeating: 1 / Double(samples), count: samples), squares: reduction != .smoothgrad)
         let out = try sweep.run()
         let squares = try out.squareSums.map { try $0.map { try $0.doubles() } }
@@ -190,8 +213,10 @@ public enum GradientMethods {
     }
 
     /// Noise rows x_i + ε_{i,s} of a chunk.
-    static func noisyRows(_ x: [Double], _ eps: [Double], _ c: Chunk, samples: Int, d: Int) -> [Double] {
-        chunkRows(c, d: d) { i, s, j in x[i * d + j] + eps[(i * samples + s) * d + j] }
+    /// x + ε for a chunk's rows, ε the chunk's own noise ([c.rows, d], Noise.rows).
+    static func noisyRows(_ x: [Double], _ eps: [Double], _ c: Chunk, d: Int) -> [Double] {
+        let (i0, s0, per) = (c.inputs.lowerBound, c.steps.lowerBound, c.steps.count)
+        return chunkRows(c, d: d) { i, s, j in x[i * d + j] + eps[((i - i0) * per + s - s0) * d + j] }
     }
 
     /// Downloads the finished inputs' sums, applies `transform` per target, and lays them out as [n, targets] + shape.

@@ -33,8 +33,6 @@ func chunkRows(_ c: Chunk, d: Int, _ f: (Int, Int, Int) -> Double) -> [Double] {
     return out
 }
 
-/// Splits n inputs × m steps into chunks of at most `rows` rows: whole inputs
-/// while m fits, else one input at a time with its steps split.
 /// Whether gradient sweeps run their batches in thread tiles by default: yes, unless
 /// ATTRIB_THREAD_TILES=0 (for A/B runs of any sweep command; `attrib ig --no-thread-tiles`
 /// turns IG's off alone).
@@ -56,6 +54,8 @@ func threadTiles(_ c: Chunk, steps m: Int, on device: any Device) -> [Chunk] {
     }
 }
 
+/// Splits n inputs × m steps into chunks of at most `rows` rows: whole inputs
+/// while m fits, else one input at a time with its steps split.
 func chunks(n: Int, m: Int, rows: Int) -> [Chunk] {
     var out: [Chunk] = []
     // Chunks of equal size (the last at most one input or step smaller): every batch
