@@ -147,11 +147,8 @@ public struct IntegratedGradients: Sendable {
     /// The sweep graph's Linear head where a sweep takes it as weight rows (`gatherHead`): plain
     /// IG on the graph path, the head's input computed by the graph from what the batches feed.
     public func head(_ model: any AttributionModel) -> LinearHead? {
-        let graph = model.sweepExecutor.graph
-        guard gatherHead, density == nil, !layouts(model, whole: runsWhole(model, count: Int.max)).rowsOuter,
-              let h = graph.linearHead(), graph.producer[h.input] != nil, h.linear.outFeatures == model.outputCount else { return nil }
-        let fed = feeds(model).union(pathActivation(model).map { [$0.output] } ?? [])
-        return fed.contains(h.input) ? nil : h
+        guard gatherHead, density == nil, !layouts(model, whole: runsWhole(model, count: Int.max)).rowsOuter else { return nil }
+        return model.sweepExecutor.graph.linearHead(fed: feeds(model).union(pathActivation(model).map { [$0.output] } ?? []))
     }
 
     /// Whether a sweep over n inputs runs its batches in thread tiles (`threadTiles`), as its

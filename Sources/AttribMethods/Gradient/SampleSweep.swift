@@ -45,7 +45,7 @@ struct SampleSweep {
         var completed = 0, rows = 0, interrupted = false
         let exec = model.sweepExecutor, outputName = exec.graph.outputs[0]
         let inputName = model.inputName
-        let head = gatherHead ? exec.graph.linearHead().flatMap { $0.input == inputName || $0.linear.outFeatures != classes ? nil : $0 } : nil
+        let head = gatherHead ? exec.graph.linearHead(fed: [inputName]) : nil
         /// One batch, its sums added into the rows of its inputs.
         func batch(_ c: Chunk) throws {
             let x = try Tensor(try points(c), shape: [c.rows] + model.inputShape, dtype: dtype, on: device)

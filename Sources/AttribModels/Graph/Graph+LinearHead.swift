@@ -15,9 +15,12 @@ public struct LinearHead: Sendable {
 }
 
 extension Graph {
-    public func linearHead() -> LinearHead? {
+    /// The head, where a sweep that feeds the values `fed` computes its input: nil where the
+    /// head reads a graph input or a fed value, as there is then nothing before it to stop at.
+    public func linearHead(fed: Set<String>) -> LinearHead? {
         guard outputs.count == 1, let i = producer[outputs[0]], let linear = (nodes[i].op as? LayerOp)?.layer as? Linear,
-              !linear.weight.dtype.isStorageOnly, let h = nodes[i].inputs.first, types[h]?.shape == [linear.inFeatures] else { return nil }
+              !linear.weight.dtype.isStorageOnly, let h = nodes[i].inputs.first, types[h]?.shape == [linear.inFeatures],
+              producer[h] != nil, !fed.contains(h) else { return nil }
         return LinearHead(node: i, linear: linear, input: h)
     }
 }
