@@ -11,6 +11,9 @@
 import Attrib
 import FoundationEssentials
 
+// OpenBLAS's kernels for this CPU, as the attrib CLI runs them (Debian 12's OpenBLAS picks SSE3
+// ones on recent Xeons; this restarts the process with OPENBLAS_CORETYPE set where it did).
+OpenBLASCore.reexecWithFittingCore()
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
 let json = args.contains("--json")
@@ -22,7 +25,11 @@ let shapes: [(name: String, m: Int, n: Int, k: Int)] = quick
        ("batch-1 784→4096", 1, 4096, 784), ("batch-64 4096→10", 64, 10, 4096),
        // IG of one input at m = 64 on the wide MLP: its products have 64 rows, and OpenBLAS
        // packs the whole 4096×4096 weight for them, so their rate is that sweep's ceiling.
-       ("wide-mlp IG N=1 m=64 64×4096→4096", 64, 4096, 4096)]
+       ("wide-mlp IG N=1 m=64 64×4096→4096", 64, 4096, 4096),
+       // One image of ViT-B/16 (197 tokens) through its MLP, and one BERT-base sequence (T = 128)
+       // through a projection: the per-row products of those sweeps.
+       ("vit-b16 197×768→3072", 197, 3072, 768), ("vit-b16 197×3072→768", 197, 768, 3072),
+       ("bert-base 128×768→768", 128, 768, 768)]
 
 struct Row: Codable {
     var shape: String, device: String, gflops: Double, peakShare: Double?, ratioToOpenBLAS: Double, maxRelativeError: Double?

@@ -124,9 +124,10 @@ static void pack_rows(const float *x, size_t ldx, size_t m, size_t k0, size_t kc
             }
 }
 
-// c[rows][16] (=, or += where !first) the 6 × 16 product over one K block.
+// c[rows][16] (=, plus bias where first and bias; += where !first) the 6 × 16 product over one K block.
 __attribute__((target("avx2,fma")))
-static void kernel6x16(size_t kc, const float *restrict xp, const float *restrict bp, float *restrict c, size_t ldc, size_t rows, int first) {
+static void kernel6x16(size_t kc, const float *restrict xp, const float *restrict bp, float *restrict c, size_t ldc, size_t rows, int first,
+                       const float *restrict bias) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
     for (size_t kk = 0; kk < kc; kk++) {
         const __m256 b0 = _mm256_load_ps(bp + kk * 16), b1 = _mm256_load_ps(bp + kk * 16 + 8);
@@ -142,7 +143,10 @@ static void kernel6x16(size_t kc, const float *restrict xp, const float *restric
     const __m256 acc[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
     for (size_t r = 0; r < rows; r++) {
         float *cr = c + r * ldc;
-        if (first) {
+        if (first && bias) {
+            _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(bias), acc[2 * r]));
+            _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(bias + 8), acc[2 * r + 1]));
+        } else if (first) {
             _mm256_storeu_ps(cr, acc[2 * r]); _mm256_storeu_ps(cr + 8, acc[2 * r + 1]);
         } else {
             _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[2 * r]));
@@ -153,10 +157,20 @@ static void kernel6x16(size_t kc, const float *restrict xp, const float *restric
 
 #endif
 
-int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
-                                size_t p0, size_t p1, float *c, size_t ldc) {
+int attrib_sgemm_packed_lanes(void) {
 #if defined(__x86_64__)
-    if (!cpu_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
+    if (!cpu_has_avx2_fma()) return 0;          // packing is AVX2
+    return cpu_has_avx512f() ? 16 : 8;
+#else
+    return 0;
+#endif
+}
+
+int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                                size_t p0, size_t p1, float *c, size_t ldc, const float *bias, int lanes) {
+#if defined(__x86_64__)
+    if (lanes == 16) return attrib_sgemm_packed_avx512_f32(x, ldx, m, k, packed, n, p0, p1, c, ldc, bias);
+    if (lanes != 8 || !cpu_has_avx2_fma() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
     const size_t groups = (m + 5) / 6, kb = attrib_sgemm_small_rows_k_blocks(k);
     // X packed for every K block. aligned_alloc needs a size that is a multiple of the
     // alignment (C11 7.22.3.1; AddressSanitizer reports it, scripts/sanitize.sh): rounded up.
@@ -176,7 +190,7 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
                 const float *bp = packed + q * SM_KC * n + p * kc * 16;
                 for (size_t g = 0; g < groups; g++) {
                     const size_t rows = m - g * 6 < 6 ? m - g * 6 : 6;
-                    kernel6x16(kc, xq + g * kc * 6, bp, c + g * 6 * ldc + p * 16, ldc, rows, q == 0);
+                    kernel6x16(kc, xq + g * kc * 6, bp, c + g * 6 * ldc + p * 16, ldc, rows, q == 0, bias ? bias + p * 16 : NULL);
                 }
             }
         }
@@ -184,7 +198,7 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
     free(xp);
     return 1;
 #else
-    (void)x; (void)ldx; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)c; (void)ldc;
+    (void)x; (void)ldx; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)c; (void)ldc; (void)bias; (void)lanes;
     return 0;
 #endif
 }

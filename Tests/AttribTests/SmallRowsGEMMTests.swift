@@ -12,24 +12,38 @@ import Testing
         #expect(got.count == want.count && worst <= 1, "\(what): worst error \(worst) of its bound")
     }
 
-    @Test("gemmSmallRows matches the float64 product within the rounding bound (K not a whole block, rows not whole groups)",
-          arguments: [1, 6, 7, 66, 128])
-    func againstFloat64(_ m: Int) throws {
-        let (k, n) = (600, 528)                                  // 600 = 512 + 88: a zero-padded K block; 33 panels over the threads
-        let x = randomValues(m * k, seed: 90), b = randomValues(k * n, seed: 91)
+    /// (lanes, rows): each kernel at rows that fill no group, one group (6 or 12), one and a
+    /// few more, and its limit; the 16-lane one also over two blocks of 240 rows.
+    static let kernelRows: [(Int, Int)] = [1, 6, 7, 12, 13, 66, 128].map { (8, $0) }
+        + [1, 7, 12, 13, 66, 197, 241, 384].map { (16, $0) }
+
+    @Test("gemmSmallRows matches the float64 product within the rounding bound, bias or not (K not a whole block, rows not whole groups, an odd panel count)",
+          arguments: kernelRows)
+    func againstFloat64(_ lanesRows: (Int, Int)) throws {
+        let (lanes, m) = lanesRows
+        let (k, n) = (600, 528)                                  // 600 = 512 + 88: a short K block; 33 panels over the threads (one alone)
+        let x = randomValues(m * k, seed: 90), b = randomValues(k * n, seed: 91), bias = randomValues(n, seed: 89)
         let bT = try Tensor(b, shape: [k, n], dtype: .float32, on: cpu)
         guard let packed = try cpu.packForSmallRows(bT.storage, k: k, n: n) else {
             #expect(!cpu.offersConv3x3RowsOuter(dtype: .float32), "packed wherever AVX2 and FMA are there"); return
         }
-        let y = try Tensor(shape: [m, n], dtype: .float32, on: cpu)
-        #expect(try cpu.gemmSmallRows(m: m, x: Tensor(x, shape: [m, k], dtype: .float32, on: cpu).storage, packed, y: y.storage))
-        let exact = try Tensor(x, shape: [m, k], on: cpu).matmul(Tensor(b, shape: [k, n], on: cpu)).doubles()
+        let xt = try Tensor(x, shape: [m, k], dtype: .float32, on: cpu)
+        let y = try Tensor(shape: [m, n], dtype: .float32, on: cpu), yb = try Tensor(shape: [m, n], dtype: .float32, on: cpu)
+        let ran = try cpu.gemmSmallRows(m: m, x: xt.storage, packed, y: y.storage, lanes: lanes)
+        let ranB = try cpu.gemmSmallRows(m: m, x: xt.storage, packed, y: yb.storage,
+                                         bias: Tensor(bias, shape: [n], dtype: .float32, on: cpu).storage, lanes: lanes)
+        guard lanes <= CPUDevice.packedKernelLanes else {
+            #expect(!ran && !ranB, "a \(lanes)-lane kernel this CPU lacks declines"); return
+        }
+        #expect(ran && ranB)
         let bound = try Tensor(x.map(abs), shape: [m, k], on: cpu).matmul(Tensor(b.map(abs), shape: [k, n], on: cpu)).doubles()
         // The inputs rounded to float32 first: the products see those values.
-        let x32 = x.map { Double(Float($0)) }, b32 = b.map { Double(Float($0)) }
+        let x32 = x.map { Double(Float($0)) }, b32 = b.map { Double(Float($0)) }, bias32 = bias.map { Double(Float($0)) }
         let exact32 = try Tensor(x32, shape: [m, k], on: cpu).matmul(Tensor(b32, shape: [k, n], on: cpu)).doubles()
-        Self.expectClose(try y.doubles(), exact32, bound, k: k, "\(m) rows")
-        #expect(exact.count == m * n)
+        Self.expectClose(try y.doubles(), exact32, bound, k: k, "\(lanes) lanes, \(m) rows")
+        // The bias is one more rounded addition, on |bias| beside the sum's bound (hence + |b|; k + 1 terms).
+        Self.expectClose(try yb.doubles(), exact32.indices.map { exact32[$0] + bias32[$0 % n] },
+                         bound.indices.map { bound[$0] + abs(bias32[$0 % n]) }, k: k + 1, "\(lanes) lanes, \(m) rows, bias")
     }
 
     @Test("Wᵀ packed straight from W gives the products of a packed stored Wᵀ, bit for bit",
@@ -55,9 +69,11 @@ import Testing
     func declines() throws {
         let b = try Tensor(randomValues(64 * 32, seed: 92), shape: [64, 32], dtype: .float32, on: cpu)
         guard let packed = try cpu.packForSmallRows(b.storage, k: 64, n: 32) else { return }
-        let m = CPUDevice.smallRowsLimit + 1
-        let x = try Tensor.zeros([m, 64], dtype: .float32, on: cpu), y = try Tensor.zeros([m, 32], dtype: .float32, on: cpu)
-        #expect(try !cpu.gemmSmallRows(m: m, x: x.storage, packed, y: y.storage))
+        for lanes in [8, 16] where lanes <= CPUDevice.packedKernelLanes {
+            let m = CPUDevice.smallRowsLimit(lanes: lanes) + 1
+            let x = try Tensor.zeros([m, 64], dtype: .float32, on: cpu), y = try Tensor.zeros([m, 32], dtype: .float32, on: cpu)
+            #expect(try !cpu.gemmSmallRows(m: m, x: x.storage, packed, y: y.storage, lanes: lanes), "\(lanes) lanes, \(m) rows")
+        }
         let b64 = try Tensor(randomValues(64 * 32, seed: 92), shape: [64, 32], dtype: .float64, on: cpu)
         #expect(try cpu.packForSmallRows(b64.storage, k: 64, n: 32) == nil)
         let odd = try Tensor(randomValues(64 * 30, seed: 93), shape: [64, 30], dtype: .float32, on: cpu)
@@ -71,7 +87,8 @@ import Testing
         // packFewRows: true on every host (the CPU's own rule leaves it off where OpenBLAS runs AVX-512 kernels).
         let layer = try Linear(weight: Tensor(w, shape: [outF, inF], dtype: .float32, on: cpu), bias: Tensor(bias, shape: [outF], dtype: .float32, on: cpu),
                                packFewRows: true)
-        let rows = 200, few = 66                                   // 200 rows run through OpenBLAS, their first 66 alone through the packed weight
+        // More rows than the packed products take run through OpenBLAS, their first 66 alone through the packed weight.
+        let rows = CPUDevice.smallRowsLimit + 8, few = 66
         let x = randomValues(rows * inF, seed: 96), dy = randomValues(rows * outF, seed: 97)
         // With AVX2 and FMA the layer keeps Wᵀ packed instead of plain; either way one copy.
         #expect((layer.weightTransposed == nil) == cpu.offersConv3x3RowsOuter(dtype: .float32))

@@ -14,21 +14,33 @@ public final class SmallRowsOperand: @unchecked Sendable {
 }
 
 extension CPUDevice {
-    /// Rows up to which a product runs on a packed operand rather than through OpenBLAS,
-    /// which packs B on every call: measured on 4096 × 4096 (2 threads, median of 16 paired
-    /// rounds), 1.55× OpenBLAS at 6 rows, 1.27× at 30, 1.19× at 66, 1.03× at 128.
-    public static var smallRowsLimit: Int { 128 }
+    /// The widest kernel the packed products have on this CPU: 16 lanes (AVX-512), 8 (AVX2 and
+    /// FMA), 0 (none).
+    public static let packedKernelLanes = Int(attrib_sgemm_packed_lanes())
 
-    /// Whether layers should run their few-row products on packed operands (Linear does where
-    /// this holds). The kernel is AVX2 (8 lanes): it beat OpenBLAS's AVX2 kernels above, but
-    /// where OpenBLAS runs AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids) their 16
-    /// lanes win, so there it is not preferred: AtP on a GPT-2-small shape (T = 64, 3 pairs,
-    /// Emerald Rapids VM, SkylakeX kernels) took 272 ms a pair with it and 244 ms without.
-    /// ATTRIB_SMALL_ROWS=0 or 1 overrides the rule (for A/B runs). The kernel itself still runs
-    /// wherever AVX2 and FMA are present (packForSmallRows, gemmSmallRows).
+    /// Rows up to which a product runs on a packed operand rather than through OpenBLAS, which
+    /// packs B on every call, for the kernel of `lanes` lanes. Measured on the 2-core VM
+    /// (Emerald Rapids, OpenBLAS's SkylakeX kernels), one thread, B out of cache:
+    /// - AVX-512 (16 lanes): 1.41× OpenBLAS at 16 rows of 768 × 3072, 1.24× at 66 of 768 × 768,
+    ///   1.14× at 197 of 768 × 3072 (a ViT-B/16 image), 1.03× at 394, 0.98× at 591. With B in
+    ///   cache (GEMMBench, 2 threads): 1.05–1.13× at 128–197 rows, 0.985× at 256 of 784 × 1024,
+    ///   0.95× at 512 of 512 × 512. So 384.
+    /// - AVX2 (8 lanes), 2 threads against OpenBLAS's AVX2 kernels, 4096 × 4096: 1.55× at 6
+    ///   rows, 1.27× at 30, 1.19× at 66, 1.03× at 128: 128.
+    public static func smallRowsLimit(lanes: Int) -> Int { lanes >= 16 ? 384 : 128 }
+
+    /// `smallRowsLimit(lanes:)` of this CPU's widest kernel.
+    public static var smallRowsLimit: Int { smallRowsLimit(lanes: packedKernelLanes) }
+
+    /// Whether layers should run their products on packed operands (Linear does where this
+    /// holds). Where the CPU has AVX-512 the 16-lane kernel runs, and it beats OpenBLAS's
+    /// AVX-512 kernels up to `smallRowsLimit` rows (above). The 8-lane kernel beats OpenBLAS's
+    /// AVX2 kernels, but not its AVX-512 ones (AtP on a GPT-2-small shape, T = 64, took 272 ms a
+    /// pair with it and 244 ms without), so on a CPU with AVX2 alone it is preferred unless
+    /// OpenBLAS runs AVX-512 kernels. ATTRIB_SMALL_ROWS=0 or 1 overrides the rule (for A/B runs).
     public static let smallRowsPreferred: Bool = {
         if let v = getenv("ATTRIB_SMALL_ROWS") { return String(cString: v) != "0" }
-        return !HostSIMD.avx512BLASCores.contains(OpenBLASCore.name.lowercased())
+        return packedKernelLanes >= 16 || !HostSIMD.avx512BLASCores.contains(OpenBLASCore.name.lowercased())
     }()
 
     /// b [k, n] (Float32, row-major) packed for `gemmSmallRows`, or nil where that does not
@@ -62,18 +74,23 @@ extension CPUDevice {
         return SmallRowsOperand(k: k, n: n, data: data)
     }
 
-    /// y [m, n] = x [m, k] · B for a packed B, its column panels shared among the worker
-    /// threads; false, with nothing written, where it does not run (m above
-    /// `smallRowsLimit`, another dtype).
-    public func gemmSmallRows(m: Int, x: BufferView, _ b: SmallRowsOperand, y: BufferView) throws -> Bool {
+    /// y [m, n] = x [m, k] · B (+ bias [n] on every row) for a packed B, its column panels
+    /// shared among the worker threads, by the kernel of `lanes` lanes (this CPU's widest by
+    /// default); false, with nothing written, where it does not run (m above `smallRowsLimit`
+    /// for those lanes, a kernel this CPU lacks, another dtype).
+    public func gemmSmallRows(m: Int, x: BufferView, _ b: SmallRowsOperand, y: BufferView, bias: BufferView? = nil,
+                              lanes: Int = CPUDevice.packedKernelLanes) throws -> Bool {
         let op = "gemmSmallRows"
-        guard m >= 1, m <= Self.smallRowsLimit, try buffer(y, op).dtype == .float32 else { return false }
+        guard m >= 1, m <= Self.smallRowsLimit(lanes: lanes), lanes == 8 || lanes == 16, lanes <= Self.packedKernelLanes,
+              try buffer(y, op).dtype == .float32 else { return false }
         let xp = try pointer(Float.self, x, op, m * b.k), yp = try pointer(Float.self, y, op, m * b.n)
+        let bp = try bias.map { try pointer(Float.self, $0, op, b.n) }
         let packed = UnsafePointer(b.floats)
         let failed = Atomic<Bool>(false)
         // Column blocks per worker, edges on multiples of 16: whole panels of the packed B.
         let columns = { (r: Range<Int>) in
-            if attrib_sgemm_small_rows_f32(xp, b.k, m, b.k, packed, b.n, r.lowerBound / 16, r.upperBound / 16, yp, b.n) == 0 {
+            if attrib_sgemm_small_rows_f32(xp, b.k, m, b.k, packed, b.n, r.lowerBound / 16, r.upperBound / 16, yp, b.n,
+                                           bp.map { UnsafePointer($0) }, Int32(lanes)) == 0 {
                 failed.store(true, ordering: .relaxed)
             }
         }

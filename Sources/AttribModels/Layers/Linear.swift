@@ -89,11 +89,12 @@ public final class Linear: Layer, @unchecked Sendable {
         let rows = x.count / inFeatures
         // [rows, in] · [in, out] → [rows, out]
         let y: Tensor
+        var biased = false
         if weight.dtype.isStorageOnly { y = try forwardHalfWeight(x.reshaped([rows, inFeatures])) }
-        else if let few = try smallRowsForward(x, rows: rows) { y = few }
+        else if let few = try smallRowsForward(x, rows: rows) { y = few; biased = true }
         else if let weightTransposed { y = try x.reshaped([rows, inFeatures]).matmul(weightTransposed) }
         else { y = try x.reshaped([rows, inFeatures]).matmul(weight, transposeOther: true) }    // Wᵀ kept packed only
-        if let bias { try y.addBias(bias) }
+        if let bias, !biased { try y.addBias(bias) }
         return (try y.reshaped(outShape), Saved(input: x, output: y))
     }
 
@@ -112,13 +113,13 @@ public final class Linear: Layer, @unchecked Sendable {
         return try dx.reshaped(inputShape)
     }
 
-    /// x·Wᵀ for few rows on the packed Wᵀ (CPUDevice.gemmSmallRows) where the layer keeps
-    /// one; nil (the plain product) elsewhere.
+    /// x·Wᵀ + b for few rows on the packed Wᵀ (CPUDevice.gemmSmallRows, the bias added as the
+    /// product stores its rows) where the layer keeps one; nil (the plain product) elsewhere.
     private func smallRowsForward(_ x: Tensor, rows: Int) throws -> Tensor? {
         guard let packed = forwardPacked, rows <= CPUDevice.smallRowsLimit, x.dtype == .float32,
-              let cpu = weight.device as? CPUDevice else { return nil }
+              let cpu = weight.device as? CPUDevice, bias.map({ $0.dtype == .float32 }) ?? true else { return nil }
         let y = try Tensor(shape: [rows, outFeatures], dtype: .float32, on: cpu)     // every element written
-        return try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: y.storage) ? y : nil
+        return try cpu.gemmSmallRows(m: rows, x: x.storage, packed, y: y.storage, bias: bias?.storage) ? y : nil
     }
 
     /// dy·W for few rows on the CPU backend in Float32 (an IG path of one input back through

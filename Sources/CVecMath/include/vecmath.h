@@ -149,11 +149,19 @@ void attrib_sgemm_small_rows_pack_f32(const float *b, size_t ldb, size_t k, size
 /// stored Wᵀ: panels [p0, p1) of it (columns 16·p0 ..< 16·p1 of B), all K blocks; the
 /// panels may be packed by different threads.
 void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, size_t k, size_t n, size_t p0, size_t p1, float *packed);
-/// c[i, 16·p0 ..< 16·p1] = Σ_j x[i, j]·B[j, ·] for rows i < m (x[i·ldx + j], c[i·ldc + col]),
-/// the columns of panels [p0, p1) of a packed B [k, n]. Returns 0, with nothing written,
-/// without AVX2 and FMA, for n not a multiple of 16, or on a failed allocation.
+/// The widest kernel the packed products have here: 16 (AVX-512, packed_gemm_avx512.c), 8
+/// (AVX2 and FMA, the 6 × 16 kernel), 0 (none: no AVX2 and FMA, which the packing needs).
+int attrib_sgemm_packed_lanes(void);
+/// c[i, 16·p0 ..< 16·p1] = Σ_j x[i, j]·B[j, ·] (+ bias[col] where bias is not NULL) for rows
+/// i < m (x[i·ldx + j], c[i·ldc + col]), the columns of panels [p0, p1) of a packed B [k, n],
+/// by the kernel of `lanes` lanes (16 or 8, at most attrib_sgemm_packed_lanes()). Returns 0,
+/// with nothing written, where that kernel does not run here, for n not a multiple of 16, or
+/// on a failed allocation.
 int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
-                                size_t p0, size_t p1, float *c, size_t ldc);
+                                size_t p0, size_t p1, float *c, size_t ldc, const float *bias, int lanes);
+/// The AVX-512 kernel of attrib_sgemm_small_rows_f32 (lanes 16), for any number of rows.
+int attrib_sgemm_packed_avx512_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                                   size_t p0, size_t p1, float *c, size_t ldc, const float *bias);
 
 /// Softmax (or log-softmax) of `rows` rows of `cols` Float32 values with AVX2: exp from one
 /// degree-6 fit (0.8 ulp), sums in 8 lanes. Returns 0, with nothing written, without AVX2/FMA.
