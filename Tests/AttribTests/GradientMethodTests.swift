@@ -1,3 +1,4 @@
+@testable import AttribMethods
 import Attrib
 import Testing
 
@@ -235,6 +236,26 @@ import Testing
         for k in [0, 7, 63, 127] {
             let s = zip(a, wa).reduce(0.0) { $0 + $1.1 * pow($1.0, Double(k)) }
             #expect(abs(s - 1 / Double(k + 1)) < 1e-13, "k = \(k): \(s)")
+        }
+    }
+
+    @Test("Gauss–Legendre at many steps: a few Newton steps per node, and still exact to degree 2m − 1",
+          arguments: [5, 64, 1000, 4096])
+    func gaussLegendreManySteps(_ m: Int) throws {
+        // Tricomi's guesses are within O(m⁻⁴) of the roots, so Newton needs about two steps and a
+        // third that moves by less than the tolerance. The old stopping rule (a step below 1e-16)
+        // took all 100 steps of its cap for nodes where P_m's rounding noise stays above it.
+        let r = GaussLegendre.solved(m)
+        #expect(r.maxSteps <= 5, "m = \(m): a node took \(r.maxSteps) Newton steps")
+        #expect(zip(r.nodes, r.nodes.dropFirst()).allSatisfy { $0 < $1 } && r.nodes.first! > -1 && r.nodes.last! < 1)
+        // ∫₀¹ α^k dα = 1/(k+1) on [0, 1], up to k = 2m − 1: the rule's exactness. A node off by δ
+        // moves its term by k·δ·α^(k−1)·w, and Σ w·k·α^(k−1) = 1, so nodes rounded to about
+        // 1e-16 move the sum by about 1e-16 at any k, and the sum's own rounding (m terms) by
+        // m·u·1/(k+1); 1e-14 holds that with room, and a node off by 1e-12 breaks it.
+        let (a, wa) = try IntegrationRule.gaussLegendre.nodes(m)
+        for k in Set([0, 1, m, 2 * m - 1]) {
+            let s = zip(a, wa).reduce(0.0) { $0 + $1.1 * pow($1.0, Double(k)) }
+            #expect(abs(s - 1 / Double(k + 1)) <= 1e-14, "m = \(m), k = \(k): \(s)")
         }
     }
 }

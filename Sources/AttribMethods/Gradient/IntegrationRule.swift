@@ -59,35 +59,74 @@ public enum IntegrationRule: String, Sendable, CaseIterable, Codable {
 /// Float64 precision in a few steps for any m.
 public enum GaussLegendre {
     public static func nodes(_ m: Int) -> (nodes: [Double], weights: [Double]) {
+        let r = solved(m)
+        return (r.nodes, r.weights)
+    }
+
+    /// Newton steps stop once a step moves every node of a block by at most this (absolute:
+    /// the nodes become α = (t + 1)/2, so what matters is their distance from the exact roots,
+    /// not relative to their size). Newton converges quadratically, so after a step below
+    /// 1e-15 the error is far below one ulp of 1.
+    static let stepTolerance = 1e-15
+
+    /// Nodes solved at once, each its own chain of the recurrence.
+    static let lanes = 8
+
+    /// The nodes and weights, and the most Newton steps any block took (the tests hold it small).
+    ///
+    /// Each Newton step evaluates P_m by its three-term recurrence, m steps that each wait on
+    /// the one before: one node at a time that chain's latency bounds the whole, and with a
+    /// division in every step IG over 16,384 steps spent 2.3 s computing its nodes, 4,096 steps
+    /// 0.11 s (digits-mlp, 2-core VM). Here the recurrence is P_k = a_k·z·P_{k−1} − b_k·P_{k−2}
+    /// with a_k = (2k − 1)/k and b_k = (k − 1)/k computed once, and `lanes` nodes run side by
+    /// side, so their chains overlap.
+    static func solved(_ m: Int) -> (nodes: [Double], weights: [Double], maxSteps: Int) {
         var x = [Double](repeating: 0, count: m), w = [Double](repeating: 0, count: m)
-        let dm = Double(m)
-        for i in 0..<(m + 1) / 2 {
-            // Tricomi's approximation to the (i+1)-th largest root.
-            let theta = Double.pi * (Double(i) + 0.75) / (dm + 0.5)
-            var z = cos(theta) * (1 - (dm - 1) / (8 * dm * dm * dm))
-            var dp = 0.0
-            for _ in 0..<100 {
-                var p0 = 1.0, p1 = z
-                if m == 1 { p1 = z; p0 = 1 }
-                var pm = z
-                if m == 1 { pm = z; dp = 1 } else {
-                    for k in 2...m {
-                        let pk = ((2 * Double(k) - 1) * z * p1 - (Double(k) - 1) * p0) / Double(k)
-                        p0 = p1; p1 = pk
-                    }
-                    pm = p1
-                    dp = dm * (z * pm - p0) / (z * z - 1)
-                }
-                let dz = pm / dp
-                z -= dz
-                if abs(dz) < 1e-16 { break }
+        let dm = Double(m), half = (m + 1) / 2
+        var a = [Double](repeating: 0, count: m + 1), b = a
+        for k in stride(from: 2, through: m, by: 1) {
+            let dk = Double(k)
+            a[k] = (2 * dk - 1) / dk; b[k] = (dk - 1) / dk
+        }
+        var maxSteps = 0
+        for i0 in stride(from: 0, to: half, by: lanes) {
+            let count = min(lanes, half - i0)
+            // Tricomi's approximation to the (i+1)-th largest root; lanes past the last node
+            // repeat it.
+            var z = SIMD8<Double>(repeating: 0)
+            for l in 0..<lanes {
+                let theta = Double.pi * (Double(i0 + min(l, count - 1)) + 0.75) / (dm + 0.5)
+                z[l] = cos(theta) * (1 - (dm - 1) / (8 * dm * dm * dm))
             }
-            x[i] = -z; x[m - 1 - i] = z
-            let wi = 2 / ((1 - z * z) * dp * dp)
-            w[i] = wi; w[m - 1 - i] = wi
+            var dp = SIMD8<Double>(repeating: 1), steps = 0
+            while steps < 100 {
+                steps += 1
+                var p0 = SIMD8<Double>(repeating: 1), p1 = z
+                if m > 1 {
+                    a.withUnsafeBufferPointer { ak in
+                        b.withUnsafeBufferPointer { bk in
+                            for k in 2...m {
+                                let pk = ak[k] * z * p1 - bk[k] * p0
+                                p0 = p1; p1 = pk
+                            }
+                        }
+                    }
+                    dp = dm * (z * p1 - p0) / (z * z - 1)
+                }
+                let dz = p1 / dp
+                z -= dz
+                if dz.replacing(with: -dz, where: dz .< 0).max() <= stepTolerance { break }
+            }
+            maxSteps = max(maxSteps, steps)
+            for l in 0..<count {
+                let i = i0 + l, zl = z[l], dpl = dp[l]
+                x[i] = -zl; x[m - 1 - i] = zl
+                let wi = 2 / ((1 - zl * zl) * dpl * dpl)
+                w[i] = wi; w[m - 1 - i] = wi
+            }
         }
         if m % 2 == 1 { x[m / 2] = 0 }
-        return (x, w)
+        return (x, w, maxSteps)
     }
 }
 
