@@ -15,7 +15,7 @@ import Testing
     /// (lanes, rows): each kernel at rows that fill no group, one group (6 or 12), one and a
     /// few more, and its limit; the 16-lane one also over two blocks of 240 rows.
     static let kernelRows: [(Int, Int)] = [1, 6, 7, 12, 13, 66, 128].map { (8, $0) }
-        + [1, 7, 12, 13, 66, 197, 241, 384].map { (16, $0) }
+        + [1, 7, 12, 13, 66, 197, 241, 256].map { (16, $0) }
 
     @Test("gemmSmallRows matches the float64 product within the rounding bound, bias or not (K not a whole block, rows not whole groups, an odd panel count)",
           arguments: kernelRows)

@@ -24,10 +24,12 @@ extension CPUDevice {
     /// - AVX-512 (16 lanes): 1.41× OpenBLAS at 16 rows of 768 × 3072, 1.24× at 66 of 768 × 768,
     ///   1.14× at 197 of 768 × 3072 (a ViT-B/16 image), 1.03× at 394, 0.98× at 591. With B in
     ///   cache (GEMMBench, 2 threads): 1.05–1.13× at 128–197 rows, 0.985× at 256 of 784 × 1024,
-    ///   0.95× at 512 of 512 × 512. So 384.
+    ///   0.95× at 512 of 512 × 512. So 256: at 384 rows the gain was within noise, and it cost
+    ///   memory, the backward's packed copy of every weight (BERT-base layer IG, 3 rows of 128
+    ///   tokens a batch: 5.12 input·steps/s and 1.86 GiB peak with it, 5.45 and 1.51 GiB before).
     /// - AVX2 (8 lanes), 2 threads against OpenBLAS's AVX2 kernels, 4096 × 4096: 1.55× at 6
     ///   rows, 1.27× at 30, 1.19× at 66, 1.03× at 128: 128.
-    public static func smallRowsLimit(lanes: Int) -> Int { lanes >= 16 ? 384 : 128 }
+    public static func smallRowsLimit(lanes: Int) -> Int { lanes >= 16 ? 256 : 128 }
 
     /// `smallRowsLimit(lanes:)` of this CPU's widest kernel.
     public static var smallRowsLimit: Int { smallRowsLimit(lanes: packedKernelLanes) }
