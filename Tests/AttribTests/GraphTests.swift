@@ -162,19 +162,19 @@ import Testing
         #expect(Set(h1.values.keys) == ["h1"] && h1["h1"]!.shape == [2, 8])
     }
 
-    @Test("The CPU's default budget: 1 GiB, or a row per thread where a row is larger than 1 GiB / threads and twice that is available")
+    @Test("The CPU's default budget: 1 GiB, or two rows per thread where a row is larger than 1 GiB / (2 · threads) and twice that is available")
     func cpuDefaultBudget() {
         let gib = 1 << 30
         #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 5200, threads: 2, available: 16 * gib) == gib, "a small row: 1 GiB")
-        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: gib / 2, threads: 2, available: 16 * gib) == gib, "a row per thread fits 1 GiB")
-        // ViT-B/16's estimated row, 593 MB: two threads' rows.
-        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 2, available: 16 * gib) == 2 * 593_075_264)
-        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 8, available: 16 * gib) == 8 * 593_075_264)
+        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: gib / 4, threads: 2, available: 16 * gib) == gib, "two rows per thread fit 1 GiB")
+        // ViT-B/16's estimated row, 593 MB: two rows per thread.
+        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 2, available: 16 * gib) == 4 * 593_075_264)
+        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 8, available: 32 * gib) == 16 * 593_075_264)
         // Not where the host lacks twice that, nor where its memory is unknown.
-        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 8, available: 8 * gib) == gib)
+        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 8, available: 16 * gib) == gib)
         #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 593_075_264, threads: 2, available: nil) == gib)
-        // One thread: a row is a batch anyway.
-        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 3 * gib, threads: 1, available: 16 * gib) == 3 * gib)
+        // One thread: two rows of 3 GiB.
+        #expect(ChunkPlan.cpuDefaultBudget(bytesPerRow: 3 * gib, threads: 1, available: 16 * gib) == 6 * gib)
     }
 
     @Test("batch plans from the graph: the bundled models' bytes per row as the layer-by-layer estimate gave them, and any graph plans")

@@ -18,7 +18,7 @@ public struct ChunkPlan: Sendable, Codable {
 
     /// Plans for a model on its device. `budget` overrides the default: half of an
     /// OpenCL device's global memory (the driver and other buffers need the rest), and on the
-    /// CPU backend 1 GiB, or a row per thread where that is more (`cpuDefaultBudget`). No
+    /// CPU backend 1 GiB, or two rows per thread where that is more (`cpuDefaultBudget`). No
     /// single activation may exceed the device's largest allocation.
     ///
     /// On the CPU backend, without an explicit budget, a batch is further kept to
@@ -55,18 +55,17 @@ public struct ChunkPlan: Sendable, Codable {
         return ChunkPlan(rows: rows, bytesPerRow: bytes, budgetBytes: total)
     }
 
-    /// The CPU backend's default budget: 1 GiB, or a row per worker thread where that is more
-    /// and the host has twice it available. Why the second: a model whose row takes more than
-    /// 1 GiB / threads (ViT-B/16: 593 MB estimated, 2 threads) would otherwise run batches of one
-    /// row, each product then reading its whole weight for one row's tokens. ViT-B/16 IG (4
-    /// inputs, m = 32, 2-core VM): batches of 2 rows (a 1.10 GiB budget) ran at 3.39
-    /// input·steps/s against 3.19–3.22 in batches of 1 (`--batch 1`), peak memory 1.26–1.27 GiB
-    /// against 1.31 (products of 394 rows run through OpenBLAS, with no packed copy of W for
-    /// the backward).
+    /// The CPU backend's default budget: 1 GiB, or two rows per worker thread where that is more
+    /// and the host has twice it available. Why: a model whose row takes more than 1 GiB / threads
+    /// (ViT-B/16: 593 MB estimated) would otherwise run batches of a row or two, each product
+    /// then reading its whole weight for one or two images' tokens. ViT-B/16 IG (4 inputs,
+    /// m = 32, 2 threads, 2-core VM), rows a batch: 1 → 3.19–3.22 input·steps/s (peak 1.31 GiB),
+    /// 2 → 3.38–3.39 (1.27 GiB), 4 → 3.55–3.57 (1.59 GiB), 6 → 3.61 (2.27 GiB), 8 → 3.55–3.70
+    /// (2.36 GiB): two a thread takes most of the gain for the memory.
     public static func cpuDefaultBudget(bytesPerRow: Int, threads: Int, available: Int? = HostMemory.availableBytes()) -> Int {
-        let base = 1 << 30, rowPerThread = bytesPerRow * max(1, threads)
-        guard rowPerThread > base, let available, rowPerThread <= available / 2 else { return base }
-        return rowPerThread
+        let base = 1 << 30, twoPerThread = 2 * bytesPerRow * max(1, threads)
+        guard twoPerThread > base, let available, twoPerThread <= available / 2 else { return base }
+        return twoPerThread
     }
 
     /// Rows cut to the CPU's cache working set (see `make`); unchanged on other devices.
