@@ -1,4 +1,4 @@
-// C = X·B (+ bias) on a B packed once (smallrows_gemm.c's layout), with AVX-512: the kernel
+// C = X·B (+ bias) on a B packed once (packed_layout.h, as smallrows_gemm.c packs it), with AVX-512: the kernel
 // that runs a Linear layer's products of any number of rows on the CPU backend where the CPU
 // has AVX-512 Foundation.
 //
@@ -21,9 +21,9 @@
 // pass over the slice does not wait on memory: without, 138 GFLOP/s above instead of 148.
 #include "vecmath.h"
 #include "cpu_features.h"
+#include "packed_layout.h"
 #include <stdlib.h>
 
-#define SM_KC 512   // smallrows_gemm.c's K block: the packed layout
 #define MR 12       // rows of X per kernel call
 #define MC 240      // rows of X per M block (20 groups; X's K block of them is 480 KB, in L2)
 #define PG 16       // panels per group of columns
@@ -32,21 +32,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f")))
-
-static inline size_t block_rows(size_t k, size_t q) { return k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC; }
-
-// X rows [r0, r0 + rows) for K block [k0, k0 + kc) as groups of MR rows, [group][kk][MR].
-static void pack_x(const float *x, size_t ldx, size_t rows, size_t k0, size_t kc, float *xp) {
-    const size_t groups = (rows + MR - 1) / MR;
-    for (size_t g = 0; g < groups; g++)
-        for (size_t kk = 0; kk < kc; kk++) {
-            float *dst = xp + (g * kc + kk) * MR;
-            for (size_t r = 0; r < MR; r++) {
-                const size_t row = g * MR + r;
-                dst[r] = row < rows ? x[row * ldx + k0 + kk] : 0.0f;
-            }
-        }
-}
 
 // c[rows][16·w] (=, plus bias where first and bias; += where !first) the MR × 16·w product
 // over kc rows of K; b0, b1 the two panels' slices (b1 unread where w = 1).
@@ -91,7 +76,7 @@ static inline void prefetch_lines(const float *b0, const float *b1, size_t l0, s
 int attrib_sgemm_packed_avx512_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
                                    size_t p0, size_t p1, float *c, size_t ldc, const float *bias) {
     if (!cpu_has_avx512f() || m == 0 || k == 0 || n % 16 != 0 || p1 > n / 16 || p0 >= p1) return 0;
-    const size_t kb = (k + SM_KC - 1) / SM_KC, mc_max = m < MC ? m : MC;
+    const size_t kb = attrib_sgemm_small_rows_k_blocks(k), mc_max = m < MC ? m : MC;
     const size_t groups_max = (mc_max + MR - 1) / MR;
     // aligned_alloc needs a size that is a multiple of the alignment (C11 7.22.3.1): rounded up.
     const size_t xp_bytes = (groups_max * MR * k * sizeof(float) + 63) & ~(size_t)63;
@@ -99,7 +84,7 @@ int attrib_sgemm_packed_avx512_f32(const float *x, size_t ldx, size_t m, size_t 
     if (!xp) return 0;
     for (size_t m0 = 0; m0 < m; m0 += MC) {
         const size_t mc = m - m0 < MC ? m - m0 : MC, groups = (mc + MR - 1) / MR;
-        for (size_t q = 0; q < kb; q++) pack_x(x + m0 * ldx, ldx, mc, q * SM_KC, block_rows(k, q), xp + q * groups * SM_KC * MR);
+        for (size_t q = 0; q < kb; q++) pack_row_groups(x + m0 * ldx, ldx, mc, q * SM_KC, block_rows(k, q), MR, xp + q * groups * SM_KC * MR);
         float *cm = c + m0 * ldc;
         for (size_t pg = p0; pg < p1; pg += PG) {
             const size_t pe = pg + PG < p1 ? pg + PG : p1;

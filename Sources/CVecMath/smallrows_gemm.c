@@ -15,10 +15,10 @@
 // the 6 × 16 kernel, 12 accumulators in registers.
 #include "vecmath.h"
 #include "cpu_features.h"
+#include "packed_layout.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define SM_KC 512
 #define SM_PG 16
 
 size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
@@ -32,9 +32,6 @@ size_t attrib_sgemm_small_rows_packed_count(size_t k, size_t n) {
 }
 
 size_t attrib_sgemm_small_rows_k_blocks(size_t k) { return (k + SM_KC - 1) / SM_KC; }
-
-// Rows of K in block q: SM_KC, the last one fewer.
-static inline size_t block_rows(size_t k, size_t q) { return k - q * SM_KC < SM_KC ? k - q * SM_KC : SM_KC; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -113,17 +110,6 @@ void attrib_sgemm_small_rows_pack_transposed_f32(const float *w, size_t ldw, siz
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// X's K block [k0, k0 + kc) as groups of 6 rows, [group][kk][6], zeros past m.
-static void pack_rows(const float *x, size_t ldx, size_t m, size_t k0, size_t kc, float *xp) {
-    const size_t groups = (m + 5) / 6;
-    for (size_t g = 0; g < groups; g++)
-        for (size_t kk = 0; kk < kc; kk++)
-            for (size_t r = 0; r < 6; r++) {
-                const size_t row = g * 6 + r;
-                xp[(g * kc + kk) * 6 + r] = row < m ? x[row * ldx + k0 + kk] : 0.0f;
-            }
-}
-
 // c[rows][16] (=, plus bias where first and bias; += where !first) the 6 × 16 product over one K block.
 __attribute__((target("avx2,fma")))
 static void kernel6x16(size_t kc, const float *restrict xp, const float *restrict bp, float *restrict c, size_t ldc, size_t rows, int first,
@@ -179,7 +165,7 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
     if (!xp) return 0;
     for (size_t q = 0; q < kb; q++) {
         const size_t kc = block_rows(k, q);
-        pack_rows(x, ldx, m, q * SM_KC, kc, xp + q * groups * SM_KC * 6);
+        pack_row_groups(x, ldx, m, q * SM_KC, kc, 6, xp + q * groups * SM_KC * 6);
     }
     for (size_t pg = p0; pg < p1; pg += SM_PG) {
         const size_t pe = pg + SM_PG < p1 ? pg + SM_PG : p1;
