@@ -62,9 +62,11 @@ public struct ChunkPlan: Sendable, Codable {
     /// m = 32, 2 threads, 2-core VM), rows a batch: 1 → 3.19–3.22 input·steps/s (peak 1.31 GiB),
     /// 2 → 3.38–3.39 (1.27 GiB), 4 → 3.55–3.57 (1.59 GiB), 6 → 3.61 (2.27 GiB), 8 → 3.55–3.70
     /// (2.36 GiB): two a thread takes most of the gain for the memory.
-    public static func cpuDefaultBudget(bytesPerRow: Int, threads: Int, available: Int? = HostMemory.availableBytes()) -> Int {
+    /// `available` is read only where two rows per thread exceed 1 GiB, so the plans of the
+    /// models that fit (nearly all) do not read /proc/meminfo, nor vary with it between calls.
+    public static func cpuDefaultBudget(bytesPerRow: Int, threads: Int, available: @autoclosure () -> Int? = HostMemory.availableBytes()) -> Int {
         let base = 1 << 30, twoPerThread = 2 * bytesPerRow * max(1, threads)
-        guard twoPerThread > base, let available, twoPerThread <= available / 2 else { return base }
+        guard twoPerThread > base, let available = available(), twoPerThread <= available / 2 else { return base }
         return twoPerThread
     }
 

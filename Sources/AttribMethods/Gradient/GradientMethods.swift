@@ -48,10 +48,17 @@ public enum GradientMethods {
 
         func values(n: Int, samples: Int, d: Int) throws -> [Double] {
             if let g = stream { return gaussianDraws(n * samples * d, sigma: g.sigma, seed: g.seed, from: g.first) }
-            guard case .given(let v) = self, v.count == n * samples * d else {
-                throw AttribError.shapeMismatch(op: "noise", detail: "\(count ?? 0) noise values for \(n) inputs × \(samples) samples × \(d) values")
-            }
+            try check(n: n, samples: samples, d: d)
+            guard case .given(let v) = self else { return [] }
             return v
+        }
+
+        /// Throws where given values are not one per input, sample and value; a seeded stream
+        /// has any length.
+        func check(n: Int, samples: Int, d: Int) throws {
+            if let c = count, c != n * samples * d {
+                throw AttribError.shapeMismatch(op: "noise", detail: "\(c) noise values for \(n) inputs × \(samples) samples × \(d) values")
+            }
         }
 
         /// How many values were given (nil for a seeded stream).
@@ -90,9 +97,7 @@ public enum GradientMethods {
         _ = try checkTargets(targets, n: n, model: model)
         guard samples >= 1 else { throw AttribError.invalidArgument(op: "smoothgrad", detail: "samples must be ≥ 1, got \(samples)") }
         let d = model.inputSize
-        if case .given(let v) = noise, v.count != n * samples * d {
-            throw AttribError.shapeMismatch(op: "noise", detail: "\(v.count) noise values for \(n) inputs × \(samples) samples × \(d) values")
-        }
+        try noise.check(n: n, samples: samples, d: d)
         let plan = ChunkPlan.make(for: model, cap: batchCap)
         let sweep = SampleSweep(model: model, n: n, samples: samples, targets: targets, plan: plan, control: control,
                                 points: { c in noisyRows(x, noise.rows(c, samples: samples, d: d), c, d: d) },
