@@ -39,6 +39,12 @@ Limit (CPU, models whose only weighted layers are Linear: the MLPs): the input·
 doing nothing but the products no engine can skip (product_limit: the hidden layers' forward
 and input-gradient products, at the faster of torch's and OpenBLAS's rate for those shapes),
 printed with each side's share of it and the most any engine could gain over direct PyTorch.
+The ONNX models get the same limit from the products PyTorch dispatches for a batch of 4 rows
+(layer_product_limit: convolutions and their input gradients, linear layers and theirs,
+attention's batched matmuls, less the first layer's and the head's), each at the faster of its
+PyTorch time and attrib's OpenBLAS time as a plain GEMM, with the useful rate it implies as a
+share of the GEMM rate: the most any engine could reach on the "share of the BLAS rate" line.
+--limit-only prints the limits and useful work and times nothing else.
 
 Models: digits-cnn and digits-mlp (Models/), and a wide MLP 784-4096-4096-10
 with seeded random weights, exported with scripts/export_torch.py to a temp
@@ -352,6 +358,121 @@ def product_limit(torch, binary, model, threads, rows=4096):
                          f"OpenBLAS {flops * rows / blas_secs / 1e9:.0f} GFLOP/s")
 
 
+def recorded_products(torch, model, shape, images):
+    """The products one IG batch of `images` rows runs in PyTorch, as dispatched: a forward and a
+    backward to the input with the weights frozen (what the direct side runs). Returns
+    (forward, backward) lists of (aten op, args) with each tensor argument replaced by its
+    shape (a tuple; the ops' int-list arguments stay lists), in call order: convolutions,
+    convolution_backward, mm, addmm, bmm."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    aten = torch.ops.aten
+    wanted = {aten.convolution.default, aten.convolution_backward.default, aten.mm.default,
+              aten.addmm.default, aten.bmm.default}
+    calls = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in wanted:
+                calls.append((func, [tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args]))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.rand([images] + list(shape), requires_grad=True)
+    y = model(x)
+    with Record():
+        y = model(x)
+        n_forward = len(calls)
+        y.reshape(images, -1)[:, 0].sum().backward()
+    return calls[:n_forward], calls[n_forward:]
+
+
+def gemm_form(func, shapes, torch):
+    """(m, n, k, count) of the plain GEMMs a recorded product is (a convolution as im2col's
+    product, per group), or None where it is not one attrib's OpenBLAS runs (grouped convolutions)."""
+    aten = torch.ops.aten
+    if func == aten.convolution.default:
+        x, w, groups = shapes[0], shapes[1], shapes[8]
+        stride, pad, dil = shapes[3], shapes[4], shapes[5]
+        if groups != 1:
+            return None
+        oh = (x[2] + 2 * pad[0] - dil[0] * (w[2] - 1) - 1) // stride[0] + 1
+        ow = (x[3] + 2 * pad[1] - dil[1] * (w[3] - 1) - 1) // stride[1] + 1
+        return w[0], x[0] * oh * ow, w[1] * w[2] * w[3], 1
+    if func == aten.convolution_backward.default:
+        dy, w, groups = shapes[0], shapes[2], shapes[9]
+        if groups != 1:
+            return None
+        return w[1] * w[2] * w[3], dy[0] * dy[2] * dy[3], w[0], 1
+    if func == aten.mm.default:
+        a, b = shapes[0], shapes[1]
+        return a[0], b[1], a[1], 1
+    if func == aten.addmm.default:
+        a, b = shapes[1], shapes[2]
+        return a[0], b[1], a[1], 1
+    if func == aten.bmm.default:
+        a, b = shapes[0], shapes[1]
+        return a[1], b[2], a[2], a[0]
+    return None
+
+
+def layer_product_limit(torch, binary, model, shape, threads, images=4):
+    """For any model (an MLP has product_limit): the input·steps/s at which IG would run if it
+    did nothing but the products no engine can skip, each at the faster of PyTorch's rate and
+    attrib's OpenBLAS's rate for that product's shape, everything else free; or None.
+    The products are those the direct side dispatches for a batch of `images` rows (convolutions
+    and their input gradients, linear layers and theirs, attention's batched matmuls), less the
+    first product of the forward and the last of the backward (the first layer: IG's path is
+    affine in alpha up to its output, so its products run once per input, not per step) and
+    the last product of the forward and the first of the backward where they are the head's
+    (one target's logit and its input gradient are a row of the head's weight). PyTorch's time
+    is each product re-run alone on random operands of its shapes (best of 10); OpenBLAS's is
+    `attrib bench gemm --shapes` on the same products as plain GEMMs (a convolution as im2col's
+    product, with no im2col or col2im counted; grouped convolutions and fused attention kernels
+    are timed on PyTorch alone)."""
+    forward, backward = recorded_products(torch, model, shape, images)
+    if not forward:
+        return None
+    aten = torch.ops.aten
+    head = forward[-1][0] in (aten.mm.default, aten.addmm.default) and backward and backward[0][0] == aten.mm.default
+    forward = forward[1:-1] if head else forward[1:]
+    backward = (backward[1:] if head else backward)[:-1]
+    ops = forward + backward
+    if not ops:
+        return None
+
+    def operand(s):
+        return torch.rand(s) if isinstance(s, tuple) else s
+
+    torch_secs = []
+    for func, shapes in ops:
+        args = [operand(s) for s in shapes]
+        if func == aten.convolution_backward.default:
+            args[-1] = [True, False, False]          # the input's gradient alone: weights are frozen
+        func(*args)
+        best = float("inf")
+        for _ in range(10):
+            t0 = time.perf_counter()
+            func(*args)
+            best = min(best, time.perf_counter() - t0)
+        torch_secs.append(best)
+    forms = [gemm_form(f, s, torch) for f, s in ops]
+    unique = sorted({(m, n, k) for g in forms if g for m, n, k, _ in [g]})
+    rate = {}
+    if unique:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        p = subprocess.run([binary, "bench", "gemm", "--device", "cpu", "--shapes", ",".join(f"{m}x{n}x{k}" for m, n, k in unique),
+                            "--json"], capture_output=True, text=True, env=env, check=True)
+        text = p.stdout.strip()
+        rate = {(r["m"], r["n"], r["k"]): r["gflops"] for r in json.loads(text[text.find("["):])}
+    blas_secs = [g[3] * 2 * g[0] * g[1] * g[2] / (rate[g[:3]] * 1e9) if g else float("inf") for g in forms]
+    secs = sum(min(t, b) for t, b in zip(torch_secs, blas_secs))
+    flops = sum(2 * g[0] * g[1] * g[2] * g[3] for g in forms if g)
+    on_blas = sum(1 for t, b in zip(torch_secs, blas_secs) if b < t)
+    return images / secs, (f"{len(forward)} forward and {len(backward)} backward products at {images} rows a batch, "
+                           f"{flops / images / 1e9:.2f} GFLOP per input·step as plain GEMMs; PyTorch alone "
+                           f"{images / sum(torch_secs):.2f}, OpenBLAS where it is faster ({on_blas} of {len(ops)}) "
+                           f"{images / secs:.2f} input·steps/s")
+
+
 def useful_flops(torch, model, shape) -> int:
     """FLOPs of the products one (input, step) row of plain IG needs: one forward and one
     backward to the input with the weights frozen, counted by torch's FlopCounterMode as the
@@ -496,6 +617,8 @@ def main() -> int:
     ap.add_argument("--torch-device", default="cpu",
                     help="where Captum + PyTorch run: cpu, or cuda on a GPU host (float32 throughout: "
                          "TF32 is switched off for matmul and cuDNN, as attrib's kernels are plain FP32)")
+    ap.add_argument("--limit-only", action="store_true",
+                    help="print each model's useful work and product limit, and time nothing else")
     ap.add_argument("--engine-only", action="store_true",
                     help="time attrib alone on all N inputs of each configuration (no Captum run, no ratio)")
     ap.add_argument("--engine-timeout", type=float, default=None,
@@ -628,6 +751,8 @@ def main() -> int:
             print(f"== {label}: Captum internal_batch_size = max(timed inputs, {batch_rows}) "
                   f"(~{bpr / 1024:.1f} KiB activations+grads per row, <= {args.batch_mb:g} MB per internal batch)")
             limit = product_limit(torch, binary, model, args.threads) if tdev == "cpu" and binary else None
+            if limit is None and tdev == "cpu" and binary and name in ONNX_MODELS:
+                limit = layer_product_limit(torch, binary, model, input_shape, args.threads)
             if limit:
                 print(f"   limit: {limit[0]:12.1f} input·steps/s doing only the products no engine skips ({limit[1]})")
             # Every other model: its useful FLOPs per input·step, each side's rate in GFLOP/s as a
@@ -647,6 +772,12 @@ def main() -> int:
                 best = max([gemm] + list(blas.values()))
                 print(f"   useful work: {flops / 1e6:.3f} MFLOP per input·step (forward + backward to the input, "
                       f"torch's FlopCounterMode); at {best:.1f} GFLOP/s, the faster GEMM here: {best * 1e9 / flops:.2f} input·steps/s")
+                if limit:
+                    print(f"   at the limit the useful rate would be {limit[0] * flops / 1e9:.1f} GFLOP/s: "
+                          f"{100 * limit[0] * flops / 1e9 / best:.1f}% of the faster GEMM's {best:.1f}")
+            if args.limit_only:
+                print()
+                continue
             for n_inputs in inputs_list:
                 for m in steps_list:
                     if args.engine_only:
