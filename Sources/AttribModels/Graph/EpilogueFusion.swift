@@ -117,14 +117,14 @@ extension Graph {
     }
 
     /// The graph a sweep runs on `device`: slices moved early (`selectingRowsEarly`), activation
-    /// → pooling pairs fused, and Linear →
+    /// → pooling pairs and attention scores' scales (`fusingMatMulScales`) fused, and Linear →
     /// activation pairs where the device fuses a product's epilogue, and Conv2d → activation
     /// pairs where it also runs convolutions as implicit GEMMs, keeping the first affine
     /// layer's output (IG's cut) and `keep`.
     public func forSweeps(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
         // Slices first (a classifier's last block on the rows its head reads), the cut kept.
         let rows = try selectingRowsEarly(keeping: keep.union(firstAffine().map { [$0.output] } ?? []))
-        let pooled = try rows.fusingActivationPools(keeping: keep)
+        let pooled = try rows.fusingActivationPools(keeping: keep).fusingMatMulScales(keeping: keep)
         guard device.fusesGEMMEpilogues(dtype: dtype) else { return pooled }
         let kept = keep.union(pooled.firstAffine().map { [$0.output] } ?? [])
         let linear = try pooled.fusingLinearActivations(keeping: kept)
