@@ -25,6 +25,8 @@ import Testing
         Case(name: "Concat last axis", shapes: [[2, 3], [2, 5]]) { ConcatGraphOp(axis: 1, count: 2) },
         Case(name: "MatMul [H, T, dh]·[H, dh, T]", shapes: [[2, 3, 4], [2, 4, 5]], op: { MatMulGraphOp() }, terms: 4),
         Case(name: "MatMul q·kᵀ", shapes: [[2, 3, 4], [2, 5, 4]], op: { MatMulGraphOp(transposeB: true) }, terms: 5),
+        Case(name: "MatMul q·kᵀ × 0.3 (a fused scale)", shapes: [[2, 3, 4], [2, 5, 4]], op: { MatMulGraphOp(transposeB: true, alpha: 0.3) }, terms: 5),
+        Case(name: "MatMul × 0.125", shapes: [[2, 3, 4], [2, 4, 5]], op: { MatMulGraphOp(alpha: 0.125) }, terms: 4),
         Case(name: "Scale", shapes: [[3, 4]]) { ScaleGraphOp(0.35) },
         Case(name: "CausalSoftmax", shapes: [[2, 5, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),
         Case(name: "CausalSoftmax of the last 3 of 5 queries", shapes: [[2, 3, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),

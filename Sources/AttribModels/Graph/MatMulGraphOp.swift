@@ -11,7 +11,7 @@ public struct MatMulGraphOp: GraphOp {
     public init(transposeB: Bool = false, alpha: Double = 1) { self.transposeB = transposeB; self.alpha = alpha }
     public var kind: String { "MatMul" }
     public var description: String {
-        (transposeB ? "MatMul(a·bᵀ" : "MatMul(a·b") + (alpha == 1 ? ")" : ", ×\(alpha))")
+        (transposeB ? "MatMul(a·bᵀ)" : "MatMul") + (alpha == 1 ? "" : " × \(alpha)")
     }
     public var arity: Int { 2 }
 
