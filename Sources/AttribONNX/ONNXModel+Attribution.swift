@@ -13,8 +13,13 @@ extension ONNXModel {
     /// directory with model.onnx and optional class names (labels.json, a JSON list of strings,
     /// or labels.txt, one per line; beside a .onnx file, FILE.labels.json or FILE.labels.txt).
     public static func attributionModel(at path: String, on device: any Device, dtype: DType = .float32) throws -> GraphModel {
-        let m = try load(file(at: path), on: device, dtype: dtype)
-        return try GraphModel(m.graph, labels: try attributionLabels(at: path), device: device, dtype: dtype, source: file(at: path))
+        try attributionModel(load(file(at: path), on: device, dtype: dtype), at: path, on: device, dtype: dtype)
+    }
+
+    /// The same from the model already loaded from `path` (on `device`, in `dtype`): a command
+    /// that must look at a model's inputs first loads it once.
+    public static func attributionModel(_ m: ONNXModel, at path: String, on device: any Device, dtype: DType = .float32) throws -> GraphModel {
+        try GraphModel(m.graph, labels: try attributionLabels(at: path), device: device, dtype: dtype, source: file(at: path))
     }
 
     /// The .onnx file a `--model` path names: itself, or the directory's model.onnx.

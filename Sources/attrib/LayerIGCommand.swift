@@ -47,8 +47,8 @@ struct LayerIGCommand: ParsableCommand {
         let launch = try LaunchEnvironment.detect(ProcessInfo.processInfo.environment, shard: sweep.shard)
         let devices = try global.selectedDevices(launch: launch)
         let models = try devices.map { d -> TokenModel in
-            guard let m = try TokenModel.load(model, on: d) else {
-                let g = try ONNXModel.load(ONNXModel.file(at: model), on: d, dtype: .float32).graph
+            let g = try ONNXModel.load(ONNXModel.file(at: model), on: d, dtype: .float32).graph
+            guard let m = try TokenModel(g, file: ONNXModel.file(at: model)) else {
                 throw AttribError.io(path: ONNXModel.file(at: model), detail: "layer-ig needs one token-id (integer) input and one output; this model has inputs \(g.inputs.map { "\($0.name): \($0.type)" }) and outputs \(g.outputs)")
             }
             return m

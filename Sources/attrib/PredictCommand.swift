@@ -22,8 +22,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     /// A token-id ONNX model (BERT-style): its softmax over the logits, from ids in a .npy.
-    func runTokenModel(_ device: any Device) throws -> Bool {
-        guard let m = try TokenModel.load(model, on: device) else { return false }
+    func runTokenModel(_ m: TokenModel, _ device: any Device) throws {
         let ids = try m.readIDs(inputs, limit: batching.limit)
         let n = ids.count / m.perInput, width = m.classes
         let logits = try m.logits(ids, rows: batching.batch ?? 64, on: device)
@@ -35,7 +34,6 @@ struct PredictCommand: ParsableCommand {
             return Prediction(index: i, predicted: best, label: labels?[best], probabilities: p)
         }
         try show(predictions, labels)
-        return true
     }
 
     func show(_ predictions: [Prediction], _ labels: [String]?) throws {
@@ -49,8 +47,15 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let device = try global.selectedDevice()
-        if try runTokenModel(device) { return }
-        let net = try loadAttributionModel(model, on: device)
+        let net: any AttributionModel
+        if ONNXModel.isONNX(model) {
+            // Loaded once, then run as what its inputs say: token ids or samples.
+            let onnx = try ONNXModel.load(ONNXModel.file(at: model), on: device, dtype: .float32)
+            if let m = try TokenModel(onnx.graph, file: ONNXModel.file(at: model)) { return try runTokenModel(m, device) }
+            net = try ONNXModel.attributionModel(onnx, at: model, on: device)
+        } else {
+            net = try loadAttributionModel(model, on: device)
+        }
         let (n, values, _) = try readInputs(inputs, model: model, net: net, limit: batching.limit)
         // In device batches sized like every forward-only sweep's (--batch caps them).
         let rows = SobolAttribution.forwardPlan(for: net, cap: batching.batch).rows, d = net.inputSize

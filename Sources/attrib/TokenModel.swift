@@ -13,18 +13,6 @@ struct TokenModel {
     let output: String
     let classes: Int
 
-    /// The model at `path`, or nil where it is not an ONNX model with one token-id input and one output.
-    static func load(_ path: String, on device: any Device) throws -> TokenModel? {
-        guard ONNXModel.isONNX(path) else { return nil }
-        let file = ONNXModel.file(at: path)
-        let g = try ONNXModel.load(file, on: device, dtype: .float32).graph
-        guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else { return nil }
-        let shape = g.inputs[0].type.shape
-        // Forwards on the graph with its slices moved early (the last block on the [CLS] row).
-        return TokenModel(file: file, graph: g, exec: GraphExecutor(try g.selectingRowsEarly()), input: g.inputs[0].name, shape: shape,
-                          perInput: shape.reduce(1, *), output: g.outputs[0], classes: g.types[g.outputs[0]]!.count)
-    }
-
     /// Token ids from a .npy of [N] + the input's shape (or [N, its element count]): integers, or
     /// whole-number floats; at most `limit` rows.
     func readIDs(_ path: String, limit: Int? = nil) throws -> [Int32] {
@@ -48,5 +36,16 @@ struct TokenModel {
             out += try exec.forward([input: Tensor(indices: Array(ids[(lo * perInput)..<((lo + k) * perInput)]), shape: [k] + shape, on: device)])[output]!.doubles()
         }
         return out
+    }
+}
+
+extension TokenModel {
+    /// The loaded graph as a token model, or nil where it has not one token-id input and one output.
+    init?(_ g: Graph, file: String) throws {
+        guard g.inputs.count == 1, g.inputs[0].type.dtype == .int32, g.outputs.count == 1 else { return nil }
+        let shape = g.inputs[0].type.shape
+        // Forwards on the graph with its slices moved early (the last block on the [CLS] row).
+        self.init(file: file, graph: g, exec: GraphExecutor(try g.selectingRowsEarly()), input: g.inputs[0].name, shape: shape,
+                  perInput: shape.reduce(1, *), output: g.outputs[0], classes: g.types[g.outputs[0]]!.count)
     }
 }
