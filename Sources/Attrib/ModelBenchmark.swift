@@ -1,5 +1,5 @@
-/// Forward + backward throughput of a model: the work of one gradient call
-/// (outputs and ∂F/∂input for a class-index objective) per batch.
+/// Forward + backward throughput of a model: the work of one input-gradient call
+/// (outputs and ∂F/∂input for one class per row) per batch.
 public struct ModelMeasurement: Codable, Sendable {
     public var device: String
     public var batch: Int
@@ -9,20 +9,30 @@ public struct ModelMeasurement: Codable, Sendable {
 }
 
 public enum ModelBenchmark {
-    /// Times `model.gradients` on a random batch (inputs uploaded once): a warm-up
-    /// call, then repetitions doubling until `minSeconds` have passed.
-    public static func measure(_ model: Sequential, batch: Int, minSeconds: Double = 0.5, seed: UInt64 = 3) throws -> ModelMeasurement {
+    /// Times one input-gradient call of `model` on a random batch (inputs uploaded once): the
+    /// forward and backward the gradient sweeps run (its sweep executor), from a one-hot upstream
+    /// at the output (row i's class i mod classes). A warm-up call, then repetitions doubling
+    /// until `minSeconds` have passed. Any model the loaders make: a Sequential directory, an
+    /// ONNX file (its loader refuses token-id inputs by name).
+    public static func measure(_ model: any AttributionModel, batch: Int, minSeconds: Double = 0.5, seed: UInt64 = 3) throws -> ModelMeasurement {
+        let exec = model.sweepExecutor, input = model.inputName, output = exec.graph.outputs[0]
         var rng = SplitMix64(seed: seed)
         let x = try Tensor(rng.uniform(batch * model.inputSize, 0, 1), shape: [batch] + model.inputShape, dtype: model.dtype, on: model.device)
-        let classes = model.outputShape.reduce(1, *)
-        let objective = Objective.classIndex((0..<batch).map { $0 % classes })
-        _ = try model.gradients(x, objective: objective)
+        let classes = model.outputCount
+        var oneHot = [Double](repeating: 0, count: batch * classes)          // [batch, classes]
+        for i in 0..<batch { oneHot[i * classes + i % classes] = 1 }
+        let upstream = try Tensor(oneHot, shape: [batch] + model.outputShape, dtype: model.dtype, on: model.device)
+        func call() throws {
+            let run = try exec.forward([input: x], gradientsFor: [input])
+            _ = try exec.backward(run, upstream: [output: upstream], wrt: [input])
+        }
+        try call()
         try model.device.synchronize()
         let clock = ContinuousClock()
         var reps = 1, elapsed = 0.0
         while true {
             let t0 = clock.now
-            for _ in 0..<reps { _ = try model.gradients(x, objective: objective) }
+            for _ in 0..<reps { try call() }
             try model.device.synchronize()
             elapsed = (clock.now - t0).seconds
             if elapsed >= minSeconds || reps >= 1 << 16 { break }

@@ -71,10 +71,10 @@ extension Substring {
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Forward + backward throughput (samples/s) of a model: outputs and input gradients per batch.")
+        abstract: "Forward + backward throughput (samples/s) of a model: outputs and input gradients per batch, as the gradient sweeps run them.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Model directory.") var model: String?
+    @Option(help: "Model: a directory (Sequential config, or one with model.onnx) or a .onnx file.") var model: String?
     @Option(help: "Instead of --model: a random-weight MLP with these layer sizes, e.g. 784,4096,4096,10.") var mlp: String?
     @Option(help: "Comma-separated batch sizes.") var batches = "1,64,1024"
     @Option(help: "Seconds of timed calls per measurement (at least).") var seconds = 0.5
@@ -82,9 +82,9 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let device = try global.selectedDevice()
-        let net: Sequential
+        let net: any AttributionModel
         switch (model, mlp) {
-        case let (m?, nil): net = try Sequential.load(m, on: device)
+        case let (m?, nil): net = try loadAttributionModel(m, on: device)
         case let (nil, sizes?):
             net = try Sequential.randomMLP(try parseList(sizes, "--mlp"), on: device)
         default: throw ValidationError("give exactly one of --model DIR or --mlp SIZES")

@@ -109,4 +109,15 @@ import Testing
         let bad = try runAttrib(["predict", "--model", dir, "--inputs", inputs])
         #expect(bad.status != 0 && bad.stderr.contains("2 labels for 10 outputs"), "\(bad.stderr)")
     }
+
+    @Test("attrib bench model takes ONNX files: the sweep's forward and backward timed per batch; a token-id model is refused by name")
+    func benchModel() throws {
+        let r = try runAttrib(["bench", "model", "--model", Self.path("tinyresnet"), "--batches", "1,3", "--seconds", "0.05", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], "\(r.stdout)")
+        #expect(rows.map { $0["batch"] as? Int } == [1, 3])
+        #expect(rows.allSatisfy { ($0["samplesPerSecond"] as? Double ?? 0) > 0 && ($0["repetitions"] as? Int ?? 0) >= 1 })
+        let bert = try runAttrib(["bench", "model", "--model", fixturePath("onnx/tinybert/model.onnx"), "--batches", "1"])
+        #expect(bert.status != 0 && bert.stderr.contains("input_ids"), "\(bert.stderr)")
+    }
 }
