@@ -420,9 +420,8 @@ struct ONNXGraphBuilder {
             if let w = constants[n.input[1]] {
                 guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
                 guard w.dims.count == 2 else { throw a.error("constant operand of dims \(w.dims); [in, out] is supported") }
-                let wt = w.transposed2D()                           // [in, out] → Linear's [out, in]
                 linearProducts[n.output[0]] = nodes.count
-                try emit(n, LayerOp(try Linear(weight: wt.tensor(dtype: dtype, on: device), bias: nil)), inputs: [x])
+                try emit(n, LayerOp(try Self.linear(fromTransposed: w, bias: nil, dtype: dtype, on: device)), inputs: [x])
             } else {
                 if let moved = n.input.prefix(2).first(where: { layout($0) != .first }) {
                     throw movedBatchError(n, moved, "a product of two values needs the batch first in both")
@@ -438,13 +437,17 @@ struct ONNXGraphBuilder {
             guard w.dims.count == 2 else { throw a.error("B has dims \(w.dims); a matrix is needed") }
             let (out, inn) = transB ? (w.dims[0], w.dims[1]) : (w.dims[1], w.dims[0])
             // [out, in], times alpha (transB = 1 already stores it [out, in]).
-            let wt = transB ? (alpha == 1 ? w : ONNXConstant(dims: w.dims, values: w.values.map { alpha * $0 })) : w.transposed2D(scale: alpha)
             var bias: Tensor?
             if n.input.count > 2, !n.input[2].isEmpty {
                 let c = try constant(n.input[2], n)
                 bias = try Tensor(try broadcast(c, to: [out], n).map { beta * $0 }, shape: [out], dtype: dtype, on: device)
             }
-            try emit(n, LayerOp(try Linear(weight: wt.tensor([out, inn], dtype: dtype, on: device), bias: bias)), inputs: [x])
+            if !transB && alpha == 1 {
+                try emit(n, LayerOp(try Self.linear(fromTransposed: w, bias: bias, dtype: dtype, on: device)), inputs: [x])
+            } else {
+                let wt = transB ? (alpha == 1 ? w : ONNXConstant(dims: w.dims, values: w.values.map { alpha * $0 })) : w.transposed2D(scale: alpha)
+                try emit(n, LayerOp(try Linear(weight: wt.tensor([out, inn], dtype: dtype, on: device), bias: bias)), inputs: [x])
+            }
         case "Conv":
             let w = try constant(n.input[1], n)
             guard w.dims.count == 4 else { throw a.error("weight of dims \(w.dims); 2-D convolutions are supported") }
@@ -506,5 +509,16 @@ struct ONNXGraphBuilder {
             throw unsupported(n)
         }
         try a.checkAllRead()
+    }
+}
+
+extension ONNXGraphBuilder {
+    /// A Linear from a weight stored [in, out] (a MatMul's, a Gemm's with transB = 0): the file's
+    /// bytes uploaded as Wᵀ, W made from it by the device's transpose, and Wᵀ handed to the
+    /// layer, which keeps or packs it rather than transposing W back. Why: a Swift transpose of
+    /// the constant and the packing's reads across W's rows were a third of a ViT-B/16 load.
+    static func linear(fromTransposed w: ONNXConstant, bias: Tensor?, dtype: DType, on device: any Device) throws -> Linear {
+        let wt = try w.tensor(dtype: dtype, on: device)                     // [in, out]
+        return try Linear(weight: wt.transposed01(), bias: bias, transposed: wt)   // W [out, in]
     }
 }

@@ -113,4 +113,24 @@ import Testing
         Self.expectClose(try dxFew.doubles(), Array(try dxAll.doubles().prefix(few * inF)), Array(boundB.prefix(few * inF)), k: outF, "backward")
         #expect(dxFew.shape == [few, inF] && yFew.shape == [few, outF])
     }
+
+    @Test("A Linear given its Wᵀ (an ONNX MatMul's weight) computes what one given W alone does, bit for bit, packed and plain; a wrong Wᵀ is refused")
+    func givenTransposed() throws {
+        // 528 × 544: packed where the host packs (AVX2 and FMA); 40 × 24: Wᵀ kept plain everywhere.
+        for (inF, outF, pack) in [(528, 544, true), (528, 544, false), (40, 24, true)] {
+            let w = try Tensor(randomValues(outF * inF, seed: 98), shape: [outF, inF], dtype: .float32, on: cpu)
+            let plain = try Linear(weight: w, bias: nil, packFewRows: pack)
+            let given = try Linear(weight: w, bias: nil, packFewRows: pack, transposed: w.transposed01())
+            #expect((plain.weightTransposed == nil) == (given.weightTransposed == nil), "the same form kept")
+            for rows in [3, CPUDevice.smallRowsLimit + 8] {
+                let x = try Tensor(randomValues(rows * inF, seed: 99), shape: [rows, inF], dtype: .float32, on: cpu)
+                let dy = try Tensor(randomValues(rows * outF, seed: 100), shape: [rows, outF], dtype: .float32, on: cpu)
+                let (y0, s0) = try plain.forward(x), (y1, s1) = try given.forward(x)
+                try expectBitwise(y1, y0, "forward, \(rows) rows of \(inF) → \(outF), pack \(pack)")
+                try expectBitwise(try given.backward(dy, s1), try plain.backward(dy, s0), "backward, \(rows) rows of \(inF) → \(outF), pack \(pack)")
+            }
+        }
+        let w = try Tensor(randomValues(12, seed: 1), shape: [3, 4], dtype: .float32, on: cpu)
+        expectAttribError(["transposed weight", "[4, 3]"]) { _ = try Linear(weight: w, bias: nil, transposed: w) }
+    }
 }

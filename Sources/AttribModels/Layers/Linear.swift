@@ -41,13 +41,20 @@ public final class Linear: Layer, @unchecked Sendable {
     /// `packFewRows`: run few-row products on a packed weight where the layer is wide, the
     /// CPU's rule by default (`CPUDevice.smallRowsPreferred`); the tests pass true to hold the
     /// packed path to OpenBLAS's on every host.
-    public init(weight: Tensor, bias: Tensor?, packFewRows: Bool? = nil) throws {
+    ///
+    /// `transposed`: Wᵀ [in, out] where the caller holds it already (an ONNX MatMul's weight is
+    /// stored so): the layer keeps or packs it instead of transposing W again. Its values must
+    /// be W's; it is kept as given.
+    public init(weight: Tensor, bias: Tensor?, packFewRows: Bool? = nil, transposed: Tensor? = nil) throws {
         self.packFewRows = packFewRows ?? CPUDevice.smallRowsPreferred
         guard weight.rank == 2 else {
             throw AttribError.shapeMismatch(op: "Linear", detail: "weight has shape \(weight.shape), expected [out, in]")
         }
         if let b = bias, b.shape != [weight.shape[0]] {
             throw AttribError.shapeMismatch(op: "Linear", detail: "bias has shape \(b.shape), expected [\(weight.shape[0])]")
+        }
+        if let t = transposed, t.shape != [weight.shape[1], weight.shape[0]] || t.dtype != weight.dtype || t.device !== weight.device {
+            throw AttribError.shapeMismatch(op: "Linear", detail: "the transposed weight is \(t.shape) \(t.dtype) on \(t.device.info.id), expected [\(weight.shape[1]), \(weight.shape[0])] \(weight.dtype) on \(weight.device.info.id)")
         }
         self.weight = weight; self.bias = bias
         outFeatures = weight.shape[0]; inFeatures = weight.shape[1]
@@ -58,8 +65,11 @@ public final class Linear: Layer, @unchecked Sendable {
             }
             forwardPacked = nil; weightTransposed = nil
         } else if self.packFewRows, Self.packsWide(weight), let cpu = weight.device as? CPUDevice,
-           let packed = try cpu.packTransposedForSmallRows(weight.storage, k: inFeatures, n: outFeatures) {
+           // From a given Wᵀ the packing reads rows in order; from W, across them.
+           let packed = try Self.packed(weight, transposed: transposed, on: cpu) {
             forwardPacked = packed; weightTransposed = nil
+        } else if let transposed {
+            forwardPacked = nil; weightTransposed = transposed
         } else {
             // Wᵀ kept beside W (twice the weight's memory) because the product on it is faster:
             // BERT-base layer IG on the CPU backend (4 inputs, m = 32) took 21.9–22.0 s with it
@@ -67,6 +77,13 @@ public final class Linear: Layer, @unchecked Sendable {
             // large for two copies load 16-bit weights (isStorageOnly above), which keep one.
             forwardPacked = nil; weightTransposed = try weight.transposed01()
         }
+    }
+
+    /// Wᵀ packed for few-row products, from the given Wᵀ where there is one.
+    private static func packed(_ w: Tensor, transposed: Tensor?, on cpu: CPUDevice) throws -> SmallRowsOperand? {
+        let (out, inn) = (w.shape[0], w.shape[1])
+        if let t = transposed { return try cpu.packForSmallRows(t.storage, k: inn, n: out) }
+        return try cpu.packTransposedForSmallRows(w.storage, k: inn, n: out)
     }
 
     /// A weight whose few-row products run on a packed copy: Float32 on the CPU backend, both
