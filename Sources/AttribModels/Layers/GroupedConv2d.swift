@@ -23,6 +23,13 @@ extension Conv2d {
 public final class GroupedConv2d: Layer, @unchecked Sendable {
     public let convolutions: [Conv2d]
     public let inChannels: Int, outChannels: Int
+    /// The whole weight [OC, C/groups, kh, kw] and bias [OC], for the depthwise path.
+    let weight: Tensor, bias: Tensor?
+    /// One input and one output channel per group (MobileNets', EfficientNets', ConvNeXts'):
+    /// on the CPU backend such a layer runs CPUDevice.depthwiseConv2d, each plane convolved
+    /// directly, instead of a convolution per channel. Off: per group everywhere (tests).
+    public var directDepthwise = true
+    public var isDepthwise: Bool { convolutions.count == inChannels && inChannels == outChannels }
 
     /// `weight` [out, in/groups, kh, kw], `bias` [out] or nil, on one device.
     public init(weight: Tensor, bias: Tensor?, groups: Int, stride: [Int], padding: [Int]) throws {
@@ -39,6 +46,15 @@ public final class GroupedConv2d: Layer, @unchecked Sendable {
             return try Conv2d(weight: wg, bias: bg, stride: stride, padding: padding)
         }
         inChannels = weight.shape[1] * groups; outChannels = o
+        self.weight = weight; self.bias = bias
+    }
+
+    /// Whether x's convolution runs as CPUDevice.depthwiseConv2d.
+    private func runsDepthwise(on device: any Device) -> Bool { directDepthwise && isDepthwise && device is CPUDevice }
+
+    private var geometry: (kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int) {
+        let c = convolutions[0]
+        return (c.kernel[0], c.kernel[1], c.stride[0], c.stride[1], c.padding[0], c.padding[1])
     }
 
     public var description: String {
@@ -70,7 +86,13 @@ public final class GroupedConv2d: Layer, @unchecked Sendable {
 
     public func forward(_ x: Tensor) throws -> (y: Tensor, saved: Saved) {
         let s = try outputShape(x.sampleShape)
-        let y = try Tensor(shape: [x.batchSize] + s, dtype: x.dtype, on: x.device)
+        let y = try Tensor(shape: [x.batchSize] + s, dtype: x.dtype, on: x.device)         // [N, OC, OH, OW], every element written
+        if runsDepthwise(on: x.device), let cpu = x.device as? CPUDevice {
+            let g = geometry
+            try cpu.depthwiseConv2d(n: x.batchSize, c: inChannels, h: x.shape[2], w: x.shape[3], kh: g.kh, kw: g.kw, strideH: g.sh, strideW: g.sw,
+                                    padH: g.ph, padW: g.pw, x: x.storage, weight: weight.storage, bias: bias?.storage, y: y.storage)
+            return (y, Saved(input: x, output: y))
+        }
         let cin = inChannels / convolutions.count
         for (g, conv) in convolutions.enumerated() {
             try Self.place(try conv.forward(try Self.channels(x, g * cin, cin)).y, into: y, at: g * conv.outChannels)
@@ -82,7 +104,13 @@ public final class GroupedConv2d: Layer, @unchecked Sendable {
     /// transposed product of dy, whatever x held), so each group gets a view of that shape.
     public func backward(_ dy: Tensor, _ saved: Saved) throws -> Tensor {
         let x = saved.input, groups = convolutions.count, n = x.batchSize
-        let dx = try Tensor(shape: x.shape, dtype: x.dtype, on: x.device)
+        let dx = try Tensor(shape: x.shape, dtype: x.dtype, on: x.device)                  // [N, C, H, W], every element written
+        if runsDepthwise(on: dy.device), let cpu = dy.device as? CPUDevice {
+            let g = geometry
+            try cpu.depthwiseConv2dBackward(n: n, c: inChannels, h: x.shape[2], w: x.shape[3], kh: g.kh, kw: g.kw, strideH: g.sh, strideW: g.sw,
+                                            padH: g.ph, padW: g.pw, dy: dy.storage, weight: weight.storage, dx: dx.storage)
+            return dx
+        }
         let cin = inChannels / groups
         let shapeOnly = try x.reshaped([groups * n, cin, x.shape[2], x.shape[3]]).rows(0..<n)
         for (g, conv) in convolutions.enumerated() {
