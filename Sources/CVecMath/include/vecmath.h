@@ -163,6 +163,19 @@ int attrib_sgemm_small_rows_f32(const float *x, size_t ldx, size_t m, size_t k, 
 int attrib_sgemm_packed_avx512_f32(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
                                    size_t p0, size_t p1, float *c, size_t ldc, const float *bias);
 
+/// Depthwise convolution, Float32 (depthwise.c): planes [plane0, plane1) of x [planes, h, w]
+/// (channel = plane mod c) with weight [c, kh, kw] and bias [c] (NULL: none), stride (sh, sw),
+/// zero padding (ph, pw), into y [planes, oh, ow]; and the input gradient dx [planes, h, w] from
+/// dy [planes, oh, ow]. Every element of the planes' y or dx written. 0 on a failed allocation.
+int attrib_depthwise_forward_f32(const float *x, const float *weight, const float *bias, float *y,
+                                 size_t plane0, size_t plane1, size_t c, size_t h, size_t w,
+                                 size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw);
+int attrib_depthwise_backward_f32(const float *dy, const float *weight, float *dx,
+                                  size_t plane0, size_t plane1, size_t c, size_t h, size_t w,
+                                  size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw);
+/// 0: the scalar loops even where the CPU has AVX-512 (tests); 1 (default): AVX-512 where it has it.
+void attrib_depthwise_set_avx512(int allowed);
+
 /// Softmax (or log-softmax) of `rows` rows of `cols` Float32 values with AVX2: exp from one
 /// degree-6 fit (0.8 ulp), sums in 8 lanes. Returns 0, with nothing written, without AVX2/FMA.
 int attrib_softmax_rows_f32(const float *x, float *y, size_t rows, size_t cols, int log_softmax);
