@@ -99,8 +99,8 @@ int attrib_depthwise_forward_f32(const float *x, const float *weight, const floa
                 size_t q0, q1;
                 span(f, w, pw, sw, L.cols, &q0, &q1);
                 float *restrict dst = buf + f * L.phase + (i + ph) * L.cols;
-                const float *restrict src = xp + i * w + f - pw;     // src[q·sw] is column q·sw + f − pw
-                for (size_t q = q0; q < q1; q++) dst[q] = src[q * sw];
+                const float *restrict src = xp + i * w;              // column q·sw + f − pw, ≥ 0 from q0 on
+                for (size_t q = q0; q < q1; q++) dst[q] = src[q * sw + f - pw];
             }
         const float b = bias ? bias[plane % c] : 0.0f;
 #if defined(__x86_64__)
@@ -150,8 +150,8 @@ int attrib_depthwise_backward_f32(const float *dy, const float *weight, float *d
                 size_t q0, q1;
                 span(f, w, pw, sw, L.cols, &q0, &q1);
                 const float *restrict src = buf + f * L.phase + (i + ph) * L.cols;
-                float *restrict dst = dxp + i * w + f - pw;
-                for (size_t q = q0; q < q1; q++) dst[q * sw] = src[q];
+                float *restrict dst = dxp + i * w;                   // column q·sw + f − pw, ≥ 0 from q0 on
+                for (size_t q = q0; q < q1; q++) dst[q * sw + f - pw] = src[q];
             }
     }
     free(buf);
