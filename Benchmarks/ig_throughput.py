@@ -382,7 +382,6 @@ def recorded_products(torch, model, shape, images):
             return func(*args, **(kwargs or {}))
 
     x = torch.rand([images] + list(shape), requires_grad=True)
-    y = model(x)
     with Record():
         y = model(x)
         n_forward = len(calls)
