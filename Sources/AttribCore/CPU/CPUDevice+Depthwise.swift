@@ -16,33 +16,21 @@ extension CPUDevice {
                                 padH ph: Int, padW pw: Int, x: BufferView, weight: BufferView, bias: BufferView?, y: BufferView) throws {
         let op = "depthwiseConv2d"
         let (oh, ow) = try Self.depthwiseOutput(op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw)
-        func run<T: CPUScalar>(_: T.Type) throws {
-            let xp = try pointer(T.self, x, op, n * c * h * w), wp = try pointer(T.self, weight, op, c * kh * kw)
-            let bp = try bias.map { try pointer(T.self, $0, op, c) }, yp = try pointer(T.self, y, op, n * c * oh * ow)
-            parallelChunks(n * c, grain: max(1, (1 << 14) / max(1, oh * ow * kh * kw))) { r in
-                for plane in r {
+        // Float64: the planes in Swift, each output row its bias and then every tap.
+        func double() throws {
+            let xp = try pointer(Double.self, x, op, n * c * h * w), wp = try pointer(Double.self, weight, op, c * kh * kw)
+            let bp = try bias.map { try pointer(Double.self, $0, op, c) }, yp = try pointer(Double.self, y, op, n * c * oh * ow)
+            try inPlanes(op, n * c, work: oh * ow * kh * kw) { p0, p1 in
+                for plane in p0..<p1 {
                     let ch = plane % c, xpl = xp + plane * h * w, ypl = yp + plane * oh * ow, wpl = wp + ch * kh * kw
                     let b = bp.map { $0[ch] } ?? 0
                     for i in 0..<(oh * ow) { ypl[i] = b }
-                    for oy in 0..<oh {
-                        let yrow = ypl + oy * ow
-                        for ki in 0..<kh {
-                            let iy = oy * sh - ph + ki
-                            guard iy >= 0, iy < h else { continue }
-                            let xrow = xpl + iy * w
-                            for kj in 0..<kw {
-                                let (lo, hi) = Self.columns(kj, ow: ow, w: w, sw: sw, pw: pw), wv = wpl[ki * kw + kj]
-                                if lo >= hi { continue }
-                                if sw == 1 {
-                                    let xs = xrow + (kj - pw)
-                                    for ox in lo..<hi { yrow[ox] += wv * xs[ox] }
-                                } else {
-                                    for ox in lo..<hi { yrow[ox] += wv * xrow[ox * sw - pw + kj] }
-                                }
-                            }
-                        }
+                    Self.eachTapRow(oh: oh, ow: ow, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw) { yo, xo, t, cols in
+                        let wv = wpl[t]
+                        for ox in cols { ypl[yo + ox] += wv * xpl[xo + ox * sw] }
                     }
                 }
+                return 1
             }
         }
         try withConcreteScalar(y, op, float: {
@@ -53,11 +41,11 @@ extension CPUDevice {
             let xp = try pointer(Float.self, x, op, n * c * h * w), wp = try pointer(Float.self, weight, op, c * kh * kw)
             let bp = try bias.map { UnsafePointer(try pointer(Float.self, $0, op, c)) }, yp = try pointer(Float.self, y, op, n * c * oh * ow)
             try inPlanes(op, n * c, work: oh * ow * kh * kw) { attrib_depthwise_forward_f32(xp, wp, bp, yp, $0, $1, c, h, w, kh, kw, sh, sw, ph, pw) }
-        }, double: { try run(Double.self) })
+        }, double: double)
     }
 
     /// Runs body(p0, p1) over planes [0, planes) in parallel chunks; an error naming the op where
-    /// a chunk could not allocate its scratch plane.
+    /// a chunk returned 0 (the C loops: it could not allocate its scratch plane).
     private func inPlanes(_ op: String, _ planes: Int, work: Int, _ body: (Int, Int) -> Int32) throws {
         let failed = Atomic<Bool>(false)
         parallelChunks(planes, grain: max(1, (1 << 14) / max(1, work))) { r in
@@ -74,43 +62,31 @@ extension CPUDevice {
                                         padH ph: Int, padW pw: Int, dy: BufferView, weight: BufferView, dx: BufferView) throws {
         let op = "depthwiseConv2dBackward"
         let (oh, ow) = try Self.depthwiseOutput(op, n: n, c: c, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw)
-        func run<T: CPUScalar>(_: T.Type) throws {
-            let dyp = try pointer(T.self, dy, op, n * c * oh * ow), wp = try pointer(T.self, weight, op, c * kh * kw)
-            let dxp = try pointer(T.self, dx, op, n * c * h * w)
-            parallelChunks(n * c, grain: max(1, (1 << 14) / max(1, oh * ow * kh * kw))) { r in
-                for plane in r {
-                    let ch = plane % c, dxpl = dxp + plane * h * w, dypl = dyp + plane * oh * ow, wpl = wp + ch * kh * kw
+        // Float64: each output's gradient spread over the inputs its taps read.
+        func double() throws {
+            let dyp = try pointer(Double.self, dy, op, n * c * oh * ow), wp = try pointer(Double.self, weight, op, c * kh * kw)
+            let dxp = try pointer(Double.self, dx, op, n * c * h * w)
+            try inPlanes(op, n * c, work: oh * ow * kh * kw) { p0, p1 in
+                for plane in p0..<p1 {
+                    let dxpl = dxp + plane * h * w, dypl = dyp + plane * oh * ow, wpl = wp + (plane % c) * kh * kw
                     for i in 0..<(h * w) { dxpl[i] = 0 }
-                    for oy in 0..<oh {
-                        let dyrow = dypl + oy * ow
-                        for ki in 0..<kh {
-                            let iy = oy * sh - ph + ki
-                            guard iy >= 0, iy < h else { continue }
-                            let dxrow = dxpl + iy * w
-                            for kj in 0..<kw {
-                                let (lo, hi) = Self.columns(kj, ow: ow, w: w, sw: sw, pw: pw), wv = wpl[ki * kw + kj]
-                                if lo >= hi { continue }
-                                if sw == 1 {
-                                    let xs = dxrow + (kj - pw)
-                                    for ox in lo..<hi { xs[ox] += wv * dyrow[ox] }
-                                } else {
-                                    for ox in lo..<hi { dxrow[ox * sw - pw + kj] += wv * dyrow[ox] }
-                                }
-                            }
-                        }
+                    Self.eachTapRow(oh: oh, ow: ow, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw) { yo, xo, t, cols in
+                        let wv = wpl[t]
+                        for ox in cols { dxpl[xo + ox * sw] += wv * dypl[yo + ox] }
                     }
                 }
+                return 1
             }
         }
         try withConcreteScalar(dx, op, float: {
             let dyp = try pointer(Float.self, dy, op, n * c * oh * ow), wp = try pointer(Float.self, weight, op, c * kh * kw)
             let dxp = try pointer(Float.self, dx, op, n * c * h * w)
             try inPlanes(op, n * c, work: oh * ow * kh * kw) { attrib_depthwise_backward_f32(dyp, wp, dxp, $0, $1, c, h, w, kh, kw, sh, sw, ph, pw) }
-        }, double: { try run(Double.self) })
+        }, double: double)
     }
 
-    /// `float` or `double` by the view's dtype: each a call with a concrete type, so the loops are
-    /// specialised (through `withScalar`'s existential metatype they ran generic, 9× slower).
+    /// `float` or `double` by the view's dtype. Not `withScalar`: through its existential
+    /// metatype the first, generic version of these loops ran unspecialised, 9× slower.
     private func withConcreteScalar(_ view: BufferView, _ op: String, float: () throws -> Void, double: () throws -> Void) throws {
         switch try buffer(view, op).dtype {
         case .float32: try float()
@@ -123,12 +99,26 @@ extension CPUDevice {
     /// holds them to their scalar form (false): the tests run both.
     public static func allowDepthwiseAVX512(_ allowed: Bool) { attrib_depthwise_set_avx512(allowed ? 1 : 0) }
 
-    /// Output columns [lo, hi) whose input column ox·sw − pw + kj lies in [0, w).
+    /// body(yo, xo, tap, columns) for every tap (ki, kj) of every output row oy of a plane that
+    /// reads inside it: output oy·ow + ox reads input xo + ox·sw (xo = iy·w + kj − pw, iy =
+    /// oy·sh − ph + ki) with weight `tap` = ki·kw + kj, for ox in `columns`, the outputs whose
+    /// input column ox·sw − pw + kj lies in [0, w). The walk both directions of the Float64
+    /// loops take.
     @inline(__always)
-    static func columns(_ kj: Int, ow: Int, w: Int, sw: Int, pw: Int) -> (Int, Int) {
-        let lo = pw > kj ? (pw - kj + sw - 1) / sw : 0      // ox·sw ≥ pw − kj
-        let last = w - 1 + pw - kj                           // ox·sw ≤ last
-        return (lo, last < 0 ? 0 : min(ow, last / sw + 1))
+    static func eachTapRow(oh: Int, ow: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int,
+                           _ body: (Int, Int, Int, Range<Int>) -> Void) {
+        for oy in 0..<oh {
+            for ki in 0..<kh {
+                let iy = oy * sh - ph + ki
+                guard iy >= 0, iy < h else { continue }
+                for kj in 0..<kw {
+                    let lo = pw > kj ? (pw - kj + sw - 1) / sw : 0      // ox·sw ≥ pw − kj
+                    let last = w - 1 + pw - kj                           // ox·sw ≤ last
+                    let hi = last < 0 ? 0 : min(ow, last / sw + 1)
+                    if lo < hi { body(oy * ow, iy * w + kj - pw, ki * kw + kj, lo..<hi) }
+                }
+            }
+        }
     }
 
     /// (oh, ow) of a depthwise convolution, or an error naming the op where an extent is not
