@@ -83,6 +83,22 @@ static inline void span(size_t f, size_t w, size_t pw, size_t sw, size_t cols, s
     if (*q0 > *q1) *q0 = *q1;
 }
 
+// A plane [h][w] into its phase layout in buf (from `in`), or buf's plane entries back out
+// (into `out`): the forward's copy in and the backward's fold out, one walk. Exactly one of
+// `in` and `out` is given; the padding in buf is left as it is.
+static void phase_copy(float *buf, const phases *L, const float *in, float *out,
+                       size_t h, size_t w, size_t ph, size_t pw, size_t sw) {
+    for (size_t i = 0; i < h; i++)
+        for (size_t f = 0; f < sw; f++) {
+            size_t q0, q1;
+            span(f, w, pw, sw, L->cols, &q0, &q1);
+            float *restrict ph_row = buf + f * L->phase + (i + ph) * L->cols;
+            // Plane column q·sw + f − pw: never negative from q0 on.
+            if (in) { const float *restrict row = in + i * w; for (size_t q = q0; q < q1; q++) ph_row[q] = row[q * sw + f - pw]; }
+            else { float *restrict row = out + i * w; for (size_t q = q0; q < q1; q++) row[q * sw + f - pw] = ph_row[q]; }
+        }
+}
+
 int attrib_depthwise_forward_f32(const float *x, const float *weight, const float *bias, float *y,
                                  size_t plane0, size_t plane1, size_t c, size_t h, size_t w,
                                  size_t kh, size_t kw, size_t sh, size_t sw, size_t ph, size_t pw) {
@@ -94,14 +110,7 @@ int attrib_depthwise_forward_f32(const float *x, const float *weight, const floa
         const float *xp = x + plane * h * w, *wp = weight + (plane % c) * kh * kw;
         float *yp = y + plane * oh * ow;
         memset(buf, 0, L.phase * sw * sizeof(float));
-        for (size_t i = 0; i < h; i++)
-            for (size_t f = 0; f < sw; f++) {
-                size_t q0, q1;
-                span(f, w, pw, sw, L.cols, &q0, &q1);
-                float *restrict dst = buf + f * L.phase + (i + ph) * L.cols;
-                const float *restrict src = xp + i * w;              // column q·sw + f − pw, ≥ 0 from q0 on
-                for (size_t q = q0; q < q1; q++) dst[q] = src[q * sw + f - pw];
-            }
+        phase_copy(buf, &L, xp, NULL, h, w, ph, pw, sw);
         const float b = bias ? bias[plane % c] : 0.0f;
 #if defined(__x86_64__)
         if (avx512_allowed && cpu_has_avx512f()) { forward_rows_avx512(buf, &L, wp, b, yp, oh, ow, kh, kw, sh, sw); continue; }
@@ -145,14 +154,7 @@ int attrib_depthwise_backward_f32(const float *dy, const float *weight, float *d
                     for (size_t ox = 0; ox < ow; ox++) dst[ox] += wv * g[ox];
                 }
         }
-        for (size_t i = 0; i < h; i++)
-            for (size_t f = 0; f < sw; f++) {
-                size_t q0, q1;
-                span(f, w, pw, sw, L.cols, &q0, &q1);
-                const float *restrict src = buf + f * L.phase + (i + ph) * L.cols;
-                float *restrict dst = dxp + i * w;                   // column q·sw + f − pw, ≥ 0 from q0 on
-                for (size_t q = q0; q < q1; q++) dst[q * sw + f - pw] = src[q];
-            }
+        phase_copy(buf, &L, NULL, dxp, h, w, ph, pw, sw);
     }
     free(buf);
     return 1;
