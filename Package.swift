@@ -60,7 +60,11 @@ let package = Package(
         // CPU backend, and the tiled average pooling of those CNNs, in C for its code generation.
         .target(name: "CVecMath", path: "Sources/CVecMath",
                 linkerSettings: [.linkedLibrary("m")]),
-        .target(name: "AttribCore", dependencies: ["CBLAS", "CVecMath"]),
+        // oneDNN (Debian's libdnnl-dev) for the CPU backend's Float32 convolutions: its JIT
+        // kernels, called from C (conv_dnnl.c) for the descriptors and reorders around them.
+        .target(name: "CConvDNNL", path: "Sources/CConvDNNL",
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "AttribCore", dependencies: ["CBLAS", "CVecMath", "CConvDNNL"]),
         .target(name: "AttribOpenCL", dependencies: ["AttribCore", "COpenCL", "AttribKernels"]),
         .target(name: "AttribModels", dependencies: ["AttribCore"]),
         .target(name: "AttribMethods", dependencies: ["AttribCore", "AttribModels", "CPNG", "CTurboJPEG", "CZlib"],

@@ -6,11 +6,12 @@
 #   libpng-dev                          libpng, for heatmap PNGs and PNG inputs
 #   libturbojpeg0-dev                   libjpeg-turbo's TurboJPEG API, for JPEG inputs
 #   zlib1g-dev                          zlib, whose crc32 checksums a sweep's finished units (resume, merge)
+#   libdnnl-dev                         oneDNN, the CPU backend's Float32 convolutions (channels-last)
 # With --tests, also what the tests use:
 #   openmpi-bin                         mpirun, for the scale-out tests (several processes, one sweep)
 # Needs root or sudo only when something is missing.
 set -euo pipefail
-packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev libpng-dev libturbojpeg0-dev zlib1g-dev)
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev libpng-dev libturbojpeg0-dev zlib1g-dev libdnnl-dev)
 [ "${1:-}" = "--tests" ] && packages+=(openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do

@@ -160,6 +160,19 @@ public protocol Device: AnyObject, Sendable {
     /// product never written; bitwise binary(.mul) first. False, nothing written, where not.
     func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, multiplier: BufferView, weight: BufferView,
                                          dx: BufferView) throws -> Bool
+    /// Whether conv2dChannelsLast and its input gradient run for this dtype (CPU Float32 on
+    /// oneDNN). Callers ask before allocating their outputs.
+    func offersChannelsLastConvolution(dtype: DType) -> Bool
+    /// y [n, outH, outW, oc] = conv(x [n, h, w, c], weight [oc, c, kh, kw]) + bias [oc]: images
+    /// channels-last, the weight as stored (OIHW), g's sizes those of the NCHW geometry; the
+    /// weight's copies in the kernels' layouts kept in `prepared` (the layer's) where given.
+    /// False, with nothing written, where this geometry is not offered.
+    func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                            y: BufferView, prepared: PreparedWeights?) throws -> Bool
+    /// Its input gradient, dx [n, h, w, c] from dy [n, outH, outW, oc]; false, nothing
+    /// written, where not offered.
+    func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                         dx: BufferView, prepared: PreparedWeights?) throws -> Bool
     /// Whether conv3x3RowsOuter runs for this dtype (CPU Float32 with AVX2 and FMA).
     func offersConv3x3RowsOuter(dtype: DType) -> Bool
     /// The 3×3, stride-1, padding-1 convolution of n small images held rows-outer, where a
@@ -358,6 +371,11 @@ extension Device {
                                               dy: BufferView, multiplier: BufferView, weights: BufferView, y: BufferView) throws -> Bool { false }
     public func offersConv3x3RowsOuter(dtype: DType) -> Bool { false }
     public func offersImplicitConvolution(dtype: DType) -> Bool { false }
+    public func offersChannelsLastConvolution(dtype: DType) -> Bool { false }
+    public func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+                                   y: BufferView, prepared: PreparedWeights?) throws -> Bool { false }
+    public func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+                                                dx: BufferView, prepared: PreparedWeights?) throws -> Bool { false }
     public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView) throws -> Bool { false }
     public func conv2dInputGradientImplicitGEMM(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,

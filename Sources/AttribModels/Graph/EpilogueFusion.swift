@@ -119,14 +119,16 @@ extension Graph {
     /// The graph a sweep runs on `device`: slices moved early (`selectingRowsEarly`), activation
     /// → pooling pairs and attention scores' scales (`fusingMatMulScales`) fused, and Linear →
     /// activation pairs where the device fuses a product's epilogue, and Conv2d → activation
-    /// pairs where it also runs convolutions as implicit GEMMs, keeping the first affine
-    /// layer's output (IG's cut) and `keep`.
+    /// pairs where it also runs convolutions as implicit GEMMs; elsewhere, convolutions
+    /// channels-last where the device offers that (`channelsLast`). The first affine layer's
+    /// output (IG's cut) and `keep` kept.
     public func forSweeps(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
         // Slices first (a classifier's last block on the rows its head reads), the cut kept.
         let rows = try selectingRowsEarly(keeping: keep.union(firstAffine().map { [$0.output] } ?? []))
         let pooled = try rows.fusingActivationPools(keeping: keep).fusingMatMulScales(keeping: keep)
-        guard device.fusesGEMMEpilogues(dtype: dtype) else { return pooled }
         let kept = keep.union(pooled.firstAffine().map { [$0.output] } ?? [])
+        // The CPU's Float32: stretches of convolutions channels-last (Graph+ChannelsLast.swift).
+        guard device.fusesGEMMEpilogues(dtype: dtype) else { return try pooled.channelsLast(on: device, dtype: dtype, keeping: kept) }
         let linear = try pooled.fusingLinearActivations(keeping: kept)
         return device.offersImplicitConvolution(dtype: dtype) ? try linear.fusingConvActivations(keeping: kept) : linear
     }

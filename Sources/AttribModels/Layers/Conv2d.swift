@@ -33,6 +33,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// Built for 3×3, stride-1, padding-1 layers on the CPU backend; else nil.
     let directBackwardWeight: Tensor?
     private let unrolled = Conv2dUnrolledCache()
+    /// The weight in the layouts a device's channels-last kernels read (oneDNN's), made on
+    /// first use (ChannelsLastConvGraphOp).
+    let preparedWeights = PreparedWeights()
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0]) throws {
         guard weight.rank == 4 else {
@@ -82,7 +85,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
         return unrolls(input: inputShape, output: out)
     }
 
-    private func unrolls(input: [Int], output: [Int]) -> Bool {
+    func unrolls(input: [Int], output: [Int]) -> Bool {
         unrollSmallImages && Conv2dUnrolled.worthwhile(input: input, output: output, kernel: kernel)
     }
 

@@ -1,0 +1,154 @@
+import AttribCore
+
+// Channels-last stretches of a sweep graph, where the device convolves channels-last images
+// (the CPU backend's Float32 on oneDNN).
+//
+// Why: oneDNN's kernels read and write NHWC (or its blocked layouts) directly. Called on NCHW
+// values, every convolution reordered its input and output around the kernel, and ResNet-50's
+// sweep ran no faster than on im2col + OpenBLAS; with the values between convolutions kept
+// NHWC, its convolutions take about two thirds of that time (conv_dnnl.c has the figures).
+// What lies between a network's convolutions is mostly elementwise (activations, residual
+// adds, BatchNormalization folded into the convolution), and an elementwise op does not care
+// how its values are laid out, so a whole stretch of convolutions runs channels-last with one
+// transpose where it starts and one where it ends.
+
+/// A Conv2d on channels-last values: x [H, W, C] → y [OH, OW, OC] per sample, the layer's
+/// weight as stored. Its backward needs only the input's shape.
+public struct ChannelsLastConvGraphOp: GraphOp, @unchecked Sendable {
+    public let conv: Conv2d
+    public init(_ conv: Conv2d) { self.conv = conv }
+    public var kind: String { "Conv2d NHWC" }
+    public var description: String { "\(conv.description), channels-last" }
+    public var arity: Int { 1 }
+
+    public func outputType(_ inputs: [ValueType]) throws -> ValueType {
+        let x = inputs[0]
+        guard x.shape.count == 3 else {
+            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(x.shape), expected [H, W, \(conv.inChannels)]")
+        }
+        let out = try conv.outputShape([x.shape[2], x.shape[0], x.shape[1]])       // [OC, OH, OW]
+        return ValueType([out[1], out[2], out[0]], x.dtype)
+    }
+
+    public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
+        let x = inputs[0]                                                               // [N, H, W, C]
+        if let y = try x.conv2dChannelsLast(weight: conv.weight, bias: conv.bias, stride: conv.s2, padding: conv.p2,
+                                             prepared: conv.preparedWeights) {
+            return (y, OpSaved(shapes: [x.shape]))                                      // [N, OH, OW, OC]
+        }
+        // A geometry the device declines: the layer itself, between transposes.
+        let (y, s) = try conv.forward(try TransposeGraphOp.permute(x, Self.toNCHW))
+        return (try TransposeGraphOp.permute(y, Self.toNHWC), OpSaved(layer: s, shapes: [x.shape]))
+    }
+
+    public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
+        guard needed[0] else { return [nil] }
+        if let s = saved.layer {                                                        // the forward ran NCHW
+            return [try TransposeGraphOp.permute(try conv.backward(try TransposeGraphOp.permute(dy, Self.toNCHW), s), Self.toNHWC)]
+        }
+        guard let dx = try dy.conv2dInputGradientChannelsLast(weight: conv.weight, imageShape: saved.shapes[0],
+                                                              stride: conv.s2, padding: conv.p2, prepared: conv.preparedWeights) else {
+            throw AttribError.invalidArgument(op: description, detail: "\(dy.device.info.id) ran the forward channels-last but declines its input gradient")
+        }
+        return [dx]
+    }
+
+    /// [H, W, C] → [C, H, W] and back, per sample.
+    static let toNCHW = [2, 0, 1], toNHWC = [1, 2, 0]
+}
+
+extension Graph {
+    /// The graph with its convolutions, and the elementwise ops between them, on channels-last
+    /// values, where `device` convolves channels-last `dtype` images; else the graph itself.
+    ///
+    /// Rule: a Conv2d on images too large for its dense small-image map, an activation, or an
+    /// elementwise Add/Sub/Mul of two same-shaped values can run channels-last. Those that read
+    /// one another form stretches. A stretch runs channels-last where its convolutions' work
+    /// outweighs the transposes it needs (`channelsLastMACsPerMovedElement`): a transpose in
+    /// for each value it reads from outside and a transpose back for each value it gives to
+    /// the rest of the graph (under the value's own name, so readers and the graph's outputs
+    /// are unchanged). A value in `keep` (a hook's, IG's cut) stays where its
+    /// own node makes it, in its own layout: that node stays outside.
+    public func channelsLast(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
+        guard device.offersChannelsLastConvolution(dtype: dtype) else { return self }
+        // Which nodes can run channels-last, and which of them are convolutions.
+        var can = [Bool](repeating: false, count: nodes.count), isConv = can
+        for (i, n) in nodes.enumerated() where !keep.contains(n.output) && types[n.output]?.dtype == dtype {
+            let ins = n.inputs.map { types[$0]! }
+            guard ins.allSatisfy({ $0.shape.count == 3 }) else { continue }         // images [C, H, W]
+            switch n.op {
+            case let l as LayerOp:
+                if let conv = l.layer as? Conv2d,
+                   let out = try? conv.outputShape(ins[0].shape), !conv.unrolls(input: ins[0].shape, output: out) {
+                    can[i] = true; isConv[i] = true
+                } else if l.layer is ActivationLayer {
+                    can[i] = true
+                }
+            case is BinaryGraphOp:
+                can[i] = ins.count == 2 && ins[0] == ins[1]
+            default: break
+            }
+        }
+        // Stretches: union-find over the edges between such nodes; keep those with a convolution.
+        var root = Array(nodes.indices)
+        func find(_ i: Int) -> Int { var i = i; while root[i] != i { root[i] = root[root[i]]; i = root[i] }; return i }
+        for (i, n) in nodes.enumerated() where can[i] {
+            for v in n.inputs { if let p = producer[v], can[p] { root[find(p)] = find(i) } }
+        }
+        // Each stretch's convolutions' multiply-adds and the elements its transposes move, per sample.
+        var macs: [Int: Int] = [:], moved: [Int: Int] = [:], enters: [Int: Set<String>] = [:]
+        let readOutside = Set(nodes.indices.filter { !can[$0] }.flatMap { nodes[$0].inputs }).union(outputs)
+        for (i, n) in nodes.enumerated() where can[i] {
+            let r = find(i), out = types[n.output]!
+            if isConv[i], let conv = (n.op as? LayerOp)?.layer as? Conv2d {
+                macs[r, default: 0] += out.count * conv.inChannels * conv.kernel[0] * conv.kernel[1]
+            }
+            for v in n.inputs where producer[v].map({ !can[$0] }) ?? true { enters[r, default: []].insert(v) }
+            if readOutside.contains(n.output) { moved[r, default: 0] += out.count }
+        }
+        for (r, vs) in enters { moved[r, default: 0] += vs.reduce(0) { $0 + types[$1]!.count } }
+        // Worth it where the convolutions outweigh the transposes. Measured (2 threads, AVX-512):
+        // oneDNN saved about 8 ps a multiply-add over im2col + OpenBLAS (ResNet-50), and a
+        // transpose there and back cost about 1.3 ns an element: even at about 170 multiply-adds
+        // an element. ResNet-50's stretch has 13,000; MobileNetV3's, between depthwise
+        // convolutions that stay NCHW, about 20, and ran 10% slower channels-last.
+        let member = nodes.indices.map { i in
+            can[i] && (macs[find(i)] ?? 0) >= Self.channelsLastMACsPerMovedElement * max(1, moved[find(i)] ?? 0)
+        }
+        guard member.contains(true) else { return self }
+
+        // Rewrite: members read and write channels-last names; transposes at the edges.
+        var names = Set(types.keys)
+        func fresh(_ base: String) -> String {
+            var s = base
+            while names.contains(s) { s += "'" }
+            names.insert(s)
+            return s
+        }
+        var nhwc: [String: String] = [:]                      // value → its channels-last twin
+        var rewritten: [GraphNode] = []
+        let readByOthers = Set(nodes.indices.filter { !member[$0] }.flatMap { nodes[$0].inputs }).union(outputs)
+        for (i, n) in nodes.enumerated() {
+            guard member[i] else { rewritten.append(n); continue }
+            let ins = n.inputs.map { v -> String in
+                if let t = nhwc[v] { return t }
+                let t = fresh("\(v) (NHWC)")                  // a value from outside: in through a transpose
+                rewritten.append(GraphNode("\(v) to NHWC", TransposeGraphOp(ChannelsLastConvGraphOp.toNHWC), inputs: [v], output: t))
+                nhwc[v] = t
+                return t
+            }
+            let out = fresh("\(n.output) (NHWC)")
+            nhwc[n.output] = out
+            let op: any GraphOp = isConv[i] ? ChannelsLastConvGraphOp((n.op as! LayerOp).layer as! Conv2d) : n.op
+            rewritten.append(GraphNode(n.name, op, inputs: ins, output: out))
+            if readByOthers.contains(n.output) {              // back to NCHW under its own name
+                rewritten.append(GraphNode("\(n.name) to NCHW", TransposeGraphOp(ChannelsLastConvGraphOp.toNCHW), inputs: [out], output: n.output))
+            }
+        }
+        return try Graph(inputs: inputs, nodes: rewritten, outputs: outputs)
+    }
+
+    /// A stretch runs channels-last where its convolutions do at least this many multiply-adds
+    /// per element its transposes move (about 1.5× the break-even measured; `channelsLast`).
+    static let channelsLastMACsPerMovedElement = 256
+}

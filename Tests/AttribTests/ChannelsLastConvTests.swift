@@ -1,0 +1,179 @@
+import Attrib
+import Testing
+
+/// Convolutions of channels-last images (the CPU's Float32 on oneDNN) and the sweep-graph
+/// rewrite that runs stretches of convolutions channels-last (`Graph.channelsLast`).
+@Suite struct ChannelsLastConvTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let c: Int, oc: Int, kernel: [Int], stride: [Int], padding: [Int], h: Int, w: Int
+        var testDescription: String { "\(c)→\(oc), \(kernel[0])×\(kernel[1]), stride \(stride), padding \(padding), \(h)×\(w)" }
+        var k: Size2D { Size2D(kernel[0], kernel[1]) }
+        var s: Size2D { Size2D(stride[0], stride[1]) }
+        var p: Size2D { Size2D(padding[0], padding[1]) }
+    }
+
+    static let cases: [Case] = [
+        Case(c: 8, oc: 16, kernel: [3, 3], stride: [1, 1], padding: [1, 1], h: 9, w: 11),
+        Case(c: 16, oc: 8, kernel: [1, 1], stride: [1, 1], padding: [0, 0], h: 7, w: 7),      // a bottleneck's 1×1
+        Case(c: 16, oc: 32, kernel: [1, 1], stride: [2, 2], padding: [0, 0], h: 8, w: 9),     // its strided shortcut
+        Case(c: 8, oc: 8, kernel: [3, 3], stride: [2, 2], padding: [1, 1], h: 10, w: 10),
+        Case(c: 3, oc: 16, kernel: [7, 7], stride: [2, 2], padding: [3, 3], h: 16, w: 16),    // a ResNet's stem
+        Case(c: 4, oc: 6, kernel: [5, 3], stride: [1, 2], padding: [2, 0], h: 8, w: 9),
+    ]
+
+    /// x [N, C, H, W] as [N, H, W, C], and back.
+    static func nhwc(_ v: [Double], _ n: Int, _ c: Int, _ h: Int, _ w: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: v.count)
+        for i in 0..<n { for ch in 0..<c { for y in 0..<h { for x in 0..<w { out[((i * h + y) * w + x) * c + ch] = v[((i * c + ch) * h + y) * w + x] } } } }
+        return out
+    }
+
+    static func layer(_ c: Case, dtype: DType, bias: Bool = true) throws -> Conv2d {
+        let w = try Tensor(randomValues(c.oc * c.c * c.kernel[0] * c.kernel[1], seed: 41), shape: [c.oc, c.c] + c.kernel, dtype: dtype, on: cpu)
+        let b = try bias ? Tensor(randomValues(c.oc, seed: 42), shape: [c.oc], dtype: dtype, on: cpu) : nil
+        return try Conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding)
+    }
+
+    @Test("forward and input gradient against Float64 NCHW (1, 3 and 5 images: one call, and shares of the threads)", arguments: cases)
+    func againstFloat64(_ c: Case) throws {
+        try #require(cpu.offersChannelsLastConvolution(dtype: .float32), "oneDNN's CPU engine did not start")
+        let reference = try Self.layer(c, dtype: .float64), single = try Self.layer(c, dtype: .float32)
+        let (oh, ow) = ((c.h + 2 * c.padding[0] - c.kernel[0]) / c.stride[0] + 1, (c.w + 2 * c.padding[1] - c.kernel[1]) / c.stride[1] + 1)
+        for n in [1, 3, 5] {
+            let x = randomValues(n * c.c * c.h * c.w, seed: 43 + UInt64(n))
+            let (y64, saved) = try reference.forward(Tensor(x, shape: [n, c.c, c.h, c.w], on: cpu))
+            let dy = randomValues(y64.count, seed: 53 + UInt64(n))
+            let dx64 = try reference.backward(Tensor(dy, shape: y64.shape, on: cpu), saved).doubles()
+            let xl = try Tensor(Self.nhwc(x, n, c.c, c.h, c.w), shape: [n, c.h, c.w, c.c], dtype: .float32, on: cpu)
+            let y = try #require(try xl.conv2dChannelsLast(weight: single.weight, bias: single.bias, stride: c.s, padding: c.p))
+            #expect(y.shape == [n, oh, ow, c.oc])
+            // Each output: the bias and K = C·kh·kw products of values in [−1, 1] in Float32: within
+            // K·u·Σ|x||w| ≤ K·(K + 1)·u of the exact sum (the Float64 reference is exact to far less).
+            let k = Double(c.c * c.kernel[0] * c.kernel[1]), u = DType.float32.unitRoundoff
+            expectClose(try y.doubles(), Self.nhwc(try y64.doubles(), n, c.oc, oh, ow), bound: { _ in k * (k + 1) * u }, "forward, \(n) images")
+            let dyl = try Tensor(Self.nhwc(dy, n, c.oc, oh, ow), shape: [n, oh, ow, c.oc], dtype: .float32, on: cpu)
+            let dx = try #require(try dyl.conv2dInputGradientChannelsLast(weight: single.weight, imageShape: [n, c.h, c.w, c.c], stride: c.s, padding: c.p))
+            // Each input's gradient: at most OC·kh·kw products of the same kind.
+            let kb = Double(c.oc * c.kernel[0] * c.kernel[1])
+            expectClose(try dx.doubles(), Self.nhwc(dx64, n, c.c, c.h, c.w), bound: { _ in kb * kb * u }, "input gradient, \(n) images")
+        }
+    }
+
+    @Test("the layer's weight copies: made once per layout, the same numbers as a copy per call")
+    func preparedWeights() throws {
+        let c = Self.cases[0], conv = try Self.layer(c, dtype: .float32)
+        let prepared = PreparedWeights()
+        for n in [2, 3, 5] {
+            let x = try Tensor(randomValues(n * c.h * c.w * c.c, seed: 61), shape: [n, c.h, c.w, c.c], dtype: .float32, on: cpu)
+            let kept = try #require(try x.conv2dChannelsLast(weight: conv.weight, bias: conv.bias, stride: c.s, padding: c.p, prepared: prepared))
+            let fresh = try #require(try x.conv2dChannelsLast(weight: conv.weight, bias: conv.bias, stride: c.s, padding: c.p))
+            try expectBitwise(kept, fresh, "forward, \(n) images")
+            let dy = try Tensor(randomValues(kept.count, seed: 62), shape: kept.shape, dtype: .float32, on: cpu)
+            let dxKept = try #require(try dy.conv2dInputGradientChannelsLast(weight: conv.weight, imageShape: x.shape, stride: c.s, padding: c.p, prepared: prepared))
+            let dxFresh = try #require(try dy.conv2dInputGradientChannelsLast(weight: conv.weight, imageShape: x.shape, stride: c.s, padding: c.p))
+            try expectBitwise(dxKept, dxFresh, "input gradient, \(n) images")
+        }
+        // One layout for the forward and one for the input gradient at most, whatever the batch.
+        #expect((1...2).contains(prepared.count))
+    }
+
+    @Test("bad shapes are errors that name them")
+    func badShapes() throws {
+        let c = Self.cases[0], conv = try Self.layer(c, dtype: .float32)
+        let x = try Tensor(randomValues(c.c * c.h * c.w, seed: 63), shape: [1, c.c, c.h, c.w], dtype: .float32, on: cpu)   // NCHW, C ≠ W
+        #expect(throws: AttribError.self) { _ = try x.conv2dChannelsLast(weight: conv.weight, bias: conv.bias, stride: c.s, padding: c.p) }
+        let dy = try Tensor(randomValues(4 * 16, seed: 64), shape: [1, 2, 2, 16], dtype: .float32, on: cpu)
+        #expect(throws: AttribError.self) {
+            _ = try dy.conv2dInputGradientChannelsLast(weight: conv.weight, imageShape: [1, c.h, c.w, c.c], stride: c.s, padding: c.p)
+        }
+    }
+
+    // MARK: the rewrite
+
+    /// x [8, 16, 16] → a (8→32, 3×3) → ReLU → b (32→32, 3×3) → + a's ReLU → ReLU → c (32→8, 1×1)
+    /// → y: a residual block, weights scaled by 1/K, biases and weights from [−1, 1]; `absolute`:
+    /// their absolute values and no ReLU (the bound's graph); `nonNegative`: their absolute values.
+    static func block(dtype: DType, absolute: Bool = false, nonNegative: Bool = false, small: Bool = false) throws -> Graph {
+        let hw = small ? 4 : 16
+        func conv(_ c: Int, _ oc: Int, _ k: Int, seed: UInt64) throws -> Conv2d {
+            let scale = 1 / Double(c * k * k)                                   // keeps every value O(1)
+            var w = randomValues(oc * c * k * k, seed: seed).map { $0 * scale }, b = randomValues(oc, seed: seed + 1)
+            if absolute || nonNegative { w = w.map(abs); b = b.map(abs) }
+            return try Conv2d(weight: Tensor(w, shape: [oc, c, k, k], dtype: dtype, on: cpu), bias: Tensor(b, shape: [oc], dtype: dtype, on: cpu),
+                              padding: [k / 2, k / 2])
+        }
+        // The absolute graph has no ReLU: |relu(v)| ≤ |v|, and its values are ≥ 0 anyway.
+        let act: any GraphOp = absolute ? IdentityGraphOp() : LayerOp(ActivationLayer(.relu))
+        return try Graph(inputs: [("x", ValueType([8, hw, hw], dtype))], nodes: [
+            GraphNode("a", LayerOp(try conv(8, 32, 3, seed: 71)), inputs: ["x"], output: "a"),
+            GraphNode("ra", act, inputs: ["a"], output: "ra"),
+            GraphNode("b", LayerOp(try conv(32, 32, 3, seed: 73)), inputs: ["ra"], output: "b"),
+            GraphNode("sum", BinaryGraphOp(.add), inputs: ["b", "ra"], output: "sum"),
+            GraphNode("rs", act, inputs: ["sum"], output: "rs"),
+            GraphNode("c", LayerOp(try conv(32, 8, 1, seed: 75)), inputs: ["rs"], output: "y"),
+        ], outputs: ["y"])
+    }
+
+    @Test("the rewrite: one stretch, a transpose at each end, kept values and small images left alone")
+    func rewriteShape() throws {
+        let g = try Self.block(dtype: .float32)
+        let r = try g.channelsLast(on: cpu, dtype: .float32)
+        #expect(r.nodes.filter { $0.op is ChannelsLastConvGraphOp }.count == 3)
+        #expect(r.nodes.filter { $0.op is TransposeGraphOp }.count == 2)          // x in, y out
+        #expect(r.outputs == ["y"] && r.types["y"] == g.types["y"])
+        // A kept value stays where its node makes it (the second ReLU's, read by a hook): a, its
+        // ReLU, b and the add still run channels-last; c alone is not worth its transposes.
+        let kept = try g.channelsLast(on: cpu, dtype: .float32, keeping: ["rs"])
+        #expect(kept.nodes.contains { $0.output == "rs" && ($0.op as? LayerOp)?.layer is ActivationLayer })
+        #expect(kept.nodes.filter { $0.op is ChannelsLastConvGraphOp }.map(\.name) == ["a", "b"])
+        #expect(kept.types["rs"] == g.types["rs"])
+        // Float64, an OpenCL device, and images small enough for the dense map: no rewrite.
+        #expect(try Self.block(dtype: .float64).channelsLast(on: cpu, dtype: .float64).nodes.count == 6)
+        for device in openCLDevices { #expect(try g.channelsLast(on: device, dtype: .float32).nodes.count == 6) }
+        #expect(try Self.block(dtype: .float32, small: true).channelsLast(on: cpu, dtype: .float32).nodes.count == 6)
+    }
+
+    @Test("the rewrite's cost rule: a 1×1 of few channels between other ops stays NCHW")
+    func costRule() throws {
+        // x [16, 16, 16] → 1×1 (16→16) → y: 256 multiply-adds a pixel against 32 elements moved.
+        let w = try Tensor(randomValues(256, seed: 81), shape: [16, 16, 1, 1], dtype: .float32, on: cpu)
+        let g = try Graph(inputs: [("x", ValueType([16, 16, 16], .float32))],
+                          nodes: [GraphNode("c", LayerOp(try Conv2d(weight: w, bias: nil)), inputs: ["x"], output: "y")], outputs: ["y"])
+        #expect(try g.channelsLast(on: cpu, dtype: .float32).nodes.count == 1)
+    }
+
+    @Test("the rewritten block against the NCHW one: outputs, and input gradients through a sweep executor")
+    func rewriteNumbers() throws {
+        let n = 3, count = n * 8 * 16 * 16
+        // Outputs, signs mixed (ReLU's kinks included: |relu(a) − relu(b)| ≤ |a − b|).
+        do {
+            let plain = GraphExecutor(try Self.block(dtype: .float32))
+            let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
+            let x = randomValues(count, seed: 91)
+            let y0 = try plain.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
+            let y1 = try nhwc.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
+            // Each path's error: the convolutions' K·u (K = 72, 288, 32) and the add's u, each times
+            // the absolute values behind it, which the absolute graph (|W|, |b|, |x|, no ReLU)
+            // bounds from above; the two paths apart by twice that.
+            let abs = GraphExecutor(try Self.block(dtype: .float64, absolute: true))
+            let bound = try abs.forward(["x": Tensor(x.map { Swift.abs($0) }, shape: [n, 8, 16, 16], on: cpu)])["y"]!.doubles()
+            let gamma = (72 + 288 + 32 + 1) * DType.float32.unitRoundoff
+            expectClose(y1, y0, bound: { 2 * gamma * bound[$0] }, "outputs")
+        }
+        // Input gradients, weights, biases and inputs ≥ 0: every ReLU passes, so both paths take
+        // the same branches and the gradient is the adjoint chain, each product OC·kh·kw terms
+        // (288, 288, 8), bounded by the chain of |W|ᵀ on |dy|.
+        let plain = GraphExecutor(try Self.block(dtype: .float32, nonNegative: true))
+        let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
+        #expect(nhwc.graph.nodes.contains { $0.op is ChannelsLastConvGraphOp })
+        let x = randomValues(count, seed: 92, 0, 1), dy = randomValues(n * 8 * 16 * 16, seed: 93)
+        func gradient(_ e: GraphExecutor, _ dtype: DType, _ up: [Double]) throws -> [Double] {
+            let run = try e.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], gradientsFor: ["x"])
+            return try e.backward(run, upstream: ["y": Tensor(up, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], wrt: ["x"])["x"]!.doubles()
+        }
+        let g0 = try gradient(plain, .float32, dy), g1 = try gradient(nhwc, .float32, dy)
+        let bound = try gradient(GraphExecutor(try Self.block(dtype: .float64, absolute: true)), .float64, dy.map { Swift.abs($0) })
+        let gamma = (288 + 288 + 8 + 2) * DType.float32.unitRoundoff
+        expectClose(g1, g0, bound: { 2 * gamma * bound[$0] }, "input gradients")
+    }
+}
