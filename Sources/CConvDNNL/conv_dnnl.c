@@ -22,6 +22,7 @@
 #include <dnnl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,19 @@ static void make_engine(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu
 int attrib_dnnl_available(void) {
     pthread_once(&engine_once, make_engine);
     return engine_ok;
+}
+
+static char version_text[48];
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+static void make_version(void) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(version_text, sizeof version_text, "%d.%d.%d", v->major, v->minor, v->patch);
+}
+
+const char *attrib_dnnl_version(void) {
+    pthread_once(&version_once, make_version);
+    return version_text;
 }
 
 // ---- per-thread stream and buffers -------------------------------------------------------

@@ -45,6 +45,7 @@ struct DevicesCommand: ParsableCommand {
                 if let c = b.core { print("  BLAS kernels    \(c)") }
                 if let w = b.warning { print("  BLAS warning    \(w)") }
             }
+            if d is CPUDevice { print("  convolutions    \(CPUDevice.convolutionLibrary)") }
             if let cl = d as? OpenCLDevice {
                 for p in [MatmulPrecision.tf32, .bf16] {
                     if let peak = cl.tensorPeakGFLOPS(p) { print("  \(p.rawValue) peak       \(fixed(peak.gflops, 0)) GFLOP/s (\(peak.basis))") }

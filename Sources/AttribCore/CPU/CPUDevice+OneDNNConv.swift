@@ -17,6 +17,12 @@ extension CPUDevice {
 
     public func offersChannelsLastConvolution(dtype: DType) -> Bool { dtype == .float32 && Self.oneDNNConvolution }
 
+    /// What runs the CPU's Float32 convolutions of real-sized images, for `attrib devices`.
+    public static var convolutionLibrary: String {
+        if oneDNNConvolution { return "oneDNN \(String(cString: attrib_dnnl_version())), channels-last (ATTRIB_ONEDNN=0: im2col + BLAS)" }
+        return ProcessInfo.processInfo.environment["ATTRIB_ONEDNN"] == "0" ? "im2col + BLAS (ATTRIB_ONEDNN=0)" : "im2col + BLAS (oneDNN's CPU engine did not start)"
+    }
+
     public func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView, prepared: PreparedWeights?) throws -> Bool {
         try oneDNNConvolution("conv2dChannelsLast", backward: false, g, oc: oc, input: x, weight: weight, bias: bias,

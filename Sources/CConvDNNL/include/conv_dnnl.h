@@ -15,6 +15,9 @@ typedef struct attrib_dnnl_conv attrib_dnnl_conv;
 /// 1 where oneDNN's CPU engine could be created, else 0.
 int attrib_dnnl_available(void);
 
+/// The linked oneDNN's version, "major.minor.patch" (for `attrib devices`).
+const char *attrib_dnnl_version(void);
+
 /// The primitive for a convolution of n images [n, h, w, c] (NHWC) with weight [oc, c, kh, kw]
 /// (OIHW), stride (sh, sw), zero padding (ph, pw), output [n, oh, ow, oc]: the forward (with a
 /// bias [oc] where has_bias) or, where backward is 1, the input gradient dx from dy. Made once
