@@ -3,7 +3,7 @@ import Attrib
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchGEMM.self, BenchModel.self, BenchLM.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchGEMM.self, BenchModel.self, BenchConv.self, BenchLM.self])
 }
 
 struct BenchGEMM: ParsableCommand {

@@ -88,6 +88,19 @@ import Testing
         }
     }
 
+    @Test("attrib bench conv: both layouts timed per shape on the CPU, bad shapes named")
+    func benchConv() throws {
+        let r = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", "8x12x12-16k3s1p1,16x9x9-8k1s2", "--images", "3", "--seconds", "0.02"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("8x12x12-16k3s1p1") || $0.hasPrefix("16x9x9-8k1s2p0") }
+        #expect(rows.count == 4, "\(r.stdout)")
+        #expect(rows.allSatisfy { $0.contains("×") }, "channels-last timed beside NCHW: \(r.stdout)")
+        for bad in ["8x12-16k3", "8x12x12-k3", "8x12x12-16q3", "8x12x12-16k3s1p1x"] {
+            let b = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", bad])
+            #expect(b.status != 0 && b.stderr.contains("bad shape '\(bad)'"), "\(bad): \(b.stderr)")
+        }
+    }
+
     // MARK: the rewrite
 
     /// x [8, 16, 16] → a (8→32, 3×3) → ReLU → b (32→32, 3×3) → + a's ReLU → ReLU → c (32→8, 1×1)
