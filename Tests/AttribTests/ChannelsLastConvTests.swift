@@ -59,6 +59,32 @@ import Testing
         }
     }
 
+    @Test("the graph op on every OpenCL device (which convolves NCHW: the op's fallback between transposes) against the CPU's oneDNN")
+    func graphOpOnOpenCL() throws {
+        for device in openCLDevices {
+            for c in [Self.cases[0], Self.cases[2]] {
+                func op(on d: any Device) throws -> ChannelsLastConvGraphOp {
+                    let w = try Tensor(randomValues(c.oc * c.c * c.kernel[0] * c.kernel[1], seed: 65), shape: [c.oc, c.c] + c.kernel, dtype: .float32, on: d)
+                    let b = try Tensor(randomValues(c.oc, seed: 66), shape: [c.oc], dtype: .float32, on: d)
+                    return ChannelsLastConvGraphOp(try Conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding))
+                }
+                let n = 3, x = randomValues(n * c.h * c.w * c.c, seed: 67)
+                let (onCPU, onCL) = (try op(on: cpu), try op(on: device))
+                let (y0, s0) = try onCPU.forward([Tensor(x, shape: [n, c.h, c.w, c.c], dtype: .float32, on: cpu)])
+                let (y1, s1) = try onCL.forward([Tensor(x, shape: [n, c.h, c.w, c.c], dtype: .float32, on: device)])
+                #expect(y1.shape == y0.shape && s1.layer != nil && s0.layer == nil)
+                let dy = randomValues(y0.count, seed: 68)
+                let g0 = try onCPU.backward(Tensor(dy, shape: y0.shape, dtype: .float32, on: cpu), s0, needed: [true])[0]!
+                let g1 = try onCL.backward(Tensor(dy, shape: y0.shape, dtype: .float32, on: device), s1, needed: [true])[0]!
+                // Each side within K·(K + 1)·u of the exact forward (section above), so twice that
+                // apart; the gradients likewise with OC·kh·kw terms.
+                let k = Double(c.c * c.kernel[0] * c.kernel[1]), kb = Double(c.oc * c.kernel[0] * c.kernel[1]), u = DType.float32.unitRoundoff
+                expectClose(try y1.doubles(), try y0.doubles(), bound: { _ in 2 * k * (k + 1) * u }, "forward on \(device.info.id)")
+                expectClose(try g1.doubles(), try g0.doubles(), bound: { _ in 2 * kb * kb * u }, "input gradient on \(device.info.id)")
+            }
+        }
+    }
+
     @Test("the layer's weight copies: made once per layout, the same numbers as a copy per call")
     func preparedWeights() throws {
         let c = Self.cases[0], conv = try Self.layer(c, dtype: .float32)

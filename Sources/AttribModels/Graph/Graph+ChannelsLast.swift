@@ -67,8 +67,8 @@ extension Graph {
     /// outweighs the transposes it needs (`channelsLastMACsPerMovedElement`): a transpose in
     /// for each value it reads from outside and a transpose back for each value it gives to
     /// the rest of the graph (under the value's own name, so readers and the graph's outputs
-    /// are unchanged). A value in `keep` (a hook's, IG's cut) stays where its
-    /// own node makes it, in its own layout: that node stays outside.
+    /// are unchanged). A value in `keep` (a hook's, IG's cut) stays where its own node makes
+    /// it, in its own layout: that node stays outside.
     public func channelsLast(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
         guard device.offersChannelsLastConvolution(dtype: dtype) else { return self }
         // Which nodes can run channels-last, and which of them are convolutions.
@@ -89,7 +89,7 @@ extension Graph {
             default: break
             }
         }
-        // Stretches: union-find over the edges between such nodes; keep those with a convolution.
+        // Stretches: union-find over the edges between such nodes.
         var root = Array(nodes.indices)
         func find(_ i: Int) -> Int { var i = i; while root[i] != i { root[i] = root[root[i]]; i = root[i] }; return i }
         for (i, n) in nodes.enumerated() where can[i] {
