@@ -217,7 +217,7 @@ UNLIKE = ("relu-cnn", "tanh-mlp", "s2-cnn")
 # Graphs the Sequential format cannot hold, through ONNX (torch.onnx.export, the TorchScript
 # exporter, opset 17, a dynamic batch): attrib reads the .onnx file, Captum and the direct
 # PyTorch side run the module it came from.
-ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "mobilenet-v3-small", "vit-tiny", "vit-b16", "tv-vit-b16")
+ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "resnext50", "mobilenet-v3-small", "vit-tiny", "vit-b16", "tv-vit-b16")
 
 
 def onnx_model(torch, name, path):
@@ -233,9 +233,9 @@ def onnx_model(torch, name, path):
             def forward(self, x):
                 return self.fc3(torch.relu(self.fc2(torch.tanh(self.fc1(x))) + x))
         model, shape = ResMLP().eval(), [64]
-    elif name in ("resnet18", "resnet50"):    # torchvision's, random weights, 224x224 RGB
+    elif name in ("resnet18", "resnet50", "resnext50"):    # torchvision's, random weights, 224x224 RGB (resnext50: 32x4d, grouped convolutions)
         import torchvision
-        model, shape = getattr(torchvision.models, name)(weights=None).eval(), [3, 224, 224]
+        model, shape = getattr(torchvision.models, "resnext50_32x4d" if name == "resnext50" else name)(weights=None).eval(), [3, 224, 224]
     elif name == "mobilenet-v3-small":        # torchvision's: depthwise convolutions, Hardswish, squeeze-excitation
         import torchvision
         torch.manual_seed(1)

@@ -163,15 +163,16 @@ public protocol Device: AnyObject, Sendable {
     /// Whether conv2dChannelsLast and its input gradient run for this dtype (CPU Float32 on
     /// oneDNN). Callers ask before allocating their outputs.
     func offersChannelsLastConvolution(dtype: DType) -> Bool
-    /// y [n, outH, outW, oc] = conv(x [n, h, w, c], weight [oc, c, kh, kw]) + bias [oc]: images
-    /// channels-last, the weight as stored (OIHW), g's sizes those of the NCHW geometry; the
+    /// y [n, outH, outW, oc] = conv(x [n, h, w, c], weight [oc, c/groups, kh, kw]) + bias [oc]:
+    /// images channels-last, the weight as stored (OIHW; `groups` of c/groups input channels
+    /// each, 1 for an ordinary convolution), g's sizes those of the NCHW geometry; the
     /// weight's copies in the kernels' layouts kept in `prepared` (the layer's) where given.
     /// False, with nothing written, where this geometry is not offered.
-    func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+    func conv2dChannelsLast(_ g: Window2D, oc: Int, groups: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                             y: BufferView, prepared: PreparedWeights?) throws -> Bool
     /// Its input gradient, dx [n, h, w, c] from dy [n, outH, outW, oc]; false, nothing
     /// written, where not offered.
-    func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+    func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, groups: Int, dy: BufferView, weight: BufferView,
                                          dx: BufferView, prepared: PreparedWeights?) throws -> Bool
     /// Whether conv3x3RowsOuter runs for this dtype (CPU Float32 with AVX2 and FMA).
     func offersConv3x3RowsOuter(dtype: DType) -> Bool
@@ -372,9 +373,9 @@ extension Device {
     public func offersConv3x3RowsOuter(dtype: DType) -> Bool { false }
     public func offersImplicitConvolution(dtype: DType) -> Bool { false }
     public func offersChannelsLastConvolution(dtype: DType) -> Bool { false }
-    public func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+    public func conv2dChannelsLast(_ g: Window2D, oc: Int, groups: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView, prepared: PreparedWeights?) throws -> Bool { false }
-    public func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+    public func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, groups: Int, dy: BufferView, weight: BufferView,
                                                 dx: BufferView, prepared: PreparedWeights?) throws -> Bool { false }
     public func conv2dImplicitGEMM(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView) throws -> Bool { false }

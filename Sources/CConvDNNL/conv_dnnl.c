@@ -32,7 +32,7 @@ extern void omp_set_num_threads(int);
 enum { kMaxEntries = 1024 };
 
 struct attrib_dnnl_conv {
-    int key[15];                        // backward, has_bias, n, c, h, w, oc, kh, kw, sh, sw, ph, pw, oh, ow
+    int key[16];                        // backward, has_bias, n, c, h, w, oc, kh, kw, sh, sw, ph, pw, oh, ow, groups
     dnnl_primitive_t conv;
     dnnl_primitive_t w_reorder;         // OIHW → its weight layout; NULL where it reads OIHW
     dnnl_memory_desc_t in_md, out_md, user_w, user_b, w_md, scratch_md;   // in, out: NHWC
@@ -149,18 +149,23 @@ static void destroy(struct attrib_dnnl_conv *e) {
     free(e);
 }
 
-static struct attrib_dnnl_conv *make(const int key[15]) {
+static struct attrib_dnnl_conv *make(const int key[16]) {
     const int backward = key[0], has_bias = key[1];
     const dnnl_dim_t n = key[2], c = key[3], h = key[4], w = key[5], oc = key[6], kh = key[7], kw = key[8];
-    const dnnl_dim_t oh = key[13], ow = key[14];
-    dnnl_dims_t src_dims = {n, c, h, w}, w_dims = {oc, c, kh, kw}, b_dims = {oc}, dst_dims = {n, oc, oh, ow};
+    const dnnl_dim_t oh = key[13], ow = key[14], g = key[15];
+    // A grouped convolution's weight is [g, oc/g, c/g, kh, kw] to oneDNN (GOIHW): the same bytes
+    // as the [oc, c/g, kh, kw] it is stored as.
+    dnnl_dims_t src_dims = {n, c, h, w}, b_dims = {oc}, dst_dims = {n, oc, oh, ow};
+    dnnl_dims_t w_dims = {oc, c, kh, kw}, gw_dims = {g, oc / g, c / g, kh, kw};
+    const int w_rank = g > 1 ? 5 : 4;
+    dnnl_dim_t *wd = g > 1 ? gw_dims : w_dims;
     dnnl_dims_t strides = {key[9], key[10]}, pad = {key[11], key[12]};
     dnnl_memory_desc_t src, dst, w_oihw, b_x, w_any;
     if (dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, dnnl_nhwc) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_nhwc) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_oihw, 4, w_dims, dnnl_f32, dnnl_oihw) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&w_oihw, w_rank, wd, dnnl_f32, g > 1 ? dnnl_goihw : dnnl_oihw) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&b_x, 1, b_dims, dnnl_f32, dnnl_x) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success) return NULL;
+        dnnl_memory_desc_init_by_tag(&w_any, w_rank, wd, dnnl_f32, dnnl_format_tag_any) != dnnl_success) return NULL;
 
     struct attrib_dnnl_conv *e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -206,9 +211,9 @@ static struct attrib_dnnl_conv *make(const int key[15]) {
 }
 
 const attrib_dnnl_conv *attrib_dnnl_conv_get(int backward, int has_bias, int n, int c, int h, int w, int oc,
-                                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
-    if (!attrib_dnnl_available()) return NULL;
-    const int key[15] = {backward != 0, backward ? 0 : has_bias != 0, n, c, h, w, oc, kh, kw, sh, sw, ph, pw, oh, ow};
+                                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow, int groups) {
+    if (!attrib_dnnl_available() || groups < 1 || c % groups != 0 || oc % groups != 0) return NULL;
+    const int key[16] = {backward != 0, backward ? 0 : has_bias != 0, n, c, h, w, oc, kh, kw, sh, sw, ph, pw, oh, ow, groups};
     pthread_mutex_lock(&cache_lock);
     struct attrib_dnnl_conv *e = cache;
     while (e && memcmp(e->key, key, sizeof key) != 0) e = e->next;

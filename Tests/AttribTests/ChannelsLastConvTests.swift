@@ -59,6 +59,32 @@ import Testing
         }
     }
 
+    @Test("grouped and depthwise: forward and input gradient against Float64 NCHW (GroupedConv2d)",
+          arguments: [(8, 12, 2, 3, 1, 1), (8, 8, 8, 3, 2, 1), (16, 16, 4, 1, 1, 0), (6, 6, 6, 5, 1, 2)])
+    func groupedAgainstFloat64(_ c: Int, _ oc: Int, _ groups: Int, _ k: Int, _ stride: Int, _ pad: Int) throws {
+        try #require(cpu.offersChannelsLastConvolution(dtype: .float32), "oneDNN's CPU engine did not start")
+        let (n, h, w) = (3, 9, 10), (oh, ow) = ((9 + 2 * pad - k) / stride + 1, (10 + 2 * pad - k) / stride + 1)
+        let wv = randomValues(oc * (c / groups) * k * k, seed: 44), bv = randomValues(oc, seed: 45)
+        let reference = try GroupedConv2d(weight: Tensor(wv, shape: [oc, c / groups, k, k], on: cpu), bias: Tensor(bv, shape: [oc], on: cpu),
+                                          groups: groups, stride: [stride, stride], padding: [pad, pad])
+        let weight = try Tensor(wv, shape: [oc, c / groups, k, k], dtype: .float32, on: cpu), bias = try Tensor(bv, shape: [oc], dtype: .float32, on: cpu)
+        let x = randomValues(n * c * h * w, seed: 46)
+        let (y64, saved) = try reference.forward(Tensor(x, shape: [n, c, h, w], on: cpu))
+        let dy = randomValues(y64.count, seed: 47)
+        let dx64 = try reference.backward(Tensor(dy, shape: y64.shape, on: cpu), saved).doubles()
+        let xl = try Tensor(Self.nhwc(x, n, c, h, w), shape: [n, h, w, c], dtype: .float32, on: cpu)
+        let y = try #require(try xl.conv2dChannelsLast(weight: weight, bias: bias, stride: Size2D(stride, stride), padding: Size2D(pad, pad), groups: groups))
+        // As for one group, with K = (C/groups)·kh·kw products per output and (OC/groups)·kh·kw per input gradient.
+        let kf = Double(c / groups * k * k), kb = Double(oc / groups * k * k), u = DType.float32.unitRoundoff
+        expectClose(try y.doubles(), Self.nhwc(try y64.doubles(), n, oc, oh, ow), bound: { _ in kf * (kf + 1) * u }, "forward")
+        let dyl = try Tensor(Self.nhwc(dy, n, oc, oh, ow), shape: [n, oh, ow, oc], dtype: .float32, on: cpu)
+        let dx = try #require(try dyl.conv2dInputGradientChannelsLast(weight: weight, imageShape: [n, h, w, c], stride: Size2D(stride, stride),
+                                                                      padding: Size2D(pad, pad), groups: groups))
+        expectClose(try dx.doubles(), Self.nhwc(dx64, n, c, h, w), bound: { _ in kb * kb * u }, "input gradient")
+        // A weight that does not split into the groups: an error naming it.
+        #expect(throws: AttribError.self) { _ = try xl.conv2dChannelsLast(weight: weight, bias: bias, stride: 1, padding: 0, groups: groups + 1) }
+    }
+
     @Test("the graph op on every OpenCL device (which convolves NCHW: the op's fallback between transposes) against the CPU's oneDNN")
     func graphOpOnOpenCL() throws {
         for device in openCLDevices {

@@ -23,15 +23,15 @@ extension CPUDevice {
         return ProcessInfo.processInfo.environment["ATTRIB_ONEDNN"] == "0" ? "im2col + BLAS (ATTRIB_ONEDNN=0)" : "im2col + BLAS (oneDNN's CPU engine did not start)"
     }
 
-    public func conv2dChannelsLast(_ g: Window2D, oc: Int, x: BufferView, weight: BufferView, bias: BufferView?,
+    public func conv2dChannelsLast(_ g: Window2D, oc: Int, groups: Int, x: BufferView, weight: BufferView, bias: BufferView?,
                                    y: BufferView, prepared: PreparedWeights?) throws -> Bool {
-        try oneDNNConvolution("conv2dChannelsLast", backward: false, g, oc: oc, input: x, weight: weight, bias: bias,
+        try oneDNNConvolution("conv2dChannelsLast", backward: false, g, oc: oc, groups: groups, input: x, weight: weight, bias: bias,
                               output: y, prepared: prepared)
     }
 
-    public func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, dy: BufferView, weight: BufferView,
+    public func conv2dInputGradientChannelsLast(_ g: Window2D, oc: Int, groups: Int, dy: BufferView, weight: BufferView,
                                                 dx: BufferView, prepared: PreparedWeights?) throws -> Bool {
-        try oneDNNConvolution("conv2dInputGradientChannelsLast", backward: true, g, oc: oc, input: dy, weight: weight, bias: nil,
+        try oneDNNConvolution("conv2dInputGradientChannelsLast", backward: true, g, oc: oc, groups: groups, input: dy, weight: weight, bias: nil,
                               output: dx, prepared: prepared)
     }
 
@@ -41,20 +41,21 @@ extension CPUDevice {
     /// comes from `prepared` (made there on first use), or without it is reordered for this
     /// call alone. False where oneDNN declines this geometry; an error naming the op where a
     /// call fails.
-    private func oneDNNConvolution(_ op: String, backward: Bool, _ g: Window2D, oc: Int, input: BufferView, weight: BufferView,
+    private func oneDNNConvolution(_ op: String, backward: Bool, _ g: Window2D, oc: Int, groups: Int, input: BufferView, weight: BufferView,
                                    bias: BufferView?, output: BufferView, prepared: PreparedWeights?) throws -> Bool {
-        guard Self.oneDNNConvolution, try buffer(input, op).dtype == .float32 else { return false }
+        guard Self.oneDNNConvolution, try buffer(input, op).dtype == .float32, groups >= 1, g.c % groups == 0, oc % groups == 0 else { return false }
+        let wCount = oc * (g.c / groups) * g.kh * g.kw                          // [oc, c/groups, kh, kw]
         let inImage = backward ? g.outH * g.outW * oc : g.h * g.w * g.c           // elements per image
         let outImage = backward ? g.h * g.w * g.c : g.outH * g.outW * oc
         // oneDNN's sizes are Int32-safe here where an image and the weight are (its dims are 64-bit).
-        guard [inImage, outImage, oc * g.c * g.kh * g.kw, g.n].allSatisfy({ $0 <= Int(Int32.max) }) else { return false }
+        guard [inImage, outImage, wCount, g.n].allSatisfy({ $0 <= Int(Int32.max) }) else { return false }
         let inp = try pointer(Float.self, input, op, g.n * inImage), outp = try pointer(Float.self, output, op, g.n * outImage)
-        let wp = try pointer(Float.self, weight, op, oc * g.c * g.kh * g.kw)
+        let wp = try pointer(Float.self, weight, op, wCount)
         let bp = try bias.map { UnsafePointer(try pointer(Float.self, $0, op, oc)) }
         func primitive(_ n: Int) -> OpaquePointer? {
             attrib_dnnl_conv_get(backward ? 1 : 0, bp == nil ? 0 : 1, Int32(n), Int32(g.c), Int32(g.h), Int32(g.w), Int32(oc),
                                  Int32(g.kh), Int32(g.kw), Int32(g.strideH), Int32(g.strideW), Int32(g.padH), Int32(g.padW),
-                                 Int32(g.outH), Int32(g.outW))
+                                 Int32(g.outH), Int32(g.outW), Int32(groups))
         }
         // Images per call: an equal share per worker; inside a thread tile, all on this thread.
         let workers = ParallelNesting.inside ? 1 : min(Self.threadCount, g.n)
@@ -69,12 +70,12 @@ extension CPUDevice {
             let fill = { (dst: UnsafeMutableRawPointer) in attrib_dnnl_conv_reorder_weights(full, wp, dst) != 0 }
             if let prepared {
                 guard let copy = prepared.copy(key: full, bytes: bytes, same: { attrib_dnnl_conv_same_weights($0, full) != 0 }, fill: fill) else {
-                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c), \(g.kh), \(g.kw)] (out of memory?)")
+                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c / groups), \(g.kh), \(g.kw)] (out of memory?)")
                 }
                 w = copy
             } else {
                 guard posix_memalign(&owned, 64, bytes) == 0, let dst = owned, fill(dst) else {
-                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c), \(g.kh), \(g.kw)] (out of memory?)")
+                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c / groups), \(g.kh), \(g.kw)] (out of memory?)")
                 }
                 w = UnsafeRawPointer(dst)
             }

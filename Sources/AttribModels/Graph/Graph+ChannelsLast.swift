@@ -12,42 +12,56 @@ import AttribCore
 // how its values are laid out, so a whole stretch of convolutions runs channels-last with one
 // transpose where it starts and one where it ends.
 
-/// A Conv2d on channels-last values: x [H, W, C] → y [OH, OW, OC] per sample, the layer's
-/// weight as stored. Its backward needs only the input's shape.
+/// A convolution (Conv2d, or a GroupedConv2d: grouped and depthwise) on channels-last values:
+/// x [H, W, C] → y [OH, OW, OC] per sample, the layer's weight as stored. Its backward needs
+/// only the input's shape.
 public struct ChannelsLastConvGraphOp: GraphOp, @unchecked Sendable {
-    public let conv: Conv2d
-    public init(_ conv: Conv2d) { self.conv = conv }
+    /// The layer, which also runs the geometries the device declines (between transposes).
+    public let layer: any Layer
+    let weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D, groups: Int, prepared: PreparedWeights
+
+    public init(_ conv: Conv2d) {
+        layer = conv; weight = conv.weight; bias = conv.bias; stride = conv.s2; padding = conv.p2; groups = 1
+        prepared = conv.preparedWeights
+    }
+
+    public init(_ conv: GroupedConv2d) {
+        let first = conv.convolutions[0]
+        layer = conv; weight = conv.weight; bias = conv.bias; stride = first.s2; padding = first.p2
+        groups = conv.convolutions.count; prepared = conv.preparedWeights
+    }
+
     public var kind: String { "Conv2d NHWC" }
-    public var description: String { "\(conv.description), channels-last" }
+    public var description: String { "\(layer.description), channels-last" }
     public var arity: Int { 1 }
 
     public func outputType(_ inputs: [ValueType]) throws -> ValueType {
         let x = inputs[0]
         guard x.shape.count == 3 else {
-            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(x.shape), expected [H, W, \(conv.inChannels)]")
+            throw AttribError.shapeMismatch(op: description, detail: "input per sample has shape \(x.shape), expected [H, W, C]")
         }
-        let out = try conv.outputShape([x.shape[2], x.shape[0], x.shape[1]])       // [OC, OH, OW]
+        let out = try layer.outputShape([x.shape[2], x.shape[0], x.shape[1]])      // [OC, OH, OW]
         return ValueType([out[1], out[2], out[0]], x.dtype)
     }
 
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let x = inputs[0]                                                               // [N, H, W, C]
-        if let y = try x.conv2dChannelsLast(weight: conv.weight, bias: conv.bias, stride: conv.s2, padding: conv.p2,
-                                             prepared: conv.preparedWeights) {
+        if let y = try x.conv2dChannelsLast(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups,
+                                             prepared: prepared) {
             return (y, OpSaved(shapes: [x.shape]))                                      // [N, OH, OW, OC]
         }
         // A geometry the device declines: the layer itself, between transposes.
-        let (y, s) = try conv.forward(try TransposeGraphOp.permute(x, Self.toNCHW))
+        let (y, s) = try layer.forward(try TransposeGraphOp.permute(x, Self.toNCHW))
         return (try TransposeGraphOp.permute(y, Self.toNHWC), OpSaved(layer: s, shapes: [x.shape]))
     }
 
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
         guard needed[0] else { return [nil] }
         if let s = saved.layer {                                                        // the forward ran NCHW
-            return [try TransposeGraphOp.permute(try conv.backward(try TransposeGraphOp.permute(dy, Self.toNCHW), s), Self.toNHWC)]
+            return [try TransposeGraphOp.permute(try layer.backward(try TransposeGraphOp.permute(dy, Self.toNCHW), s), Self.toNHWC)]
         }
-        guard let dx = try dy.conv2dInputGradientChannelsLast(weight: conv.weight, imageShape: saved.shapes[0],
-                                                              stride: conv.s2, padding: conv.p2, prepared: conv.preparedWeights) else {
+        guard let dx = try dy.conv2dInputGradientChannelsLast(weight: weight, imageShape: saved.shapes[0], stride: stride,
+                                                              padding: padding, groups: groups, prepared: prepared) else {
             throw AttribError.invalidArgument(op: description, detail: "\(dy.device.info.id) ran the forward channels-last but declines its input gradient")
         }
         return [dx]
@@ -61,8 +75,9 @@ extension Graph {
     /// The graph with its convolutions, and the elementwise ops between them, on channels-last
     /// values, where `device` convolves channels-last `dtype` images; else the graph itself.
     ///
-    /// Rule: a Conv2d on images too large for its dense small-image map, an activation, or an
-    /// elementwise Add/Sub/Mul of two same-shaped values can run channels-last. Those that read
+    /// Rule: a Conv2d on images too large for its dense small-image map, a grouped or depthwise
+    /// convolution, an activation, or an elementwise Add/Sub/Mul of two same-shaped values can
+    /// run channels-last. Those that read
     /// one another form stretches. A stretch runs channels-last where its convolutions' work
     /// outweighs the transposes it needs (`channelsLastMACsPerMovedElement`): a transpose in
     /// for each value it reads from outside and a transpose back for each value it gives to
@@ -80,6 +95,8 @@ extension Graph {
             case let l as LayerOp:
                 if let conv = l.layer as? Conv2d,
                    let out = try? conv.outputShape(ins[0].shape), !conv.unrolls(input: ins[0].shape, output: out) {
+                    can[i] = true; isConv[i] = true
+                } else if l.layer is GroupedConv2d {
                     can[i] = true; isConv[i] = true
                 } else if l.layer is ActivationLayer {
                     can[i] = true
@@ -100,8 +117,12 @@ extension Graph {
         let readOutside = Set(nodes.indices.filter { !can[$0] }.flatMap { nodes[$0].inputs }).union(outputs)
         for (i, n) in nodes.enumerated() where can[i] {
             let r = find(i), out = types[n.output]!
-            if isConv[i], let conv = (n.op as? LayerOp)?.layer as? Conv2d {
-                macs[r, default: 0] += out.count * conv.inChannels * conv.kernel[0] * conv.kernel[1]
+            if isConv[i], let layer = (n.op as? LayerOp)?.layer {
+                // Per output element: its group's input channels times the kernel.
+                if let conv = layer as? Conv2d { macs[r, default: 0] += out.count * conv.inChannels * conv.kernel[0] * conv.kernel[1] }
+                if let g = layer as? GroupedConv2d, let c = g.convolutions.first {
+                    macs[r, default: 0] += out.count * c.inChannels * c.kernel[0] * c.kernel[1]
+                }
             }
             for v in n.inputs where producer[v].map({ !can[$0] }) ?? true { enters[r, default: []].insert(v) }
             if readOutside.contains(n.output) { moved[r, default: 0] += out.count }
@@ -139,7 +160,9 @@ extension Graph {
             }
             let out = fresh("\(n.output) (NHWC)")
             nhwc[n.output] = out
-            let op: any GraphOp = isConv[i] ? ChannelsLastConvGraphOp((n.op as! LayerOp).layer as! Conv2d) : n.op
+            let layer = (n.op as? LayerOp)?.layer
+            let op: any GraphOp = (layer as? Conv2d).map { ChannelsLastConvGraphOp($0) }
+                ?? (layer as? GroupedConv2d).map { ChannelsLastConvGraphOp($0) } ?? n.op
             rewritten.append(GraphNode(n.name, op, inputs: ins, output: out))
             if readByOthers.contains(n.output) {              // back to NCHW under its own name
                 rewritten.append(GraphNode("\(n.name) to NCHW", TransposeGraphOp(ChannelsLastConvGraphOp.toNCHW), inputs: [out], output: n.output))

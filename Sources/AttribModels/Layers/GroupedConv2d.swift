@@ -30,6 +30,9 @@ public final class GroupedConv2d: Layer, @unchecked Sendable {
     /// directly, instead of a convolution per channel. Off: per group everywhere (tests).
     public var directDepthwise = true
     public var isDepthwise: Bool { convolutions.count == inChannels && inChannels == outChannels }
+    /// The weight in the layouts a device's channels-last kernels read, made on first use
+    /// (ChannelsLastConvGraphOp).
+    let preparedWeights = PreparedWeights()
 
     /// `weight` [out, in/groups, kh, kw], `bias` [out] or nil, on one device.
     public init(weight: Tensor, bias: Tensor?, groups: Int, stride: [Int], padding: [Int]) throws {

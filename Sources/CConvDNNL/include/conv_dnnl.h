@@ -18,18 +18,19 @@ int attrib_dnnl_available(void);
 /// The linked oneDNN's version, "major.minor.patch" (for `attrib devices`).
 const char *attrib_dnnl_version(void);
 
-/// The primitive for a convolution of n images [n, h, w, c] (NHWC) with weight [oc, c, kh, kw]
-/// (OIHW), stride (sh, sw), zero padding (ph, pw), output [n, oh, ow, oc]: the forward (with a
+/// The primitive for a convolution of n images [n, h, w, c] (NHWC) with weight [oc, c/groups, kh, kw]
+/// (OIHW; groups of c/groups input and oc/groups output channels, 1 for an ordinary
+/// convolution), stride (sh, sw), zero padding (ph, pw), output [n, oh, ow, oc]: the forward (with a
 /// bias [oc] where has_bias) or, where backward is 1, the input gradient dx from dy. Made once
 /// per geometry and kept. NULL where oneDNN has no implementation or the cache is full; the
 /// caller then runs its own convolution.
 const attrib_dnnl_conv *attrib_dnnl_conv_get(int backward, int has_bias, int n, int c, int h, int w, int oc,
-                                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow);
+                                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow, int groups);
 
 /// Bytes of the weight in the layout the primitive reads it; 0 where that is OIHW as given.
 size_t attrib_dnnl_conv_weight_bytes(const attrib_dnnl_conv *conv);
 
-/// Reorders w [oc, c, kh, kw] (OIHW) into dst (attrib_dnnl_conv_weight_bytes bytes, 64-byte
+/// Reorders w [oc, c/groups, kh, kw] (OIHW) into dst (attrib_dnnl_conv_weight_bytes bytes, 64-byte
 /// aligned) in the primitive's layout. 1 done, 0 failed (or nothing to reorder).
 int attrib_dnnl_conv_reorder_weights(const attrib_dnnl_conv *conv, const float *w, void *dst);
 
