@@ -55,7 +55,7 @@ and max pooling), tanh-mlp (64-256-256-10, Tanh), s2-cnn (5x5 stride-2
 convolutions, Sigmoid, global average pooling as an average pooling over the
 whole plane). Through ONNX files (graphs the Sequential format cannot hold): res-mlp (a
 residual MLP, 64 -> 64 Tanh -> 64, + x, ReLU -> 10) and resnet18 (torchvision's, random
-weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same), mobilenet-v3-small (torchvision's: depthwise
+weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same), resnext50 (torchvision's resnext50_32x4d: grouped convolutions; the same), mobilenet-v3-small (torchvision's: depthwise
 convolutions, Hardswish, squeeze-excitation; the same inputs), vit-tiny and vit-b16 (Hugging Face's
 ViTForImageClassification at DeiT-tiny's and ViT-B/16's sizes, random weights, the same inputs), tv-vit-b16
 (torchvision's vit_b_16, exported as scripts/export_onnx.py exports it). Inputs 1, 64, 1024 (digits: the test
