@@ -11,12 +11,12 @@
 // How: a primitive per direction and geometry, made on first use and cached (oneDNN JIT-compiles
 // each, which takes milliseconds). Images and their gradients are read and written in place
 // (NHWC, no reorder); the weight, OIHW, is reordered into the primitive's layout by the caller,
-// which keeps that copy for the layer's life (PreparedWeights). Each primitive takes its scratchpad from the calling thread's buffer
-// (oneDNN's own scratchpad is shared by every thread unless the library was built for
-// concurrency), so the CPU backend can run one call per worker thread, each on a share of the
-// images and one OpenMP thread, as it runs one single-threaded OpenBLAS product per block:
-// OpenMP's idle threads spin after each region and would take the cores from the loops that
-// follow.
+// which keeps that copy for the layer's life (PreparedWeights). Each primitive takes its
+// scratchpad from the calling thread's buffer (oneDNN's own scratchpad is shared by every
+// thread unless the library was built for concurrency), so the CPU backend can run one call
+// per worker thread, each on a share of the images and one OpenMP thread, as it runs one
+// single-threaded OpenBLAS product per block: OpenMP's idle threads spin after each region and
+// would take the cores from the loops that follow.
 #include "conv_dnnl.h"
 
 #include <dnnl.h>
@@ -67,14 +67,12 @@ const char *attrib_dnnl_version(void) {
     return version_text;
 }
 
-// ---- per-thread stream and buffers -------------------------------------------------------
-
-enum { kScratch, kBuffers };
+// ---- per-thread stream and scratchpad -------------------------------------------------------
 
 typedef struct {
     dnnl_stream_t stream;
-    void *buf[kBuffers];
-    size_t cap[kBuffers];
+    void *scratch;                      // the primitives' scratchpad, grown to the largest asked for
+    size_t cap;
 } thread_state;
 
 static pthread_key_t state_key;
@@ -83,7 +81,7 @@ static pthread_once_t state_once = PTHREAD_ONCE_INIT;
 static void free_state(void *p) {
     thread_state *s = p;
     if (s->stream) dnnl_stream_destroy(s->stream);
-    for (int i = 0; i < kBuffers; i++) free(s->buf[i]);
+    free(s->scratch);
     free(s);
 }
 
@@ -100,15 +98,15 @@ static thread_state *state(void) {
     return s;
 }
 
-// The thread's buffer `which`, at least `bytes` long (64-byte aligned); NULL where it cannot grow.
-static void *buffer(thread_state *s, int which, size_t bytes) {
+// The thread's scratchpad, at least `bytes` long (64-byte aligned); NULL where it cannot grow.
+static void *scratchpad(thread_state *s, size_t bytes) {
     if (bytes == 0) return NULL;
-    if (s->cap[which] >= bytes) return s->buf[which];
-    free(s->buf[which]);
-    s->buf[which] = NULL; s->cap[which] = 0;
+    if (s->cap >= bytes) return s->scratch;
+    free(s->scratch);
+    s->scratch = NULL; s->cap = 0;
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-    s->buf[which] = p; s->cap[which] = bytes;
+    s->scratch = p; s->cap = bytes;
     return p;
 }
 
@@ -264,7 +262,7 @@ int attrib_dnnl_conv_run(const attrib_dnnl_conv *e, const float *in, const void 
     thread_state *s = state();
     if (!s) return 0;
     omp_set_num_threads(threads < 1 ? 1 : threads);
-    void *sp_p = buffer(s, kScratch, e->scratch_bytes);
+    void *sp_p = scratchpad(s, e->scratch_bytes);
     if (e->scratch_bytes && !sp_p) return 0;
     const int backward = e->key[0], has_bias = e->key[1];
     dnnl_memory_t m_in = NULL, m_out = NULL, m_w = NULL, m_b = NULL, m_sp = NULL;

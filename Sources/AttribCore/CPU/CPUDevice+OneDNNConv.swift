@@ -1,8 +1,5 @@
 import CConvDNNL
 import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 // Float32 convolutions of channels-last images on the CPU backend, through oneDNN
@@ -62,29 +59,25 @@ extension CPUDevice {
         let share = (g.n + workers - 1) / workers, calls = (g.n + share - 1) / share, last = g.n - (calls - 1) * share
         guard let full = primitive(share), let tail = last == share ? full : primitive(last),
               attrib_dnnl_conv_same_weights(full, tail) != 0 else { return false }
-        // The weight as the kernel reads it: as stored, the layer's kept copy, or this call's.
-        var w = UnsafeRawPointer(wp), owned: UnsafeMutableRawPointer?
-        defer { free(owned) }
+        // The weight as the kernel reads it: as stored, or a copy in its layout, the layer's kept
+        // copy or, without one, a copy for this call alone (alive until the calls have run).
+        let copies = prepared ?? PreparedWeights()
+        var w = UnsafeRawPointer(wp)
         let bytes = attrib_dnnl_conv_weight_bytes(full)
         if bytes > 0 {
-            let fill = { (dst: UnsafeMutableRawPointer) in attrib_dnnl_conv_reorder_weights(full, wp, dst) != 0 }
-            if let prepared {
-                guard let copy = prepared.copy(key: full, bytes: bytes, same: { attrib_dnnl_conv_same_weights($0, full) != 0 }, fill: fill) else {
-                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c / groups), \(g.kh), \(g.kw)] (out of memory?)")
-                }
-                w = copy
-            } else {
-                guard posix_memalign(&owned, 64, bytes) == 0, let dst = owned, fill(dst) else {
-                    throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c / groups), \(g.kh), \(g.kw)] (out of memory?)")
-                }
-                w = UnsafeRawPointer(dst)
+            guard let copy = copies.copy(key: full, bytes: bytes, same: { attrib_dnnl_conv_same_weights($0, full) != 0 },
+                                         fill: { attrib_dnnl_conv_reorder_weights(full, wp, $0) != 0 }) else {
+                throw AttribError.invalidArgument(op: op, detail: "oneDNN could not reorder the weight [\(oc), \(g.c / groups), \(g.kh), \(g.kw)] (out of memory?)")
             }
+            w = copy
         }
         let failed = Atomic<Bool>(false)
-        parallelEach(calls) { i in
-            let first = i * share
-            if attrib_dnnl_conv_run(i == calls - 1 ? tail : full, inp + first * inImage, w, bp, outp + first * outImage, 1) == 0 {
-                failed.store(true, ordering: .relaxed)
+        withExtendedLifetime(copies) {
+            parallelEach(calls) { i in
+                let first = i * share
+                if attrib_dnnl_conv_run(i == calls - 1 ? tail : full, inp + first * inImage, w, bp, outp + first * outImage, 1) == 0 {
+                    failed.store(true, ordering: .relaxed)
+                }
             }
         }
         guard !failed.load(ordering: .relaxed) else {
