@@ -39,6 +39,10 @@ import Testing
         Case(name: "BroadcastMul: a [C, 1, 1] gate over [C, H, W] (squeeze-and-excitation)", shapes: [[3, 4, 5], [3, 1, 1]],
              op: { BroadcastMulGraphOp() }, terms: 20),
         Case(name: "BroadcastMul: a [C, H, 1] gate", shapes: [[2, 3, 4], [2, 3, 1]], op: { BroadcastMulGraphOp() }, terms: 4),
+        // Channels-last squeeze-and-excitation (Graph+ChannelsLast), sums over the H·W plane.
+        Case(name: "GlobalAveragePool NHWC [H, W, C] → [1, 1, C]", shapes: [[4, 5, 3]], op: { ChannelsLastGlobalAvgPoolGraphOp() }, terms: 20),
+        Case(name: "BroadcastMul NHWC: a [1, 1, C] gate over [H, W, C]", shapes: [[4, 5, 3], [1, 1, 3]],
+             op: { ChannelsLastBroadcastMulGraphOp() }, terms: 20),
     ]
 
     /// A graph of the one op, inputs "x0", "x1", …, output "y".
@@ -136,5 +140,7 @@ import Testing
         #expect(message(ReshapeGraphOp([5, -1]), [ValueType([3, 4], f)]).contains("not a multiple of 5"))
         #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4, 5], f), ValueType([1, 4, 1], f)]).contains("leading dimensions"))
         #expect(message(BroadcastMulGraphOp(), [ValueType([3, 4], f), ValueType([3, 4], f)]).contains("leading dimensions"))
+        #expect(message(ChannelsLastBroadcastMulGraphOp(), [ValueType([4, 5, 3], f), ValueType([3, 1, 1], f)]).contains("[1, 1, C]"))
+        #expect(message(ChannelsLastGlobalAvgPoolGraphOp(), [ValueType([4, 5], f)]).contains("[H, W, C]"))
     }
 }

@@ -76,7 +76,8 @@ extension Graph {
     /// values, where `device` convolves channels-last `dtype` images; else the graph itself.
     ///
     /// Rule: a Conv2d on images too large for its dense small-image map, a grouped or depthwise
-    /// convolution, an activation, or an elementwise Add/Sub/Mul of two same-shaped values can
+    /// convolution, an activation, an elementwise Add/Sub/Mul of two same-shaped values, global
+    /// average pooling, or a squeeze-and-excitation gate ([C, H, W] ⊙ [C, 1, 1]) can
     /// run channels-last. Those that read
     /// one another form stretches. A stretch runs channels-last where its convolutions' work
     /// outweighs the transposes it needs (`channelsLastMACsPerMovedElement`): a transpose in
@@ -103,6 +104,10 @@ extension Graph {
                 }
             case is BinaryGraphOp:
                 can[i] = ins.count == 2 && ins[0] == ins[1]
+            case is GlobalAvgPoolGraphOp:
+                can[i] = true
+            case is BroadcastMulGraphOp:                                            // a [C, H, W] gated by s [C, 1, 1]
+                can[i] = BroadcastMulGraphOp.leading(ins[0].shape, ins[1].shape) == 1
             default: break
             }
         }
@@ -112,7 +117,11 @@ extension Graph {
         for (i, n) in nodes.enumerated() where can[i] {
             for v in n.inputs { if let p = producer[v], can[p] { root[find(p)] = find(i) } }
         }
-        // Each stretch's convolutions' multiply-adds and the elements its transposes move, per sample.
+        // Each stretch's convolutions' multiply-adds (grouped ones weighted, below) and the
+        // elements its transposes move, per sample. A value whose plane is one pixel ([C, 1, 1],
+        // pooled or a gate) has the same memory in both layouts: it crosses by a reshape and
+        // moves nothing.
+        func movedCount(_ v: String) -> Int { Self.onePixelPlane(types[v]!.shape) ? 0 : types[v]!.count }
         var macs: [Int: Int] = [:], moved: [Int: Int] = [:], enters: [Int: Set<String>] = [:]
         let readOutside = Set(nodes.indices.filter { !can[$0] }.flatMap { nodes[$0].inputs }).union(outputs)
         for (i, n) in nodes.enumerated() where can[i] {
@@ -121,13 +130,13 @@ extension Graph {
                 // Per output element: its group's input channels times the kernel.
                 if let conv = layer as? Conv2d { macs[r, default: 0] += out.count * conv.inChannels * conv.kernel[0] * conv.kernel[1] }
                 if let g = layer as? GroupedConv2d, let c = g.convolutions.first {
-                    macs[r, default: 0] += out.count * c.inChannels * c.kernel[0] * c.kernel[1]
+                    macs[r, default: 0] += Self.channelsLastGroupedMACWeight * out.count * c.inChannels * c.kernel[0] * c.kernel[1]
                 }
             }
             for v in n.inputs where producer[v].map({ !can[$0] }) ?? true { enters[r, default: []].insert(v) }
-            if readOutside.contains(n.output) { moved[r, default: 0] += out.count }
+            if readOutside.contains(n.output) { moved[r, default: 0] += movedCount(n.output) }
         }
-        for (r, vs) in enters { moved[r, default: 0] += vs.reduce(0) { $0 + types[$1]!.count } }
+        for (r, vs) in enters { moved[r, default: 0] += vs.reduce(0) { $0 + movedCount($1) } }
         // Worth it where the convolutions outweigh the transposes. Measured (2 threads, AVX-512):
         // oneDNN saved about 8 ps a multiply-add over im2col + OpenBLAS (ResNet-50), and a
         // transpose there and back cost about 1.3 ns an element: even at about 170 multiply-adds
@@ -146,6 +155,13 @@ extension Graph {
             names.insert(s)
             return s
         }
+        /// The op that takes value `v` (of NCHW type [C, H, W]) into channels-last or back: a
+        /// transpose, or a reshape ([C, 1, 1] ↔ [1, 1, C]) where its plane is one pixel.
+        func edge(_ v: String, toNHWC: Bool) -> any GraphOp {
+            let shape = types[v]!.shape
+            guard Self.onePixelPlane(shape) else { return TransposeGraphOp(toNHWC ? ChannelsLastConvGraphOp.toNHWC : ChannelsLastConvGraphOp.toNCHW) }
+            return ReshapeGraphOp(toNHWC ? [1, 1, shape[0]] : shape)
+        }
         var nhwc: [String: String] = [:]                      // value → its channels-last twin
         var rewritten: [GraphNode] = []
         let readByOthers = Set(nodes.indices.filter { !member[$0] }.flatMap { nodes[$0].inputs }).union(outputs)
@@ -154,7 +170,7 @@ extension Graph {
             let ins = n.inputs.map { v -> String in
                 if let t = nhwc[v] { return t }
                 let t = fresh("\(v) (NHWC)")                  // a value from outside: in through a transpose
-                rewritten.append(GraphNode("\(v) to NHWC", TransposeGraphOp(ChannelsLastConvGraphOp.toNHWC), inputs: [v], output: t))
+                rewritten.append(GraphNode("\(v) to NHWC", edge(v, toNHWC: true), inputs: [v], output: t))
                 nhwc[v] = t
                 return t
             }
@@ -162,10 +178,12 @@ extension Graph {
             nhwc[n.output] = out
             let layer = (n.op as? LayerOp)?.layer
             let op: any GraphOp = (layer as? Conv2d).map { ChannelsLastConvGraphOp($0) }
-                ?? (layer as? GroupedConv2d).map { ChannelsLastConvGraphOp($0) } ?? n.op
+                ?? (layer as? GroupedConv2d).map { ChannelsLastConvGraphOp($0) }
+                ?? (n.op is GlobalAvgPoolGraphOp ? ChannelsLastGlobalAvgPoolGraphOp() : nil)
+                ?? (n.op is BroadcastMulGraphOp ? ChannelsLastBroadcastMulGraphOp() : nil) ?? n.op
             rewritten.append(GraphNode(n.name, op, inputs: ins, output: out))
             if readByOthers.contains(n.output) {              // back to NCHW under its own name
-                rewritten.append(GraphNode("\(n.name) to NCHW", TransposeGraphOp(ChannelsLastConvGraphOp.toNCHW), inputs: [out], output: n.output))
+                rewritten.append(GraphNode("\(n.name) to NCHW", edge(n.output, toNHWC: false), inputs: [out], output: n.output))
             }
         }
         return try Graph(inputs: inputs, nodes: rewritten, outputs: outputs)
@@ -174,4 +192,13 @@ extension Graph {
     /// A stretch runs channels-last where its convolutions do at least this many multiply-adds
     /// per element its transposes move (about 1.5× the break-even measured; `channelsLast`).
     static let channelsLastMACsPerMovedElement = 256
+
+    /// How many dense multiply-adds a grouped or depthwise one counts as in that rule: oneDNN
+    /// saved 60–110 ps a multiply-add over GroupedConv2d's NCHW paths (`attrib bench conv`,
+    /// MobileNetV3's depthwise and ResNeXt's 32-group shapes: 3–20× faster), against about
+    /// 8 ps for a dense one; counted at 8 to stay on the safe side.
+    static let channelsLastGroupedMACWeight = 8
+
+    /// A per-sample [C, 1, 1] (or [1, 1, C]): the same memory channels-first and channels-last.
+    static func onePixelPlane(_ shape: [Int]) -> Bool { shape.count == 3 && shape[1] == 1 && shape[2] == 1 }
 }
