@@ -56,7 +56,8 @@ convolutions, Sigmoid, global average pooling as an average pooling over the
 whole plane). Through ONNX files (graphs the Sequential format cannot hold): res-mlp (a
 residual MLP, 64 -> 64 Tanh -> 64, + x, ReLU -> 10) and resnet18 (torchvision's, random
 weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same), resnext50 (torchvision's resnext50_32x4d: grouped convolutions; the same), mobilenet-v3-small (torchvision's: depthwise
-convolutions, Hardswish, squeeze-excitation; the same inputs), vit-tiny and vit-b16 (Hugging Face's
+convolutions, Hardswish, squeeze-excitation; the same inputs), efficientnet-b0 (torchvision's: depthwise
+3x3 and 5x5, SiLU, squeeze-excitation; the same), vit-tiny and vit-b16 (Hugging Face's
 ViTForImageClassification at DeiT-tiny's and ViT-B/16's sizes, random weights, the same inputs), tv-vit-b16
 (torchvision's vit_b_16, exported as scripts/export_onnx.py exports it). Inputs 1, 64, 1024 (digits: the test
 inputs repeated; wide MLP: seeded U[0,1) of shape [N, 784]); m = 64, 512.
@@ -217,7 +218,7 @@ UNLIKE = ("relu-cnn", "tanh-mlp", "s2-cnn")
 # Graphs the Sequential format cannot hold, through ONNX (torch.onnx.export, the TorchScript
 # exporter, opset 17, a dynamic batch): attrib reads the .onnx file, Captum and the direct
 # PyTorch side run the module it came from.
-ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "resnext50", "mobilenet-v3-small", "vit-tiny", "vit-b16", "tv-vit-b16")
+ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "resnext50", "mobilenet-v3-small", "efficientnet-b0", "vit-tiny", "vit-b16", "tv-vit-b16")
 
 
 def onnx_model(torch, name, path):
@@ -240,6 +241,9 @@ def onnx_model(torch, name, path):
         import torchvision
         torch.manual_seed(1)
         model, shape = torchvision.models.mobilenet_v3_small(weights=None).eval(), [3, 224, 224]
+    elif name == "efficientnet-b0":           # torchvision's: depthwise 3x3 and 5x5, SiLU (Sigmoid then Mul in ONNX), squeeze-excitation
+        import torchvision
+        model, shape = torchvision.models.efficientnet_b0(weights=None).eval(), [3, 224, 224]
     elif name in ("vit-tiny", "vit-b16"):     # Hugging Face's ViTForImageClassification, random weights, 224x224, 16x16 patches
         from transformers import ViTConfig, ViTForImageClassification
         size = dict(hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768) if name == "vit-tiny" \

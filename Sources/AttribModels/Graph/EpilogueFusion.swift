@@ -116,7 +116,8 @@ extension Graph {
         }
     }
 
-    /// The graph a sweep runs on `device`: slices moved early (`selectingRowsEarly`), activation
+    /// The graph a sweep runs on `device`: x ⊙ sigmoid(x) as SiLU (`fusingSwish`), slices
+    /// moved early (`selectingRowsEarly`), activation
     /// → pooling pairs and attention scores' scales (`fusingMatMulScales`) fused, and Linear →
     /// activation pairs where the device fuses a product's epilogue, and Conv2d → activation
     /// pairs where it also runs convolutions as implicit GEMMs; elsewhere, convolutions
@@ -124,7 +125,7 @@ extension Graph {
     /// output (IG's cut) and `keep` kept.
     public func forSweeps(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
         // Slices first (a classifier's last block on the rows its head reads), the cut kept.
-        let rows = try selectingRowsEarly(keeping: keep.union(firstAffine().map { [$0.output] } ?? []))
+        let rows = try fusingSwish(keeping: keep).selectingRowsEarly(keeping: keep.union(firstAffine().map { [$0.output] } ?? []))
         let pooled = try rows.fusingActivationPools(keeping: keep).fusingMatMulScales(keeping: keep)
         let kept = keep.union(pooled.firstAffine().map { [$0.output] } ?? [])
         // The CPU's Float32: stretches of convolutions channels-last (Graph+ChannelsLast.swift).
