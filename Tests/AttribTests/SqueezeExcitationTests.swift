@@ -11,7 +11,8 @@ import Testing
     /// average) → s1 (32→8, 1×1) → ReLU → s2 (8→32, 1×1) → ReLU = gate → r ⊙ gate → c (32→8,
     /// 1×1) → y. Weights scaled by 1/K, biases and weights from [−1, 1]; `absolute`: their
     /// absolute values and no ReLU (the bound's graph); `nonNegative`: their absolute values.
-    static func block(dtype: DType, absolute: Bool = false, nonNegative: Bool = false) throws -> Graph {
+    /// `stem`: x → a 1×1 (8→8) first, the affine layer IG's cut would follow.
+    static func block(dtype: DType, absolute: Bool = false, nonNegative: Bool = false, stem: Bool = false) throws -> Graph {
         func values(_ n: Int, _ seed: UInt64, _ scale: Double) -> [Double] {
             let v = randomValues(n, seed: seed).map { $0 * scale }
             return absolute || nonNegative ? v.map(abs) : v
@@ -25,8 +26,9 @@ import Testing
                                           groups: 32, stride: [1, 1], padding: [1, 1])
         // The absolute graph has no ReLU: |relu(v)| ≤ |v|, and its values are ≥ 0 anyway.
         func act() -> any GraphOp { absolute ? IdentityGraphOp() : LayerOp(ActivationLayer(.relu)) }
-        return try Graph(inputs: [("x", ValueType([8, 16, 16], dtype))], nodes: [
-            GraphNode("a", LayerOp(try conv(8, 32, 3, seed: 51)), inputs: ["x"], output: "a"),
+        let first = stem ? [GraphNode("stem", LayerOp(try conv(8, 8, 1, seed: 49)), inputs: ["x"], output: "x1")] : []
+        return try Graph(inputs: [("x", ValueType([8, 16, 16], dtype))], nodes: first + [
+            GraphNode("a", LayerOp(try conv(8, 32, 3, seed: 51)), inputs: [stem ? "x1" : "x"], output: "a"),
             GraphNode("ra", act(), inputs: ["a"], output: "ra"),
             GraphNode("d", LayerOp(depthwise), inputs: ["ra"], output: "d"),
             GraphNode("r", act(), inputs: ["d"], output: "r"),
@@ -116,6 +118,23 @@ import Testing
         let bound = try gradient(GraphExecutor(try Self.block(dtype: .float64, absolute: true)), .float64, dy.map { Swift.abs($0) })
         let gamma = Double((72 + 9 + 256 + 32 + 8 + 32 + 7) + (8 + 1 + 256 + 32 + 8 + 9 + 288 + 2)) * DType.float32.unitRoundoff
         expectClose(g1, g0, bound: { 2 * gamma * bound[$0] }, "input gradients")
+    }
+
+    @Test("forward-only passes (predict, Sobol, deletion curves: a model's outputs) run the channels-last graph, the IG cut kept")
+    func forwardPasses() throws {
+        let model = try GraphModel(try Self.block(dtype: .float32, stem: true), device: cpu, dtype: .float32, source: "SE block")
+        let g = model.forwardSweepExecutor.graph
+        #expect(g.nodes.contains { $0.op is ChannelsLastBroadcastMulGraphOp })
+        // The first affine layer's output (IG's cut, which IG's ends feed directly) stays NCHW.
+        #expect(g.nodes.contains { $0.output == "x1" && !($0.op is ChannelsLastConvGraphOp) } && g.types["x1"] == model.forwardExecutor.graph.types["x1"])
+        let n = 2, x = randomValues(n * 8 * 16 * 16, seed: 98)
+        let got = try model.outputs(Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)).doubles()
+        let want = try model.forwardExecutor.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
+        // As in rewriteNumbers: the two paths within twice the first-order bound.
+        let bound = try GraphExecutor(try Self.block(dtype: .float64, absolute: true, stem: true))
+            .forward(["x": Tensor(x.map { Swift.abs($0) }, shape: [n, 8, 16, 16], on: cpu)])["y"]!.doubles()
+        let gamma = Double(8 + 1 + 72 + 9 + 256 + 32 + 8 + 32 + 6 + 1) * DType.float32.unitRoundoff     // the stem's 8 and bias too
+        expectClose(got, want, bound: { 2 * gamma * bound[$0] }, "outputs")
     }
 
     // MARK: Swish

@@ -138,7 +138,7 @@ public struct SobolAttribution: Sendable {
     /// The rows of a forward-only batch: the plan of `ChunkPlan` without what only the
     /// backward pass keeps (gradients, saved activations beyond the live pair, argmax).
     public static func forwardPlan(for model: any AttributionModel, cap: Int? = nil, budget: Int? = nil) -> ChunkPlan {
-        ChunkPlan.make(for: model.forwardExecutor.graph, backward: false, on: model.device, dtype: model.dtype, cap: cap, budget: budget)
+        ChunkPlan.make(for: model.forwardSweepExecutor.graph, backward: false, on: model.device, dtype: model.dtype, cap: cap, budget: budget)
     }
 
     /// Explains `inputs` (n × the model's [c, h, w], row-major) for one target class each.

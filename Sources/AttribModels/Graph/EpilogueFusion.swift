@@ -133,4 +133,13 @@ extension Graph {
         let linear = try pooled.fusingLinearActivations(keeping: kept)
         return device.offersImplicitConvolution(dtype: dtype) ? try linear.fusingConvActivations(keeping: kept) : linear
     }
+    /// The graph forward-only passes run on `device` (predict, Sobol, deletion curves, IG's
+    /// ends): x ⊙ sigmoid(x) as SiLU, slices moved early, and convolutions channels-last where
+    /// the device offers that, with `keep` and the first affine layer's output (IG's cut, fed
+    /// directly) kept. Not the sweep's other fusions: they keep f′ for a backward that a
+    /// forward pass never runs.
+    public func forForwards(on device: any Device, dtype: DType, keeping keep: Set<String> = []) throws -> Graph {
+        let kept = keep.union(firstAffine().map { [$0.output] } ?? [])
+        return try fusingSwish(keeping: kept).selectingRowsEarly(keeping: kept).channelsLast(on: device, dtype: dtype, keeping: kept)
+    }
 }

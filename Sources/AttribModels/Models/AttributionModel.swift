@@ -20,6 +20,9 @@ public protocol AttributionModel: AnyObject, Sendable {
     var forwardExecutor: GraphExecutor { get }
     /// The graph with the rewrites for gradient sweeps (the same numbers, faster).
     var sweepExecutor: GraphExecutor { get }
+    /// The graph with the rewrites for forward-only passes (`Graph.forForwards`): what
+    /// `outputs` runs (predict, Sobol, deletion curves).
+    var forwardSweepExecutor: GraphExecutor { get }
 }
 
 extension AttributionModel {
@@ -45,7 +48,7 @@ extension AttributionModel {
         guard x.rank >= 2, x.count / x.batchSize == inputSize else {
             throw AttribError.shapeMismatch(op: "model input", detail: "inputs have shape \(x.shape); the model takes [N] + \(inputShape) (\(inputSize) values per input)")
         }
-        let exec = forwardExecutor
+        let exec = forwardSweepExecutor
         return try exec.forward([inputName: try x.reshaped([x.batchSize] + inputShape)])[outputName]!
     }
 }
@@ -62,6 +65,7 @@ public final class GraphModel: AttributionModel, @unchecked Sendable {
     public let dtype: DType
     public let forwardExecutor: GraphExecutor
     public let sweepExecutor: GraphExecutor
+    public let forwardSweepExecutor: GraphExecutor
     /// Where it came from (a file), for messages.
     public let source: String
 
@@ -83,5 +87,6 @@ public final class GraphModel: AttributionModel, @unchecked Sendable {
         // moved early, the first affine layer's output (IG's cut, fed directly) kept.
         forwardExecutor = GraphExecutor(try graph.selectingRowsEarly(keeping: Set(graph.firstAffine().map { [$0.output] } ?? [])))
         sweepExecutor = GraphExecutor(try graph.forSweeps(on: device, dtype: dtype))
+        forwardSweepExecutor = GraphExecutor(try graph.forForwards(on: device, dtype: dtype))
     }
 }

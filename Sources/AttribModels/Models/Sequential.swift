@@ -13,6 +13,8 @@ public final class Sequential: @unchecked Sendable {
     /// The model as a graph with the rewrites that apply when no inner value is hooked
     /// (activation → tiling average pooling fused): what the gradient sweeps run.
     public let sweepExecutor: GraphExecutor
+    /// With the rewrites for forward-only passes (Graph.forForwards): what `outputs` runs.
+    public let forwardSweepExecutor: GraphExecutor
     /// The model as a graph without rewrites: what `forward` runs.
     public let forwardExecutor: GraphExecutor
 
@@ -35,6 +37,7 @@ public final class Sequential: @unchecked Sendable {
         let graph = try Self.chainGraph(layers, inputShape: inputShape, dtype: dtype)
         forwardExecutor = GraphExecutor(graph)
         sweepExecutor = GraphExecutor(try graph.forSweeps(on: device, dtype: dtype))
+        forwardSweepExecutor = GraphExecutor(try graph.forForwards(on: device, dtype: dtype))
     }
 
     /// Checks a batch against the model: same device and dtype, and each sample holding
