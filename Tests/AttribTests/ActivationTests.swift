@@ -273,3 +273,31 @@ import Glibc
         if w16 != 16 { print("ActivationLaneTests: this CPU runs \(w16) lanes at most; 16 against 8 not compared") }
     }
 }
+
+/// The CPU backend's Float32 Hardswish and Hardsigmoid (MobileNetV3's): plain C loops
+/// (CVecMath/hard_activations.c) with the scalar formula's operations in its order.
+@Suite struct HardActivationFloat32Tests {
+    @Test("CPU Float32 Hardswish, Hardsigmoid and their input gradients: bitwise the formula in Float, at and around the kinks at ±3, NaN passed",
+          arguments: [Activation.hardSwish, .hardSigmoid])
+    func againstFormula(_ kind: Activation) throws {
+        let kinks: [Float] = [-3, 3].flatMap { k in [k, k.nextUp, k.nextDown] }
+        var x: [Float] = kinks + [0, -0.0, 1e-30, -1e-30, 6, -6, 1e30, -1e30] + stride(from: -8, through: 8, by: 0.0625).map { Float($0) }
+        x += randomValues(1001, seed: 24, -5, 5).map { Float($0) }                  // not a multiple of the lanes
+        let dy = randomValues(x.count, seed: 25).map { Float($0) }
+        func clamp(_ v: Float) -> Float { Swift.min(Swift.max(v + 3, 0), 6) }
+        let want = x.map { kind == .hardSwish ? $0 * clamp($0) / 6 : clamp($0) / 6 }
+        let wantDx = zip(x, dy).map { v, g in
+            g * (kind == .hardSwish ? (v < -3 ? 0 : v <= 3 ? v / 3 + 0.5 : 1) : (v > -3 && v < 3 ? Float(1) / 6 : 0))
+        }
+        let t = try Tensor(x, shape: [x.count], on: cpu)
+        let y = try t.activated(kind).floats()
+        let dx = try t.activationBackward(kind, upstream: Tensor(dy, shape: [x.count], on: cpu)).floats()
+        let badY = x.indices.first { y[$0].bitPattern != want[$0].bitPattern }
+        let badDx = x.indices.first { dx[$0].bitPattern != wantDx[$0].bitPattern }
+        #expect(badY == nil, "\(kind) forward at x = \(badY.map { x[$0] } ?? 0): \(badY.map { y[$0] } ?? 0), expected \(badY.map { want[$0] } ?? 0)")
+        #expect(badDx == nil, "\(kind) input gradient at x = \(badDx.map { x[$0] } ?? 0): \(badDx.map { dx[$0] } ?? 0), expected \(badDx.map { wantDx[$0] } ?? 0)")
+        // NaN in, NaN out (Swift.max(NaN + 3, 0) is NaN: the comparisons pass it on).
+        let nan = try Tensor([Float.nan], shape: [1], on: cpu)
+        #expect(try nan.activated(kind).floats()[0].isNaN)
+    }
+}

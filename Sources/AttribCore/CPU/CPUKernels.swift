@@ -45,6 +45,34 @@ enum CPUKernels<T: CPUScalar> {
         }
     }
 
+    /// The Float32 C loop of an activation (CVecMath), where it has one.
+    static func floatForward(_ kind: Activation) -> (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void)? {
+        switch kind {
+        case .silu: attrib_silu_forward_f32
+        case .tanh: attrib_tanh_forward_f32
+        case .sigmoid: attrib_sigmoid_forward_f32
+        case .relu: attrib_relu_forward_f32
+        case .geluTanh: attrib_gelu_tanh_forward_f32
+        case .hardSwish: attrib_hardswish_forward_f32
+        case .hardSigmoid: attrib_hardsigmoid_forward_f32
+        case .geluErf, .erf, .softplus: nil
+        }
+    }
+
+    /// Its backward, dx = dy ⊙ f′(x), likewise.
+    static func floatBackward(_ kind: Activation) -> (@convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void)? {
+        switch kind {
+        case .silu: attrib_silu_backward_f32
+        case .tanh: attrib_tanh_backward_f32
+        case .sigmoid: attrib_sigmoid_backward_f32
+        case .relu: attrib_relu_backward_f32
+        case .geluTanh: attrib_gelu_tanh_backward_f32
+        case .hardSwish: attrib_hardswish_backward_f32
+        case .hardSigmoid: attrib_hardsigmoid_backward_f32
+        case .geluErf, .erf, .softplus: nil
+        }
+    }
+
     static func activation(_ kind: Activation, _ n: Int, _ x: P, _ y: P) {
         if kind == .geluErf, T.self == Float.self {
             // Float32 GELU through libmvec (CVecMath): the same formula, 8 lanes at a time.
@@ -52,10 +80,8 @@ enum CPUKernels<T: CPUScalar> {
             parallelChunks(n, grain: 1 << 13) { r in attrib_gelu_erf_forward_f32(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh || kind == .relu, T.self == Float.self {
+        if T.self == Float.self, let f = floatForward(kind) {
             let (xf, yf) = (UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self), UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
-            let f = kind == .silu ? attrib_silu_forward_f32 : kind == .tanh ? attrib_tanh_forward_f32
-                : kind == .sigmoid ? attrib_sigmoid_forward_f32 : kind == .relu ? attrib_relu_forward_f32 : attrib_gelu_tanh_forward_f32
             parallelChunks(n, grain: 1 << 13) { r in f(xf + r.lowerBound, yf + r.lowerBound, r.count) }
             return
         }
@@ -71,11 +97,9 @@ enum CPUKernels<T: CPUScalar> {
             }
             return
         }
-        if kind == .silu || kind == .tanh || kind == .sigmoid || kind == .geluTanh || kind == .relu, T.self == Float.self {
+        if T.self == Float.self, let b = floatBackward(kind) {
             let f = { (p: P) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let (xf, dyf, dxf) = (f(x), f(dy), f(dx))
-            let b = kind == .silu ? attrib_silu_backward_f32 : kind == .tanh ? attrib_tanh_backward_f32
-                : kind == .sigmoid ? attrib_sigmoid_backward_f32 : kind == .relu ? attrib_relu_backward_f32 : attrib_gelu_tanh_backward_f32
             parallelChunks(n, grain: 1 << 13) { r in
                 b(xf + r.lowerBound, dyf + r.lowerBound, dxf + r.lowerBound, r.count)
             }

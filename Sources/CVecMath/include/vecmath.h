@@ -23,6 +23,11 @@ void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t
 void attrib_relu_forward_f32(const float *x, float *y, size_t n);
 void attrib_relu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 void attrib_relu_forward_derivative_f32(const float *x, float *y, float *d, size_t n);
+// Hardsigmoid min(max(x + 3, 0), 6)/6 and Hardswish x·that (hard_activations.c).
+void attrib_hardsigmoid_forward_f32(const float *x, float *y, size_t n);
+void attrib_hardsigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+void attrib_hardswish_forward_f32(const float *x, float *y, size_t n);
+void attrib_hardswish_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward
