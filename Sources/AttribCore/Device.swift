@@ -208,6 +208,14 @@ public protocol Device: AnyObject, Sendable {
     /// y[c] = beta·y[c] + Σ_r x[r, c] (the bias gradient); beta = 0 does not read y.
     func columnSum(rows: Int, cols: Int, x: BufferView, beta: Double, y: BufferView) throws
     func activation(_ kind: Activation, n: Int, x: BufferView, y: BufferView) throws
+    /// A gate spread over each sample's rows: y[b, r, c] = a[b, r, c]·s[b, c] for b < n,
+    /// r < rows, c < cols (channels-last squeeze-and-excitation). False where the device has
+    /// no such kernel: the caller then spreads s by a product.
+    func gateMultiply(n: Int, rows: Int, cols: Int, a: BufferView, s: BufferView, y: BufferView) throws -> Bool
+    /// Its backward: da = dy ⊙ spread(s) where `da` is given, and ds[b, c] = Σ_r dy[b, r, c]·
+    /// a[b, r, c] (r in order) where `ds` is given. False likewise.
+    func gateMultiplyBackward(n: Int, rows: Int, cols: Int, a: BufferView, s: BufferView, dy: BufferView,
+                              da: BufferView?, ds: BufferView?) throws -> Bool
     func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws
     /// y = f(x) and derivative = f′(x) in one pass, where a backend computes them more
     /// cheaply together than apart; false, with nothing written, where it does not.
@@ -360,6 +368,9 @@ extension Device {
     public func avgPool2dBackwardTimes(n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
                                        dy: BufferView, m: BufferView, dx: BufferView) throws -> Bool { false }
     public func gemmSequence(_ gs: [GEMMArguments]) throws { for g in gs { try gemm(g) } }
+    public func gateMultiply(n: Int, rows: Int, cols: Int, a: BufferView, s: BufferView, y: BufferView) throws -> Bool { false }
+    public func gateMultiplyBackward(n: Int, rows: Int, cols: Int, a: BufferView, s: BufferView, dy: BufferView,
+                                     da: BufferView?, ds: BufferView?) throws -> Bool { false }
     public func gemmFused(_ g: GEMMArguments, _ epilogue: GEMMEpilogue) throws -> Bool { false }
     public func fusesGEMMEpilogues(dtype: DType) -> Bool { false }
     public func pathActivationWithDerivative(_ kind: Activation, n: Int, m: Int, d: Int, x: BufferView, base: BufferView, baseStride: Int,

@@ -394,8 +394,9 @@ public struct IntegratedGradients: Sendable {
             let r = lo..<min(completed, lo + per), k = r.count
             let ends = try Self.stacked(pathX, pathB, rows: r)
             let layers = start0..<(seq?.layers.count ?? 0)
-            // Rows-outer for the whole path alone (no span): back to NCHW for the layers.
-            let forward = model.forwardExecutor
+            // Rows-outer for the whole path alone (no span): back to NCHW for the layers. The
+            // forward-pass graph (Graph.forForwards: channels-last, Swish fused) keeps the cut.
+            let forward = model.forwardSweepExecutor
             var feeds = [cut: try rowsOuter ? ends.transposed12() : ends]
             if side { feeds[inputName] = try Self.stacked(xT, bT, rows: r) }
             let out = try (banded ? seq!.traceRowsOuter(ends, layers: layers).output : forward.forward(feeds)[output]!).doubles()

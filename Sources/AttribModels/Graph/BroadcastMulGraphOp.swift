@@ -33,6 +33,9 @@ public struct BroadcastMulGraphOp: GraphOp {
         return a
     }
 
+    /// The spread gate kept for the backward, the output's size.
+    public func keptElements(_ inputs: [ValueType], output: ValueType) -> Int { output.count }
+
     func split(_ a: Tensor, _ s: Tensor) -> (rows: Int, cols: Int) {
         let perSample = s.count / s.batchSize
         return (s.count, perSample == 0 ? 0 : a.count / (a.batchSize * perSample))

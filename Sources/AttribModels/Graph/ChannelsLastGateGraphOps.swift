@@ -66,7 +66,9 @@ public struct ChannelsLastGlobalAvgPoolGraphOp: GraphOp {
 
 /// A squeeze-and-excitation gate on channels-last values: a [H, W, C] ⊙ s [1, 1, C] per
 /// sample, s spread over the plane. Inputs: [a, s]; output: a's type. Backward:
-/// ∂/∂a = dy ⊙ spread(s), ∂/∂s = the plane's sums of dy ⊙ a.
+/// ∂/∂a = dy ⊙ spread(s), ∂/∂s = the plane's sums of dy ⊙ a. In one pass each way where the
+/// device has the kernel (Device.gateMultiply: the CPU's Float32); elsewhere s is spread into
+/// a buffer by a product, kept for the backward.
 public struct ChannelsLastBroadcastMulGraphOp: GraphOp {
     public init() {}
     public var kind: String { "BroadcastMul NHWC" }
@@ -83,14 +85,42 @@ public struct ChannelsLastBroadcastMulGraphOp: GraphOp {
 
     public func forward(_ inputs: [Tensor]) throws -> (y: Tensor, saved: OpSaved) {
         let (a, s) = (inputs[0], inputs[1])                                                // [N, H, W, C], [N, 1, 1, C]
-        let e = try spreadOverRows(s, rows: a.shape[1] * a.shape[2]).reshaped(a.shape)     // [N, H, W, C]
-        return (try a.multiplying(e), OpSaved(tensors: [a, e], shapes: [s.shape]))
+        let (n, rows, cols) = (a.batchSize, a.shape[1] * a.shape[2], a.shape[3])
+        let y = try Tensor(shape: a.shape, dtype: a.dtype, on: a.device)                   // [N, H, W, C]
+        try checkSameDevice(a, s)
+        if try a.device.gateMultiply(n: n, rows: rows, cols: cols, a: a.storage, s: s.storage, y: y.storage) {
+            return (y, OpSaved(tensors: [a, s]))
+        }
+        let e = try spreadOverRows(s, rows: rows).reshaped(a.shape)                        // [N, H, W, C]
+        return (try a.multiplying(e), OpSaved(tensors: [a, s, e]))
     }
 
     public func backward(_ dy: Tensor, _ saved: OpSaved, needed: [Bool]) throws -> [Tensor?] {
-        let (a, e) = (saved.tensors[0], saved.tensors[1])
+        let (a, s) = (saved.tensors[0], saved.tensors[1])
+        let (n, rows, cols) = (a.batchSize, a.shape[1] * a.shape[2], a.shape[3])
+        if saved.tensors.count == 2 {                                                      // the forward ran the device's kernel
+            let da = needed[0] ? try Tensor(shape: a.shape, dtype: a.dtype, on: a.device) : nil
+            let ds = needed[1] ? try Tensor(shape: s.shape, dtype: s.dtype, on: s.device) : nil
+            guard try a.device.gateMultiplyBackward(n: n, rows: rows, cols: cols, a: a.storage, s: s.storage, dy: dy.storage,
+                                                    da: da?.storage, ds: ds?.storage) else {
+                throw AttribError.invalidArgument(op: kind, detail: "\(a.device.info.id) ran the forward's kernel but declines its backward")
+            }
+            return [da, ds]
+        }
+        let e = saved.tensors[2]
         let da = needed[0] ? try dy.multiplying(e) : nil
-        let ds = needed[1] ? try sumOverRows(try dy.multiplying(a), rows: a.shape[1] * a.shape[2]).reshaped(saved.shapes[0]) : nil
+        let ds = needed[1] ? try sumOverRows(try dy.multiplying(a), rows: rows).reshaped(s.shape) : nil
         return [da, ds]
+    }
+
+    // keptElements: none beyond the inputs. The op is made by `Graph.channelsLast` only for
+    // a device that convolves channels-last (the CPU's Float32), whose kernel keeps nothing
+    // else; the spread buffer of the portable path is for other devices running such a graph.
+
+    /// Both operands on one device (the kernel reads raw views).
+    func checkSameDevice(_ a: Tensor, _ s: Tensor) throws {
+        guard a.device === s.device else {
+            throw AttribError.deviceMismatch(op: kind, detail: "the image is on \(a.device.info.id), the gate on \(s.device.info.id)")
+        }
     }
 }

@@ -23,6 +23,11 @@ void attrib_silu_backward_f32(const float *x, const float *dy, float *dx, size_t
 void attrib_relu_forward_f32(const float *x, float *y, size_t n);
 void attrib_relu_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 void attrib_relu_forward_derivative_f32(const float *x, float *y, float *d, size_t n);
+// A gate s [cols] over one sample's a [rows, cols] (channels-last squeeze-and-excitation;
+// gate.c): y = a ⊙ s per row, and da = dy ⊙ s, ds = Σ_r dy ⊙ a (either pointer may be NULL).
+void attrib_gate_mul_f32(const float *a, const float *s, float *y, size_t rows, size_t cols);
+void attrib_gate_mul_backward_f32(const float *a, const float *s, const float *dy, float *da, float *ds,
+                                  size_t rows, size_t cols);
 // Hardsigmoid min(max(x + 3, 0), 6)/6 and Hardswish x·that (hard_activations.c).
 void attrib_hardsigmoid_forward_f32(const float *x, float *y, size_t n);
 void attrib_hardsigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n);
