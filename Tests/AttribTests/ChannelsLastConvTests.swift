@@ -142,15 +142,19 @@ import Testing
 
     @Test("attrib bench conv: both layouts timed per shape on the CPU, bad shapes named")
     func benchConv() throws {
-        let r = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", "8x12x12-16k3s1p1,16x9x9-8k1s2", "--images", "3", "--seconds", "0.02"])
+        let r = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", "8x12x12-16k3s1p1,16x9x9-8k1s2,12x10x10-12k5s2p2g12,8x9x9-16k3p1g2",
+                               "--images", "3", "--seconds", "0.02"])
         #expect(r.status == 0, "\(r.stderr)")
-        let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("8x12x12-16k3s1p1") || $0.hasPrefix("16x9x9-8k1s2p0") }
-        #expect(rows.count == 4, "\(r.stdout)")
+        let names = ["8x12x12-16k3s1p1", "16x9x9-8k1s2p0", "12x10x10-12k5s2p2g12", "8x9x9-16k3s1p1g2"]    // depthwise, 2 groups
+        let rows = r.stdout.split(separator: "\n").filter { line in names.contains { line.hasPrefix($0 + " ") } }
+        #expect(rows.count == 8, "\(r.stdout)")
         #expect(rows.allSatisfy { $0.contains("×") }, "channels-last timed beside NCHW: \(r.stdout)")
         for bad in ["8x12-16k3", "8x12x12-k3", "8x12x12-16q3", "8x12x12-16k3s1p1x"] {
             let b = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", bad])
             #expect(b.status != 0 && b.stderr.contains("bad shape '\(bad)'"), "\(bad): \(b.stderr)")
         }
+        let groups = try runAttrib(["bench", "conv", "--device", "cpu", "--shapes", "8x12x12-16k3g3"])
+        #expect(groups.status != 0 && groups.stderr.contains("3 groups must divide the input channels (8)"), "\(groups.stderr)")
     }
 
     // MARK: the rewrite

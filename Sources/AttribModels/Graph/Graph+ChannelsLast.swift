@@ -140,8 +140,9 @@ extension Graph {
         // Worth it where the convolutions outweigh the transposes. Measured (2 threads, AVX-512):
         // oneDNN saved about 8 ps a multiply-add over im2col + OpenBLAS (ResNet-50), and a
         // transpose there and back cost about 1.3 ns an element: even at about 170 multiply-adds
-        // an element. ResNet-50's stretch has 13,000; MobileNetV3's, between depthwise
-        // convolutions that stay NCHW, about 20, and ran 10% slower channels-last.
+        // an element. ResNet-50's stretch has 13,000. MobileNetV3's stretches, when its
+        // depthwise convolutions and squeeze-excitation stayed NCHW, had about 20 and ran 10%
+        // slower channels-last; with both in, its sweep is one stretch from its stem on.
         let member = nodes.indices.map { i in
             can[i] && (macs[find(i)] ?? 0) >= Self.channelsLastMACsPerMovedElement * max(1, moved[find(i)] ?? 0)
         }
