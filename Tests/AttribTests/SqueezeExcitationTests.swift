@@ -137,6 +137,17 @@ import Testing
         expectClose(got, want, bound: { 2 * gamma * bound[$0] }, "outputs")
     }
 
+    @Test("the gate's Tensor ops: bad shapes, mixed dtypes and a wrong upstream are errors that name them")
+    func gateErrors() throws {
+        let a = try Tensor.zeros([2, 4, 4, 3], on: cpu), s = try Tensor.zeros([2, 1, 1, 3], on: cpu)
+        expectAttribError(["gate multiply", "[2, 4, 4, 3]", "[2, 1, 1, 5]"]) { _ = try a.gateMultiplied(by: Tensor.zeros([2, 1, 1, 5], on: cpu), rows: 16) }
+        expectAttribError(["gate multiply", "gate is"]) { _ = try a.gateMultiplied(by: Tensor.zeros([2, 1, 1, 3], dtype: .float64, on: cpu), rows: 16) }
+        expectAttribError(["gate multiply backward", "upstream gradient"]) {
+            _ = try Tensor.zeros([2, 4, 4, 2], on: cpu).gateMultiplyBackward(a: a, s: s, rows: 16, wantA: true, wantS: true)
+        }
+        #expect(try a.gateMultiplied(by: s, rows: 16) != nil)                            // the CPU's Float32 has the kernel
+    }
+
     // MARK: Swish
 
     /// x [4, 6, 6] → a (4→8, 3×3) → Sigmoid = s → a ⊙ s (or s ⊙ a) → y; `alsoRead`: s is also
