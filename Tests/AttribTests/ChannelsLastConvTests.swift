@@ -213,36 +213,47 @@ import Testing
 
     @Test("the rewritten block against the NCHW one: outputs, and input gradients through a sweep executor")
     func rewriteNumbers() throws {
-        let n = 3, count = n * 8 * 16 * 16
-        // Outputs, signs mixed (ReLU's kinks included: |relu(a) − relu(b)| ≤ |a − b|).
-        do {
-            let plain = GraphExecutor(try Self.block(dtype: .float32))
-            let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
-            let x = randomValues(count, seed: 91)
-            let y0 = try plain.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
-            let y1 = try nhwc.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
-            // Each path's error: the convolutions' K·u (K = 72, 288, 32) and the add's u, each times
-            // the absolute values behind it, which the absolute graph (|W|, |b|, |x|, no ReLU)
-            // bounds from above; the two paths apart by twice that.
-            let abs = GraphExecutor(try Self.block(dtype: .float64, absolute: true))
-            let bound = try abs.forward(["x": Tensor(x.map { Swift.abs($0) }, shape: [n, 8, 16, 16], on: cpu)])["y"]!.doubles()
-            let gamma = (72 + 288 + 32 + 1) * DType.float32.unitRoundoff
-            expectClose(y1, y0, bound: { 2 * gamma * bound[$0] }, "outputs")
-        }
-        // Input gradients, weights, biases and inputs ≥ 0: every ReLU passes, so both paths take
-        // the same branches and the gradient is the adjoint chain, each product OC·kh·kw terms
-        // (288, 288, 8), bounded by the chain of |W|ᵀ on |dy|.
-        let plain = GraphExecutor(try Self.block(dtype: .float32, nonNegative: true))
+        // Forward: the convolutions' K·u (K = 72, 288, 32) and the add's u. Backward: each
+        // product OC·kh·kw terms (288, 288, 8) and the add's, bounded by the chain of |W|ᵀ on |dy|.
+        let graphs = try Self.expectRewriteMatches({ try Self.block(dtype: $0, absolute: $1, nonNegative: $2) },
+                                                   forwardTerms: 72 + 288 + 32 + 1, backwardTerms: 288 + 288 + 8 + 2, seed: 91)
+        #expect(graphs.gradient.nodes.contains { $0.op is ChannelsLastConvGraphOp })
+    }
+
+    /// A block x [8, 16, 16] → y [8, 16, 16] (`block(dtype, absolute, nonNegative)`) rewritten
+    /// channels-last against itself as written, 3 samples through sweep executors, inputs and
+    /// upstream from seeds seed, seed + 1, seed + 2. Returns the two rewritten graphs.
+    ///
+    /// Outputs, signs mixed (ReLU's kinks included: |relu(a) − relu(b)| ≤ |a − b|): each path's
+    /// error is, to first order, u per rounding along the longest chain (`forwardTerms`) times
+    /// the absolute values behind it, which the absolute graph (|W|, |b|, |x|, no ReLU; a
+    /// product's relative errors add) bounds from above; the two paths apart by twice that.
+    /// Input gradients with weights, biases and inputs ≥ 0: every ReLU passes, both paths take
+    /// the same branches, and the error is bounded likewise by the absolute graph's gradient of
+    /// |dy|, over the forward's and the backward's chains (`backwardTerms`).
+    static func expectRewriteMatches(_ block: (DType, _ absolute: Bool, _ nonNegative: Bool) throws -> Graph,
+                                     forwardTerms: Int, backwardTerms: Int, seed: UInt64,
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws -> (forward: Graph, gradient: Graph) {
+        let n = 3, shape = [n, 8, 16, 16], count = shape.reduce(1, *), u = DType.float32.unitRoundoff
+        let absolute = GraphExecutor(try block(.float64, true, false))
+        let plain = GraphExecutor(try block(.float32, false, false))
         let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
-        #expect(nhwc.graph.nodes.contains { $0.op is ChannelsLastConvGraphOp })
-        let x = randomValues(count, seed: 92, 0, 1), dy = randomValues(n * 8 * 16 * 16, seed: 93)
+        let x = randomValues(count, seed: seed)
+        let y0 = try plain.forward(["x": Tensor(x, shape: shape, dtype: .float32, on: cpu)])["y"]!.doubles()
+        let y1 = try nhwc.forward(["x": Tensor(x, shape: shape, dtype: .float32, on: cpu)])["y"]!.doubles()
+        let yBound = try absolute.forward(["x": Tensor(x.map { Swift.abs($0) }, shape: shape, on: cpu)])["y"]!.doubles()
+        expectClose(y1, y0, bound: { 2 * Double(forwardTerms) * u * yBound[$0] }, "outputs", sourceLocation: sourceLocation)
+
+        let plainPositive = GraphExecutor(try block(.float32, false, true))
+        let nhwcPositive = GraphExecutor(try plainPositive.graph.channelsLast(on: cpu, dtype: .float32))
+        let xp = randomValues(count, seed: seed + 1, 0, 1), dy = randomValues(count, seed: seed + 2)
         func gradient(_ e: GraphExecutor, _ dtype: DType, _ up: [Double]) throws -> [Double] {
-            let run = try e.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], gradientsFor: ["x"])
-            return try e.backward(run, upstream: ["y": Tensor(up, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], wrt: ["x"])["x"]!.doubles()
+            let run = try e.forward(["x": Tensor(xp, shape: shape, dtype: dtype, on: cpu)], gradientsFor: ["x"])
+            return try e.backward(run, upstream: ["y": Tensor(up, shape: shape, dtype: dtype, on: cpu)], wrt: ["x"])["x"]!.doubles()
         }
-        let g0 = try gradient(plain, .float32, dy), g1 = try gradient(nhwc, .float32, dy)
-        let bound = try gradient(GraphExecutor(try Self.block(dtype: .float64, absolute: true)), .float64, dy.map { Swift.abs($0) })
-        let gamma = (288 + 288 + 8 + 2) * DType.float32.unitRoundoff
-        expectClose(g1, g0, bound: { 2 * gamma * bound[$0] }, "input gradients")
+        let g0 = try gradient(plainPositive, .float32, dy), g1 = try gradient(nhwcPositive, .float32, dy)
+        let gBound = try gradient(absolute, .float64, dy.map { Swift.abs($0) })
+        expectClose(g1, g0, bound: { 2 * Double(backwardTerms) * u * gBound[$0] }, "input gradients", sourceLocation: sourceLocation)
+        return (nhwc.graph, nhwcPositive.graph)
     }
 }

@@ -84,40 +84,16 @@ import Testing
 
     @Test("the rewritten block against the NCHW one: outputs, and input gradients through a sweep executor")
     func rewriteNumbers() throws {
-        let n = 3, count = n * 8 * 16 * 16
-        do {
-            let plain = GraphExecutor(try Self.block(dtype: .float32))
-            let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
-            #expect(nhwc.graph.nodes.contains { $0.op is ChannelsLastBroadcastMulGraphOp })
-            let x = randomValues(count, seed: 95)
-            let y0 = try plain.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
-            let y1 = try nhwc.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: .float32, on: cpu)])["y"]!.doubles()
-            // Each path's error, to first order: u per rounding along the longest chain of
-            // roundings (the convolutions' and the pool's sums, K = 72, 9, 256, 32, 8, 32, each
-            // with its bias; the gate's product), times the absolute values behind it, which
-            // the absolute graph bounds (ReLU is 1-Lipschitz and |relu(v)| ≤ |v|; a product's
-            // relative errors add); the two paths apart by twice that.
-            let abs = GraphExecutor(try Self.block(dtype: .float64, absolute: true))
-            let bound = try abs.forward(["x": Tensor(x.map { Swift.abs($0) }, shape: [n, 8, 16, 16], on: cpu)])["y"]!.doubles()
-            let gamma = Double(72 + 9 + 256 + 32 + 8 + 32 + 6 + 1) * DType.float32.unitRoundoff
-            expectClose(y1, y0, bound: { 2 * gamma * bound[$0] }, "outputs")
-        }
-        // Input gradients, weights, biases and inputs ≥ 0: every ReLU passes, both paths take
-        // the same branches, and the gradient's error is bounded likewise by the absolute
-        // graph's gradient of |dy|: the forward's chain (the gate and r are factors of the
-        // backward's products) and the backward's (8, the gate's 1 and its 256-term sum, 32, 8,
-        // 9, 288).
-        let plain = GraphExecutor(try Self.block(dtype: .float32, nonNegative: true))
-        let nhwc = GraphExecutor(try plain.graph.channelsLast(on: cpu, dtype: .float32))
-        let x = randomValues(count, seed: 96, 0, 1), dy = randomValues(n * 8 * 16 * 16, seed: 97)
-        func gradient(_ e: GraphExecutor, _ dtype: DType, _ up: [Double]) throws -> [Double] {
-            let run = try e.forward(["x": Tensor(x, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], gradientsFor: ["x"])
-            return try e.backward(run, upstream: ["y": Tensor(up, shape: [n, 8, 16, 16], dtype: dtype, on: cpu)], wrt: ["x"])["x"]!.doubles()
-        }
-        let g0 = try gradient(plain, .float32, dy), g1 = try gradient(nhwc, .float32, dy)
-        let bound = try gradient(GraphExecutor(try Self.block(dtype: .float64, absolute: true)), .float64, dy.map { Swift.abs($0) })
-        let gamma = Double((72 + 9 + 256 + 32 + 8 + 32 + 7) + (8 + 1 + 256 + 32 + 8 + 9 + 288 + 2)) * DType.float32.unitRoundoff
-        expectClose(g1, g0, bound: { 2 * gamma * bound[$0] }, "input gradients")
+        // Forward: the convolutions' and the pool's sums (K = 72, 9, 256, 32, 8, 32), each with
+        // its bias, and the gate's product. Backward: that chain (the gate and r are factors
+        // of the backward's products) and the backward's own (8, the gate's 1 and its 256-term
+        // sum, 32, 8, 9, 288).
+        let graphs = try ChannelsLastConvTests.expectRewriteMatches({ try Self.block(dtype: $0, absolute: $1, nonNegative: $2) },
+                                                                    forwardTerms: 72 + 9 + 256 + 32 + 8 + 32 + 6 + 1,
+                                                                    backwardTerms: (72 + 9 + 256 + 32 + 8 + 32 + 7) + (8 + 1 + 256 + 32 + 8 + 9 + 288 + 2),
+                                                                    seed: 95)
+        #expect(graphs.forward.nodes.contains { $0.op is ChannelsLastBroadcastMulGraphOp })
+        #expect(graphs.gradient.nodes.contains { $0.op is ChannelsLastBroadcastMulGraphOp })
     }
 
     @Test("forward-only passes (predict, Sobol, deletion curves: a model's outputs) run the channels-last graph, the IG cut kept")
