@@ -19,7 +19,7 @@ saved with ``torch.save(model, path)``)::
 Requirements: ``pip install -r scripts/requirements-fixtures.txt``.
 
 Only these layers are supported: Linear, Conv2d (with dilation and groups), ReLU,
-MaxPool2d and AvgPool2d (with padding),
+MaxPool2d and AvgPool2d (with padding and ceil_mode),
 Flatten, LayerNorm, GELU, Tanh, Sigmoid, Softplus, Embedding, Softmax,
 LogSoftmax (with the restrictions in docs/model-format.md). Anything else makes
 ``export`` raise ``ValueError`` naming the layer index and the setting.
@@ -111,8 +111,6 @@ def _layer_config(idx: int, layer: nn.Module, in_shape: tuple[int, ...]) -> dict
         kernel = _pair(layer.kernel_size, idx, name, "kernel_size")
         stride = kernel if layer.stride is None or layer.stride == () else _pair(layer.stride, idx, name, "stride")
         padding = _pair(layer.padding, idx, name, "padding")
-        if layer.ceil_mode:
-            raise _err(idx, layer, "ceil_mode=True (only False)")
         if t is nn.MaxPool2d:
             if _pair(layer.dilation, idx, name, "dilation") != [1, 1]:
                 raise _err(idx, layer, f"dilation={layer.dilation!r} (only 1)")
@@ -124,8 +122,10 @@ def _layer_config(idx: int, layer: nn.Module, in_shape: tuple[int, ...]) -> dict
         out = {"type": name, "kernel_size": kernel, "stride": stride}
         if padding != [0, 0]:
             out["padding"] = padding
-            if t is nn.AvgPool2d:
-                out["count_include_pad"] = bool(layer.count_include_pad)
+        if t is nn.AvgPool2d and (padding != [0, 0] or layer.ceil_mode):
+            out["count_include_pad"] = bool(layer.count_include_pad)    # ceil_mode's last window may reach the padding
+        if layer.ceil_mode:
+            out["ceil_mode"] = True
         return out
     if t is nn.Flatten:
         if layer.start_dim != 1 or layer.end_dim != -1:
@@ -366,10 +366,11 @@ def _build_layer(c: dict) -> nn.Module:
                          stride=tuple(c["stride"]), padding=tuple(c["padding"]), bias=c["bias"],
                          dilation=tuple(c.get("dilation", [1, 1])), groups=c.get("groups", 1))
     if t == "MaxPool2d":
-        return nn.MaxPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]), padding=tuple(c.get("padding", [0, 0])))
+        return nn.MaxPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]), padding=tuple(c.get("padding", [0, 0])),
+                            ceil_mode=c.get("ceil_mode", False))
     if t == "AvgPool2d":
         return nn.AvgPool2d(tuple(c["kernel_size"]), stride=tuple(c["stride"]), padding=tuple(c.get("padding", [0, 0])),
-                            count_include_pad=c.get("count_include_pad", True))
+                            count_include_pad=c.get("count_include_pad", True), ceil_mode=c.get("ceil_mode", False))
     if t == "Flatten":
         return nn.Flatten()
     if t == "ReLU":

@@ -33,7 +33,7 @@ import Testing
         Edit(name: "AvgPool2d padding past half the kernel", layer: 2, field: "padding", value: { [2, 2] }, error: ["layer 2 (AvgPool2d)", "padding [2, 2]", "half the kernel"]),
         Edit(name: "AvgPool2d dilation (not a field of AvgPool2d)", layer: 2, field: "dilation", value: { [1, 1] }, error: ["layer 2 (AvgPool2d): field \"dilation\"", "not one the engine knows"]),
         Edit(name: "Conv2d padding_mode reflect", layer: 0, field: "padding_mode", value: { "reflect" }, error: ["\"padding_mode\" = \"reflect\""]),
-        Edit(name: "AvgPool2d ceil_mode", layer: 2, field: "ceil_mode", value: { true }, error: ["\"ceil_mode\" = true"]),
+        Edit(name: "AvgPool2d ceil_mode not a bool", layer: 2, field: "ceil_mode", value: { 2 }, error: ["ceil_mode"]),
         Edit(name: "AvgPool2d divisor_override", layer: 2, field: "divisor_override", value: { 3 }, error: ["\"divisor_override\" = 3"]),
         Edit(name: "Flatten start_dim 0", layer: 6, field: "start_dim", value: { 0 }, error: ["layer 6 (Flatten): field \"start_dim\" = 0"]),
         Edit(name: "GELU approximate sigmoid", layer: 1, field: "approximate", value: { "sigmoid" }, error: ["layer 1 (GELU)", "approximate \"sigmoid\""]),

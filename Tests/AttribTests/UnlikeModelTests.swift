@@ -11,7 +11,7 @@ import Testing
 /// Float64 and Float32 and on every OpenCL device. They run the graph executor's general path
 /// (none of them has the bundled CNN's GELU → average pooling shape).
 @Suite struct UnlikeModelTests {
-    static let models = ["relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn"]
+    static let models = ["relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn", "fields-ceil"]
 
     @Test("logits and Integrated Gradients match PyTorch and Captum (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds)",
           arguments: models)

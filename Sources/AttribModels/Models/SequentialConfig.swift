@@ -30,10 +30,11 @@ public struct SequentialConfig: Codable, Sendable {
         public var dim: Int?
         public var dilation: [Int]?, groups: Int?
         public var countIncludePad: Bool?
+        public var ceilMode: Bool?
 
         enum CodingKeys: String, CodingKey {
             case type, bias, eps, approximate, dim, stride, padding, dilation, groups
-            case countIncludePad = "count_include_pad"
+            case countIncludePad = "count_include_pad", ceilMode = "ceil_mode"
             case inFeatures = "in_features", outFeatures = "out_features"
             case inChannels = "in_channels", outChannels = "out_channels"
             case kernelSize = "kernel_size"
@@ -64,6 +65,7 @@ public struct SequentialConfig: Codable, Sendable {
             dilation = try Self.pair(c, .dilation)
             groups = try c.decodeIfPresent(Int.self, forKey: .groups)
             countIncludePad = try c.decodeIfPresent(Bool.self, forKey: .countIncludePad)
+            ceilMode = try c.decodeIfPresent(Bool.self, forKey: .ceilMode)
         }
 
         /// PyTorch writes kernel_size/stride/padding as an int or a pair: an int k means [k, k].

@@ -62,9 +62,10 @@ extension Sequential {
             case "MaxPool2d", "AvgPool2d":
                 let k = try need(sizes(spec.kernelSize, "kernel_size"), "kernel_size")
                 let stride = try sizes(spec.stride, "stride") ?? k, padding = try sizes(spec.padding, "padding", minimum: 0) ?? [0, 0]
-                layer = padding == [0, 0] ? try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: stride)
+                let ceil = spec.ceilMode ?? false
+                layer = padding == [0, 0] && !ceil ? try Pool2d(max: spec.type == "MaxPool2d", kernel: k, stride: stride)
                     : try PaddedPool2d(max: spec.type == "MaxPool2d", kernel: k, stride: stride, padding: padding,
-                                       countIncludePad: spec.countIncludePad ?? true)
+                                       countIncludePad: spec.countIncludePad ?? true, ceilMode: ceil)
             case "LayerNorm":
                 let ns = try need(spec.normalizedShape, "normalized_shape")
                 // Against the input before anything is allocated for it.

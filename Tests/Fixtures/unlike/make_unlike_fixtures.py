@@ -12,6 +12,10 @@ model.safetensors), with the first 4 digits test inputs and their labels:
                (groups = channels), average pooling with padding and count_include_pad=False
     fields-avg average pooling with padding and count_include_pad=True, then a dilated
                convolution with dilation (1, 2)
+    fields-ceil pooling with ceil_mode=True: max pooling 3 stride 2 on 8x8 (4x4 out, the last
+               window one past the image), average pooling 3 stride 2 padding 1 with
+               count_include_pad=True on 4x4 (3x3 out, the last window one past the padding,
+               which its divisor counts and the overhang not)
     bn-cnn     what export_torch.simplify rewrites (issue 24): a bias-free Conv2d with
                BatchNorm2d, Dropout2d, a Linear with BatchNorm1d, Dropout, Identity; random
                running statistics. Its references come from the original module (BatchNorm
@@ -24,7 +28,7 @@ and, computed in float64 (the float32 weights and inputs cast exactly):
 The same IG is checked here against a manual float64 sum over Captum's own nodes.
 
 Run: pip install -r scripts/requirements-fixtures.txt captum==0.9.0
-     python Tests/Fixtures/unlike/make_unlike_fixtures.py
+     python Tests/Fixtures/unlike/make_unlike_fixtures.py [NAME ...]   (default: every fixture)
 (the script the benchmark's models share: Benchmarks/ig_throughput.py builds the same
 three architectures, with another seed, for timing.)
 """
@@ -47,7 +51,7 @@ STEPS = 16
 
 
 def build(name: str) -> nn.Sequential:
-    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23, "fields-cnn": 24, "fields-avg": 25, "bn-cnn": 26}[name])
+    torch.manual_seed({"relu-cnn": 21, "tanh-mlp": 22, "s2-cnn": 23, "fields-cnn": 24, "fields-avg": 25, "bn-cnn": 26, "fields-ceil": 27}[name])
     if name == "relu-cnn":
         layers = [nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10)]
@@ -60,6 +64,9 @@ def build(name: str) -> nn.Sequential:
         layers = [nn.Conv2d(1, 8, 3, padding=2, dilation=2), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
                   nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Tanh(), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Sigmoid(),
                   nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(32, 10)]
+    elif name == "fields-ceil":
+        layers = [nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Conv2d(4, 6, 3, padding=1),
+                  nn.Tanh(), nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=True), nn.Flatten(), nn.Linear(6 * 9, 10)]
     elif name == "bn-cnn":
         layers = [nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.2),
                   nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 16, 32), nn.BatchNorm1d(32), nn.Tanh(), nn.Dropout(0.5),
@@ -80,7 +87,10 @@ def main() -> None:
     data = os.path.join(ROOT, "Models", "digits-data")
     x32 = np.load(os.path.join(data, "test_inputs.npy")).astype(np.float32)[:4]
     t = np.load(os.path.join(data, "test_labels.npy")).astype(np.int32)[:4]
-    for name in ("relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn"):
+    only = set(sys.argv[1:])
+    for name in ("relu-cnn", "tanh-mlp", "s2-cnn", "fields-cnn", "fields-avg", "bn-cnn", "fields-ceil"):
+        if only and name not in only:
+            continue
         out = os.path.join(HERE, name)
         export(build(name), [1, 8, 8], out)
         # Exactly what attrib reads; for bn-cnn the original module, so the fold is checked.
