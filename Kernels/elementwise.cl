@@ -90,3 +90,19 @@ __kernel void bias_add(int rows, int cols,
     int c = i % cols;
     y[y_off + i] = y[y_off + i] + bias[bias_off + c];
 }
+
+// y[o,c,i] = x[o,c,i]*scale[c] (+ shift[c] where has_shift); 1-D over outer*channels*inner.
+// A per-channel affine map (Device.channelAffine); y may be x.
+__kernel void channel_affine(int n, int channels, int inner,
+                             __global const real* x, int x_off,
+                             __global const real* scale, int scale_off,
+                             __global const real* shift, int shift_off, int has_shift,
+                             __global real* y, int y_off)
+{
+    int i = (int)get_global_id(0);
+    if (i >= n) return;
+    int c = (i / inner) % channels;
+    real v = x[x_off + i] * scale[scale_off + c];
+    if (has_shift) v += shift[shift_off + c];
+    y[y_off + i] = v;
+}

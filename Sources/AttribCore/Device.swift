@@ -216,6 +216,11 @@ public protocol Device: AnyObject, Sendable {
     /// a[b, r, c] (r in order) where `ds` is given. False likewise.
     func gateMultiplyBackward(n: Int, rows: Int, cols: Int, a: BufferView, s: BufferView, dy: BufferView,
                               da: BufferView?, ds: BufferView?) throws -> Bool
+    /// y[o, c, i] = x[o, c, i]·scale[c] + shift[c] for o < outer, c < channels, i < inner (no
+    /// shift term where `shift` is nil): a per-channel affine map, an inference
+    /// BatchNormalization that no convolution absorbs, channels-first (inner = H·W) or
+    /// channels-last (inner = 1). With shift nil it is also the map's input gradient. y may be x.
+    func channelAffine(outer: Int, channels: Int, inner: Int, x: BufferView, scale: BufferView, shift: BufferView?, y: BufferView) throws
     func activationBackward(_ kind: Activation, n: Int, x: BufferView, dy: BufferView, dx: BufferView) throws
     /// y = f(x) and derivative = f′(x) in one pass, where a backend computes them more
     /// cheaply together than apart; false, with nothing written, where it does not.

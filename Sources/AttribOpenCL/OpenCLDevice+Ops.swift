@@ -131,6 +131,17 @@ extension OpenCLDevice {
         try launch1D(.elementwise, "ew_axpy", dtype: t, [.int(n), .real(alpha), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(y.offset)], n: n)
     }
 
+    public func channelAffine(outer: Int, channels: Int, inner: Int, x: BufferView, scale: BufferView, shift: BufferView?, y: BufferView) throws {
+        let op = "channelAffine"
+        try AttribError.requirePositive(op, ["outer": outer, "channels": channels, "inner": inner])
+        let n = outer * channels * inner
+        // No shift: the scale stands in for it, unread (has_shift = 0).
+        let (t, bf) = try operands(op, [(x, n), (scale, channels), (shift ?? scale, channels), (y, n)])
+        try launch1D(.elementwise, "channel_affine", dtype: t,
+                     [.int(n), .int(channels), .int(inner), .buffer(bf[0]), .int(x.offset), .buffer(bf[1]), .int(scale.offset),
+                      .buffer(bf[2]), .int((shift ?? scale).offset), .int(shift == nil ? 0 : 1), .buffer(bf[3]), .int(y.offset)], n: n)
+    }
+
     public func fill(n: Int, value: Double, y: BufferView) throws {
         let (t, bf) = try operands("fill", [(y, n)])
         try launch1D(.elementwise, "ew_fill", dtype: t, [.int(n), .real(value), .buffer(bf[0]), .int(y.offset)], n: n)
