@@ -18,7 +18,7 @@ extension ONNXGraphBuilder {
     /// The ops folded when every input is a constant (or Shape reads a value).
     static let foldable: Set<String> = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "Mod",
                                         "Equal", "Where", "ConstantOfShape", "Expand", "Slice", "Sqrt", "Reshape", "Range", "Neg",
-                                        "Identity", "Less", "Greater", "Not", "Pow", "GatherElements"]
+                                        "Identity", "Less", "Greater", "Not", "Pow", "GatherElements", "Transpose", "ScatterND"]
 
     /// Folds `n` when it can: true when its output is now a constant.
     mutating func fold(_ n: Onnx_NodeProto) throws -> Bool {
@@ -38,7 +38,9 @@ extension ONNXGraphBuilder {
             let r = full.count
             func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + r : v, 0), r) }
             let (s, e) = (clamp(try a.int("start", default: 0)), clamp(try a.int("end", default: r)))
-            constants[n.output[0]] = ONNXConstant(dims: [max(0, e - s)], values: full[s..<max(s, e)].map(Double.init), batch: Array(coef[s..<max(s, e)]))
+            var shape = ONNXConstant(dims: [max(0, e - s)], values: full[s..<max(s, e)].map(Double.init), batch: Array(coef[s..<max(s, e)]))
+            shape.isInteger = true
+            constants[n.output[0]] = shape
             try a.checkAllRead()
             return true
         }
@@ -170,12 +172,59 @@ extension ONNXGraphBuilder {
             for (k, axis) in axes.enumerated() {
                 let r = cur.dims.count, ax = axis < 0 ? axis + r : axis
                 let dim = cur.dims[ax]
-                guard steps[k] >= 1 else { throw a.error("step \(steps[k]); only positive steps are folded") }
-                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dim : v, 0), dim) }
-                let idx = Array(stride(from: clamp(starts[k]), to: clamp(ends[k]), by: steps[k]))
+                let step = steps[k]
+                guard step != 0 else { throw a.error("step 0") }
+                // ONNX's clamping: a negative entry counts from the end; going forwards starts and
+                // ends clamp to [0, dim], going backwards (x[::-1]) starts to [0, dim - 1] and ends
+                // to [-1, dim - 1], -1 meaning past index 0.
+                func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { min(max(v < 0 ? v + dim : v, lo), hi) }
+                let idx = step > 0 ? Array(stride(from: clamp(starts[k], 0, dim), to: clamp(ends[k], 0, dim), by: step))
+                                   : Array(stride(from: clamp(starts[k], 0, dim - 1), to: clamp(ends[k], -1, dim - 1), by: step))
                 cur = try gather(cur, axis: ax, idx)
             }
             out = cur
+        case "Transpose":
+            // Of a constant (Swin's relative-position tables): entries moved on the host.
+            let t = c[0], r = t.dims.count
+            let perm = try a.ints("perm", default: Array((0..<r).reversed()))
+            guard t.batch == nil, !t.batchedFirst, perm.sorted() == Array(0..<r) else { throw a.error("perm \(perm) of a constant of dims \(t.dims)") }
+            let dims = perm.map { t.dims[$0] }
+            var strides = [Int](repeating: 1, count: r)
+            for i in stride(from: r - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * t.dims[i + 1] }
+            let tv = t.values
+            var v = [Double](repeating: 0, count: tv.count), index = [Int](repeating: 0, count: r)
+            for k in v.indices {
+                var src = 0
+                for (i, p) in perm.enumerated() { src += index[i] * strides[p] }
+                v[k] = tv[src]
+                var i = r - 1
+                while i >= 0 { index[i] += 1; if index[i] < dims[i] { break }; index[i] = 0; i -= 1 }
+            }
+            out = ONNXConstant(dims: dims, values: v)
+        case "ScatterND":
+            // data with updates written at index tuples (Swin's shifted-window mask, built at
+            // load): indices [..., k] address data's first k axes; later writes win, as ONNX's
+            // reduction "none" (whose duplicates are undefined) computes in order.
+            let (d, idx, upd) = (c[0], c[1], c[2])
+            guard try a.string("reduction", default: "none") == "none" else { throw a.error("a reduction other than none") }
+            guard d.batch == nil, idx.batch == nil, upd.batch == nil, let k = idx.dims.last, k >= 1, k <= d.dims.count else {
+                throw a.error("data of dims \(d.dims), indices of dims \(idx.dims)")
+            }
+            let inner = d.dims[k...].reduce(1, *), tuples = idx.count / k
+            guard upd.count == tuples * inner else { throw a.error("updates of dims \(upd.dims) for \(tuples) index tuples of \(inner) elements") }
+            var v = d.values
+            let (iv, uv) = (idx.values, upd.values)
+            for t in 0..<tuples {
+                var at = 0
+                for j in 0..<k {
+                    var i = Int(iv[t * k + j])
+                    if i < 0 { i += d.dims[j] }
+                    guard i >= 0, i < d.dims[j] else { throw a.error("index \(Int(iv[t * k + j])) out of range for dimension \(d.dims[j])") }
+                    at = at * d.dims[j] + i
+                }
+                for e in 0..<inner { v[at * inner + e] = uv[t * inner + e] }
+            }
+            out = ONNXConstant(dims: d.dims, values: v)
         case "Range":
             guard c.allSatisfy({ $0.batch == nil }) else { throw a.error("a batch-dependent range") }
             let (s, e, d) = (c[0].values[0], c[1].values[0], c[2].values[0])
@@ -190,6 +239,17 @@ extension ONNXGraphBuilder {
         if ["Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity", "Equal", "Not", "Neg", "Sqrt", "Pow", "Less", "Greater"].contains(n.opType),
            c.contains(where: { $0.batchedFirst && $0.dims.count == out.dims.count }) {
             out.batchedFirst = true
+        }
+        // The element type: integer results of integer operands, comparisons and casts to
+        // integer or bool types (the shape arithmetic's int64); floating otherwise.
+        switch n.opType {
+        case "Shape", "Equal", "Less", "Greater", "Not": out.isInteger = true
+        case "Cast": out.isInteger = [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(try a.int("to"))
+        case "Add", "Sub", "Mul", "Div", "Mod", "Pow": out.isInteger = c[0].isInteger && c[1].isInteger
+        case "Where": out.isInteger = c[1].isInteger && c[2].isInteger
+        case "Sqrt": out.isInteger = false
+        case "ConstantOfShape": out.isInteger = try a.tensor("value").map { [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(Int($0.dataType)) } ?? false
+        default: out.isInteger = c.first?.isInteger ?? false          // a copy, a gather, a reshape of its data; Range of its start
         }
         // Entries that no longer depend on N (a slice of a shape past its batch entry) are plain.
         if out.batch?.allSatisfy({ $0 == 0 }) ?? false { out.batch = nil }
@@ -244,8 +304,9 @@ extension ONNXGraphBuilder {
                 if symbolic && ab != 0 {
                     guard ab.truncatingRemainder(dividingBy: c) == 0, a.truncatingRemainder(dividingBy: c) == 0 else { throw fail("a division") }
                 }
-                // Integer division for integer-valued operands (shape arithmetic), true otherwise.
-                let integral = a == a.rounded() && c == c.rounded() && symbolic
+                // Integer division (truncating, as ONNX's Div of integer types) for integer
+                // operands and for integer-valued batch-dependent shape arithmetic; true otherwise.
+                let integral = (x.isInteger && y.isInteger) || (a == a.rounded() && c == c.rounded() && symbolic)
                 v[i] = integral ? (a / c).rounded(.towardZero) : a / c; b[i] = ab / c
             case "Mod":
                 guard ab == 0 && cb == 0 else { throw fail("a remainder") }

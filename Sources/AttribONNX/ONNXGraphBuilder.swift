@@ -18,6 +18,9 @@ struct ONNXGraphBuilder {
     var readers: [String: Int] = [:]
     /// Bias-less Linear nodes from MatMul, by output: where a constant Add follows, it becomes their bias.
     var linearProducts: [String: Int] = [:]
+    /// Every Linear node by output (MatMul or Gemm with a constant weight, a bias taken in), for
+    /// folding a BatchNormalization that follows into it.
+    var linearLayers: [String: Int] = [:]
     /// Nodes that add, subtract or multiply by one scalar, by output: (op, scalar), for the GELU rewrite.
     var scalarNodes: [String: (op: BinaryOp, value: Double)] = [:]
     /// Values whose batch dimension the file has moved from first (ONNXBatchLayout.swift).
@@ -178,6 +181,18 @@ struct ONNXGraphBuilder {
             if n.output.count > 1, readers[n.output[1]] ?? 0 > 0 { throw a.error("its mask output is read; only inference (identity) is supported") }
             _ = try a.int("seed", default: 0)
             try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Pad":
+            // Swin pads each feature map up to a multiple of its window: at sizes that are
+            // multiples already, by nothing, which is the identity. Padding by something is not
+            // implemented.
+            let mode = try a.string("mode", default: "constant")
+            let pads = n.input.count > 1 && !n.input[1].isEmpty ? try constant(n.input[1], n) : nil
+            guard let pads, pads.batch == nil else { throw a.error("pads must be a constant (folded at load)") }
+            if n.input.count > 3, !n.input[3].isEmpty { _ = try constant(n.input[3], n) }
+            guard pads.values.allSatisfy({ $0 == 0 }) else {
+                throw a.error("pads \(pads.values.map { Int($0) }) (mode \(mode)); only padding by nothing (the identity) is supported")
+            }
+            try emit(n, IdentityGraphOp(), inputs: [x])
         case "Erf": try activation(.erf)
         case "Cast":
             // A value cast to a floating type (attention's softmax back to the query's dtype): the
@@ -238,10 +253,11 @@ struct ONNXGraphBuilder {
             var cur = x
             for (k, axis) in axes.enumerated() {
                 let ax = axis < 0 ? axis + rank : axis
-                guard steps[k] == 1 else { throw a.error("step \(steps[k]); only step 1 is supported on values") }
+                guard steps[k] >= 1, steps[k] == steps[k].rounded() else { throw a.error("step \(steps[k]); only positive steps are supported on values") }
+                let step = Int(steps[k])
                 if ax == 0 {
                     // Only the whole batch (0 to "the end", which exporters write as INT64_MAX or INT32_MAX).
-                    guard starts[k] == 0, ends[k] >= 2_147_483_647 else { throw a.error("it slices the batch dimension") }
+                    guard starts[k] == 0, ends[k] >= 2_147_483_647, step == 1 else { throw a.error("it slices the batch dimension") }
                     continue
                 }
                 guard ax < rank else { throw a.error("axis \(axis) out of range") }
@@ -249,9 +265,9 @@ struct ONNXGraphBuilder {
                 func clamp(_ v: Double) -> Int { let i = v >= 9e18 ? dim : v <= -9e18 ? 0 : Int(v); return min(max(i < 0 ? i + dim : i, 0), dim) }
                 let (lo, hi) = (clamp(starts[k]), clamp(ends[k]))
                 guard lo < hi else { throw a.error("an empty slice (\(lo)..<\(hi)) of axis \(axis)") }
-                if lo == 0 && hi == dim { continue }
+                if lo == 0 && hi == dim && step == 1 { continue }
                 let out = k == axes.count - 1 ? n.output[0] : n.output[0] + "/axis\(ax)"
-                try emit(n, SliceGraphOp(axis: ax - 1, start: lo, end: hi), inputs: [cur], output: out)
+                try emit(n, SliceGraphOp(axis: ax - 1, start: lo, end: hi, step: step), inputs: [cur], output: out)
                 cur = out
             }
             if cur == x { try emit(n, IdentityGraphOp(), inputs: [x]) }
@@ -407,6 +423,8 @@ struct ONNXGraphBuilder {
                     types[n.output[0]] = types[v]
                     types[v] = nil
                     linearProducts[v] = nil
+                    linearLayers[v] = nil
+                    linearLayers[n.output[0]] = p
                     break
                 }
                 var values = try broadcast(try alongBatch(c, v, n), to: try sampleShape(v), n)
@@ -425,10 +443,16 @@ struct ONNXGraphBuilder {
                 guard layout(x).lastAxisIsPlain(sampleRank: try sampleShape(x).count) else { throw movedBatchError(n, x, "its last axis holds the batch") }
                 guard w.dims.count == 2 else { throw a.error("constant operand of dims \(w.dims); [in, out] is supported") }
                 linearProducts[n.output[0]] = nodes.count
+                linearLayers[n.output[0]] = nodes.count
                 try emit(n, LayerOp(try Self.linear(fromTransposed: w, bias: nil, dtype: dtype, on: device)), inputs: [x])
             } else {
-                if let moved = n.input.prefix(2).first(where: { layout($0) != .first }) {
-                    throw movedBatchError(n, moved, "a product of two values needs the batch first in both")
+                // Both with the batch where the other has it (Swin's windows merged with N), and
+                // their last two axes plain: the per-sample batched product, the layout kept.
+                let (l, r) = (layout(n.input[0]), layout(n.input[1]))
+                let (lr, rr) = (try sampleShape(n.input[0]).count, try sampleShape(n.input[1]).count)
+                let plainPair = l.at + l.after <= lr - 2 && r.at + r.after <= rr - 2
+                if let moved = n.input.prefix(2).first(where: { layout($0) != .first }), l != r || !plainPair {
+                    throw movedBatchError(n, moved, "a product of two values needs the batch in the same place in both, outside their last two axes")
                 }
                 try emit(n, MatMulGraphOp(), inputs: [n.input[0], n.input[1]])
             }
@@ -446,6 +470,7 @@ struct ONNXGraphBuilder {
                 let c = try constant(n.input[2], n)
                 bias = try Tensor(try broadcast(c, to: [out], n).map { beta * $0 }, shape: [out], dtype: dtype, on: device)
             }
+            linearLayers[n.output[0]] = nodes.count
             if !transB && alpha == 1 {
                 try emit(n, LayerOp(try Self.linear(fromTransposed: w, bias: bias, dtype: dtype, on: device)), inputs: [x])
             } else {
@@ -475,18 +500,47 @@ struct ONNXGraphBuilder {
             let eps = try a.float("epsilon", default: 1e-5)
             _ = try a.float("momentum", default: 0.9)
             guard try a.int("training_mode", default: 0) == 0 else { throw a.error("training_mode = 1 is not supported") }
-            guard let conv = convolutions[x], readers[x] == 1, n.output.count == 1 || n.output.dropFirst().allSatisfy({ (readers[$0] ?? 0) == 0 }) else {
-                throw a.error("only a BatchNormalization right after a convolution (and read by nothing else) is supported: it is folded into it")
+            guard n.output.count == 1 || n.output.dropFirst().allSatisfy({ (readers[$0] ?? 0) == 0 }) else {
+                throw a.error("its running mean or variance output is read; only inference is supported")
             }
             let (gamma, beta, mean, variance) = (try constant(n.input[1], n).values, try constant(n.input[2], n).values,
                                                  try constant(n.input[3], n).values, try constant(n.input[4], n).values)
+            let s = try sampleShape(x)
+            guard let channels = s.first, [gamma, beta, mean, variance].allSatisfy({ $0.count == channels }) else {
+                throw a.error("parameters of \([gamma, beta, mean, variance].map(\.count)) entries for an input of per-sample shape \(s): one per channel (its axis 1) is needed")
+            }
+            // y = x·scale + shift per channel.
+            let scale = zip(gamma, variance).map { $0 / ($1 + eps).squareRoot() }
+            let shift = (0..<channels).map { beta[$0] - mean[$0] * scale[$0] }
+            guard let conv = convolutions[x], readers[x] == 1 else {
+                // After a Linear that nothing else reads (BatchNorm1d on features): folded into it.
+                if s.count == 1, let p = linearLayers[x], readers[x] == 1, let lin = (nodes[p].op as? LayerOp)?.layer as? Linear {
+                    var w = try lin.weight.doubles(), b = try lin.bias?.doubles() ?? [Double](repeating: 0, count: channels)
+                    let per = lin.inFeatures
+                    for o in 0..<channels {
+                        for j in 0..<per { w[o * per + j] *= scale[o] }
+                        b[o] = b[o] * scale[o] + shift[o]
+                    }
+                    let folded = try Linear(weight: Tensor(w, shape: [channels, per], dtype: dtype, on: device),
+                                            bias: Tensor(b, shape: [channels], dtype: dtype, on: device))
+                    nodes[p] = GraphNode(nodes[p].name, LayerOp(folded), inputs: nodes[p].inputs, output: n.output[0])
+                    types[n.output[0]] = types[x]
+                    types[x] = nil
+                    linearLayers[n.output[0]] = p
+                    break
+                }
+                // Anywhere else (DenseNet's norm of a concatenation, read by later layers too;
+                // a norm after a ReLU): one pass per channel.
+                try emit(n, ChannelAffineGraphOp(scale: Tensor(scale, shape: [channels], dtype: dtype, on: device),
+                                                 shift: Tensor(shift, shape: [channels], dtype: dtype, on: device), axis: 0), inputs: [x])
+                break
+            }
             let oc = conv.weight.dims[0], per = conv.weight.count / oc
-            guard [gamma, beta, mean, variance].allSatisfy({ $0.count == oc }) else { throw a.error("parameters do not have \(oc) channels") }
+            guard channels == oc else { throw a.error("parameters do not have \(oc) channels") }
             var w = conv.weight.values, b = conv.bias
             for c in 0..<oc {
-                let s = gamma[c] / (variance[c] + eps).squareRoot()
-                for j in 0..<per { w[c * per + j] *= s }
-                b[c] = (b[c] - mean[c]) * s + beta[c]
+                for j in 0..<per { w[c * per + j] *= scale[c] }
+                b[c] = b[c] * scale[c] + shift[c]
             }
             let old = nodes[conv.index]
             let folded = try convolution(ONNXConstant(dims: conv.weight.dims, values: w), b, conv.stride, conv.padding, conv.groups)
@@ -498,7 +552,8 @@ struct ONNXGraphBuilder {
             let strides = try a.ints("strides", default: [1, 1])
             let pads = try a.ints("pads", default: [0, 0, 0, 0])
             guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else { throw a.error("pads \(pads) are not symmetric") }
-            guard try a.int("ceil_mode", default: 0) == 0 else { throw a.error("ceil_mode = 1 is not supported") }
+            let ceilMode = try a.int("ceil_mode", default: 0)
+            guard ceilMode == 0 || ceilMode == 1 else { throw a.error("ceil_mode = \(ceilMode); 0 or 1 is needed") }
             guard try a.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw a.error("auto_pad is not supported") }
             if n.opType == "MaxPool" {
                 guard try a.ints("dilations", default: [1, 1]) == [1, 1] else { throw a.error("dilations other than 1 are not supported") }
@@ -506,8 +561,9 @@ struct ONNXGraphBuilder {
                 guard n.output.count == 1 || (readers[n.output[1]] ?? 0) == 0 else { throw a.error("its Indices output is read") }
             }
             let includePad = n.opType == "AveragePool" ? try a.int("count_include_pad", default: 0) == 1 : true
-            let layer: any Layer = pads == [0, 0, 0, 0] ? try Pool2d(max: n.opType == "MaxPool", kernel: k, stride: strides)
-                : try PaddedPool2d(max: n.opType == "MaxPool", kernel: k, stride: strides, padding: [pads[0], pads[1]], countIncludePad: includePad)
+            let layer: any Layer = pads == [0, 0, 0, 0] && ceilMode == 0 ? try Pool2d(max: n.opType == "MaxPool", kernel: k, stride: strides)
+                : try PaddedPool2d(max: n.opType == "MaxPool", kernel: k, stride: strides, padding: [pads[0], pads[1]],
+                                   countIncludePad: includePad, ceilMode: ceilMode == 1)
             try emit(n, LayerOp(layer), inputs: [x])
         default:
             throw unsupported(n)

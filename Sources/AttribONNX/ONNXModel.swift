@@ -22,7 +22,7 @@ public struct ONNXModel: Sendable {
     public static let supportedOps: [String] = [
         "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Dropout", "Equal", "Erf",
         "Expand", "Flatten", "Gather", "GatherElements", "Gelu", "Gemm", "GlobalAveragePool", "Greater", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
-        "Less", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Not", "Pow", "ReduceMean", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+        "Less", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Not", "Pad", "Pow", "ReduceMean", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
         "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
     ]
 

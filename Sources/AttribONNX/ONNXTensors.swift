@@ -21,6 +21,9 @@ struct ONNXConstant {
     /// The first dimension (of size 1 here) stands for the batch: the same values for every
     /// sample (ConstantOfShape([N, T]), Expand to [N, …]). Shape reads it as N.
     var batchedFirst = false
+    /// Of an integer or bool element type (int64 shapes and indices, masks): ONNX's Div of two
+    /// such truncates (torch.chunk's split size, (C + 2) / 3, folded).
+    var isInteger = false
 
     init(dims: [Int], values: [Double], batch: [Double]? = nil) {
         self.dims = dims
@@ -77,6 +80,7 @@ struct ONNXConstant {
     func reshaped(_ newDims: [Int]) -> ONNXConstant {
         var c = ONNXConstant(dims: newDims, storage: storage)
         c.batch = batch
+        c.isInteger = isInteger
         return c
     }
 
@@ -175,6 +179,7 @@ extension ONNXConstant {
             throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(v[bad])) at element \(bad)")
         }
         self.init(dims: t.dims.map(Int.init), values: v)
+        isInteger = type != .double
     }
 
     /// The bytes of an external tensor: `location` relative to the model's directory (an

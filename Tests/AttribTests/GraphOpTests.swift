@@ -21,6 +21,8 @@ import Testing
         Case(name: "Transpose reversing rank 4", shapes: [[2, 3, 4, 5]]) { TransposeGraphOp([3, 2, 1, 0]) },
         Case(name: "Slice axis 1", shapes: [[3, 7, 2]]) { SliceGraphOp(axis: 1, start: 2, end: 6) },
         Case(name: "Slice last axis (q of qkv)", shapes: [[4, 9]]) { SliceGraphOp(axis: -1, start: 3, end: 6) },
+        Case(name: "Slice axis 1 by 2 from 1 (Swin's patch merging, x[1::2])", shapes: [[3, 7, 2]]) { SliceGraphOp(axis: 1, start: 1, end: 7, step: 2) },
+        Case(name: "Slice last axis by 3, a partial last step", shapes: [[2, 8]]) { SliceGraphOp(axis: -1, start: 0, end: 8, step: 3) },
         Case(name: "Concat axis 0 of three", shapes: [[2, 3], [1, 3], [4, 3]]) { ConcatGraphOp(axis: 0, count: 3) },
         Case(name: "Concat last axis", shapes: [[2, 3], [2, 5]]) { ConcatGraphOp(axis: 1, count: 2) },
         Case(name: "MatMul [H, T, dh]·[H, dh, T]", shapes: [[2, 3, 4], [2, 4, 5]], op: { MatMulGraphOp() }, terms: 4),
@@ -131,6 +133,7 @@ import Testing
         let f = DType.float32
         #expect(message(TransposeGraphOp([0, 0]), [ValueType([2, 3], f)]).contains("not a permutation"))
         #expect(message(SliceGraphOp(axis: 0, start: 2, end: 5), [ValueType([4], f)]).contains("2..<5 does not fit axis 0 of size 4"))
+        #expect(message(SliceGraphOp(axis: 0, start: 0, end: 4, step: 0), [ValueType([4], f)]).contains("0..<4 by 0 does not fit"))
         #expect(message(ConcatGraphOp(axis: 0, count: 2), [ValueType([2, 3], f), ValueType([2, 4], f)]).contains("only axis 0 may differ"))
         #expect(message(MatMulGraphOp(), [ValueType([2, 3], f), ValueType([4, 5], f)]).contains("K = 3 and 4"))
         // More queries than keys (S > T); S ≤ T is the last S queries of a shared-prefix run.

@@ -33,14 +33,14 @@ import Testing
     }
 
     @Test("logits and input gradients match PyTorch (Float64 1e-10, 1e-6 for exporter-folded files; Float32 1e-5: a few layers of ≤ 64-term sums)",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet", "tinyswin"])
     func againstPyTorch(_ name: String) throws { try Self.checkAgainstPyTorch(name, file: "model.onnx") }
 
     /// torch.onnx.export(dynamo=True)'s files of the same modules: no Shape arithmetic around
     /// the batch (a Reshape's -1 holds it), ReduceMean for adaptive pooling, a bool mask, weights
     /// as external data; torchvision's ViT with its attention moving the batch axis.
     @Test("the same models as the dynamo exporter writes them: logits and input gradients match PyTorch (the same bounds)",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit"])
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet"])
     func dynamoExporter(_ name: String) throws { try Self.checkAgainstPyTorch(name, file: "dynamo/model.onnx") }
 
     static func checkAgainstPyTorch(_ name: String, file: String) throws {
@@ -157,10 +157,10 @@ import Testing
             return a
         }
         let cases: [(op: String, Onnx_AttributeProto, [String])] = [
-            ("MaxPool", attribute("ceil_mode", int: 1), ["(MaxPool)", "ceil_mode = 1 is not supported"]),
+            ("MaxPool", attribute("ceil_mode", int: 2), ["(MaxPool)", "ceil_mode = 2; 0 or 1 is needed"]),
             ("Conv", attribute("auto_pad", string: "SAME_UPPER"), ["(Conv)", "auto_pad"]),
             ("Relu", attribute("alpha", int: 2), ["(Relu)", "attribute alpha is not supported"]),
-            ("AveragePool", attribute("ceil_mode", int: 1), ["(AveragePool)", "ceil_mode"]),
+            ("AveragePool", attribute("ceil_mode", int: -1), ["(AveragePool)", "ceil_mode"]),
         ]
         for (k, (op, attr, fragments)) in cases.enumerated() {
             var m = good

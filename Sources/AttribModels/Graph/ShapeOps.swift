@@ -73,20 +73,23 @@ public struct TransposeGraphOp: GraphOp {
 /// Elements [start, end) of one per-sample axis (ONNX Slice with one axis and step 1;
 /// the q, k, v thirds of a fused attention projection).
 public struct SliceGraphOp: GraphOp {
-    public let axis: Int, start: Int, end: Int
-    public init(axis: Int, start: Int, end: Int) { self.axis = axis; self.start = start; self.end = end }
+    /// Every `step`-th index of start..<end (step ≥ 1; Swin's patch merging takes x[0::2]).
+    public let axis: Int, start: Int, end: Int, step: Int
+    public init(axis: Int, start: Int, end: Int, step: Int = 1) { self.axis = axis; self.start = start; self.end = end; self.step = step }
     public var kind: String { "Slice" }
-    public var description: String { "Slice(axis \(axis), \(start)..<\(end))" }
+    public var description: String { "Slice(axis \(axis), \(start)..<\(end)\(step == 1 ? "" : " by \(step)"))" }
     public var arity: Int { 1 }
+    /// Indices taken along the axis.
+    var taken: Int { (end - start + step - 1) / step }
 
     public func outputType(_ inputs: [ValueType]) throws -> ValueType {
         let x = inputs[0]
         let a = try resolveAxis(axis, rank: x.shape.count, description)
-        guard start >= 0, end <= x.shape[a], start < end else {
-            throw AttribError.invalidArgument(op: description, detail: "range \(start)..<\(end) does not fit axis \(a) of size \(x.shape[a]) (shape \(x.shape))")
+        guard start >= 0, end <= x.shape[a], start < end, step >= 1 else {
+            throw AttribError.invalidArgument(op: description, detail: "range \(start)..<\(end)\(step == 1 ? "" : " by \(step)") does not fit axis \(a) of size \(x.shape[a]) (shape \(x.shape))")
         }
         var s = x.shape
-        s[a] = end - start
+        s[a] = taken
         return ValueType(s, x.dtype)
     }
 
@@ -95,9 +98,14 @@ public struct SliceGraphOp: GraphOp {
         let t = try outputType([ValueType(x.sampleShape, x.dtype)])
         let a = try resolveAxis(axis, rank: t.shape.count, description)
         let (outer, dim, inner) = axisSplit(x.batchSize, x.sampleShape, a)
-        let w = (end - start) * inner
         let y = try Tensor(shape: [x.batchSize] + t.shape, dtype: x.dtype, on: x.device)
-        try y.copyBox((outer, 1, w), from: x, sourceOffset: start * inner, sourceStrides: (dim * inner, 0), offset: 0, strides: (w, 0))
+        if step == 1 {
+            let w = (end - start) * inner                                       // one run per outer index
+            try y.copyBox((outer, 1, w), from: x, sourceOffset: start * inner, sourceStrides: (dim * inner, 0), offset: 0, strides: (w, 0))
+        } else {
+            try y.copyBox((outer, taken, inner), from: x, sourceOffset: start * inner, sourceStrides: (dim * inner, step * inner),
+                          offset: 0, strides: (taken * inner, inner))
+        }
         return (y, OpSaved(shapes: [x.shape]))
     }
 
@@ -106,9 +114,14 @@ public struct SliceGraphOp: GraphOp {
         let shape = saved.shapes[0]
         let a = try resolveAxis(axis, rank: shape.count - 1, description)
         let (outer, dim, inner) = axisSplit(shape[0], Array(shape.dropFirst()), a)
-        let w = (end - start) * inner
         let dx = try Tensor.zeros(shape, dtype: dy.dtype, on: dy.device)
-        try dx.copyBox((outer, 1, w), from: dy, sourceOffset: 0, sourceStrides: (w, 0), offset: start * inner, strides: (dim * inner, 0))
+        if step == 1 {
+            let w = (end - start) * inner
+            try dx.copyBox((outer, 1, w), from: dy, sourceOffset: 0, sourceStrides: (w, 0), offset: start * inner, strides: (dim * inner, 0))
+        } else {
+            try dx.copyBox((outer, taken, inner), from: dy, sourceOffset: 0, sourceStrides: (taken * inner, inner),
+                           offset: start * inner, strides: (dim * inner, step * inner))
+        }
         return [dx]
     }
 }
