@@ -18,7 +18,8 @@ extension ONNXGraphBuilder {
     /// The ops folded when every input is a constant (or Shape reads a value).
     static let foldable: Set<String> = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "Mod",
                                         "Equal", "Where", "ConstantOfShape", "Expand", "Slice", "Sqrt", "Reshape", "Range", "Neg",
-                                        "Identity", "Less", "Greater", "Not", "Pow", "GatherElements", "Transpose", "ScatterND"]
+                                        "Identity", "Less", "Greater", "Not", "Pow", "GatherElements", "Transpose", "ScatterND",
+                                        "Abs", "Log", "Exp", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "Trilu", "LessOrEqual", "GreaterOrEqual"]
 
     /// Folds `n` when it can: true when its output is now a constant.
     mutating func fold(_ n: Onnx_NodeProto) throws -> Bool {
@@ -60,9 +61,27 @@ extension ONNXGraphBuilder {
             if c[0].batch != nil && !integer.contains(to) && to != 1 && to != 11 { throw a.error("a batch-dependent value cast to type \(to)") }
             out = ONNXConstant(dims: c[0].dims, values: c[0].values.map(f), batch: c[0].batch)
         case "Neg": out = try c[0].map(n) { -$0 }
+        // Elementwise maps of constants: MPNet's relative-position buckets (Abs, Log, Min),
+        // rotary tables from positions (Sin, Cos), computed at load in Double.
+        case "Abs": out = try c[0].map(n) { abs($0) }
+        case "Log": out = try c[0].map(n) { Glibc.log($0) }
+        case "Exp": out = try c[0].map(n) { Glibc.exp($0) }
+        case "Floor": out = try c[0].map(n) { $0.rounded(.down) }
+        case "Ceil": out = try c[0].map(n) { $0.rounded(.up) }
+        case "Round": out = try c[0].map(n) { $0.rounded(.toNearestOrEven) }
+        case "Sign": out = try c[0].map(n) { $0 > 0 ? 1 : $0 < 0 ? -1 : 0 }
+        case "Sin": out = try c[0].map(n) { Glibc.sin($0) }
+        case "Cos": out = try c[0].map(n) { Glibc.cos($0) }
+        case "Reciprocal": out = try c[0].map(n) { 1 / $0 }
+        case "Min", "Max":
+            guard !c.isEmpty else { throw a.error("no inputs") }
+            out = c[0]
+            for other in c.dropFirst() { out = try binary(n.opType, out, other, n) }
+        case "And", "Or":
+            out = try binary(n.opType, c[0], c[1], n)
         case "Sqrt": out = try c[0].map(n) { $0.squareRoot() }
         case "Not": out = try c[0].map(n) { $0 == 0 ? 1 : 0 }
-        case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Equal", "Less", "Greater":
+        case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
             if n.opType == "Mod" { _ = try a.int("fmod", default: 0) }
             out = try binary(n.opType, c[0], c[1], n)
         case "Where":
@@ -183,6 +202,21 @@ extension ONNXGraphBuilder {
                 cur = try gather(cur, axis: ax, idx)
             }
             out = cur
+        case "Trilu":
+            // The upper (or lower) triangle of each matrix of the last two axes, from diagonal k:
+            // a causal mask built at load (GPT-2's, GPT-NeoX's).
+            let t = c[0], r = t.dims.count
+            guard r >= 2, t.batch == nil else { throw a.error("a constant of dims \(t.dims)") }
+            let k = c.count > 1 ? Int(c[1].values.first ?? 0) : 0
+            let upper = try a.int("upper", default: 1) == 1
+            let (rows, cols) = (t.dims[r - 2], t.dims[r - 1])
+            var v = t.values
+            for i in v.indices {
+                let (row, col) = ((i / cols) % rows, i % cols)
+                if upper ? col - row < k : col - row > k { v[i] = 0 }
+            }
+            out = ONNXConstant(dims: t.dims, values: v)
+            out.batchedFirst = t.batchedFirst
         case "Transpose":
             // Of a constant (Swin's relative-position tables): entries moved on the host.
             let t = c[0], r = t.dims.count
@@ -236,20 +270,22 @@ extension ONNXGraphBuilder {
         }
         try a.checkAllRead()
         // Elementwise results of a batched constant stay batched (same rank, first dim 1).
-        if ["Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity", "Equal", "Not", "Neg", "Sqrt", "Pow", "Less", "Greater"].contains(n.opType),
+        if ["Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity", "Equal", "Not", "Neg", "Sqrt", "Pow", "Less", "Greater", "Abs", "Log", "Exp",
+            "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "LessOrEqual", "GreaterOrEqual"].contains(n.opType),
            c.contains(where: { $0.batchedFirst && $0.dims.count == out.dims.count }) {
             out.batchedFirst = true
         }
         // The element type: integer results of integer operands, comparisons and casts to
         // integer or bool types (the shape arithmetic's int64); floating otherwise.
         switch n.opType {
-        case "Shape", "Equal", "Less", "Greater", "Not": out.isInteger = true
+        case "Shape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Sign": out.isInteger = true
+        case "Abs", "Neg", "Min", "Max", "Floor", "Ceil", "Round": out.isInteger = c.allSatisfy(\.isInteger)
         case "Cast": out.isInteger = [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(try a.int("to"))
         case "Add", "Sub", "Mul", "Div", "Mod", "Pow": out.isInteger = c[0].isInteger && c[1].isInteger
         case "Where": out.isInteger = c[1].isInteger && c[2].isInteger
-        case "Sqrt": out.isInteger = false
+        case "Sqrt", "Log", "Exp", "Sin", "Cos", "Reciprocal": out.isInteger = false
         case "ConstantOfShape": out.isInteger = try a.tensor("value").map { [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(Int($0.dataType)) } ?? false
-        default: out.isInteger = c.first?.isInteger ?? false          // a copy, a gather, a reshape of its data; Range of its start
+        default: out.isInteger = c.first?.isInteger ?? false          // a copy (Trilu's too), a gather, a reshape of its data; Range of its start
         }
         // Entries that no longer depend on N (a slice of a shape past its batch entry) are plain.
         if out.batch?.allSatisfy({ $0 == 0 }) ?? false { out.batch = nil }
@@ -298,7 +334,8 @@ extension ONNXGraphBuilder {
             case "Sub": v[i] = a - c; b[i] = ab - cb
             case "Mul":
                 guard ab == 0 || cb == 0 else { throw fail("a product of two batch sizes") }
-                v[i] = a * c; b[i] = ab * c + cb * a
+                // (A coefficient of 0 stays 0 beside an infinite value: MPNet's log(0) buckets.)
+                v[i] = a * c; b[i] = (ab == 0 ? 0 : ab * c) + (cb == 0 ? 0 : cb * a)
             case "Div":
                 guard cb == 0 else { throw fail("a division by the batch size") }
                 if symbolic && ab != 0 {
@@ -307,16 +344,30 @@ extension ONNXGraphBuilder {
                 // Integer division (truncating, as ONNX's Div of integer types) for integer
                 // operands and for integer-valued batch-dependent shape arithmetic; true otherwise.
                 let integral = (x.isInteger && y.isInteger) || (a == a.rounded() && c == c.rounded() && symbolic)
-                v[i] = integral ? (a / c).rounded(.towardZero) : a / c; b[i] = ab / c
+                v[i] = integral ? (a / c).rounded(.towardZero) : a / c; b[i] = ab == 0 ? 0 : ab / c
+            case "Min", "Max", "And", "Or":
+                guard ab == 0 && cb == 0 else { throw fail(op) }
+                switch op {
+                case "Min": v[i] = Swift.min(a, c)
+                case "Max": v[i] = Swift.max(a, c)
+                case "And": v[i] = a != 0 && c != 0 ? 1 : 0
+                default: v[i] = a != 0 || c != 0 ? 1 : 0
+                }
             case "Mod":
                 guard ab == 0 && cb == 0 else { throw fail("a remainder") }
                 v[i] = a - c * (a / c).rounded(.down)
             case "Pow":
                 guard ab == 0 && cb == 0 else { throw fail("a power") }
                 v[i] = foldPow(a, c)
-            case "Equal", "Less", "Greater":
+            case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
                 if ab == 0 && cb == 0 {
-                    v[i] = op == "Equal" ? (a == c ? 1 : 0) : op == "Less" ? (a < c ? 1 : 0) : (a > c ? 1 : 0)
+                    switch op {
+                    case "Equal": v[i] = a == c ? 1 : 0
+                    case "Less": v[i] = a < c ? 1 : 0
+                    case "Greater": v[i] = a > c ? 1 : 0
+                    case "LessOrEqual": v[i] = a <= c ? 1 : 0
+                    default: v[i] = a >= c ? 1 : 0
+                    }
                 } else if op == "Equal", cb == 0, ab > 0, c < ab + a {
                     v[i] = 0          // b·N + a with N ≥ 1 is at least b + a: never a smaller constant (the -1 of Expand)
                 } else if op == "Equal", ab == 0, cb > 0, a < cb + c {

@@ -52,4 +52,49 @@ extension ONNXGraphBuilder {
         guard !remove.isEmpty else { return }
         nodes = nodes.indices.compactMap { i in replace[i] ?? (remove.contains(i) ? nil : nodes[i]) }
     }
+
+    /// The tanh GELU as exporters write it (Hugging Face's NewGELU and gelu_new: ALBERT, GPT-2),
+    /// ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) in eight nodes (Pow 3, Mul, Add x, Mul, Tanh,
+    /// Add 1, and the products by x and ½ in any order), becomes one GELU (tanh) activation.
+    /// Matched by ops and constants; each intermediate value must have one reader.
+    mutating func fuseTanhGELU(outputs: Set<String>) {
+        var readerCount: [String: Int] = [:]
+        var producer: [String: Int] = [:]
+        for (i, nd) in nodes.enumerated() {
+            producer[nd.output] = i
+            for v in nd.inputs { readerCount[v, default: 0] += 1 }
+        }
+        func single(_ v: String) -> Bool { readerCount[v] == 1 && !outputs.contains(v) }
+        func only(_ v: String) -> Int? { single(v) ? nodes.indices.first { nodes[$0].inputs.contains(v) } : nil }
+        func scalar(_ i: Int, _ op: BinaryOp, _ value: Double) -> Bool {
+            guard let s = scalarNodes[nodes[i].output] else { return false }
+            return s.op == op && abs(s.value - value) <= 1e-6 * abs(value)
+        }
+        func isMul(_ i: Int) -> Bool { (nodes[i].op as? BinaryGraphOp)?.op == .mul }
+        var remove = Set<Int>()
+        var replace: [Int: GraphNode] = [:]
+        for (p, nd) in nodes.enumerated() {
+            guard (nd.op as? PowGraphOp)?.exponent == 3, let x = nd.inputs.first,
+                  let c = only(nd.output), scalar(c, .mul, 0.044715),
+                  let s = only(nodes[c].output), (nodes[s].op as? BinaryGraphOp)?.op == .add, Set(nodes[s].inputs) == [x, nodes[c].output],
+                  let k = only(nodes[s].output), scalar(k, .mul, (2 / Double.pi).squareRoot()),
+                  let t = only(nodes[k].output), ((nodes[t].op as? LayerOp)?.layer as? ActivationLayer)?.kind == .tanh,
+                  let a = only(nodes[t].output), scalar(a, .add, 1), let m = only(nodes[a].output) else { continue }
+            var drop = [p, c, s, k, t, a, m]
+            let out: String
+            if scalar(m, .mul, 0.5), let f = only(nodes[m].output), isMul(f), Set(nodes[f].inputs) == [x, nodes[m].output] {
+                drop.append(f); out = nodes[f].output                              // x·(½·(1 + tanh))
+            } else if isMul(m), Set(nodes[m].inputs).contains(x), Set(nodes[m].inputs).count == 2, let h = only(nodes[m].output), scalar(h, .mul, 0.5) {
+                drop.append(h); out = nodes[h].output                              // (x·(1 + tanh))·½
+            } else if isMul(m), let other = nodes[m].inputs.first(where: { $0 != nodes[a].output }), let h0 = producer[other], single(other),
+                      scalar(h0, .mul, 0.5), nodes[h0].inputs[0] == x {
+                drop.append(h0); out = nodes[m].output                             // (½·x)·(1 + tanh)
+            } else { continue }
+            guard drop.allSatisfy({ !remove.contains($0) }) else { continue }
+            remove.formUnion(drop)
+            replace[drop.max()!] = GraphNode(nodes[t].name + "/gelu", LayerOp(ActivationLayer(.geluTanh)), inputs: [x], output: out)
+        }
+        guard !remove.isEmpty else { return }
+        nodes = nodes.indices.compactMap { i in replace[i] ?? (remove.contains(i) ? nil : nodes[i]) }
+    }
 }

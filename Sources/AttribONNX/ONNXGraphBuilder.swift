@@ -66,6 +66,7 @@ struct ONNXGraphBuilder {
         guard !inputs.isEmpty else { throw AttribError.io(path: file, detail: "the graph has no input that is not an initializer") }
         for n in g.node { try add(n) }
         fuseExactGELU(outputs: Set(g.output.map(\.name)))
+        fuseTanhGELU(outputs: Set(g.output.map(\.name)))
         let outputs = g.output.map(\.name)
         for o in outputs where types[o] == nil {
             throw AttribError.io(path: file, detail: "graph output '\(o)' is produced by no node the engine ran")
@@ -137,7 +138,14 @@ struct ONNXGraphBuilder {
     }
 
     func unsupported(_ n: Onnx_NodeProto) -> AttribError {
-        .io(path: file, detail: "node '\(n.name)' has op type \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType) (opset \(opset)), which the engine does not implement; supported: \(ONNXModel.supportedOps.joined(separator: ", "))")
+        let op = "\(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType)"
+        if n.domain.isEmpty, ONNXModel.supportedOps.contains(n.opType) {
+            // A listed op in a form the engine does not run (Equal of floating values: shape
+            // arithmetic folds at load and integer ops run on token ids, nothing else).
+            let ins = n.input.filter { !$0.isEmpty }.map { v in constants[v].map { "constant \($0.dims)" } ?? types[v].map { "\($0)" } ?? "?" }
+            return .io(path: file, detail: "node '\(n.name)' has op type \(op) (opset \(opset)) on inputs \(ins.joined(separator: ", ")): the engine runs \(op) only on constants (folded at load)\(Self.integerOps.contains(n.opType) ? " and on integer values (token ids)" : "") or where the list of supported ops says, not here")
+        }
+        return .io(path: file, detail: "node '\(n.name)' has op type \(op) (opset \(opset)), which the engine does not implement; supported: \(ONNXModel.supportedOps.joined(separator: ", "))")
     }
 
     mutating func add(_ n: Onnx_NodeProto) throws {
@@ -161,6 +169,13 @@ struct ONNXGraphBuilder {
         let values = n.input.filter { !$0.isEmpty && constants[$0] == nil && types[$0] != nil }
         if let moved = values.first(where: { layout($0) != .first }), !Self.layoutAware.contains(n.opType) {
             throw movedBatchError(n, moved, "\(n.opType) is not one of those")
+        }
+        // Arithmetic on token ids (RoBERTa's position ids): integer ops on the host.
+        if Self.integerOps.contains(n.opType), values.contains(where: { types[$0]?.dtype == .int32 }) {
+            guard values.allSatisfy({ layout($0) == .first }) else { throw movedBatchError(n, values[0], "integer values must hold the batch first") }
+            try integer(n, &a)
+            try a.checkAllRead()
+            return
         }
         let inLayout = values.first.map(layout) ?? .first
         defer { if inLayout != .first, layouts[first] == nil, types[first] != nil, !["Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather"].contains(n.opType) { layouts[first] = inLayout } }
@@ -393,6 +408,73 @@ struct ONNXGraphBuilder {
                 throw a.error("shape \(target) changes the batch dimension")
             }
             try emit(n, ReshapeGraphOp(per.isEmpty ? [1] : per), inputs: [x])
+        case "Split":
+            // Into pieces along an axis (ModernBERT's q, k, v): a Slice each, of a value or a constant.
+            let axis = try a.int("axis", default: 0)
+            let parts = n.output.count
+            let sizes: [Int]? = n.input.count > 1 && !n.input[1].isEmpty ? try constant(n.input[1], n).values.map { Int($0) } : nil
+            _ = try a.int("num_outputs", default: parts)
+            if let c = constants[x] {
+                let ax = axis < 0 ? axis + c.dims.count : axis
+                guard ax >= 0, ax < c.dims.count, c.batch == nil else { throw a.error("axis \(axis) of a constant of dims \(c.dims)") }
+                var start = 0
+                for (k, size) in try splitSizes(c.dims[ax], sizes, parts, a).enumerated() {
+                    var piece = try gather(c, axis: ax, Array(start..<(start + size)))
+                    piece.isInteger = c.isInteger
+                    constants[n.output[k]] = piece
+                    start += size
+                }
+                break
+            }
+            let sh = try sampleShape(x), ax = axis < 0 ? axis + sh.count + 1 : axis
+            guard ax >= 1, ax <= sh.count else { throw a.error("axis \(axis): the batch dimension or out of range for per-sample shape \(sh)") }
+            var start = 0
+            for (k, size) in try splitSizes(sh[ax - 1], sizes, parts, a).enumerated() {
+                if !n.output[k].isEmpty {
+                    try emit(n, SliceGraphOp(axis: ax - 1, start: start, end: start + size), inputs: [x], output: n.output[k])
+                }
+                start += size
+            }
+        case "Where":
+            // A constant condition choosing between a value and a constant (an attention mask
+            // filled with the lowest float, DeBERTa's) or two values: y = a⊙keep + fill, the
+            // fill holding the constant where it is chosen and 0 elsewhere, so that −∞ fills.
+            guard let cond = constants[n.input[0]] else { throw a.error("only a constant condition is supported (a mask computed at load)") }
+            let (l, r) = (n.input[1], n.input[2])
+            guard let v = [l, r].first(where: { constants[$0] == nil }) else { throw a.error("no operand is a value") }
+            let shape = try sampleShape(v)
+            for o in [l, r] where constants[o] == nil {
+                guard try sampleShape(o) == shape, layout(o) == layout(v) else { throw a.error("the two values differ in shape or batch layout") }
+            }
+            let k = try broadcast(try alongBatch(cond, v, n), to: shape, n).map { $0 != 0 }
+            func tensor(_ values: [Double]) throws -> Tensor { try Tensor(values, shape: shape, dtype: dtype, on: device) }
+            func masked(_ value: String, where pick: Bool, _ name: String) throws -> String {
+                try emit(n, ConstantBinaryGraphOp(.mul, tensor(k.map { $0 == pick ? 1 : 0 })), inputs: [value], output: name)
+                return name
+            }
+            switch (constants[l], constants[r]) {
+            case (nil, nil):
+                let (p, q) = (try masked(l, where: true, n.output[0] + "/then"), try masked(r, where: false, n.output[0] + "/else"))
+                try emit(n, BinaryGraphOp(.add), inputs: [p, q])
+            case (let c?, nil), (nil, let c?):
+                let constantIsThen = constants[l] != nil
+                let fill = try broadcast(try alongBatch(c, v, n), to: shape, n)
+                let kept = try masked(v, where: !constantIsThen, n.output[0] + "/kept")
+                try emit(n, ConstantBinaryGraphOp(.add, tensor(k.indices.map { k[$0] == constantIsThen ? fill[$0] : 0 })), inputs: [kept])
+            case (.some, .some):
+                throw a.error("both operands are constants with a value condition")
+            }
+        case "Neg":
+            // Of a value (rotary embeddings' rotate_half): a scale by −1, exact.
+            try emit(n, ScaleGraphOp(-1), inputs: [x])
+        case "Pow":
+            // A value to a constant whole power (GELU's x³; shape arithmetic's powers fold at load).
+            guard let e = constants[n.input[1]], e.count == 1, e.batch == nil else { throw a.error("the exponent must be one constant") }
+            let p = e.values[0]
+            guard p == p.rounded(), PowGraphOp.exponents.contains(Int(p)) else {
+                throw a.error("exponent \(p) of a value; whole exponents \(PowGraphOp.exponents) are supported")
+            }
+            try emit(n, PowGraphOp(exponent: Int(p)), inputs: [x])
         case "Add", "Sub", "Mul", "Div":
             let (l, r) = (n.input[0], n.input[1])
             let (lc, rc) = (constants[l], constants[r])
@@ -580,5 +662,22 @@ extension ONNXGraphBuilder {
     static func linear(fromTransposed w: ONNXConstant, bias: Tensor?, dtype: DType, on device: any Device) throws -> Linear {
         let wt = try w.tensor(dtype: dtype, on: device)                     // [in, out]
         return try Linear(weight: wt.transposed01(), bias: bias, transposed: wt)   // W [out, in]
+    }
+}
+
+extension ONNXGraphBuilder {
+    /// The sizes of Split's pieces of an axis of `dim`: as given (they must add up to it), else
+    /// `parts` equal pieces, the last smaller where they do not divide (ONNX's rule).
+    func splitSizes(_ dim: Int, _ given: [Int]?, _ parts: Int, _ a: ONNXAttributes) throws -> [Int] {
+        if let given {
+            guard given.count == parts, given.allSatisfy({ $0 >= 1 }), given.reduce(0, +) == dim else {
+                throw a.error("split sizes \(given) for \(parts) outputs of an axis of \(dim)")
+            }
+            return given
+        }
+        let each = (dim + parts - 1) / parts
+        let sizes = (0..<parts).map { min(each, dim - $0 * each) }
+        guard sizes.allSatisfy({ $0 >= 1 }) else { throw a.error("\(parts) outputs of an axis of \(dim)") }
+        return sizes
     }
 }

@@ -9,8 +9,10 @@ import SwiftProtobuf
 ///
 /// What is read: opsets 13 to 21 of the default domain; the ops in `supportedOps`, each
 /// attribute checked (one the engine does not implement is an error, never dropped);
-/// BatchNormalization folded into the convolution before it; initializers and Constant
-/// nodes inline (float, double, int32, int64). An op outside the set is an error naming the
+/// BatchNormalization folded into the convolution or Linear before it (elsewhere one pass per
+/// channel); shape arithmetic and any op whose inputs are all constants folded at load;
+/// arithmetic on token ids as integer ops on the host; initializers and Constant nodes inline
+/// or external (float, double, int32, int64, bool). An op outside the set is an error naming the
 /// node, its op type and the opset, and listing the set.
 public struct ONNXModel: Sendable {
     public let graph: Graph
@@ -20,10 +22,11 @@ public struct ONNXModel: Sendable {
 
     public static let opsets = 13...21
     public static let supportedOps: [String] = [
-        "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Dropout", "Equal", "Erf",
-        "Expand", "Flatten", "Gather", "GatherElements", "Gelu", "Gemm", "GlobalAveragePool", "Greater", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
-        "Less", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Not", "Pad", "Pow", "ReduceMean", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
-        "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+        "Abs", "Add", "And", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Concat", "Constant", "ConstantOfShape", "Conv", "Cos", "CumSum",
+        "Div", "Dropout", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements", "Gelu", "Gemm", "GlobalAveragePool",
+        "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "Less", "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Min",
+        "Mod", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "Range", "Reciprocal", "ReduceMean", "Relu", "Reshape", "Round", "ScatterND", "Shape",
+        "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
     ]
 
     public static func load(_ path: String, on device: any Device, dtype: DType = .float32) throws -> ONNXModel {

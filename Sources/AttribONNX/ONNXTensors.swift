@@ -108,6 +108,11 @@ struct ONNXConstant {
 
 extension ONNXConstant {
 
+    /// Whether a value may stand in a floating tensor of `count` elements: a finite one, or ±∞
+    /// as a lone scalar (an attention mask's fill value, GPT-2's −∞). NaN never, and no
+    /// infinity in a weight: either would make every result NaN without a word.
+    static func allowed(_ v: Double, count: Int) -> Bool { v.isFinite || (count == 1 && v.isInfinite) }
+
     /// Reads a TensorProto: float, double, int32 and int64 data, inline (typed fields or
     /// raw little-endian bytes) or external (raw bytes at `offset`, `length` of a file named by
     /// `location` beside the model, as onnx.save(save_as_external_data=True) writes models over
@@ -151,9 +156,9 @@ extension ONNXConstant {
             let c = ONNXConstant(dims: t.dims.map(Int.init), storage: storage)
             let bad: Int?
             switch storage {
-            case .floats(let f): bad = f.firstIndex { !$0.isFinite }
+            case .floats(let f): bad = f.firstIndex { !Self.allowed(Double($0), count: count) }
             default: bad = raw.withUnsafeBytes { b in
-                (0..<count).first { !Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))).isFinite }
+                (0..<count).first { !Self.allowed(Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))), count: count) }
             }
             }
             if let bad {
@@ -175,7 +180,7 @@ extension ONNXConstant {
         guard v.count == count else {
             throw AttribError.io(path: file, detail: "tensor '\(name)' holds \(v.count) values for dims \(t.dims) (\(count) elements)")
         }
-        if type == .double, let bad = v.firstIndex(where: { !$0.isFinite }) {
+        if type == .double, let bad = v.firstIndex(where: { !Self.allowed($0, count: count) }) {
             throw AttribError.io(path: file, detail: "tensor '\(name)' has a non-finite value (\(v[bad])) at element \(bad)")
         }
         self.init(dims: t.dims.map(Int.init), values: v)

@@ -15,7 +15,7 @@ struct LayerIGCommand: ParsableCommand {
     @Option(help: "Token ids of one input, comma-separated; several inputs separated by ';' (all of the model's length).") var tokens: String?
     @Option(name: .customLong("text"), help: "Text of one input (repeat for several), tokenized with the model directory's tokenizer.json, or its vocab.txt as BERT's, special tokens included, then padded with [PAD] to the model's length.") var texts: [String] = []
     @Option(help: "The value to attribute at (an ONNX value name). Default: the embedding output (the first embedding, its added position and token-type embeddings and their LayerNorm).") var layer: String?
-    @Option(help: "The baseline's token id at every position (Captum's usual baseline: the pad token).") var baselineToken: Int32 = 0
+    @Option(help: "The baseline's token id at every position (Captum's usual baseline: the pad token). Default: the pad token of the model directory's tokenizer ([PAD] or <pad>: 1 for RoBERTa's), else 0.") var baselineToken: Int32?
     @Option(help: "Target class for every input, or 'predicted' (default).") var target = "predicted"
     @Option(help: "Integration steps m.") var steps = 64
     @Option(help: "Rule: riemann_left, riemann_right, riemann_middle, riemann_trapezoid, gauss_legendre.") var method = "gauss_legendre"
@@ -58,6 +58,7 @@ struct LayerIGCommand: ParsableCommand {
         guard let layer = layer ?? m.graph.embeddingOutput() else {
             throw AttribError.io(path: m.file, detail: "no embedding reads the input; give --layer with the name of the value to attribute at")
         }
+        let baselineToken = try self.baselineToken ?? padToken() ?? 0
         // The ids, [n, T].
         var ids: [Int32] = []
         if let path = inputs {
@@ -161,6 +162,12 @@ struct LayerIGCommand: ParsableCommand {
         for f in ["attributions.npy", "token_scores.npy", "summary.json"] { print("  wrote \(dir)/\(f)") }
     }
 
+    /// The pad token's id in the model directory's tokenizer, where it has one.
+    func padToken() throws -> Int32? {
+        guard let tok = try HFTokenizer.forTextModel(directory: ONNXModel.directory(at: model)) else { return nil }
+        return tok.id(for: "[PAD]") ?? tok.id(for: "<pad>")
+    }
+
     /// The --text inputs as ids, each the model's length: its tokenizer's ids with special tokens,
     /// padded with [PAD] (the exported model has no attention mask, so the padding is part of
     /// what it reads: as when PyTorch runs the same padded ids). Longer texts are an error.
@@ -169,7 +176,7 @@ struct LayerIGCommand: ParsableCommand {
         guard let tok = try HFTokenizer.forTextModel(directory: dir) else {
             throw AttribError.io(path: dir, detail: "--text needs the model's tokenizer: tokenizer.json, or BERT's vocab.txt, beside model.onnx")
         }
-        let pad = tok.id(for: "[PAD]") ?? tok.id(for: "<pad>") ?? baselineToken
+        let pad = tok.id(for: "[PAD]") ?? tok.id(for: "<pad>") ?? baselineToken ?? 0
         var ids: [Int32] = []
         for (k, text) in texts.enumerated() {
             let t = tok.encode(text)

@@ -30,6 +30,8 @@ import Testing
         Case(name: "MatMul q·kᵀ × 0.3 (a fused scale)", shapes: [[2, 3, 4], [2, 5, 4]], op: { MatMulGraphOp(transposeB: true, alpha: 0.3) }, terms: 5),
         Case(name: "MatMul × 0.125", shapes: [[2, 3, 4], [2, 4, 5]], op: { MatMulGraphOp(alpha: 0.125) }, terms: 4),
         Case(name: "Scale", shapes: [[3, 4]]) { ScaleGraphOp(0.35) },
+        Case(name: "Pow 3 (GELU's x³ where it is not fused)", shapes: [[3, 4]]) { PowGraphOp(exponent: 3) },
+        Case(name: "Pow 2", shapes: [[5]]) { PowGraphOp(exponent: 2) },
         Case(name: "CausalSoftmax", shapes: [[2, 5, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),
         Case(name: "CausalSoftmax of the last 3 of 5 queries", shapes: [[2, 3, 5]], op: { CausalSoftmaxGraphOp() }, terms: 5),
         Case(name: "CausalSoftmax of the last 3 of 6 queries, window 2", shapes: [[2, 3, 6]], op: { CausalSoftmaxGraphOp(window: 2) }, terms: 2),
@@ -134,6 +136,7 @@ import Testing
         #expect(message(TransposeGraphOp([0, 0]), [ValueType([2, 3], f)]).contains("not a permutation"))
         #expect(message(SliceGraphOp(axis: 0, start: 2, end: 5), [ValueType([4], f)]).contains("2..<5 does not fit axis 0 of size 4"))
         #expect(message(SliceGraphOp(axis: 0, start: 0, end: 4, step: 0), [ValueType([4], f)]).contains("0..<4 by 0 does not fit"))
+        #expect(message(PowGraphOp(exponent: 5), [ValueType([4], f)]).contains("exponent 5"))
         #expect(message(ConcatGraphOp(axis: 0, count: 2), [ValueType([2, 3], f), ValueType([2, 4], f)]).contains("only axis 0 may differ"))
         #expect(message(MatMulGraphOp(), [ValueType([2, 3], f), ValueType([4, 5], f)]).contains("K = 3 and 4"))
         // More queries than keys (S > T); S ≤ T is the last S queries of a shared-prefix run.

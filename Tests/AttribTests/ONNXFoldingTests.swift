@@ -116,4 +116,55 @@ import Testing
             _ = try Self.load([Self.node("Pad", ["x", "pads"], "y")], [Self.int64("pads", [4], [0, 1, 0, 1])], sample: [3])
         }
     }
+
+    /// Split into pieces (ModernBERT's q, k, v): sizes given, or equal with a smaller last one.
+    @Test("Split of a value: sizes given, and equal parts with a smaller last one (ONNX's rule)")
+    func split() throws {
+        var given = Self.node("Split", ["x", "sizes"], "a")
+        given.output = ["a", "y"]
+        given.attribute = [{ var a = Onnx_AttributeProto(); a.name = "axis"; a.type = .int; a.i = 1; return a }()]
+        let m = try Self.load([given], [Self.int64("sizes", [2], [2, 3])], sample: [5])
+        let x = (0..<10).map(Double.init)
+        #expect(try Self.forward(m, x, [2, 5]).doubles() == [2, 3, 4, 7, 8, 9])
+        var equal = Self.node("Split", ["x"], "a")
+        equal.output = ["a", "b", "y"]
+        equal.attribute = given.attribute
+        let e = try Self.load([equal], [], sample: [5])
+        #expect(try Self.forward(e, x, [2, 5]).doubles() == [4, 9])                 // pieces 2, 2, 1
+    }
+
+    /// Where with a constant condition: the mask fill of attention (−∞ where masked), and two
+    /// values; the gradient reaches only the chosen elements.
+    @Test("Where with a constant condition: a −∞ fill and a choice between two values, with their gradients")
+    func whereMask() throws {
+        var cond = Onnx_TensorProto()
+        cond.name = "cond"; cond.dims = [3]; cond.dataType = 9; cond.int32Data = [1, 0, 1]
+        let m = try Self.load([Self.node("Where", ["cond", "fill", "x"], "y")], [cond, Self.float("fill", [], [-.infinity])], sample: [3])
+        let exec = GraphExecutor(m.graph)
+        let x: [Double] = [1, 2, 3, 4, 5, 6]
+        let run = try exec.forward(["x": Tensor(x, shape: [2, 3], dtype: .float64, on: cpu)], gradientsFor: ["x"])
+        #expect(try run["y"]!.doubles() == [-.infinity, 2, -.infinity, -.infinity, 5, -.infinity])
+        let g = try exec.backward(run, upstream: ["y": Tensor([Double](repeating: 1, count: 6), shape: [2, 3], dtype: .float64, on: cpu)], wrt: ["x"])
+        #expect(try g["x"]!.doubles() == [0, 1, 0, 0, 1, 0])
+        let two = try Self.load([Self.node("Neg", ["x"], "n"), Self.node("Where", ["cond", "x", "n"], "y")], [cond], sample: [3])
+        #expect(try Self.forward(two, x, [2, 3]).doubles() == [1, -2, 3, 4, -5, 6])
+    }
+
+    /// A causal mask at load: Trilu of ones, compared with LessOrEqual, the larger of two
+    /// constants, all folded; the graph keeps the one product.
+    @Test("Trilu, LessOrEqual and Max of constants fold: a causal mask times x")
+    func causalMask() throws {
+        var trilu = Self.node("Trilu", ["ones"], "upper")
+        trilu.attribute = [{ var a = Onnx_AttributeProto(); a.name = "upper"; a.type = .int; a.i = 1; return a }()]
+        let nodes = [trilu, Self.node("LessOrEqual", ["upper", "zero"], "lower"),          // 1 on and below the diagonal... and 0 above
+                     Self.node("Max", ["lower", "zero"], "mask"), Self.node("Cast", ["mask"], "maskf"), Self.node("Mul", ["x", "maskf"], "y")]
+        var cast = nodes[3]
+        cast.attribute = [{ var a = Onnx_AttributeProto(); a.name = "to"; a.type = .int; a.i = 1; return a }()]
+        let m = try Self.load([nodes[0], nodes[1], nodes[2], cast, nodes[4]],
+                              [Self.float("ones", [3, 3], [Float](repeating: 1, count: 9)), Self.float("zero", [], [0])], sample: [3, 3])
+        #expect(m.graph.nodes.count == 1)
+        let x = (1...9).map(Double.init)
+        // upper = triu(ones): 1 on and above the diagonal; ≤ 0 marks the strictly lower part.
+        #expect(try Self.forward(m, x, [1, 3, 3]).doubles() == [0, 0, 0, 4, 0, 0, 7, 8, 0])
+    }
 }

@@ -12,7 +12,7 @@ import Testing
     /// x [N, 3] → MatMul(W [3, 2]) → Gemm(B [4, 2], transB = 1, alpha = 2, beta = 0.5, C [4])
     /// → "logits" [N, 4]. `raw`: initializers as little-endian raw_data (as exporters write
     /// them), else in float_data.
-    static func model(w: [Float], b: [Float], c: [Float], raw: Bool) throws -> Data {
+    static func model(w: [Float], b: [Float], c: [Float], raw: Bool, cDims: [Int64] = [4]) throws -> Data {
         func tensor(_ name: String, _ dims: [Int64], _ v: [Float]) -> Onnx_TensorProto {
             var t = Onnx_TensorProto()
             t.name = name; t.dims = dims; t.dataType = 1
@@ -43,7 +43,7 @@ import Testing
         gemm.attribute = [attr("alpha", f: 2), attr("beta", f: 0.5), attr("transB", i: 1)]
         var g = Onnx_GraphProto()
         g.name = "g"; g.node = [mm, gemm]
-        g.initializer = [tensor("W", [3, 2], w), tensor("B", [4, 2], b), tensor("C", [4], c)]
+        g.initializer = [tensor("W", [3, 2], w), tensor("B", [4, 2], b), tensor("C", cDims, c)]
         g.input = [value("x", [nil, 3])]; g.output = [value("logits", [nil, 4])]
         var m = Onnx_ModelProto()
         m.irVersion = 8; m.graph = g
@@ -84,5 +84,20 @@ import Testing
         b[5] = raw ? .nan : .infinity
         let bytes = try Self.model(w: [1, 0, 0, 1, 1, 1], b: b, c: [0, 0, 0, 0], raw: raw)
         expectAttribError(["tensor 'B'", "non-finite value", "at element 5"]) { _ = try Self.load(bytes, dtype: .float32) }
+    }
+
+    /// A lone ±∞ is a fill value (GPT-2's attention mask writes −∞ as a scalar Constant): it
+    /// loads; NaN never does, nor an infinity among several values (a weight).
+    @Test("a scalar ±∞ loads as a fill value; a scalar NaN and an infinity in a weight are refused")
+    func scalarInfinity() throws {
+        let w: [Float] = [1, 0, 0, 1, 1, 1], b: [Float] = [1, 2, -1, 0.5, 0.25, -2, 3, 1]
+        // C of one value broadcast over the 4 outputs by Gemm: −∞ there gives −∞ logits, as the file says.
+        let m = try Self.load(try Self.model(w: w, b: b, c: [-.infinity], raw: true, cDims: [1]), dtype: .float32)
+        let out = try GraphExecutor(m.graph).forward(["x": Tensor([1, 2, 3], shape: [1, 3], dtype: .float32, on: CPUDevice.shared)])["logits"]!.doubles()
+        #expect(out.allSatisfy { $0 == -.infinity })
+        expectAttribError(["tensor 'C'", "non-finite value (nan)"]) { _ = try Self.load(try Self.model(w: w, b: b, c: [.nan], raw: true, cDims: [1]), dtype: .float32) }
+        expectAttribError(["tensor 'C'", "non-finite value (inf)", "at element 2"]) {
+            _ = try Self.load(try Self.model(w: w, b: b, c: [0, 0, .infinity, 0], raw: false), dtype: .float32)
+        }
     }
 }

@@ -158,9 +158,11 @@ public struct Graph: Sendable {
 extension Graph {
     /// A text model's embedding output, the value layer IG runs through by default: the first
     /// Embedding's output, followed through the nodes that add constants to it (position and
-    /// token-type embeddings folded at load) and the LayerNorm that ends them, as far as each
-    /// value on the way has one reader. Hugging Face's BERT gives the output of its embeddings
-    /// module, the layer Captum's BERT examples attribute to. nil where no Embedding reads an input.
+    /// token-type embeddings folded at load) or other embeddings' lookups (RoBERTa's positions,
+    /// computed from the ids at run time), and the LayerNorm that ends them, as far as each
+    /// value on the way has one reader. Hugging Face's BERT, RoBERTa, ALBERT, MPNet, DeBERTa and
+    /// ModernBERT give the output of their embeddings module, the layer Captum's examples
+    /// attribute to. nil where no Embedding reads an input.
     public func embeddingOutput() -> String? {
         guard var node = nodes.firstIndex(where: { ($0.op as? LayerOp)?.layer is Embedding }) else { return nil }
         var value = nodes[node].output
@@ -168,9 +170,12 @@ extension Graph {
             let readers = nodes.indices.filter { nodes[$0].inputs.contains(value) }
             guard readers.count == 1, !outputs.contains(value) else { return value }
             let next = nodes[readers[0]]
-            let extends = next.op is ConstantBinaryGraphOp || next.op is IdentityGraphOp
             let ends = (next.op as? LayerOp)?.layer is LayerNormLayer
-            guard extends || ends, next.inputs.count == 1 else { return value }
+            let other = next.inputs.filter { $0 != value }
+            let addsLookup = (next.op as? BinaryGraphOp)?.op == .add && other.count == 1
+                && producer[other[0]].map { ((nodes[$0].op as? LayerOp)?.layer is Embedding) } == true
+            let extends = (next.inputs.count == 1 && (next.op is ConstantBinaryGraphOp || next.op is IdentityGraphOp)) || addsLookup
+            guard extends || (ends && next.inputs.count == 1) else { return value }
             node = readers[0]
             value = next.output
             if ends { return value }
