@@ -3,7 +3,7 @@
 // fused epilogues (gemm_epilogue.cl), so a fused GEMM and the pointwise kernels
 // compute the same values bit for bit.
 //   kind: 0 relu, 1 gelu_tanh, 2 gelu_erf, 3 tanh, 4 sigmoid, 5 softplus,
-//         6 hard_sigmoid, 7 hard_swish, 8 erf, 9 silu.
+//         6 hard_sigmoid, 7 hard_swish, 8 erf, 9 silu, 10 relu6.
 // act_f(kind, x) = f(x); act_df(kind, x) = f'(x).
 // All formulas are written in numerically stable forms (no cancellation for
 // large |x|, no overflow in exp) and the derivatives are analytic.
@@ -24,6 +24,7 @@ typedef REAL real;
 #define ACT_HARD_SWISH   7
 #define ACT_ERF          8
 #define ACT_SILU         9
+#define ACT_RELU6        10
 
 // Non-integer literal of type real: a float literal in the float build (no
 // double constant, so no fp64 needed), a double literal in the double build.
@@ -99,6 +100,9 @@ real act_f(int kind, real x)
     case ACT_SILU:
         // x sigmoid(x) (Llama's SwiGLU gate).
         return x * sigmoid_stable(x);
+    case ACT_RELU6:
+        // min(max(x, 0), 6), NaN passing as ReLU's does.
+        return x > (real)6 ? (real)6 : (x < (real)0 ? (real)0 : x);
     default:
         return (real)NAN;
     }
@@ -148,6 +152,8 @@ real act_df(int kind, real x)
         // (x s)' = s + x s (1 - s), with s (1 - s) = sigmoid_grad(x) (no cancellation).
         return sigmoid_stable(x) + x * sigmoid_grad(x);
     }
+    case ACT_RELU6:
+        return (x > (real)0 && x < (real)6) ? (real)1 : (real)0;
     default:
         return (real)NAN;
     }

@@ -18,7 +18,7 @@ saved with ``torch.save(model, path)``)::
 
 Requirements: ``pip install -r scripts/requirements-fixtures.txt``.
 
-Only these layers are supported: Linear, Conv2d (with dilation and groups), ReLU,
+Only these layers are supported: Linear, Conv2d (with dilation and groups), ReLU, ReLU6,
 MaxPool2d and AvgPool2d (with padding and ceil_mode),
 Flatten, LayerNorm, GELU, Tanh, Sigmoid, Softplus, Embedding, Softmax,
 LogSoftmax (with the restrictions in docs/model-format.md). Anything else makes
@@ -133,6 +133,8 @@ def _layer_config(idx: int, layer: nn.Module, in_shape: tuple[int, ...]) -> dict
         return {"type": "Flatten"}
     if t is nn.ReLU:
         return {"type": "ReLU"}
+    if t is nn.ReLU6:
+        return {"type": "ReLU6"}
     if t is nn.Tanh:
         return {"type": "Tanh"}
     if t is nn.Sigmoid:
@@ -375,6 +377,8 @@ def _build_layer(c: dict) -> nn.Module:
         return nn.Flatten()
     if t == "ReLU":
         return nn.ReLU()
+    if t == "ReLU6":
+        return nn.ReLU6()
     if t == "Tanh":
         return nn.Tanh()
     if t == "Sigmoid":

@@ -84,6 +84,9 @@ public enum Activation: Int32, Sendable, CaseIterable {
     case erf = 8
     /// x·sigmoid(x) (SiLU, Swish): the gate of Llama, Qwen2 and Mistral's SwiGLU MLP.
     case silu = 9
+    /// min(max(x, 0), 6) (PyTorch's ReLU6, ONNX Clip(0, 6)): MobileNetV2's; f′ = 1 on (0, 6),
+    /// 0 elsewhere (PyTorch's hardtanh backward).
+    case relu6 = 10
 }
 
 public enum RowReduction: String, Sendable, CaseIterable { case sum, max, mean }

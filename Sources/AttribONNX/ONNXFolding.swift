@@ -19,7 +19,7 @@ extension ONNXGraphBuilder {
     static let foldable: Set<String> = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "Mod",
                                         "Equal", "Where", "ConstantOfShape", "Expand", "Slice", "Sqrt", "Reshape", "Range", "Neg",
                                         "Identity", "Less", "Greater", "Not", "Pow", "GatherElements", "Transpose", "ScatterND",
-                                        "Abs", "Log", "Exp", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "Trilu", "LessOrEqual", "GreaterOrEqual"]
+                                        "Abs", "Log", "Exp", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "Trilu", "LessOrEqual", "GreaterOrEqual", "Clip"]
 
     /// Folds `n` when it can: true when its output is now a constant.
     mutating func fold(_ n: Onnx_NodeProto) throws -> Bool {
@@ -47,7 +47,9 @@ extension ONNXGraphBuilder {
         }
         // Expand of a value to its own shape is the identity (handled as a data op); ConstantOfShape
         // reads only its shape operand; everything else needs every input constant.
-        guard ins.allSatisfy({ $0 != nil }) || n.opType == "ConstantOfShape" && ins.first != nil else { return false }
+        // (Clip's min and max are optional: an empty name is no bound.)
+        let given = n.opType == "Clip" ? n.input.indices.allSatisfy { n.input[$0].isEmpty || ins[$0] != nil } : ins.allSatisfy { $0 != nil }
+        guard given || n.opType == "ConstantOfShape" && ins.first != nil else { return false }
         let c = ins.compactMap { $0 }
         var out: ONNXConstant
         switch n.opType {
@@ -79,6 +81,11 @@ extension ONNXGraphBuilder {
             for other in c.dropFirst() { out = try binary(n.opType, out, other, n) }
         case "And", "Or":
             out = try binary(n.opType, c[0], c[1], n)
+        case "Clip":
+            // Bounds from the optional inputs 1 and 2 (an empty name: none).
+            out = c[0]
+            if n.input.count > 1, !n.input[1].isEmpty, let lo = constants[n.input[1]] { out = try binary("Max", out, lo, n) }
+            if n.input.count > 2, !n.input[2].isEmpty, let hi = constants[n.input[2]] { out = try binary("Min", out, hi, n) }
         case "Sqrt": out = try c[0].map(n) { $0.squareRoot() }
         case "Not": out = try c[0].map(n) { $0 == 0 ? 1 : 0 }
         case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
@@ -279,7 +286,7 @@ extension ONNXGraphBuilder {
         // integer or bool types (the shape arithmetic's int64); floating otherwise.
         switch n.opType {
         case "Shape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Sign": out.isInteger = true
-        case "Abs", "Neg", "Min", "Max", "Floor", "Ceil", "Round": out.isInteger = c.allSatisfy(\.isInteger)
+        case "Abs", "Neg", "Min", "Max", "Floor", "Ceil", "Round", "Clip": out.isInteger = c.allSatisfy(\.isInteger)
         case "Cast": out.isInteger = [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(try a.int("to"))
         case "Add", "Sub", "Mul", "Div", "Mod", "Pow": out.isInteger = c[0].isInteger && c[1].isInteger
         case "Where": out.isInteger = c[1].isInteger && c[2].isInteger

@@ -208,6 +208,21 @@ struct ONNXGraphBuilder {
                 throw a.error("pads \(pads.values.map { Int($0) }) (mode \(mode)); only padding by nothing (the identity) is supported")
             }
             try emit(n, IdentityGraphOp(), inputs: [x])
+        case "Clip":
+            // Of a value: ReLU6 (MobileNetV2's, torch.clamp(x, 0, 6)) or ReLU; bounds from the
+            // optional min and max inputs (opset 11 on), each a constant scalar.
+            func bound(_ k: Int, _ none: Double) throws -> Double {
+                guard n.input.count > k, !n.input[k].isEmpty else { return none }
+                let c = try constant(n.input[k], n)
+                guard c.count == 1, c.batch == nil else { throw a.error("its \(k == 1 ? "min" : "max") must be one constant value") }
+                return c.values[0]
+            }
+            let (lo, hi) = (try bound(1, -.infinity), try bound(2, .infinity))
+            switch (lo, hi) {
+            case (0, 6): try activation(.relu6)
+            case (0, .infinity): try activation(.relu)
+            default: throw a.error("Clip(\(lo), \(hi)) of a value; Clip(0, 6) (ReLU6) and Clip(0) (ReLU) are supported")
+            }
         case "Erf": try activation(.erf)
         case "Cast":
             // A value cast to a floating type (attention's softmax back to the query's dtype): the

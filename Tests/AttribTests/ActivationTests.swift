@@ -43,7 +43,8 @@ import Glibc
         // Away from relu's kink at 0 and the hard activations' at ±3, where the derivative is
         // not defined (each takes PyTorch's one-sided convention there; knownValues checks it).
         let hard = kind == .hardSigmoid || kind == .hardSwish
-        let x = hard ? [-4.0, -2.9, -1.1, -0.3, 0.2, 0.7, 1.9, 2.9, 4.0] : [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
+        let x = hard ? [-4.0, -2.9, -1.1, -0.3, 0.2, 0.7, 1.9, 2.9, 4.0]
+            : kind == .relu6 ? [-1.1, -0.3, 0.2, 3.0, 5.9, 6.2, 7.0] : [-3.0, -1.1, -0.3, 0.2, 0.7, 1.9, 4.0]
         let h = 1e-5
         for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             let tx = try Tensor(x, shape: [x.count], on: device)
@@ -68,6 +69,7 @@ import Glibc
             .softplus: [0.31326168751822286, 0.6931471805599453, 1.3132616875182228],
             .hardSigmoid: [1.0 / 3, 0.5, 2.0 / 3],
             .hardSwish: [-1.0 / 3, 0, 2.0 / 3],
+            .relu6: [0, 0, 1],
         ]
         for device in [cpu as any Device] + openCLDevices.filter({ $0.supports(.float64) }) {
             for (kind, w) in want {
@@ -82,6 +84,11 @@ import Glibc
             let t = try Tensor(kinks, shape: [4], dtype: .float32, on: device)
             #expect(try t.activationBackward(.hardSwish, upstream: ones).doubles() == [-0.5, 1.5, 0, 1], "\(device.id)")
             #expect(try t.activationBackward(.hardSigmoid, upstream: ones).doubles() == [0, 0, 0, 0], "\(device.id)")
+            // ReLU6 (hardtanh(0, 6)): 0 at both kinks and outside, 1 strictly inside; 6 above 6.
+            let r = try Tensor([0, 6, -0.5, 6.5, 3], shape: [5], dtype: .float32, on: device)
+            let ones5 = try Tensor([1, 1, 1, 1, 1], shape: [5], dtype: .float32, on: device)
+            #expect(try r.activationBackward(.relu6, upstream: ones5).doubles() == [0, 0, 0, 0, 1], "\(device.id)")
+            #expect(try r.activated(.relu6).doubles() == [0, 6, 0, 6, 3], "\(device.id)")
         }
     }
 }
@@ -274,20 +281,21 @@ import Glibc
     }
 }
 
-/// The CPU backend's Float32 Hardswish and Hardsigmoid (MobileNetV3's): plain C loops
+/// The CPU backend's Float32 Hardswish and Hardsigmoid (MobileNetV3's) and ReLU6 (MobileNetV2's): plain C loops
 /// (CVecMath/hard_activations.c) with the scalar formula's operations in its order.
 @Suite struct HardActivationFloat32Tests {
-    @Test("CPU Float32 Hardswish, Hardsigmoid and their input gradients: bitwise the formula in Float, at and around the kinks at ±3, NaN passed",
-          arguments: [Activation.hardSwish, .hardSigmoid])
+    @Test("CPU Float32 Hardswish, Hardsigmoid, ReLU6 and their input gradients: bitwise the formula in Float, at and around the kinks (±3; 0 and 6), NaN passed",
+          arguments: [Activation.hardSwish, .hardSigmoid, .relu6])
     func againstFormula(_ kind: Activation) throws {
-        let kinks: [Float] = [-3, 3].flatMap { k in [k, k.nextUp, k.nextDown] }
+        let kinks: [Float] = [-3, 3, 0, 6].flatMap { k in [k, k.nextUp, k.nextDown] }
         var x: [Float] = kinks + [0, -0.0, 1e-30, -1e-30, 6, -6, 1e30, -1e30] + stride(from: -8, through: 8, by: 0.0625).map { Float($0) }
         x += randomValues(1001, seed: 24, -5, 5).map { Float($0) }                  // not a multiple of the lanes
         let dy = randomValues(x.count, seed: 25).map { Float($0) }
         func clamp(_ v: Float) -> Float { Swift.min(Swift.max(v + 3, 0), 6) }
-        let want = x.map { kind == .hardSwish ? $0 * clamp($0) / 6 : clamp($0) / 6 }
+        let want = x.map { kind == .relu6 ? Swift.min(Swift.max($0, 0), 6) : kind == .hardSwish ? $0 * clamp($0) / 6 : clamp($0) / 6 }
         let wantDx = zip(x, dy).map { v, g in
-            g * (kind == .hardSwish ? (v < -3 ? 0 : v <= 3 ? v / 3 + 0.5 : 1) : (v > -3 && v < 3 ? Float(1) / 6 : 0))
+            kind == .relu6 ? g * (v > 0 && v < 6 ? 1 : 0)
+                : g * (kind == .hardSwish ? (v < -3 ? 0 : v <= 3 ? v / 3 + 0.5 : 1) : (v > -3 && v < 3 ? Float(1) / 6 : 0))
         }
         let t = try Tensor(x, shape: [x.count], on: cpu)
         let y = try t.activated(kind).floats()

@@ -12,9 +12,9 @@ import Testing
     static func array(_ name: String, _ file: String) throws -> [Double] { try NPY.read(fixturePath("onnx/\(name)/\(file).npy")).doubles() }
 
     @Test("IG on the ONNX file matches Captum's on the PyTorch model (Float64 1e-6, Float32 1e-4: GradientMethodTests' bounds), on every device",
-          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet", "tinyswin",
+          arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet", "tinyswin", "tinymobilenetv2",
                       // The other exports of the same modules (ONNXTests): the same references.
-                      "tvvit/raw", "tvvit/dynamo", "tinyresnet/dynamo", "tinymobilenet/dynamo", "tinydensenet/dynamo"])
+                      "tvvit/raw", "tvvit/dynamo", "tinyresnet/dynamo", "tinymobilenet/dynamo", "tinydensenet/dynamo", "tinymobilenetv2/dynamo"])
     func igAgainstCaptum(_ file: String) throws {
         let name = String(file.split(separator: "/")[0])
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
@@ -55,7 +55,7 @@ import Testing
         }
     }
 
-    @Test("the signed gradient on the ONNX file is PyTorch's input gradient (Float64: ONNXTests' bound)", arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet", "tinyswin"])
+    @Test("the signed gradient on the ONNX file is PyTorch's input gradient (Float64: ONNXTests' bound)", arguments: ["resmlp", "bncnn", "fieldcnn", "tinyresnet", "tinymobilenet", "tinyvit", "tvvit", "tinydensenet", "tinyswin", "tinymobilenetv2"])
     func saliency(_ name: String) throws {
         let x = try Self.array(name, "inputs"), targets = try Self.array(name, "targets").map { [Int($0)] }
         let model = try ONNXModel.attributionModel(at: Self.path(name), on: cpu, dtype: .float64)

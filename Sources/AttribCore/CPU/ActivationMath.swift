@@ -33,6 +33,7 @@ enum ActivationMath<T: CPUScalar> {
         case .tanh: return tanhSaturated(x)
         case .sigmoid: return sigmoid(x)
         case .softplus: return Swift.max(x, 0) + T.log1p(T.exp(-Swift.abs(x)))
+        case .relu6: return Swift.min(Swift.max(x, 0), 6)
         case .hardSigmoid: return Swift.min(Swift.max(x + 3, 0), 6) / 6
         case .hardSwish: return x * Swift.min(Swift.max(x + 3, 0), 6) / 6
         case .erf: return T.erf(x)
@@ -75,6 +76,7 @@ enum ActivationMath<T: CPUScalar> {
         case .softplus: return sigmoid(x)
         // PyTorch's backward conventions at the kinks: 1/6 strictly inside (−3, 3) for the
         // hard sigmoid; for the hard swish x/3 + ½ on [−3, 3], 0 below and 1 above.
+        case .relu6: return x > 0 && x < 6 ? 1 : 0
         case .hardSigmoid: return x > -3 && x < 3 ? T(1) / 6 : 0
         case .hardSwish: return x < -3 ? 0 : x <= 3 ? x / 3 + T(0.5) : 1
         case .erf: return T(1.1283791670955126) * T.exp(-x * x)      // 2/√π

@@ -55,6 +55,7 @@ enum CPUKernels<T: CPUScalar> {
         case .geluTanh: attrib_gelu_tanh_forward_f32
         case .hardSwish: attrib_hardswish_forward_f32
         case .hardSigmoid: attrib_hardsigmoid_forward_f32
+        case .relu6: attrib_relu6_forward_f32
         case .geluErf, .erf, .softplus: nil
         }
     }
@@ -69,6 +70,7 @@ enum CPUKernels<T: CPUScalar> {
         case .geluTanh: attrib_gelu_tanh_backward_f32
         case .hardSwish: attrib_hardswish_backward_f32
         case .hardSigmoid: attrib_hardsigmoid_backward_f32
+        case .relu6: attrib_relu6_backward_f32
         case .geluErf, .erf, .softplus: nil
         }
     }

@@ -16,6 +16,7 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
         case .softplus: return "Softplus"
         case .hardSigmoid: return "Hardsigmoid"
         case .hardSwish: return "Hardswish"
+        case .relu6: return "ReLU6"
         case .erf: return "Erf"
         case .silu: return "SiLU"
         }

@@ -47,7 +47,7 @@ enum SequentialFields {
                       "max_norm": .only([.null], because: "renormalised lookups are not implemented")],
         "Flatten": ["start_dim": .only([.int(1)], because: "each sample is flattened whole"),
                     "end_dim": .only([.int(-1)], because: "each sample is flattened whole")],
-        "ReLU": ["inplace": inplace], "Tanh": [:], "Sigmoid": [:],
+        "ReLU": ["inplace": inplace], "ReLU6": ["inplace": inplace], "Tanh": [:], "Sigmoid": [:],
         "Softplus": ["beta": .only([.int(1), .double(1)], because: "softplus with beta ≠ 1 is not implemented"),
                      "threshold": .only([.int(20), .double(20)], because: "PyTorch's linear region above 20 is what the engine's exact form gives to 2e-9")],
         "GELU": ["approximate": .read],

@@ -80,6 +80,7 @@ extension Sequential {
                 layer = try Embedding(weight: weight("\(i).weight", [try size(spec.numEmbeddings, "num_embeddings"), try size(spec.embeddingDim, "embedding_dim")]))
             case "Flatten": layer = Flatten()
             case "ReLU": layer = ActivationLayer(.relu)
+            case "ReLU6": layer = ActivationLayer(.relu6)
             case "Tanh": layer = ActivationLayer(.tanh)
             case "Sigmoid": layer = ActivationLayer(.sigmoid)
             case "Softplus": layer = ActivationLayer(.softplus)

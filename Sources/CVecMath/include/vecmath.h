@@ -33,6 +33,8 @@ void attrib_hardsigmoid_forward_f32(const float *x, float *y, size_t n);
 void attrib_hardsigmoid_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 void attrib_hardswish_forward_f32(const float *x, float *y, size_t n);
 void attrib_hardswish_backward_f32(const float *x, const float *dy, float *dx, size_t n);
+void attrib_relu6_forward_f32(const float *x, float *y, size_t n);
+void attrib_relu6_backward_f32(const float *x, const float *dy, float *dx, size_t n);
 
 /// Average pooling with stride = kernel (kh × kw windows that tile each h × w
 /// plane; the last rows and columns that no window covers are skipped forward

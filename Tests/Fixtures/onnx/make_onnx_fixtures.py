@@ -38,6 +38,9 @@ against onnxruntime (float32):
             with ceil_mode (average with and without count_include_pad, where the last window
             hangs past the padding; max), a Linear with a BatchNorm1d after it and another
             after a ReLU (TinyDenseNet below). The same inputs and export as tinyresnet.
+  tinymobilenetv2/ torchvision's MobileNetV2 (its constructor, width 0.25, three inverted-residual
+            stages) on 3x32x32: ReLU6 as ONNX Clip(0, 6), depthwise convolutions, residual adds.
+            The same inputs and export as tinyresnet.
   tinyswin/ torchvision's SwinTransformer (its constructor: patch 4, embedding 16, depths
             (2, 2), heads (2, 2), window 4; random weights) on 3x32x32: windows merged with
             the batch, the shifted window's roll and its attention mask built by the exporter's
@@ -234,6 +237,12 @@ class TinyDenseNet(nn.Module):
         return self.head(self.max(self.avg_in(f) + self.avg_ex(f)))
 
 
+def tinymobilenetv2() -> nn.Module:
+    from torchvision.models import MobileNetV2
+    return random_statistics(MobileNetV2(num_classes=10, width_mult=0.25,
+                                         inverted_residual_setting=[[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 1, 2]]))
+
+
 def tinyswin() -> nn.Module:
     from torchvision.models.swin_transformer import SwinTransformer
     return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2], window_size=[4, 4],
@@ -273,11 +282,12 @@ def main() -> None:
     only = set(sys.argv[1:])
     for name, make, xs in (("resmlp", ResMLP, x32.reshape(4, 64)), ("bncnn", bncnn, x32), ("fieldcnn", fieldcnn, x32),
                            ("tinyresnet", TinyResNet, rgb), ("tinymobilenet", TinyMobileNet, rgb), ("tinyvit", TinyViT, rgb),
-                           ("tvvit", tvvit, rgb), ("tinydensenet", TinyDenseNet, rgb), ("tinyswin", tinyswin, rgb)):
+                           ("tvvit", tvvit, rgb), ("tinydensenet", TinyDenseNet, rgb), ("tinyswin", tinyswin, rgb),
+                           ("tinymobilenetv2", tinymobilenetv2, rgb)):
         if only and name not in only:
             continue
         torch.manual_seed({"resmlp": 31, "bncnn": 32, "fieldcnn": 33, "tinyresnet": 34, "tinymobilenet": 35, "tinyvit": 36,
-                           "tvvit": 37, "tinydensenet": 38, "tinyswin": 39}[name])
+                           "tvvit": 37, "tinydensenet": 38, "tinyswin": 39, "tinymobilenetv2": 40}[name])
         model = make().eval()
         out = os.path.join(HERE, name)
         os.makedirs(out, exist_ok=True)
