@@ -59,7 +59,8 @@ weights, 224x224 RGB inputs drawn N(0, 1)) and resnet50 (the same), resnext50 (t
 convolutions, Hardswish, squeeze-excitation; the same inputs), efficientnet-b0 (torchvision's: depthwise
 3x3 and 5x5, SiLU, squeeze-excitation; the same), vit-tiny and vit-b16 (Hugging Face's
 ViTForImageClassification at DeiT-tiny's and ViT-B/16's sizes, random weights, the same inputs), tv-vit-b16
-(torchvision's vit_b_16, exported as scripts/export_onnx.py exports it). Inputs 1, 64, 1024 (digits: the test
+(torchvision's vit_b_16, exported as scripts/export_onnx.py exports it), densenet121, squeezenet1-1, googlenet, swin-t and mobilenet-v2
+(torchvision's, random weights, the same inputs: norms no convolution absorbs, ceil_mode pooling, shifted windows, ReLU6). Inputs 1, 64, 1024 (digits: the test
 inputs repeated; wide MLP: seeded U[0,1) of shape [N, 784]); m = 64, 512.
 
 Time budget: big configurations take far too long on a few cores (1024 inputs
@@ -218,7 +219,8 @@ UNLIKE = ("relu-cnn", "tanh-mlp", "s2-cnn")
 # Graphs the Sequential format cannot hold, through ONNX (torch.onnx.export, the TorchScript
 # exporter, opset 17, a dynamic batch): attrib reads the .onnx file, Captum and the direct
 # PyTorch side run the module it came from.
-ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "resnext50", "mobilenet-v3-small", "efficientnet-b0", "vit-tiny", "vit-b16", "tv-vit-b16")
+ONNX_MODELS = ("res-mlp", "resnet18", "resnet50", "resnext50", "mobilenet-v3-small", "efficientnet-b0", "vit-tiny", "vit-b16", "tv-vit-b16",
+               "densenet121", "squeezenet1-1", "googlenet", "swin-t", "mobilenet-v2")
 
 
 def onnx_model(torch, name, path):
@@ -244,6 +246,15 @@ def onnx_model(torch, name, path):
     elif name == "efficientnet-b0":           # torchvision's: depthwise 3x3 and 5x5, SiLU (Sigmoid then Mul in ONNX), squeeze-excitation
         import torchvision
         model, shape = torchvision.models.efficientnet_b0(weights=None).eval(), [3, 224, 224]
+    elif name in ("densenet121", "squeezenet1-1", "googlenet", "swin-t", "mobilenet-v2"):
+        # torchvision's, random weights, 224x224: DenseNet's norms before each convolution (no
+        # convolution absorbs them), SqueezeNet's and GoogLeNet's ceil_mode max pooling, Swin's
+        # shifted windows (the batch merged with the windows, strided slices), MobileNetV2's ReLU6.
+        import torchvision
+        ctor = {"densenet121": "densenet121", "squeezenet1-1": "squeezenet1_1", "googlenet": "googlenet", "swin-t": "swin_t",
+                "mobilenet-v2": "mobilenet_v2"}[name]
+        kw = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        model, shape = getattr(torchvision.models, ctor)(weights=None, **kw).eval(), [3, 224, 224]
     elif name in ("vit-tiny", "vit-b16"):     # Hugging Face's ViTForImageClassification, random weights, 224x224, 16x16 patches
         from transformers import ViTConfig, ViTForImageClassification
         size = dict(hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768) if name == "vit-tiny" \

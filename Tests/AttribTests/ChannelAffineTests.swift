@@ -83,4 +83,56 @@ import Testing
         let linears = model.graph.nodes.filter { $0.op.kind == "Linear" }
         #expect(linears.count == 2)
     }
+
+    /// DenseNet's pattern: x [8, 16, 16] → norm → ReLU → a (8→32, 3×3) → concat(x, a) [40]
+    /// → norm → ReLU → b (40→8, 3×3) → y (1.3 M multiply-adds a sample against the 4096
+    /// elements its two transposes move: channels-last by the cost rule). Norms are ChannelAffine (scale in [0.5, 1.5], shift
+    /// in [−0.3, 0.3]); weights scaled by 1/K; `absolute`: absolute values, no ReLU (the
+    /// bound's graph); `nonNegative`: absolute values.
+    static func denseBlock(dtype: DType, absolute: Bool = false, nonNegative: Bool = false) throws -> Graph {
+        func values(_ n: Int, _ seed: UInt64, _ lo: Double, _ hi: Double) -> [Double] {
+            let v = randomValues(n, seed: seed, lo, hi)
+            return absolute || nonNegative ? v.map(abs) : v
+        }
+        func norm(_ c: Int, seed: UInt64) throws -> ChannelAffineGraphOp {
+            ChannelAffineGraphOp(scale: try Tensor(values(c, seed, 0.5, 1.5), shape: [c], dtype: dtype, on: cpu),
+                                 shift: try Tensor(values(c, seed + 1, -0.3, 0.3), shape: [c], dtype: dtype, on: cpu), axis: 0)
+        }
+        func conv(_ c: Int, _ oc: Int, _ k: Int, seed: UInt64) throws -> Conv2d {
+            let scale = 1 / Double(c * k * k)
+            return try Conv2d(weight: Tensor(values(oc * c * k * k, seed, -scale, scale), shape: [oc, c, k, k], dtype: dtype, on: cpu),
+                              bias: Tensor(values(oc, seed + 1, -1, 1), shape: [oc], dtype: dtype, on: cpu), padding: [k / 2, k / 2])
+        }
+        func act() -> any GraphOp { absolute ? IdentityGraphOp() : LayerOp(ActivationLayer(.relu)) }
+        return try Graph(inputs: [("x", ValueType([8, 16, 16], dtype))], nodes: [
+            GraphNode("n0", try norm(8, seed: 71), inputs: ["x"], output: "n0"),
+            GraphNode("r0", act(), inputs: ["n0"], output: "r0"),
+            GraphNode("a", LayerOp(try conv(8, 32, 3, seed: 73)), inputs: ["r0"], output: "a"),
+            GraphNode("cat", ConcatGraphOp(axis: 0, count: 2), inputs: ["x", "a"], output: "cat"),
+            GraphNode("n1", try norm(40, seed: 75), inputs: ["cat"], output: "n1"),
+            GraphNode("r1", act(), inputs: ["n1"], output: "r1"),
+            GraphNode("b", LayerOp(try conv(40, 8, 3, seed: 77)), inputs: ["r1"], output: "y"),
+        ], outputs: ["y"])
+    }
+
+    @Test("DenseNet's pattern runs channels-last as one stretch: the norms and the concatenation along the channels join the convolutions")
+    func denseBlockRewrite() throws {
+        let r = try Self.denseBlock(dtype: .float32).channelsLast(on: cpu, dtype: .float32)
+        #expect(r.nodes.filter { ($0.op as? ChannelAffineGraphOp)?.axis == 2 }.map(\.name) == ["n0", "n1"])
+        #expect(r.nodes.filter { ($0.op as? ConcatGraphOp)?.axis == 2 }.map(\.name) == ["cat"])
+        #expect(r.nodes.filter { $0.op is ChannelsLastConvGraphOp }.map(\.name) == ["a", "b"])
+        #expect(r.nodes.filter { $0.op is TransposeGraphOp }.count == 2, "x in, y out: \(r.nodes.map(\.name))")
+    }
+
+    @Test("the channels-last dense block against the NCHW one: outputs, and input gradients through a sweep executor")
+    func denseBlockNumbers() throws {
+        // Forward: norm (a product, a sum), a (72 terms and its bias), the concatenation (a
+        // copy), norm, b (360 terms and its bias). Backward: that chain and its own (b's 72,
+        // the norm's product, a's 288, the norm's product, the two branches' sum at x).
+        let graphs = try ChannelsLastConvTests.expectRewriteMatches({ try Self.denseBlock(dtype: $0, absolute: $1, nonNegative: $2) },
+                                                                    forwardTerms: 2 + 73 + 2 + 361,
+                                                                    backwardTerms: (2 + 73 + 2 + 361) + (72 + 1 + 288 + 1 + 1),
+                                                                    seed: 131)
+        #expect(graphs.forward.nodes.contains { ($0.op as? ConcatGraphOp)?.axis == 2 })
+    }
 }

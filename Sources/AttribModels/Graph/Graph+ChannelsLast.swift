@@ -77,8 +77,9 @@ extension Graph {
     ///
     /// Rule: a Conv2d on images too large for its dense small-image map, a grouped or depthwise
     /// convolution, an activation, an elementwise Add/Sub/Mul of two same-shaped values, global
-    /// average pooling, or a squeeze-and-excitation gate ([C, H, W] ⊙ [C, 1, 1]) can
-    /// run channels-last. Those that read
+    /// average pooling, a squeeze-and-excitation gate ([C, H, W] ⊙ [C, 1, 1]), a per-channel
+    /// affine map (a BatchNormalization kept) or a concatenation along the channels (DenseNet's
+    /// blocks) can run channels-last. Those that read
     /// one another form stretches. A stretch runs channels-last where its convolutions' work
     /// outweighs the transposes it needs (`channelsLastMACsPerMovedElement`): a transpose in
     /// for each value it reads from outside and a transpose back for each value it gives to
@@ -108,6 +109,10 @@ extension Graph {
                 can[i] = true
             case is BroadcastMulGraphOp:                                            // a [C, H, W] gated by s [C, 1, 1]
                 can[i] = BroadcastMulGraphOp.leading(ins[0].shape, ins[1].shape) == 1
+            case let a as ChannelAffineGraphOp:                                    // a BatchNormalization kept (DenseNet's)
+                can[i] = a.axis == 0
+            case let c as ConcatGraphOp:                                           // along the channels (DenseNet's blocks)
+                can[i] = c.axis == 0 || c.axis == -3
             default: break
             }
         }
@@ -181,7 +186,9 @@ extension Graph {
             let op: any GraphOp = (layer as? Conv2d).map { ChannelsLastConvGraphOp($0) }
                 ?? (layer as? GroupedConv2d).map { ChannelsLastConvGraphOp($0) }
                 ?? (n.op is GlobalAvgPoolGraphOp ? ChannelsLastGlobalAvgPoolGraphOp() : nil)
-                ?? (n.op is BroadcastMulGraphOp ? ChannelsLastBroadcastMulGraphOp() : nil) ?? n.op
+                ?? (n.op is BroadcastMulGraphOp ? ChannelsLastBroadcastMulGraphOp() : nil)
+                ?? (n.op as? ChannelAffineGraphOp)?.channelsLast
+                ?? (n.op as? ConcatGraphOp).map { ConcatGraphOp(axis: 2, count: $0.arity) } ?? n.op
             rewritten.append(GraphNode(n.name, op, inputs: ins, output: out))
             if readByOthers.contains(n.output) {              // back to NCHW under its own name
                 rewritten.append(GraphNode("\(n.name) to NCHW", edge(n.output, toNHWC: false), inputs: [out], output: n.output))
