@@ -2,12 +2,14 @@
 """Layer IG on a BERT-style text classifier: attrib against Captum and against the same method
 written directly in PyTorch, same threads, CPU.
 
-Model: Hugging Face's BertForSequenceClassification from transformers' constructor (random
+Model: Hugging Face's BertForSequenceClassification (or --family roberta: RobertaFor…, whose
+position ids attrib computes from the ids at run time) from transformers' constructor (random
 weights, torch.manual_seed(0), eager attention, 2 labels) at bert-base's sizes (hidden 768,
 12 layers, 12 heads, intermediate 3072) or bert-small's (--size small: 512, 4, 8, 2048), exported
 to ONNX (TorchScript exporter, opset 17, dynamic batch) for attrib. Inputs: N sequences of T
-random ids (seeded), target = class 1, baseline ids all 0 (the pad token), Gauss-Legendre, m steps.
-The layer: the embeddings module's output (after its LayerNorm), Captum's usual BERT layer.
+random ids (seeded), target = class 1, baseline ids all the pad token (0 for BERT, 1 for
+RoBERTa), Gauss-Legendre, m steps. The layer: the embeddings module's output (after its
+LayerNorm), Captum's usual layer.
 
   Captum         LayerIntegratedGradients(model, model.bert.embeddings), internal_batch_size = R rows
   torch direct   the same integral by hand: the embeddings' outputs of the ids and the baseline,
@@ -29,7 +31,7 @@ GEMM rate. Peak RSS: attrib's process (its summary's peakResidentBytes); Captum'
 PyTorch's, this process's over their run (VmHWM reset before each), with the growth over what
 the process held before it.
 
-Usage: python3 Benchmarks/layer_ig_throughput.py [--size base|small] [--inputs 16] [--tokens 128]
+Usage: python3 Benchmarks/layer_ig_throughput.py [--family bert|roberta] [--size base|small] [--inputs 16] [--tokens 128]
        [--steps 32] [--rows 32] [--threads 2] [--attrib .build/release/attrib] [--attrib-batch plan|rows]
 """
 import argparse
@@ -43,7 +45,7 @@ import time
 import numpy as np
 import torch
 from captum.attr import LayerIntegratedGradients
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The GEMM rates and peak-memory readers of the IG benchmark (same directory).
@@ -64,12 +66,11 @@ def gauss_legendre(m):
     return (x + 1) / 2, w / 2
 
 
-def direct(model, ids, target, m, rows):
+def direct(model, emb, pad, ids, target, m, rows):
     alphas, weights = gauss_legendre(m)
-    emb = model.bert.bert.embeddings
     with torch.no_grad():
         v = emb(input_ids=ids)
-        vb = emb(input_ids=torch.zeros_like(ids))
+        vb = emb(input_ids=torch.full_like(ids, pad))
     n = ids.shape[0]
     total = torch.zeros_like(v)
     pairs = [(i, k) for i in range(n) for k in range(m)]
@@ -97,6 +98,7 @@ def macs_per_row(c, t):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--family", default="bert", choices=["bert", "roberta"])
     ap.add_argument("--size", default="base", choices=["base", "small"])
     ap.add_argument("--inputs", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=128)
@@ -111,13 +113,19 @@ def main():
     torch.manual_seed(0)
     size = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072) if a.size == "base" \
         else dict(hidden_size=512, num_hidden_layers=4, num_attention_heads=8, intermediate_size=2048)
-    config = BertConfig(vocab_size=30522, max_position_embeddings=512, num_labels=2, attn_implementation="eager", **size)
-    model = Logits(BertForSequenceClassification(config).eval()).eval()
+    if a.family == "bert":
+        config = BertConfig(vocab_size=30522, max_position_embeddings=512, num_labels=2, attn_implementation="eager", **size)
+        model = Logits(BertForSequenceClassification(config).eval()).eval()
+        emb, pad = model.bert.bert.embeddings, 0
+    else:
+        config = RobertaConfig(vocab_size=50265, max_position_embeddings=514, pad_token_id=1, num_labels=2, attn_implementation="eager", **size)
+        model = Logits(RobertaForSequenceClassification(config).eval()).eval()
+        emb, pad = model.bert.roberta.embeddings, 1
     for p in model.parameters():
         p.requires_grad_(False)
     ids = torch.from_numpy(np.random.default_rng(0).integers(1000, 30000, (a.inputs, a.tokens)).astype(np.int64))
     target = 1
-    print(f"layer IG, bert-{a.size} (random weights), N = {a.inputs}, T = {a.tokens}, m = {a.steps}, {a.rows} rows per batch, "
+    print(f"layer IG, {a.family}-{a.size} (random weights), N = {a.inputs}, T = {a.tokens}, m = {a.steps}, {a.rows} rows per batch, "
           f"{a.threads} threads; torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         mdir = os.path.join(tmp, "bert")
@@ -130,19 +138,20 @@ def main():
         results, peaks = {}, {}
         peak_reset()
         t = time.perf_counter()
-        lig = LayerIntegratedGradients(model, model.bert.bert.embeddings)
-        ref = lig.attribute(ids, baselines=torch.zeros_like(ids), target=target, n_steps=a.steps, method="gausslegendre",
+        lig = LayerIntegratedGradients(model, emb)
+        ref = lig.attribute(ids, baselines=torch.full_like(ids, pad), target=target, n_steps=a.steps, method="gausslegendre",
                             internal_batch_size=a.rows)
         results["Captum"] = time.perf_counter() - t
         peaks["Captum"] = peak_bytes()
         peak_reset()
         t = time.perf_counter()
-        mine = direct(model, ids, target, a.steps, a.rows)
+        mine = direct(model, emb, pad, ids, target, a.steps, a.rows)
         results["torch direct"] = time.perf_counter() - t
         peaks["torch direct"] = peak_bytes()
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads))
         cmd = [a.attrib, "layer-ig", "--model", mdir, "--inputs", os.path.join(tmp, "ids.npy"), "--target", str(target),
-               "--steps", str(a.steps), "--device", "cpu", "--json", "--out", os.path.join(tmp, "out"), "--force"]
+               "--steps", str(a.steps), "--device", "cpu", "--json", "--out", os.path.join(tmp, "out"), "--force",
+               "--baseline-token", str(pad)]
         if a.attrib_batch == "rows":
             cmd += ["--batch", str(a.rows)]
         t = time.perf_counter()
