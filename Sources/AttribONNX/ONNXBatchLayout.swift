@@ -56,7 +56,7 @@ extension ONNXGraphBuilder {
     /// The ops that follow a moved batch dimension; any other op reading such a value is an error.
     static let layoutAware: Set<String> = [
         "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div",
-        "Relu", "Tanh", "Sigmoid", "Softplus", "HardSwish", "HardSigmoid", "Gelu", "Erf", "Pow", "Neg", "Where", "Clip", "Identity", "Dropout", "Cast",
+        "Relu", "Tanh", "Sigmoid", "Softplus", "HardSwish", "HardSigmoid", "Gelu", "Erf", "Pow", "Neg", "Where", "Clip", "IsNaN", "Identity", "Dropout", "Cast",
         "Softmax", "LogSoftmax", "LayerNormalization",
     ]
 

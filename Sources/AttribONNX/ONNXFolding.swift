@@ -19,7 +19,7 @@ extension ONNXGraphBuilder {
     static let foldable: Set<String> = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "Mod",
                                         "Equal", "Where", "ConstantOfShape", "Expand", "Slice", "Sqrt", "Reshape", "Range", "Neg",
                                         "Identity", "Less", "Greater", "Not", "Pow", "GatherElements", "Transpose", "ScatterND",
-                                        "Abs", "Log", "Exp", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "Trilu", "LessOrEqual", "GreaterOrEqual", "Clip"]
+                                        "Abs", "Log", "Exp", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Reciprocal", "Min", "Max", "And", "Or", "Trilu", "LessOrEqual", "GreaterOrEqual", "Clip", "IsNaN"]
 
     /// Folds `n` when it can: true when its output is now a constant.
     mutating func fold(_ n: Onnx_NodeProto) throws -> Bool {
@@ -66,6 +66,7 @@ extension ONNXGraphBuilder {
         // Elementwise maps of constants: MPNet's relative-position buckets (Abs, Log, Min),
         // rotary tables from positions (Sin, Cos), computed at load in Double.
         case "Abs": out = try c[0].map(n) { abs($0) }
+        case "IsNaN": out = try c[0].map(n) { $0.isNaN ? 1 : 0 }
         case "Log": out = try c[0].map(n) { Glibc.log($0) }
         case "Exp": out = try c[0].map(n) { Glibc.exp($0) }
         case "Floor": out = try c[0].map(n) { $0.rounded(.down) }
@@ -285,7 +286,7 @@ extension ONNXGraphBuilder {
         // The element type: integer results of integer operands, comparisons and casts to
         // integer or bool types (the shape arithmetic's int64); floating otherwise.
         switch n.opType {
-        case "Shape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Sign": out.isInteger = true
+        case "Shape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Sign", "IsNaN": out.isInteger = true
         case "Abs", "Neg", "Min", "Max", "Floor", "Ceil", "Round", "Clip": out.isInteger = c.allSatisfy(\.isInteger)
         case "Cast": out.isInteger = [2, 3, 4, 5, 6, 7, 9, 12, 13].contains(try a.int("to"))
         case "Add", "Sub", "Mul", "Div", "Mod", "Pow": out.isInteger = c[0].isInteger && c[1].isInteger

@@ -23,6 +23,9 @@ struct ONNXGraphBuilder {
     var linearLayers: [String: Int] = [:]
     /// Nodes that add, subtract or multiply by one scalar, by output: (op, scalar), for the GELU rewrite.
     var scalarNodes: [String: (op: BinaryOp, value: Double)] = [:]
+    /// IsNaN of a value, by output: the value it tests, for the NaN guard Where(IsNaN(x), c, x)
+    /// (the dynamo exporter's attention) and nothing else.
+    var nanTests: [String: String] = [:]
     /// Values whose batch dimension the file has moved from first (ONNXBatchLayout.swift).
     var layouts: [String: BatchLayout] = [:]
     /// Whether an input's batch dimension is symbolic (a dynamic batch): then a Reshape entry
@@ -169,6 +172,9 @@ struct ONNXGraphBuilder {
         let values = n.input.filter { !$0.isEmpty && constants[$0] == nil && types[$0] != nil }
         if let moved = values.first(where: { layout($0) != .first }), !Self.layoutAware.contains(n.opType) {
             throw movedBatchError(n, moved, "\(n.opType) is not one of those")
+        }
+        if let t = n.input.first(where: { nanTests[$0] != nil }), n.opType != "Where" || n.input.first != t {
+            throw a.error("reads '\(t)', IsNaN of a value, which the engine runs only as the NaN guard Where(IsNaN(x), c, x)")
         }
         // Arithmetic on token ids (RoBERTa's position ids): integer ops on the host.
         if Self.integerOps.contains(n.opType), values.contains(where: { types[$0]?.dtype == .int32 }) {
@@ -450,6 +456,19 @@ struct ONNXGraphBuilder {
                 }
                 start += size
             }
+        case "IsNaN":
+            // Of a value: only read by the NaN guard below.
+            nanTests[n.output[0]] = x
+            return
+        case "Where" where nanTests[n.input[0]] != nil:
+            // Where(IsNaN(x), c, x), the dynamo exporter's guard after an attention's softmax (a
+            // row masked everywhere gives NaN there): x. Inputs and weights are checked finite
+            // and the masks are constants folded at load, so x holds NaN only where a constant
+            // mask hides a whole row, which these exports do not make; such a NaN would pass.
+            guard n.input[2] == nanTests[n.input[0]], constants[n.input[1]] != nil else {
+                throw a.error("a NaN test of a value as a condition; Where(IsNaN(x), c, x) is supported")
+            }
+            try emit(n, IdentityGraphOp(), inputs: [n.input[2]])
         case "Where":
             // A constant condition choosing between a value and a constant (an attention mask
             // filled with the lowest float, DeBERTa's) or two values: y = a⊙keep + fill, the

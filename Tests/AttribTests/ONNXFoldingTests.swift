@@ -167,4 +167,21 @@ import Testing
         // upper = triu(ones): 1 on and above the diagonal; ≤ 0 marks the strictly lower part.
         #expect(try Self.forward(m, x, [1, 3, 3]).doubles() == [0, 0, 0, 4, 0, 0, 7, 8, 0])
     }
+
+    /// The dynamo exporter guards an attention's softmax with Where(IsNaN(p), 0, p): the value
+    /// itself (inputs and weights are finite, masks folded constants). IsNaN read any other way
+    /// is refused by name.
+    @Test("Where(IsNaN(x), c, x) is x; IsNaN of a value read otherwise is refused naming the node")
+    func nanGuard() throws {
+        let m = try Self.load([Self.node("IsNaN", ["x"], "isnan"), Self.node("Where", ["isnan", "zero", "x"], "y")],
+                              [Self.float("zero", [], [0])], sample: [3])
+        let x: [Double] = [1, -2, 3, 4, 5, -6]
+        #expect(try Self.forward(m, x, [2, 3]).doubles() == x)
+        #expect(m.graph.nodes.map(\.op.kind) == ["Identity"])
+        expectAttribError(["node 'y' (Cast)", "reads 'isnan', IsNaN of a value", "Where(IsNaN(x), c, x)"]) {
+            var cast = Self.node("Cast", ["isnan"], "y")
+            cast.attribute = [{ var a = Onnx_AttributeProto(); a.name = "to"; a.type = .int; a.i = 1; return a }()]
+            _ = try Self.load([Self.node("IsNaN", ["x"], "isnan"), cast], [], sample: [3])
+        }
+    }
 }
