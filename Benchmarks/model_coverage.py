@@ -16,7 +16,9 @@ scripts/export_onnx.py exports), loaded by `attrib predict` and `attrib saliency
 A model that does not load prints attrib's error (the node, the op, why). Models are built in
 the order given, each after torch.manual_seed(0).
 
-Run: python3 Benchmarks/model_coverage.py [--attrib BIN] [--vision a,b] [--text a,b] [--size 224]
+Run: python3 Benchmarks/model_coverage.py [--attrib BIN] [--vision a,b] [--text a,b] [--size 224] [--dynamo]
+(--dynamo: the other exporter, torch.onnx.export(dynamo=True), opset 18; the default exporter of
+recent PyTorch)
 """
 from __future__ import annotations
 
@@ -62,7 +64,14 @@ def text_config(name):
     }[name]()
 
 
+DYNAMO = False     # --dynamo: torch.onnx.export(dynamo=True), opset 18, the batch a dynamic dimension
+
+
 def export(model, x, path, names):
+    if DYNAMO:
+        torch.onnx.export(model, (x,), path, input_names=[names[0]], output_names=["logits"], opset_version=18,
+                          dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True)
+        return
     torch.onnx.export(batch_first_attention(model), (x,), path, input_names=[names[0]], output_names=["logits"], opset_version=17,
                       dynamic_axes={names[0]: {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
 
@@ -140,10 +149,14 @@ def main():
     ap.add_argument("--vision", default=",".join(VISION))
     ap.add_argument("--text", default=",".join(TEXT))
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--dynamo", action="store_true", help="export with torch.onnx.export(dynamo=True) (opset 18) instead")
     a = ap.parse_args()
+    global DYNAMO
+    DYNAMO = a.dynamo
     import transformers
     import torchvision
-    print(f"attrib {attrib(a.attrib, ['--version']).strip()}; torch {torch.__version__}, torchvision {torchvision.__version__}, transformers {transformers.__version__}")
+    print(f"attrib {attrib(a.attrib, ['--version']).strip()}; torch {torch.__version__}, torchvision {torchvision.__version__}, "
+          f"transformers {transformers.__version__}; exporter: {'dynamo (opset 18)' if a.dynamo else 'TorchScript (opset 17)'}")
     with tempfile.TemporaryDirectory() as tmp:
         for kind, names, run in (("vision", a.vision, lambda n: vision(n, a.attrib, a.size, tmp)), ("text", a.text, lambda n: text(n, a.attrib, tmp))):
             for name in [n for n in names.split(",") if n]:
