@@ -14,7 +14,7 @@ public struct IntegerGraphOp: GraphOp {
         /// A value and a constant of its per-sample shape (the front-end broadcasts it);
         /// `constantFirst`: c op x.
         case constant(Binary, [Int64], constantFirst: Bool)
-        /// 1 where the value is 0, else 0 (ONNX Not of a bool; Cast to bool is `.constant(equal…)` twice).
+        /// 1 where the value is 0, else 0 (ONNX Not of a bool; a Cast to bool is `.constant(.equal, 0)` then this).
         case not
         /// Running sums along a per-sample axis (ONNX CumSum).
         case cumsum(axis: Int, exclusive: Bool, reverse: Bool)
